@@ -1,0 +1,300 @@
+//! Event kinds: the id of each hook, the tracepoint it reads, and what each argument and string
+//! slot of its [`Event`](crate::Event) holds. The eBPF program of a kind is named like its
+//! tracepoint; the kind id indexes the `SPECS` global.
+//!
+//! Field *offsets* are never fixed here: userspace looks the named fields up in tracefs at load
+//! time, because layouts differ between kernels (6.18 added `was_armed` to `hrtimer_start`).
+
+/// One named tracepoint field that fills an argument or string slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgField {
+    pub name: &'static str,
+    /// A kernel without a required field cannot use the hook; an optional one leaves the slot 0.
+    pub required: bool,
+}
+
+const fn req(name: &'static str) -> ArgField {
+    ArgField {
+        name,
+        required: true,
+    }
+}
+const fn opt(name: &'static str) -> ArgField {
+    ArgField {
+        name,
+        required: false,
+    }
+}
+
+/// Which events the `--pid/--comm` filter lets through (values of `HookSpec::filter`).
+pub struct Filter;
+impl Filter {
+    /// System-wide events (suspend, devices, RTC): always recorded.
+    pub const ALWAYS: u8 = 0;
+    /// A timer being armed: recorded when the current task matches; its address is then tracked.
+    pub const ARM: u8 = 1;
+    /// Expiry/cancel of a timer (runs in interrupt context, so the current task says nothing):
+    /// recorded when arg 0, the timer address, was armed by a matching task.
+    pub const TRACKED: u8 = 2;
+}
+
+/// Static description of one kind.
+#[derive(Clone, Copy, Debug)]
+pub struct KindInfo {
+    pub id: u16,
+    /// tracefs event system (`timer`, `power`, …).
+    pub category: &'static str,
+    /// Tracepoint name, also the eBPF program name.
+    pub name: &'static str,
+    pub args: &'static [ArgField],
+    pub texts: &'static [ArgField],
+    pub filter: u8,
+}
+
+/// Kind ids. 0 is never used, so a zeroed event is recognisably invalid.
+pub mod kind {
+    pub const HRTIMER_START: u16 = 1;
+    pub const HRTIMER_EXPIRE_ENTRY: u16 = 2;
+    pub const HRTIMER_EXPIRE_EXIT: u16 = 3;
+    pub const HRTIMER_CANCEL: u16 = 4;
+    pub const TIMER_START: u16 = 5;
+    pub const TIMER_EXPIRE_ENTRY: u16 = 6;
+    pub const TIMER_CANCEL: u16 = 7;
+    pub const ALARMTIMER_START: u16 = 8;
+    pub const ALARMTIMER_FIRED: u16 = 9;
+    pub const ALARMTIMER_CANCEL: u16 = 10;
+    pub const ALARMTIMER_SUSPEND: u16 = 11;
+    pub const SUSPEND_RESUME: u16 = 12;
+    pub const DEVICE_PM_CALLBACK_START: u16 = 13;
+    pub const DEVICE_PM_CALLBACK_END: u16 = 14;
+    pub const WAKEUP_SOURCE_ACTIVATE: u16 = 15;
+    pub const WAKEUP_SOURCE_DEACTIVATE: u16 = 16;
+    pub const RTC_TIMER_ENQUEUE: u16 = 17;
+    pub const RTC_TIMER_FIRED: u16 = 18;
+    pub const RTC_SET_ALARM: u16 = 19;
+}
+
+/// Argument slot indexes, per kind, for the analysis code.
+pub mod arg {
+    /// `hrtimer_start`: expiry times are on the timer's own clock base.
+    pub mod hrtimer_start {
+        pub const HRTIMER: usize = 0;
+        pub const FUNCTION: usize = 1;
+        pub const EXPIRES: usize = 2;
+        pub const SOFTEXPIRES: usize = 3;
+        pub const MODE: usize = 4;
+    }
+    /// `hrtimer_expire_entry`: `now` is the clock base time when expiry processing began.
+    pub mod hrtimer_expire_entry {
+        pub const HRTIMER: usize = 0;
+        pub const NOW: usize = 1;
+        pub const FUNCTION: usize = 2;
+    }
+    /// `suspend_resume`: text 0 is the action (phase name).
+    pub mod suspend_resume {
+        pub const VAL: usize = 0;
+        pub const START: usize = 1;
+    }
+}
+
+const TIMER_ALARM_ARGS: &[ArgField] =
+    &[req("alarm"), req("alarm_type"), req("expires"), req("now")];
+const RTC_TIMER_ARGS: &[ArgField] = &[req("timer"), req("expires"), req("period")];
+const DEVICE_TEXTS: &[ArgField] = &[req("device"), req("driver")];
+
+pub const KINDS: &[KindInfo] = &[
+    KindInfo {
+        id: kind::HRTIMER_START,
+        category: "timer",
+        name: "hrtimer_start",
+        args: &[
+            req("hrtimer"),
+            req("function"),
+            req("expires"),
+            req("softexpires"),
+            req("mode"),
+            opt("was_armed"),
+        ],
+        texts: &[],
+        filter: Filter::ARM,
+    },
+    KindInfo {
+        id: kind::HRTIMER_EXPIRE_ENTRY,
+        category: "timer",
+        name: "hrtimer_expire_entry",
+        args: &[req("hrtimer"), req("now"), req("function")],
+        texts: &[],
+        filter: Filter::TRACKED,
+    },
+    KindInfo {
+        id: kind::HRTIMER_EXPIRE_EXIT,
+        category: "timer",
+        name: "hrtimer_expire_exit",
+        args: &[req("hrtimer")],
+        texts: &[],
+        filter: Filter::TRACKED,
+    },
+    KindInfo {
+        id: kind::HRTIMER_CANCEL,
+        category: "timer",
+        name: "hrtimer_cancel",
+        args: &[req("hrtimer")],
+        texts: &[],
+        filter: Filter::TRACKED,
+    },
+    KindInfo {
+        id: kind::TIMER_START,
+        category: "timer",
+        name: "timer_start",
+        args: &[
+            req("timer"),
+            req("function"),
+            req("expires"),
+            opt("bucket_expiry"),
+            req("now"),
+            req("flags"),
+        ],
+        texts: &[],
+        filter: Filter::ARM,
+    },
+    KindInfo {
+        id: kind::TIMER_EXPIRE_ENTRY,
+        category: "timer",
+        name: "timer_expire_entry",
+        args: &[req("timer"), req("now"), req("function"), opt("baseclk")],
+        texts: &[],
+        filter: Filter::TRACKED,
+    },
+    KindInfo {
+        id: kind::TIMER_CANCEL,
+        category: "timer",
+        name: "timer_cancel",
+        args: &[req("timer")],
+        texts: &[],
+        filter: Filter::TRACKED,
+    },
+    KindInfo {
+        id: kind::ALARMTIMER_START,
+        category: "alarmtimer",
+        name: "alarmtimer_start",
+        args: TIMER_ALARM_ARGS,
+        texts: &[],
+        filter: Filter::ARM,
+    },
+    KindInfo {
+        id: kind::ALARMTIMER_FIRED,
+        category: "alarmtimer",
+        name: "alarmtimer_fired",
+        args: TIMER_ALARM_ARGS,
+        texts: &[],
+        filter: Filter::TRACKED,
+    },
+    KindInfo {
+        id: kind::ALARMTIMER_CANCEL,
+        category: "alarmtimer",
+        name: "alarmtimer_cancel",
+        args: TIMER_ALARM_ARGS,
+        texts: &[],
+        filter: Filter::TRACKED,
+    },
+    KindInfo {
+        id: kind::ALARMTIMER_SUSPEND,
+        category: "alarmtimer",
+        name: "alarmtimer_suspend",
+        args: &[req("expires"), req("alarm_type")],
+        texts: &[],
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::SUSPEND_RESUME,
+        category: "power",
+        name: "suspend_resume",
+        args: &[req("val"), req("start")],
+        texts: &[req("action")],
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::DEVICE_PM_CALLBACK_START,
+        category: "power",
+        name: "device_pm_callback_start",
+        args: &[req("event")],
+        texts: DEVICE_TEXTS,
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::DEVICE_PM_CALLBACK_END,
+        category: "power",
+        name: "device_pm_callback_end",
+        args: &[req("error")],
+        texts: DEVICE_TEXTS,
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::WAKEUP_SOURCE_ACTIVATE,
+        category: "power",
+        name: "wakeup_source_activate",
+        args: &[req("state")],
+        texts: &[req("name")],
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::WAKEUP_SOURCE_DEACTIVATE,
+        category: "power",
+        name: "wakeup_source_deactivate",
+        args: &[req("state")],
+        texts: &[req("name")],
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::RTC_TIMER_ENQUEUE,
+        category: "rtc",
+        name: "rtc_timer_enqueue",
+        args: RTC_TIMER_ARGS,
+        texts: &[],
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::RTC_TIMER_FIRED,
+        category: "rtc",
+        name: "rtc_timer_fired",
+        args: RTC_TIMER_ARGS,
+        texts: &[],
+        filter: Filter::ALWAYS,
+    },
+    KindInfo {
+        id: kind::RTC_SET_ALARM,
+        category: "rtc",
+        name: "rtc_set_alarm",
+        args: &[req("secs"), req("err")],
+        texts: &[],
+        filter: Filter::ALWAYS,
+    },
+];
+
+/// The description of kind `id`, if the id is known.
+pub fn kind_info(id: u16) -> Option<&'static KindInfo> {
+    KINDS.iter().find(|k| k.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MAX_ARGS, MAX_KINDS, MAX_TEXTS};
+
+    #[test]
+    fn kinds_fit_the_wire() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(k.id as usize, i + 1, "{} out of order", k.name);
+            assert!((k.id as usize) < MAX_KINDS, "{}", k.name);
+            assert!(k.args.len() <= MAX_ARGS, "{}", k.name);
+            assert!(k.texts.len() <= MAX_TEXTS, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        for a in KINDS {
+            assert_eq!(KINDS.iter().filter(|b| b.name == a.name).count(), 1);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The wire format between the eBPF programs and userspace: the ONLY place it is defined.
+//!
+//! * [`Event`] is what every program writes into the ring buffer.
+//! * [`HookSpec`] is the per-hook load-time description (tracepoint field offsets, filter mode)
+//!   that userspace derives from tracefs `format` files and passes as the [`SPECS_GLOBAL`] global.
+//! * [`kind`] numbers the hooks; [`KINDS`] says what each argument slot of a kind means.
+//!
+//! No `bool` or `enum` crosses the wire: flags are `u8`, kinds are `u16`.
+#![cfg_attr(not(test), no_std)]
+
+pub mod kinds;
+
+pub use kinds::{ArgField, Filter, KINDS, KindInfo, arg, kind, kind_info};
+
+/// Number of 64-bit argument slots an event carries.
+pub const MAX_ARGS: usize = 6;
+/// Number of string slots an event carries.
+pub const MAX_TEXTS: usize = 2;
+/// Bytes per string slot (NUL-terminated if shorter).
+pub const TEXT_LEN: usize = 32;
+/// `TASK_COMM_LEN` in the kernel.
+pub const COMM_LEN: usize = 16;
+/// Size of the [`HookSpec`] table; every kind id is an index into it.
+pub const MAX_KINDS: usize = 24;
+
+/// Name of the ring buffer map that carries [`Event`]s.
+pub const EVENTS_MAP: &str = "EVENTS";
+/// Name of the per-CPU `u64` array (one slot) counting failed ring-buffer reserves.
+pub const LOST_MAP: &str = "LOST";
+/// Name of the LRU hash of timer addresses armed by a task that passed the filter.
+pub const TRACKED_MAP: &str = "TRACKED";
+/// Global: `[HookSpec; MAX_KINDS]`.
+pub const SPECS_GLOBAL: &str = "SPECS";
+/// Global: [`TaskFilter`].
+pub const FILTER_GLOBAL: &str = "FILTER";
+/// Program used only to find out whether fentry programs load on this kernel.
+pub const FENTRY_PROBE_PROGRAM: &str = "fentry_capability";
+
+/// One event as written by the eBPF side. 160 bytes, 8-aligned.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, stops during suspend.
+    pub mono_ns: u64,
+    /// `bpf_ktime_get_boot_ns()`: CLOCK_BOOTTIME, counts suspend.
+    pub boot_ns: u64,
+    /// `bpf_get_current_pid_tgid()`: tgid in the high half, tid in the low half.
+    pub pid_tgid: u64,
+    /// A [`kind`] id.
+    pub kind: u16,
+    /// CPU the event fired on.
+    pub cpu: u16,
+    pub _pad: u32,
+    /// `comm` of the current task (NUL padded).
+    pub comm: [u8; COMM_LEN],
+    /// Tracepoint fields in the order of [`KindInfo::args`], sign-extended to 64 bits.
+    pub args: [u64; MAX_ARGS],
+    /// String fields in the order of [`KindInfo::texts`], NUL padded, possibly cut.
+    pub text: [[u8; TEXT_LEN]; MAX_TEXTS],
+}
+const _: () = assert!(size_of::<Event>() == 160);
+
+impl Event {
+    pub const ZERO: Event = Event {
+        mono_ns: 0,
+        boot_ns: 0,
+        pid_tgid: 0,
+        kind: 0,
+        cpu: 0,
+        _pad: 0,
+        comm: [0; COMM_LEN],
+        args: [0; MAX_ARGS],
+        text: [[0; TEXT_LEN]; MAX_TEXTS],
+    };
+
+    /// Thread group id (what userspace calls the pid).
+    pub const fn tgid(&self) -> u32 {
+        (self.pid_tgid >> 32) as u32
+    }
+
+    /// Thread id.
+    pub const fn tid(&self) -> u32 {
+        self.pid_tgid as u32
+    }
+}
+
+/// How to read one numeric tracepoint field. `size == 0` means "absent on this kernel".
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FieldSpec {
+    /// Offset from the start of the tracepoint record (common fields included).
+    pub offset: u16,
+    /// 1, 2, 4 or 8; 0 = not present, the slot stays 0.
+    pub size: u8,
+    /// 1 = sign-extend to 64 bits.
+    pub signed: u8,
+}
+const _: () = assert!(size_of::<FieldSpec>() == 4);
+
+/// How a string field is stored in the tracepoint record.
+pub mod text_kind {
+    /// Not present: the slot stays empty.
+    pub const NONE: u8 = 0;
+    /// A `const char *` into kernel memory (e.g. `suspend_resume.action`).
+    pub const POINTER: u8 = 1;
+    /// `__data_loc char[]`: a u32 whose low half is the offset of the string in the record.
+    pub const DATA_LOC: u8 = 2;
+    /// `char name[N]` stored inline in the record.
+    pub const INLINE: u8 = 3;
+}
+
+/// How to read one string tracepoint field.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextSpec {
+    pub offset: u16,
+    /// One of [`text_kind`].
+    pub kind: u8,
+    pub _pad: u8,
+}
+const _: () = assert!(size_of::<TextSpec>() == 4);
+
+/// Everything the eBPF program of one hook needs to know at load time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HookSpec {
+    pub fields: [FieldSpec; MAX_ARGS],
+    pub texts: [TextSpec; MAX_TEXTS],
+    /// One of [`Filter`] as `u8`.
+    pub filter: u8,
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(size_of::<HookSpec>() == 36);
+
+impl HookSpec {
+    pub const EMPTY: HookSpec = HookSpec {
+        fields: [FieldSpec {
+            offset: 0,
+            size: 0,
+            signed: 0,
+        }; MAX_ARGS],
+        texts: [TextSpec {
+            offset: 0,
+            kind: 0,
+            _pad: 0,
+        }; MAX_TEXTS],
+        filter: 0,
+        _pad: [0; 3],
+    };
+}
+
+/// The task filter of `record --pid/--comm`, applied in the kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// 1 when any filter is set; 0 = record every task.
+    pub active: u8,
+    /// 1 when `tgid` must match.
+    pub by_tgid: u8,
+    /// 1 when `comm` must match.
+    pub by_comm: u8,
+    pub _pad: u8,
+    pub tgid: u32,
+    pub comm: [u8; COMM_LEN],
+}
+const _: () = assert!(size_of::<TaskFilter>() == 24);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)], contain only integers and arrays of integers, and
+    // every bit pattern is valid for them.
+    unsafe impl aya::Pod for super::Event {}
+    unsafe impl aya::Pod for super::HookSpec {}
+    unsafe impl aya::Pod for super::TaskFilter {}
+}

@@ -1,0 +1,173 @@
+//! The one emit path shared by every tracepoint program: filter, reserve, stamp, copy the
+//! fields the loader described in `SPECS`, submit. A failed reserve is counted in `LOST`.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes,
+        generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
+    },
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+    programs::TracePointContext,
+};
+use serial_trace_common::{
+    Event, FieldSpec, Filter, HookSpec, MAX_ARGS, MAX_KINDS, MAX_TEXTS, TaskFilter, text_kind,
+};
+
+/// Load-time description of every hook, indexed by kind id (userspace: tracefs formats).
+#[unsafe(no_mangle)]
+static SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
+
+/// Load-time task filter of `record --pid/--comm`.
+#[unsafe(no_mangle)]
+static FILTER: TaskFilter = TaskFilter {
+    active: 0,
+    by_tgid: 0,
+    by_comm: 0,
+    _pad: 0,
+    tgid: 0,
+    comm: [0; 16],
+};
+
+/// Size is set by the loader (`record --buffer-size`).
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
+
+/// Failed reserves, per CPU (slot 0). Userspace sums the CPUs.
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Timers armed by a task that passed the filter; their expiries run in interrupt context.
+#[map]
+static TRACKED: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
+
+#[inline(always)]
+fn spec(kind: u16) -> HookSpec {
+    let i = kind as usize;
+    if i >= MAX_KINDS {
+        return HookSpec::EMPTY;
+    }
+    // Volatile: the loader rewrites .rodata, so the compiler must not fold the default.
+    unsafe { core::ptr::read_volatile(&SPECS[i]) }
+}
+
+#[inline(always)]
+fn read_field(ctx: &TracePointContext, f: FieldSpec) -> u64 {
+    let off = f.offset as usize;
+    // SAFETY: bpf_probe_read_kernel faults safely; a failed read leaves the slot 0.
+    unsafe {
+        match (f.size, f.signed) {
+            (1, 0) => ctx.read_at::<u8>(off).map(u64::from).unwrap_or(0),
+            (1, _) => ctx.read_at::<i8>(off).map(|v| v as i64 as u64).unwrap_or(0),
+            (2, 0) => ctx.read_at::<u16>(off).map(u64::from).unwrap_or(0),
+            (2, _) => ctx
+                .read_at::<i16>(off)
+                .map(|v| v as i64 as u64)
+                .unwrap_or(0),
+            (4, 0) => ctx.read_at::<u32>(off).map(u64::from).unwrap_or(0),
+            (4, _) => ctx
+                .read_at::<i32>(off)
+                .map(|v| v as i64 as u64)
+                .unwrap_or(0),
+            (8, _) => ctx.read_at::<u64>(off).unwrap_or(0),
+            _ => 0,
+        }
+    }
+}
+
+#[inline(always)]
+fn task_passes(pid_tgid: u64, comm: &[u8; 16]) -> bool {
+    let f = unsafe { core::ptr::read_volatile(&FILTER) };
+    if f.by_tgid != 0 && (pid_tgid >> 32) as u32 != f.tgid {
+        return false;
+    }
+    if f.by_comm != 0 && *comm != f.comm {
+        return false;
+    }
+    true
+}
+
+/// Entry for every tracepoint program. Always returns 0 (the tracepoint's return is ignored).
+#[inline(always)]
+pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
+    let _ = try_emit(ctx, kind);
+    0
+}
+
+#[inline(always)]
+fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
+    let spec = spec(kind);
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+
+    let filter_active = unsafe { core::ptr::read_volatile(&FILTER.active) } != 0;
+    if filter_active {
+        let timer = read_field(ctx, spec.fields[0]);
+        match spec.filter {
+            Filter::ARM => {
+                if !task_passes(pid_tgid, &comm) {
+                    return Err(());
+                }
+                let _ = TRACKED.insert(&timer, &1, 0);
+            }
+            Filter::TRACKED => {
+                if unsafe { TRACKED.get(&timer) }.is_none() {
+                    return Err(());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
+        if let Some(n) = LOST.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, no concurrent writer on this CPU.
+            unsafe { *n += 1 };
+        }
+        return Err(());
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: `ev` points at a reserved, exclusively owned Event-sized slot.
+    unsafe {
+        // Zero first: ring buffer memory is not cleared and partial reads must not leak.
+        ev.write(Event::ZERO);
+        (*ev).mono_ns = bpf_ktime_get_ns();
+        (*ev).boot_ns = bpf_ktime_get_boot_ns();
+        (*ev).pid_tgid = pid_tgid;
+        (*ev).kind = kind;
+        (*ev).cpu = bpf_get_smp_processor_id() as u16;
+        (*ev).comm = comm;
+        for i in 0..MAX_ARGS {
+            (*ev).args[i] = read_field(ctx, spec.fields[i]);
+        }
+        for i in 0..MAX_TEXTS {
+            read_text(
+                ctx,
+                spec.texts[i].kind,
+                spec.texts[i].offset,
+                &mut (*ev).text[i],
+            );
+        }
+    }
+    entry.submit(0);
+    Ok(())
+}
+
+#[inline(always)]
+unsafe fn read_text(ctx: &TracePointContext, kind: u8, offset: u16, dst: &mut [u8; 32]) {
+    let base = aya_ebpf::EbpfContext::as_ptr(ctx) as *const u8;
+    let src: *const u8 = match kind {
+        text_kind::POINTER => match unsafe { ctx.read_at::<u64>(offset as usize) } {
+            Ok(p) => p as *const u8,
+            Err(_) => return,
+        },
+        text_kind::DATA_LOC => match unsafe { ctx.read_at::<u32>(offset as usize) } {
+            // low 16 bits: offset of the string from the start of the record
+            Ok(loc) => unsafe { base.add((loc & 0xffff) as usize) },
+            Err(_) => return,
+        },
+        text_kind::INLINE => unsafe { base.add(offset as usize) },
+        _ => return,
+    };
+    let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, dst) };
+}

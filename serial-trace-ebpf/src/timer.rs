@@ -1,0 +1,72 @@
+//! Timer tracepoints (`timer:*`, `alarmtimer:*`): arming, expiry and cancel of hrtimers, timer-wheel timers and alarm timers.
+
+use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use serial_trace_common::kind;
+
+use crate::emit::emit;
+
+/// `timer:hrtimer_start(struct hrtimer *hrtimer, enum hrtimer_mode mode[, bool was_armed])`
+#[tracepoint]
+pub fn hrtimer_start(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::HRTIMER_START)
+}
+
+/// `timer:hrtimer_expire_entry(struct hrtimer *hrtimer, ktime_t *now)`
+#[tracepoint]
+pub fn hrtimer_expire_entry(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::HRTIMER_EXPIRE_ENTRY)
+}
+
+/// `timer:hrtimer_expire_exit(struct hrtimer *hrtimer)`
+#[tracepoint]
+pub fn hrtimer_expire_exit(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::HRTIMER_EXPIRE_EXIT)
+}
+
+/// `timer:hrtimer_cancel(struct hrtimer *hrtimer)`
+#[tracepoint]
+pub fn hrtimer_cancel(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::HRTIMER_CANCEL)
+}
+
+/// `timer:timer_start(struct timer_list *timer, unsigned long bucket_expiry)`
+#[tracepoint]
+pub fn timer_start(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::TIMER_START)
+}
+
+/// `timer:timer_expire_entry(struct timer_list *timer, unsigned long baseclk)`
+#[tracepoint]
+pub fn timer_expire_entry(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::TIMER_EXPIRE_ENTRY)
+}
+
+/// `timer:timer_cancel(struct timer_list *timer)`
+#[tracepoint]
+pub fn timer_cancel(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::TIMER_CANCEL)
+}
+
+/// `alarmtimer:alarmtimer_start(struct alarm *alarm, ktime_t now)`
+#[tracepoint]
+pub fn alarmtimer_start(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::ALARMTIMER_START)
+}
+
+/// `alarmtimer:alarmtimer_fired(struct alarm *alarm, ktime_t now)`
+#[tracepoint]
+pub fn alarmtimer_fired(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::ALARMTIMER_FIRED)
+}
+
+/// `alarmtimer:alarmtimer_cancel(struct alarm *alarm, ktime_t now)`
+#[tracepoint]
+pub fn alarmtimer_cancel(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::ALARMTIMER_CANCEL)
+}
+
+/// `alarmtimer:alarmtimer_suspend(ktime_t expires, int alarm_type)`
+#[tracepoint]
+pub fn alarmtimer_suspend(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::ALARMTIMER_SUSPEND)
+}

@@ -1,0 +1,132 @@
+//! Command-line interface (clap). Every flag has help text; `--help` is the reference.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::record::{RecordOptions, parse_buffer_size};
+
+#[derive(Parser)]
+#[command(
+    name = "serial-trace",
+    version,
+    about = "Trace why serial bytes are lost and why sleeps wake late around suspend (eBPF)",
+    long_about = "Records tty/serial, timer and suspend/resume events with eBPF into a crash-safe \
+                  trace file, then explains lost bytes and late wakeups.\n\n\
+                  Typical use:\n  sudo serial-trace record --duration 60 -o run.trace\n  \
+                  serial-trace report run.trace"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Record events into a trace file (needs root or CAP_BPF+CAP_PERFMON).
+    Record(RecordArgs),
+    /// Analyse a trace file: events, loss, timer lateness, suspend cycles.
+    Report(ReportArgs),
+    /// Show every hook the tool knows and how (or why not) it attaches on this kernel.
+    Probe(ProbeArgs),
+}
+
+#[derive(Args)]
+pub struct RecordArgs {
+    /// Trace file to write (created with mode 0600; never overwritten without --force).
+    #[arg(short, long, default_value = "serial-trace.trace")]
+    pub output: PathBuf,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
+    #[arg(short, long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Ring buffer size in bytes, a power of two (suffixes K, M, G). Raise it if events are lost.
+    #[arg(long, value_name = "BYTES", default_value = "4M")]
+    pub buffer_size: String,
+    /// Record timers armed by this process (tgid) only; system-wide power/RTC events are kept.
+    #[arg(long)]
+    pub pid: Option<u32>,
+    /// Record timers armed by tasks with this comm only (exact match, at most 15 bytes).
+    #[arg(long)]
+    pub comm: Option<String>,
+    /// No attach table and no status line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl RecordArgs {
+    pub fn into_options(self) -> Result<RecordOptions> {
+        let duration = match self.duration {
+            Some(d) if !(d > 0.0 && d.is_finite()) => {
+                anyhow::bail!("--duration must be a positive number of seconds, got {d}")
+            }
+            Some(d) => Some(Duration::from_secs_f64(d)),
+            None => None,
+        };
+        Ok(RecordOptions {
+            output: self.output,
+            force: self.force,
+            duration,
+            buffer_size: parse_buffer_size(&self.buffer_size)?,
+            pid: self.pid,
+            comm: self.comm,
+            quiet: self.quiet,
+        })
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Trace file written by `serial-trace record`.
+    pub file: PathBuf,
+    /// Output format; JSON follows the versioned contract in docs/report-json.md.
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+    /// Colour in text output.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: Color,
+}
+
+#[derive(Args)]
+pub struct ProbeArgs {
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rejects_bad_duration() {
+        let cli = Cli::try_parse_from(["serial-trace", "record", "--duration=-1"]).unwrap();
+        let Command::Record(a) = cli.command else {
+            panic!()
+        };
+        assert!(a.into_options().is_err());
+    }
+}

@@ -1,0 +1,354 @@
+//! The attach table: every hook serial-trace knows, the methods it may use in order of
+//! preference, and how each is checked on the running kernel. Kernel differences live here
+//! (and only here) as data: tracepoint field layouts come from tracefs, serial-path targets are
+//! chosen by which functions exist.
+
+use std::path::Path;
+
+use serial_trace_common::{FieldSpec, HookSpec, KINDS, KindInfo, MAX_KINDS, TextSpec, text_kind};
+
+use crate::kallsyms::Kallsyms;
+use crate::trace::{FieldOffset, ProbeRecord};
+use crate::tracefs::{self, FormatField};
+
+/// A tracepoint hook that can be attached, with the spec its program needs.
+pub struct TracepointPlan {
+    pub kind: &'static KindInfo,
+    pub spec: HookSpec,
+}
+
+/// The outcome of planning every tracepoint hook.
+pub struct Plan {
+    pub attachable: Vec<TracepointPlan>,
+    /// One record per hook known to the tool, in table order.
+    pub probes: Vec<ProbeRecord>,
+}
+
+impl Plan {
+    /// The `[HookSpec; MAX_KINDS]` global (unused kinds stay empty).
+    pub fn specs(&self) -> [HookSpec; MAX_KINDS] {
+        let mut specs = [HookSpec::EMPTY; MAX_KINDS];
+        for p in &self.attachable {
+            specs[p.kind.id as usize] = p.spec;
+        }
+        specs
+    }
+}
+
+pub fn tracepoint_name(k: &KindInfo) -> String {
+    format!("{}:{}", k.category, k.name)
+}
+
+/// Plans every tracepoint kind against the formats found under the tracefs `root`.
+pub fn plan_tracepoints(root: &Path) -> Plan {
+    let mut attachable = Vec::new();
+    let mut probes = Vec::new();
+    for kind in KINDS {
+        let name = tracepoint_name(kind);
+        let record = |attached, reason: Option<String>, fields| ProbeRecord {
+            name: name.clone(),
+            kind: Some(kind.id),
+            attached,
+            method: Some("tracepoint".into()),
+            reason,
+            fields,
+        };
+        match tracefs::read_format(root, kind.category, kind.name) {
+            Ok(None) => probes.push(record(false, Some("tracepoint absent".into()), vec![])),
+            Err(e) => probes.push(record(false, Some(format!("{e:#}")), vec![])),
+            Ok(Some(format)) => match build_spec(kind, &format) {
+                Ok((spec, fields)) => {
+                    attachable.push(TracepointPlan { kind, spec });
+                    probes.push(record(false, None, fields));
+                }
+                Err(why) => probes.push(record(false, Some(why), vec![])),
+            },
+        }
+    }
+    Plan { attachable, probes }
+}
+
+/// Turns a parsed format into the load-time spec of `kind`, or says which field is missing.
+pub fn build_spec(
+    kind: &KindInfo,
+    format: &[FormatField],
+) -> Result<(HookSpec, Vec<FieldOffset>), String> {
+    let mut spec = HookSpec::EMPTY;
+    spec.filter = kind.filter;
+    let mut used = Vec::new();
+    let find = |name: &str| format.iter().find(|f| f.name == name);
+    for (i, arg) in kind.args.iter().enumerate() {
+        match find(arg.name) {
+            Some(f) if matches!(f.size, 1 | 2 | 4 | 8) => {
+                spec.fields[i] = FieldSpec {
+                    offset: f.offset,
+                    size: f.size as u8,
+                    signed: f.signed as u8,
+                };
+                used.push(f.to_offset());
+            }
+            Some(f) => {
+                return Err(format!(
+                    "tracepoint field `{}` has size {}, not a number",
+                    f.name, f.size
+                ));
+            }
+            None if arg.required => {
+                return Err(format!(
+                    "tracepoint field `{}` missing on this kernel",
+                    arg.name
+                ));
+            }
+            None => {}
+        }
+    }
+    for (i, text) in kind.texts.iter().enumerate() {
+        let Some(f) = find(text.name) else {
+            if text.required {
+                return Err(format!(
+                    "tracepoint field `{}` missing on this kernel",
+                    text.name
+                ));
+            }
+            continue;
+        };
+        let tk = if f.c_type.contains("__data_loc") {
+            text_kind::DATA_LOC
+        } else if f.c_type.contains("char") && f.c_type.ends_with('*') && f.size == 8 {
+            text_kind::POINTER
+        } else if f.c_type.starts_with("char[") {
+            text_kind::INLINE
+        } else {
+            return Err(format!(
+                "tracepoint field `{}` has type `{}`, not a string",
+                f.name, f.c_type
+            ));
+        };
+        spec.texts[i] = TextSpec {
+            offset: f.offset,
+            kind: tk,
+            _pad: 0,
+        };
+        used.push(f.to_offset());
+    }
+    Ok((spec, used))
+}
+
+/// A serial-path hook: kernel functions without tracepoints (see DESIGN.md §4).
+pub struct SerialHook {
+    pub name: &'static str,
+    pub purpose: &'static str,
+    /// Candidate functions, newest kernels first; the first that exists is used.
+    pub targets: &'static [&'static str],
+}
+
+pub const SERIAL_HOOKS: &[SerialHook] = &[
+    SerialHook {
+        name: "serial:flip_buffer_insert",
+        purpose: "bytes the flip buffer refused (drops)",
+        targets: &[
+            "__tty_insert_flip_string_flags",
+            "tty_insert_flip_string_fixed_flag",
+            "tty_insert_flip_string_flags",
+            "__tty_insert_flip_char",
+        ],
+    },
+    SerialHook {
+        name: "serial:uart_insert_char",
+        purpose: "hardware overruns, frame/parity errors, breaks",
+        targets: &["uart_insert_char"],
+    },
+    SerialHook {
+        name: "serial:ldisc_receive",
+        purpose: "bytes accepted per port",
+        targets: &["tty_ldisc_receive_buf", "n_tty_receive_buf2"],
+    },
+    SerialHook {
+        name: "serial:tty_read",
+        purpose: "reader side: who reads, how long it blocked",
+        targets: &["n_tty_read"],
+    },
+];
+
+/// How the kernel answered the capability checks for function hooks.
+pub struct FunctionHookSupport {
+    /// `Ok` when an fentry program loaded; otherwise the kernel's refusal.
+    pub fentry: Result<(), String>,
+    /// `Ok` when the kprobe PMU exists; otherwise why not.
+    pub kprobe: Result<(), String>,
+}
+
+impl FunctionHookSupport {
+    pub fn kprobe_from_sysfs() -> Result<(), String> {
+        if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+            Ok(())
+        } else {
+            Err("kprobes not built into this kernel (no kprobe PMU)".into())
+        }
+    }
+}
+
+/// The serial-path rows of the attach table. Their programs arrive with the serial data path;
+/// until then every row says which method this kernel would allow, and that nothing attached.
+pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeRecord> {
+    SERIAL_HOOKS
+        .iter()
+        .map(|h| {
+            let target = h.targets.iter().find(|t| syms.has_function(t));
+            let (method, reason) = match (target, &support.fentry, &support.kprobe) {
+                (None, _, _) => (
+                    None,
+                    format!("none of {} exists in this kernel", h.targets.join(", ")),
+                ),
+                (Some(t), Ok(()), _) => (
+                    Some("fentry"),
+                    format!("would use fentry on {t}; serial programs not implemented yet"),
+                ),
+                (Some(t), Err(fe), Ok(())) => (
+                    Some("kprobe"),
+                    format!(
+                        "would use kprobe on {t} ({fe}); serial programs not implemented yet"
+                    ),
+                ),
+                (Some(t), Err(fe), Err(ke)) => (
+                    Some("poll"),
+                    format!(
+                        "{t}: {fe}; {ke}; only counter polling (TIOCGICOUNT) is possible, not implemented yet"
+                    ),
+                ),
+            };
+            ProbeRecord {
+                name: h.name.into(),
+                kind: None,
+                attached: false,
+                method: method.map(Into::into),
+                reason: Some(format!("{reason} ({})", h.purpose)),
+                fields: vec![],
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracefs::parse_format;
+    use serial_trace_common::{Filter, kind, kind_info};
+
+    fn fmt(lines: &[(&str, u16, u16, bool)]) -> Vec<FormatField> {
+        let text: String = lines
+            .iter()
+            .map(|(d, o, s, sg)| {
+                format!(
+                    "\tfield:{d};\toffset:{o};\tsize:{s};\tsigned:{};\n",
+                    *sg as u8
+                )
+            })
+            .collect();
+        parse_format(&text).unwrap()
+    }
+
+    #[test]
+    fn hrtimer_start_with_and_without_was_armed() {
+        let k = kind_info(kind::HRTIMER_START).unwrap();
+        let old = fmt(&[
+            ("void * hrtimer", 8, 8, false),
+            ("void * function", 16, 8, false),
+            ("s64 expires", 24, 8, true),
+            ("s64 softexpires", 32, 8, true),
+            ("enum hrtimer_mode mode", 40, 4, false),
+        ]);
+        let (spec, used) = build_spec(k, &old).unwrap();
+        assert_eq!(
+            spec.fields[3],
+            FieldSpec {
+                offset: 32,
+                size: 8,
+                signed: 1
+            }
+        );
+        assert_eq!(spec.fields[5].size, 0, "was_armed absent before 6.18");
+        assert_eq!(spec.filter, Filter::ARM);
+        assert_eq!(used.len(), 5);
+        let mut new = old.clone();
+        new.extend(fmt(&[("bool was_armed", 44, 1, false)]));
+        let (spec, _) = build_spec(k, &new).unwrap();
+        assert_eq!(
+            spec.fields[5],
+            FieldSpec {
+                offset: 44,
+                size: 1,
+                signed: 0
+            }
+        );
+    }
+
+    #[test]
+    fn missing_required_field_names_it() {
+        let k = kind_info(kind::HRTIMER_START).unwrap();
+        let f = fmt(&[("void * hrtimer", 8, 8, false)]);
+        let err = build_spec(k, &f).unwrap_err();
+        assert!(err.contains("`function` missing"), "{err}");
+    }
+
+    #[test]
+    fn string_kinds() {
+        let k = kind_info(kind::SUSPEND_RESUME).unwrap();
+        let f = fmt(&[
+            ("const char * action", 8, 8, false),
+            ("int val", 16, 4, true),
+            ("bool start", 20, 1, false),
+        ]);
+        let (spec, _) = build_spec(k, &f).unwrap();
+        assert_eq!(spec.texts[0].kind, text_kind::POINTER);
+        assert_eq!(
+            spec.fields[0],
+            FieldSpec {
+                offset: 16,
+                size: 4,
+                signed: 1
+            }
+        );
+        let k = kind_info(kind::WAKEUP_SOURCE_ACTIVATE).unwrap();
+        let f = fmt(&[
+            ("__data_loc char[] name", 8, 4, false),
+            ("u64 state", 16, 8, false),
+        ]);
+        let (spec, _) = build_spec(k, &f).unwrap();
+        assert_eq!(
+            spec.texts[0],
+            TextSpec {
+                offset: 8,
+                kind: text_kind::DATA_LOC,
+                _pad: 0
+            }
+        );
+    }
+
+    #[test]
+    fn serial_rows_explain_this_host() {
+        let syms = Kallsyms::parse("ffffffff81000000 T uart_insert_char\n");
+        let support = FunctionHookSupport {
+            fentry: Err("fentry refused: EPERM".into()),
+            kprobe: Err("kprobes not built into this kernel".into()),
+        };
+        let rows = plan_serial(&syms, &support);
+        assert_eq!(rows.len(), SERIAL_HOOKS.len());
+        let uart = rows
+            .iter()
+            .find(|r| r.name == "serial:uart_insert_char")
+            .unwrap();
+        assert_eq!(uart.method.as_deref(), Some("poll"));
+        let r = uart.reason.as_deref().unwrap();
+        assert!(
+            r.contains("EPERM") && r.contains("kprobes not built"),
+            "{r}"
+        );
+        let flip = rows
+            .iter()
+            .find(|r| r.name == "serial:flip_buffer_insert")
+            .unwrap();
+        assert!(flip.reason.as_deref().unwrap().contains("none of"));
+        assert!(rows.iter().all(|r| !r.attached));
+    }
+}

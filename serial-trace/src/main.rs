@@ -1,0 +1,54 @@
+//! serial-trace: finds out why serial bytes are lost inside the Linux kernel and why sleeps
+//! wake late around suspend. See README.md.
+
+mod cli;
+mod hooks;
+mod kallsyms;
+mod privileges;
+mod probe;
+mod record;
+mod report;
+mod sysinfo;
+mod trace;
+mod tracefs;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Record(a) => a.into_options().and_then(record::run),
+        cli::Command::Report(a) => report_cmd(a),
+        cli::Command::Probe(a) => probe::run(a.json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("serial-trace: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let reader = trace::TraceReader::open(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let r = report::analyze(reader).with_context(|| format!("reading {}", a.file.display()))?;
+    let out = match a.format {
+        cli::ReportFormat::Json => report::render_json(&r),
+        cli::ReportFormat::Text => {
+            let color = match a.color {
+                cli::Color::Always => true,
+                cli::Color::Never => false,
+                cli::Color::Auto => std::io::stdout().is_terminal(),
+            };
+            report::render_text(&r, color)
+        }
+    };
+    println!("{out}");
+    Ok(())
+}

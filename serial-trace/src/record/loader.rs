@@ -1,0 +1,153 @@
+//! Loads the eBPF object with the load-time globals, attaches every hook the plan allows and
+//! fills in the attach table with what actually happened.
+
+use anyhow::{Context, Result};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    programs::{FEntry, TracePoint},
+};
+use serial_trace_common::{
+    COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, SPECS_GLOBAL, TaskFilter,
+};
+
+use crate::hooks::{self, FunctionHookSupport, Plan};
+use crate::kallsyms::Kallsyms;
+use crate::trace::ProbeRecord;
+use crate::tracefs;
+
+/// The eBPF object built by `build.rs` (aya-build) from `serial-trace-ebpf`.
+static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/serial-trace-ebpf"));
+
+/// What to load and how.
+pub struct LoadOptions {
+    pub buffer_size: u32,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+}
+
+/// A loaded object with its programs attached.
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    /// Every hook the tool knows, with what happened to it.
+    pub probes: Vec<ProbeRecord>,
+    pub kallsyms: Kallsyms,
+}
+
+pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
+    let mut f = TaskFilter::default();
+    if let Some(pid) = pid {
+        f.active = 1;
+        f.by_tgid = 1;
+        f.tgid = pid;
+    }
+    if let Some(comm) = comm {
+        let bytes = comm.as_bytes();
+        anyhow::ensure!(
+            !bytes.is_empty() && bytes.len() < COMM_LEN,
+            "--comm must be 1 to {} bytes (the kernel's TASK_COMM_LEN - 1), got {:?}",
+            COMM_LEN - 1,
+            comm
+        );
+        f.active = 1;
+        f.by_comm = 1;
+        f.comm[..bytes.len()].copy_from_slice(bytes);
+    }
+    Ok(f)
+}
+
+pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
+    let root = tracefs::ensure_mounted()?;
+    let plan: Plan = hooks::plan_tracepoints(&root);
+    let specs = plan.specs();
+    let filter = task_filter(opts.pid, opts.comm.as_deref())?;
+
+    let mut ebpf = EbpfLoader::new()
+        .override_global(SPECS_GLOBAL, &specs, true)
+        .override_global(FILTER_GLOBAL, &filter, true)
+        .map_max_entries(EVENTS_MAP, opts.buffer_size)
+        .load(EBPF_OBJECT)
+        .context("loading the eBPF object into the kernel")?;
+
+    let mut probes = plan.probes;
+    for p in &plan.attachable {
+        let row = probes
+            .iter_mut()
+            .find(|r| r.kind == Some(p.kind.id))
+            .expect("every planned kind has a row");
+        match attach_tracepoint(&mut ebpf, p.kind.name, p.kind.category) {
+            Ok(()) => row.attached = true,
+            Err(e) => row.reason = Some(format!("{e:#}")),
+        }
+    }
+
+    let kallsyms = Kallsyms::load();
+    let support = FunctionHookSupport {
+        fentry: fentry_allowed(&mut ebpf, &kallsyms),
+        kprobe: FunctionHookSupport::kprobe_from_sysfs(),
+    };
+    probes.extend(hooks::plan_serial(&kallsyms, &support));
+    Ok(Loaded {
+        ebpf,
+        probes,
+        kallsyms,
+    })
+}
+
+fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str) -> Result<()> {
+    let prog: &mut TracePoint = ebpf
+        .program_mut(program)
+        .with_context(|| format!("program {program} missing from the eBPF object"))?
+        .try_into()?;
+    prog.load()
+        .with_context(|| format!("verifier rejected {program}"))?;
+    prog.attach(category, program)
+        .with_context(|| format!("attaching {category}:{program}"))?;
+    Ok(())
+}
+
+/// Asks the kernel whether fentry programs load, against the first serial target that exists.
+fn fentry_allowed(ebpf: &mut Ebpf, syms: &Kallsyms) -> Result<(), String> {
+    let target = hooks::SERIAL_HOOKS
+        .iter()
+        .flat_map(|h| h.targets.iter())
+        .find(|t| syms.has_function(t))
+        .ok_or("no serial-path function exists to test fentry against")?;
+    let btf = Btf::from_sys_fs().map_err(|e| format!("fentry impossible: no kernel BTF ({e})"))?;
+    let prog: &mut FEntry = ebpf
+        .program_mut(FENTRY_PROBE_PROGRAM)
+        .ok_or("fentry test program missing from the eBPF object")?
+        .try_into()
+        .map_err(|e| format!("{e}"))?;
+    let res = prog.load(target, &btf);
+    let _ = prog.unload();
+    res.map_err(|e| format!("fentry refused: {}", describe_program_error(&e)))
+}
+
+/// The errno behind an aya program error, spelled like the kernel (EPERM, …), when there is one.
+fn describe_program_error(e: &aya::programs::ProgramError) -> String {
+    use std::error::Error;
+    let mut src: Option<&dyn Error> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(code) = io.raw_os_error() {
+                return errno_name(code);
+            }
+        }
+        src = s.source();
+    }
+    e.to_string()
+}
+
+fn errno_name(code: i32) -> String {
+    match code {
+        libc::EPERM => "EPERM".into(),
+        libc::EACCES => "EACCES".into(),
+        libc::EINVAL => "EINVAL".into(),
+        libc::ENOENT => "ENOENT".into(),
+        libc::ENOTSUP => "ENOTSUP".into(),
+        libc::E2BIG => "E2BIG".into(),
+        libc::ESRCH => "ESRCH".into(),
+        other => format!("errno {other}"),
+    }
+}

@@ -1,0 +1,315 @@
+//! `serial-trace record`: load, attach, stream the ring buffer into a trace file until Ctrl-C,
+//! SIGTERM or `--duration`, then detach and write the trailer.
+
+mod loader;
+mod output;
+mod status;
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::BufWriter;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use serial_trace_common::{EVENTS_MAP, Event, LOST_MAP, arg, kind};
+
+pub use loader::{LoadOptions, Loaded, load_and_attach};
+pub use output::parse_buffer_size;
+
+use crate::kallsyms::Kallsyms;
+use crate::privileges;
+use crate::sysinfo;
+use crate::trace::{Header, LossRecord, ProbeRecord, Symbol, TraceWriter, Trailer, trim_nul};
+use status::{Counters, Status};
+
+/// Everything `record` was asked to do.
+pub struct RecordOptions {
+    pub output: PathBuf,
+    pub force: bool,
+    pub duration: Option<Duration>,
+    pub buffer_size: u32,
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub quiet: bool,
+}
+
+/// How often the batch is written out and the status refreshed.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// Poll timeout: bounds the latency of noticing a stop request.
+const POLL_MS: i32 = 100;
+
+pub fn run(opts: RecordOptions) -> Result<()> {
+    privileges::require_tracing("serial-trace record")?;
+    // Fail on an unwritable output before anything touches the kernel.
+    let file = output::create(&opts.output, opts.force)?;
+    if let Some(w) = privileges::raise_memlock() {
+        eprintln!("warning: {w}");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+
+    let loaded = load_and_attach(&LoadOptions {
+        buffer_size: opts.buffer_size,
+        pid: opts.pid,
+        comm: opts.comm.clone(),
+    })?;
+    if !opts.quiet {
+        print_attach_table(&loaded.probes);
+    }
+    let attached = loaded.probes.iter().filter(|p| p.attached).count();
+    if attached == 0 {
+        bail!(
+            "no hook could be attached on this kernel; see the table above (`serial-trace probe`)"
+        );
+    }
+
+    let header = Header {
+        tool: format!("serial-trace {}", env!("CARGO_PKG_VERSION")),
+        kernel_release: sysinfo::kernel_release(),
+        kernel_version: sysinfo::kernel_version(),
+        machine: sysinfo::machine(),
+        hostname: sysinfo::hostname(),
+        command_line: std::env::args().collect(),
+        start: sysinfo::clock_anchor(),
+        cpus: sysinfo::cpus(),
+        buffer_size: u64::from(opts.buffer_size),
+        filter_pid: opts.pid,
+        filter_comm: opts.comm.clone(),
+        probes: loaded.probes.clone(),
+    };
+    let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
+        .with_context(|| format!("writing the header to {}", opts.output.display()))?;
+    Session::new(loaded, writer, &opts, stop)?.run()
+}
+
+fn print_attach_table(probes: &[ProbeRecord]) {
+    eprintln!("hooks:");
+    for p in probes {
+        let state = if p.attached { "attached" } else { "-" };
+        eprintln!(
+            "  {:<40} {:<9} {:<11} {}",
+            p.name,
+            state,
+            p.method.as_deref().unwrap_or("-"),
+            p.reason.as_deref().unwrap_or("")
+        );
+    }
+}
+
+struct Session<'o> {
+    loaded: Option<Loaded>,
+    ring: RingBuf<MapData>,
+    lost_map: PerCpuArray<MapData, u64>,
+    writer: TraceWriter<BufWriter<File>>,
+    opts: &'o RecordOptions,
+    stop: Arc<AtomicBool>,
+    kallsyms: Kallsyms,
+    seen_functions: HashSet<u64>,
+    new_symbols: Vec<Symbol>,
+    counters: Counters,
+    lost_written: Option<u64>,
+}
+
+impl<'o> Session<'o> {
+    fn new(
+        mut loaded: Loaded,
+        writer: TraceWriter<BufWriter<File>>,
+        opts: &'o RecordOptions,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Self> {
+        let ring = RingBuf::try_from(loaded.ebpf.take_map(EVENTS_MAP).context("EVENTS map")?)?;
+        let lost_map = PerCpuArray::try_from(loaded.ebpf.take_map(LOST_MAP).context("LOST map")?)?;
+        let kallsyms = std::mem::take(&mut loaded.kallsyms);
+        Ok(Self {
+            loaded: Some(loaded),
+            ring,
+            lost_map,
+            writer,
+            opts,
+            stop,
+            kallsyms,
+            seen_functions: HashSet::new(),
+            new_symbols: Vec::new(),
+            counters: Counters::default(),
+            lost_written: None,
+        })
+    }
+
+    fn run(mut self) -> Result<()> {
+        let started = Instant::now();
+        let mut status = Status::new();
+        let mut next_flush = started + FLUSH_EVERY;
+        let fd = self.ring.as_raw_fd();
+        let mut stopped_by = "signal";
+        let mut failure: Option<anyhow::Error> = None;
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Some(d) = self.opts.duration {
+                if started.elapsed() >= d {
+                    stopped_by = "duration";
+                    break;
+                }
+            }
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd. EINTR (a signal) just ends this wait.
+            unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
+            if let Err(e) = self.drain() {
+                failure = Some(e);
+                stopped_by = "error";
+                break;
+            }
+            if Instant::now() >= next_flush {
+                next_flush += FLUSH_EVERY;
+                if let Err(e) = self.checkpoint() {
+                    failure = Some(e);
+                    stopped_by = "error";
+                    break;
+                }
+                if !self.opts.quiet {
+                    status.tick(self.counters);
+                }
+            }
+        }
+        // Detach every program first, then drain what they already produced.
+        drop(self.loaded.take());
+        let tail = self.drain().and_then(|_| self.checkpoint());
+        if failure.is_none() {
+            if let Err(e) = tail {
+                failure = Some(e);
+                stopped_by = "error";
+            }
+        }
+        if !self.opts.quiet {
+            status.finish();
+        }
+        let (lost_total, lost_per_cpu) = self.read_lost();
+        let trailer = Trailer {
+            end: sysinfo::clock_anchor(),
+            events_written: self.writer.events_written(),
+            lost_total,
+            lost_per_cpu,
+            stopped_by: stopped_by.into(),
+            error: failure.as_ref().map(|e| format!("{e:#}")),
+        };
+        let events = self.writer.events_written();
+        let finished = self
+            .writer
+            .finish(&trailer)
+            .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
+            .and_then(|f| f.sync_all());
+        let path = self.opts.output.display();
+        if let Some(e) = failure {
+            return Err(e.context(format!(
+                "recording stopped early; {events} events before the failure are in {path}"
+            )));
+        }
+        finished.with_context(|| format!("finishing {path}"))?;
+        eprintln!(
+            "recorded {events} events, {lost_total} lost, to {path}; read it with: serial-trace report {path}"
+        );
+        Ok(())
+    }
+
+    /// Moves every event waiting in the ring buffer into the writer.
+    fn drain(&mut self) -> Result<()> {
+        loop {
+            let ev: Event = {
+                let Some(item) = self.ring.next() else { break };
+                if item.len() < size_of::<Event>() {
+                    continue;
+                }
+                // SAFETY: the eBPF side writes exactly one `Event` per record;
+                // read_unaligned does not rely on the ring buffer's 8-byte alignment.
+                unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) }
+            };
+            self.note(&ev);
+            self.writer
+                .push(&ev)
+                .with_context(|| format!("writing {}", self.opts.output.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Per-event bookkeeping: symbols of timer callbacks, suspend cycles for the status line.
+    fn note(&mut self, ev: &Event) {
+        self.counters.events += 1;
+        let function = match ev.kind {
+            kind::HRTIMER_START | kind::TIMER_START => ev.args[arg::hrtimer_start::FUNCTION],
+            kind::HRTIMER_EXPIRE_ENTRY | kind::TIMER_EXPIRE_ENTRY => {
+                ev.args[arg::hrtimer_expire_entry::FUNCTION]
+            }
+            kind::SUSPEND_RESUME => {
+                if ev.args[arg::suspend_resume::START] != 0
+                    && trim_nul(&ev.text[0]) == b"suspend_enter"
+                {
+                    self.counters.suspend_cycles += 1;
+                }
+                return;
+            }
+            _ => return,
+        };
+        if function != 0 && self.seen_functions.insert(function) {
+            if let Some(name) = self.kallsyms.resolve(function) {
+                self.new_symbols.push(Symbol {
+                    addr: function,
+                    name,
+                });
+            }
+        }
+    }
+
+    fn read_lost(&self) -> (u64, Vec<u64>) {
+        match self.lost_map.get(&0, 0) {
+            Ok(values) => {
+                let v: Vec<u64> = values.iter().copied().collect();
+                (v.iter().sum(), v)
+            }
+            Err(_) => (0, Vec::new()),
+        }
+    }
+
+    /// Writes symbols, loss and the pending batch, and pushes them to the disk.
+    fn checkpoint(&mut self) -> Result<()> {
+        let out = self.opts.output.display().to_string();
+        let symbols = std::mem::take(&mut self.new_symbols);
+        self.writer
+            .write_symbols(&symbols)
+            .with_context(|| format!("writing {out}"))?;
+        let (lost_total, lost_per_cpu) = self.read_lost();
+        self.counters.lost = lost_total;
+        if self.lost_written != Some(lost_total) {
+            self.writer
+                .write_loss(&LossRecord {
+                    at: sysinfo::clock_anchor(),
+                    lost_total,
+                    lost_per_cpu,
+                })
+                .with_context(|| format!("writing {out}"))?;
+            self.lost_written = Some(lost_total);
+        }
+        self.writer
+            .flush()
+            .with_context(|| format!("writing {out}"))?;
+        self.writer
+            .get_ref()
+            .get_ref()
+            .sync_data()
+            .with_context(|| format!("syncing {out}"))?;
+        self.counters.bytes = self.writer.bytes_written();
+        Ok(())
+    }
+}

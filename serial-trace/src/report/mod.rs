@@ -1,0 +1,287 @@
+//! `serial-trace report`: one streaming pass over a trace builds the [`Report`] (pure, tested
+//! on synthetic events); renderers turn it into text or JSON (`docs/report-json.md`).
+
+mod suspend;
+mod text;
+mod timers;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use serde::Serialize;
+use serial_trace_common::kind_info;
+
+use crate::trace::{Frame, ReadEnd, TraceReader};
+pub use suspend::SuspendCycle;
+pub use text::render_text;
+pub use timers::{Percentiles, TimerSummary};
+
+/// Version of the JSON contract; bump on any incompatible change.
+pub const SCHEMA: &str = "serial-trace.report/1";
+/// Rows kept in per-callback and per-task tables.
+const TOP_ROWS: usize = 20;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub kernel: KernelInfo,
+    pub trace: TraceInfo,
+    /// From the start of the recording to its end (or last event), on CLOCK_BOOTTIME.
+    pub duration_ns: u64,
+    pub events: EventCounts,
+    pub probes: Vec<ProbeRow>,
+    pub timers: TimerSummary,
+    pub suspend_cycles: Vec<SuspendCycle>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KernelInfo {
+    pub release: String,
+    pub version: String,
+    pub machine: String,
+    pub hostname: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceInfo {
+    pub tool: String,
+    /// `clean`, `truncated` or `corrupt`.
+    pub end: &'static str,
+    /// Bytes at the end that could not be read (cut or corrupt).
+    pub unread_bytes: u64,
+    /// `duration`, `signal`, `error`, or `null` when the recorder never wrote its trailer.
+    pub stopped_by: Option<String>,
+    pub recorder_error: Option<String>,
+    pub start_realtime_ns: u64,
+    /// Frame types written by a newer serial-trace and skipped by this one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_frame_types: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventCounts {
+    pub total: u64,
+    /// Events the kernel could not hand over (failed ring-buffer reserves).
+    pub lost: u64,
+    /// `true` when `lost` covers the whole recording (trailer present); otherwise it is the
+    /// last count checkpointed before the trace was cut.
+    pub lost_complete: bool,
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeRow {
+    pub name: String,
+    pub attached: bool,
+    pub method: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Reads a whole trace and analyses it. Fails only if the trace cannot be read at all.
+pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
+    let header = reader.header().clone();
+    let mut by_kind: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut total = 0u64;
+    let mut last_boot = header.start.boot_ns;
+    let mut lost = 0u64;
+    let mut trailer = None;
+    let mut symbols = BTreeMap::new();
+    let mut timers = timers::TimerStats::default();
+    let mut suspend = suspend::SuspendStats::default();
+    let mut unknown_frames = Vec::new();
+
+    while let Some(frame) = reader.next_frame()? {
+        match frame {
+            Frame::Events(events) => {
+                for ev in events {
+                    total += 1;
+                    *by_kind.entry(ev.kind).or_default() += 1;
+                    last_boot = last_boot.max(ev.boot_ns);
+                    timers.event(ev);
+                    suspend.event(ev);
+                }
+            }
+            Frame::Symbols(s) => symbols.extend(s.into_iter().map(|s| (s.addr, s.name))),
+            Frame::Loss(l) => lost = lost.max(l.lost_total),
+            Frame::Trailer(t) => trailer = Some(t),
+            Frame::Unknown(ty) => unknown_frames.push(ty),
+        }
+    }
+    let (end, unread_bytes) = match reader.end() {
+        Some(ReadEnd::Clean) | None => ("clean", 0),
+        Some(ReadEnd::Truncated { cut_bytes, .. }) => ("truncated", *cut_bytes),
+        Some(ReadEnd::Corrupt { unread_bytes, .. }) => ("corrupt", *unread_bytes),
+    };
+    if let Some(t) = &trailer {
+        lost = lost.max(t.lost_total);
+        last_boot = last_boot.max(t.end.boot_ns);
+    }
+    Ok(Report {
+        schema: SCHEMA,
+        kernel: KernelInfo {
+            release: header.kernel_release,
+            version: header.kernel_version,
+            machine: header.machine,
+            hostname: header.hostname,
+        },
+        trace: TraceInfo {
+            tool: header.tool,
+            end,
+            unread_bytes,
+            stopped_by: trailer.as_ref().map(|t| t.stopped_by.clone()),
+            recorder_error: trailer.as_ref().and_then(|t| t.error.clone()),
+            start_realtime_ns: header.start.realtime_ns,
+            unknown_frame_types: unknown_frames,
+        },
+        duration_ns: last_boot.saturating_sub(header.start.boot_ns),
+        events: EventCounts {
+            total,
+            lost,
+            lost_complete: trailer.is_some(),
+            by_kind: by_kind
+                .into_iter()
+                .map(|(k, n)| {
+                    let name = kind_info(k).map_or_else(|| format!("kind_{k}"), |i| i.name.into());
+                    (name, n)
+                })
+                .collect(),
+        },
+        probes: header
+            .probes
+            .into_iter()
+            .map(|p| ProbeRow {
+                name: p.name,
+                attached: p.attached,
+                method: p.method,
+                reason: p.reason,
+            })
+            .collect(),
+        timers: timers.summary(&symbols, TOP_ROWS),
+        suspend_cycles: suspend.finish(),
+    })
+}
+
+pub fn render_json(r: &Report) -> String {
+    serde_json::to_string_pretty(r).expect("report serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{LossRecord, Symbol, TraceReader, TraceWriter, Trailer, sample_header};
+    use serial_trace_common::Event;
+
+    fn synthetic_trace(with_trailer: bool) -> Vec<u8> {
+        let mut w = TraceWriter::new(Vec::new(), &sample_header()).unwrap();
+        let base = 5_000_000_000i64;
+        for i in 0..1000i64 {
+            let mut s =
+                timers::tests::start(0xa000 + (i as u64 % 7), base + i * 1_000_000, 0xf1, 77);
+            s.mono_ns = (base + i * 1_000_000) as u64;
+            s.boot_ns = s.mono_ns + 10;
+            w.push(&s).unwrap();
+            let mut e = timers::tests::expire(
+                0xa000 + (i as u64 % 7),
+                base + i * 1_000_000 + 20_000 + i * 10,
+                0xf1,
+            );
+            e.mono_ns = s.mono_ns + 1_000_000;
+            e.boot_ns = e.mono_ns + 10;
+            w.push(&e).unwrap();
+        }
+        for e in suspend::tests::s3_cycle(7_000_000_000, 10, 3_000_000_000) {
+            w.push(&e).unwrap();
+        }
+        w.write_symbols(&[Symbol {
+            addr: 0xf1,
+            name: "hrtimer_wakeup".into(),
+        }])
+        .unwrap();
+        w.write_loss(&LossRecord {
+            lost_total: 3,
+            ..Default::default()
+        })
+        .unwrap();
+        if !with_trailer {
+            // one more event after the loss checkpoint: the frame a kill would cut
+            let mut late = Event::ZERO;
+            late.kind = serial_trace_common::kind::TIMER_CANCEL;
+            w.push(&late).unwrap();
+            w.flush().unwrap();
+            return w.get_ref().clone();
+        }
+        let mut end = sample_header().start;
+        end.boot_ns = 12_000_000_000;
+        w.finish(&Trailer {
+            end,
+            events_written: 2010,
+            lost_total: 5,
+            lost_per_cpu: vec![2, 3],
+            stopped_by: "duration".into(),
+            error: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn report_from_synthetic_trace() {
+        let bytes = synthetic_trace(true);
+        let r = analyze(TraceReader::new(&bytes[..]).unwrap()).unwrap();
+        assert_eq!(r.events.total, 2010);
+        assert_eq!(r.events.by_kind["hrtimer_start"], 1000);
+        assert_eq!(r.events.by_kind["suspend_resume"], 10);
+        assert_eq!((r.events.lost, r.events.lost_complete), (5, true));
+        assert_eq!(r.timers.count, 1000);
+        assert_eq!(r.timers.by_callback[0].name, "hrtimer_wakeup");
+        // lateness 20 µs + i·10 ns, i in 0..1000 → max 29.99 µs
+        assert!(
+            (29_950..=30_010).contains(&r.timers.lateness_ns.max),
+            "{:?}",
+            r.timers
+        );
+        assert!(r.timers.lateness_ns.p50 >= 24_900 && r.timers.lateness_ns.p50 <= 25_100);
+        assert_eq!(r.suspend_cycles.len(), 1);
+        assert_eq!(r.suspend_cycles[0].suspended_ns, 3_000_000_000);
+        assert_eq!(r.duration_ns, 12_000_000_000 - 2);
+        assert_eq!(r.trace.end, "clean");
+        let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
+        for key in [
+            "schema",
+            "kernel",
+            "duration_ns",
+            "events",
+            "probes",
+            "timers",
+            "suspend_cycles",
+        ] {
+            assert!(json.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(json["schema"], SCHEMA);
+        assert_eq!(json["events"]["lost"], 5);
+        assert_eq!(json["probes"][0]["method"], "tracepoint");
+        for p in ["p50", "p90", "p99", "max"] {
+            assert!(json["timers"]["lateness_ns"][p].is_u64());
+        }
+        let text = render_text(&r, false);
+        assert!(
+            text.contains("hrtimer_wakeup") && text.contains("suspend cycles: 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn cut_trace_still_reports_with_checkpointed_loss() {
+        let bytes = synthetic_trace(false);
+        let cut = &bytes[..bytes.len() - 3];
+        let r = analyze(TraceReader::new(cut).unwrap()).unwrap();
+        assert_eq!(r.trace.end, "truncated");
+        assert!(
+            r.trace.unread_bytes > 9 && r.trace.unread_bytes < 64,
+            "{:?}",
+            r.trace
+        );
+        assert_eq!((r.events.lost, r.events.lost_complete), (3, false));
+        assert_eq!(r.events.total, 2010, "only the cut last frame is lost");
+        assert_eq!(r.trace.stopped_by, None);
+    }
+}

@@ -1,0 +1,229 @@
+//! Terminal rendering: aligned tables with units; colour only when asked (a terminal).
+
+use std::fmt::Write;
+
+use super::{Percentiles, Report};
+
+/// `12.3 µs`, `4.56 ms`, `1.20 s`.
+pub fn fmt_ns(ns: u64) -> String {
+    let n = ns as f64;
+    if ns < 1_000 {
+        format!("{ns} ns")
+    } else if ns < 1_000_000 {
+        format!("{:.1} µs", n / 1e3)
+    } else if ns < 1_000_000_000 {
+        format!("{:.2} ms", n / 1e6)
+    } else {
+        format!("{:.2} s", n / 1e9)
+    }
+}
+
+fn bold(s: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[1m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+fn warn(s: &str, color: bool) -> String {
+    if color {
+        format!("\x1b[33m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Replaces control characters so kernel-supplied strings cannot drive the terminal.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn pct_cells(p: &Percentiles) -> String {
+    format!(
+        "{:>10} {:>10} {:>10} {:>10}",
+        fmt_ns(p.p50),
+        fmt_ns(p.p90),
+        fmt_ns(p.p99),
+        fmt_ns(p.max)
+    )
+}
+
+pub fn render_text(r: &Report, color: bool) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{} kernel {} ({}) on {}, {:.1} s recorded by {}",
+        bold("serial-trace report:", color),
+        clean(&r.kernel.release),
+        clean(&r.kernel.machine),
+        clean(&r.kernel.hostname),
+        r.duration_ns as f64 / 1e9,
+        clean(&r.trace.tool)
+    );
+    match r.trace.end {
+        "clean" if r.trace.stopped_by.is_some() => {}
+        "clean" => {
+            let _ = writeln!(
+                o,
+                "{}",
+                warn("note: no trailer; the recorder did not stop cleanly", color)
+            );
+        }
+        end => {
+            let _ = writeln!(
+                o,
+                "{}",
+                warn(
+                    &format!(
+                        "note: trace {end}; {} bytes at the end could not be read (every complete frame before them was)",
+                        r.trace.unread_bytes
+                    ),
+                    color
+                )
+            );
+        }
+    }
+    if let Some(e) = &r.trace.recorder_error {
+        let _ = writeln!(
+            o,
+            "{}",
+            warn(&format!("recorder stopped on error: {}", clean(e)), color)
+        );
+    }
+
+    let lost_note = if r.events.lost_complete {
+        ""
+    } else {
+        " (as of the last checkpoint)"
+    };
+    let _ = writeln!(
+        o,
+        "\n{} {} total, {} lost{}",
+        bold("events:", color),
+        r.events.total,
+        r.events.lost,
+        lost_note
+    );
+    if r.events.lost > 0 {
+        let _ = writeln!(
+            o,
+            "{}",
+            warn(
+                "  the ring buffer overflowed: raise --buffer-size or narrow with --pid/--comm",
+                color
+            )
+        );
+    }
+    for (k, n) in &r.events.by_kind {
+        let _ = writeln!(o, "  {k:<28} {n:>12}");
+    }
+
+    let _ = writeln!(o, "\n{}", bold("hooks:", color));
+    for p in &r.probes {
+        let _ = writeln!(
+            o,
+            "  {:<40} {:<9} {:<11} {}",
+            clean(&p.name),
+            if p.attached { "attached" } else { "-" },
+            p.method.as_deref().unwrap_or("-"),
+            clean(p.reason.as_deref().unwrap_or(""))
+        );
+    }
+
+    let t = &r.timers;
+    let _ = writeln!(
+        o,
+        "\n{} {} hrtimer expiries paired with their start (lateness = expiry − requested soft expiry)",
+        bold("timers:", color),
+        t.count
+    );
+    if t.count > 0 {
+        let _ = writeln!(
+            o,
+            "  {:<40} {:>8} {:>10} {:>10} {:>10} {:>10}",
+            "", "count", "p50", "p90", "p99", "max"
+        );
+        let _ = writeln!(
+            o,
+            "  {:<40} {:>8} {}",
+            "all",
+            t.count,
+            pct_cells(&t.lateness_ns)
+        );
+        if t.early > 0 {
+            let _ = writeln!(
+                o,
+                "{}",
+                warn(
+                    &format!("  {} expiries before their requested time", t.early),
+                    color
+                )
+            );
+        }
+        let _ = writeln!(o, "  by callback:");
+        for g in &t.by_callback {
+            let _ = writeln!(
+                o,
+                "  {:<40} {:>8} {}",
+                clean(&g.name),
+                g.count,
+                pct_cells(&g.lateness_ns)
+            );
+        }
+        let _ = writeln!(o, "  by task that armed the timer:");
+        for g in &t.by_task {
+            let who = format!("{} ({})", clean(&g.name), g.pid.unwrap_or(0));
+            let _ = writeln!(
+                o,
+                "  {:<40} {:>8} {}",
+                who,
+                g.count,
+                pct_cells(&g.lateness_ns)
+            );
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "\n{} {}",
+        bold("suspend cycles:", color),
+        r.suspend_cycles.len()
+    );
+    for c in &r.suspend_cycles {
+        let _ = writeln!(
+            o,
+            "  #{:<3} at {:>10} suspended {:>10}  {}{}",
+            c.index,
+            fmt_ns(c.start_boot_ns),
+            fmt_ns(c.suspended_ns),
+            if c.machine_suspend {
+                "platform entered"
+            } else {
+                "platform not entered (pm_test or abort)"
+            },
+            if c.complete { "" } else { ", incomplete" }
+        );
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units() {
+        assert_eq!(fmt_ns(999), "999 ns");
+        assert_eq!(fmt_ns(12_345), "12.3 µs");
+        assert_eq!(fmt_ns(4_560_000), "4.56 ms");
+        assert_eq!(fmt_ns(1_200_000_000), "1.20 s");
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        assert_eq!(clean("a\x1b[31mb\n"), "a?[31mb?");
+    }
+}

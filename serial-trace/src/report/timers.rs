@@ -1,0 +1,284 @@
+//! Timer lateness: each `hrtimer_start` paired with the next `hrtimer_expire_entry` of the same
+//! timer. Lateness = the clock-base time when expiry processing began − the requested (soft)
+//! expiry, both on the timer's own clock, so it is exact whatever that clock is.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serial_trace_common::{Event, arg, kind};
+
+use crate::trace::trim_nul;
+
+/// Percentiles of a lateness distribution, in nanoseconds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Self::default();
+        }
+        Self {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Armed {
+    softexpires: i64,
+    function: u64,
+    tgid: u32,
+    tid: u32,
+    comm: [u8; 16],
+}
+
+/// Per-group (callback or task) accumulator.
+struct Group {
+    hist: Histogram<u64>,
+    name: String,
+    pid: Option<u32>,
+}
+
+impl Group {
+    fn new(name: String, pid: Option<u32>) -> Self {
+        Self {
+            hist: new_hist(2),
+            name,
+            pid,
+        }
+    }
+
+    fn row(self) -> GroupRow {
+        GroupRow {
+            count: self.hist.len(),
+            lateness_ns: Percentiles::of(&self.hist),
+            name: self.name,
+            pid: self.pid,
+        }
+    }
+}
+
+fn new_hist(sigfig: u8) -> Histogram<u64> {
+    Histogram::new(sigfig).expect("valid sigfig")
+}
+
+/// Streaming lateness accumulator: memory grows with distinct timers/callbacks/tasks, not with
+/// the number of events.
+pub struct TimerStats {
+    armed: HashMap<u64, Armed>,
+    overall: Histogram<u64>,
+    by_callback: HashMap<u64, Group>,
+    by_task: HashMap<u32, Group>,
+    /// Expiries whose clock-base time was before the requested expiry (should not happen).
+    early: u64,
+    min_ns: i64,
+}
+
+impl Default for TimerStats {
+    fn default() -> Self {
+        Self {
+            armed: HashMap::new(),
+            overall: new_hist(3),
+            by_callback: HashMap::new(),
+            by_task: HashMap::new(),
+            early: 0,
+            min_ns: i64::MAX,
+        }
+    }
+}
+
+/// One row of a per-callback or per-task table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupRow {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    pub count: u64,
+    pub lateness_ns: Percentiles,
+}
+
+/// The `timers` object of the report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TimerSummary {
+    /// hrtimer expiries paired with the start that armed them.
+    pub count: u64,
+    pub lateness_ns: Percentiles,
+    /// Smallest lateness seen (negative would mean an expiry before the requested time).
+    pub min_lateness_ns: i64,
+    pub early: u64,
+    pub by_callback: Vec<GroupRow>,
+    pub by_task: Vec<GroupRow>,
+}
+
+impl TimerStats {
+    pub fn event(&mut self, ev: &Event) {
+        match ev.kind {
+            kind::HRTIMER_START => {
+                use arg::hrtimer_start as a;
+                self.armed.insert(
+                    ev.args[a::HRTIMER],
+                    Armed {
+                        softexpires: ev.args[a::SOFTEXPIRES] as i64,
+                        function: ev.args[a::FUNCTION],
+                        tgid: ev.tgid(),
+                        tid: ev.tid(),
+                        comm: ev.comm,
+                    },
+                );
+            }
+            kind::HRTIMER_CANCEL => {
+                self.armed.remove(&ev.args[0]);
+            }
+            kind::HRTIMER_EXPIRE_ENTRY => {
+                use arg::hrtimer_expire_entry as a;
+                let Some(armed) = self.armed.remove(&ev.args[a::HRTIMER]) else {
+                    return;
+                };
+                let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
+                self.record(&armed, late);
+            }
+            _ => {}
+        }
+    }
+
+    fn record(&mut self, armed: &Armed, late: i64) {
+        self.min_ns = self.min_ns.min(late);
+        if late < 0 {
+            self.early += 1;
+        }
+        let v = late.max(0) as u64;
+        self.overall
+            .record(v)
+            .expect("auto-resizing histogram takes any u64");
+        self.by_callback
+            .entry(armed.function)
+            .or_insert_with(|| Group::new(String::new(), None))
+            .hist
+            .record(v)
+            .expect("auto-resizing histogram takes any u64");
+        self.by_task
+            .entry(armed.tid)
+            .or_insert_with(|| {
+                let comm = String::from_utf8_lossy(trim_nul(&armed.comm)).into_owned();
+                Group::new(comm, Some(armed.tgid))
+            })
+            .hist
+            .record(v)
+            .expect("auto-resizing histogram takes any u64");
+    }
+
+    /// Finishes the summary, naming callbacks with `symbols` (address → name).
+    pub fn summary(self, symbols: &BTreeMap<u64, String>, top: usize) -> TimerSummary {
+        let mut by_callback: Vec<GroupRow> = self
+            .by_callback
+            .into_iter()
+            .map(|(addr, mut g)| {
+                g.name = symbols
+                    .get(&addr)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{addr:#x}"));
+                g.row()
+            })
+            .collect();
+        by_callback.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
+        by_callback.truncate(top);
+        let mut by_task: Vec<GroupRow> = self.by_task.into_iter().map(|(_, g)| g.row()).collect();
+        by_task.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
+        by_task.truncate(top);
+        TimerSummary {
+            count: self.overall.len(),
+            lateness_ns: Percentiles::of(&self.overall),
+            min_lateness_ns: if self.overall.is_empty() {
+                0
+            } else {
+                self.min_ns
+            },
+            early: self.early,
+            by_callback,
+            by_task,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serial_trace_common::Event;
+
+    pub fn start(timer: u64, soft: i64, func: u64, tid: u32) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind::HRTIMER_START;
+        e.pid_tgid = (u64::from(tid) << 32) | u64::from(tid);
+        e.comm[..4].copy_from_slice(b"work");
+        e.args[0] = timer;
+        e.args[1] = func;
+        e.args[2] = (soft + 50_000) as u64;
+        e.args[3] = soft as u64;
+        e
+    }
+
+    pub fn expire(timer: u64, now: i64, func: u64) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind::HRTIMER_EXPIRE_ENTRY;
+        e.args[0] = timer;
+        e.args[1] = now as u64;
+        e.args[2] = func;
+        e
+    }
+
+    #[test]
+    fn pairs_start_with_expiry_and_ignores_cancelled() {
+        let mut s = TimerStats::default();
+        for i in 0..100i64 {
+            let t = 0x1000 + (i as u64 % 3);
+            s.event(&start(t, i * 1_000_000, 0xf1, 42));
+            s.event(&expire(t, i * 1_000_000 + 1_000 * (i + 1), 0xf1));
+        }
+        // armed then cancelled: no sample
+        s.event(&start(0x2000, 5, 0xf2, 43));
+        let mut c = Event::ZERO;
+        c.kind = kind::HRTIMER_CANCEL;
+        c.args[0] = 0x2000;
+        s.event(&c);
+        s.event(&expire(0x2000, 99_999_999, 0xf2));
+        // expiry without a start: ignored
+        s.event(&expire(0x3000, 5, 0xf3));
+
+        let syms = BTreeMap::from([(0xf1, "hrtimer_wakeup".to_string())]);
+        let sum = s.summary(&syms, 10);
+        assert_eq!(sum.count, 100);
+        assert_eq!(sum.min_lateness_ns, 1_000);
+        assert_eq!(sum.early, 0);
+        // lateness 1..=100 µs: p50 ≈ 50 µs, max = 100 µs (3 significant figures)
+        assert!(
+            (49_900..=50_100).contains(&sum.lateness_ns.p50),
+            "{:?}",
+            sum.lateness_ns
+        );
+        assert!((99_900..=100_100).contains(&sum.lateness_ns.max));
+        assert_eq!(sum.by_callback.len(), 1);
+        assert_eq!(sum.by_callback[0].name, "hrtimer_wakeup");
+        assert_eq!(sum.by_task[0].pid, Some(42));
+        assert_eq!(sum.by_task[0].name, "work");
+    }
+
+    #[test]
+    fn early_expiry_is_counted_not_hidden() {
+        let mut s = TimerStats::default();
+        s.event(&start(1, 1_000, 0xf1, 1));
+        s.event(&expire(1, 900, 0xf1));
+        let sum = s.summary(&BTreeMap::new(), 10);
+        assert_eq!((sum.count, sum.early, sum.min_lateness_ns), (1, 1, -100));
+        assert_eq!(sum.by_callback[0].name, "0xf1");
+    }
+}

@@ -1,0 +1,60 @@
+//! Facts about the running system that go into the trace header.
+
+use crate::trace::ClockAnchor;
+
+fn uname() -> libc::utsname {
+    // SAFETY: utsname is plain data; uname fills it.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    unsafe { libc::uname(&mut u) };
+    u
+}
+
+fn field(f: &[libc::c_char]) -> String {
+    let bytes: Vec<u8> = f
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+pub fn kernel_release() -> String {
+    field(&uname().release)
+}
+
+pub fn kernel_version() -> String {
+    field(&uname().version)
+}
+
+pub fn machine() -> String {
+    field(&uname().machine)
+}
+
+pub fn hostname() -> String {
+    field(&uname().nodename)
+}
+
+pub fn cpus() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid clock id and out pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The three clocks read back to back.
+pub fn clock_anchor() -> ClockAnchor {
+    ClockAnchor {
+        mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+        boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
+        realtime_ns: clock_ns(libc::CLOCK_REALTIME),
+    }
+}

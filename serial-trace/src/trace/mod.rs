@@ -1,0 +1,157 @@
+//! The trace file format, version 1 (see `docs/trace-format.md`). Pure: no kernel access.
+//!
+//! ```text
+//! file  := magic:"SRLTRACE" version:u16le reserved:u16le frame*
+//! frame := len:u32le type:u8 crc32:u32le payload[len]     crc32 over type and payload
+//! ```
+//! The first frame is the JSON [`Header`]; then EVENTS, SYMBOLS and LOSS frames in any order;
+//! a clean stop ends with a JSON [`Trailer`] frame.
+
+mod events;
+mod reader;
+mod varint;
+mod writer;
+
+use serde::{Deserialize, Serialize};
+
+pub use events::trim_nul;
+#[cfg(test)]
+pub use reader::TraceError;
+pub use reader::{Frame, ReadEnd, TraceReader};
+pub use writer::TraceWriter;
+
+#[cfg(test)]
+pub(crate) use events::tests::sample_event;
+
+pub const MAGIC: [u8; 8] = *b"SRLTRACE";
+pub const VERSION: u16 = 1;
+/// Largest payload a reader accepts; the writer stays far below it.
+pub const MAX_FRAME_LEN: u32 = 64 << 20;
+/// Size of `len + type + crc32` in front of each payload.
+pub const FRAME_HEAD_LEN: usize = 9;
+
+/// Frame type ids.
+pub mod frame_type {
+    pub const HEADER: u8 = 1;
+    pub const EVENTS: u8 = 2;
+    pub const SYMBOLS: u8 = 3;
+    pub const LOSS: u8 = 4;
+    pub const TRAILER: u8 = 5;
+}
+
+/// CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME read back to back; maps event stamps to
+/// wall time and measures time spent suspended between two anchors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockAnchor {
+    pub mono_ns: u64,
+    pub boot_ns: u64,
+    pub realtime_ns: u64,
+}
+
+/// One tracepoint field as found in the kernel's tracefs `format` file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldOffset {
+    pub name: String,
+    pub offset: u16,
+    pub size: u8,
+    pub signed: bool,
+}
+
+/// What happened to one hook at the start of the recording.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeRecord {
+    /// `category:name` for tracepoints, the hook name for the serial path.
+    pub name: String,
+    /// Event kind id when the hook produces events.
+    pub kind: Option<u16>,
+    pub attached: bool,
+    /// `tracepoint`, `fentry`, `kprobe`, `poll`, … (what it used or would use).
+    pub method: Option<String>,
+    /// Why it is not attached (or a note on how it is attached).
+    pub reason: Option<String>,
+    /// Field offsets read from tracefs for this hook.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldOffset>,
+}
+
+/// The self-describing start of every trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    /// `serial-trace <version>`.
+    pub tool: String,
+    pub kernel_release: String,
+    pub kernel_version: String,
+    pub machine: String,
+    pub hostname: String,
+    pub command_line: Vec<String>,
+    pub start: ClockAnchor,
+    pub cpus: u32,
+    pub buffer_size: u64,
+    #[serde(default)]
+    pub filter_pid: Option<u32>,
+    #[serde(default)]
+    pub filter_comm: Option<String>,
+    pub probes: Vec<ProbeRecord>,
+}
+
+/// One resolved kernel text symbol (timer callbacks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symbol {
+    pub addr: u64,
+    pub name: String,
+}
+
+/// Ring-buffer loss as known at `at`: failed reserves summed over CPUs since the start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LossRecord {
+    pub at: ClockAnchor,
+    pub lost_total: u64,
+    pub lost_per_cpu: Vec<u64>,
+}
+
+/// Written at a clean stop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trailer {
+    pub end: ClockAnchor,
+    pub events_written: u64,
+    pub lost_total: u64,
+    pub lost_per_cpu: Vec<u64>,
+    /// `duration`, `signal`, or `error`.
+    pub stopped_by: String,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[cfg(test)]
+pub(crate) fn sample_header() -> Header {
+    Header {
+        tool: "serial-trace test".into(),
+        kernel_release: "6.18.0-test".into(),
+        kernel_version: "#1 SMP".into(),
+        machine: "x86_64".into(),
+        hostname: "box".into(),
+        command_line: vec!["serial-trace".into(), "record".into()],
+        start: ClockAnchor {
+            mono_ns: 1,
+            boot_ns: 2,
+            realtime_ns: 3,
+        },
+        cpus: 2,
+        buffer_size: 1 << 22,
+        filter_pid: None,
+        filter_comm: None,
+        probes: vec![ProbeRecord {
+            name: "timer:hrtimer_start".into(),
+            kind: Some(1),
+            attached: true,
+            method: Some("tracepoint".into()),
+            reason: None,
+            fields: vec![FieldOffset {
+                name: "hrtimer".into(),
+                offset: 8,
+                size: 8,
+                signed: false,
+            }],
+        }],
+    }
+}

@@ -1,0 +1,125 @@
+//! Appends frames to a trace. Events are batched and written as one EVENTS frame per
+//! [`TraceWriter::flush`] (the recorder calls it at least once a second) or when a batch grows
+//! past [`BATCH_BYTES`], so a killed recorder loses at most the unflushed batch.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+use serial_trace_common::Event;
+
+use super::events::BatchEncoder;
+use super::{Header, LossRecord, MAGIC, Symbol, Trailer, VERSION, frame_type};
+
+/// Flush a batch early once it holds about this many bytes.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+pub struct TraceWriter<W: Write> {
+    out: W,
+    batch: BatchEncoder,
+    events_written: u64,
+    bytes_written: u64,
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// Writes the magic, version and header frame.
+    pub fn new(mut out: W, header: &Header) -> io::Result<Self> {
+        let mut start = Vec::with_capacity(12);
+        start.extend_from_slice(&MAGIC);
+        start.extend_from_slice(&VERSION.to_le_bytes());
+        start.extend_from_slice(&0u16.to_le_bytes());
+        out.write_all(&start)?;
+        let mut w = Self {
+            out,
+            batch: BatchEncoder::default(),
+            events_written: 0,
+            bytes_written: start.len() as u64,
+        };
+        w.write_json(frame_type::HEADER, header)?;
+        w.out.flush()?;
+        Ok(w)
+    }
+
+    /// Queues one event; writes a frame when the batch is large.
+    pub fn push(&mut self, ev: &Event) -> io::Result<()> {
+        self.batch.push(ev);
+        if self.batch.approx_size() >= BATCH_BYTES {
+            self.write_batch()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending batch, if any, and hands everything to the OS.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.write_batch()?;
+        self.out.flush()
+    }
+
+    pub fn write_symbols(&mut self, symbols: &[Symbol]) -> io::Result<()> {
+        if symbols.is_empty() {
+            return Ok(());
+        }
+        self.write_batch()?;
+        self.write_json(frame_type::SYMBOLS, &symbols)
+    }
+
+    pub fn write_loss(&mut self, loss: &LossRecord) -> io::Result<()> {
+        self.write_batch()?;
+        self.write_json(frame_type::LOSS, loss)
+    }
+
+    /// Writes the trailer and returns the output, flushed.
+    pub fn finish(mut self, trailer: &Trailer) -> io::Result<W> {
+        self.write_batch()?;
+        self.write_json(frame_type::TRAILER, trailer)?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+
+    /// Events handed to the OS or queued so far.
+    pub fn events_written(&self) -> u64 {
+        self.events_written + self.batch.len() as u64
+    }
+
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written
+    }
+
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    fn write_batch(&mut self) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let n = self.batch.len() as u64;
+        let payload = self.batch.take_payload();
+        self.write_frame(frame_type::EVENTS, &payload)?;
+        self.events_written += n;
+        Ok(())
+    }
+
+    fn write_json<T: Serialize + ?Sized>(&mut self, ty: u8, value: &T) -> io::Result<()> {
+        let payload = serde_json::to_vec(value).map_err(io::Error::other)?;
+        self.write_frame(ty, &payload)
+    }
+
+    fn write_frame(&mut self, ty: u8, payload: &[u8]) -> io::Result<()> {
+        let len = u32::try_from(payload.len())
+            .ok()
+            .filter(|&l| l <= super::MAX_FRAME_LEN)
+            .ok_or_else(|| io::Error::other("frame too large"))?;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&[ty]);
+        crc.update(payload);
+        let mut head = [0u8; super::FRAME_HEAD_LEN];
+        head[..4].copy_from_slice(&len.to_le_bytes());
+        head[4] = ty;
+        head[5..].copy_from_slice(&crc.finalize().to_le_bytes());
+        // One write call per frame keeps a frame contiguous even in a BufWriter that spills.
+        self.out.write_all(&head)?;
+        self.out.write_all(payload)?;
+        self.bytes_written += (head.len() + payload.len()) as u64;
+        Ok(())
+    }
+}
