@@ -33,6 +33,9 @@ pub const TRACKED_MAP: &str = "TRACKED";
 pub const SPECS_GLOBAL: &str = "SPECS";
 /// Global: [`TaskFilter`].
 pub const FILTER_GLOBAL: &str = "FILTER";
+/// Global `u64`: wake the reader only once this many bytes wait in the ring buffer (batching
+/// wakeups keeps the recorder from waking, and arming a timer, once per event).
+pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
 /// Program used only to find out whether fentry programs load on this kernel.
 pub const FENTRY_PROBE_PROGRAM: &str = "fentry_capability";
 
@@ -162,8 +165,12 @@ pub struct TaskFilter {
     pub _pad: u8,
     pub tgid: u32,
     pub comm: [u8; COMM_LEN],
+    /// Timers armed by this tgid (the recorder itself) are never recorded: each of its polls
+    /// arms one, and recording those would feed back into more wakeups.
+    pub exclude_tgid: u32,
+    pub _pad2: u32,
 }
-const _: () = assert!(size_of::<TaskFilter>() == 24);
+const _: () = assert!(size_of::<TaskFilter>() == 32);
 
 #[cfg(feature = "user")]
 mod pod {

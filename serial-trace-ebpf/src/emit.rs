@@ -27,7 +27,17 @@ static FILTER: TaskFilter = TaskFilter {
     _pad: 0,
     tgid: 0,
     comm: [0; 16],
+    exclude_tgid: 0,
+    _pad2: 0,
 };
+
+/// Load-time: bytes waiting in `EVENTS` before a submit wakes the reader (0 = every event).
+#[unsafe(no_mangle)]
+static WAKEUP_BYTES: u64 = 0;
+
+const BPF_RB_AVAIL_DATA: u64 = 0;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
 
 /// Size is set by the loader (`record --buffer-size`).
 #[map]
@@ -100,6 +110,11 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
 
+    if spec.filter == Filter::ARM
+        && (pid_tgid >> 32) as u32 == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
+    {
+        return Err(());
+    }
     let filter_active = unsafe { core::ptr::read_volatile(&FILTER.active) } != 0;
     if filter_active {
         let timer = read_field(ctx, spec.fields[0]);
@@ -149,7 +164,13 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
             );
         }
     }
-    entry.submit(0);
+    let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
+    let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    };
+    entry.submit(flags);
     Ok(())
 }
 

@@ -31,6 +31,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Show every hook the tool knows and how (or why not) it attaches on this kernel.
     Probe(ProbeArgs),
+    /// Print every event of a trace as one text line (for grep and for checking the analysis).
+    Dump(DumpArgs),
 }
 
 #[derive(Args)]
@@ -102,6 +104,12 @@ pub struct ReportArgs {
     /// Colour in text output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
+}
+
+#[derive(Args)]
+pub struct DumpArgs {
+    /// Trace file written by `serial-trace record`.
+    pub file: PathBuf,
 }
 
 #[derive(Args)]

@@ -2,6 +2,7 @@
 //! wake late around suspend. See README.md.
 
 mod cli;
+mod dump;
 mod hooks;
 mod kallsyms;
 mod privileges;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         cli::Command::Record(a) => a.into_options().and_then(record::run),
         cli::Command::Report(a) => report_cmd(a),
         cli::Command::Probe(a) => probe::run(a.json),
+        cli::Command::Dump(a) => dump_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,4 +53,22 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
     };
     println!("{out}");
     Ok(())
+}
+
+fn dump_cmd(a: cli::DumpArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let reader = trace::TraceReader::open(&a.file)
+        .with_context(|| format!("cannot read {}", a.file.display()))?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match dump::run(reader, &mut out) {
+        // `dump | head` closes the pipe: not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }

@@ -1,1 +1,37 @@
-fn main() {}
+//! Project tasks: `cargo xtask setup | demo | test`. See README.md.
+
+mod demo;
+mod setup;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "xtask",
+    about = "serial-trace build, setup, demo and test tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install whatever is missing: nightly rust-src, bpf-linker, Debian packages. Idempotent.
+    Setup,
+    /// Set up, build, record a real trace and print the report (the README's first command).
+    Demo,
+    /// Set up, then run every test: lints, unit tests, privileged host tests (the README's
+    /// second command; `.ci/run` calls it).
+    Test(test::TestArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::run(),
+        Task::Demo => demo::run(),
+        Task::Test(a) => test::run(a),
+    }
+}

@@ -8,6 +8,7 @@ use aya::{
 };
 use serial_trace_common::{
     COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, SPECS_GLOBAL, TaskFilter,
+    WAKEUP_GLOBAL,
 };
 
 use crate::hooks::{self, FunctionHookSupport, Plan};
@@ -35,7 +36,10 @@ pub struct Loaded {
 }
 
 pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
-    let mut f = TaskFilter::default();
+    let mut f = TaskFilter {
+        exclude_tgid: std::process::id(),
+        ..TaskFilter::default()
+    };
     if let Some(pid) = pid {
         f.active = 1;
         f.by_tgid = 1;
@@ -61,10 +65,13 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let plan: Plan = hooks::plan_tracepoints(&root);
     let specs = plan.specs();
     let filter = task_filter(opts.pid, opts.comm.as_deref())?;
+    // Wake the reader at a quarter full; between wakeups it polls every 100 ms anyway.
+    let wakeup_bytes = u64::from(opts.buffer_size / 4);
 
     let mut ebpf = EbpfLoader::new()
         .override_global(SPECS_GLOBAL, &specs, true)
         .override_global(FILTER_GLOBAL, &filter, true)
+        .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
         .map_max_entries(EVENTS_MAP, opts.buffer_size)
         .load(EBPF_OBJECT)
         .context("loading the eBPF object into the kernel")?;

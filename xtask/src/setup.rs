@@ -1,0 +1,143 @@
+//! `cargo xtask setup`: makes a fresh machine able to build and test serial-trace, installing
+//! only what is missing, from rustup, crates.io and Debian's archive (DESIGN.md §6). Fast when
+//! everything is present: it only runs version checks.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::util::{self, sh, stdout_of};
+
+/// bpf-linker release that builds against the nightly's LLVM here (0.13 supports LLVM 20–22).
+const BPF_LINKER_VERSION: &str = "0.13.0";
+
+/// Debian packages the tests need (binary to look for, package that provides it).
+pub const DEBIAN_PACKAGES: &[(&str, &str)] = &[];
+
+pub fn run() -> Result<()> {
+    nightly_with_rust_src()?;
+    bpf_linker()?;
+    debian_packages(DEBIAN_PACKAGES)?;
+    eprintln!("xtask: setup complete");
+    Ok(())
+}
+
+fn nightly_sysroot() -> Option<PathBuf> {
+    stdout_of(Command::new("rustc").args(["+nightly", "--print", "sysroot"])).map(PathBuf::from)
+}
+
+fn nightly_with_rust_src() -> Result<()> {
+    if nightly_sysroot().is_none() {
+        sh(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+        ]))?;
+    }
+    let sysroot = nightly_sysroot().context("nightly toolchain still missing after install")?;
+    if !sysroot.join("lib/rustlib/src/rust/library/core").is_dir() {
+        sh(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
+    }
+    Ok(())
+}
+
+/// The nightly's LLVM major version (`LLVM version: 22.1.4` → 22).
+fn nightly_llvm_major() -> Result<u32> {
+    let vv = stdout_of(Command::new("rustc").args(["+nightly", "-vV"]))
+        .context("rustc +nightly -vV failed")?;
+    vv.lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.parse().ok())
+        .context("no LLVM version in rustc +nightly -vV")
+}
+
+fn bpf_linker_ok() -> bool {
+    stdout_of(Command::new("bpf-linker").arg("--version"))
+        .is_some_and(|v| v.contains(BPF_LINKER_VERSION))
+}
+
+/// Builds bpf-linker against the nightly's own libLLVM, reached through a stable folder of
+/// symlinks (the linker's rpath points there, so the folder must stay).
+fn bpf_linker() -> Result<()> {
+    if bpf_linker_ok() {
+        return Ok(());
+    }
+    let sysroot = nightly_sysroot().context("nightly toolchain missing")?;
+    let major = nightly_llvm_major()?;
+    let lib = std::fs::read_dir(sysroot.join("lib"))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("libLLVM.so.{major}")))
+        })
+        .with_context(|| format!("no libLLVM.so.{major}* in {}/lib", sysroot.display()))?;
+    let home = std::env::var_os("HOME").context("HOME not set")?;
+    let prefix = Path::new(&home).join(".cache/serial-trace/rustllvm");
+    let prefix_lib = prefix.join("lib");
+    std::fs::create_dir_all(&prefix_lib)?;
+    for name in [
+        "libLLVM.so".into(),
+        lib.file_name().unwrap().to_string_lossy().into_owned(),
+    ] {
+        let link = prefix_lib.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&lib, &link)
+            .with_context(|| format!("linking {}", link.display()))?;
+    }
+    sh(Command::new("cargo")
+        .args([
+            "install",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+            "--no-default-features",
+            "--features",
+            &format!("llvm-{major}"),
+        ])
+        .env("LLVM_PREFIX", &prefix))?;
+    if !bpf_linker_ok() {
+        bail!("bpf-linker installed but `bpf-linker --version` fails; is ~/.cargo/bin on PATH?");
+    }
+    Ok(())
+}
+
+fn have_binary(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
+}
+
+/// Installs the Debian packages whose binaries are missing (one `apt-get update` first).
+pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(bin, _)| !have_binary(bin))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !util::is_root() {
+        bail!(
+            "missing Debian packages {}; install them with: sudo apt-get install {}",
+            missing.join(", "),
+            missing.join(" ")
+        );
+    }
+    sh(Command::new("apt-get").args(["update", "-q"]))?;
+    sh(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}

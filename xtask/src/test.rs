@@ -1,0 +1,83 @@
+//! `cargo xtask test`: every test, in order of cost. Lints, unit tests (pure: decode, trace
+//! format, analysis on synthetic events), then the privileged host tests (real eBPF on this
+//! kernel; they need root).
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use crate::util::{self, root, sh};
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// Skip rustfmt and clippy.
+    #[arg(long)]
+    no_lint: bool,
+    /// Skip the host tests that need root (load/attach real programs).
+    #[arg(long)]
+    no_privileged: bool,
+}
+
+pub fn run_lints() -> Result<()> {
+    let r = root();
+    sh(Command::new("cargo")
+        .current_dir(&r)
+        .args(["fmt", "--all", "--check"]))?;
+    sh(Command::new("cargo").current_dir(&r).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The eBPF crate builds only for the BPF target with nightly.
+    sh(Command::new("cargo")
+        .current_dir(r.join("serial-trace-ebpf"))
+        .args([
+            "+nightly",
+            "clippy",
+            "--release",
+            "--target",
+            "bpfel-unknown-none",
+            "-Z",
+            "build-std=core",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+}
+
+pub fn run(a: TestArgs) -> Result<()> {
+    crate::setup::run()?;
+    if !a.no_lint {
+        run_lints()?;
+    }
+    let r = root();
+    // Unit tests: everything that needs no privileges.
+    sh(Command::new("cargo")
+        .current_dir(&r)
+        .args(["test", "--workspace"]))?;
+    if a.no_privileged {
+        eprintln!("xtask: privileged host tests skipped (--no-privileged)");
+        return Ok(());
+    }
+    if !util::is_root() {
+        bail!(
+            "the host tests load eBPF programs and need root: run `sudo -E cargo xtask test`, or pass --no-privileged"
+        );
+    }
+    sh(Command::new("cargo").current_dir(&r).args([
+        "test",
+        "--package",
+        "serial-trace",
+        "--test",
+        "host",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ]))?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}
