@@ -123,13 +123,9 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 if !task_passes(pid_tgid, &comm) {
                     return Err(());
                 }
-                let _ = TRACKED.insert(&timer, &1, 0);
+                let _ = TRACKED.insert(timer, 1, 0);
             }
-            Filter::TRACKED => {
-                if unsafe { TRACKED.get(&timer) }.is_none() {
-                    return Err(());
-                }
-            }
+            Filter::TRACKED if unsafe { TRACKED.get(timer) }.is_none() => return Err(()),
             _ => {}
         }
     }

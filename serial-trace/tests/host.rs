@@ -52,7 +52,7 @@ fn workload_result(c: Child) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-fn by_task_row<'a>(report: &'a Value, pid: u32) -> Option<&'a Value> {
+fn by_task_row(report: &Value, pid: u32) -> Option<&Value> {
     report["timers"]["by_task"]
         .as_array()
         .unwrap()

@@ -56,9 +56,7 @@ pub fn run(a: TestArgs) -> Result<()> {
     }
     let r = root();
     // Unit tests: everything that needs no privileges.
-    sh(Command::new("cargo")
-        .current_dir(&r)
-        .args(["test", "--workspace"]))?;
+    sh(Command::new("cargo").current_dir(&r).args(["test"]))?;
     if a.no_privileged {
         eprintln!("xtask: privileged host tests skipped (--no-privileged)");
         return Ok(());

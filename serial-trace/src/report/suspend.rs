@@ -126,7 +126,7 @@ pub(crate) mod tests {
         let mut t = t0;
         let mut off = offset;
         let mut ev = Vec::new();
-        let mut push = |a: &str, v: i64, s: bool, ev: &mut Vec<Event>, t: &mut u64, off: u64| {
+        let push = |a: &str, v: i64, s: bool, ev: &mut Vec<Event>, t: &mut u64, off: u64| {
             *t += 1_000_000;
             ev.push(sr(a, v, s, *t, *t + off));
         };

@@ -192,7 +192,7 @@ impl TimerStats {
             .collect();
         by_callback.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
         by_callback.truncate(top);
-        let mut by_task: Vec<GroupRow> = self.by_task.into_iter().map(|(_, g)| g.row()).collect();
+        let mut by_task: Vec<GroupRow> = self.by_task.into_values().map(|g| g.row()).collect();
         by_task.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
         by_task.truncate(top);
         TimerSummary {

@@ -193,7 +193,7 @@ pub(crate) mod tests {
         let name = format!("task-{}", i % 3);
         ev.comm[..name.len()].copy_from_slice(name.as_bytes());
         ev.args = [0xffff_8880_0000_0000 + i, 0, i, u64::MAX - i, 1, 0];
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             ev.text[0][..13].copy_from_slice(b"suspend_enter");
         }
         ev.text[1] = [b'x'; TEXT_LEN];

@@ -15,8 +15,6 @@ mod writer;
 use serde::{Deserialize, Serialize};
 
 pub use events::trim_nul;
-#[cfg(test)]
-pub use reader::TraceError;
 pub use reader::{Frame, ReadEnd, TraceReader};
 pub use writer::TraceWriter;
 
