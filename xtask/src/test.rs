@@ -26,7 +26,6 @@ pub fn run_lints() -> Result<()> {
         .args(["fmt", "--all", "--check"]))?;
     sh(Command::new("cargo").current_dir(&r).args([
         "clippy",
-        "--workspace",
         "--all-targets",
         "--",
         "-D",
