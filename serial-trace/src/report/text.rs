@@ -175,7 +175,12 @@ pub fn render_text(r: &Report, color: bool) -> String {
         }
         let _ = writeln!(o, "  by task that armed the timer:");
         for g in &t.by_task {
-            let who = format!("{} ({})", clean(&g.name), g.pid.unwrap_or(0));
+            let (pid, tid) = (g.pid.unwrap_or(0), g.tid.unwrap_or(0));
+            let who = if pid == tid {
+                format!("{} ({pid})", clean(&g.name))
+            } else {
+                format!("{} ({pid}/{tid})", clean(&g.name))
+            };
             let _ = writeln!(
                 o,
                 "  {:<40} {:>8} {}",

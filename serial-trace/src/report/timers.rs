@@ -47,14 +47,16 @@ struct Group {
     hist: Histogram<u64>,
     name: String,
     pid: Option<u32>,
+    tid: Option<u32>,
 }
 
 impl Group {
-    fn new(name: String, pid: Option<u32>) -> Self {
+    fn new(name: String, pid: Option<u32>, tid: Option<u32>) -> Self {
         Self {
             hist: new_hist(2),
             name,
             pid,
+            tid,
         }
     }
 
@@ -64,6 +66,7 @@ impl Group {
             lateness_ns: Percentiles::of(&self.hist),
             name: self.name,
             pid: self.pid,
+            tid: self.tid,
         }
     }
 }
@@ -101,8 +104,12 @@ impl Default for TimerStats {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GroupRow {
     pub name: String,
+    /// Thread group id (per-task rows only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// Thread id (per-task rows only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tid: Option<u32>,
     pub count: u64,
     pub lateness_ns: Percentiles,
 }
@@ -162,7 +169,7 @@ impl TimerStats {
             .expect("auto-resizing histogram takes any u64");
         self.by_callback
             .entry(armed.function)
-            .or_insert_with(|| Group::new(String::new(), None))
+            .or_insert_with(|| Group::new(String::new(), None, None))
             .hist
             .record(v)
             .expect("auto-resizing histogram takes any u64");
@@ -170,7 +177,7 @@ impl TimerStats {
             .entry(armed.tid)
             .or_insert_with(|| {
                 let comm = String::from_utf8_lossy(trim_nul(&armed.comm)).into_owned();
-                Group::new(comm, Some(armed.tgid))
+                Group::new(comm, Some(armed.tgid), Some(armed.tid))
             })
             .hist
             .record(v)
