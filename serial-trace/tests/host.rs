@@ -8,7 +8,17 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_serial-trace");
-const WORKLOAD: &str = env!("CARGO_BIN_EXE_timer-workload");
+
+/// The workload is built by `cargo xtask test` into the same target directory.
+fn workload_bin() -> PathBuf {
+    let p = Path::new(BIN).with_file_name("timer-workload");
+    assert!(
+        p.exists(),
+        "{} missing: build it with `cargo build -p serial-trace-workloads`",
+        p.display()
+    );
+    p
+}
 
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("serial-trace-host-{}", std::process::id()));
@@ -39,7 +49,7 @@ fn report_json(trace: &Path) -> Value {
 }
 
 fn workload(secs: f64) -> Child {
-    Command::new(WORKLOAD)
+    Command::new(workload_bin())
         .args(["--interval-us", "1000", "--duration-s", &secs.to_string()])
         .stdout(Stdio::piped())
         .spawn()

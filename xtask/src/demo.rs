@@ -17,6 +17,8 @@ pub fn run() -> Result<()> {
         "--release",
         "--package",
         "serial-trace",
+        "--package",
+        "serial-trace-workloads",
     ]))?;
     if !util::is_root() {
         bail!("recording loads eBPF programs and needs root: run `sudo -E cargo xtask demo`");

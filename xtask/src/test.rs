@@ -65,6 +65,12 @@ pub fn run(a: TestArgs) -> Result<()> {
             "the host tests load eBPF programs and need root: run `sudo -E cargo xtask test`, or pass --no-privileged"
         );
     }
+    // The host tests run the workload from the same target directory.
+    sh(Command::new("cargo").current_dir(&r).args([
+        "build",
+        "--package",
+        "serial-trace-workloads",
+    ]))?;
     sh(Command::new("cargo").current_dir(&r).args([
         "test",
         "--package",
