@@ -110,6 +110,9 @@ pub struct ReportArgs {
 pub struct DumpArgs {
     /// Trace file written by `serial-trace record`.
     pub file: PathBuf,
+    /// One JSON object per event (named fields) instead of text lines.
+    #[arg(long)]
+    pub jsonl: bool,
 }
 
 #[derive(Args)]

@@ -34,8 +34,67 @@ pub fn format_event(ev: &Event) -> String {
     line
 }
 
-pub fn run<R: Read>(mut reader: TraceReader<R>, out: &mut impl Write) -> anyhow::Result<()> {
+/// One JSON object per event with named fields (numbers as numbers, signed where the slot is).
+pub fn json_event(ev: &Event) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let name = kind_info(ev.kind).map_or_else(|| format!("kind_{}", ev.kind), |k| k.name.into());
+    m.insert("kind".into(), name.into());
+    m.insert("mono_ns".into(), ev.mono_ns.into());
+    m.insert("boot_ns".into(), ev.boot_ns.into());
+    m.insert("cpu".into(), ev.cpu.into());
+    m.insert("pid".into(), ev.tgid().into());
+    m.insert("tid".into(), ev.tid().into());
+    m.insert(
+        "comm".into(),
+        String::from_utf8_lossy(trim_nul(&ev.comm))
+            .into_owned()
+            .into(),
+    );
+    if let Some(k) = kind_info(ev.kind) {
+        for (i, a) in k.args.iter().enumerate() {
+            // expiry and clock values are signed in the kernel; addresses are not
+            let v = ev.args[i];
+            let value: serde_json::Value = if v > i64::MAX as u64
+                && !a.name.contains("timer")
+                && a.name != "function"
+                && a.name != "alarm"
+            {
+                (v as i64).into()
+            } else {
+                v.into()
+            };
+            m.insert(a.name.into(), value);
+        }
+        for (i, t) in k.texts.iter().enumerate() {
+            let s = String::from_utf8_lossy(trim_nul(&ev.text[i])).into_owned();
+            m.insert(t.name.into(), s.into());
+        }
+    }
+    serde_json::Value::Object(m)
+}
+
+/// Output style of `dump`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Text,
+    Jsonl,
+}
+
+pub fn run<R: Read>(
+    mut reader: TraceReader<R>,
+    out: &mut impl Write,
+    style: Style,
+) -> anyhow::Result<()> {
     while let Some(frame) = reader.next_frame()? {
+        if style == Style::Jsonl {
+            if let Frame::Events(events) = frame {
+                for ev in events {
+                    serde_json::to_writer(&mut *out, &json_event(ev))?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            continue;
+        }
         match frame {
             Frame::Events(events) => {
                 for ev in events {
@@ -55,6 +114,9 @@ pub fn run<R: Read>(mut reader: TraceReader<R>, out: &mut impl Write) -> anyhow:
             )?,
             Frame::Unknown(ty) => writeln!(out, "# skipped frame of unknown type {ty}")?,
         }
+    }
+    if style == Style::Jsonl {
+        return Ok(());
     }
     match reader.end() {
         Some(ReadEnd::Truncated { cut_bytes, .. }) => {
@@ -89,5 +151,17 @@ mod tests {
         );
         assert!(l.contains("a?b?"), "{l}");
         assert!(l.trim_start().starts_with("1.500000"));
+    }
+
+    #[test]
+    fn json_has_named_signed_fields() {
+        let mut ev = Event::ZERO;
+        ev.kind = kind::HRTIMER_START;
+        ev.args[0] = 0xffff_8880_0000_1000;
+        ev.args[3] = -5i64 as u64;
+        let j = json_event(&ev);
+        assert_eq!(j["kind"], "hrtimer_start");
+        assert_eq!(j["hrtimer"], 0xffff_8880_0000_1000u64);
+        assert_eq!(j["softexpires"], -5);
     }
 }

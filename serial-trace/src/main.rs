@@ -61,7 +61,12 @@ fn dump_cmd(a: cli::DumpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot read {}", a.file.display()))?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match dump::run(reader, &mut out) {
+    let style = if a.jsonl {
+        dump::Style::Jsonl
+    } else {
+        dump::Style::Text
+    };
+    match dump::run(reader, &mut out, style) {
         // `dump | head` closes the pipe: not an error.
         Err(e)
             if e.downcast_ref::<std::io::Error>()

@@ -1,6 +1,7 @@
 //! `serial-trace report`: one streaming pass over a trace builds the [`Report`] (pure, tested
 //! on synthetic events); renderers turn it into text or JSON (`docs/report-json.md`).
 
+mod liveness;
 mod suspend;
 mod text;
 mod timers;
@@ -88,6 +89,7 @@ pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
     let mut symbols = BTreeMap::new();
     let mut timers = timers::TimerStats::default();
     let mut suspend = suspend::SuspendStats::default();
+    let mut liveness = liveness::LivenessStats::default();
     let mut unknown_frames = Vec::new();
 
     while let Some(frame) = reader.next_frame()? {
@@ -99,6 +101,7 @@ pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
                     last_boot = last_boot.max(ev.boot_ns);
                     timers.event(ev);
                     suspend.event(ev);
+                    liveness.event(ev);
                 }
             }
             Frame::Symbols(s) => symbols.extend(s.into_iter().map(|s| (s.addr, s.name))),
@@ -157,7 +160,7 @@ pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
             })
             .collect(),
         timers: timers.summary(&symbols, TOP_ROWS),
-        suspend_cycles: suspend.finish(),
+        suspend_cycles: suspend.finish(liveness.finish()),
     })
 }
 

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
+use super::liveness::Liveness;
 use crate::trace::trim_nul;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -35,6 +36,9 @@ pub struct SuspendCycle {
     /// The platform was entered (`machine_suspend` seen), not just a pm_test level.
     pub machine_suspend: bool,
     pub phases: Vec<Phase>,
+    /// Hooks that fired before this cycle but not after it.
+    #[serde(flatten)]
+    pub liveness: Liveness,
 }
 
 #[derive(Default)]
@@ -64,6 +68,7 @@ impl SuspendStats {
                 complete: false,
                 machine_suspend: false,
                 phases: Vec::new(),
+                liveness: Liveness::default(),
             });
         }
         let Some(cycle) = self.cycles.last_mut() else {
@@ -101,7 +106,11 @@ impl SuspendStats {
         }
     }
 
-    pub fn finish(self) -> Vec<SuspendCycle> {
+    /// The cycles, each with the liveness verdict computed over the same events.
+    pub fn finish(mut self, liveness: Vec<Liveness>) -> Vec<SuspendCycle> {
+        for (c, l) in self.cycles.iter_mut().zip(liveness) {
+            c.liveness = l;
+        }
         self.cycles
     }
 }
@@ -152,7 +161,7 @@ pub(crate) mod tests {
         for e in &all {
             s.event(e);
         }
-        let c = s.finish();
+        let c = s.finish(vec![]);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].suspended_ns, 3_000_000_000);
         assert_eq!(c[1].suspended_ns, 2_000_000_000);
@@ -173,7 +182,7 @@ pub(crate) mod tests {
         for e in &ev[..7] {
             s.event(e);
         }
-        let c = s.finish();
+        let c = s.finish(vec![]);
         assert_eq!(c.len(), 1);
         assert!(!c[0].complete);
         let ms = c[0]

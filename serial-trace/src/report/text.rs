@@ -211,6 +211,20 @@ pub fn render_text(r: &Report, color: bool) -> String {
             },
             if c.complete { "" } else { ", incomplete" }
         );
+        if !c.liveness.silent_after_resume.is_empty() {
+            let _ = writeln!(
+                o,
+                "{}",
+                warn(
+                    &format!(
+                        "       probes silent for {} after this resume: {}",
+                        fmt_ns(c.liveness.after_resume_window_ns),
+                        c.liveness.silent_after_resume.join(", ")
+                    ),
+                    color
+                )
+            );
+        }
     }
     o
 }
