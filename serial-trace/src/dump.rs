@@ -34,6 +34,11 @@ pub fn format_event(ev: &Event) -> String {
     line
 }
 
+/// Argument slots that hold kernel addresses (printed unsigned); every other slot is signed.
+fn is_address(field: &str) -> bool {
+    matches!(field, "hrtimer" | "function" | "timer" | "alarm")
+}
+
 /// One JSON object per event with named fields (numbers as numbers, signed where the slot is).
 pub fn json_event(ev: &Event) -> serde_json::Value {
     let mut m = serde_json::Map::new();
@@ -52,16 +57,12 @@ pub fn json_event(ev: &Event) -> serde_json::Value {
     );
     if let Some(k) = kind_info(ev.kind) {
         for (i, a) in k.args.iter().enumerate() {
-            // expiry and clock values are signed in the kernel; addresses are not
             let v = ev.args[i];
-            let value: serde_json::Value = if v > i64::MAX as u64
-                && !a.name.contains("timer")
-                && a.name != "function"
-                && a.name != "alarm"
-            {
-                (v as i64).into()
-            } else {
+            let value: serde_json::Value = if is_address(a.name) {
                 v.into()
+            } else {
+                // slots hold sign-extended values: ktime_t expiries can be negative
+                (v as i64).into()
             };
             m.insert(a.name.into(), value);
         }
