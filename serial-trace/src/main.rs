@@ -68,12 +68,17 @@ fn dump_cmd(a: cli::DumpArgs) -> anyhow::Result<()> {
     };
     match dump::run(reader, &mut out, style) {
         // `dump | head` closes the pipe: not an error.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            Ok(())
-        }
+        Err(e) if is_broken_pipe(&e) => Ok(()),
         other => other,
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(BrokenPipe))
+    })
 }
