@@ -11,19 +11,43 @@ pub struct ArgField {
     pub name: &'static str,
     /// A kernel without a required field cannot use the hook; an optional one leaves the slot 0.
     pub required: bool,
+    /// Not a tracepoint field: the eBPF program fills the slot itself (see [`Role`]).
+    pub derived: bool,
 }
 
 const fn req(name: &'static str) -> ArgField {
     ArgField {
         name,
         required: true,
+        derived: false,
     }
 }
 const fn opt(name: &'static str) -> ArgField {
     ArgField {
         name,
         required: false,
+        derived: false,
     }
+}
+const fn derived(name: &'static str) -> ArgField {
+    ArgField {
+        name,
+        required: false,
+        derived: true,
+    }
+}
+
+/// Extra work a hook does so a timer expiry can be followed to the moment its task runs
+/// (values of `HookSpec::role`).
+pub struct Role;
+impl Role {
+    pub const NONE: u8 = 0;
+    /// `hrtimer_start`: remember which task armed the timer; record the timer's clock id.
+    pub const HRTIMER_ARM: u8 = 1;
+    /// `hrtimer_expire_entry`: a wake callback fired: its task now has a wakeup pending.
+    pub const HRTIMER_EXPIRE: u8 = 2;
+    /// `sched_switch`: recorded only when the incoming task has a wakeup pending.
+    pub const SCHED_IN: u8 = 3;
 }
 
 /// Which events the `--pid/--comm` filter lets through (values of `HookSpec::filter`).
@@ -49,6 +73,7 @@ pub struct KindInfo {
     pub args: &'static [ArgField],
     pub texts: &'static [ArgField],
     pub filter: u8,
+    pub role: u8,
 }
 
 /// Kind ids. 0 is never used, so a zeroed event is recognisably invalid.
@@ -72,6 +97,7 @@ pub mod kind {
     pub const RTC_TIMER_ENQUEUE: u16 = 17;
     pub const RTC_TIMER_FIRED: u16 = 18;
     pub const RTC_SET_ALARM: u16 = 19;
+    pub const SCHED_SWITCH: u16 = 20;
 }
 
 /// Argument slot indexes, per kind, for the analysis code.
@@ -83,6 +109,12 @@ pub mod arg {
         pub const EXPIRES: usize = 2;
         pub const SOFTEXPIRES: usize = 3;
         pub const MODE: usize = 4;
+        /// Derived: the clock id of the timer's base + 1 (0 = unknown).
+        pub const CLOCKID_PLUS1: usize = 6;
+    }
+    /// `sched_switch` (only switches to a task with a pending timer wakeup are recorded).
+    pub mod sched_switch {
+        pub const NEXT_PID: usize = 0;
     }
     /// `hrtimer_expire_entry`: `now` is the clock base time when expiry processing began.
     pub mod hrtimer_expire_entry {
@@ -114,9 +146,11 @@ pub const KINDS: &[KindInfo] = &[
             req("softexpires"),
             req("mode"),
             opt("was_armed"),
+            derived("clockid"),
         ],
         texts: &[],
         filter: Filter::ARM,
+        role: Role::HRTIMER_ARM,
     },
     KindInfo {
         id: kind::HRTIMER_EXPIRE_ENTRY,
@@ -125,6 +159,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("hrtimer"), req("now"), req("function")],
         texts: &[],
         filter: Filter::TRACKED,
+        role: Role::HRTIMER_EXPIRE,
     },
     KindInfo {
         id: kind::HRTIMER_EXPIRE_EXIT,
@@ -133,6 +168,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("hrtimer")],
         texts: &[],
         filter: Filter::TRACKED,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::HRTIMER_CANCEL,
@@ -141,6 +177,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("hrtimer")],
         texts: &[],
         filter: Filter::TRACKED,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::TIMER_START,
@@ -156,6 +193,7 @@ pub const KINDS: &[KindInfo] = &[
         ],
         texts: &[],
         filter: Filter::ARM,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::TIMER_EXPIRE_ENTRY,
@@ -164,6 +202,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("timer"), req("now"), req("function"), opt("baseclk")],
         texts: &[],
         filter: Filter::TRACKED,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::TIMER_CANCEL,
@@ -172,6 +211,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("timer")],
         texts: &[],
         filter: Filter::TRACKED,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::ALARMTIMER_START,
@@ -180,6 +220,7 @@ pub const KINDS: &[KindInfo] = &[
         args: TIMER_ALARM_ARGS,
         texts: &[],
         filter: Filter::ARM,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::ALARMTIMER_FIRED,
@@ -188,6 +229,7 @@ pub const KINDS: &[KindInfo] = &[
         args: TIMER_ALARM_ARGS,
         texts: &[],
         filter: Filter::TRACKED,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::ALARMTIMER_CANCEL,
@@ -196,6 +238,7 @@ pub const KINDS: &[KindInfo] = &[
         args: TIMER_ALARM_ARGS,
         texts: &[],
         filter: Filter::TRACKED,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::ALARMTIMER_SUSPEND,
@@ -204,6 +247,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("expires"), req("alarm_type")],
         texts: &[],
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::SUSPEND_RESUME,
@@ -212,6 +256,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("val"), req("start")],
         texts: &[req("action")],
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::DEVICE_PM_CALLBACK_START,
@@ -220,6 +265,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("event")],
         texts: DEVICE_TEXTS,
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::DEVICE_PM_CALLBACK_END,
@@ -228,6 +274,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("error")],
         texts: DEVICE_TEXTS,
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::WAKEUP_SOURCE_ACTIVATE,
@@ -236,6 +283,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("state")],
         texts: &[req("name")],
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::WAKEUP_SOURCE_DEACTIVATE,
@@ -244,6 +292,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("state")],
         texts: &[req("name")],
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::RTC_TIMER_ENQUEUE,
@@ -252,6 +301,7 @@ pub const KINDS: &[KindInfo] = &[
         args: RTC_TIMER_ARGS,
         texts: &[],
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::RTC_TIMER_FIRED,
@@ -260,6 +310,7 @@ pub const KINDS: &[KindInfo] = &[
         args: RTC_TIMER_ARGS,
         texts: &[],
         filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
     KindInfo {
         id: kind::RTC_SET_ALARM,
@@ -268,6 +319,16 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("secs"), req("err")],
         texts: &[],
         filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SCHED_SWITCH,
+        category: "sched",
+        name: "sched_switch",
+        args: &[req("next_pid"), req("prev_pid"), opt("prev_state")],
+        texts: &[],
+        filter: Filter::ALWAYS,
+        role: Role::SCHED_IN,
     },
 ];
 

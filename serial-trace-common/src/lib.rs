@@ -10,10 +10,10 @@
 
 pub mod kinds;
 
-pub use kinds::{ArgField, Filter, KINDS, KindInfo, arg, kind, kind_info};
+pub use kinds::{ArgField, Filter, KINDS, KindInfo, Role, arg, kind, kind_info};
 
 /// Number of 64-bit argument slots an event carries.
-pub const MAX_ARGS: usize = 6;
+pub const MAX_ARGS: usize = 8;
 /// Number of string slots an event carries.
 pub const MAX_TEXTS: usize = 2;
 /// Bytes per string slot (NUL-terminated if shorter).
@@ -33,13 +33,34 @@ pub const TRACKED_MAP: &str = "TRACKED";
 pub const SPECS_GLOBAL: &str = "SPECS";
 /// Global: [`TaskFilter`].
 pub const FILTER_GLOBAL: &str = "FILTER";
+/// Global [`WakeConfig`].
+pub const WAKE_GLOBAL: &str = "WAKE";
+
+/// Names of the maps that link a timer to the task it wakes.
+pub const OWNER_MAP: &str = "OWNER";
+pub const PENDING_MAP: &str = "PENDING";
+
+/// Load-time facts for wakeup tracking, resolved in userspace (kallsyms, BTF).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WakeConfig {
+    /// Timer callbacks that wake the task that armed the timer (`hrtimer_wakeup`,
+    /// `timerfd_tmrproc`, …); all zero = treat every callback as a wakeup.
+    pub wake_functions: [u64; 4],
+    /// `offsetof(struct hrtimer, base)`; 0 = unknown (no clock id recorded).
+    pub hrtimer_base_offset: u32,
+    /// `offsetof(struct hrtimer_clock_base, clockid)`.
+    pub clock_base_clockid_offset: u32,
+}
+const _: () = assert!(size_of::<WakeConfig>() == 40);
+
 /// Global `u64`: wake the reader only once this many bytes wait in the ring buffer (batching
 /// wakeups keeps the recorder from waking, and arming a timer, once per event).
 pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
 /// Program used only to find out whether fentry programs load on this kernel.
 pub const FENTRY_PROBE_PROGRAM: &str = "fentry_capability";
 
-/// One event as written by the eBPF side. 160 bytes, 8-aligned.
+/// One event as written by the eBPF side. 176 bytes, 8-aligned.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -61,7 +82,7 @@ pub struct Event {
     /// String fields in the order of [`KindInfo::texts`], NUL padded, possibly cut.
     pub text: [[u8; TEXT_LEN]; MAX_TEXTS],
 }
-const _: () = assert!(size_of::<Event>() == 160);
+const _: () = assert!(size_of::<Event>() == 176);
 
 impl Event {
     pub const ZERO: Event = Event {
@@ -131,9 +152,11 @@ pub struct HookSpec {
     pub texts: [TextSpec; MAX_TEXTS],
     /// One of [`Filter`] as `u8`.
     pub filter: u8,
-    pub _pad: [u8; 3],
+    /// One of [`Role`] as `u8`: extra work the hook does for wakeup tracking.
+    pub role: u8,
+    pub _pad: [u8; 2],
 }
-const _: () = assert!(size_of::<HookSpec>() == 36);
+const _: () = assert!(size_of::<HookSpec>() == 44);
 
 impl HookSpec {
     pub const EMPTY: HookSpec = HookSpec {
@@ -148,7 +171,8 @@ impl HookSpec {
             _pad: 0,
         }; MAX_TEXTS],
         filter: 0,
-        _pad: [0; 3],
+        role: 0,
+        _pad: [0; 2],
     };
 }
 
@@ -179,4 +203,5 @@ mod pod {
     unsafe impl aya::Pod for super::Event {}
     unsafe impl aya::Pod for super::HookSpec {}
     unsafe impl aya::Pod for super::TaskFilter {}
+    unsafe impl aya::Pod for super::WakeConfig {}
 }

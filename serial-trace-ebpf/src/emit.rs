@@ -1,6 +1,7 @@
 //! The one emit path shared by every tracepoint program: filter, reserve, stamp, copy the
 //! fields the loader described in `SPECS`, submit. A failed reserve is counted in `LOST`.
 
+use aya_ebpf::helpers::bpf_probe_read_kernel;
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes,
@@ -11,7 +12,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use serial_trace_common::{
-    Event, FieldSpec, Filter, HookSpec, MAX_ARGS, MAX_KINDS, MAX_TEXTS, TaskFilter, text_kind,
+    Event, FieldSpec, Filter, HookSpec, MAX_ARGS, MAX_KINDS, MAX_TEXTS, Role, TaskFilter,
+    WakeConfig, arg, text_kind,
 };
 
 /// Load-time description of every hook, indexed by kind id (userspace: tracefs formats).
@@ -30,6 +32,22 @@ static FILTER: TaskFilter = TaskFilter {
     exclude_tgid: 0,
     _pad2: 0,
 };
+
+/// Load-time: wake callbacks and hrtimer struct offsets (kallsyms, BTF).
+#[unsafe(no_mangle)]
+static WAKE: WakeConfig = WakeConfig {
+    wake_functions: [0; 4],
+    hrtimer_base_offset: 0,
+    clock_base_clockid_offset: 0,
+};
+
+/// hrtimer address → tid of the task that armed it.
+#[map]
+static OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
+
+/// tids whose wake timer fired and who have not run since.
+#[map]
+static PENDING: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
 
 /// Load-time: bytes waiting in `EVENTS` before a submit wakes the reader (0 = every event).
 #[unsafe(no_mangle)]
@@ -110,6 +128,18 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
 
+    match spec.role {
+        Role::SCHED_IN => {
+            // Most context switches are of no interest: only a task whose wake timer fired.
+            let next = read_field(ctx, spec.fields[arg::sched_switch::NEXT_PID]) as u32;
+            if unsafe { PENDING.get(next) }.is_none() {
+                return Err(());
+            }
+            let _ = PENDING.remove(next);
+        }
+        Role::HRTIMER_EXPIRE => mark_pending(ctx, &spec),
+        _ => {}
+    }
     if spec.filter == Filter::ARM
         && (pid_tgid >> 32) as u32 == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
     {
@@ -159,6 +189,14 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 &mut (*ev).text[i],
             );
         }
+        if spec.role == Role::HRTIMER_ARM {
+            let timer = (*ev).args[arg::hrtimer_start::HRTIMER];
+            let tid = pid_tgid as u32;
+            if tid != 0 {
+                let _ = OWNER.insert(timer, tid, 0);
+            }
+            (*ev).args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
+        }
     }
     let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
     let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
@@ -187,4 +225,41 @@ unsafe fn read_text(ctx: &TracePointContext, kind: u8, offset: u16, dst: &mut [u
         _ => return,
     };
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, dst) };
+}
+
+/// The clock id of an hrtimer's base + 1 (0 when the BTF offsets are unknown or unreadable).
+#[inline(always)]
+fn clockid_plus1(timer: u64) -> u64 {
+    let w = unsafe { core::ptr::read_volatile(&WAKE) };
+    if w.hrtimer_base_offset == 0 {
+        return 0;
+    }
+    // SAFETY: probe reads fault safely.
+    let base =
+        unsafe { bpf_probe_read_kernel((timer + u64::from(w.hrtimer_base_offset)) as *const u64) };
+    let Ok(base) = base else { return 0 };
+    let id = unsafe {
+        bpf_probe_read_kernel((base + u64::from(w.clock_base_clockid_offset)) as *const i32)
+    };
+    match id {
+        Ok(id) if id >= 0 => id as u64 + 1,
+        _ => 0,
+    }
+}
+
+/// At an hrtimer expiry: if the callback wakes a task, that task has a wakeup pending until it
+/// next runs (the `sched_switch` program records that moment).
+#[inline(always)]
+fn mark_pending(ctx: &TracePointContext, spec: &HookSpec) {
+    use arg::hrtimer_expire_entry as a;
+    let w = unsafe { core::ptr::read_volatile(&WAKE) };
+    let function = read_field(ctx, spec.fields[a::FUNCTION]);
+    let any = w.wake_functions.iter().all(|&f| f == 0);
+    if !any && !w.wake_functions.contains(&function) {
+        return;
+    }
+    let timer = read_field(ctx, spec.fields[a::HRTIMER]);
+    if let Some(tid) = unsafe { OWNER.get(timer) } {
+        let _ = PENDING.insert(*tid, 1, 0);
+    }
 }

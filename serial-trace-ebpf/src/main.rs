@@ -7,6 +7,7 @@ mod emit;
 mod fentry_capability;
 mod power;
 mod rtc;
+mod sched;
 mod timer;
 
 #[cfg(not(test))]

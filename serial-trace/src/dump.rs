@@ -58,7 +58,10 @@ pub fn json_event(ev: &Event) -> serde_json::Value {
     if let Some(k) = kind_info(ev.kind) {
         for (i, a) in k.args.iter().enumerate() {
             let v = ev.args[i];
-            let value: serde_json::Value = if is_address(a.name) {
+            let value: serde_json::Value = if a.derived && a.name == "clockid" {
+                // stored as clockid + 1 so that 0 can mean "unknown"
+                v.checked_sub(1).map_or(serde_json::Value::Null, Into::into)
+            } else if is_address(a.name) {
                 v.into()
             } else {
                 // slots hold sign-extended values: ktime_t expiries can be negative

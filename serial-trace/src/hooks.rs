@@ -75,9 +75,13 @@ pub fn build_spec(
 ) -> Result<(HookSpec, Vec<FieldOffset>), String> {
     let mut spec = HookSpec::EMPTY;
     spec.filter = kind.filter;
+    spec.role = kind.role;
     let mut used = Vec::new();
     let find = |name: &str| format.iter().find(|f| f.name == name);
     for (i, arg) in kind.args.iter().enumerate() {
+        if arg.derived {
+            continue; // filled by the program itself
+        }
         match find(arg.name) {
             Some(f) if matches!(f.size, 1 | 2 | 4 | 8) => {
                 spec.fields[i] = FieldSpec {

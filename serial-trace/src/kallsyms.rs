@@ -49,6 +49,17 @@ impl Kallsyms {
         }
     }
 
+    /// Address of the function `name` (exact name), when addresses are visible.
+    pub fn address_of(&self, name: &str) -> Option<u64> {
+        if !self.addresses_visible {
+            return None;
+        }
+        self.by_addr
+            .iter()
+            .find(|(_, n)| n == name)
+            .map(|(a, _)| *a)
+    }
+
     pub fn has_function(&self, name: &str) -> bool {
         self.names.contains(name)
     }

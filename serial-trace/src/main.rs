@@ -12,6 +12,7 @@ mod report;
 mod sysinfo;
 mod trace;
 mod tracefs;
+mod wakeup;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -4,6 +4,7 @@ mod demo;
 mod setup;
 mod test;
 mod util;
+mod vm;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +27,8 @@ enum Task {
     /// Set up, then run every test: lints, unit tests, privileged host tests (the README's
     /// second command; `.ci/run` calls it).
     Test(test::TestArgs),
+    /// Boot Debian kernels under QEMU and check serial-trace against ground truth there.
+    Vm(vm::VmArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,5 +36,6 @@ fn main() -> anyhow::Result<()> {
         Task::Setup => setup::run(),
         Task::Demo => demo::run(),
         Task::Test(a) => test::run(a),
+        Task::Vm(a) => vm::run(a),
     }
 }

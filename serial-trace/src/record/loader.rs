@@ -8,7 +8,7 @@ use aya::{
 };
 use serial_trace_common::{
     COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, SPECS_GLOBAL, TaskFilter,
-    WAKEUP_GLOBAL,
+    WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
 use crate::hooks::{self, FunctionHookSupport, Plan};
@@ -30,6 +30,8 @@ pub struct LoadOptions {
 /// A loaded object with its programs attached.
 pub struct Loaded {
     pub ebpf: Ebpf,
+    /// Wake callbacks and hrtimer offsets passed to the programs.
+    pub wake: WakeConfig,
     /// Every hook the tool knows, with what happened to it.
     pub probes: Vec<ProbeRecord>,
     pub kallsyms: Kallsyms,
@@ -68,10 +70,13 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     // Wake the reader at a quarter full; between wakeups it polls every 100 ms anyway.
     let wakeup_bytes = u64::from(opts.buffer_size / 4);
 
+    let kallsyms = Kallsyms::load();
+    let (wake, wake_note) = crate::wakeup::wake_config(&kallsyms);
     let mut ebpf = EbpfLoader::new()
         .override_global(SPECS_GLOBAL, &specs, true)
         .override_global(FILTER_GLOBAL, &filter, true)
         .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
+        .override_global(WAKE_GLOBAL, &wake, true)
         .map_max_entries(EVENTS_MAP, opts.buffer_size)
         .load(EBPF_OBJECT)
         .context("loading the eBPF object into the kernel")?;
@@ -88,7 +93,11 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         }
     }
 
-    let kallsyms = Kallsyms::load();
+    if let Some(note) = wake_note {
+        if let Some(row) = probes.iter_mut().find(|r| r.name == "timer:hrtimer_start") {
+            row.reason = Some(note);
+        }
+    }
     let support = FunctionHookSupport {
         fentry: fentry_allowed(&mut ebpf, &kallsyms),
         kprobe: FunctionHookSupport::kprobe_from_sysfs(),
@@ -96,6 +105,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     probes.extend(hooks::plan_serial(&kallsyms, &support));
     Ok(Loaded {
         ebpf,
+        wake,
         probes,
         kallsyms,
     })

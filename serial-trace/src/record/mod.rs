@@ -84,6 +84,13 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         filter_pid: opts.pid,
         filter_comm: opts.comm.clone(),
         probes: loaded.probes.clone(),
+        wake_functions: loaded
+            .wake
+            .wake_functions
+            .iter()
+            .copied()
+            .filter(|&a| a != 0)
+            .collect(),
     };
     let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
         .with_context(|| format!("writing the header to {}", opts.output.display()))?;

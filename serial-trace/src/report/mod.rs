@@ -87,7 +87,7 @@ pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
     let mut lost = 0u64;
     let mut trailer = None;
     let mut symbols = BTreeMap::new();
-    let mut timers = timers::TimerStats::default();
+    let mut timers = timers::TimerStats::new(header.wake_functions.clone());
     let mut suspend = suspend::SuspendStats::default();
     let mut liveness = liveness::LivenessStats::default();
     let mut unknown_frames = Vec::new();

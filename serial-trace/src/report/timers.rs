@@ -40,7 +40,19 @@ struct Armed {
     tgid: u32,
     tid: u32,
     comm: [u8; 16],
+    clockid_plus1: u64,
 }
+
+/// A wake callback fired; its task has not run yet.
+#[derive(Clone, Copy)]
+struct PendingWake {
+    timer_late: i64,
+    expire_mono: u64,
+    expire_boot: u64,
+    clockid_plus1: u64,
+}
+
+const CLOCK_MONOTONIC_PLUS1: u64 = 1 + 1;
 
 /// Per-group (callback or task) accumulator.
 struct Group {
@@ -79,6 +91,10 @@ fn new_hist(sigfig: u8) -> Histogram<u64> {
 /// the number of events.
 pub struct TimerStats {
     armed: HashMap<u64, Armed>,
+    /// Callbacks that wake the task that armed the timer (empty: all).
+    wake_functions: Vec<u64>,
+    pending: HashMap<u32, PendingWake>,
+    wakeups: Histogram<u64>,
     overall: Histogram<u64>,
     by_callback: HashMap<u64, Group>,
     by_task: HashMap<u32, Group>,
@@ -89,8 +105,17 @@ pub struct TimerStats {
 
 impl Default for TimerStats {
     fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl TimerStats {
+    pub fn new(wake_functions: Vec<u64>) -> Self {
         Self {
             armed: HashMap::new(),
+            wake_functions,
+            pending: HashMap::new(),
+            wakeups: new_hist(3),
             overall: new_hist(3),
             by_callback: HashMap::new(),
             by_task: HashMap::new(),
@@ -98,6 +123,15 @@ impl Default for TimerStats {
             min_ns: i64::MAX,
         }
     }
+}
+
+/// Task-visible wakeups: timer expiry lateness plus the time until the task got the CPU.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct WakeupSummary {
+    /// Wake-timer expiries followed to the moment their task ran.
+    pub count: u64,
+    /// When the task ran − the requested expiry, on the timer's clock.
+    pub latency_ns: Percentiles,
 }
 
 /// One row of a per-callback or per-task table.
@@ -125,6 +159,7 @@ pub struct TimerSummary {
     pub early: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
+    pub wakeups: WakeupSummary,
 }
 
 impl TimerStats {
@@ -140,6 +175,7 @@ impl TimerStats {
                         tgid: ev.tgid(),
                         tid: ev.tid(),
                         comm: ev.comm,
+                        clockid_plus1: ev.args[a::CLOCKID_PLUS1],
                     },
                 );
             }
@@ -153,6 +189,35 @@ impl TimerStats {
                 };
                 let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
                 self.record(&armed, late);
+                let function = ev.args[a::FUNCTION];
+                if self.wake_functions.is_empty() || self.wake_functions.contains(&function) {
+                    self.pending.insert(
+                        armed.tid,
+                        PendingWake {
+                            timer_late: late,
+                            expire_mono: ev.mono_ns,
+                            expire_boot: ev.boot_ns,
+                            clockid_plus1: armed.clockid_plus1,
+                        },
+                    );
+                }
+            }
+            kind::SCHED_SWITCH => {
+                let tid = ev.args[arg::sched_switch::NEXT_PID] as u32;
+                if let Some(p) = self.pending.remove(&tid) {
+                    // Measure the run delay on the timer's own clock: a monotonic timer does not
+                    // count time suspended, every other base does.
+                    let delay = if p.clockid_plus1 == CLOCK_MONOTONIC_PLUS1 || p.clockid_plus1 == 0
+                    {
+                        ev.mono_ns.saturating_sub(p.expire_mono)
+                    } else {
+                        ev.boot_ns.saturating_sub(p.expire_boot)
+                    };
+                    let v = (p.timer_late.max(0) as u64).saturating_add(delay);
+                    self.wakeups
+                        .record(v)
+                        .expect("auto-resizing histogram takes any u64");
+                }
             }
             _ => {}
         }
@@ -203,6 +268,10 @@ impl TimerStats {
         by_task.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
         by_task.truncate(top);
         TimerSummary {
+            wakeups: WakeupSummary {
+                count: self.wakeups.len(),
+                latency_ns: Percentiles::of(&self.wakeups),
+            },
             count: self.overall.len(),
             lateness_ns: Percentiles::of(&self.overall),
             min_lateness_ns: if self.overall.is_empty() {
@@ -277,6 +346,51 @@ pub(crate) mod tests {
         assert_eq!(sum.by_callback[0].name, "hrtimer_wakeup");
         assert_eq!(sum.by_task[0].pid, Some(42));
         assert_eq!(sum.by_task[0].name, "work");
+    }
+
+    fn switch_to(tid: u32, mono: u64, boot: u64) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind::SCHED_SWITCH;
+        e.args[0] = u64::from(tid);
+        e.mono_ns = mono;
+        e.boot_ns = boot;
+        e
+    }
+
+    #[test]
+    fn wakeup_latency_on_the_timers_own_clock() {
+        let mut s = TimerStats::new(vec![0xf1]);
+        // monotonic sleep (clockid 1): expired 10 µs late, task frozen across a 3 s suspend,
+        // ran 40 ms of monotonic time later
+        let mut st = start(0x1, 1_000_000, 0xf1, 5);
+        st.args[6] = 2;
+        s.event(&st);
+        let mut ex = expire(0x1, 1_010_000, 0xf1);
+        (ex.mono_ns, ex.boot_ns) = (1_010_000, 1_010_000);
+        s.event(&ex);
+        s.event(&switch_to(5, 41_010_000, 3_041_010_000));
+        // boottime sleep (clockid 7): the same path counts the suspended time
+        let mut st = start(0x2, 2_000_000, 0xf1, 6);
+        st.args[6] = 8;
+        s.event(&st);
+        let mut ex = expire(0x2, 2_000_000, 0xf1);
+        (ex.mono_ns, ex.boot_ns) = (2_000_000, 2_000_000);
+        s.event(&ex);
+        s.event(&switch_to(6, 42_000_000, 3_042_000_000));
+        // a callback that wakes nobody: no wakeup
+        s.event(&start(0x3, 0, 0xf9, 7));
+        s.event(&expire(0x3, 0, 0xf9));
+        s.event(&switch_to(7, 5, 5));
+        let w = s.summary(&BTreeMap::new(), 10).wakeups;
+        assert_eq!(w.count, 2);
+        assert!(
+            (40_000_000..40_100_000).contains(&w.latency_ns.p50),
+            "{w:?}"
+        );
+        assert!(
+            (3_039_000_000..3_042_000_000).contains(&w.latency_ns.max),
+            "{w:?}"
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! payload := count:var  ncomm:var  comm*  base_mono:u64le  event*
 //! comm    := len:var bytes
 //! event   := kind:var cpu:var tgid:var tid:var comm_idx:var
-//!            d_mono:zz  d_boot_offset:zz  mask:u8  arg*:var  text*
-//! text    := len:var bytes              (mask bits 0-5: args present, 6-7: texts present)
+//!            d_mono:zz  d_boot_offset:zz  mask:var  arg*:var  text*
+//! text    := len:var bytes              (mask bits 0-7: args present, 8-9: texts present)
 //! ```
 //! `d_mono` is the difference to the previous event's monotonic stamp (the first: to
 //! `base_mono`); `d_boot_offset` the change of `boot_ns - mono_ns` (it only moves across a
@@ -75,7 +75,7 @@ impl BatchEncoder {
         self.prev_mono = ev.mono_ns;
         self.prev_offset = offset;
 
-        let mut mask = 0u8;
+        let mut mask = 0u64;
         for (i, a) in ev.args.iter().enumerate() {
             if *a != 0 {
                 mask |= 1 << i;
@@ -87,7 +87,7 @@ impl BatchEncoder {
                 mask |= 1 << (MAX_ARGS + i);
             }
         }
-        b.push(mask);
+        put_u64(b, mask);
         for a in ev.args.iter().filter(|a| **a != 0) {
             put_u64(b, *a);
         }
@@ -158,7 +158,7 @@ pub fn decode_batch(payload: &[u8], out: &mut Vec<Event>) -> Result<(), Malforme
         offset = offset.wrapping_add(c.var_i64()?);
         ev.mono_ns = mono;
         ev.boot_ns = mono.wrapping_add(offset as u64);
-        let mask = c.u8()?;
+        let mask = c.var_u64()?;
         for (i, a) in ev.args.iter_mut().enumerate() {
             if mask & (1 << i) != 0 {
                 *a = c.var_u64()?;
@@ -192,7 +192,16 @@ pub(crate) mod tests {
         ev.cpu = (i % 2) as u16;
         let name = format!("task-{}", i % 3);
         ev.comm[..name.len()].copy_from_slice(name.as_bytes());
-        ev.args = [0xffff_8880_0000_0000 + i, 0, i, u64::MAX - i, 1, 0];
+        ev.args = [
+            0xffff_8880_0000_0000 + i,
+            0,
+            i,
+            u64::MAX - i,
+            1,
+            0,
+            0,
+            i << 40,
+        ];
         if i.is_multiple_of(2) {
             ev.text[0][..13].copy_from_slice(b"suspend_enter");
         }

@@ -90,6 +90,9 @@ pub struct Header {
     #[serde(default)]
     pub filter_comm: Option<String>,
     pub probes: Vec<ProbeRecord>,
+    /// Addresses of the timer callbacks that wake the task that armed the timer.
+    #[serde(default)]
+    pub wake_functions: Vec<u64>,
 }
 
 /// One resolved kernel text symbol (timer callbacks).
@@ -151,5 +154,6 @@ pub(crate) fn sample_header() -> Header {
                 signed: false,
             }],
         }],
+        wake_functions: vec![0xf1],
     }
 }

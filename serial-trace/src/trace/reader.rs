@@ -273,6 +273,7 @@ fn placeholder_header() -> Header {
         filter_pid: None,
         filter_comm: None,
         probes: Vec::new(),
+        wake_functions: Vec::new(),
     }
 }
 

@@ -1,0 +1,478 @@
+//! Checks of one guest run against ground truth: what the guest says it did (`@@ST FACT`), what
+//! the workload measured itself, and what the kernel counted. Every check has a name and a
+//! precise message so a failure says what broke.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One check result.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+fn check(name: impl Into<String>, ok: bool, detail: impl Into<String>) -> Check {
+    Check {
+        name: name.into(),
+        ok,
+        detail: detail.into(),
+    }
+}
+
+/// `@@ST FACT <scenario> k=v …` lines, merged per scenario.
+pub fn facts(console: &[String]) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in console {
+        let Some(rest) = line.strip_prefix("@@ST FACT ") else {
+            continue;
+        };
+        let mut it = rest.split_whitespace();
+        let Some(sc) = it.next() else { continue };
+        let m = out.entry(sc.to_string()).or_default();
+        for kv in it {
+            if let Some((k, v)) = kv.split_once('=') {
+                m.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn num(facts: &BTreeMap<String, String>, key: &str) -> Option<i64> {
+    facts.get(key).and_then(|v| v.parse().ok())
+}
+
+/// Checks that need only the report and the guest's facts.
+pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String>) -> Vec<Check> {
+    let mut out = Vec::new();
+    let end = report["trace"]["end"].as_str().unwrap_or("?");
+    let stopped = report["trace"]["stopped_by"].as_str().unwrap_or("none");
+    let rc = num(facts, "recorder_rc");
+    out.push(check(
+        format!("{sc}: recorded cleanly"),
+        end == "clean" && stopped == "signal" && rc == Some(0),
+        format!("trace end {end}, stopped by {stopped}, recorder exit {rc:?}"),
+    ));
+    let lost = report["events"]["lost"].as_u64();
+    out.push(check(
+        format!("{sc}: no lost events"),
+        lost == Some(0) && report["events"]["lost_complete"] == true,
+        format!("lost {lost:?} of {} events", report["events"]["total"]),
+    ));
+
+    let cycles = report["suspend_cycles"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let (s3, pmt) = (num(facts, "s3_cycles"), num(facts, "pm_test_cycles"));
+    let performed = s3.unwrap_or(-1) + pmt.unwrap_or(-1);
+    let entered = cycles
+        .iter()
+        .filter(|c| c["machine_suspend"] == true)
+        .count() as i64;
+    out.push(check(
+        format!("{sc}: suspend cycles reported = performed"),
+        s3.is_some() && pmt.is_some() && cycles.len() as i64 == performed && entered == s3.unwrap_or(-1),
+        format!(
+            "guest performed {s3:?} S3 + {pmt:?} pm_test cycles; report has {} cycles, {entered} entering the platform",
+            cycles.len()
+        ),
+    ));
+    // enter_state() emits no `suspend_enter` end when the cycle stops at the freezer
+    // (pm_test=freezer, or suspend_prepare failing): accepted only in a cycle that never
+    // reached device suspend.
+    let mut quirks = 0;
+    let mut unpaired: Vec<String> = Vec::new();
+    for c in &cycles {
+        let phases = c["phases"].as_array().cloned().unwrap_or_default();
+        let reached_devices = phases.iter().any(|p| {
+            p["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("dpm_suspend"))
+        });
+        for p in phases.iter().filter(|p| p["end_mono_ns"].is_null()) {
+            if p["name"] == "suspend_enter" && !reached_devices {
+                quirks += 1;
+            } else {
+                unpaired.push(format!("cycle {}: {}", c["index"], p["name"]));
+            }
+        }
+    }
+    let incomplete = cycles.iter().filter(|c| c["complete"] != true).count();
+    let phases: usize = cycles
+        .iter()
+        .map(|c| c["phases"].as_array().map_or(0, Vec::len))
+        .sum();
+    out.push(check(
+        format!("{sc}: suspend phases paired"),
+        unpaired.is_empty() && incomplete == 0,
+        if unpaired.is_empty() && incomplete == 0 {
+            let note = if quirks > 0 {
+                format!(" (but {quirks} suspend_enter of a freezer-level cycle, where the kernel emits no end)")
+            } else {
+                String::new()
+            };
+            format!("{phases} phases, all with begin and end{note}")
+        } else {
+            format!("{incomplete} incomplete cycles; phases without end: {}", unpaired.join(", "))
+        },
+    ));
+    // RTC alarm at +3 s: a real S3 cycle sleeps ≥ 1 s; a pm_test cycle never stops the clocks.
+    let bad_sleep: Vec<String> = cycles
+        .iter()
+        .filter_map(|c| {
+            let s = c["suspended_ns"].as_u64().unwrap_or(0);
+            let real = c["machine_suspend"] == true;
+            let ok = if real {
+                s >= 1_000_000_000
+            } else {
+                s < 500_000_000
+            };
+            (!ok).then(|| {
+                format!(
+                    "cycle {} ({}): suspended {s} ns",
+                    c["index"],
+                    if real { "S3" } else { "pm_test" }
+                )
+            })
+        })
+        .collect();
+    out.push(check(
+        format!("{sc}: time suspended (boottime − monotonic)"),
+        bad_sleep.is_empty(),
+        if bad_sleep.is_empty() {
+            "S3 cycles ≥ 1 s, pm_test cycles < 0.5 s".into()
+        } else {
+            bad_sleep.join("; ")
+        },
+    ));
+    let silent: Vec<String> = cycles
+        .iter()
+        .filter_map(|c| {
+            let s = c["silent_after_resume"].as_array()?;
+            (!s.is_empty()).then(|| {
+                format!(
+                    "cycle {}: {} silent for {} ns",
+                    c["index"],
+                    Value::Array(s.clone()),
+                    c["after_resume_window_ns"]
+                )
+            })
+        })
+        .collect();
+    out.push(check(
+        format!("{sc}: every probe fires after each resume"),
+        silent.is_empty(),
+        if silent.is_empty() {
+            "no probe went silent".into()
+        } else {
+            silent.join("; ")
+        },
+    ));
+    out
+}
+
+/// One wakeup as logged by timer-workload.
+#[derive(Deserialize)]
+pub struct Wakeup {
+    pub tid: u32,
+    pub clock: String,
+    pub api: String,
+    pub deadline_ns: i64,
+    pub woke_mono_ns: i64,
+    pub woke_boot_ns: i64,
+    pub late_ns: i64,
+}
+
+/// The tool's task-visible lateness per (tid, requested soft expiry): the timer's expiry
+/// lateness plus the time until the task ran (`sched_switch`), measured on the timer's clock.
+pub fn tool_lateness(dump_jsonl: &str) -> HashMap<(u32, i64), i64> {
+    struct Armed {
+        tid: u32,
+        soft: i64,
+        monotonic: bool,
+    }
+    struct Pending {
+        key: (u32, i64),
+        late: i64,
+        mono: i64,
+        boot: i64,
+        monotonic: bool,
+    }
+    let mut armed: HashMap<u64, Armed> = HashMap::new();
+    let mut pending: HashMap<u32, Pending> = HashMap::new();
+    let mut out = HashMap::new();
+    for line in dump_jsonl.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let timer = v["hrtimer"].as_u64().unwrap_or(0);
+        let mono = v["mono_ns"].as_i64().unwrap_or(0);
+        let boot = v["boot_ns"].as_i64().unwrap_or(0);
+        match v["kind"].as_str() {
+            Some("hrtimer_start") => {
+                let a = Armed {
+                    tid: v["tid"].as_u64().unwrap_or(0) as u32,
+                    soft: v["softexpires"].as_i64().unwrap_or(0),
+                    // CLOCK_MONOTONIC = 1; an unknown clock is treated as monotonic
+                    monotonic: v["clockid"].as_i64().is_none_or(|c| c == 1),
+                };
+                armed.insert(timer, a);
+            }
+            Some("hrtimer_cancel") => {
+                armed.remove(&timer);
+            }
+            Some("hrtimer_expire_entry") => {
+                if let Some(a) = armed.remove(&timer) {
+                    let late = v["now"].as_i64().unwrap_or(0) - a.soft;
+                    let p = Pending {
+                        key: (a.tid, a.soft),
+                        late,
+                        mono,
+                        boot,
+                        monotonic: a.monotonic,
+                    };
+                    pending.insert(a.tid, p);
+                }
+            }
+            Some("sched_switch") => {
+                let next = v["next_pid"].as_i64().unwrap_or(-1) as u32;
+                if let Some(p) = pending.remove(&next) {
+                    let delay = if p.monotonic {
+                        mono - p.mono
+                    } else {
+                        boot - p.boot
+                    };
+                    out.insert(p.key, p.late + delay);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether each wakeup's deadline fell inside a suspend: a boottime sleep then fires late at
+/// resume; a monotonic one is on time on its own clock but the boottime−monotonic offset
+/// jumped since the thread's previous wakeup.
+fn spanning(wakeups: &[Wakeup]) -> Vec<bool> {
+    let mut prev_offset: HashMap<u32, i64> = HashMap::new();
+    wakeups
+        .iter()
+        .map(|w| {
+            let offset = w.woke_boot_ns - w.woke_mono_ns;
+            let jumped = prev_offset
+                .insert(w.tid, offset)
+                .is_some_and(|p| offset - p > 1_000_000_000);
+            match w.clock.as_str() {
+                "boottime" => w.late_ns > 1_000_000_000,
+                _ => jumped,
+            }
+        })
+        .collect()
+}
+
+/// Share of ordinary wakeups that must agree within 1 ms/5 %: under TCG a vCPU stall of a few
+/// ms can fall between the task getting the CPU and its own clock read, which no in-guest
+/// tracer can see.
+const ORDINARY_AGREE: f64 = 0.90;
+/// No ordinary wakeup may be off by more than this.
+const STALL_LIMIT_NS: i64 = 20_000_000;
+
+/// Every wakeup the workload logged must be in the trace with the same lateness (within 1 ms or
+/// 5 %): strictly for those whose deadline fell inside a suspend, for at least
+/// [`ORDINARY_AGREE`] of the others; and the run must have deadlines inside the suspend on both
+/// clocks, or it proved nothing.
+pub fn timer_checks(wakeups: &[Wakeup], tool: &HashMap<(u32, i64), i64>) -> Vec<Check> {
+    let spans = spanning(wakeups);
+    let mut missing = 0;
+    let (mut ordinary, mut ordinary_ok, mut stalls) = (0, 0, 0);
+    let (mut across, mut across_ok) = (0, 0);
+    let mut worst_across = String::from("-");
+    let mut worst: Option<(i64, String)> = None;
+    let mut per_clock: BTreeMap<&str, usize> = BTreeMap::new();
+    for (w, &span) in wakeups.iter().zip(&spans) {
+        let Some(&t) = tool.get(&(w.tid, w.deadline_ns)) else {
+            missing += 1;
+            continue;
+        };
+        let diff = (w.late_ns - t).abs();
+        let ok = diff <= (w.late_ns.abs() / 20).max(1_000_000);
+        let what = format!(
+            "{} {} tid {}: own {} ns, tool {} ns",
+            w.clock, w.api, w.tid, w.late_ns, t
+        );
+        if span {
+            across += 1;
+            across_ok += usize::from(ok);
+            *per_clock
+                .entry(if w.clock == "boottime" {
+                    "boottime"
+                } else {
+                    "monotonic"
+                })
+                .or_default() += 1;
+            if !ok {
+                worst_across = what;
+            }
+        } else {
+            ordinary += 1;
+            ordinary_ok += usize::from(ok);
+            stalls += usize::from(diff > STALL_LIMIT_NS);
+            if worst.as_ref().is_none_or(|(d, _)| diff > *d) {
+                worst = Some((diff, what));
+            }
+        }
+    }
+    let share = if ordinary == 0 {
+        0.0
+    } else {
+        ordinary_ok as f64 / ordinary as f64
+    };
+    vec![
+        check(
+            "timers: every logged wakeup is in the trace",
+            !wakeups.is_empty() && missing == 0,
+            format!(
+                "{} wakeups logged, {missing} without a matching timer in the trace",
+                wakeups.len()
+            ),
+        ),
+        check(
+            "timers: wakeups across the suspend agree (1 ms/5 %)",
+            across > 0 && across_ok == across,
+            format!("{across_ok}/{across} agree; disagreeing: {worst_across}"),
+        ),
+        check(
+            "timers: other wakeups agree (1 ms/5 %)",
+            ordinary > 0 && share >= ORDINARY_AGREE && stalls == 0,
+            format!(
+                "{ordinary_ok}/{ordinary} agree ({:.0} %, need {:.0} % under TCG), {stalls} off by > {} ms; worst: {}",
+                share * 100.0,
+                ORDINARY_AGREE * 100.0,
+                STALL_LIMIT_NS / 1_000_000,
+                worst.map_or("-".into(), |w| w.1)
+            ),
+        ),
+        check(
+            "timers: deadlines fell inside the suspend on both clocks",
+            per_clock.get("boottime").copied().unwrap_or(0) > 0
+                && per_clock.get("monotonic").copied().unwrap_or(0) > 0,
+            format!("wakeups across the suspend per clock: {per_clock:?}"),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cycle(real: bool, suspended: u64) -> Value {
+        json!({"index": 1, "machine_suspend": real, "complete": true, "suspended_ns": suspended,
+               "silent_after_resume": [], "after_resume_window_ns": 2_000_000_000u64,
+               "phases": [{"name": "suspend_enter", "end_mono_ns": 5},
+                          {"name": "dpm_suspend", "end_mono_ns": 9}]})
+    }
+
+    fn report(cycles: Vec<Value>) -> Value {
+        json!({"trace": {"end": "clean", "stopped_by": "signal"},
+               "events": {"lost": 0, "lost_complete": true, "total": 10},
+               "suspend_cycles": cycles})
+    }
+
+    fn facts_of(s3: i64, pmt: i64) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("s3_cycles".into(), s3.to_string()),
+            ("pm_test_cycles".into(), pmt.to_string()),
+            ("recorder_rc".into(), "0".into()),
+        ])
+    }
+
+    #[test]
+    fn good_run_passes() {
+        let r = report(vec![cycle(true, 2_500_000_000), cycle(false, 1000)]);
+        let c = scenario_checks("s", &r, &facts_of(1, 1));
+        assert!(c.iter().all(|c| c.ok), "{c:#?}");
+    }
+
+    #[test]
+    fn breakages_fail_their_named_check() {
+        // boottime stamp dropped: nothing looks suspended
+        let r = report(vec![cycle(true, 0)]);
+        let c = scenario_checks("s", &r, &facts_of(1, 0));
+        assert!(
+            !c.iter()
+                .find(|c| c.name.contains("time suspended"))
+                .unwrap()
+                .ok
+        );
+        // a cycle lost
+        let c = scenario_checks("s", &report(vec![]), &facts_of(1, 0));
+        assert!(
+            !c.iter()
+                .find(|c| c.name.contains("reported = performed"))
+                .unwrap()
+                .ok
+        );
+        // a phase end lost
+        let mut cy = cycle(true, 2_000_000_000);
+        cy["phases"][0]["end_mono_ns"] = Value::Null;
+        let c = scenario_checks("s", &report(vec![cy]), &facts_of(1, 0));
+        assert!(
+            !c.iter()
+                .find(|c| c.name.contains("phases paired"))
+                .unwrap()
+                .ok
+        );
+        // a probe died after resume
+        let mut cy = cycle(true, 2_000_000_000);
+        cy["silent_after_resume"] = json!(["timer:hrtimer_start"]);
+        let c = scenario_checks("s", &report(vec![cy]), &facts_of(1, 0));
+        assert!(
+            !c.iter()
+                .find(|c| c.name.contains("after each resume"))
+                .unwrap()
+                .ok
+        );
+    }
+
+    #[test]
+    fn wakeups_are_matched_by_tid_and_deadline() {
+        let dump = [
+            json!({"kind": "hrtimer_start", "tid": 7, "hrtimer": 1, "softexpires": 100, "clockid": 7}),
+            json!({"kind": "hrtimer_cancel", "hrtimer": 1}),
+            json!({"kind": "hrtimer_start", "tid": 7, "hrtimer": 1, "softexpires": 100, "clockid": 7}),
+            json!({"kind": "hrtimer_expire_entry", "hrtimer": 1, "now": 150, "mono_ns": 150, "boot_ns": 150}),
+            json!({"kind": "sched_switch", "next_pid": 7, "mono_ns": 170, "boot_ns": 3170}),
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+        let tool = tool_lateness(&dump);
+        // a boottime timer: the 3000 ns suspended between expiry and run count
+        assert_eq!(tool[&(7, 100)], 50 + 3020);
+        let w = |late: i64| Wakeup {
+            tid: 7,
+            clock: "monotonic".into(),
+            api: "nanosleep".into(),
+            deadline_ns: 100,
+            woke_mono_ns: 0,
+            woke_boot_ns: 0,
+            late_ns: late,
+        };
+        let c = timer_checks(&[w(900_000)], &tool);
+        assert!(c[0].ok && c[2].ok, "{c:#?}");
+        let c = timer_checks(&[w(2_100_000)], &tool);
+        assert!(!c[2].ok, "{c:#?}");
+        // a wakeup the trace does not have
+        let mut lone = w(0);
+        lone.deadline_ns = 999;
+        assert!(!timer_checks(&[lone], &tool)[0].ok);
+    }
+}

@@ -1,0 +1,131 @@
+//! What runs inside the guest: static builds of serial-trace and the workloads, busybox, and a
+//! generated `/init`, packed into a newc initramfs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use super::cpio::Cpio;
+use super::scenarios::Scenario;
+use crate::util::{root, sh, stdout_of};
+
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+/// Guest programs, built statically.
+pub const GUEST_BINARIES: &[&str] = &["serial-trace", "timer-workload", "guest-export"];
+
+/// Builds the static guest binaries into `target/guest` (own target dir: different RUSTFLAGS
+/// would otherwise rebuild the host binaries every time) and returns their folder.
+pub fn build_static_binaries() -> Result<PathBuf> {
+    let r = root();
+    sh(Command::new("cargo")
+        .current_dir(&r)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--target-dir",
+            "target/guest",
+        ])
+        .args([
+            "--package",
+            "serial-trace",
+            "--package",
+            "serial-trace-workloads",
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static"))?;
+    Ok(r.join("target/guest").join(TARGET).join("release"))
+}
+
+/// True when the ELF file has no program interpreter (statically linked).
+fn is_static_elf(bytes: &[u8]) -> bool {
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |o: usize| {
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
+    };
+    let u64_at = |o: usize| {
+        bytes
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+    };
+    if bytes.get(..5) != Some(b"\x7fELF\x02") {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
+        return false;
+    };
+    (0..phnum as usize).all(|i| u32_at(phoff as usize + i * phentsize as usize) != Some(3))
+}
+
+/// The host's busybox, which must be the static build (Debian's `busybox-static`).
+fn busybox() -> Result<(Vec<u8>, Vec<String>)> {
+    let path = Path::new("/bin/busybox");
+    let bytes = std::fs::read(path).context("no /bin/busybox: install busybox-static")?;
+    if !is_static_elf(&bytes) {
+        bail!(
+            "/bin/busybox is dynamically linked: install Debian's busybox-static instead of busybox"
+        );
+    }
+    let list = stdout_of(Command::new(path).arg("--list")).context("busybox --list failed")?;
+    Ok((bytes, list.lines().map(String::from).collect()))
+}
+
+/// Writes `initramfs.cpio` into `out_dir` for the given scenarios and returns its path.
+pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) -> Result<PathBuf> {
+    let (bb, applets) = busybox()?;
+    let mut c = Cpio::default();
+    for d in ["bin", "dev", "proc", "sys", "tmp", "root", "etc"] {
+        c.dir(d);
+    }
+    c.char_dev("dev/console", 5, 1);
+    c.file("bin/busybox", &bb, true);
+    for a in applets.iter().filter(|a| a.as_str() != "busybox") {
+        c.symlink(&format!("bin/{a}"), "busybox");
+    }
+    for b in GUEST_BINARIES {
+        let p = bin_dir.join(b);
+        let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+        if !is_static_elf(&bytes) {
+            bail!("{} is not statically linked", p.display());
+        }
+        c.file(&format!("bin/{b}"), &bytes, true);
+    }
+    c.file(
+        "init",
+        super::scenarios::init_script(scenarios).as_bytes(),
+        true,
+    );
+    std::fs::create_dir_all(out_dir)?;
+    let path = out_dir.join("initramfs.cpio");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+    c.finish(&mut f)?;
+    use std::io::Write;
+    f.flush()?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_static_and_dynamic_elves() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(!is_static_elf(&me), "test binaries are dynamically linked");
+        assert!(!is_static_elf(b"#!/bin/sh"));
+        if let Ok(bb) = std::fs::read("/bin/busybox") {
+            // Debian's busybox-static (what setup installs) is static
+            let dynamic = stdout_of(Command::new("ldd").arg("/bin/busybox"))
+                .is_some_and(|o| o.contains("=>"));
+            assert_eq!(is_static_elf(&bb), !dynamic);
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! `cargo xtask vm`: proves serial-trace on real kernels booted under QEMU, against what the
+//! guest did and what the kernel counted. Kernels come from Debian (cached), the guest runs the
+//! static serial-trace and the scenarios, results land in `target/vm/<kernel>/`.
+
+mod checks;
+mod cpio;
+mod guest;
+mod kernels;
+mod qemu;
+mod scenarios;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::Value;
+
+use crate::util::root;
+use checks::Check;
+use scenarios::{SCENARIOS, Scenario};
+
+#[derive(Args, Clone, Default)]
+pub struct VmArgs {
+    /// Kernel ids to boot (default: all of 5.10, 6.1, 6.12, 6.12-rt).
+    #[arg(long = "kernel", value_name = "ID")]
+    pub kernels: Vec<String>,
+    /// Boot this kernel image instead of the Debian ones (it needs BPF, BTF, 8250 and RTC
+    /// built in).
+    #[arg(long, value_name = "PATH")]
+    pub vmlinuz: Option<PathBuf>,
+    /// Scenarios to run (default: all: suspend, timers, flood, flood-suspend).
+    #[arg(long = "scenario", value_name = "ID")]
+    pub scenarios: Vec<String>,
+    /// Re-resolve and download the newest kernels even when cached.
+    #[arg(long)]
+    pub refresh: bool,
+    /// Wall-clock limit per VM, in seconds; a hung guest fails with its console log.
+    #[arg(long, default_value = "420")]
+    pub timeout: u64,
+    /// Echo guest console lines while they arrive.
+    #[arg(long)]
+    pub echo: bool,
+}
+
+/// Debian packages the VM harness needs (binary, package).
+pub const PACKAGES: &[(&str, &str)] = &[
+    ("qemu-system-x86_64", "qemu-system-x86"),
+    ("busybox", "busybox-static"),
+];
+
+/// Per-kernel outcome.
+pub struct KernelResult {
+    pub kernel: kernels::Kernel,
+    pub release: String,
+    pub checks: Vec<Check>,
+    pub probes: Vec<Value>,
+    pub dir: PathBuf,
+}
+
+impl KernelResult {
+    pub fn passed(&self) -> bool {
+        !self.checks.is_empty() && self.checks.iter().all(|c| c.ok)
+    }
+}
+
+fn selected_scenarios(ids: &[String]) -> Result<Vec<&'static Scenario>> {
+    if ids.is_empty() {
+        return Ok(SCENARIOS.iter().collect());
+    }
+    ids.iter()
+        .map(|id| {
+            scenarios::find(id).with_context(|| {
+                let all: Vec<_> = SCENARIOS.iter().map(|s| s.id).collect();
+                format!("unknown scenario {id}; known: {}", all.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn selected_kernels(a: &VmArgs) -> Result<Vec<kernels::Kernel>> {
+    if let Some(p) = &a.vmlinuz {
+        return Ok(vec![kernels::local(p)?]);
+    }
+    let mut fetcher = kernels::Fetcher::new()?;
+    let specs: Vec<&kernels::KernelSpec> = if a.kernels.is_empty() {
+        kernels::KERNELS.iter().collect()
+    } else {
+        a.kernels
+            .iter()
+            .map(|id| {
+                kernels::KERNELS
+                    .iter()
+                    .find(|k| k.id == id)
+                    .with_context(|| {
+                        let all: Vec<_> = kernels::KERNELS.iter().map(|k| k.id).collect();
+                        format!(
+                            "unknown kernel {id}; known: {} (or --vmlinuz PATH)",
+                            all.join(", ")
+                        )
+                    })
+            })
+            .collect::<Result<_>>()?
+    };
+    specs
+        .into_iter()
+        .map(|s| fetcher.ensure(s, a.refresh))
+        .collect()
+}
+
+/// Runs the matrix and returns one result per kernel (failing checks are results, not errors).
+pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
+    crate::setup::debian_packages(PACKAGES)?;
+    let scenarios = selected_scenarios(&a.scenarios)?;
+    let kernels = selected_kernels(a)?;
+    let bin_dir = guest::build_static_binaries()?;
+    let out_root = root().join("target/vm");
+    let initrd = guest::build_initramfs(&bin_dir, &scenarios, &out_root)?;
+    let mut results = Vec::new();
+    for k in kernels {
+        eprintln!("xtask: vm {}: booting {} {}", k.id, k.package, k.version);
+        let dir = out_root.join(&k.id);
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = qemu::run(&qemu::VmConfig {
+            vmlinuz: &k.vmlinuz,
+            initrd: &initrd,
+            workdir: &dir,
+            timeout: Duration::from_secs(a.timeout),
+            echo: a.echo,
+        })?;
+        qemu::save(&run, &dir)?;
+        let r = evaluate(k, &run, &scenarios, &bin_dir.join("serial-trace"), &dir)?;
+        for c in &r.checks {
+            eprintln!(
+                "  {} {:<55} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+        eprintln!(
+            "xtask: vm {}: {} in {:.0} s; files in {}",
+            r.kernel.id,
+            if r.passed() { "passed" } else { "FAILED" },
+            run.elapsed.as_secs_f64(),
+            dir.display()
+        );
+        results.push(r);
+    }
+    write_matrix(&results, &out_root)?;
+    Ok(results)
+}
+
+/// `cargo xtask vm`: the matrix, failing when any check fails.
+pub fn run(a: VmArgs) -> Result<()> {
+    let results = run_matrix(&a)?;
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| r.kernel.id.clone())
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "VM checks failed on {}; see target/vm/<kernel>/checks.json and console.log",
+            failed.join(", ")
+        );
+    }
+    eprintln!("xtask: VM matrix passed on {} kernels", results.len());
+    Ok(())
+}
+
+fn serial_trace(bin: &Path, args: &[&str], trace: &Path) -> Result<String> {
+    let o = Command::new(bin).args(args).arg(trace).output()?;
+    if !o.status.success() {
+        bail!(
+            "serial-trace {} {}: {}",
+            args.join(" "),
+            trace.display(),
+            String::from_utf8_lossy(&o.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn evaluate(
+    kernel: kernels::Kernel,
+    run: &qemu::VmRun,
+    scenarios: &[&Scenario],
+    bin: &Path,
+    dir: &Path,
+) -> Result<KernelResult> {
+    let mut checks = Vec::new();
+    let release = run
+        .console
+        .iter()
+        .find_map(|l| l.strip_prefix("@@ST BOOT "))
+        .unwrap_or("?")
+        .trim_matches('"')
+        .to_string();
+    let done = run.console.iter().any(|l| l == "@@ST DONE");
+    let tail: Vec<&str> = run
+        .console
+        .iter()
+        .rev()
+        .take(15)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    checks.push(checks::Check {
+        name: "guest ran every scenario".into(),
+        ok: done && !run.timed_out,
+        detail: if done {
+            format!(
+                "booted {release}, done in {:.0} s",
+                run.elapsed.as_secs_f64()
+            )
+        } else if run.timed_out {
+            format!(
+                "timed out after {:.0} s; console tail:\n{}",
+                run.elapsed.as_secs_f64(),
+                tail.join("\n")
+            )
+        } else {
+            format!("guest stopped early; console tail:\n{}", tail.join("\n"))
+        },
+    });
+    let errors: Vec<&String> = run
+        .console
+        .iter()
+        .filter(|l| l.starts_with("@@ST ERROR"))
+        .collect();
+    checks.push(checks::Check {
+        name: "guest reported no errors".into(),
+        ok: errors.is_empty(),
+        detail: if errors.is_empty() {
+            "none".into()
+        } else {
+            errors
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        },
+    });
+    let facts = checks::facts(&run.console);
+    let mut probes = Vec::new();
+    for sc in scenarios {
+        let trace = dir.join(format!("{}.trace", sc.id));
+        if !trace.exists() {
+            checks.push(checks::Check {
+                name: format!("{}: trace exported", sc.id),
+                ok: false,
+                detail: format!("no {} came back from the guest", trace.display()),
+            });
+            continue;
+        }
+        let json = serial_trace(bin, &["report", "--format", "json"], &trace)?;
+        std::fs::write(dir.join(format!("{}.report.json", sc.id)), &json)?;
+        let text = serial_trace(bin, &["report", "--color", "never"], &trace)?;
+        std::fs::write(dir.join(format!("{}.report.txt", sc.id)), &text)?;
+        let report: Value = serde_json::from_str(&json)?;
+        if probes.is_empty() {
+            probes = report["probes"].as_array().cloned().unwrap_or_default();
+        }
+        let f = facts.get(sc.id).cloned().unwrap_or_default();
+        checks.extend(checks::scenario_checks(sc.id, &report, &f));
+        if sc.id == "timers" {
+            let dump = serial_trace(bin, &["dump", "--jsonl"], &trace)?;
+            let log = std::fs::read_to_string(dir.join("timers.wakeups.jsonl")).unwrap_or_default();
+            let wakeups: Vec<checks::Wakeup> = log
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            checks.extend(checks::timer_checks(
+                &wakeups,
+                &checks::tool_lateness(&dump),
+            ));
+        }
+    }
+    std::fs::write(
+        dir.join("checks.json"),
+        serde_json::to_string_pretty(&checks)?,
+    )?;
+    Ok(KernelResult {
+        kernel,
+        release,
+        checks,
+        probes,
+        dir: dir.to_path_buf(),
+    })
+}
+
+/// `target/vm/matrix.md`: the kernel support matrix of this run, for the README.
+fn write_matrix(results: &[KernelResult], out: &Path) -> Result<()> {
+    let mut md = String::from(
+        "| kernel | Debian package | tracepoints attached | not attached | serial path (method: reason) | checks |\n|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let attached = r.probes.iter().filter(|p| p["attached"] == true).count();
+        let tracepoints = r
+            .probes
+            .iter()
+            .filter(|p| p["method"] == "tracepoint")
+            .count();
+        let absent: Vec<String> = r
+            .probes
+            .iter()
+            .filter(|p| p["method"] == "tracepoint" && p["attached"] != true)
+            .map(|p| p["name"].as_str().unwrap_or("?").to_string())
+            .collect();
+        let serial: Vec<String> = r
+            .probes
+            .iter()
+            .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with("serial:")))
+            .map(|p| {
+                format!(
+                    "{}: {}",
+                    p["name"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .trim_start_matches("serial:"),
+                    p["method"].as_str().unwrap_or("-")
+                )
+            })
+            .collect();
+        let passed = r.checks.iter().filter(|c| c.ok).count();
+        md.push_str(&format!(
+            "| {} ({}) | {} {} | {attached}/{tracepoints} | {} | {} | {passed}/{} {} |\n",
+            r.kernel.id,
+            r.release,
+            r.kernel.package,
+            r.kernel.version,
+            if absent.is_empty() {
+                "-".into()
+            } else {
+                absent.join(", ")
+            },
+            serial.join("; "),
+            r.checks.len(),
+            if r.passed() { "pass" } else { "FAIL" }
+        ));
+    }
+    std::fs::write(out.join("matrix.md"), &md)?;
+    eprintln!("{md}");
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Boots one guest under QEMU (TCG; KVM is broken on the project's machines), follows its
+//! console, serves `@@ST FLOOD` requests on the second UART, enforces a wall-clock timeout and
+//! collects the files the guest exports through the debug console.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+/// What a guest run produced.
+pub struct VmRun {
+    pub console: Vec<String>,
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+    /// Host-side notes (flood results) for the log.
+    pub host_log: Vec<String>,
+}
+
+pub struct VmConfig<'a> {
+    pub vmlinuz: &'a Path,
+    pub initrd: &'a Path,
+    pub workdir: &'a Path,
+    pub timeout: Duration,
+    /// Echo guest console lines to stderr as they arrive.
+    pub echo: bool,
+}
+
+fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path, debugcon: &Path) -> Command {
+    let mut q = Command::new("qemu-system-x86_64");
+    q.args(["-accel", "tcg", "-machine", "pc", "-m", "1024", "-smp", "2"])
+        .args(["-display", "none", "-no-reboot", "-nodefaults"])
+        .arg("-kernel")
+        .arg(c.vmlinuz)
+        .arg("-initrd")
+        .arg(c.initrd)
+        .args([
+            "-append",
+            "console=ttyS0 panic=-1 quiet no_console_suspend suspend.pm_test_delay=0",
+        ])
+        .args(["-global", "PIIX4_PM.disable_s3=0"])
+        .args(["-serial", "stdio"])
+        .arg("-serial")
+        .arg(format!("unix:{},server=on,wait=off", serial1.display()))
+        .arg("-qmp")
+        .arg(format!("unix:{},server=on,wait=off", qmp.display()))
+        .arg("-debugcon")
+        .arg(format!("file:{}", debugcon.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    q
+}
+
+/// Writes `n` bytes of a counting pattern into the guest's second UART. QEMU's socket chardev
+/// serves one client, so every flood of a run goes through the same connection.
+fn flood(stream: &mut UnixStream, n: usize) -> Result<String> {
+    let start = Instant::now();
+    let chunk: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
+    let mut sent = 0;
+    while sent < n {
+        let k = chunk.len().min(n - sent);
+        stream.write_all(&chunk[..k])?;
+        sent += k;
+    }
+    stream.flush()?;
+    let secs = start.elapsed().as_secs_f64();
+    Ok(format!(
+        "flood: {sent} bytes in {secs:.1} s ({:.0} B/s)",
+        sent as f64 / secs
+    ))
+}
+
+fn connect(sock: &Path) -> Result<UnixStream> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match UnixStream::connect(sock) {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e).with_context(|| format!("connecting {}", sock.display()));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn kill(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+pub fn run(c: &VmConfig) -> Result<VmRun> {
+    std::fs::create_dir_all(c.workdir)?;
+    let serial1 = c.workdir.join("serial1.sock");
+    let qmp = c.workdir.join("qmp.sock");
+    let debugcon = c.workdir.join("debugcon.bin");
+    for p in [&serial1, &qmp, &debugcon] {
+        let _ = std::fs::remove_file(p);
+    }
+    let mut child = qemu_command(c, &serial1, &qmp, &debugcon)
+        .spawn()
+        .context("starting qemu-system-x86_64 (cargo xtask setup installs qemu-system-x86)")?;
+    let (tx, rx) = mpsc::channel::<Option<String>>();
+    let stdout = child.stdout.take().expect("piped");
+    let tx_out = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            let text = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
+            if tx_out.send(Some(text)).is_err() {
+                break;
+            }
+        }
+        let _ = tx_out.send(None);
+    });
+    let stderr = child.stderr.take().expect("piped");
+    let (etx, erx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = etx.send(line);
+        }
+    });
+
+    let start = Instant::now();
+    let mut run = VmRun {
+        console: Vec::new(),
+        files: BTreeMap::new(),
+        timed_out: false,
+        elapsed: Duration::ZERO,
+        host_log: Vec::new(),
+    };
+    let (ftx, frx) = mpsc::channel::<String>();
+    let mut serial_conn: Option<UnixStream> = None;
+    loop {
+        let left = c.timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            run.timed_out = true;
+            kill(&mut child);
+            break;
+        }
+        match rx.recv_timeout(left.min(Duration::from_millis(500))) {
+            Ok(Some(line)) => {
+                if c.echo {
+                    eprintln!("  | {line}");
+                }
+                if let Some(n) = line.strip_prefix("@@ST FLOOD ") {
+                    let n: usize = n.trim().parse().unwrap_or(0);
+                    if serial_conn.is_none() {
+                        serial_conn = Some(connect(&serial1)?);
+                    }
+                    let mut stream = serial_conn.as_ref().expect("connected").try_clone()?;
+                    let ftx = ftx.clone();
+                    std::thread::spawn(move || {
+                        let msg = flood(&mut stream, n)
+                            .unwrap_or_else(|e| format!("flood failed: {e:#}"));
+                        let _ = ftx.send(msg);
+                    });
+                }
+                run.console.push(line);
+            }
+            Ok(None) => break, // qemu closed its stdout: it exited
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let _ = child.wait();
+    run.elapsed = start.elapsed();
+    run.host_log.extend(frx.try_iter());
+    run.host_log
+        .extend(erx.try_iter().map(|l| format!("qemu: {l}")));
+    run.files = split_export(&std::fs::read(&debugcon).unwrap_or_default());
+    Ok(run)
+}
+
+/// Splits the debug-console stream (`@@STFILE <name>\n<size>\n<bytes>`…) into files.
+pub fn split_export(mut s: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    const TAG: &[u8] = b"@@STFILE ";
+    let mut out = BTreeMap::new();
+    while let Some(i) = s.windows(TAG.len()).position(|w| w == TAG) {
+        s = &s[i + TAG.len()..];
+        let mut lines = s.splitn(3, |&b| b == b'\n');
+        let (Some(name), Some(size), Some(rest)) = (lines.next(), lines.next(), lines.next())
+        else {
+            break;
+        };
+        let Some(size) = std::str::from_utf8(size)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let take = size.min(rest.len());
+        out.insert(
+            String::from_utf8_lossy(name).into_owned(),
+            rest[..take].to_vec(),
+        );
+        s = &rest[take..];
+    }
+    out
+}
+
+/// Writes the run's console, host log and exported files into `dir`.
+pub fn save(run: &VmRun, dir: &Path) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("console.log"), run.console.join("\n") + "\n")?;
+    std::fs::write(dir.join("host.log"), run.host_log.join("\n") + "\n")?;
+    let mut paths = Vec::new();
+    for (name, bytes) in &run.files {
+        // names come from the guest: keep them inside `dir`
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let p = dir.join(safe);
+        std::fs::write(&p, bytes)?;
+        paths.push(p);
+    }
+    Ok(paths)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_exported_files() {
+        let mut s = b"noise".to_vec();
+        s.extend_from_slice(b"@@STFILE a.trace\n3\nabc@@STFILE b.log\n0\n@@STFILE c\n5\nxy");
+        let f = split_export(&s);
+        assert_eq!(f["a.trace"], b"abc");
+        assert_eq!(f["b.log"], b"");
+        assert_eq!(f["c"], b"xy", "a cut file keeps what arrived");
+    }
+}
