@@ -45,9 +45,12 @@ static WAKE: WakeConfig = WakeConfig {
 #[map]
 static OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 
-/// tids whose wake timer fired and who have not run since.
+/// tids whose wake timer fired → switch-ins still to record before they arm a new timer.
 #[map]
 static PENDING: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
+
+/// Switch-ins recorded per wakeup at most (bounds the cost for a task that never re-arms).
+const SWITCH_BUDGET: u8 = 4;
 
 /// Load-time: bytes waiting in `EVENTS` before a submit wakes the reader (0 = every event).
 #[unsafe(no_mangle)]
@@ -131,11 +134,19 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     match spec.role {
         Role::SCHED_IN => {
             // Most context switches are of no interest: only a task whose wake timer fired.
+            // Its first few switch-ins are recorded (not just one): a task woken inside a
+            // suspend's freeze window runs only to freeze, and its real wakeup comes at thaw.
             let next = read_field(ctx, spec.fields[arg::sched_switch::NEXT_PID]) as u32;
-            if unsafe { PENDING.get(next) }.is_none() {
+            let Some(budget) = PENDING.get_ptr_mut(next) else {
                 return Err(());
+            };
+            // SAFETY: map value pointer from a successful lookup.
+            unsafe {
+                if *budget == 0 {
+                    return Err(());
+                }
+                *budget -= 1;
             }
-            let _ = PENDING.remove(next);
         }
         Role::HRTIMER_EXPIRE => mark_pending(ctx, &spec),
         _ => {}
@@ -194,6 +205,8 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
             let tid = pid_tgid as u32;
             if tid != 0 {
                 let _ = OWNER.insert(timer, tid, 0);
+                // arming a new timer means the task is back in its own code: no wakeup pending
+                let _ = PENDING.remove(tid);
             }
             (*ev).args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
         }
@@ -260,6 +273,6 @@ fn mark_pending(ctx: &TracePointContext, spec: &HookSpec) {
     }
     let timer = read_field(ctx, spec.fields[a::HRTIMER]);
     if let Some(tid) = unsafe { OWNER.get(timer) } {
-        let _ = PENDING.insert(*tid, 1, 0);
+        let _ = PENDING.insert(*tid, SWITCH_BUDGET, 0);
     }
 }

@@ -104,6 +104,10 @@ pub struct ReportArgs {
     /// Colour in text output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
+    /// Also write every task-visible timer wakeup to this file, one JSON object per line
+    /// (tid, clock, requested_ns, timer_late_ns, wake_late_ns, frozen).
+    #[arg(long, value_name = "FILE")]
+    pub wakeups: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -40,7 +40,16 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let reader = trace::TraceReader::open(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
-    let r = report::analyze(reader).with_context(|| format!("reading {}", a.file.display()))?;
+    let (r, wakeups) = report::analyze_with_wakeups(reader, a.wakeups.is_some())
+        .with_context(|| format!("reading {}", a.file.display()))?;
+    if let Some(path) = &a.wakeups {
+        let mut out = String::new();
+        for w in &wakeups {
+            out.push_str(&serde_json::to_string(w)?);
+            out.push('\n');
+        }
+        std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
+    }
     let out = match a.format {
         cli::ReportFormat::Json => report::render_json(&r),
         cli::ReportFormat::Text => {

@@ -22,8 +22,9 @@ struct Cli {
 enum Task {
     /// Install whatever is missing: nightly rust-src, bpf-linker, Debian packages. Idempotent.
     Setup,
-    /// Set up, build, record a real trace and print the report (the README's first command).
-    Demo,
+    /// Set up, boot a Debian kernel under QEMU, record serial traffic across suspend, print
+    /// the report (the README's first command).
+    Demo(demo::DemoArgs),
     /// Set up, then run every test: lints, unit tests, privileged host tests (the README's
     /// second command; `.ci/run` calls it).
     Test(test::TestArgs),
@@ -34,7 +35,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::run(),
-        Task::Demo => demo::run(),
+        Task::Demo(a) => demo::run(a),
         Task::Test(a) => test::run(a),
         Task::Vm(a) => vm::run(a),
     }

@@ -12,13 +12,11 @@ use crate::util::{self, sh, stdout_of};
 /// bpf-linker release that builds against the nightly's LLVM here (0.13 supports LLVM 20–22).
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
-/// Debian packages the tests need (binary to look for, package that provides it).
-pub const DEBIAN_PACKAGES: &[(&str, &str)] = &[];
-
 pub fn run() -> Result<()> {
     nightly_with_rust_src()?;
     bpf_linker()?;
-    debian_packages(DEBIAN_PACKAGES)?;
+    // QEMU and a static busybox for the VM matrix and the demo
+    debian_packages(crate::vm::PACKAGES)?;
     eprintln!("xtask: setup complete");
     Ok(())
 }

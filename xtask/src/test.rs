@@ -17,6 +17,9 @@ pub struct TestArgs {
     /// Skip the host tests that need root (load/attach real programs).
     #[arg(long)]
     no_privileged: bool,
+    /// Skip the VM matrix (Debian kernels under QEMU).
+    #[arg(long)]
+    no_vm: bool,
 }
 
 pub fn run_lints() -> Result<()> {
@@ -81,6 +84,14 @@ pub fn run(a: TestArgs) -> Result<()> {
         "--ignored",
         "--test-threads=1",
     ]))?;
+    if a.no_vm {
+        eprintln!("xtask: VM matrix skipped (--no-vm)");
+    } else {
+        crate::vm::run(crate::vm::VmArgs {
+            timeout: 420,
+            ..Default::default()
+        })?;
+    }
     eprintln!("xtask: all tests passed");
     Ok(())
 }

@@ -15,7 +15,7 @@ use serial_trace_common::kind_info;
 use crate::trace::{Frame, ReadEnd, TraceReader};
 pub use suspend::SuspendCycle;
 pub use text::render_text;
-pub use timers::{Percentiles, TimerSummary};
+pub use timers::{Percentiles, TimerSummary, WakeRecord};
 
 /// Version of the JSON contract; bump on any incompatible change.
 pub const SCHEMA: &str = "serial-trace.report/1";
@@ -79,7 +79,17 @@ pub struct ProbeRow {
 }
 
 /// Reads a whole trace and analyses it. Fails only if the trace cannot be read at all.
-pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
+#[cfg(test)]
+pub fn analyze<R: Read>(reader: TraceReader<R>) -> std::io::Result<Report> {
+    analyze_with_wakeups(reader, false).map(|(r, _)| r)
+}
+
+/// [`analyze`], also returning every task-visible wakeup when `want_wakeups` is set (memory
+/// then grows with the number of wakeups).
+pub fn analyze_with_wakeups<R: Read>(
+    mut reader: TraceReader<R>,
+    want_wakeups: bool,
+) -> std::io::Result<(Report, Vec<WakeRecord>)> {
     let header = reader.header().clone();
     let mut by_kind: BTreeMap<u16, u64> = BTreeMap::new();
     let mut total = 0u64;
@@ -88,6 +98,9 @@ pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
     let mut trailer = None;
     let mut symbols = BTreeMap::new();
     let mut timers = timers::TimerStats::new(header.wake_functions.clone());
+    if want_wakeups {
+        timers.wake_log = Some(Vec::new());
+    }
     let mut suspend = suspend::SuspendStats::default();
     let mut liveness = liveness::LivenessStats::default();
     let mut unknown_frames = Vec::new();
@@ -119,7 +132,8 @@ pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
         lost = lost.max(t.lost_total);
         last_boot = last_boot.max(t.end.boot_ns);
     }
-    Ok(Report {
+    let wake_log = timers.wake_log.take().unwrap_or_default();
+    let report = Report {
         schema: SCHEMA,
         kernel: KernelInfo {
             release: header.kernel_release,
@@ -161,7 +175,8 @@ pub fn analyze<R: Read>(mut reader: TraceReader<R>) -> std::io::Result<Report> {
             .collect(),
         timers: timers.summary(&symbols, TOP_ROWS),
         suspend_cycles: suspend.finish(liveness.finish()),
-    })
+    };
+    Ok((report, wake_log))
 }
 
 pub fn render_json(r: &Report) -> String {

@@ -50,6 +50,36 @@ struct PendingWake {
     expire_mono: u64,
     expire_boot: u64,
     clockid_plus1: u64,
+    softexpires: i64,
+    /// The task was switched in inside a freeze window (it ran only to freeze).
+    frozen: bool,
+}
+
+/// One task-visible wakeup (`report --wakeups`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WakeRecord {
+    pub tid: u32,
+    /// Clock of the timer: `monotonic`, `boottime`, `realtime`, `tai`, or `unknown`.
+    pub clock: &'static str,
+    /// The requested (soft) expiry, on that clock.
+    pub requested_ns: i64,
+    /// Expiry processing began − requested.
+    pub timer_late_ns: i64,
+    /// The task got the CPU (outside any freeze window) − requested, on the timer's clock.
+    pub wake_late_ns: i64,
+    /// The task was held by the suspend freezer between the expiry and its wakeup.
+    pub frozen: bool,
+    pub wake_boot_ns: u64,
+}
+
+fn clock_name(clockid_plus1: u64) -> &'static str {
+    match clockid_plus1 {
+        1 => "realtime",
+        2 => "monotonic",
+        8 => "boottime",
+        12 => "tai",
+        _ => "unknown",
+    }
 }
 
 const CLOCK_MONOTONIC_PLUS1: u64 = 1 + 1;
@@ -95,6 +125,10 @@ pub struct TimerStats {
     wake_functions: Vec<u64>,
     pending: HashMap<u32, PendingWake>,
     wakeups: Histogram<u64>,
+    /// From `freeze_processes` begin to `thaw_processes` begin user tasks cannot run.
+    freezing: bool,
+    /// Every wakeup, when asked for (`report --wakeups`).
+    pub wake_log: Option<Vec<WakeRecord>>,
     overall: Histogram<u64>,
     by_callback: HashMap<u64, Group>,
     by_task: HashMap<u32, Group>,
@@ -116,6 +150,8 @@ impl TimerStats {
             wake_functions,
             pending: HashMap::new(),
             wakeups: new_hist(3),
+            freezing: false,
+            wake_log: None,
             overall: new_hist(3),
             by_callback: HashMap::new(),
             by_task: HashMap::new(),
@@ -198,28 +234,61 @@ impl TimerStats {
                             expire_mono: ev.mono_ns,
                             expire_boot: ev.boot_ns,
                             clockid_plus1: armed.clockid_plus1,
+                            softexpires: armed.softexpires,
+                            frozen: self.freezing,
                         },
                     );
                 }
             }
             kind::SCHED_SWITCH => {
                 let tid = ev.args[arg::sched_switch::NEXT_PID] as u32;
-                if let Some(p) = self.pending.remove(&tid) {
-                    // Measure the run delay on the timer's own clock: a monotonic timer does not
-                    // count time suspended, every other base does.
-                    let delay = if p.clockid_plus1 == CLOCK_MONOTONIC_PLUS1 || p.clockid_plus1 == 0
-                    {
-                        ev.mono_ns.saturating_sub(p.expire_mono)
-                    } else {
-                        ev.boot_ns.saturating_sub(p.expire_boot)
-                    };
-                    let v = (p.timer_late.max(0) as u64).saturating_add(delay);
-                    self.wakeups
-                        .record(v)
-                        .expect("auto-resizing histogram takes any u64");
+                if self.freezing {
+                    // a task switched in now only enters the freezer: its wakeup is at thaw
+                    if let Some(p) = self.pending.get_mut(&tid) {
+                        p.frozen = true;
+                    }
+                } else if let Some(p) = self.pending.remove(&tid) {
+                    self.wake(tid, &p, ev);
+                }
+            }
+            kind::SUSPEND_RESUME => {
+                let action = trim_nul(&ev.text[0]);
+                let begin = ev.args[arg::suspend_resume::START] != 0;
+                // tasks are thawed one by one inside the thaw_processes phase: the window
+                // in which a switch-in only leads into the freezer ends where it begins
+                if begin && action == b"freeze_processes" {
+                    self.freezing = true;
+                } else if begin && action == b"thaw_processes" {
+                    self.freezing = false;
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The task of a pending wakeup got the CPU at `ev`.
+    fn wake(&mut self, tid: u32, p: &PendingWake, ev: &Event) {
+        // Measure the run delay on the timer's own clock: a monotonic timer does not count
+        // time suspended, every other base does.
+        let delay = if p.clockid_plus1 == CLOCK_MONOTONIC_PLUS1 || p.clockid_plus1 == 0 {
+            ev.mono_ns.saturating_sub(p.expire_mono)
+        } else {
+            ev.boot_ns.saturating_sub(p.expire_boot)
+        };
+        let wake_late = p.timer_late.saturating_add(delay as i64);
+        self.wakeups
+            .record(wake_late.max(0) as u64)
+            .expect("auto-resizing histogram takes any u64");
+        if let Some(log) = &mut self.wake_log {
+            log.push(WakeRecord {
+                tid,
+                clock: clock_name(p.clockid_plus1),
+                requested_ns: p.softexpires,
+                timer_late_ns: p.timer_late,
+                wake_late_ns: wake_late,
+                frozen: p.frozen,
+                wake_boot_ns: ev.boot_ns,
+            });
         }
     }
 

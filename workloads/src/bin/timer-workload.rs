@@ -136,6 +136,7 @@ fn run_thread(
     clock: libc::clockid_t,
     api: Api,
     interval_ns: i64,
+    phase_ns: i64,
     duration: Duration,
 ) -> Vec<Wakeup> {
     // SAFETY: gettid has no preconditions.
@@ -153,6 +154,9 @@ fn run_thread(
         -1
     };
     let start = Instant::now();
+    // Threads start out of phase so their wakeups do not collide: a thread switched in and
+    // at once preempted by a woken sibling would measure the sibling's run time too.
+    std::thread::sleep(Duration::from_nanos(phase_ns as u64));
     let mut out = Vec::new();
     while start.elapsed() < duration {
         let deadline = now(clock) + interval_ns;
@@ -227,10 +231,18 @@ fn main() {
             std::process::exit(2)
         }
     };
-    let handles: Vec<_> = clocks
+    let pairs: Vec<(libc::clockid_t, Api)> = clocks
         .iter()
         .flat_map(|&c| apis.iter().map(move |&a| (c, a)))
-        .map(|(c, a)| std::thread::spawn(move || run_thread(c, a, interval_ns, duration)))
+        .collect();
+    let n = pairs.len() as i64;
+    let handles: Vec<_> = pairs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, a))| {
+            let phase = interval_ns * i as i64 / n;
+            std::thread::spawn(move || run_thread(c, a, interval_ns, phase, duration))
+        })
         .collect();
     let per_thread: Vec<Vec<Wakeup>> = handles.into_iter().map(|h| h.join().unwrap()).collect();
 

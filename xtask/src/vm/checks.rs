@@ -188,72 +188,20 @@ pub struct Wakeup {
     pub late_ns: i64,
 }
 
-/// The tool's task-visible lateness per (tid, requested soft expiry): the timer's expiry
-/// lateness plus the time until the task ran (`sched_switch`), measured on the timer's clock.
-pub fn tool_lateness(dump_jsonl: &str) -> HashMap<(u32, i64), i64> {
-    struct Armed {
-        tid: u32,
-        soft: i64,
-        monotonic: bool,
-    }
-    struct Pending {
-        key: (u32, i64),
-        late: i64,
-        mono: i64,
-        boot: i64,
-        monotonic: bool,
-    }
-    let mut armed: HashMap<u64, Armed> = HashMap::new();
-    let mut pending: HashMap<u32, Pending> = HashMap::new();
-    let mut out = HashMap::new();
-    for line in dump_jsonl.lines() {
-        let Ok(v) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        let timer = v["hrtimer"].as_u64().unwrap_or(0);
-        let mono = v["mono_ns"].as_i64().unwrap_or(0);
-        let boot = v["boot_ns"].as_i64().unwrap_or(0);
-        match v["kind"].as_str() {
-            Some("hrtimer_start") => {
-                let a = Armed {
-                    tid: v["tid"].as_u64().unwrap_or(0) as u32,
-                    soft: v["softexpires"].as_i64().unwrap_or(0),
-                    // CLOCK_MONOTONIC = 1; an unknown clock is treated as monotonic
-                    monotonic: v["clockid"].as_i64().is_none_or(|c| c == 1),
-                };
-                armed.insert(timer, a);
-            }
-            Some("hrtimer_cancel") => {
-                armed.remove(&timer);
-            }
-            Some("hrtimer_expire_entry") => {
-                if let Some(a) = armed.remove(&timer) {
-                    let late = v["now"].as_i64().unwrap_or(0) - a.soft;
-                    let p = Pending {
-                        key: (a.tid, a.soft),
-                        late,
-                        mono,
-                        boot,
-                        monotonic: a.monotonic,
-                    };
-                    pending.insert(a.tid, p);
-                }
-            }
-            Some("sched_switch") => {
-                let next = v["next_pid"].as_i64().unwrap_or(-1) as u32;
-                if let Some(p) = pending.remove(&next) {
-                    let delay = if p.monotonic {
-                        mono - p.mono
-                    } else {
-                        boot - p.boot
-                    };
-                    out.insert(p.key, p.late + delay);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
+/// The tool's task-visible lateness per (tid, requested expiry), from
+/// `serial-trace report --wakeups` (one JSON object per wakeup).
+pub fn tool_lateness(wakeups_jsonl: &str) -> HashMap<(u32, i64), i64> {
+    wakeups_jsonl
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| {
+            let tid = v["tid"].as_u64()? as u32;
+            Some((
+                (tid, v["requested_ns"].as_i64()?),
+                v["wake_late_ns"].as_i64()?,
+            ))
+        })
+        .collect()
 }
 
 /// Whether each wakeup's deadline fell inside a suspend: a boottime sleep then fires late at
@@ -443,20 +391,12 @@ mod tests {
 
     #[test]
     fn wakeups_are_matched_by_tid_and_deadline() {
-        let dump = [
-            json!({"kind": "hrtimer_start", "tid": 7, "hrtimer": 1, "softexpires": 100, "clockid": 7}),
-            json!({"kind": "hrtimer_cancel", "hrtimer": 1}),
-            json!({"kind": "hrtimer_start", "tid": 7, "hrtimer": 1, "softexpires": 100, "clockid": 7}),
-            json!({"kind": "hrtimer_expire_entry", "hrtimer": 1, "now": 150, "mono_ns": 150, "boot_ns": 150}),
-            json!({"kind": "sched_switch", "next_pid": 7, "mono_ns": 170, "boot_ns": 3170}),
-        ]
-        .iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join("\n");
-        let tool = tool_lateness(&dump);
-        // a boottime timer: the 3000 ns suspended between expiry and run count
-        assert_eq!(tool[&(7, 100)], 50 + 3020);
+        let tool = tool_lateness(
+            &json!({"tid": 7, "clock": "boottime", "requested_ns": 100, "timer_late_ns": 50,
+                    "wake_late_ns": 3070, "frozen": true, "wake_boot_ns": 1})
+            .to_string(),
+        );
+        assert_eq!(tool[&(7, 100)], 3070);
         let w = |late: i64| Wakeup {
             tid: 7,
             clock: "monotonic".into(),

@@ -21,7 +21,7 @@ use crate::util::root;
 use checks::Check;
 use scenarios::{SCENARIOS, Scenario};
 
-#[derive(Args, Clone, Default)]
+#[derive(Args, Clone)]
 pub struct VmArgs {
     /// Kernel ids to boot (default: all of 5.10, 6.1, 6.12, 6.12-rt).
     #[arg(long = "kernel", value_name = "ID")]
@@ -44,6 +44,19 @@ pub struct VmArgs {
     pub echo: bool,
 }
 
+impl Default for VmArgs {
+    fn default() -> Self {
+        Self {
+            kernels: Vec::new(),
+            vmlinuz: None,
+            scenarios: Vec::new(),
+            refresh: false,
+            timeout: 420,
+            echo: false,
+        }
+    }
+}
+
 /// Debian packages the VM harness needs (binary, package).
 pub const PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
@@ -57,6 +70,8 @@ pub struct KernelResult {
     pub checks: Vec<Check>,
     pub probes: Vec<Value>,
     pub dir: PathBuf,
+    /// Things worth knowing that are not check failures (a retried hang).
+    pub notes: Vec<String>,
 }
 
 impl KernelResult {
@@ -117,20 +132,37 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     let bin_dir = guest::build_static_binaries()?;
     let out_root = root().join("target/vm");
     let initrd = guest::build_initramfs(&bin_dir, &scenarios, &out_root)?;
+    for sc in &scenarios {
+        eprintln!("xtask: scenario {}: {}", sc.id, sc.about);
+    }
     let mut results = Vec::new();
     for k in kernels {
         eprintln!("xtask: vm {}: booting {} {}", k.id, k.package, k.version);
         let dir = out_root.join(&k.id);
         let _ = std::fs::remove_dir_all(&dir);
-        let run = qemu::run(&qemu::VmConfig {
+        let config = qemu::VmConfig {
             vmlinuz: &k.vmlinuz,
             initrd: &initrd,
             workdir: &dir,
             timeout: Duration::from_secs(a.timeout),
             echo: a.echo,
-        })?;
+        };
+        let mut run = qemu::run(&config)?;
+        let mut retried = None;
+        if let Some(sign) = run.hung.clone() {
+            // An emulator-level hang says nothing about serial-trace; one retry, reported.
+            eprintln!("xtask: vm {}: guest hung ({sign}); retrying once", k.id);
+            qemu::save(&run, &dir.join("hung-attempt"))?;
+            run = qemu::run(&config)?;
+            retried = Some(sign);
+        }
         qemu::save(&run, &dir)?;
-        let r = evaluate(k, &run, &scenarios, &bin_dir.join("serial-trace"), &dir)?;
+        let mut r = evaluate(k, &run, &scenarios, &bin_dir.join("serial-trace"), &dir)?;
+        if let Some(sign) = retried {
+            r.notes.push(format!(
+                "first boot hung under TCG ({sign}); passed on the retry: see hung-attempt/"
+            ));
+        }
         for c in &r.checks {
             eprintln!(
                 "  {} {:<55} {}",
@@ -209,8 +241,14 @@ fn evaluate(
         .collect();
     checks.push(checks::Check {
         name: "guest ran every scenario".into(),
-        ok: done && !run.timed_out,
-        detail: if done {
+        ok: done && !run.timed_out && run.hung.is_none(),
+        detail: if let Some(h) = &run.hung {
+            format!(
+                "guest kernel hung ({h}) after {:.0} s; console tail:\n{}",
+                run.elapsed.as_secs_f64(),
+                tail.join("\n")
+            )
+        } else if done {
             format!(
                 "booted {release}, done in {:.0} s",
                 run.elapsed.as_secs_f64()
@@ -255,7 +293,13 @@ fn evaluate(
             });
             continue;
         }
-        let json = serial_trace(bin, &["report", "--format", "json"], &trace)?;
+        let tool_wakeups = dir.join(format!("{}.tool-wakeups.jsonl", sc.id));
+        let wakeups_arg = tool_wakeups.to_string_lossy().into_owned();
+        let json = serial_trace(
+            bin,
+            &["report", "--format", "json", "--wakeups", &wakeups_arg],
+            &trace,
+        )?;
         std::fs::write(dir.join(format!("{}.report.json", sc.id)), &json)?;
         let text = serial_trace(bin, &["report", "--color", "never"], &trace)?;
         std::fs::write(dir.join(format!("{}.report.txt", sc.id)), &text)?;
@@ -266,15 +310,15 @@ fn evaluate(
         let f = facts.get(sc.id).cloned().unwrap_or_default();
         checks.extend(checks::scenario_checks(sc.id, &report, &f));
         if sc.id == "timers" {
-            let dump = serial_trace(bin, &["dump", "--jsonl"], &trace)?;
             let log = std::fs::read_to_string(dir.join("timers.wakeups.jsonl")).unwrap_or_default();
             let wakeups: Vec<checks::Wakeup> = log
                 .lines()
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
+            let tool = std::fs::read_to_string(&tool_wakeups).unwrap_or_default();
             checks.extend(checks::timer_checks(
                 &wakeups,
-                &checks::tool_lateness(&dump),
+                &checks::tool_lateness(&tool),
             ));
         }
     }
@@ -283,6 +327,7 @@ fn evaluate(
         serde_json::to_string_pretty(&checks)?,
     )?;
     Ok(KernelResult {
+        notes: Vec::new(),
         kernel,
         release,
         checks,
@@ -338,7 +383,8 @@ fn write_matrix(results: &[KernelResult], out: &Path) -> Result<()> {
             },
             serial.join("; "),
             r.checks.len(),
-            if r.passed() { "pass" } else { "FAIL" }
+            if r.passed() { "pass" } else { "FAIL" }.to_string()
+                + &r.notes.iter().map(|n| format!("; {n}")).collect::<String>()
         ));
     }
     std::fs::write(out.join("matrix.md"), &md)?;

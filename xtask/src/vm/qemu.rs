@@ -12,11 +12,22 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+/// Kernel messages after which a guest never recovers under TCG (seen on 5.10: a CPU that
+/// did not come back from a suspend cycle stops answering IPIs).
+const HANG_SIGNS: &[&str] = &[
+    "BUG: soft lockup",
+    "detected stalls on CPUs",
+    "Kernel panic",
+];
+
 /// What a guest run produced.
 pub struct VmRun {
     pub console: Vec<String>,
     pub files: BTreeMap<String, Vec<u8>>,
     pub timed_out: bool,
+    /// The guest kernel reported a lockup (a vCPU that stopped answering under TCG): the run
+    /// was cut short, and the line that said so.
+    pub hung: Option<String>,
     pub elapsed: Duration,
     /// Host-side notes (flood results) for the log.
     pub host_log: Vec<String>,
@@ -133,6 +144,7 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
         console: Vec::new(),
         files: BTreeMap::new(),
         timed_out: false,
+        hung: None,
         elapsed: Duration::ZERO,
         host_log: Vec::new(),
     };
@@ -163,7 +175,13 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
                         let _ = ftx.send(msg);
                     });
                 }
-                run.console.push(line);
+                let lockup = HANG_SIGNS.iter().any(|s| line.contains(s));
+                run.console.push(line.clone());
+                if lockup {
+                    run.hung = Some(line);
+                    kill(&mut child);
+                    break;
+                }
             }
             Ok(None) => break, // qemu closed its stdout: it exited
             Err(mpsc::RecvTimeoutError::Timeout) => {}

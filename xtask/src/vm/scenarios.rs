@@ -14,11 +14,11 @@ pub struct Scenario {
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         id: "suspend",
-        about: "2 real S3 cycles woken by the RTC alarm, then pm_test cycles at the devices and core levels",
+        about: "2 real S3 cycles woken by the RTC alarm, then pm_test cycles at the devices and platform levels",
         body: r#"
     full=0; partial=0
     for i in 1 2; do sleep 1; s3 3 && full=$((full+1)); done
-    for lvl in devices core; do sleep 1; pm_test_cycle $lvl 0 && partial=$((partial+1)); done
+    for lvl in devices platform; do sleep 1; pm_test_cycle $lvl 0 && partial=$((partial+1)); done
     fact s3_cycles=$full pm_test_cycles=$partial
 "#,
     },
