@@ -70,9 +70,12 @@ fn by_task_row(report: &Value, pid: u32) -> Option<&Value> {
         .find(|r| r["pid"] == pid)
 }
 
-fn wait_for_file(p: &Path) {
+/// Waits until the recorder has attached and written the trace header (the file itself is
+/// created before attaching, to fail early on a bad path).
+fn wait_for_header(p: &Path) {
     let t = Instant::now();
-    while !p.exists() && t.elapsed() < Duration::from_secs(10) {
+    while std::fs::metadata(p).map_or(0, |m| m.len()) == 0 {
+        assert!(t.elapsed() < Duration::from_secs(30), "recorder never started");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -178,7 +181,7 @@ fn sigkill_leaves_a_readable_trace() {
     let out = tmp("killed.trace");
     let wl = workload(4.0);
     let mut rec = record(&["--quiet"], &out).spawn().unwrap();
-    wait_for_file(&out);
+    wait_for_header(&out);
     std::thread::sleep(Duration::from_secs(2));
     rec.kill().unwrap(); // SIGKILL
     rec.wait().unwrap();
@@ -206,7 +209,7 @@ fn sigkill_leaves_a_readable_trace() {
 fn sigterm_stops_cleanly_with_a_trailer() {
     let out = tmp("term.trace");
     let mut rec = record(&["--quiet"], &out).spawn().unwrap();
-    wait_for_file(&out);
+    wait_for_header(&out);
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(rec.id() as i32, libc::SIGTERM) };
