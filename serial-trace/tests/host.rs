@@ -75,7 +75,10 @@ fn by_task_row(report: &Value, pid: u32) -> Option<&Value> {
 fn wait_for_header(p: &Path) {
     let t = Instant::now();
     while std::fs::metadata(p).map_or(0, |m| m.len()) == 0 {
-        assert!(t.elapsed() < Duration::from_secs(30), "recorder never started");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "recorder never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

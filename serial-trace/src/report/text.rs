@@ -163,6 +163,15 @@ pub fn render_text(r: &Report, color: bool) -> String {
                 )
             );
         }
+        if t.wakeups.count > 0 {
+            let _ = writeln!(
+                o,
+                "  {:<40} {:>8} {}",
+                "task wakeups (ran − requested)",
+                t.wakeups.count,
+                pct_cells(&t.wakeups.latency_ns)
+            );
+        }
         let _ = writeln!(o, "  by callback:");
         for g in &t.by_callback {
             let _ = writeln!(
