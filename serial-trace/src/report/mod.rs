@@ -67,7 +67,48 @@ pub struct EventCounts {
     /// `true` when `lost` covers the whole recording (trailer present); otherwise it is the
     /// last count checkpointed before the trace was cut.
     pub lost_complete: bool,
+    /// When the loss happened, to checkpoint precision (about a second; longer while the
+    /// recorder itself was frozen by a suspend).
+    pub loss_windows: Vec<LossWindow>,
     pub by_kind: BTreeMap<String, u64>,
+}
+
+/// Events lost between two loss checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LossWindow {
+    pub from_boot_ns: u64,
+    pub to_boot_ns: u64,
+    pub lost: u64,
+    /// The suspend cycle the window overlaps: the recorder is a user task and is frozen with
+    /// the others, so a ring buffer too small for the freeze overflows there.
+    pub suspend_cycle: Option<u32>,
+}
+
+/// Turns the sequence of (time, cumulative lost) checkpoints into windows of loss.
+fn loss_windows(
+    start_boot: u64,
+    checkpoints: &[(u64, u64)],
+    cycles: &[SuspendCycle],
+) -> Vec<LossWindow> {
+    let (mut prev_at, mut prev_lost) = (start_boot, 0u64);
+    let mut out = Vec::new();
+    for &(at, lost) in checkpoints {
+        if lost > prev_lost {
+            let suspend_cycle = cycles
+                .iter()
+                .find(|c| c.start_boot_ns <= at && c.end_boot_ns >= prev_at)
+                .map(|c| c.index);
+            out.push(LossWindow {
+                from_boot_ns: prev_at,
+                to_boot_ns: at,
+                lost: lost - prev_lost,
+                suspend_cycle,
+            });
+            prev_lost = lost;
+        }
+        prev_at = at;
+    }
+    out
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -104,6 +145,7 @@ pub fn analyze_with_wakeups<R: Read>(
     let mut suspend = suspend::SuspendStats::default();
     let mut liveness = liveness::LivenessStats::default();
     let mut unknown_frames = Vec::new();
+    let mut checkpoints: Vec<(u64, u64)> = Vec::new();
 
     while let Some(frame) = reader.next_frame()? {
         match frame {
@@ -118,7 +160,10 @@ pub fn analyze_with_wakeups<R: Read>(
                 }
             }
             Frame::Symbols(s) => symbols.extend(s.into_iter().map(|s| (s.addr, s.name))),
-            Frame::Loss(l) => lost = lost.max(l.lost_total),
+            Frame::Loss(l) => {
+                lost = lost.max(l.lost_total);
+                checkpoints.push((l.at.boot_ns, l.lost_total));
+            }
             Frame::Trailer(t) => trailer = Some(t),
             Frame::Unknown(ty) => unknown_frames.push(ty),
         }
@@ -129,10 +174,12 @@ pub fn analyze_with_wakeups<R: Read>(
         Some(ReadEnd::Corrupt { unread_bytes, .. }) => ("corrupt", *unread_bytes),
     };
     if let Some(t) = &trailer {
+        checkpoints.push((t.end.boot_ns, t.lost_total));
         lost = lost.max(t.lost_total);
         last_boot = last_boot.max(t.end.boot_ns);
     }
     let wake_log = timers.wake_log.take().unwrap_or_default();
+    let suspend_cycles = suspend.finish(liveness.finish());
     let report = Report {
         schema: SCHEMA,
         kernel: KernelInfo {
@@ -155,6 +202,7 @@ pub fn analyze_with_wakeups<R: Read>(
             total,
             lost,
             lost_complete: trailer.is_some(),
+            loss_windows: loss_windows(header.start.boot_ns, &checkpoints, &suspend_cycles),
             by_kind: by_kind
                 .into_iter()
                 .map(|(k, n)| {
@@ -174,7 +222,7 @@ pub fn analyze_with_wakeups<R: Read>(
             })
             .collect(),
         timers: timers.summary(&symbols, TOP_ROWS),
-        suspend_cycles: suspend.finish(liveness.finish()),
+        suspend_cycles,
     };
     Ok((report, wake_log))
 }
@@ -239,6 +287,35 @@ mod tests {
             error: None,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn loss_windows_point_at_the_freeze() {
+        let mut s = suspend::SuspendStats::default();
+        for e in suspend::tests::s3_cycle(10_000_000_000, 0, 5_000_000_000) {
+            s.event(&e);
+        }
+        let cycles = s.finish(vec![]);
+        // checkpoints every second, none while frozen; loss appears across the cycle and later
+        let cp = [
+            (9_000_000_000, 0),
+            (10_000_000_000, 0),
+            (16_100_000_000, 40),
+            (17_000_000_000, 40),
+            (18_000_000_000, 45),
+        ];
+        let w = loss_windows(8_000_000_000, &cp, &cycles);
+        assert_eq!(w.len(), 2);
+        assert_eq!(
+            (
+                w[0].from_boot_ns,
+                w[0].to_boot_ns,
+                w[0].lost,
+                w[0].suspend_cycle
+            ),
+            (10_000_000_000, 16_100_000_000, 40, Some(1))
+        );
+        assert_eq!((w[1].lost, w[1].suspend_cycle), (5, None));
     }
 
     #[test]

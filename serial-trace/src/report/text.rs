@@ -116,6 +116,18 @@ pub fn render_text(r: &Report, color: bool) -> String {
                 color
             )
         );
+        for w in &r.events.loss_windows {
+            let during = w.suspend_cycle.map_or(String::new(), |c| {
+                format!(" (across suspend cycle #{c}: the recorder was frozen too)")
+            });
+            let line = format!(
+                "  {} lost between {} and {}{during}",
+                w.lost,
+                fmt_ns(w.from_boot_ns),
+                fmt_ns(w.to_boot_ns)
+            );
+            let _ = writeln!(o, "{}", warn(&line, color));
+        }
     }
     for (k, n) in &r.events.by_kind {
         let _ = writeln!(o, "  {k:<28} {n:>12}");
