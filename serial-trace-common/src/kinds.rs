@@ -98,7 +98,18 @@ pub mod kind {
     pub const RTC_TIMER_FIRED: u16 = 18;
     pub const RTC_SET_ALARM: u16 = 19;
     pub const SCHED_SWITCH: u16 = 20;
+    /// Serial data path (function hooks, not tracepoints: see [`SERIAL_CATEGORY`](super::SERIAL_CATEGORY)).
+    pub const SERIAL_FLIP_DROP: u16 = 21;
+    pub const SERIAL_RX_ERROR: u16 = 22;
+    pub const SERIAL_RECEIVE: u16 = 23;
+    pub const SERIAL_READ: u16 = 24;
+    /// Written by userspace: a change of a port's kernel counters seen by polling.
+    pub const SERIAL_COUNTERS: u16 = 25;
 }
+
+/// Category of the serial data path kinds: their programs hook kernel functions (fentry/fexit
+/// or kprobes) and fill the argument slots themselves, so no tracefs format describes them.
+pub const SERIAL_CATEGORY: &str = "serial";
 
 /// Argument slot indexes, per kind, for the analysis code.
 pub mod arg {
@@ -121,6 +132,53 @@ pub mod arg {
         pub const HRTIMER: usize = 0;
         pub const NOW: usize = 1;
         pub const FUNCTION: usize = 2;
+    }
+    /// `serial:flip_drop`: the flip buffer refused bytes. Text 0 is the tty name.
+    pub mod serial_flip_drop {
+        pub const PORT: usize = 0;
+        pub const REQUESTED: usize = 1;
+        pub const INSERTED: usize = 2;
+        pub const MEM_USED: usize = 3;
+        pub const MEM_LIMIT: usize = 4;
+        /// Which insert function: 1 `__tty_insert_flip_char`, 2 `tty_insert_flip_string_fixed_flag`,
+        /// 3 `tty_insert_flip_string_flags`, 4 `__tty_insert_flip_string_flags`.
+        pub const FUNCTION: usize = 5;
+    }
+    /// `serial:rx_error`: `uart_insert_char` with an error flag or a hardware overrun.
+    pub mod serial_rx_error {
+        pub const PORT: usize = 0;
+        pub const STATUS: usize = 1;
+        pub const OVERRUN_MASK: usize = 2;
+        /// TTY_NORMAL 0, TTY_BREAK 1, TTY_FRAME 2, TTY_PARITY 3, TTY_OVERRUN 4.
+        pub const FLAG: usize = 3;
+    }
+    /// `serial:ldisc_receive`: bytes moved from the flip buffer to the line discipline.
+    pub mod serial_receive {
+        pub const PORT: usize = 0;
+        pub const OFFERED: usize = 1;
+        pub const ACCEPTED: usize = 2;
+        pub const MEM_USED: usize = 3;
+        pub const MEM_LIMIT: usize = 4;
+    }
+    /// `serial:tty_read`: one `read()` of a tty, recorded when it returns.
+    pub mod serial_read {
+        pub const TTY: usize = 0;
+        pub const REQUESTED: usize = 1;
+        /// Signed: bytes returned or -errno.
+        pub const RETURNED: usize = 2;
+        pub const BLOCKED_NS: usize = 3;
+        pub const START_MONO_NS: usize = 4;
+    }
+    /// `serial:counters`: deltas of the kernel's counters since the previous sample.
+    pub mod serial_counters {
+        pub const RX: usize = 0;
+        pub const TX: usize = 1;
+        pub const FRAME: usize = 2;
+        pub const PARITY: usize = 3;
+        pub const BRK: usize = 4;
+        pub const OVERRUN: usize = 5;
+        pub const BUF_OVERRUN: usize = 6;
+        pub const INTERVAL_NS: usize = 7;
     }
     /// `suspend_resume`: text 0 is the action (phase name).
     pub mod suspend_resume {
@@ -330,7 +388,94 @@ pub const KINDS: &[KindInfo] = &[
         filter: Filter::ALWAYS,
         role: Role::SCHED_IN,
     },
+    KindInfo {
+        id: kind::SERIAL_FLIP_DROP,
+        category: SERIAL_CATEGORY,
+        name: "flip_drop",
+        args: &[
+            derived("port"),
+            derived("requested"),
+            derived("inserted"),
+            derived("mem_used"),
+            derived("mem_limit"),
+            derived("function"),
+        ],
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SERIAL_RX_ERROR,
+        category: SERIAL_CATEGORY,
+        name: "rx_error",
+        args: &[
+            derived("port"),
+            derived("status"),
+            derived("overrun_mask"),
+            derived("flag"),
+        ],
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SERIAL_RECEIVE,
+        category: SERIAL_CATEGORY,
+        name: "ldisc_receive",
+        args: &[
+            derived("port"),
+            derived("offered"),
+            derived("accepted"),
+            derived("mem_used"),
+            derived("mem_limit"),
+        ],
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SERIAL_READ,
+        category: SERIAL_CATEGORY,
+        name: "tty_read",
+        args: &[
+            derived("tty"),
+            derived("requested"),
+            derived("returned"),
+            derived("blocked_ns"),
+            derived("start_mono_ns"),
+        ],
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SERIAL_COUNTERS,
+        category: SERIAL_CATEGORY,
+        name: "counters",
+        args: &[
+            derived("rx"),
+            derived("tx"),
+            derived("frame"),
+            derived("parity"),
+            derived("brk"),
+            derived("overrun"),
+            derived("buf_overrun"),
+            derived("interval_ns"),
+        ],
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
 ];
+
+const PORT_TEXT: &[ArgField] = &[derived("port_name")];
+
+impl KindInfo {
+    /// True for kinds read from a tracepoint (their slots are described by tracefs formats).
+    pub fn is_tracepoint(&self) -> bool {
+        self.category != SERIAL_CATEGORY
+    }
+}
 
 /// The description of kind `id`, if the id is known.
 pub fn kind_info(id: u16) -> Option<&'static KindInfo> {

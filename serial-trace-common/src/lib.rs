@@ -10,7 +10,7 @@
 
 pub mod kinds;
 
-pub use kinds::{ArgField, Filter, KINDS, KindInfo, Role, arg, kind, kind_info};
+pub use kinds::{ArgField, Filter, KINDS, KindInfo, Role, SERIAL_CATEGORY, arg, kind, kind_info};
 
 /// Number of 64-bit argument slots an event carries.
 pub const MAX_ARGS: usize = 8;
@@ -21,7 +21,7 @@ pub const TEXT_LEN: usize = 32;
 /// `TASK_COMM_LEN` in the kernel.
 pub const COMM_LEN: usize = 16;
 /// Size of the [`HookSpec`] table; every kind id is an index into it.
-pub const MAX_KINDS: usize = 24;
+pub const MAX_KINDS: usize = 32;
 
 /// Name of the ring buffer map that carries [`Event`]s.
 pub const EVENTS_MAP: &str = "EVENTS";
@@ -53,6 +53,63 @@ pub struct WakeConfig {
     pub clock_base_clockid_offset: u32,
 }
 const _: () = assert!(size_of::<WakeConfig>() == 40);
+
+/// Global [`SerialConfig`].
+pub const SERIAL_GLOBAL: &str = "SERIAL";
+/// Ports `record --port` may name at once (filtered in the kernel).
+pub const MAX_PORT_FILTER: usize = 4;
+/// Bytes of a tty name compared by the port filter (`ttyS1`, `ttyUSB0`, `ttyAMA0`, …).
+pub const PORT_NAME_LEN: usize = 16;
+/// LRU hash of per-thread call state of the serial function hooks (entry → return).
+pub const CALLS_MAP: &str = "CALLS";
+
+/// Load-time facts for the serial data path programs: struct member offsets from the running
+/// kernel's BTF (aya-ebpf has no CO-RE relocations) and the in-kernel port filter. An offset
+/// of 0 where 0 is impossible means "unknown": the value is not read.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SerialConfig {
+    /// `offsetof(struct tty_port, itty)`: the port's tty while one is open.
+    pub tty_port_itty: u32,
+    /// `offsetof(struct tty_port, buf.mem_used)`: bytes held by the flip buffer.
+    pub tty_port_mem_used: u32,
+    /// `offsetof(struct tty_port, buf.mem_limit)`: the most it may hold.
+    pub tty_port_mem_limit: u32,
+    /// `offsetof(struct tty_struct, name)`.
+    pub tty_struct_name: u32,
+    /// `offsetof(struct uart_port, state)`.
+    pub uart_port_state: u32,
+    /// `offsetof(struct uart_state, port)` (0 on every kernel so far, read anyway).
+    pub uart_state_port: u32,
+    /// `offsetof(struct kiocb, ki_filp)`.
+    pub kiocb_filp: u32,
+    /// `offsetof(struct file, private_data)`.
+    pub file_private_data: u32,
+    /// `offsetof(struct tty_file_private, tty)`.
+    pub tty_file_private_tty: u32,
+    /// `offsetof(struct iov_iter, count)`.
+    pub iov_iter_count: u32,
+    /// Number of names in `ports`; 0 = every port.
+    pub n_ports: u32,
+    pub _pad: u32,
+    /// NUL-padded tty names to record (`record --port`).
+    pub ports: [[u8; PORT_NAME_LEN]; MAX_PORT_FILTER],
+}
+const _: () = assert!(size_of::<SerialConfig>() == 112);
+
+/// Per-thread state saved at a serial function's entry for its return probe.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallState {
+    /// The port (`tty_port *`) or tty (`tty_struct *`) the call is about.
+    pub object: u64,
+    /// Bytes asked for (insert size, receive count, read size).
+    pub requested: u64,
+    /// `bpf_ktime_get_ns()` at entry.
+    pub start_ns: u64,
+    /// Which function of a family was entered (see `arg::serial_flip_drop::FUNCTION`).
+    pub function: u64,
+}
 
 /// Global `u64`: wake the reader only once this many bytes wait in the ring buffer (batching
 /// wakeups keeps the recorder from waking, and arming a timer, once per event).
@@ -204,4 +261,6 @@ mod pod {
     unsafe impl aya::Pod for super::HookSpec {}
     unsafe impl aya::Pod for super::TaskFilter {}
     unsafe impl aya::Pod for super::WakeConfig {}
+    unsafe impl aya::Pod for super::SerialConfig {}
+    unsafe impl aya::Pod for super::CallState {}
 }

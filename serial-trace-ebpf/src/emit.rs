@@ -49,6 +49,10 @@ static OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 #[map]
 static PENDING: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
 
+/// Timers armed by the recorder itself (see `TaskFilter::exclude_tgid`).
+#[map]
+static OWN_TIMERS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(256, 0);
+
 /// Switch-ins recorded per wakeup at most (bounds the cost for a task that never re-arms).
 const SWITCH_BUDGET: u8 = 4;
 
@@ -151,10 +155,25 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         Role::HRTIMER_EXPIRE => mark_pending(ctx, &spec),
         _ => {}
     }
-    if spec.filter == Filter::ARM
-        && (pid_tgid >> 32) as u32 == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
-    {
-        return Err(());
+    // The recorder's own timers (its polls, the counter poller) are never recorded, neither
+    // armed nor expiring: recording them would only measure the recorder.
+    match spec.filter {
+        Filter::ARM => {
+            let timer = read_field(ctx, spec.fields[0]);
+            if (pid_tgid >> 32) as u32 == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
+            {
+                let _ = OWN_TIMERS.insert(timer, 1, 0);
+                return Err(());
+            }
+            let _ = OWN_TIMERS.remove(timer);
+        }
+        Filter::TRACKED => {
+            let timer = read_field(ctx, spec.fields[0]);
+            if unsafe { OWN_TIMERS.get(timer) }.is_some() {
+                return Err(());
+            }
+        }
+        _ => {}
     }
     let filter_active = unsafe { core::ptr::read_volatile(&FILTER.active) } != 0;
     if filter_active {
@@ -171,6 +190,43 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         }
     }
 
+    write_event(kind, pid_tgid, comm, |ev| {
+        for i in 0..MAX_ARGS {
+            ev.args[i] = read_field(ctx, spec.fields[i]);
+        }
+        for i in 0..MAX_TEXTS {
+            // SAFETY: probe reads fault safely.
+            unsafe {
+                read_text(
+                    ctx,
+                    spec.texts[i].kind,
+                    spec.texts[i].offset,
+                    &mut ev.text[i],
+                )
+            };
+        }
+        if spec.role == Role::HRTIMER_ARM {
+            let timer = ev.args[arg::hrtimer_start::HRTIMER];
+            let tid = pid_tgid as u32;
+            if tid != 0 {
+                let _ = OWNER.insert(timer, tid, 0);
+                // arming a new timer means the task is back in its own code: no wakeup pending
+                let _ = PENDING.remove(tid);
+            }
+            ev.args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
+        }
+    })
+}
+
+/// Reserves one event, stamps time, task and CPU, lets `fill` write the rest, submits it.
+/// A full ring buffer is counted in `LOST`.
+#[inline(always)]
+pub fn write_event<F: FnOnce(&mut Event)>(
+    kind: u16,
+    pid_tgid: u64,
+    comm: [u8; 16],
+    fill: F,
+) -> Result<(), ()> {
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
         if let Some(n) = LOST.get_ptr_mut(0) {
             // SAFETY: per-CPU slot, no concurrent writer on this CPU.
@@ -189,27 +245,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         (*ev).kind = kind;
         (*ev).cpu = bpf_get_smp_processor_id() as u16;
         (*ev).comm = comm;
-        for i in 0..MAX_ARGS {
-            (*ev).args[i] = read_field(ctx, spec.fields[i]);
-        }
-        for i in 0..MAX_TEXTS {
-            read_text(
-                ctx,
-                spec.texts[i].kind,
-                spec.texts[i].offset,
-                &mut (*ev).text[i],
-            );
-        }
-        if spec.role == Role::HRTIMER_ARM {
-            let timer = (*ev).args[arg::hrtimer_start::HRTIMER];
-            let tid = pid_tgid as u32;
-            if tid != 0 {
-                let _ = OWNER.insert(timer, tid, 0);
-                // arming a new timer means the task is back in its own code: no wakeup pending
-                let _ = PENDING.remove(tid);
-            }
-            (*ev).args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
-        }
+        fill(&mut *ev);
     }
     let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
     let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {

@@ -8,6 +8,7 @@ mod fentry_capability;
 mod power;
 mod rtc;
 mod sched;
+mod serial;
 mod timer;
 
 #[cfg(not(test))]

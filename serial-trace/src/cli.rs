@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::hooks::SerialMethod;
 use crate::record::{RecordOptions, parse_buffer_size};
 
 #[derive(Parser)]
@@ -58,6 +59,39 @@ pub struct RecordArgs {
     /// No attach table and no status line on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Record this serial port only (name like ttyS1, ttyUSB0, ttyAMA0; repeatable, up to 4).
+    /// Filtered in the kernel. Default: every port.
+    #[arg(long = "port", value_name = "NAME")]
+    pub ports: Vec<String>,
+    /// How to hook the serial data path: fentry/fexit, else kprobes, else polling the kernel's
+    /// counters (auto); or force one of them; `off` records no serial events.
+    #[arg(long, value_enum, default_value_t = SerialMethodArg::Auto)]
+    pub serial_method: SerialMethodArg,
+    /// Samples per second of the kernel's port counters when polling (the fallback where no
+    /// function hook works, or --serial-method poll).
+    #[arg(long, value_name = "HZ", default_value_t = 100)]
+    pub poll_hz: u32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SerialMethodArg {
+    Auto,
+    Fentry,
+    Kprobe,
+    Poll,
+    Off,
+}
+
+impl From<SerialMethodArg> for SerialMethod {
+    fn from(m: SerialMethodArg) -> Self {
+        match m {
+            SerialMethodArg::Auto => SerialMethod::Auto,
+            SerialMethodArg::Fentry => SerialMethod::Fentry,
+            SerialMethodArg::Kprobe => SerialMethod::Kprobe,
+            SerialMethodArg::Poll => SerialMethod::Poll,
+            SerialMethodArg::Off => SerialMethod::Off,
+        }
+    }
 }
 
 impl RecordArgs {
@@ -77,6 +111,9 @@ impl RecordArgs {
             pid: self.pid,
             comm: self.comm,
             quiet: self.quiet,
+            ports: self.ports,
+            serial_method: self.serial_method.into(),
+            poll_hz: self.poll_hz,
         })
     }
 }

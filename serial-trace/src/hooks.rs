@@ -43,7 +43,7 @@ pub fn tracepoint_name(k: &KindInfo) -> String {
 pub fn plan_tracepoints(root: &Path) -> Plan {
     let mut attachable = Vec::new();
     let mut probes = Vec::new();
-    for kind in KINDS {
+    for kind in KINDS.iter().filter(|k| k.is_tracepoint()) {
         let name = tracepoint_name(kind);
         let record = |attached, reason: Option<String>, fields| ProbeRecord {
             name: name.clone(),
@@ -52,6 +52,7 @@ pub fn plan_tracepoints(root: &Path) -> Plan {
             method: Some("tracepoint".into()),
             reason,
             fields,
+            function: None,
         };
         match tracefs::read_format(root, kind.category, kind.name) {
             Ok(None) => probes.push(record(false, Some("tracepoint absent".into()), vec![])),
@@ -138,41 +139,115 @@ pub fn build_spec(
     Ok((spec, used))
 }
 
-/// A serial-path hook: kernel functions without tracepoints (see DESIGN.md §4).
+/// One program of a serial-path hook and how it attaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FnProgram {
+    FEntry(&'static str),
+    FExit(&'static str),
+    KProbe(&'static str),
+    KRetProbe(&'static str),
+}
+
+/// A kernel function a serial-path hook can attach to, with the programs of each method.
+pub struct SerialTarget {
+    pub function: &'static str,
+    /// fentry/fexit variant: each program is loaded against this function's BTF id.
+    pub btf: &'static [FnProgram],
+    /// kprobe/kretprobe variant (a return probe may be shared by several functions).
+    pub kprobe: &'static [FnProgram],
+}
+
+/// A serial-path hook: kernel functions without tracepoints (see DESIGN.md §4). Every target
+/// that exists on the running kernel is hooked (older kernels split the work across several).
 pub struct SerialHook {
     pub name: &'static str,
     pub purpose: &'static str,
-    /// Candidate functions, newest kernels first; the first that exists is used.
-    pub targets: &'static [&'static str],
+    pub targets: &'static [SerialTarget],
 }
+
+use FnProgram::{FEntry, FExit, KProbe, KRetProbe};
 
 pub const SERIAL_HOOKS: &[SerialHook] = &[
     SerialHook {
         name: "serial:flip_buffer_insert",
         purpose: "bytes the flip buffer refused (drops)",
         targets: &[
-            "__tty_insert_flip_string_flags",
-            "tty_insert_flip_string_fixed_flag",
-            "tty_insert_flip_string_flags",
-            "__tty_insert_flip_char",
+            SerialTarget {
+                function: "__tty_insert_flip_string_flags",
+                btf: &[FExit("flip_string_flags_fexit")],
+                kprobe: &[
+                    KProbe("flip_string_flags_kprobe"),
+                    KRetProbe("flip_kretprobe"),
+                ],
+            },
+            SerialTarget {
+                function: "tty_insert_flip_string_fixed_flag",
+                btf: &[FExit("flip_fixed_flag_fexit")],
+                kprobe: &[
+                    KProbe("flip_fixed_flag_kprobe"),
+                    KRetProbe("flip_kretprobe"),
+                ],
+            },
+            SerialTarget {
+                function: "tty_insert_flip_string_flags",
+                btf: &[FExit("flip_flags_fexit")],
+                kprobe: &[KProbe("flip_flags_kprobe"), KRetProbe("flip_kretprobe")],
+            },
+            SerialTarget {
+                function: "__tty_insert_flip_char",
+                btf: &[FExit("flip_char_fexit")],
+                kprobe: &[KProbe("flip_char_kprobe"), KRetProbe("flip_kretprobe")],
+            },
         ],
     },
     SerialHook {
         name: "serial:uart_insert_char",
         purpose: "hardware overruns, frame/parity errors, breaks",
-        targets: &["uart_insert_char"],
+        targets: &[SerialTarget {
+            function: "uart_insert_char",
+            btf: &[FEntry("uart_insert_char_fentry")],
+            kprobe: &[KProbe("uart_insert_char_kprobe")],
+        }],
     },
     SerialHook {
         name: "serial:ldisc_receive",
-        purpose: "bytes accepted per port",
-        targets: &["tty_ldisc_receive_buf", "n_tty_receive_buf2"],
+        purpose: "bytes handed to the line discipline, per port",
+        targets: &[SerialTarget {
+            function: "tty_port_default_receive_buf",
+            btf: &[FExit("receive_buf_fexit")],
+            kprobe: &[
+                KProbe("receive_buf_kprobe"),
+                KRetProbe("receive_buf_kretprobe"),
+            ],
+        }],
     },
     SerialHook {
         name: "serial:tty_read",
-        purpose: "reader side: who reads, how long it blocked",
-        targets: &["n_tty_read"],
+        purpose: "reader side: who reads, how much, how long it blocked",
+        targets: &[SerialTarget {
+            function: "tty_read",
+            btf: &[FEntry("tty_read_fentry"), FExit("tty_read_fexit")],
+            kprobe: &[KProbe("tty_read_kprobe"), KRetProbe("tty_read_kretprobe")],
+        }],
     },
 ];
+
+/// The name of the row for the counter-polling fallback.
+pub const POLL_HOOK: &str = "serial:counters";
+
+/// Which method `record --serial-method` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SerialMethod {
+    /// fentry/fexit, else kprobes, else counter polling.
+    #[default]
+    Auto,
+    Fentry,
+    Kprobe,
+    /// Only poll the kernel counters (no function hooks).
+    Poll,
+    /// No serial data path at all.
+    Off,
+}
 
 /// How the kernel answered the capability checks for function hooks.
 pub struct FunctionHookSupport {
@@ -190,47 +265,76 @@ impl FunctionHookSupport {
             Err("kprobes not built into this kernel (no kprobe PMU)".into())
         }
     }
+
+    /// The function-hook methods to try, in order, for `method`; with the reasons the others
+    /// are out.
+    pub fn methods(&self, method: SerialMethod) -> (Vec<&'static str>, Vec<String>) {
+        let mut use_ = Vec::new();
+        let mut why_not = Vec::new();
+        let want_fentry = matches!(method, SerialMethod::Auto | SerialMethod::Fentry);
+        let want_kprobe = matches!(method, SerialMethod::Auto | SerialMethod::Kprobe);
+        match (&self.fentry, want_fentry) {
+            (Ok(()), true) => use_.push("fentry"),
+            (Err(e), true) => why_not.push(e.clone()),
+            _ => {}
+        }
+        match (&self.kprobe, want_kprobe) {
+            (Ok(()), true) => use_.push("kprobe"),
+            (Err(e), true) => why_not.push(e.clone()),
+            _ => {}
+        }
+        (use_, why_not)
+    }
 }
 
-/// The serial-path rows of the attach table. Their programs arrive with the serial data path;
-/// until then every row says which method this kernel would allow, and that nothing attached.
+/// The serial-path rows of the attach table as far as they can be known without loading
+/// (`serial-trace probe` without root): which function and method each hook would use.
 pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeRecord> {
-    SERIAL_HOOKS
-        .iter()
-        .map(|h| {
-            let target = h.targets.iter().find(|t| syms.has_function(t));
-            let (method, reason) = match (target, &support.fentry, &support.kprobe) {
-                (None, _, _) => (
-                    None,
-                    format!("none of {} exists in this kernel", h.targets.join(", ")),
-                ),
-                (Some(t), Ok(()), _) => (
-                    Some("fentry"),
-                    format!("would use fentry on {t}; serial programs not implemented yet"),
-                ),
-                (Some(t), Err(fe), Ok(())) => (
-                    Some("kprobe"),
-                    format!(
-                        "would use kprobe on {t} ({fe}); serial programs not implemented yet"
-                    ),
-                ),
-                (Some(t), Err(fe), Err(ke)) => (
+    let (methods, why_not) = support.methods(SerialMethod::Auto);
+    let mut rows = Vec::new();
+    for h in SERIAL_HOOKS {
+        let existing: Vec<&SerialTarget> = h
+            .targets
+            .iter()
+            .filter(|t| syms.has_function(t.function))
+            .collect();
+        if existing.is_empty() {
+            let names: Vec<&str> = h.targets.iter().map(|t| t.function).collect();
+            rows.push(ProbeRecord {
+                name: h.name.into(),
+                kind: None,
+                attached: false,
+                method: None,
+                reason: Some(format!(
+                    "none of {} exists in this kernel ({})",
+                    names.join(", "),
+                    h.purpose
+                )),
+                fields: vec![],
+                function: None,
+            });
+            continue;
+        }
+        for t in existing {
+            let (method, reason) = match methods.first() {
+                Some(m) => (Some(*m), format!("would use {m} ({})", h.purpose)),
+                None => (
                     Some("poll"),
-                    format!(
-                        "{t}: {fe}; {ke}; only counter polling (TIOCGICOUNT) is possible, not implemented yet"
-                    ),
+                    format!("{}; counters are polled instead", why_not.join("; ")),
                 ),
             };
-            ProbeRecord {
+            rows.push(ProbeRecord {
                 name: h.name.into(),
                 kind: None,
                 attached: false,
                 method: method.map(Into::into),
-                reason: Some(format!("{reason} ({})", h.purpose)),
+                reason: Some(reason),
                 fields: vec![],
-            }
-        })
-        .collect()
+                function: Some(t.function.into()),
+            });
+        }
+    }
+    rows
 }
 
 #[cfg(test)]
@@ -337,7 +441,7 @@ mod tests {
             kprobe: Err("kprobes not built into this kernel".into()),
         };
         let rows = plan_serial(&syms, &support);
-        assert_eq!(rows.len(), SERIAL_HOOKS.len());
+        assert_eq!(rows.len(), SERIAL_HOOKS.len(), "one row per hook here");
         let uart = rows
             .iter()
             .find(|r| r.name == "serial:uart_insert_char")

@@ -12,12 +12,18 @@ use crate::tracefs;
 
 pub fn run(json: bool) -> Result<()> {
     let rows = if privileges::can_trace() {
-        load_and_attach(&LoadOptions {
+        let loaded = load_and_attach(&LoadOptions {
             buffer_size: 1 << 16,
             pid: None,
             comm: None,
-        })?
-        .probes
+            ports: vec![],
+            serial_method: crate::hooks::SerialMethod::Auto,
+        })?;
+        let mut rows = loaded.probes;
+        if !loaded.drops_hooked {
+            rows.push(poll_row());
+        }
+        rows
     } else {
         eprintln!("note: not root: tracepoints checked for existence only, fentry not tested");
         unprivileged_rows()
@@ -28,17 +34,17 @@ pub fn run(json: bool) -> Result<()> {
             .map(|r| {
                 serde_json::json!({
                     "name": r.name, "usable": r.attached || r.reason.is_none(),
-                    "method": r.method, "reason": r.reason,
+                    "method": r.method, "function": r.function, "reason": r.reason,
                 })
             })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("{:<40} {:<11} {:<7} reason", "hook", "method", "usable");
+    println!("{:<34} {:<16} {:<7} reason", "hook", "method", "usable");
     for r in &rows {
         println!(
-            "{:<40} {:<11} {:<7} {}",
+            "{:<34} {:<16} {:<7} {}",
             r.name,
             r.method.as_deref().unwrap_or("-"),
             if r.attached { "yes" } else { "no" },
@@ -46,6 +52,32 @@ pub fn run(json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The fallback `record` uses where the flip-buffer hook cannot attach.
+fn poll_row() -> ProbeRecord {
+    let ports: Vec<String> = crate::ports::list_ports()
+        .into_iter()
+        .filter(|p| p.uart.is_some())
+        .map(|p| p.name)
+        .collect();
+    let reason = if ports.is_empty() {
+        "no serial port with a UART to poll".to_string()
+    } else {
+        format!(
+            "fallback: record samples the kernel counters of {} (--poll-hz, default 100 Hz; coarse)",
+            ports.join(", ")
+        )
+    };
+    ProbeRecord {
+        name: hooks::POLL_HOOK.into(),
+        kind: Some(serial_trace_common::kind::SERIAL_COUNTERS),
+        attached: !ports.is_empty(),
+        method: Some("poll".into()),
+        reason: Some(reason),
+        fields: vec![],
+        function: None,
+    }
 }
 
 fn unprivileged_rows() -> Vec<ProbeRecord> {

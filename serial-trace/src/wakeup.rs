@@ -2,7 +2,7 @@
 //! wake the task that armed the timer (kallsyms) and where an hrtimer keeps its clock id (BTF).
 //! aya-ebpf has no CO-RE relocations, so the offsets are resolved here and passed as a global.
 
-use btf_rs::{Btf, Type};
+use crate::kernel_btf::{self, offset_of};
 use serial_trace_common::WakeConfig;
 
 use crate::kallsyms::Kallsyms;
@@ -11,36 +11,19 @@ use crate::kallsyms::Kallsyms;
 /// timeouts, futex waits) and timerfd reads.
 pub const WAKE_CALLBACKS: &[&str] = &["hrtimer_wakeup", "timerfd_tmrproc"];
 
-/// Byte offset of `member` in `struct name`, from the running kernel's BTF.
-fn member_offset(btf: &Btf, name: &str, member: &str) -> Option<u32> {
-    let types = btf.resolve_types_by_name(name).ok()?;
-    types.iter().find_map(|t| match t {
-        Type::Struct(s) => s
-            .members
-            .iter()
-            .find_map(|m| (btf.resolve_name(m).ok()? == member).then(|| m.bit_offset() / 8)),
-        _ => None,
-    })
-}
-
 /// Why the clock id cannot be recorded, when it cannot.
 pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
     let mut cfg = WakeConfig::default();
     for (slot, name) in cfg.wake_functions.iter_mut().zip(WAKE_CALLBACKS) {
         *slot = syms.address_of(name).unwrap_or(0);
     }
-    let btf = match Btf::from_file("/sys/kernel/btf/vmlinux") {
+    let btf = match kernel_btf::load() {
         Ok(b) => b,
-        Err(e) => {
-            return (
-                cfg,
-                Some(format!("no kernel BTF ({e}): timer clock ids not recorded")),
-            );
-        }
+        Err(e) => return (cfg, Some(format!("{e}: timer clock ids not recorded"))),
     };
     match (
-        member_offset(&btf, "hrtimer", "base"),
-        member_offset(&btf, "hrtimer_clock_base", "clockid"),
+        offset_of(&btf, "hrtimer", "base"),
+        offset_of(&btf, "hrtimer_clock_base", "clockid"),
     ) {
         (Some(base), Some(clockid)) if base > 0 => {
             cfg.hrtimer_base_offset = base;
@@ -61,13 +44,11 @@ mod tests {
     #[test]
     fn resolves_this_kernels_hrtimer_layout() {
         // Every kernel the project supports has BTF; the layout is the running one's.
-        let Ok(btf) = Btf::from_file("/sys/kernel/btf/vmlinux") else {
-            panic!("no /sys/kernel/btf/vmlinux on this machine");
-        };
-        let base = member_offset(&btf, "hrtimer", "base").expect("hrtimer.base");
+        let btf = kernel_btf::load().expect("this machine has kernel BTF");
+        let base = offset_of(&btf, "hrtimer", "base").expect("hrtimer.base");
         // node (timerqueue_node, 32 bytes) + _softexpires (8) + function (8) come first
         assert_eq!(base, 48);
-        assert!(member_offset(&btf, "hrtimer_clock_base", "clockid").is_some());
-        assert_eq!(member_offset(&btf, "hrtimer", "no_such_member"), None);
+        assert!(offset_of(&btf, "hrtimer_clock_base", "clockid").is_some());
+        assert_eq!(offset_of(&btf, "hrtimer", "no_such_member"), None);
     }
 }

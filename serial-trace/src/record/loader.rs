@@ -7,11 +7,12 @@ use aya::{
     programs::{FEntry, TracePoint},
 };
 use serial_trace_common::{
-    COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, SPECS_GLOBAL, TaskFilter,
-    WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL,
+    TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
-use crate::hooks::{self, FunctionHookSupport, Plan};
+use super::serial_attach::{attach_serial, serial_config};
+use crate::hooks::{self, FunctionHookSupport, Plan, SerialMethod};
 use crate::kallsyms::Kallsyms;
 use crate::trace::ProbeRecord;
 use crate::tracefs;
@@ -25,6 +26,9 @@ pub struct LoadOptions {
     pub buffer_size: u32,
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// Ports to record (`--port`, names like `ttyS1`); empty = every port.
+    pub ports: Vec<String>,
+    pub serial_method: SerialMethod,
 }
 
 /// A loaded object with its programs attached.
@@ -35,6 +39,11 @@ pub struct Loaded {
     /// Every hook the tool knows, with what happened to it.
     pub probes: Vec<ProbeRecord>,
     pub kallsyms: Kallsyms,
+    /// Names of the attached programs (tracepoints and serial hooks), for their kernel-side
+    /// miss counters.
+    pub programs: Vec<String>,
+    /// The flip-buffer drop hook is attached (no counter polling needed).
+    pub drops_hooked: bool,
 }
 
 pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
@@ -72,7 +81,9 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
 
     let kallsyms = Kallsyms::load();
     let (wake, wake_note) = crate::wakeup::wake_config(&kallsyms);
+    let serial = serial_config(&opts.ports);
     let mut ebpf = EbpfLoader::new()
+        .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
         .override_global(SPECS_GLOBAL, &specs, true)
         .override_global(FILTER_GLOBAL, &filter, true)
         .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
@@ -82,13 +93,17 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .context("loading the eBPF object into the kernel")?;
 
     let mut probes = plan.probes;
+    let mut programs = Vec::new();
     for p in &plan.attachable {
         let row = probes
             .iter_mut()
             .find(|r| r.kind == Some(p.kind.id))
             .expect("every planned kind has a row");
         match attach_tracepoint(&mut ebpf, p.kind.name, p.kind.category) {
-            Ok(()) => row.attached = true,
+            Ok(()) => {
+                row.attached = true;
+                programs.push(p.kind.name.to_string());
+            }
             Err(e) => row.reason = Some(format!("{e:#}")),
         }
     }
@@ -102,12 +117,16 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         fentry: fentry_allowed(&mut ebpf, &kallsyms),
         kprobe: FunctionHookSupport::kprobe_from_sysfs(),
     };
-    probes.extend(hooks::plan_serial(&kallsyms, &support));
+    let serial = attach_serial(&mut ebpf, &kallsyms, &support, opts.serial_method, &serial);
+    probes.extend(serial.rows);
+    programs.extend(serial.programs.iter().map(|p| p.to_string()));
     Ok(Loaded {
         ebpf,
         wake,
         probes,
         kallsyms,
+        programs,
+        drops_hooked: serial.drops_hooked,
     })
 }
 
@@ -127,7 +146,7 @@ fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str) -> Result<(
 fn fentry_allowed(ebpf: &mut Ebpf, syms: &Kallsyms) -> Result<(), String> {
     let target = hooks::SERIAL_HOOKS
         .iter()
-        .flat_map(|h| h.targets.iter())
+        .flat_map(|h| h.targets.iter().map(|t| t.function))
         .find(|t| syms.has_function(t))
         .ok_or("no serial-path function exists to test fentry against")?;
     let btf = Btf::from_sys_fs().map_err(|e| format!("fentry impossible: no kernel BTF ({e})"))?;
@@ -142,7 +161,7 @@ fn fentry_allowed(ebpf: &mut Ebpf, syms: &Kallsyms) -> Result<(), String> {
 }
 
 /// The errno behind an aya program error, spelled like the kernel (EPERM, …), when there is one.
-fn describe_program_error(e: &aya::programs::ProgramError) -> String {
+pub(super) fn describe_program_error(e: &aya::programs::ProgramError) -> String {
     use std::error::Error;
     let mut src: Option<&dyn Error> = Some(e);
     while let Some(s) = src {

@@ -3,11 +3,13 @@
 
 mod loader;
 mod output;
+mod serial_attach;
 mod status;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::BufWriter;
+use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,8 +23,11 @@ use serial_trace_common::{EVENTS_MAP, Event, LOST_MAP, arg, kind};
 pub use loader::{LoadOptions, Loaded, load_and_attach};
 pub use output::parse_buffer_size;
 
+use crate::hooks::{POLL_HOOK, SerialMethod};
 use crate::kallsyms::Kallsyms;
+use crate::ports::{self, CounterPoller, PollSample, PortInfo};
 use crate::privileges;
+use crate::prog_stats::prog_stats;
 use crate::sysinfo;
 use crate::trace::{Header, LossRecord, ProbeRecord, Symbol, TraceWriter, Trailer, trim_nul};
 use status::{Counters, Status};
@@ -36,6 +41,11 @@ pub struct RecordOptions {
     pub pid: Option<u32>,
     pub comm: Option<String>,
     pub quiet: bool,
+    /// `--port` names; empty = every port.
+    pub ports: Vec<String>,
+    pub serial_method: SerialMethod,
+    /// Counter-polling rate when no function hook works.
+    pub poll_hz: u32,
 }
 
 /// How often the batch is written out and the status refreshed.
@@ -56,11 +66,27 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
 
-    let loaded = load_and_attach(&LoadOptions {
+    // Unknown port names are an error before anything is loaded.
+    let chosen = ports::resolve_ports(&opts.ports)?;
+    let port_names: Vec<String> = chosen.iter().map(|p| p.name.clone()).collect();
+    // Ports whose kernel counters are stored at start and end (and polled if need be): the
+    // chosen ones, else every port with a UART behind it.
+    let counted: Vec<PortInfo> = if chosen.is_empty() {
+        ports::list_ports()
+            .into_iter()
+            .filter(|p| p.uart.is_some())
+            .collect()
+    } else {
+        chosen
+    };
+    let mut loaded = load_and_attach(&LoadOptions {
         buffer_size: opts.buffer_size,
         pid: opts.pid,
         comm: opts.comm.clone(),
+        ports: port_names.clone(),
+        serial_method: opts.serial_method,
     })?;
+    let poller = start_poller(&mut loaded, &counted, &opts);
     if !opts.quiet {
         print_attach_table(&loaded.probes);
     }
@@ -84,6 +110,8 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         filter_pid: opts.pid,
         filter_comm: opts.comm.clone(),
         probes: loaded.probes.clone(),
+        ports_start: ports::snapshot(&counted),
+        port_filter: port_names,
         wake_functions: loaded
             .wake
             .wake_functions
@@ -94,7 +122,58 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     };
     let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
         .with_context(|| format!("writing the header to {}", opts.output.display()))?;
-    Session::new(loaded, writer, &opts, stop)?.run()
+    let mut session = Session::new(loaded, writer, &opts, stop)?;
+    session.poller = poller;
+    session.counted = counted;
+    session.run()
+}
+
+/// Starts counter polling when the flip-buffer hook could not attach (`--serial-method auto`)
+/// or when asked to (`--serial-method poll`), and adds its row to the attach table.
+fn start_poller(
+    loaded: &mut Loaded,
+    ports: &[PortInfo],
+    opts: &RecordOptions,
+) -> Option<CounterPoller> {
+    let wanted = match opts.serial_method {
+        SerialMethod::Poll => true,
+        SerialMethod::Auto => !loaded.drops_hooked,
+        _ => false,
+    };
+    if !wanted {
+        return None;
+    }
+    let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+    let (poller, attached, reason) = if ports.is_empty() {
+        (
+            None,
+            false,
+            "no serial port with a UART to poll".to_string(),
+        )
+    } else {
+        match CounterPoller::start(ports.to_vec(), opts.poll_hz) {
+            Ok(p) => (
+                Some(p),
+                true,
+                format!(
+                    "kernel counters of {} sampled at {} Hz (coarse: a drop is known to within one interval)",
+                    names.join(", "),
+                    opts.poll_hz
+                ),
+            ),
+            Err(e) => (None, false, format!("{e:#}")),
+        }
+    };
+    loaded.probes.push(ProbeRecord {
+        name: POLL_HOOK.into(),
+        kind: Some(kind::SERIAL_COUNTERS),
+        attached,
+        method: Some("poll".into()),
+        reason: Some(reason),
+        fields: vec![],
+        function: None,
+    });
+    poller
 }
 
 fn print_attach_table(probes: &[ProbeRecord]) {
@@ -122,7 +201,13 @@ struct Session<'o> {
     seen_functions: HashSet<u64>,
     new_symbols: Vec<Symbol>,
     counters: Counters,
-    lost_written: Option<u64>,
+    lost_written: Option<(u64, u64)>,
+    poller: Option<CounterPoller>,
+    /// Ports whose kernel counters go into the trailer.
+    counted: Vec<PortInfo>,
+    /// Recursion misses per program as last read (kept when the programs are detached).
+    misses: BTreeMap<String, u64>,
+    misses_counted: bool,
 }
 
 impl<'o> Session<'o> {
@@ -147,6 +232,10 @@ impl<'o> Session<'o> {
             new_symbols: Vec::new(),
             counters: Counters::default(),
             lost_written: None,
+            poller: None,
+            counted: Vec::new(),
+            misses: BTreeMap::new(),
+            misses_counted: false,
         })
     }
 
@@ -192,7 +281,17 @@ impl<'o> Session<'o> {
             }
         }
         // Detach every program first, then drain what they already produced.
+        self.read_misses();
         drop(self.loaded.take());
+        if let Some(p) = self.poller.take() {
+            let last = p.stop();
+            if failure.is_none() {
+                if let Err(e) = self.write_samples(last) {
+                    failure = Some(e);
+                    stopped_by = "error";
+                }
+            }
+        }
         let tail = self.drain().and_then(|_| self.checkpoint());
         if failure.is_none() {
             if let Err(e) = tail {
@@ -211,6 +310,9 @@ impl<'o> Session<'o> {
             lost_per_cpu,
             stopped_by: stopped_by.into(),
             error: failure.as_ref().map(|e| format!("{e:#}")),
+            ports_end: ports::snapshot(&self.counted),
+            recursion_misses: self.misses.clone(),
+            misses_counted: self.misses_counted,
         };
         let events = self.writer.events_written();
         let finished = self
@@ -231,8 +333,59 @@ impl<'o> Session<'o> {
         Ok(())
     }
 
+    /// Turns counter samples of the polling fallback into `serial:counters` events.
+    fn write_samples(&mut self, samples: Vec<PollSample>) -> Result<()> {
+        use serial_trace_common::arg::serial_counters as a;
+        for s in samples {
+            let mut ev = Event::ZERO;
+            ev.kind = kind::SERIAL_COUNTERS;
+            ev.mono_ns = s.mono_ns;
+            ev.boot_ns = s.boot_ns;
+            // not from any CPU's eBPF program: the recorder's own reading
+            ev.cpu = u16::MAX;
+            ev.args[a::RX] = s.delta.rx;
+            ev.args[a::TX] = s.delta.tx;
+            ev.args[a::FRAME] = s.delta.frame;
+            ev.args[a::PARITY] = s.delta.parity;
+            ev.args[a::BRK] = s.delta.brk;
+            ev.args[a::OVERRUN] = s.delta.overrun;
+            ev.args[a::BUF_OVERRUN] = s.delta.buf_overrun;
+            ev.args[a::INTERVAL_NS] = s.interval_ns;
+            let n = s.port.len().min(ev.text[0].len() - 1);
+            ev.text[0][..n].copy_from_slice(&s.port.as_bytes()[..n]);
+            self.counters.events += 1;
+            self.writer
+                .push(&ev)
+                .with_context(|| format!("writing {}", self.opts.output.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Reads every attached program's recursion-miss counter (events the kernel skipped).
+    fn read_misses(&mut self) {
+        let Some(loaded) = self.loaded.as_ref() else {
+            return;
+        };
+        for name in &loaded.programs {
+            let Some(prog) = loaded.ebpf.program(name) else {
+                continue;
+            };
+            let Ok(fd) = prog.fd() else { continue };
+            if let Ok(st) = prog_stats(fd.as_fd()) {
+                self.misses_counted = st.misses_supported;
+                if st.misses_supported {
+                    self.misses.insert(name.clone(), st.recursion_misses);
+                }
+            }
+        }
+    }
+
     /// Moves every event waiting in the ring buffer into the writer.
     fn drain(&mut self) -> Result<()> {
+        if let Some(p) = &self.poller {
+            let samples = p.drain();
+            self.write_samples(samples)?;
+        }
         loop {
             let ev: Event = {
                 let Some(item) = self.ring.next() else { break };
@@ -297,16 +450,20 @@ impl<'o> Session<'o> {
             .write_symbols(&symbols)
             .with_context(|| format!("writing {out}"))?;
         let (lost_total, lost_per_cpu) = self.read_lost();
-        self.counters.lost = lost_total;
-        if self.lost_written != Some(lost_total) {
+        self.read_misses();
+        let missed: u64 = self.misses.values().sum();
+        self.counters.lost = lost_total + missed;
+        if self.lost_written != Some((lost_total, missed)) {
             self.writer
                 .write_loss(&LossRecord {
                     at: sysinfo::clock_anchor(),
                     lost_total,
                     lost_per_cpu,
+                    recursion_misses: self.misses.clone(),
+                    misses_counted: self.misses_counted,
                 })
                 .with_context(|| format!("writing {out}"))?;
-            self.lost_written = Some(lost_total);
+            self.lost_written = Some((lost_total, missed));
         }
         self.writer
             .flush()

@@ -2,6 +2,7 @@
 //! on synthetic events); renderers turn it into text or JSON (`docs/report-json.md`).
 
 mod liveness;
+mod serial;
 mod suspend;
 mod text;
 mod timers;
@@ -13,6 +14,7 @@ use serde::Serialize;
 use serial_trace_common::kind_info;
 
 use crate::trace::{Frame, ReadEnd, TraceReader};
+pub use serial::{DropWindow, PortReport, ReaderReport};
 pub use suspend::SuspendCycle;
 pub use text::render_text;
 pub use timers::{Percentiles, TimerSummary, WakeRecord};
@@ -33,6 +35,12 @@ pub struct Report {
     pub probes: Vec<ProbeRow>,
     pub timers: TimerSummary,
     pub suspend_cycles: Vec<SuspendCycle>,
+    /// Serial ports: observed bytes and errors beside the kernel's own counters.
+    pub ports: Vec<PortReport>,
+    /// Windows of bytes the flip buffer refused, in time order.
+    pub drops: Vec<DropWindow>,
+    /// Tasks that read a port.
+    pub readers: Vec<ReaderReport>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -67,6 +75,12 @@ pub struct EventCounts {
     /// `true` when `lost` covers the whole recording (trailer present); otherwise it is the
     /// last count checkpointed before the trace was cut.
     pub lost_complete: bool,
+    /// Events the kernel skipped because another BPF program was running on the same CPU
+    /// (`recursion_misses`), per program. Never recorded, but counted: they are lost too.
+    pub recursion_misses: BTreeMap<String, u64>,
+    /// False when the kernel does not count recursion misses (before 5.12): then some events
+    /// may be missing without any count.
+    pub misses_counted: bool,
     /// When the loss happened, to checkpoint precision (about a second; longer while the
     /// recorder itself was frozen by a suspend).
     pub loss_windows: Vec<LossWindow>,
@@ -144,6 +158,9 @@ pub fn analyze_with_wakeups<R: Read>(
     }
     let mut suspend = suspend::SuspendStats::default();
     let mut liveness = liveness::LivenessStats::default();
+    let mut serial = serial::SerialStats::default();
+    let mut misses: BTreeMap<String, u64> = BTreeMap::new();
+    let mut misses_counted = false;
     let mut unknown_frames = Vec::new();
     let mut checkpoints: Vec<(u64, u64)> = Vec::new();
 
@@ -157,12 +174,15 @@ pub fn analyze_with_wakeups<R: Read>(
                     timers.event(ev);
                     suspend.event(ev);
                     liveness.event(ev);
+                    serial.event(ev);
                 }
             }
             Frame::Symbols(s) => symbols.extend(s.into_iter().map(|s| (s.addr, s.name))),
             Frame::Loss(l) => {
                 lost = lost.max(l.lost_total);
                 checkpoints.push((l.at.boot_ns, l.lost_total));
+                misses = l.recursion_misses;
+                misses_counted = l.misses_counted;
             }
             Frame::Trailer(t) => trailer = Some(t),
             Frame::Unknown(ty) => unknown_frames.push(ty),
@@ -177,7 +197,17 @@ pub fn analyze_with_wakeups<R: Read>(
         checkpoints.push((t.end.boot_ns, t.lost_total));
         lost = lost.max(t.lost_total);
         last_boot = last_boot.max(t.end.boot_ns);
+        if t.misses_counted {
+            misses = t.recursion_misses.clone();
+            misses_counted = true;
+        }
     }
+    let no_end = Vec::new();
+    let (ports, drops, readers) = serial.finish(
+        &header.probes,
+        &header.ports_start,
+        trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
+    );
     let wake_log = timers.wake_log.take().unwrap_or_default();
     let suspend_cycles = suspend.finish(liveness.finish());
     let report = Report {
@@ -202,6 +232,8 @@ pub fn analyze_with_wakeups<R: Read>(
             total,
             lost,
             lost_complete: trailer.is_some(),
+            recursion_misses: misses,
+            misses_counted,
             loss_windows: loss_windows(header.start.boot_ns, &checkpoints, &suspend_cycles),
             by_kind: by_kind
                 .into_iter()
@@ -223,6 +255,9 @@ pub fn analyze_with_wakeups<R: Read>(
             .collect(),
         timers: timers.summary(&symbols, TOP_ROWS),
         suspend_cycles,
+        ports,
+        drops,
+        readers,
     };
     Ok((report, wake_log))
 }
@@ -285,6 +320,7 @@ mod tests {
             lost_per_cpu: vec![2, 3],
             stopped_by: "duration".into(),
             error: None,
+            ..Default::default()
         })
         .unwrap()
     }

@@ -129,6 +129,26 @@ pub fn render_text(r: &Report, color: bool) -> String {
             let _ = writeln!(o, "{}", warn(&line, color));
         }
     }
+    let missed: u64 = r.events.recursion_misses.values().sum();
+    if missed > 0 {
+        let per: Vec<String> = r
+            .events
+            .recursion_misses
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(p, n)| format!("{p} {n}"))
+            .collect();
+        let line = format!(
+            "  {missed} events skipped by the kernel (a BPF program was already running on that CPU): {}",
+            per.join(", ")
+        );
+        let _ = writeln!(o, "{}", warn(&line, color));
+    } else if !r.events.misses_counted {
+        let _ = writeln!(
+            o,
+            "  note: this kernel does not count events it skips while another BPF program runs (5.12+ does)"
+        );
+    }
     for (k, n) in &r.events.by_kind {
         let _ = writeln!(o, "  {k:<28} {n:>12}");
     }
@@ -144,6 +164,8 @@ pub fn render_text(r: &Report, color: bool) -> String {
             clean(p.reason.as_deref().unwrap_or(""))
         );
     }
+
+    render_serial(&mut o, r, color);
 
     let t = &r.timers;
     let _ = writeln!(
@@ -248,6 +270,107 @@ pub fn render_text(r: &Report, color: bool) -> String {
         }
     }
     o
+}
+
+fn render_serial(o: &mut String, r: &Report, color: bool) {
+    if r.ports.is_empty() && r.readers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n{} received = handed to the line discipline; dropped = refused by the flip buffer",
+        bold("serial ports:", color)
+    );
+    let _ = writeln!(
+        o,
+        "  {:<10} {:<16} {:>12} {:>12} {:>8} {:>6} {:>6} {:>6} {:>16}",
+        "port",
+        "method",
+        "received",
+        "dropped",
+        "overrun",
+        "frame",
+        "parity",
+        "break",
+        "flip peak/limit"
+    );
+    for p in &r.ports {
+        let method = match (&p.method, p.coarse) {
+            (Some(m), true) => format!("{m} (coarse)"),
+            (Some(m), false) => m.clone(),
+            (None, _) => "-".into(),
+        };
+        let _ = writeln!(
+            o,
+            "  {:<10} {:<16} {:>12} {:>12} {:>8} {:>6} {:>6} {:>6} {:>16}",
+            clean(&p.name),
+            method,
+            p.bytes_received,
+            p.bytes_dropped,
+            p.hw_overruns,
+            p.frame_errors,
+            p.parity_errors,
+            p.breaks,
+            format!("{}/{}", p.flip_buffer_peak, p.flip_buffer_limit)
+        );
+        if let Some(d) = &p.kernel_counters.delta {
+            let _ = writeln!(
+                o,
+                "  {:<10} kernel ({}): rx {} bo {} oe {} fe {} pe {} brk {}",
+                "",
+                p.kernel_counters.source.as_deref().unwrap_or("?"),
+                d.rx,
+                d.buf_overrun,
+                d.overrun,
+                d.frame,
+                d.parity,
+                d.brk
+            );
+        }
+        for d in &p.disagreements {
+            let _ = writeln!(o, "{}", warn(&format!("  {:<10} {}", "", clean(d)), color));
+        }
+    }
+    if !r.drops.is_empty() {
+        let total: u64 = r.drops.iter().map(|d| d.bytes).sum();
+        let _ = writeln!(o, "  {} drop windows, {total} bytes:", r.drops.len());
+        for d in r.drops.iter().take(10) {
+            let when = if d.coarse {
+                format!(
+                    "in the {} before {}",
+                    fmt_ns(d.interval_ns),
+                    fmt_ns(d.t_boot_ns)
+                )
+            } else {
+                format!("{} – {}", fmt_ns(d.t_boot_ns), fmt_ns(d.end_boot_ns))
+            };
+            let _ = writeln!(o, "    {:<10} {:>10} bytes {when}", clean(&d.port), d.bytes);
+        }
+        if r.drops.len() > 10 {
+            let _ = writeln!(o, "    … {} more in the JSON report", r.drops.len() - 10);
+        }
+    }
+    if !r.readers.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {:<10} {:>7} {:<16} {:>8} {:>12} {:>6} {:>12} {:>12}",
+            "reader", "pid", "comm", "reads", "bytes", "empty", "blocked max", "lag max"
+        );
+        for rd in &r.readers {
+            let _ = writeln!(
+                o,
+                "  {:<10} {:>7} {:<16} {:>8} {:>12} {:>6} {:>12} {:>12}",
+                clean(&rd.port),
+                rd.pid,
+                clean(&rd.comm),
+                rd.reads,
+                rd.bytes,
+                rd.empty_reads,
+                fmt_ns(rd.blocked_ns_max),
+                fmt_ns(rd.lag_ns_max)
+            );
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,11 @@ mod reader;
 mod varint;
 mod writer;
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+
+pub use crate::ports::PortSnapshot;
 
 pub use events::trim_nul;
 pub use reader::{Frame, ReadEnd, TraceReader};
@@ -70,6 +74,9 @@ pub struct ProbeRecord {
     /// Field offsets read from tracefs for this hook.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldOffset>,
+    /// The kernel function a function hook attached to (serial data path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
 }
 
 /// The self-describing start of every trace.
@@ -93,6 +100,12 @@ pub struct Header {
     /// Addresses of the timer callbacks that wake the task that armed the timer.
     #[serde(default)]
     pub wake_functions: Vec<u64>,
+    /// The kernel's own counters of every traced port when recording began.
+    #[serde(default)]
+    pub ports_start: Vec<PortSnapshot>,
+    /// `record --port` names (empty: every port).
+    #[serde(default)]
+    pub port_filter: Vec<String>,
 }
 
 /// One resolved kernel text symbol (timer callbacks).
@@ -108,10 +121,17 @@ pub struct LossRecord {
     pub at: ClockAnchor,
     pub lost_total: u64,
     pub lost_per_cpu: Vec<u64>,
+    /// Events the kernel did not hand to a program because another BPF program was running on
+    /// the same CPU (`bpf_prog_info.recursion_misses`, Linux 5.12+), per program, since start.
+    #[serde(default)]
+    pub recursion_misses: BTreeMap<String, u64>,
+    /// False when this kernel does not count recursion misses (before 5.12).
+    #[serde(default)]
+    pub misses_counted: bool,
 }
 
 /// Written at a clean stop.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trailer {
     pub end: ClockAnchor,
     pub events_written: u64,
@@ -121,6 +141,13 @@ pub struct Trailer {
     pub stopped_by: String,
     #[serde(default)]
     pub error: Option<String>,
+    /// The kernel's own counters of every traced port when recording ended.
+    #[serde(default)]
+    pub ports_end: Vec<PortSnapshot>,
+    #[serde(default)]
+    pub recursion_misses: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub misses_counted: bool,
 }
 
 #[cfg(test)]
@@ -153,7 +180,10 @@ pub(crate) fn sample_header() -> Header {
                 size: 8,
                 signed: false,
             }],
+            function: None,
         }],
         wake_functions: vec![0xf1],
+        ports_start: vec![],
+        port_filter: vec![],
     }
 }

@@ -274,6 +274,8 @@ fn placeholder_header() -> Header {
         filter_comm: None,
         probes: Vec::new(),
         wake_functions: Vec::new(),
+        ports_start: Vec::new(),
+        port_filter: Vec::new(),
     }
 }
 
@@ -305,6 +307,7 @@ mod tests {
             at: ClockAnchor::default(),
             lost_total: 7,
             lost_per_cpu: vec![3, 4],
+            ..Default::default()
         })
         .unwrap();
         frame_ends.push(w.bytes_written() as usize);
@@ -315,6 +318,7 @@ mod tests {
             lost_per_cpu: vec![3, 4],
             stopped_by: "duration".into(),
             error: None,
+            ..Default::default()
         };
         let bytes = w.finish(&trailer).unwrap();
         frame_ends.push(bytes.len());

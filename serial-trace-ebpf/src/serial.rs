@@ -1,0 +1,433 @@
+//! Serial data path: hooks on kernel functions of the tty receive path, which has no
+//! tracepoints (DESIGN.md §4). Every hook exists twice, as fentry/fexit (preferred) and as
+//! kprobe/kretprobe (fallback); both variants end in the same `*_done` helper, so what is
+//! recorded does not depend on the method. Userspace (`hooks.rs`) picks which function of each
+//! family exists on the running kernel and which variant loads.
+//!
+//! * flip buffer inserts: bytes requested vs inserted, an event only when bytes were refused;
+//! * `uart_insert_char`: an event only for an error flag or a hardware overrun (never per byte,
+//!   and never the byte itself: serial-trace records sizes, not payload);
+//! * `tty_port_default_receive_buf`: bytes handed to the line discipline (includes the inline
+//!   fast path of `tty_insert_flip_char`, which no hook can see);
+//! * `tty_read`: who read which tty, how much, and how long the call took.
+
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
+        bpf_probe_read_kernel_str_bytes,
+        generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+    },
+    macros::{fentry, fexit, kprobe, kretprobe, map},
+    maps::LruHashMap,
+    programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
+};
+use serial_trace_common::{
+    CallState, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN, arg, kind,
+};
+
+use crate::emit::write_event;
+
+/// Load-time struct offsets and port filter (userspace: BTF, `record --port`).
+#[unsafe(no_mangle)]
+static SERIAL: SerialConfig = SerialConfig {
+    tty_port_itty: 0,
+    tty_port_mem_used: 0,
+    tty_port_mem_limit: 0,
+    tty_struct_name: 0,
+    uart_port_state: 0,
+    uart_state_port: 0,
+    kiocb_filp: 0,
+    file_private_data: 0,
+    tty_file_private_tty: 0,
+    iov_iter_count: 0,
+    n_ports: 0,
+    _pad: 0,
+    ports: [[0; PORT_NAME_LEN]; MAX_PORT_FILTER],
+};
+
+/// Entry state of a call in progress, for the return probe (kprobe variant) or for the entry
+/// time (`tty_read`). Keyed by [`call_key`].
+#[map]
+static CALLS: LruHashMap<u64, CallState> = LruHashMap::with_max_entries(8192, 0);
+
+/// Hook families, the top byte of a [`call_key`].
+mod family {
+    pub const FLIP: u64 = 1;
+    pub const RECEIVE: u64 = 2;
+    pub const READ: u64 = 3;
+}
+
+/// Values of `arg::serial_flip_drop::FUNCTION`.
+mod flip_fn {
+    pub const CHAR: u64 = 1;
+    pub const FIXED_FLAG: u64 = 2;
+    pub const FLAGS: u64 = 3;
+    pub const STRING_FLAGS: u64 = 4;
+}
+
+/// One field of [`SERIAL`]. Volatile: the loader rewrites .rodata, so the compiler must not
+/// fold the default; and one field at a time, because a copy of the whole struct on every
+/// call would not fit the 512-byte BPF stack next to an event.
+macro_rules! cfg {
+    ($($field:tt)+) => {
+        {
+            #[allow(unused_unsafe)]
+            // SAFETY: a plain read of a load-time constant.
+            let v = unsafe { core::ptr::read_volatile(&SERIAL.$($field)+) };
+            v
+        }
+    };
+}
+
+/// One call in flight per family, thread and CPU: inserts run in interrupt context, where the
+/// interrupted thread's id (0 on every idle CPU) says nothing on its own.
+#[inline(always)]
+fn call_key(family: u64) -> u64 {
+    let tid = bpf_get_current_pid_tgid() & 0xffff_ffff;
+    let cpu = unsafe { bpf_get_smp_processor_id() } as u64;
+    (family << 56) | (cpu << 32) | tid
+}
+
+#[inline(always)]
+fn read_u64(base: u64, offset: u32) -> u64 {
+    if base == 0 {
+        return 0;
+    }
+    // SAFETY: probe reads fault safely.
+    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const u64) }.unwrap_or(0)
+}
+
+#[inline(always)]
+fn read_u32(base: u64, offset: u32) -> u64 {
+    if base == 0 {
+        return 0;
+    }
+    // SAFETY: probe reads fault safely.
+    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const u32) }
+        .map(u64::from)
+        .unwrap_or(0)
+}
+
+/// A C `int` return value as a byte count (negative = 0).
+#[inline(always)]
+fn int_count(raw: u64) -> u64 {
+    let v = raw as i32;
+    if v < 0 { 0 } else { v as u64 }
+}
+
+/// Reads the name of `tty` into `name`; whether `record --port` lets the tty through.
+// Explicit index loops: slice comparison would become a `memcmp` call, which BPF lacks.
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn tty_name(tty: u64, name: &mut [u8; TEXT_LEN]) -> bool {
+    if tty != 0 {
+        // SAFETY: probe reads fault safely; a failed read leaves the name empty.
+        let _ = unsafe {
+            bpf_probe_read_kernel_str_bytes(
+                (tty + u64::from(cfg!(tty_struct_name))) as *const u8,
+                name,
+            )
+        };
+    }
+    let n = cfg!(n_ports) as usize;
+    if n == 0 {
+        return true;
+    }
+    for i in 0..MAX_PORT_FILTER {
+        if i >= n {
+            break;
+        }
+        let mut same = true;
+        for j in 0..PORT_NAME_LEN {
+            if name[j] != cfg!(ports[i][j]) {
+                same = false;
+                break;
+            }
+        }
+        if same {
+            return true;
+        }
+    }
+    false
+}
+
+/// The tty currently open on a `tty_port` (0 when none is).
+#[inline(always)]
+fn port_tty(port: u64) -> u64 {
+    read_u64(port, cfg!(tty_port_itty))
+}
+
+// An explicit loop: `copy_from_slice` may become a `memcpy` call, which BPF lacks.
+#[allow(clippy::manual_memcpy)]
+#[inline(always)]
+fn emit_port_event(kind: u16, port: u64, args: [u64; 6]) {
+    let mut name = [0u8; TEXT_LEN];
+    if !tty_name(port_tty(port), &mut name) {
+        return;
+    }
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    let _ = write_event(kind, bpf_get_current_pid_tgid(), comm, |ev| {
+        for i in 0..args.len() {
+            ev.args[i] = args[i];
+        }
+        ev.text[0] = name;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flip buffer inserts: an event only when the buffer refused bytes.
+
+#[inline(always)]
+fn flip_done(port: u64, requested: u64, inserted: u64, function: u64) -> u32 {
+    if inserted >= requested {
+        return 0;
+    }
+    use arg::serial_flip_drop as a;
+    let mut args = [0u64; 6];
+    args[a::PORT] = port;
+    args[a::REQUESTED] = requested;
+    args[a::INSERTED] = inserted;
+    args[a::MEM_USED] = read_u32(port, cfg!(tty_port_mem_used));
+    args[a::MEM_LIMIT] = read_u32(port, cfg!(tty_port_mem_limit));
+    args[a::FUNCTION] = function;
+    emit_port_event(kind::SERIAL_FLIP_DROP, port, args);
+    0
+}
+
+/// `int __tty_insert_flip_char(struct tty_port *port, u8 ch, u8 flag)` (≤ 6.5).
+#[fexit]
+pub fn flip_char_fexit(ctx: FExitContext) -> u32 {
+    flip_done(ctx.arg(0), 1, int_count(ctx.arg(3)), flip_fn::CHAR)
+}
+
+/// `int tty_insert_flip_string_fixed_flag(port, const u8 *chars, u8 flag, size_t size)` (≤ 6.5).
+#[fexit]
+pub fn flip_fixed_flag_fexit(ctx: FExitContext) -> u32 {
+    flip_done(
+        ctx.arg(0),
+        ctx.arg(3),
+        int_count(ctx.arg(4)),
+        flip_fn::FIXED_FLAG,
+    )
+}
+
+/// `int tty_insert_flip_string_flags(port, const u8 *chars, const u8 *flags, size_t size)` (≤ 6.5).
+#[fexit]
+pub fn flip_flags_fexit(ctx: FExitContext) -> u32 {
+    flip_done(
+        ctx.arg(0),
+        ctx.arg(3),
+        int_count(ctx.arg(4)),
+        flip_fn::FLAGS,
+    )
+}
+
+/// `size_t __tty_insert_flip_string_flags(port, chars, flags, bool mutable_flags, size_t size)`
+/// (6.6+; also the slow path of the inline `tty_insert_flip_char`).
+#[fexit]
+pub fn flip_string_flags_fexit(ctx: FExitContext) -> u32 {
+    flip_done(ctx.arg(0), ctx.arg(4), ctx.arg(5), flip_fn::STRING_FLAGS)
+}
+
+#[inline(always)]
+fn flip_enter(port: Option<u64>, requested: Option<u64>, function: u64) -> u32 {
+    let state = CallState {
+        object: port.unwrap_or(0),
+        requested: requested.unwrap_or(0),
+        start_ns: 0,
+        function,
+    };
+    let _ = CALLS.insert(call_key(family::FLIP), state, 0);
+    0
+}
+
+#[kprobe]
+pub fn flip_char_kprobe(ctx: ProbeContext) -> u32 {
+    flip_enter(ctx.arg(0), Some(1), flip_fn::CHAR)
+}
+
+#[kprobe]
+pub fn flip_fixed_flag_kprobe(ctx: ProbeContext) -> u32 {
+    flip_enter(ctx.arg(0), ctx.arg(3), flip_fn::FIXED_FLAG)
+}
+
+#[kprobe]
+pub fn flip_flags_kprobe(ctx: ProbeContext) -> u32 {
+    flip_enter(ctx.arg(0), ctx.arg(3), flip_fn::FLAGS)
+}
+
+#[kprobe]
+pub fn flip_string_flags_kprobe(ctx: ProbeContext) -> u32 {
+    flip_enter(ctx.arg(0), ctx.arg(4), flip_fn::STRING_FLAGS)
+}
+
+/// Shared return probe of every flip insert function (the entry saved which one it was).
+#[kretprobe]
+pub fn flip_kretprobe(ctx: RetProbeContext) -> u32 {
+    let key = call_key(family::FLIP);
+    // SAFETY: the value is copied out before the entry is removed.
+    let Some(state) = (unsafe { CALLS.get(key) }).copied() else {
+        return 0;
+    };
+    let _ = CALLS.remove(key);
+    let raw: u64 = ctx.ret();
+    let inserted = if state.function == flip_fn::STRING_FLAGS {
+        raw
+    } else {
+        int_count(raw)
+    };
+    flip_done(state.object, state.requested, inserted, state.function)
+}
+
+// ---------------------------------------------------------------------------------------------
+// uart_insert_char(struct uart_port *port, unsigned int status, unsigned int overrun,
+//                  unsigned int/u8 ch, unsigned int/u8 flag): only error characters.
+
+#[inline(always)]
+fn uart_char(uart_port: u64, status: u64, overrun: u64, flag: u64) -> u32 {
+    // TTY_NORMAL is 0; a hardware overrun is reported through `status & overrun`.
+    if flag & 0xff == 0 && status & overrun == 0 {
+        return 0;
+    }
+    use arg::serial_rx_error as a;
+    let state = read_u64(uart_port, cfg!(uart_port_state));
+    let port = if state == 0 {
+        0
+    } else {
+        state + u64::from(cfg!(uart_state_port))
+    };
+    let mut args = [0u64; 6];
+    args[a::PORT] = port;
+    args[a::STATUS] = status & 0xffff_ffff;
+    args[a::OVERRUN_MASK] = overrun & 0xffff_ffff;
+    args[a::FLAG] = flag & 0xff;
+    emit_port_event(kind::SERIAL_RX_ERROR, port, args);
+    0
+}
+
+#[fentry]
+pub fn uart_insert_char_fentry(ctx: FEntryContext) -> u32 {
+    uart_char(ctx.arg(0), ctx.arg(1), ctx.arg(2), ctx.arg(4))
+}
+
+#[kprobe]
+pub fn uart_insert_char_kprobe(ctx: ProbeContext) -> u32 {
+    uart_char(
+        ctx.arg(0).unwrap_or(0),
+        ctx.arg(1).unwrap_or(0),
+        ctx.arg(2).unwrap_or(0),
+        ctx.arg(4).unwrap_or(0),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// tty_port_default_receive_buf(struct tty_port *port, const u8 *p, const u8 *f, size_t count)
+// returns the bytes the line discipline took (int ≤ 6.5, size_t after: both fit 31 bits).
+
+#[inline(always)]
+fn receive_done(port: u64, offered: u64, accepted: u64) -> u32 {
+    if offered == 0 {
+        return 0;
+    }
+    use arg::serial_receive as a;
+    let mut args = [0u64; 6];
+    args[a::PORT] = port;
+    args[a::OFFERED] = offered;
+    args[a::ACCEPTED] = accepted;
+    args[a::MEM_USED] = read_u32(port, cfg!(tty_port_mem_used));
+    args[a::MEM_LIMIT] = read_u32(port, cfg!(tty_port_mem_limit));
+    emit_port_event(kind::SERIAL_RECEIVE, port, args);
+    0
+}
+
+#[fexit]
+pub fn receive_buf_fexit(ctx: FExitContext) -> u32 {
+    receive_done(ctx.arg(0), ctx.arg(3), int_count(ctx.arg(4)))
+}
+
+#[kprobe]
+pub fn receive_buf_kprobe(ctx: ProbeContext) -> u32 {
+    let state = CallState {
+        object: ctx.arg(0).unwrap_or(0),
+        requested: ctx.arg(3).unwrap_or(0),
+        start_ns: 0,
+        function: 0,
+    };
+    let _ = CALLS.insert(call_key(family::RECEIVE), state, 0);
+    0
+}
+
+#[kretprobe]
+pub fn receive_buf_kretprobe(ctx: RetProbeContext) -> u32 {
+    let key = call_key(family::RECEIVE);
+    // SAFETY: copied out before removal.
+    let Some(state) = (unsafe { CALLS.get(key) }).copied() else {
+        return 0;
+    };
+    let _ = CALLS.remove(key);
+    receive_done(state.object, state.requested, int_count(ctx.ret()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// ssize_t tty_read(struct kiocb *iocb, struct iov_iter *to): the tty is
+// iocb->ki_filp->private_data (a tty_file_private)->tty; the size asked for is to->count.
+
+#[inline(always)]
+fn read_enter(iocb: u64, to: u64) -> u32 {
+    let file = read_u64(iocb, cfg!(kiocb_filp));
+    let private = read_u64(file, cfg!(file_private_data));
+    let state = CallState {
+        object: read_u64(private, cfg!(tty_file_private_tty)),
+        requested: read_u64(to, cfg!(iov_iter_count)),
+        start_ns: unsafe { bpf_ktime_get_ns() },
+        function: 0,
+    };
+    let _ = CALLS.insert(call_key(family::READ), state, 0);
+    0
+}
+
+#[inline(always)]
+fn read_done(returned: u64) -> u32 {
+    let key = call_key(family::READ);
+    // SAFETY: copied out before removal.
+    let Some(state) = (unsafe { CALLS.get(key) }).copied() else {
+        return 0;
+    };
+    let _ = CALLS.remove(key);
+    let mut name = [0u8; TEXT_LEN];
+    if !tty_name(state.object, &mut name) {
+        return 0;
+    }
+    use arg::serial_read as a;
+    let now = unsafe { bpf_ktime_get_ns() };
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    let _ = write_event(kind::SERIAL_READ, bpf_get_current_pid_tgid(), comm, |ev| {
+        ev.args[a::TTY] = state.object;
+        ev.args[a::REQUESTED] = state.requested;
+        ev.args[a::RETURNED] = returned;
+        ev.args[a::BLOCKED_NS] = now.saturating_sub(state.start_ns);
+        ev.args[a::START_MONO_NS] = state.start_ns;
+        ev.text[0] = name;
+    });
+    0
+}
+
+#[fentry]
+pub fn tty_read_fentry(ctx: FEntryContext) -> u32 {
+    read_enter(ctx.arg(0), ctx.arg(1))
+}
+
+#[fexit]
+pub fn tty_read_fexit(ctx: FExitContext) -> u32 {
+    read_done(ctx.arg(2))
+}
+
+#[kprobe]
+pub fn tty_read_kprobe(ctx: ProbeContext) -> u32 {
+    read_enter(ctx.arg(0).unwrap_or(0), ctx.arg(1).unwrap_or(0))
+}
+
+#[kretprobe]
+pub fn tty_read_kretprobe(ctx: RetProbeContext) -> u32 {
+    read_done(ctx.ret())
+}

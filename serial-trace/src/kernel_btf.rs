@@ -1,0 +1,104 @@
+//! Struct layouts of the running kernel, from its BTF (`/sys/kernel/btf/vmlinux`). aya-ebpf has
+//! no CO-RE relocations, so every offset an eBPF program needs is resolved here and passed to
+//! it as a load-time global.
+
+use btf_rs::{Btf, Type};
+
+/// Where the running kernel publishes its BTF.
+pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+
+pub fn load() -> Result<Btf, String> {
+    Btf::from_file(VMLINUX_BTF).map_err(|e| format!("no kernel BTF at {VMLINUX_BTF} ({e})"))
+}
+
+/// Byte offset of `path` (members separated by `.`, e.g. `buf.mem_used`) in `struct name`.
+/// Members of anonymous structs and unions are found as if they were direct members, like C.
+pub fn offset_of(btf: &Btf, name: &str, path: &str) -> Option<u32> {
+    let types = btf.resolve_types_by_name(name).ok()?;
+    types.iter().find_map(|t| match t {
+        Type::Struct(_) | Type::Union(_) => path_offset(btf, t, path),
+        _ => None,
+    })
+}
+
+/// `offset_of`, or a message naming what the kernel lacks.
+pub fn require_offset(btf: &Btf, name: &str, path: &str) -> Result<u32, String> {
+    offset_of(btf, name, path)
+        .ok_or_else(|| format!("kernel BTF has no member `{path}` in struct {name}"))
+}
+
+fn path_offset(btf: &Btf, ty: &Type, path: &str) -> Option<u32> {
+    let (first, rest) = match path.split_once('.') {
+        Some((f, r)) => (f, Some(r)),
+        None => (path, None),
+    };
+    let (offset, member_ty) = member(btf, ty, first, 0)?;
+    match rest {
+        None => Some(offset),
+        Some(rest) => Some(offset + path_offset(btf, &member_ty, rest)?),
+    }
+}
+
+/// The byte offset and (typedef-stripped) type of member `name` of the struct/union `ty`,
+/// searching anonymous members too. `depth` bounds the recursion on malformed BTF.
+fn member(btf: &Btf, ty: &Type, name: &str, depth: u32) -> Option<(u32, Type)> {
+    let (Type::Struct(s) | Type::Union(s)) = ty else {
+        return None;
+    };
+    if depth > 8 {
+        return None;
+    }
+    for m in &s.members {
+        let m_name = btf.resolve_name(m).unwrap_or_default();
+        let m_ty = strip(btf, btf.resolve_chained_type(m).ok()?)?;
+        if m_name == name {
+            return Some((m.bit_offset() / 8, m_ty));
+        }
+        if m_name.is_empty() {
+            if let Some((off, t)) = member(btf, &m_ty, name, depth + 1) {
+                return Some((m.bit_offset() / 8 + off, t));
+            }
+        }
+    }
+    None
+}
+
+/// Follows typedefs and qualifiers to the underlying type.
+fn strip(btf: &Btf, mut ty: Type) -> Option<Type> {
+    for _ in 0..16 {
+        match &ty {
+            Type::Typedef(t) => ty = btf.resolve_chained_type(t).ok()?,
+            Type::Volatile(t) | Type::Const(t) | Type::Restrict(t) => {
+                ty = btf.resolve_chained_type(t).ok()?;
+            }
+            Type::TypeTag(t) => ty = btf.resolve_chained_type(t).ok()?,
+            _ => return Some(ty),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_nested_and_anonymous_members_of_this_kernel() {
+        // Every kernel the project supports has BTF; the layout is the running one's.
+        let btf = load().expect("this machine has kernel BTF");
+        let buf = offset_of(&btf, "tty_port", "buf").expect("tty_port.buf");
+        let used = offset_of(&btf, "tty_port", "buf.mem_used").expect("tty_port.buf.mem_used");
+        let inner = offset_of(&btf, "tty_bufhead", "mem_used").unwrap();
+        assert_eq!(used, buf + inner);
+        // 6.x: iov_iter.count lives in an anonymous struct inside an anonymous union
+        let count = offset_of(&btf, "iov_iter", "count").expect("iov_iter.count");
+        assert!(count > 0);
+        assert_eq!(offset_of(&btf, "kiocb", "ki_filp"), Some(0));
+        assert_eq!(offset_of(&btf, "tty_port", "no_such_member"), None);
+        assert!(
+            require_offset(&btf, "tty_port", "nope")
+                .unwrap_err()
+                .contains("tty_port")
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! Attaches the serial data path: for every hook of `hooks::SERIAL_HOOKS`, every target
+//! function that exists, by the first method that works (fentry/fexit, then kprobes), and says
+//! in the attach table which function and method each used, or why none did.
+
+use std::collections::HashSet;
+
+use aya::{
+    Btf, Ebpf,
+    programs::{FEntry, FExit, KProbe},
+};
+use serial_trace_common::{MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig};
+
+use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod, SerialTarget};
+use crate::kallsyms::Kallsyms;
+use crate::kernel_btf::{self, require_offset};
+use crate::trace::ProbeRecord;
+
+/// The struct offsets the serial programs read, from the running kernel's BTF, and the
+/// `record --port` filter.
+pub fn serial_config(ports: &[String]) -> Result<SerialConfig, String> {
+    check_port_filter(ports)?;
+    let btf = kernel_btf::load()?;
+    let o = |s: &str, m: &str| require_offset(&btf, s, m);
+    let mut c = SerialConfig {
+        tty_port_itty: o("tty_port", "itty")?,
+        tty_port_mem_used: o("tty_port", "buf.mem_used")?,
+        tty_port_mem_limit: o("tty_port", "buf.mem_limit")?,
+        tty_struct_name: o("tty_struct", "name")?,
+        uart_port_state: o("uart_port", "state")?,
+        uart_state_port: o("uart_state", "port")?,
+        kiocb_filp: o("kiocb", "ki_filp")?,
+        file_private_data: o("file", "private_data")?,
+        tty_file_private_tty: o("tty_file_private", "tty")?,
+        iov_iter_count: o("iov_iter", "count")?,
+        ..SerialConfig::default()
+    };
+    c.n_ports = ports.len() as u32;
+    for (slot, name) in c.ports.iter_mut().zip(ports) {
+        slot[..name.len()].copy_from_slice(name.as_bytes());
+    }
+    Ok(c)
+}
+
+fn check_port_filter(ports: &[String]) -> Result<(), String> {
+    if ports.len() > MAX_PORT_FILTER {
+        return Err(format!(
+            "at most {MAX_PORT_FILTER} --port filters are supported, got {}",
+            ports.len()
+        ));
+    }
+    match ports
+        .iter()
+        .find(|p| p.is_empty() || p.len() >= PORT_NAME_LEN)
+    {
+        Some(p) => Err(format!(
+            "port name {p:?} must be 1 to {} bytes",
+            PORT_NAME_LEN - 1
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What attaching the serial data path achieved.
+pub struct SerialAttach {
+    pub rows: Vec<ProbeRecord>,
+    /// Names of the loaded serial programs (their recursion misses are read at checkpoints).
+    pub programs: Vec<&'static str>,
+    /// True when the drop hook (flip buffer inserts) is attached by some method: then the
+    /// counter-polling fallback is not needed.
+    pub drops_hooked: bool,
+}
+
+pub fn attach_serial(
+    ebpf: &mut Ebpf,
+    syms: &Kallsyms,
+    support: &FunctionHookSupport,
+    method: SerialMethod,
+    config: &Result<SerialConfig, String>,
+) -> SerialAttach {
+    let mut out = SerialAttach {
+        rows: Vec::new(),
+        programs: Vec::new(),
+        drops_hooked: false,
+    };
+    let (methods, why_not) = support.methods(method);
+    let btf = Btf::from_sys_fs().map_err(|e| format!("no kernel BTF ({e})"));
+    let mut loaded: HashSet<&'static str> = HashSet::new();
+    for hook in SERIAL_HOOKS {
+        let existing: Vec<&SerialTarget> = hook
+            .targets
+            .iter()
+            .filter(|t| syms.has_function(t.function))
+            .collect();
+        let row = |function: Option<&str>, attached, method: Option<String>, reason| ProbeRecord {
+            name: hook.name.into(),
+            kind: None,
+            attached,
+            method,
+            reason: Some(reason),
+            fields: vec![],
+            function: function.map(Into::into),
+        };
+        if matches!(method, SerialMethod::Off | SerialMethod::Poll) {
+            out.rows.push(row(
+                None,
+                false,
+                None,
+                format!("not attached: --serial-method {method:?}").to_lowercase(),
+            ));
+            continue;
+        }
+        if let Err(e) = config {
+            out.rows.push(row(None, false, None, e.clone()));
+            continue;
+        }
+        if existing.is_empty() {
+            let names: Vec<&str> = hook.targets.iter().map(|t| t.function).collect();
+            out.rows.push(row(
+                None,
+                false,
+                None,
+                format!("none of {} exists in this kernel", names.join(", ")),
+            ));
+            continue;
+        }
+        for target in existing {
+            let mut failures = why_not.clone();
+            let mut done = false;
+            for m in &methods {
+                let programs = if *m == "fentry" {
+                    target.btf
+                } else {
+                    target.kprobe
+                };
+                match attach_target(ebpf, target.function, programs, &btf, &mut loaded) {
+                    Ok(()) => {
+                        out.rows.push(row(
+                            Some(target.function),
+                            true,
+                            Some(method_label(programs)),
+                            format!("on {} ({})", target.function, hook.purpose),
+                        ));
+                        for p in programs {
+                            let name = program_name(p);
+                            if !out.programs.contains(&name) {
+                                out.programs.push(name);
+                            }
+                        }
+                        if hook.name == "serial:flip_buffer_insert" {
+                            out.drops_hooked = true;
+                        }
+                        done = true;
+                        break;
+                    }
+                    Err(e) => failures.push(format!("{m}: {e}")),
+                }
+            }
+            if !done {
+                out.rows.push(row(
+                    Some(target.function),
+                    false,
+                    None,
+                    format!("{}: {}", target.function, failures.join("; ")),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn program_name(p: &FnProgram) -> &'static str {
+    match *p {
+        FnProgram::FEntry(n)
+        | FnProgram::FExit(n)
+        | FnProgram::KProbe(n)
+        | FnProgram::KRetProbe(n) => n,
+    }
+}
+
+/// `fexit`, `fentry+fexit`, `kprobe+kretprobe`, …
+fn method_label(programs: &[FnProgram]) -> String {
+    programs
+        .iter()
+        .map(|p| match p {
+            FnProgram::FEntry(_) => "fentry",
+            FnProgram::FExit(_) => "fexit",
+            FnProgram::KProbe(_) => "kprobe",
+            FnProgram::KRetProbe(_) => "kretprobe",
+        })
+        .collect::<Vec<_>>()
+        .join("+")
+}
+
+/// Loads and attaches every program of one method to `function`. A return probe shared by
+/// several functions is loaded once and attached again.
+fn attach_target(
+    ebpf: &mut Ebpf,
+    function: &str,
+    programs: &[FnProgram],
+    btf: &Result<Btf, String>,
+    loaded: &mut HashSet<&'static str>,
+) -> Result<(), String> {
+    for p in programs {
+        let name = program_name(p);
+        let prog = ebpf
+            .program_mut(name)
+            .ok_or_else(|| format!("program {name} missing from the eBPF object"))?;
+        let err = |what: &str, e: aya::programs::ProgramError| {
+            format!(
+                "{what} {name}: {}",
+                super::loader::describe_program_error(&e)
+            )
+        };
+        match p {
+            FnProgram::FEntry(_) => {
+                let btf = btf.as_ref().map_err(Clone::clone)?;
+                let prog: &mut FEntry = prog.try_into().map_err(|e| format!("{e}"))?;
+                prog.load(function, btf).map_err(|e| err("loading", e))?;
+                prog.attach().map_err(|e| err("attaching", e))?;
+            }
+            FnProgram::FExit(_) => {
+                let btf = btf.as_ref().map_err(Clone::clone)?;
+                let prog: &mut FExit = prog.try_into().map_err(|e| format!("{e}"))?;
+                prog.load(function, btf).map_err(|e| err("loading", e))?;
+                prog.attach().map_err(|e| err("attaching", e))?;
+            }
+            FnProgram::KProbe(_) | FnProgram::KRetProbe(_) => {
+                let prog: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
+                if loaded.insert(name) {
+                    prog.load().map_err(|e| err("loading", e))?;
+                }
+                prog.attach(function, 0).map_err(|e| err("attaching", e))?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,478 @@
+//! The serial data path of a trace: per port, bytes handed to the line discipline, bytes the
+//! flip buffer refused (each drop with its time), UART error characters, who read the port and
+//! how long they waited; and the kernel's own counters at start and end beside what the trace
+//! observed, with the likely reason wherever they disagree.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serial_trace_common::{Event, arg, kind};
+
+use crate::ports::{Counters, PortSnapshot};
+use crate::trace::{ProbeRecord, trim_nul};
+
+/// Drops closer together than this on one port are reported as one drop window.
+const DROP_GAP_NS: u64 = 10_000_000;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PortReport {
+    pub name: String,
+    /// `fentry`/`kprobe` (exact, per event) or `poll` (coarse: counter deltas).
+    pub method: Option<String>,
+    pub coarse: bool,
+    /// Bytes the line discipline took from the flip buffer (what readers can get). Polling:
+    /// the kernel's `rx` minus `bo`.
+    pub bytes_received: u64,
+    /// Bytes the flip buffer refused (the kernel's `buf_overrun`).
+    pub bytes_dropped: u64,
+    pub hw_overruns: u64,
+    pub frame_errors: u64,
+    pub parity_errors: u64,
+    pub breaks: u64,
+    /// Most the flip buffer held (bytes allocated) and its limit, where readable.
+    pub flip_buffer_peak: u64,
+    pub flip_buffer_limit: u64,
+    pub kernel_counters: KernelCounters,
+    /// Observed vs kernel disagreements, each with its likely reason.
+    pub disagreements: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct KernelCounters {
+    pub start: Option<Counters>,
+    pub end: Option<Counters>,
+    /// `end − start`, when both exist.
+    pub delta: Option<Counters>,
+    /// `proc` or `ioctl`.
+    pub source: Option<String>,
+}
+
+/// Bytes lost on one port in one window of consecutive drops.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DropWindow {
+    pub port: String,
+    /// First drop of the window (polling: the sample that saw it).
+    pub t_mono_ns: u64,
+    pub t_boot_ns: u64,
+    /// Last drop of the window.
+    pub end_mono_ns: u64,
+    pub end_boot_ns: u64,
+    pub bytes: u64,
+    /// Polling: the drop happened somewhere in the `interval_ns` before `t_*`.
+    pub coarse: bool,
+    pub interval_ns: u64,
+}
+
+/// One task reading one port.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReaderReport {
+    pub port: String,
+    pub pid: u32,
+    pub comm: String,
+    pub reads: u64,
+    pub bytes: u64,
+    /// Reads that returned 0 bytes (VMIN/VTIME timeout, or end of file).
+    pub empty_reads: u64,
+    /// Reads that failed (-errno), e.g. interrupted by the freezer.
+    pub failed_reads: u64,
+    pub blocked_ns_total: u64,
+    pub blocked_ns_max: u64,
+    /// Longest time bytes waited in the line discipline for this reader: from a receive on the
+    /// port to the end of the next read that returned data.
+    pub lag_ns_max: u64,
+}
+
+#[derive(Default)]
+struct PortAcc {
+    report: PortReport,
+    /// Oldest receive not yet read (mono ns), for reader lag.
+    pending_since: Option<u64>,
+    open: Option<DropWindow>,
+}
+
+#[derive(Default)]
+pub struct SerialStats {
+    ports: BTreeMap<String, PortAcc>,
+    drops: Vec<DropWindow>,
+    readers: BTreeMap<(String, u32), ReaderReport>,
+    /// Names seen for a `tty_port` address (an event whose port had no open tty has no name).
+    names: BTreeMap<u64, String>,
+}
+
+fn name_of(ev: &Event) -> String {
+    String::from_utf8_lossy(trim_nul(&ev.text[0])).into_owned()
+}
+
+impl SerialStats {
+    fn port_name(&mut self, ev: &Event, port: u64) -> String {
+        let n = name_of(ev);
+        if !n.is_empty() {
+            self.names.insert(port, n.clone());
+            return n;
+        }
+        self.names
+            .get(&port)
+            .cloned()
+            .unwrap_or_else(|| format!("port@{port:#x}"))
+    }
+
+    pub fn event(&mut self, ev: &Event) {
+        match ev.kind {
+            kind::SERIAL_FLIP_DROP => {
+                use arg::serial_flip_drop as a;
+                let name = self.port_name(ev, ev.args[a::PORT]);
+                let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
+                let acc = self.ports.entry(name.clone()).or_default();
+                acc.report.bytes_dropped += bytes;
+                note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
+                add_drop(acc, &mut self.drops, &name, ev, bytes, false, 0);
+            }
+            kind::SERIAL_RX_ERROR => {
+                use arg::serial_rx_error as a;
+                let name = self.port_name(ev, ev.args[a::PORT]);
+                let r = &mut self.ports.entry(name).or_default().report;
+                if ev.args[a::STATUS] & ev.args[a::OVERRUN_MASK] != 0 {
+                    r.hw_overruns += 1;
+                }
+                match ev.args[a::FLAG] {
+                    1 => r.breaks += 1,
+                    2 => r.frame_errors += 1,
+                    3 => r.parity_errors += 1,
+                    _ => {}
+                }
+            }
+            kind::SERIAL_RECEIVE => {
+                use arg::serial_receive as a;
+                let name = self.port_name(ev, ev.args[a::PORT]);
+                let acc = self.ports.entry(name).or_default();
+                acc.report.bytes_received += ev.args[a::ACCEPTED];
+                note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
+                if ev.args[a::ACCEPTED] > 0 && acc.pending_since.is_none() {
+                    acc.pending_since = Some(ev.mono_ns);
+                }
+            }
+            kind::SERIAL_READ => {
+                use arg::serial_read as a;
+                let name = name_of(ev);
+                let returned = ev.args[a::RETURNED] as i64;
+                let blocked = ev.args[a::BLOCKED_NS];
+                let lag = match self.ports.get_mut(&name) {
+                    Some(acc) if returned > 0 => acc
+                        .pending_since
+                        .take()
+                        .map(|t| ev.mono_ns.saturating_sub(t)),
+                    _ => None,
+                };
+                let r = self
+                    .readers
+                    .entry((name.clone(), ev.tgid()))
+                    .or_insert_with(|| ReaderReport {
+                        port: name,
+                        pid: ev.tgid(),
+                        comm: String::from_utf8_lossy(trim_nul(&ev.comm)).into_owned(),
+                        ..Default::default()
+                    });
+                r.reads += 1;
+                match returned {
+                    n if n > 0 => r.bytes += n as u64,
+                    0 => r.empty_reads += 1,
+                    _ => r.failed_reads += 1,
+                }
+                r.blocked_ns_total += blocked;
+                r.blocked_ns_max = r.blocked_ns_max.max(blocked);
+                if let Some(l) = lag {
+                    r.lag_ns_max = r.lag_ns_max.max(l);
+                }
+            }
+            kind::SERIAL_COUNTERS => {
+                use arg::serial_counters as a;
+                let name = name_of(ev);
+                let acc = self.ports.entry(name.clone()).or_default();
+                let r = &mut acc.report;
+                r.coarse = true;
+                let bo = ev.args[a::BUF_OVERRUN];
+                r.bytes_received += ev.args[a::RX].saturating_sub(bo);
+                r.bytes_dropped += bo;
+                r.hw_overruns += ev.args[a::OVERRUN];
+                r.frame_errors += ev.args[a::FRAME];
+                r.parity_errors += ev.args[a::PARITY];
+                r.breaks += ev.args[a::BRK];
+                if bo > 0 {
+                    add_drop(
+                        acc,
+                        &mut self.drops,
+                        &name,
+                        ev,
+                        bo,
+                        true,
+                        ev.args[a::INTERVAL_NS],
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes open drop windows and sets each port beside the kernel's counters.
+    pub fn finish(
+        mut self,
+        probes: &[ProbeRecord],
+        start: &[PortSnapshot],
+        end: &[PortSnapshot],
+    ) -> (Vec<PortReport>, Vec<DropWindow>, Vec<ReaderReport>) {
+        for snap in start.iter().chain(end) {
+            self.ports.entry(snap.name.clone()).or_default();
+        }
+        let drop_method = probes
+            .iter()
+            .find(|p| p.attached && p.name == "serial:flip_buffer_insert")
+            .or_else(|| {
+                probes
+                    .iter()
+                    .find(|p| p.attached && p.name == "serial:counters")
+            })
+            .and_then(|p| p.method.clone());
+        let mut ports = Vec::new();
+        for (name, mut acc) in self.ports {
+            if let Some(w) = acc.open.take() {
+                self.drops.push(w);
+            }
+            let mut r = acc.report;
+            r.name = name.clone();
+            r.method = drop_method.clone();
+            if r.method.as_deref() == Some("poll") {
+                r.coarse = true;
+            }
+            let s = start.iter().find(|s| s.name == name);
+            let e = end.iter().find(|s| s.name == name);
+            r.kernel_counters = KernelCounters {
+                start: s.map(|s| s.counters),
+                end: e.map(|e| e.counters),
+                delta: match (s, e) {
+                    (Some(s), Some(e)) => Some(e.counters.delta(&s.counters)),
+                    _ => None,
+                },
+                source: s.or(e).map(|x| x.source.clone()),
+            };
+            r.disagreements = disagreements(&r);
+            ports.push(r);
+        }
+        self.drops.sort_by_key(|d| d.t_boot_ns);
+        (ports, self.drops, self.readers.into_values().collect())
+    }
+}
+
+fn note_flip(r: &mut PortReport, used: u64, limit: u64) {
+    r.flip_buffer_peak = r.flip_buffer_peak.max(used);
+    if limit > 0 {
+        r.flip_buffer_limit = limit;
+    }
+}
+
+fn add_drop(
+    acc: &mut PortAcc,
+    drops: &mut Vec<DropWindow>,
+    name: &str,
+    ev: &Event,
+    bytes: u64,
+    coarse: bool,
+    interval_ns: u64,
+) {
+    if let Some(w) = &mut acc.open {
+        if !coarse && ev.mono_ns.saturating_sub(w.end_mono_ns) <= DROP_GAP_NS {
+            w.bytes += bytes;
+            w.end_mono_ns = ev.mono_ns;
+            w.end_boot_ns = ev.boot_ns;
+            return;
+        }
+    }
+    if let Some(w) = acc.open.take() {
+        drops.push(w);
+    }
+    acc.open = Some(DropWindow {
+        port: name.to_string(),
+        t_mono_ns: ev.mono_ns,
+        t_boot_ns: ev.boot_ns,
+        end_mono_ns: ev.mono_ns,
+        end_boot_ns: ev.boot_ns,
+        bytes,
+        coarse,
+        interval_ns,
+    });
+}
+
+/// Where the trace and the kernel's own counters disagree, and the likely reason.
+fn disagreements(r: &PortReport) -> Vec<String> {
+    let Some(d) = r.kernel_counters.delta else {
+        return if r.kernel_counters.start.is_some() {
+            vec!["no end counters: the recording did not stop cleanly".into()]
+        } else {
+            vec![]
+        };
+    };
+    let mut out = Vec::new();
+    if r.bytes_dropped != d.buf_overrun {
+        let why = if r.method.is_none() {
+            "no drop hook attached on this kernel"
+        } else if r.bytes_dropped > d.buf_overrun {
+            "the driver does not count buf_overrun for every refused byte (e.g. a DMA driver \
+             calling tty_insert_flip_string directly)"
+        } else {
+            "events were lost (see loss) or the driver drops bytes outside the flip buffer"
+        };
+        out.push(format!(
+            "bytes dropped {} vs kernel buf_overrun {}: {why}",
+            r.bytes_dropped, d.buf_overrun
+        ));
+    }
+    if r.hw_overruns != d.overrun && r.method.as_deref() != Some("poll") {
+        out.push(format!(
+            "hardware overruns {} vs kernel overrun {}: the kernel counts an overrun even when \
+             the port ignores it (IGNPAR/ignore_status_mask), the trace only those inserted",
+            r.hw_overruns, d.overrun
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: u16, mono: u64, name: &str, args: &[u64]) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind;
+        e.mono_ns = mono;
+        e.boot_ns = mono + 1000;
+        e.args[..args.len()].copy_from_slice(args);
+        e.text[0][..name.len()].copy_from_slice(name.as_bytes());
+        e.pid_tgid = (812u64 << 32) | 812;
+        e.comm[..3].copy_from_slice(b"cat");
+        e
+    }
+
+    fn snap(name: &str, rx: u64, bo: u64) -> PortSnapshot {
+        PortSnapshot {
+            name: name.into(),
+            source: "proc".into(),
+            mono_ns: 0,
+            counters: Counters {
+                rx,
+                buf_overrun: bo,
+                ..Default::default()
+            },
+        }
+    }
+
+    fn probe(name: &str, method: &str) -> ProbeRecord {
+        ProbeRecord {
+            name: name.into(),
+            kind: None,
+            attached: true,
+            method: Some(method.into()),
+            reason: None,
+            fields: vec![],
+            function: None,
+        }
+    }
+
+    #[test]
+    fn drops_receives_reads_and_counters() {
+        let mut s = SerialStats::default();
+        // 100 bytes received, read 5 ms later by pid 812
+        s.event(&ev(
+            kind::SERIAL_RECEIVE,
+            1_000,
+            "ttyS1",
+            &[0xa0, 100, 100, 4096, 655360],
+        ));
+        s.event(&ev(
+            kind::SERIAL_READ,
+            5_001_000,
+            "ttyS1",
+            &[0xb0, 4096, 100, 4_000_000, 1_001_000],
+        ));
+        // three 1-byte drops close together, one far later; the last without a name
+        for t in [10_000_000, 10_000_100, 10_000_200] {
+            s.event(&ev(
+                kind::SERIAL_FLIP_DROP,
+                t,
+                "ttyS1",
+                &[0xa0, 1, 0, 655360, 655360, 1],
+            ));
+        }
+        s.event(&ev(
+            kind::SERIAL_FLIP_DROP,
+            900_000_000,
+            "",
+            &[0xa0, 10, 4, 655360, 655360, 4],
+        ));
+        let (ports, drops, readers) = s.finish(
+            &[probe("serial:flip_buffer_insert", "fexit")],
+            &[snap("ttyS1", 0, 0)],
+            &[snap("ttyS1", 109, 9)],
+        );
+        assert_eq!(ports.len(), 1);
+        let p = &ports[0];
+        assert_eq!((p.bytes_received, p.bytes_dropped), (100, 9));
+        assert_eq!(p.flip_buffer_limit, 655360);
+        assert!(p.disagreements.is_empty(), "{:?}", p.disagreements);
+        assert_eq!(drops.len(), 2);
+        assert_eq!((drops[0].bytes, drops[1].bytes), (3, 6));
+        assert_eq!(
+            drops[1].port, "ttyS1",
+            "name remembered for the port address"
+        );
+        assert_eq!(readers.len(), 1);
+        let r = &readers[0];
+        assert_eq!((r.pid, r.comm.as_str(), r.bytes), (812, "cat", 100));
+        assert_eq!(r.lag_ns_max, 5_000_000);
+        assert_eq!(r.blocked_ns_max, 4_000_000);
+    }
+
+    #[test]
+    fn disagreement_names_a_reason() {
+        let mut s = SerialStats::default();
+        s.event(&ev(
+            kind::SERIAL_FLIP_DROP,
+            1,
+            "ttyS1",
+            &[0xa0, 5, 0, 0, 0, 4],
+        ));
+        let (ports, _, _) = s.finish(
+            &[probe("serial:flip_buffer_insert", "fexit")],
+            &[snap("ttyS1", 0, 0)],
+            &[snap("ttyS1", 5, 2)],
+        );
+        assert_eq!(ports[0].disagreements.len(), 1);
+        assert!(
+            ports[0].disagreements[0].contains("DMA"),
+            "{:?}",
+            ports[0].disagreements
+        );
+    }
+
+    #[test]
+    fn polled_counters_are_coarse_drops() {
+        let mut s = SerialStats::default();
+        let mut e = ev(kind::SERIAL_COUNTERS, 2_000_000_000, "ttyS0", &[]);
+        e.args[arg::serial_counters::RX] = 5000;
+        e.args[arg::serial_counters::BUF_OVERRUN] = 1200;
+        e.args[arg::serial_counters::INTERVAL_NS] = 10_000_000;
+        s.event(&e);
+        let (ports, drops, _) = s.finish(
+            &[probe("serial:counters", "poll")],
+            &[snap("ttyS0", 0, 0)],
+            &[snap("ttyS0", 5000, 1200)],
+        );
+        assert!(ports[0].coarse);
+        assert_eq!(
+            (ports[0].bytes_received, ports[0].bytes_dropped),
+            (3800, 1200)
+        );
+        assert!(ports[0].disagreements.is_empty());
+        assert_eq!(drops.len(), 1);
+        assert!(drops[0].coarse);
+        assert_eq!(drops[0].interval_ns, 10_000_000);
+    }
+}
