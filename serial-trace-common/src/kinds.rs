@@ -133,16 +133,22 @@ pub mod arg {
         pub const NOW: usize = 1;
         pub const FUNCTION: usize = 2;
     }
-    /// `serial:flip_drop`: the flip buffer refused bytes. Text 0 is the tty name.
+    /// `serial:flip_drop`: a run of inserts the flip buffer (partly) refused on one port, summed
+    /// in the kernel (one event per run of at most `DROP_RUN_NS`, not per byte). The event's
+    /// time is the run's last drop; `FIRST_*` its first. Text 0 is the tty name.
     pub mod serial_flip_drop {
         pub const PORT: usize = 0;
+        /// Bytes asked for by the refused inserts of the run.
         pub const REQUESTED: usize = 1;
+        /// Bytes of those inserts that did fit (dropped = requested − inserted).
         pub const INSERTED: usize = 2;
         pub const MEM_USED: usize = 3;
         pub const MEM_LIMIT: usize = 4;
         /// Which insert function: 1 `__tty_insert_flip_char`, 2 `tty_insert_flip_string_fixed_flag`,
         /// 3 `tty_insert_flip_string_flags`, 4 `__tty_insert_flip_string_flags`.
         pub const FUNCTION: usize = 5;
+        pub const FIRST_MONO_NS: usize = 6;
+        pub const FIRST_BOOT_NS: usize = 7;
     }
     /// `serial:rx_error`: `uart_insert_char` with an error flag or a hardware overrun.
     pub mod serial_rx_error {
@@ -399,6 +405,8 @@ pub const KINDS: &[KindInfo] = &[
             derived("mem_used"),
             derived("mem_limit"),
             derived("function"),
+            derived("first_mono_ns"),
+            derived("first_boot_ns"),
         ],
         texts: PORT_TEXT,
         filter: Filter::ALWAYS,

@@ -97,6 +97,55 @@ pub struct SerialConfig {
 }
 const _: () = assert!(size_of::<SerialConfig>() == 112);
 
+/// Hash map of open drop runs, per `tty_port` address.
+pub const DROP_RUNS_MAP: &str = "DROP_RUNS";
+/// A drop run is closed (emitted as one event) at the first drop this long after its start.
+pub const DROP_RUN_NS: u64 = 10_000_000;
+
+/// Bytes the flip buffer refused on one port, summed in the kernel since `first_mono_ns`:
+/// one event per run instead of one per refused byte (a flood into a full buffer refuses
+/// every byte, each in its own insert call, in interrupt context).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DropRun {
+    pub first_mono_ns: u64,
+    pub first_boot_ns: u64,
+    pub last_mono_ns: u64,
+    pub last_boot_ns: u64,
+    pub requested: u64,
+    pub inserted: u64,
+    pub mem_used: u64,
+    pub mem_limit: u64,
+    pub function: u64,
+    /// 1 when the port passes `record --port` (decided at the run's first drop).
+    pub wanted: u64,
+    /// The tty name at the run's first drop.
+    pub name: [u8; TEXT_LEN],
+}
+const _: () = assert!(size_of::<DropRun>() == 112);
+
+impl DropRun {
+    /// Fills `ev` as the `flip_drop` event of this run on `port`, stamped with its last drop.
+    /// Shared by the eBPF side (a run closed by a later drop) and userspace (runs still open
+    /// when recording stops).
+    #[inline(always)]
+    pub fn fill_event(&self, port: u64, ev: &mut Event) {
+        use kinds::arg::serial_flip_drop as a;
+        ev.kind = kinds::kind::SERIAL_FLIP_DROP;
+        ev.mono_ns = self.last_mono_ns;
+        ev.boot_ns = self.last_boot_ns;
+        ev.args[a::PORT] = port;
+        ev.args[a::REQUESTED] = self.requested;
+        ev.args[a::INSERTED] = self.inserted;
+        ev.args[a::MEM_USED] = self.mem_used;
+        ev.args[a::MEM_LIMIT] = self.mem_limit;
+        ev.args[a::FUNCTION] = self.function;
+        ev.args[a::FIRST_MONO_NS] = self.first_mono_ns;
+        ev.args[a::FIRST_BOOT_NS] = self.first_boot_ns;
+        ev.text[0] = self.name;
+    }
+}
+
 /// Per-thread state saved at a serial function's entry for its return probe.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -263,4 +312,5 @@ mod pod {
     unsafe impl aya::Pod for super::WakeConfig {}
     unsafe impl aya::Pod for super::SerialConfig {}
     unsafe impl aya::Pod for super::CallState {}
+    unsafe impl aya::Pod for super::DropRun {}
 }

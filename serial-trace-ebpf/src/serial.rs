@@ -15,14 +15,15 @@ use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str_bytes,
-        generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
+        generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
     },
     macros::{fentry, fexit, kprobe, kretprobe, map},
-    maps::LruHashMap,
+    maps::{HashMap, LruHashMap},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use serial_trace_common::{
-    CallState, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN, arg, kind,
+    CallState, DROP_RUN_NS, DropRun, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN, arg,
+    kind,
 };
 
 use crate::emit::write_event;
@@ -49,6 +50,11 @@ static SERIAL: SerialConfig = SerialConfig {
 /// time (`tty_read`). Keyed by [`call_key`].
 #[map]
 static CALLS: LruHashMap<u64, CallState> = LruHashMap::with_max_entries(8192, 0);
+
+/// Open drop run per `tty_port` (see [`DropRun`]). Userspace emits the runs still open when
+/// recording stops, after the programs are detached.
+#[map]
+static DROP_RUNS: HashMap<u64, DropRun> = HashMap::with_max_entries(256, 0);
 
 /// Hook families, the top byte of a [`call_key`].
 mod family {
@@ -79,11 +85,16 @@ macro_rules! cfg {
     };
 }
 
-/// One call in flight per family, thread and CPU: inserts run in interrupt context, where the
-/// interrupted thread's id (0 on every idle CPU) says nothing on its own.
+/// Key of the one call in flight per family and thread. Inserts run in interrupt context,
+/// where the interrupted thread's id (0 on every idle CPU) says nothing on its own: their key
+/// adds the CPU, which an interrupt handler cannot leave. Receives and reads run in task
+/// context and may sleep and migrate between entry and return: their key is the thread alone.
 #[inline(always)]
 fn call_key(family: u64) -> u64 {
     let tid = bpf_get_current_pid_tgid() & 0xffff_ffff;
+    if family != family::FLIP {
+        return (family << 56) | tid;
+    }
     let cpu = unsafe { bpf_get_smp_processor_id() } as u64;
     (family << 56) | (cpu << 32) | tid
 }
@@ -177,21 +188,75 @@ fn emit_port_event(kind: u16, port: u64, args: [u64; 6]) {
 // ---------------------------------------------------------------------------------------------
 // Flip buffer inserts: an event only when the buffer refused bytes.
 
+/// A refused insert: added to the port's open run; a run older than `DROP_RUN_NS` is emitted
+/// first and a new one begins. Insertions into one port are serialized by the port lock.
 #[inline(always)]
 fn flip_done(port: u64, requested: u64, inserted: u64, function: u64) -> u32 {
     if inserted >= requested {
         return 0;
     }
-    use arg::serial_flip_drop as a;
-    let mut args = [0u64; 6];
-    args[a::PORT] = port;
-    args[a::REQUESTED] = requested;
-    args[a::INSERTED] = inserted;
-    args[a::MEM_USED] = read_u32(port, cfg!(tty_port_mem_used));
-    args[a::MEM_LIMIT] = read_u32(port, cfg!(tty_port_mem_limit));
-    args[a::FUNCTION] = function;
-    emit_port_event(kind::SERIAL_FLIP_DROP, port, args);
+    let now = unsafe { bpf_ktime_get_ns() };
+    let boot = unsafe { bpf_ktime_get_boot_ns() };
+    let mem_used = read_u32(port, cfg!(tty_port_mem_used));
+    if let Some(run) = DROP_RUNS.get_ptr_mut(port) {
+        // SAFETY: map value pointer from a successful lookup.
+        let run = unsafe { &mut *run };
+        if now.saturating_sub(run.first_mono_ns) < DROP_RUN_NS {
+            run.requested += requested;
+            run.inserted += inserted;
+            run.last_mono_ns = now;
+            run.last_boot_ns = boot;
+            run.mem_used = mem_used;
+            return 0;
+        }
+        emit_run(port, run);
+        start_run(
+            run, port, now, boot, requested, inserted, mem_used, function,
+        );
+        return 0;
+    }
+    let mut fresh = DropRun::default();
+    start_run(
+        &mut fresh, port, now, boot, requested, inserted, mem_used, function,
+    );
+    let _ = DROP_RUNS.insert(port, fresh, 0);
     0
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn start_run(
+    run: &mut DropRun,
+    port: u64,
+    now: u64,
+    boot: u64,
+    requested: u64,
+    inserted: u64,
+    mem_used: u64,
+    function: u64,
+) {
+    run.first_mono_ns = now;
+    run.first_boot_ns = boot;
+    run.last_mono_ns = now;
+    run.last_boot_ns = boot;
+    run.requested = requested;
+    run.inserted = inserted;
+    run.mem_used = mem_used;
+    run.mem_limit = read_u32(port, cfg!(tty_port_mem_limit));
+    run.function = function;
+    run.name = [0; TEXT_LEN];
+    run.wanted = u64::from(tty_name(port_tty(port), &mut run.name));
+}
+
+#[inline(always)]
+fn emit_run(port: u64, run: &DropRun) {
+    if run.wanted == 0 {
+        return;
+    }
+    // pid 0, no comm: a run spans whatever tasks the interrupts happened to hit
+    let _ = write_event(kind::SERIAL_FLIP_DROP, 0, [0; 16], |ev| {
+        run.fill_event(port, ev)
+    });
 }
 
 /// `int __tty_insert_flip_char(struct tty_port *port, u8 ch, u8 flag)` (≤ 6.5).
@@ -326,7 +391,10 @@ pub fn uart_insert_char_kprobe(ctx: ProbeContext) -> u32 {
 
 #[inline(always)]
 fn receive_done(port: u64, offered: u64, accepted: u64) -> u32 {
-    if offered == 0 {
+    // A line discipline that is full (its reader frozen or slow) takes nothing, and the flip
+    // buffer work retries on every new byte: recording those would flood the ring buffer
+    // exactly while the recorder, frozen too, cannot drain it.
+    if offered == 0 || accepted == 0 {
         return 0;
     }
     use arg::serial_receive as a;

@@ -1,6 +1,7 @@
 //! Privileged host tests: real eBPF programs on the running kernel. They need root, so they
 //! are `#[ignore]`d for plain `cargo test`; `cargo xtask test` runs them with `--ignored`.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -298,4 +299,132 @@ fn probe_reports_every_hook_with_a_reason() {
 /// Number of tracepoint hooks the tool knows (kept in step with serial-trace-common's KINDS).
 fn serial_trace_common_kinds() -> usize {
     20
+}
+
+/// The kernel's counters of `port` (`ttyS0` → line 0) from /proc/tty/driver/serial.
+fn proc_counter(line: u32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/tty/driver/serial").ok()?;
+    let row = text.lines().find(|l| l.starts_with(&format!("{line}: ")))?;
+    if row.contains("uart:unknown") {
+        return None;
+    }
+    Some(
+        row.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{field}:")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+/// `TIOCM_LOOP` (include/uapi/asm-generic/termios.h); the libc crate does not define it.
+const TIOCM_LOOP: libc::c_int = 0x8000;
+
+/// Sends `n` bytes through `/dev/ttyS0` in the UART's loopback mode (MCR LOOP: what it sends
+/// it receives) without reading them, so the flip buffer fills and refuses the rest.
+fn loopback_flood(n: usize) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open("/dev/ttyS0")
+        .expect("open /dev/ttyS0");
+    let fd = f.as_raw_fd();
+    // SAFETY: plain termios/ioctl calls on an open tty.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(fd, &mut t), 0);
+        libc::cfmakeraw(&mut t);
+        t.c_cflag |= libc::CREAD | libc::CLOCAL;
+        assert_eq!(libc::tcsetattr(fd, libc::TCSANOW, &t), 0);
+        let lp: libc::c_int = TIOCM_LOOP;
+        assert_eq!(libc::ioctl(fd, libc::TIOCMBIS, &lp), 0);
+    }
+    let chunk = vec![b'x'; 4096];
+    let mut sent = 0;
+    while sent < n {
+        let k = (n - sent).min(chunk.len());
+        sent += std::io::Write::write(&mut &f, &chunk[..k]).expect("write ttyS0");
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::tcdrain(fd);
+        let lp: libc::c_int = TIOCM_LOOP;
+        libc::ioctl(fd, libc::TIOCMBIC, &lp);
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs, floods ttyS0 in loopback"]
+fn polled_port_counters_equal_the_kernels() {
+    // This machine kind has a 16550A at ttyS0 and neither fentry nor kprobes: the serial path
+    // falls back to polling, and a loopback flood is real UART traffic with real drops.
+    let Some(rx0) = proc_counter(0, "rx") else {
+        panic!("no UART at ttyS0 on this machine: this test needs one");
+    };
+    let bo0 = proc_counter(0, "bo").unwrap();
+    let out = tmp("poll.trace");
+    let mut rec = record(&["--port", "/dev/ttyS0", "-q"], &out)
+        .spawn()
+        .unwrap();
+    wait_for_header(&out);
+    // 640 KiB flip buffer + 4 KiB line discipline: 800 kB unread overflows by ~140 kB.
+    loopback_flood(800_000);
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    assert!(rec.wait().unwrap().success());
+    let (rx, bo) = (
+        proc_counter(0, "rx").unwrap() - rx0,
+        proc_counter(0, "bo").unwrap() - bo0,
+    );
+    assert!(rx >= 800_000, "the loopback flood arrived: rx {rx}");
+    assert!(bo > 0, "the flood overflowed the flip buffer");
+    let r = report_json(&out);
+    let probe = r["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "serial:counters")
+        .expect("poll row in the attach table");
+    assert_eq!(probe["method"], "poll");
+    assert_eq!(probe["attached"], true);
+    let port = r["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "ttyS0")
+        .expect("ttyS0 in the report");
+    assert_eq!(port["coarse"], true);
+    assert_eq!(port["bytes_dropped"], bo, "{port:#}");
+    assert_eq!(
+        port["bytes_received"].as_u64().unwrap() + bo,
+        rx,
+        "received + dropped = the kernel's rx: {port:#}"
+    );
+    assert_eq!(port["kernel_counters"]["delta"]["buf_overrun"], bo);
+    assert_eq!(port["disagreements"].as_array().unwrap().len(), 0);
+    let dropped: u64 = r["drops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(dropped, bo);
+}
+
+#[test]
+#[ignore = "needs root: lists ports through /proc"]
+fn unknown_port_is_an_error_listing_the_ports() {
+    let out = tmp("noport.trace");
+    let o = record(&["--port", "ttyS99", "-d", "1"], &out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown port \"ttyS99\"") && err.contains("ttyS0"),
+        "{err}"
+    );
+    assert!(!out.exists() || std::fs::metadata(&out).unwrap().len() == 0);
 }

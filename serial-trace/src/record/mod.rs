@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aya::maps::{MapData, PerCpuArray, RingBuf};
-use serial_trace_common::{EVENTS_MAP, Event, LOST_MAP, arg, kind};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use serial_trace_common::{DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, LOST_MAP, arg, kind};
 
 pub use loader::{LoadOptions, Loaded, load_and_attach};
 pub use output::parse_buffer_size;
@@ -55,18 +55,7 @@ const POLL_MS: i32 = 100;
 
 pub fn run(opts: RecordOptions) -> Result<()> {
     privileges::require_tracing("serial-trace record")?;
-    // Fail on an unwritable output before anything touches the kernel.
-    let file = output::create(&opts.output, opts.force)?;
-    if let Some(w) = privileges::raise_memlock() {
-        eprintln!("warning: {w}");
-    }
-
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
-    }
-
-    // Unknown port names are an error before anything is loaded.
+    // Unknown port names are an error before any file is created.
     let chosen = ports::resolve_ports(&opts.ports)?;
     let port_names: Vec<String> = chosen.iter().map(|p| p.name.clone()).collect();
     // Ports whose kernel counters are stored at start and end (and polled if need be): the
@@ -79,6 +68,17 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     } else {
         chosen
     };
+    // Fail on an unwritable output before anything touches the kernel.
+    let file = output::create(&opts.output, opts.force)?;
+    if let Some(w) = privileges::raise_memlock() {
+        eprintln!("warning: {w}");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+
     let mut loaded = load_and_attach(&LoadOptions {
         buffer_size: opts.buffer_size,
         pid: opts.pid,
@@ -208,6 +208,8 @@ struct Session<'o> {
     /// Recursion misses per program as last read (kept when the programs are detached).
     misses: BTreeMap<String, u64>,
     misses_counted: bool,
+    /// Drop runs still open in the kernel, emitted once the programs are detached.
+    drop_runs: Option<BpfHashMap<MapData, u64, DropRun>>,
 }
 
 impl<'o> Session<'o> {
@@ -220,6 +222,10 @@ impl<'o> Session<'o> {
         let ring = RingBuf::try_from(loaded.ebpf.take_map(EVENTS_MAP).context("EVENTS map")?)?;
         let lost_map = PerCpuArray::try_from(loaded.ebpf.take_map(LOST_MAP).context("LOST map")?)?;
         let kallsyms = std::mem::take(&mut loaded.kallsyms);
+        let drop_runs = loaded
+            .ebpf
+            .take_map(DROP_RUNS_MAP)
+            .and_then(|m| BpfHashMap::try_from(m).ok());
         Ok(Self {
             loaded: Some(loaded),
             ring,
@@ -236,6 +242,7 @@ impl<'o> Session<'o> {
             counted: Vec::new(),
             misses: BTreeMap::new(),
             misses_counted: false,
+            drop_runs,
         })
     }
 
@@ -292,7 +299,10 @@ impl<'o> Session<'o> {
                 }
             }
         }
-        let tail = self.drain().and_then(|_| self.checkpoint());
+        let tail = self
+            .drain()
+            .and_then(|_| self.flush_drop_runs())
+            .and_then(|_| self.checkpoint());
         if failure.is_none() {
             if let Err(e) = tail {
                 failure = Some(e);
@@ -353,6 +363,27 @@ impl<'o> Session<'o> {
             ev.args[a::INTERVAL_NS] = s.interval_ns;
             let n = s.port.len().min(ev.text[0].len() - 1);
             ev.text[0][..n].copy_from_slice(&s.port.as_bytes()[..n]);
+            self.counters.events += 1;
+            self.writer
+                .push(&ev)
+                .with_context(|| format!("writing {}", self.opts.output.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Writes the drop runs the kernel still holds open (called after detaching, so nothing
+    /// adds to them any more) as `flip_drop` events.
+    fn flush_drop_runs(&mut self) -> Result<()> {
+        let Some(map) = self.drop_runs.take() else {
+            return Ok(());
+        };
+        for item in map.iter() {
+            let Ok((port, run)) = item else { continue };
+            if run.wanted == 0 || run.requested == 0 {
+                continue;
+            }
+            let mut ev = Event::ZERO;
+            run.fill_event(port, &mut ev);
             self.counters.events += 1;
             self.writer
                 .push(&ev)

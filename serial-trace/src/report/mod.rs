@@ -130,6 +130,8 @@ pub struct ProbeRow {
     pub name: String,
     pub attached: bool,
     pub method: Option<String>,
+    /// Kernel function of a function hook.
+    pub function: Option<String>,
     pub reason: Option<String>,
 }
 
@@ -207,6 +209,7 @@ pub fn analyze_with_wakeups<R: Read>(
         &header.probes,
         &header.ports_start,
         trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
+        &misses,
     );
     let wake_log = timers.wake_log.take().unwrap_or_default();
     let suspend_cycles = suspend.finish(liveness.finish());
@@ -250,6 +253,7 @@ pub fn analyze_with_wakeups<R: Read>(
                 name: p.name,
                 attached: p.attached,
                 method: p.method,
+                function: p.function,
                 reason: p.reason,
             })
             .collect(),

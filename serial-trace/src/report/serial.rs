@@ -88,6 +88,9 @@ struct PortAcc {
     /// Oldest receive not yet read (mono ns), for reader lag.
     pending_since: Option<u64>,
     open: Option<DropWindow>,
+    /// Polling: the kernel's `rx` deltas summed (received = rx − bo over the whole recording;
+    /// per sample the two counters may be read between the two increments of one byte).
+    polled_rx: u64,
 }
 
 #[derive(Default)]
@@ -125,7 +128,14 @@ impl SerialStats {
                 let acc = self.ports.entry(name.clone()).or_default();
                 acc.report.bytes_dropped += bytes;
                 note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
-                add_drop(acc, &mut self.drops, &name, ev, bytes, false, 0);
+                let first = (ev.args[a::FIRST_MONO_NS], ev.args[a::FIRST_BOOT_NS]);
+                // runs recorded before runs existed (or zeroed) start at their own time
+                let first = if first.0 == 0 {
+                    (ev.mono_ns, ev.boot_ns)
+                } else {
+                    first
+                };
+                add_drop(acc, &mut self.drops, &name, first, ev, bytes, false, 0);
             }
             kind::SERIAL_RX_ERROR => {
                 use arg::serial_rx_error as a;
@@ -188,11 +198,11 @@ impl SerialStats {
                 use arg::serial_counters as a;
                 let name = name_of(ev);
                 let acc = self.ports.entry(name.clone()).or_default();
-                let r = &mut acc.report;
-                r.coarse = true;
+                acc.report.coarse = true;
                 let bo = ev.args[a::BUF_OVERRUN];
-                r.bytes_received += ev.args[a::RX].saturating_sub(bo);
-                r.bytes_dropped += bo;
+                acc.polled_rx += ev.args[a::RX];
+                acc.report.bytes_dropped += bo;
+                let r = &mut acc.report;
                 r.hw_overruns += ev.args[a::OVERRUN];
                 r.frame_errors += ev.args[a::FRAME];
                 r.parity_errors += ev.args[a::PARITY];
@@ -202,6 +212,7 @@ impl SerialStats {
                         acc,
                         &mut self.drops,
                         &name,
+                        (ev.mono_ns, ev.boot_ns),
                         ev,
                         bo,
                         true,
@@ -219,7 +230,15 @@ impl SerialStats {
         probes: &[ProbeRecord],
         start: &[PortSnapshot],
         end: &[PortSnapshot],
+        misses: &BTreeMap<String, u64>,
     ) -> (Vec<PortReport>, Vec<DropWindow>, Vec<ReaderReport>) {
+        // calls of the drop hook the kernel skipped (recursion guard), any flip program
+        let skipped = misses
+            .iter()
+            .filter(|(p, _)| p.starts_with("flip_"))
+            .map(|(_, n)| *n)
+            .max()
+            .unwrap_or(0);
         for snap in start.iter().chain(end) {
             self.ports.entry(snap.name.clone()).or_default();
         }
@@ -238,6 +257,9 @@ impl SerialStats {
                 self.drops.push(w);
             }
             let mut r = acc.report;
+            if r.coarse {
+                r.bytes_received = acc.polled_rx.saturating_sub(r.bytes_dropped);
+            }
             r.name = name.clone();
             r.method = drop_method.clone();
             if r.method.as_deref() == Some("poll") {
@@ -254,7 +276,7 @@ impl SerialStats {
                 },
                 source: s.or(e).map(|x| x.source.clone()),
             };
-            r.disagreements = disagreements(&r);
+            r.disagreements = disagreements(&r, skipped);
             ports.push(r);
         }
         self.drops.sort_by_key(|d| d.t_boot_ns);
@@ -269,17 +291,20 @@ fn note_flip(r: &mut PortReport, used: u64, limit: u64) {
     }
 }
 
+/// Adds `bytes` lost from `first` (mono, boot) to the time of `ev` to the port's drop windows.
+#[allow(clippy::too_many_arguments)]
 fn add_drop(
     acc: &mut PortAcc,
     drops: &mut Vec<DropWindow>,
     name: &str,
+    first: (u64, u64),
     ev: &Event,
     bytes: u64,
     coarse: bool,
     interval_ns: u64,
 ) {
     if let Some(w) = &mut acc.open {
-        if !coarse && ev.mono_ns.saturating_sub(w.end_mono_ns) <= DROP_GAP_NS {
+        if !coarse && first.0.saturating_sub(w.end_mono_ns) <= DROP_GAP_NS {
             w.bytes += bytes;
             w.end_mono_ns = ev.mono_ns;
             w.end_boot_ns = ev.boot_ns;
@@ -291,8 +316,8 @@ fn add_drop(
     }
     acc.open = Some(DropWindow {
         port: name.to_string(),
-        t_mono_ns: ev.mono_ns,
-        t_boot_ns: ev.boot_ns,
+        t_mono_ns: first.0,
+        t_boot_ns: first.1,
         end_mono_ns: ev.mono_ns,
         end_boot_ns: ev.boot_ns,
         bytes,
@@ -302,7 +327,7 @@ fn add_drop(
 }
 
 /// Where the trace and the kernel's own counters disagree, and the likely reason.
-fn disagreements(r: &PortReport) -> Vec<String> {
+fn disagreements(r: &PortReport, skipped: u64) -> Vec<String> {
     let Some(d) = r.kernel_counters.delta else {
         return if r.kernel_counters.start.is_some() {
             vec!["no end counters: the recording did not stop cleanly".into()]
@@ -314,6 +339,12 @@ fn disagreements(r: &PortReport) -> Vec<String> {
     if r.bytes_dropped != d.buf_overrun {
         let why = if r.method.is_none() {
             "no drop hook attached on this kernel"
+        } else if r.bytes_dropped < d.buf_overrun && skipped > 0 {
+            &format!(
+                "the kernel skipped {skipped} calls of the drop hook because another BPF \
+                 program was running on that CPU (kprobes share one per-CPU guard with \
+                 tracepoint programs; fentry, where the kernel allows it, does not)"
+            )
         } else if r.bytes_dropped > d.buf_overrun {
             "the driver does not count buf_overrun for every refused byte (e.g. a DMA driver \
              calling tty_insert_flip_string directly)"
@@ -411,6 +442,7 @@ mod tests {
             &[probe("serial:flip_buffer_insert", "fexit")],
             &[snap("ttyS1", 0, 0)],
             &[snap("ttyS1", 109, 9)],
+            &BTreeMap::new(),
         );
         assert_eq!(ports.len(), 1);
         let p = &ports[0];
@@ -443,6 +475,7 @@ mod tests {
             &[probe("serial:flip_buffer_insert", "fexit")],
             &[snap("ttyS1", 0, 0)],
             &[snap("ttyS1", 5, 2)],
+            &BTreeMap::new(),
         );
         assert_eq!(ports[0].disagreements.len(), 1);
         assert!(
@@ -464,6 +497,7 @@ mod tests {
             &[probe("serial:counters", "poll")],
             &[snap("ttyS0", 0, 0)],
             &[snap("ttyS0", 5000, 1200)],
+            &BTreeMap::new(),
         );
         assert!(ports[0].coarse);
         assert_eq!(

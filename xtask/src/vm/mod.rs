@@ -69,6 +69,8 @@ pub struct KernelResult {
     pub release: String,
     pub checks: Vec<Check>,
     pub probes: Vec<Value>,
+    /// Serial hooks attached in any scenario: `hook: method on function`.
+    pub serial_rows: Vec<String>,
     pub dir: PathBuf,
     /// Things worth knowing that are not check failures (a retried hang).
     pub notes: Vec<String>,
@@ -283,6 +285,7 @@ fn evaluate(
     });
     let facts = checks::facts(&run.console);
     let mut probes = Vec::new();
+    let mut serial_rows: Vec<String> = Vec::new();
     for sc in scenarios {
         let trace = dir.join(format!("{}.trace", sc.id));
         if !trace.exists() {
@@ -309,6 +312,29 @@ fn evaluate(
         }
         let f = facts.get(sc.id).cloned().unwrap_or_default();
         checks.extend(checks::scenario_checks(sc.id, &report, &f));
+        let method = if sc.record_args.contains("kprobe") {
+            "kprobe"
+        } else {
+            "fexit"
+        };
+        checks.extend(checks::serial_checks(sc.id, &report, &f, method));
+        for p in report["probes"].as_array().into_iter().flatten() {
+            if p["name"].as_str().is_some_and(|n| n.starts_with("serial:")) && p["attached"] == true
+            {
+                let row = format!(
+                    "{}: {} on {}",
+                    p["name"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .trim_start_matches("serial:"),
+                    p["method"].as_str().unwrap_or("-"),
+                    p["function"].as_str().unwrap_or("-")
+                );
+                if !serial_rows.contains(&row) {
+                    serial_rows.push(row);
+                }
+            }
+        }
         if sc.id == "timers" {
             let log = std::fs::read_to_string(dir.join("timers.wakeups.jsonl")).unwrap_or_default();
             let wakeups: Vec<checks::Wakeup> = log
@@ -316,9 +342,16 @@ fn evaluate(
                 .filter_map(|l| serde_json::from_str(l).ok())
                 .collect();
             let tool = std::fs::read_to_string(&tool_wakeups).unwrap_or_default();
+            let missed = &report["events"]["recursion_misses"];
+            let misses = ["hrtimer_expire_entry", "sched_switch"]
+                .iter()
+                .map(|p| missed[p].as_u64().unwrap_or(0))
+                .sum();
             checks.extend(checks::timer_checks(
                 &wakeups,
                 &checks::tool_lateness(&tool),
+                misses,
+                report["events"]["misses_counted"] == true,
             ));
         }
     }
@@ -332,6 +365,7 @@ fn evaluate(
         release,
         checks,
         probes,
+        serial_rows,
         dir: dir.to_path_buf(),
     })
 }
@@ -339,10 +373,14 @@ fn evaluate(
 /// `target/vm/matrix.md`: the kernel support matrix of this run, for the README.
 fn write_matrix(results: &[KernelResult], out: &Path) -> Result<()> {
     let mut md = String::from(
-        "| kernel | Debian package | tracepoints attached | not attached | serial path (method: reason) | checks |\n|---|---|---|---|---|---|\n",
+        "| kernel | Debian package | tracepoints attached | not attached | serial path (hook: method on function) | checks |\n|---|---|---|---|---|---|\n",
     );
     for r in results {
-        let attached = r.probes.iter().filter(|p| p["attached"] == true).count();
+        let attached = r
+            .probes
+            .iter()
+            .filter(|p| p["method"] == "tracepoint" && p["attached"] == true)
+            .count();
         let tracepoints = r
             .probes
             .iter()
@@ -354,21 +392,7 @@ fn write_matrix(results: &[KernelResult], out: &Path) -> Result<()> {
             .filter(|p| p["method"] == "tracepoint" && p["attached"] != true)
             .map(|p| p["name"].as_str().unwrap_or("?").to_string())
             .collect();
-        let serial: Vec<String> = r
-            .probes
-            .iter()
-            .filter(|p| p["name"].as_str().is_some_and(|n| n.starts_with("serial:")))
-            .map(|p| {
-                format!(
-                    "{}: {}",
-                    p["name"]
-                        .as_str()
-                        .unwrap_or("?")
-                        .trim_start_matches("serial:"),
-                    p["method"].as_str().unwrap_or("-")
-                )
-            })
-            .collect();
+        let serial = &r.serial_rows;
         let passed = r.checks.iter().filter(|c| c.ok).count();
         md.push_str(&format!(
             "| {} ({}) | {} {} | {attached}/{tracepoints} | {} | {} | {passed}/{} {} |\n",

@@ -52,7 +52,12 @@ fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path, debugcon: &Path) -> Co
         .arg(c.initrd)
         .args([
             "-append",
-            "console=ttyS0 panic=-1 quiet no_console_suspend suspend.pm_test_delay=0",
+            // A pm_test cycle busy-waits in mdelay() for its whole delay (40 s in
+            // flood-suspend): the soft-lockup (2 × watchdog_thresh) and RCU-stall detectors
+            // would call that a hang. Their thresholds are raised past the longest delay; a
+            // real lockup is still caught, only later.
+            "console=ttyS0 panic=-1 quiet no_console_suspend suspend.pm_test_delay=0 \
+             watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=100",
         ])
         .args(["-global", "PIIX4_PM.disable_s3=0"])
         .args(["-serial", "stdio"])

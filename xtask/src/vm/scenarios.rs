@@ -9,6 +9,8 @@ pub struct Scenario {
     pub about: &'static str,
     /// Body of the guest shell function. Must emit `fact s3_cycles=N pm_test_cycles=M`.
     pub body: &'static str,
+    /// Extra `serial-trace record` arguments.
+    pub record_args: &'static str,
 }
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -21,6 +23,7 @@ pub const SCENARIOS: &[Scenario] = &[
     for lvl in devices platform; do sleep 1; pm_test_cycle $lvl 0 && partial=$((partial+1)); done
     fact s3_cycles=$full pm_test_cycles=$partial
 "#,
+        record_args: "",
     },
     Scenario {
         id: "timers",
@@ -33,10 +36,11 @@ pub const SCENARIOS: &[Scenario] = &[
     wait $WL; rc=$?
     fact s3_cycles=$full pm_test_cycles=0 workload_rc=$rc
 "#,
+        record_args: "",
     },
     Scenario {
         id: "flood",
-        about: "ttyS1 held open and never read while the host writes 2,000,000 bytes",
+        about: "ttyS1 held open and never read while the host writes 2,000,000 bytes; serial hooks forced to kprobes, recording ttyS1 only",
         body: r#"
     serial_raw /dev/ttyS1
     sleep 100000 </dev/ttyS1 & HOLD=$!
@@ -48,10 +52,11 @@ pub const SCENARIOS: &[Scenario] = &[
     kill $HOLD
     fact s3_cycles=0 pm_test_cycles=0
 "#,
+        record_args: "--serial-method kprobe --port ttyS1",
     },
     Scenario {
         id: "flood-suspend",
-        about: "a reader drains ttyS1 while the host writes 3,000,000 bytes; a 20 s freezer cycle (reader frozen, UART awake) and a real S3 cycle interrupt it",
+        about: "a reader drains ttyS1 while the host writes 3,000,000 bytes; a 40 s freezer cycle (reader frozen, UART awake) interrupts it; once all bytes arrived, a real S3 cycle",
         body: r#"
     serial_raw /dev/ttyS1
     cat /dev/ttyS1 > /tmp/flood-suspend.rx & READER=$!
@@ -59,15 +64,18 @@ pub const SCENARIOS: &[Scenario] = &[
     rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
     ST FLOOD 3000000
     sleep 1; full=0; partial=0
-    pm_test_cycle freezer 20 && partial=1
+    pm_test_cycle freezer 40 && partial=1
+    # S3 resets the UART FIFO: bytes in flight then are lost before the kernel counts them,
+    # so the S3 cycle comes after the flood, and received + dropped = sent holds exactly.
+    wait_rx 1 $((rx0 + 3000000))
     sleep 1
     s3 3 && full=1
-    wait_rx 1 $((rx0 + 3000000))
     sleep 1; kill $READER
-    fact sent=3000000 read=$(wc -c < /tmp/flood-suspend.rx) rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 ))
+    fact sent=3000000 read=$(wc -c < /tmp/flood-suspend.rx) rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 )) reader_pid=$READER
     rm -f /tmp/flood-suspend.rx
     fact s3_cycles=$full pm_test_cycles=$partial
 "#,
+        record_args: "",
     },
 ];
 
@@ -126,11 +134,11 @@ wait_rx() {
     done
 }
 run() {
-    SCEN=$1
+    SCEN=$1; shift
     ST BEGIN $SCEN
     # The recorder is a user task: suspend freezes it with the others, and the ring buffer
-    # must hold what the kernel produces meanwhile (20 s of a freezer-level cycle here).
-    serial-trace record --buffer-size 16M -o /tmp/$SCEN.trace 2>/tmp/$SCEN.record.log & REC=$!
+    # must hold what the kernel produces meanwhile (40 s of a freezer-level cycle here).
+    serial-trace record --buffer-size 32M "$@" -o /tmp/$SCEN.trace 2>/tmp/$SCEN.record.log & REC=$!
     i=0
     while [ ! -s /tmp/$SCEN.trace ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
     if [ ! -s /tmp/$SCEN.trace ]; then ST ERROR "$SCEN: recorder did not start"; cat /tmp/$SCEN.record.log; fi
@@ -155,7 +163,7 @@ pub fn init_script(scenarios: &[&Scenario]) -> String {
         ));
     }
     for sc in scenarios {
-        s.push_str(&format!("run {}\n", sc.id));
+        s.push_str(&format!("run {} {}\n", sc.id, sc.record_args));
     }
     s.push_str(
         "cd /tmp && guest-export $(ls *.trace *.log *.jsonl *.json 2>/dev/null)\nST DONE\npoweroff -f\n",
@@ -172,7 +180,7 @@ mod tests {
         let all: Vec<&Scenario> = SCENARIOS.iter().collect();
         let script = init_script(&all);
         for sc in SCENARIOS {
-            assert!(script.contains(&format!("run {}\n", sc.id)));
+            assert!(script.contains(&format!("run {} {}\n", sc.id, sc.record_args)));
             assert!(
                 sc.body.contains("fact s3_cycles="),
                 "{} reports no cycle count",
