@@ -68,7 +68,9 @@ pub fn run(a: TestArgs) -> Result<()> {
             "the host tests load eBPF programs and need root: run `sudo -E cargo xtask test`, or pass --no-privileged"
         );
     }
-    // The host tests run the workload from the same target directory.
+    // Privileged tests: the `host` integration tests and the root-only unit tests (e.g. reading
+    // a loaded program's kernel counters). The host tests run the workload from the same
+    // target directory.
     sh(Command::new("cargo").current_dir(&r).args([
         "build",
         "--package",
@@ -78,8 +80,6 @@ pub fn run(a: TestArgs) -> Result<()> {
         "test",
         "--package",
         "serial-trace",
-        "--test",
-        "host",
         "--",
         "--ignored",
         "--test-threads=1",

@@ -201,7 +201,6 @@ struct Session<'o> {
     seen_functions: HashSet<u64>,
     new_symbols: Vec<Symbol>,
     counters: Counters,
-    lost_written: Option<(u64, u64)>,
     poller: Option<CounterPoller>,
     /// Ports whose kernel counters go into the trailer.
     counted: Vec<PortInfo>,
@@ -237,7 +236,6 @@ impl<'o> Session<'o> {
             seen_functions: HashSet::new(),
             new_symbols: Vec::new(),
             counters: Counters::default(),
-            lost_written: None,
             poller: None,
             counted: Vec::new(),
             misses: BTreeMap::new(),
@@ -484,7 +482,9 @@ impl<'o> Session<'o> {
         self.read_misses();
         let missed: u64 = self.misses.values().sum();
         self.counters.lost = lost_total + missed;
-        if self.lost_written != Some((lost_total, missed)) {
+        // Written at every checkpoint (a few dozen bytes a second), so a loss is placed between
+        // two checkpoints a second apart, not since the last time the count changed.
+        {
             self.writer
                 .write_loss(&LossRecord {
                     at: sysinfo::clock_anchor(),
@@ -494,7 +494,6 @@ impl<'o> Session<'o> {
                     misses_counted: self.misses_counted,
                 })
                 .with_context(|| format!("writing {out}"))?;
-            self.lost_written = Some((lost_total, missed));
         }
         self.writer
             .flush()
