@@ -209,7 +209,16 @@ fn flip_done(port: u64, requested: u64, inserted: u64, function: u64) -> u32 {
             run.mem_used = mem_used;
             return 0;
         }
-        emit_run(port, run);
+        if !emit_run(port, run) {
+            // The ring buffer is full: keep counting in this run rather than lose its bytes;
+            // it is emitted by a later drop or by userspace at the end.
+            run.requested += requested;
+            run.inserted += inserted;
+            run.last_mono_ns = now;
+            run.last_boot_ns = boot;
+            run.mem_used = mem_used;
+            return 0;
+        }
         start_run(
             run, port, now, boot, requested, inserted, mem_used, function,
         );
@@ -248,15 +257,17 @@ fn start_run(
     run.wanted = u64::from(tty_name(port_tty(port), &mut run.name));
 }
 
+/// Writes a closed run as one event; false when the ring buffer had no room.
 #[inline(always)]
-fn emit_run(port: u64, run: &DropRun) {
+fn emit_run(port: u64, run: &DropRun) -> bool {
     if run.wanted == 0 {
-        return;
+        return true;
     }
     // pid 0, no comm: a run spans whatever tasks the interrupts happened to hit
-    let _ = write_event(kind::SERIAL_FLIP_DROP, 0, [0; 16], |ev| {
+    write_event(kind::SERIAL_FLIP_DROP, 0, [0; 16], |ev| {
         run.fill_event(port, ev)
-    });
+    })
+    .is_ok()
 }
 
 /// `int __tty_insert_flip_char(struct tty_port *port, u8 ch, u8 flag)` (≤ 6.5).
@@ -350,8 +361,11 @@ pub fn flip_kretprobe(ctx: RetProbeContext) -> u32 {
 
 #[inline(always)]
 fn uart_char(uart_port: u64, status: u64, overrun: u64, flag: u64) -> u32 {
+    // The arguments are 32-bit (8-bit `flag` on newer kernels) but are read as 64-bit
+    // registers whose upper bits the ABI leaves undefined: mask before testing.
+    let (status, overrun, flag) = (status & 0xffff_ffff, overrun & 0xffff_ffff, flag & 0xff);
     // TTY_NORMAL is 0; a hardware overrun is reported through `status & overrun`.
-    if flag & 0xff == 0 && status & overrun == 0 {
+    if flag == 0 && status & overrun == 0 {
         return 0;
     }
     use arg::serial_rx_error as a;
@@ -363,9 +377,9 @@ fn uart_char(uart_port: u64, status: u64, overrun: u64, flag: u64) -> u32 {
     };
     let mut args = [0u64; 6];
     args[a::PORT] = port;
-    args[a::STATUS] = status & 0xffff_ffff;
-    args[a::OVERRUN_MASK] = overrun & 0xffff_ffff;
-    args[a::FLAG] = flag & 0xff;
+    args[a::STATUS] = status;
+    args[a::OVERRUN_MASK] = overrun;
+    args[a::FLAG] = flag;
     emit_port_event(kind::SERIAL_RX_ERROR, port, args);
     0
 }

@@ -67,6 +67,11 @@ pub struct RecordArgs {
     /// counters (auto); or force one of them; `off` records no serial events.
     #[arg(long, value_enum, default_value_t = SerialMethodArg::Auto)]
     pub serial_method: SerialMethodArg,
+    /// Hook families to record, comma-separated: timer, alarmtimer, power, rtc, sched, serial
+    /// (default: all). Fewer families cost less; note that `sched` and `timer` are needed for
+    /// task wakeups, and `power` for suspend cycles.
+    #[arg(long, value_delimiter = ',', value_name = "FAMILIES")]
+    pub hooks: Vec<String>,
     /// Samples per second of the kernel's port counters when polling (the fallback where no
     /// function hook works, or --serial-method poll).
     #[arg(long, value_name = "HZ", default_value_t = 100)]
@@ -114,6 +119,7 @@ impl RecordArgs {
             ports: self.ports,
             serial_method: self.serial_method.into(),
             poll_hz: self.poll_hz,
+            hooks: crate::hooks::parse_families(&self.hooks)?,
         })
     }
 }

@@ -22,7 +22,12 @@ pub fn format_event(ev: &Event) -> String {
         Some(k) => {
             line.push_str(k.name);
             for (i, a) in k.args.iter().enumerate() {
-                line.push_str(&format!(" {}={:#x}", a.name, ev.args[i]));
+                // serial kinds hold counts and times: decimal, except kernel addresses
+                if k.is_tracepoint() || matches!(a.name, "port" | "tty") {
+                    line.push_str(&format!(" {}={:#x}", a.name, ev.args[i]));
+                } else {
+                    line.push_str(&format!(" {}={}", a.name, ev.args[i]));
+                }
             }
             for (i, t) in k.texts.iter().enumerate() {
                 let s = String::from_utf8_lossy(trim_nul(&ev.text[i]));

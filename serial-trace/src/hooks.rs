@@ -232,6 +232,26 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
     },
 ];
 
+/// Hook families `record --hooks` can select: tracepoint categories, and `serial`.
+pub const FAMILIES: &[&str] = &["timer", "alarmtimer", "power", "rtc", "sched", "serial"];
+
+/// Validates `--hooks` names; empty = every family.
+pub fn parse_families(names: &[String]) -> anyhow::Result<Vec<String>> {
+    for n in names {
+        anyhow::ensure!(
+            FAMILIES.contains(&n.as_str()),
+            "unknown hook family {n:?}: choose from {}",
+            FAMILIES.join(", ")
+        );
+    }
+    Ok(names.to_vec())
+}
+
+/// Whether `family` is selected by a `--hooks` list (empty = all).
+pub fn family_selected(selected: &[String], family: &str) -> bool {
+    selected.is_empty() || selected.iter().any(|s| s == family)
+}
+
 /// The name of the row for the counter-polling fallback.
 pub const POLL_HOOK: &str = "serial:counters";
 
@@ -431,6 +451,15 @@ mod tests {
                 _pad: 0
             }
         );
+    }
+
+    #[test]
+    fn hook_families() {
+        assert!(parse_families(&["serial".into(), "timer".into()]).is_ok());
+        let e = parse_families(&["serail".into()]).unwrap_err().to_string();
+        assert!(e.contains("serail") && e.contains("serial"), "{e}");
+        assert!(family_selected(&[], "rtc"));
+        assert!(!family_selected(&["serial".into()], "rtc"));
     }
 
     #[test]

@@ -15,9 +15,6 @@
 //!   adapters too), but needs an open file descriptor on the port, and opening a port that
 //!   nobody holds starts it.
 
-// callers arrive with the serial record path
-#![allow(dead_code)]
-
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::fs;
@@ -548,11 +545,6 @@ impl IcountReader {
                 )
             })?;
         Ok(IcountReader { name, file })
-    }
-
-    /// Port name this reader was opened for.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// One reading of the port's counters.

@@ -18,6 +18,7 @@ pub fn run(json: bool) -> Result<()> {
             comm: None,
             ports: vec![],
             serial_method: crate::hooks::SerialMethod::Auto,
+            hooks: vec![],
         })?;
         let mut rows = loaded.probes;
         if !loaded.drops_hooked {

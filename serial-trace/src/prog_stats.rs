@@ -16,7 +16,6 @@
 //! struct.
 
 // Not wired into the rest of the tool yet; remove once a caller uses it.
-#![allow(dead_code)]
 
 use std::io;
 use std::mem::{offset_of, size_of};
@@ -173,9 +172,33 @@ pub fn prog_stats(fd: BorrowedFd<'_>) -> io::Result<ProgStats> {
     })
 }
 
+/// Whether the kernel `release` (as `uname -r`) counts the skips of *every* program type the
+/// recorder attaches. Trampoline programs (fentry/fexit) count them since 5.12, but programs run
+/// through `trace_call_bpf` (classic tracepoints, kprobes) only since 6.7; before that a
+/// tracepoint or kprobe program skipped by the per-CPU guard leaves no trace at all.
+pub fn all_skips_counted(release: &str) -> bool {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    match (it.next(), it.next()) {
+        (Some(major), Some(minor)) => (major, minor) >= (6, 7),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skips_counted_from_6_7() {
+        assert!(all_skips_counted("6.12.117+deb13-amd64"));
+        assert!(all_skips_counted("6.18.44-fc-v669"));
+        assert!(all_skips_counted("6.7.0"));
+        assert!(!all_skips_counted("6.1.0-56-amd64"));
+        assert!(!all_skips_counted("5.10.0-46-amd64"));
+        assert!(!all_skips_counted("garbage"));
+    }
     use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
     #[test]

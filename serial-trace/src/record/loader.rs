@@ -29,6 +29,8 @@ pub struct LoadOptions {
     /// Ports to record (`--port`, names like `ttyS1`); empty = every port.
     pub ports: Vec<String>,
     pub serial_method: SerialMethod,
+    /// `--hooks` families; empty = all.
+    pub hooks: Vec<String>,
 }
 
 /// A loaded object with its programs attached.
@@ -99,6 +101,10 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             .iter_mut()
             .find(|r| r.kind == Some(p.kind.id))
             .expect("every planned kind has a row");
+        if !hooks::family_selected(&opts.hooks, p.kind.category) {
+            row.reason = Some("not selected (--hooks)".into());
+            continue;
+        }
         match attach_tracepoint(&mut ebpf, p.kind.name, p.kind.category) {
             Ok(()) => {
                 row.attached = true;

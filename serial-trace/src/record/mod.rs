@@ -46,6 +46,8 @@ pub struct RecordOptions {
     pub serial_method: SerialMethod,
     /// Counter-polling rate when no function hook works.
     pub poll_hz: u32,
+    /// `--hooks` families; empty = all.
+    pub hooks: Vec<String>,
 }
 
 /// How often the batch is written out and the status refreshed.
@@ -84,7 +86,12 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         pid: opts.pid,
         comm: opts.comm.clone(),
         ports: port_names.clone(),
-        serial_method: opts.serial_method,
+        serial_method: if crate::hooks::family_selected(&opts.hooks, "serial") {
+            opts.serial_method
+        } else {
+            SerialMethod::Off
+        },
+        hooks: opts.hooks.clone(),
     })?;
     let poller = start_poller(&mut loaded, &counted, &opts);
     if !opts.quiet {
@@ -289,7 +296,14 @@ impl<'o> Session<'o> {
         self.read_misses();
         drop(self.loaded.take());
         if let Some(p) = self.poller.take() {
+            let rounds = p.samples_taken();
             let last = p.stop();
+            if !self.opts.quiet {
+                eprintln!(
+                    "polled the port counters {rounds} times ({:.0} Hz)",
+                    rounds as f64 / started.elapsed().as_secs_f64().max(1e-3)
+                );
+            }
             if failure.is_none() {
                 if let Err(e) = self.write_samples(last) {
                     failure = Some(e);
@@ -401,7 +415,8 @@ impl<'o> Session<'o> {
             };
             let Ok(fd) = prog.fd() else { continue };
             if let Ok(st) = prog_stats(fd.as_fd()) {
-                self.misses_counted = st.misses_supported;
+                self.misses_counted = st.misses_supported
+                    && crate::prog_stats::all_skips_counted(&sysinfo::kernel_release());
                 if st.misses_supported {
                     self.misses.insert(name.clone(), st.recursion_misses);
                 }

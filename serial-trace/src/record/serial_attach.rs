@@ -105,7 +105,8 @@ pub fn attach_serial(
                 None,
                 false,
                 None,
-                format!("not attached: --serial-method {method:?}").to_lowercase(),
+                format!("not attached: --serial-method {method:?} (or --hooks without serial)")
+                    .to_lowercase(),
             ));
             continue;
         }

@@ -40,7 +40,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "flood",
-        about: "ttyS1 held open and never read while the host writes 2,000,000 bytes; serial hooks forced to kprobes, recording ttyS1 only",
+        about: "ttyS1 held open and never read while the host writes 2,000,000 bytes; serial hooks only, forced to kprobes, on ttyS1 only",
         body: r#"
     serial_raw /dev/ttyS1
     sleep 100000 </dev/ttyS1 & HOLD=$!
@@ -52,7 +52,7 @@ pub const SCENARIOS: &[Scenario] = &[
     kill $HOLD
     fact s3_cycles=0 pm_test_cycles=0
 "#,
-        record_args: "--serial-method kprobe --port ttyS1",
+        record_args: "--serial-method kprobe --hooks serial --port ttyS1",
     },
     Scenario {
         id: "flood-suspend",
