@@ -210,6 +210,7 @@ pub fn analyze_with_wakeups<R: Read>(
         &header.ports_start,
         trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
         &misses,
+        misses_counted,
     );
     let wake_log = timers.wake_log.take().unwrap_or_default();
     let suspend_cycles = suspend.finish(liveness.finish());

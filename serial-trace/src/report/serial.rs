@@ -231,6 +231,7 @@ impl SerialStats {
         start: &[PortSnapshot],
         end: &[PortSnapshot],
         misses: &BTreeMap<String, u64>,
+        misses_counted: bool,
     ) -> (Vec<PortReport>, Vec<DropWindow>, Vec<ReaderReport>) {
         // calls of the drop hook the kernel skipped (recursion guard), any flip program
         let skipped = misses
@@ -276,7 +277,7 @@ impl SerialStats {
                 },
                 source: s.or(e).map(|x| x.source.clone()),
             };
-            r.disagreements = disagreements(&r, skipped);
+            r.disagreements = disagreements(&r, skipped, misses_counted);
             ports.push(r);
         }
         self.drops.sort_by_key(|d| d.t_boot_ns);
@@ -327,7 +328,7 @@ fn add_drop(
 }
 
 /// Where the trace and the kernel's own counters disagree, and the likely reason.
-fn disagreements(r: &PortReport, skipped: u64) -> Vec<String> {
+fn disagreements(r: &PortReport, skipped: u64, misses_counted: bool) -> Vec<String> {
     let Some(d) = r.kernel_counters.delta else {
         return if r.kernel_counters.start.is_some() {
             vec!["no end counters: the recording did not stop cleanly".into()]
@@ -337,19 +338,34 @@ fn disagreements(r: &PortReport, skipped: u64) -> Vec<String> {
     };
     let mut out = Vec::new();
     if r.bytes_dropped != d.buf_overrun {
+        let kprobe = r.method.as_deref().is_some_and(|m| m.starts_with("kprobe"));
+        let missing = d.buf_overrun.saturating_sub(r.bytes_dropped);
         let why = if r.method.is_none() {
-            "no drop hook attached on this kernel"
-        } else if r.bytes_dropped < d.buf_overrun && skipped > 0 {
-            &format!(
+            "no drop hook attached on this kernel".to_string()
+        } else if missing > 0 && kprobe && skipped >= missing {
+            format!(
                 "the kernel skipped {skipped} calls of the drop hook because another BPF \
                  program was running on that CPU (kprobes share one per-CPU guard with \
                  tracepoint programs; fentry, where the kernel allows it, does not)"
             )
+        } else if missing > 0 && kprobe {
+            format!(
+                "kprobes skip calls that interrupt another kprobe handler or BPF program on the \
+                 same CPU, and {} (fentry, where the kernel allows it, has no such gap)",
+                if misses_counted {
+                    format!("only {skipped} of them were counted where serial-trace can read it")
+                } else {
+                    "this kernel does not count them where serial-trace can read it (before 6.7)"
+                        .to_string()
+                }
+            )
         } else if r.bytes_dropped > d.buf_overrun {
             "the driver does not count buf_overrun for every refused byte (e.g. a DMA driver \
              calling tty_insert_flip_string directly)"
+                .to_string()
         } else {
             "events were lost (see loss) or the driver drops bytes outside the flip buffer"
+                .to_string()
         };
         out.push(format!(
             "bytes dropped {} vs kernel buf_overrun {}: {why}",
@@ -443,6 +459,7 @@ mod tests {
             &[snap("ttyS1", 0, 0)],
             &[snap("ttyS1", 109, 9)],
             &BTreeMap::new(),
+            true,
         );
         assert_eq!(ports.len(), 1);
         let p = &ports[0];
@@ -476,6 +493,7 @@ mod tests {
             &[snap("ttyS1", 0, 0)],
             &[snap("ttyS1", 5, 2)],
             &BTreeMap::new(),
+            true,
         );
         assert_eq!(ports[0].disagreements.len(), 1);
         assert!(
@@ -498,6 +516,7 @@ mod tests {
             &[snap("ttyS0", 0, 0)],
             &[snap("ttyS0", 5000, 1200)],
             &BTreeMap::new(),
+            true,
         );
         assert!(ports[0].coarse);
         assert_eq!(

@@ -223,24 +223,35 @@ pub fn serial_checks(
         .as_object()
         .map(|m| {
             m.iter()
-                .filter(|(k, _)| k.starts_with("flip_") && k.ends_with("kprobe"))
+                .filter(|(k, _)| k.starts_with("flip_") && k.ends_with("probe"))
                 .map(|(_, v)| v.as_i64().unwrap_or(0))
                 .max()
                 .unwrap_or(0)
         })
         .unwrap_or(0);
     let exact = method != "kprobe";
+    let named = port["disagreements"].as_array().is_some_and(|d| {
+        d.iter()
+            .any(|m| m.as_str().is_some_and(|m| m.contains("skip")))
+    });
     let ok = kernel_bo == bo
         && bo > 0
         && if exact {
             dropped == bo
         } else {
-            dropped <= bo && bo - dropped <= skipped
+            // kprobes skip calls that interrupt another kprobe handler or BPF program on the
+            // CPU, and the kernel counts those only partly (or, before 6.7, not at all where
+            // a tool can read it): any difference must be small and named in the report
+            dropped <= bo && (bo - dropped) * 1000 <= bo && (dropped == bo || named)
         };
     out.push(check(
         format!(
             "{sc}: ttyS1 bytes dropped = kernel buf_overrun{}",
-            if exact { "" } else { " (less counted skips)" }
+            if exact {
+                ""
+            } else {
+                " (kprobes: any skipped calls ≤ 0.1 % and named in the report)"
+            }
         ),
         ok,
         format!(
@@ -531,6 +542,35 @@ mod tests {
         );
         assert!(!c[0].ok);
         assert_eq!(c.len(), 4, "no reader checks without a reader");
+        // kprobes: a difference is accepted only when counted, or small and named
+        let mut r = flood_report(399, 2600, 400, "kprobe+kretprobe");
+        let name = |c: &[Check]| {
+            c.iter()
+                .find(|c| c.name.contains("buf_overrun"))
+                .unwrap()
+                .ok
+        };
+        assert!(
+            !name(&serial_checks("f", &r, &flood_facts(false), "kprobe")),
+            "not named"
+        );
+        r["ports"][0]["disagreements"] = json!(["… kprobes skip calls …"]);
+        assert!(
+            !name(&serial_checks("f", &r, &flood_facts(false), "kprobe")),
+            "0.25 % > 0.1 %"
+        );
+        let mut big = flood_facts(false);
+        big.insert("bo".into(), "4000".into());
+        let mut r = flood_report(3999, 2600, 4000, "kprobe+kretprobe");
+        r["ports"][0]["disagreements"] = json!(["… kprobes skip calls …"]);
+        assert!(
+            name(&serial_checks("f", &r, &big, "kprobe")),
+            "0.025 %, named"
+        );
+        assert!(
+            !name(&serial_checks("f", &r, &big, "fexit")),
+            "fentry must be exact"
+        );
     }
 
     fn cycle(real: bool, suspended: u64) -> Value {

@@ -40,16 +40,18 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "flood",
-        about: "ttyS1 held open and never read while the host writes 2,000,000 bytes; serial hooks only, forced to kprobes, on ttyS1 only",
+        about: "ttyS1 held open and never read while the host writes 2,000,000 bytes",
         body: r#"
-    serial_raw /dev/ttyS1
-    sleep 100000 </dev/ttyS1 & HOLD=$!
-    sleep 0.5
-    rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
-    ST FLOOD 2000000
-    wait_rx 1 $((rx0 + 2000000))
-    fact sent=2000000 rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 ))
-    kill $HOLD
+    unread_flood 2000000
+    fact s3_cycles=0 pm_test_cycles=0
+"#,
+        record_args: "",
+    },
+    Scenario {
+        id: "flood-kprobe",
+        about: "as flood with 1,200,000 bytes, the serial hooks forced to kprobes, serial hooks only, ttyS1 only",
+        body: r#"
+    unread_flood 1200000
     fact s3_cycles=0 pm_test_cycles=0
 "#,
         record_args: "--serial-method kprobe --hooks serial --port ttyS1",
@@ -112,6 +114,17 @@ pm_test_cycle() {
     echo mem > /sys/power/state; rc=$?
     echo none > /sys/power/pm_test
     return $rc
+}
+# unread_flood BYTES: ttyS1 held open, never read, while the host writes BYTES into it
+unread_flood() {
+    serial_raw /dev/ttyS1
+    sleep 100000 </dev/ttyS1 & HOLD=$!
+    sleep 0.5
+    rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
+    ST FLOOD $1
+    wait_rx 1 $((rx0 + $1))
+    fact sent=$1 rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 ))
+    kill $HOLD
 }
 # wait_rx PORT TARGET: until the port's rx counter reaches TARGET or stops growing for 10 s.
 # A few bytes can vanish before the UART counts them (its FIFO is reset across S3); the
