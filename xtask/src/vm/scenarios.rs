@@ -49,9 +49,9 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "flood-kprobe",
-        about: "as flood with 1,200,000 bytes, the serial hooks forced to kprobes, serial hooks only, ttyS1 only",
+        about: "as flood, with the serial hooks forced to kprobes, serial hooks only, ttyS1 only",
         body: r#"
-    unread_flood 1200000
+    unread_flood 2000000
     fact s3_cycles=0 pm_test_cycles=0
 "#,
         record_args: "--serial-method kprobe --hooks serial --port ttyS1",
