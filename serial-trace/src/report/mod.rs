@@ -1,6 +1,7 @@
 //! `serial-trace report`: one streaming pass over a trace builds the [`Report`] (pure, tested
 //! on synthetic events); renderers turn it into text or JSON (`docs/report-json.md`).
 
+mod causes;
 mod liveness;
 mod serial;
 mod suspend;
@@ -205,7 +206,7 @@ pub fn analyze_with_wakeups<R: Read>(
         }
     }
     let no_end = Vec::new();
-    let (ports, drops, readers) = serial.finish(
+    let (ports, mut drops, readers) = serial.finish(
         &header.probes,
         &header.ports_start,
         trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
@@ -214,6 +215,7 @@ pub fn analyze_with_wakeups<R: Read>(
     );
     let wake_log = timers.wake_log.take().unwrap_or_default();
     let suspend_cycles = suspend.finish(liveness.finish());
+    causes::attribute(&mut drops, &ports, &readers, &suspend_cycles);
     let report = Report {
         schema: SCHEMA,
         kernel: KernelInfo {

@@ -61,6 +61,10 @@ pub struct DropWindow {
     /// Polling: the drop happened somewhere in the `interval_ns` before `t_*`.
     pub coarse: bool,
     pub interval_ns: u64,
+    /// Why the bytes were lost (see `causes.rs`): `reader_frozen`, `no_reader`, `reader_slow`.
+    pub cause: Option<&'static str>,
+    /// The causal chain in one line, from the loss back to its origin.
+    pub chain: Option<String>,
 }
 
 /// One task reading one port.
@@ -324,6 +328,8 @@ fn add_drop(
         bytes,
         coarse,
         interval_ns,
+        cause: None,
+        chain: None,
     });
 }
 

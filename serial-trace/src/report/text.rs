@@ -335,16 +335,22 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
         let total: u64 = r.drops.iter().map(|d| d.bytes).sum();
         let _ = writeln!(o, "  {} drop windows, {total} bytes:", r.drops.len());
         for d in r.drops.iter().take(10) {
-            let when = if d.coarse {
-                format!(
-                    "in the {} before {}",
-                    fmt_ns(d.interval_ns),
-                    fmt_ns(d.t_boot_ns)
-                )
-            } else {
-                format!("{} – {}", fmt_ns(d.t_boot_ns), fmt_ns(d.end_boot_ns))
+            let line = match (&d.chain, d.coarse) {
+                (Some(chain), false) => clean(chain),
+                (Some(chain), true) => format!(
+                    "{} (coarse: within {} before)",
+                    clean(chain),
+                    fmt_ns(d.interval_ns)
+                ),
+                (None, _) => format!(
+                    "{}: {} bytes {} – {}",
+                    clean(&d.port),
+                    d.bytes,
+                    fmt_ns(d.t_boot_ns),
+                    fmt_ns(d.end_boot_ns)
+                ),
             };
-            let _ = writeln!(o, "    {:<10} {:>10} bytes {when}", clean(&d.port), d.bytes);
+            let _ = writeln!(o, "    {}", warn(&line, color));
         }
         if r.drops.len() > 10 {
             let _ = writeln!(o, "    … {} more in the JSON report", r.drops.len() - 10);

@@ -272,6 +272,37 @@ pub fn serial_checks(
         windows == dropped,
         format!("drop windows hold {windows} bytes, port total {dropped}"),
     ));
+    // Why: with a reader, every byte was lost while the freezer held it; without, because
+    // nobody read the port. The report must say so for every dropped byte, naming the reader.
+    let pid = num(facts, "reader_pid");
+    let (want, who) = match pid {
+        Some(p) => ("reader_frozen", format!("reader pid {p} ")),
+        None => ("no_reader", "no task read ttyS1".to_string()),
+    };
+    let attributed: i64 = report["drops"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter(|w| {
+                    w["port"] == "ttyS1"
+                        && w["cause"] == want
+                        && w["chain"].as_str().is_some_and(|c| c.contains(&who))
+                })
+                .map(|w| w["bytes"].as_i64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    let first_chain = report["drops"]
+        .as_array()
+        .and_then(|d| d.iter().find(|w| w["port"] == "ttyS1"))
+        .map_or("-".to_string(), |w| {
+            w["chain"].as_str().unwrap_or("-").to_string()
+        });
+    out.push(check(
+        format!("{sc}: ttyS1 drops attributed ({want})"),
+        dropped > 0 && attributed == dropped,
+        format!("{attributed} of {dropped} dropped bytes attributed; first: {first_chain}"),
+    ));
     let oe = num(facts, "oe").unwrap_or(-1);
     out.push(check(
         format!("{sc}: ttyS1 hardware overruns = kernel overrun"),
@@ -483,7 +514,8 @@ mod tests {
             "ports": [{"name": "ttyS1", "bytes_dropped": dropped, "bytes_received": received,
                        "hw_overruns": 0, "method": method, "coarse": false,
                        "kernel_counters": {"delta": {"buf_overrun": kernel_bo}}}],
-            "drops": [{"port": "ttyS1", "bytes": dropped}],
+            "drops": [{"port": "ttyS1", "bytes": dropped, "cause": "reader_frozen",
+                       "chain": "ttyS1: … ← reader pid 812 (cat) frozen … ← pm_test cycle 1"}],
             "readers": [{"port": "ttyS1", "pid": 812, "comm": "cat", "reads": 900,
                          "bytes": received, "blocked_ns_max": 1, "lag_ns_max": 5}],
         })
@@ -509,7 +541,7 @@ mod tests {
             &flood_facts(true),
             "fexit",
         );
-        assert_eq!(ok.len(), 6);
+        assert_eq!(ok.len(), 7);
         assert!(ok.iter().all(|c| c.ok), "{ok:#?}");
         // one drop missed by the tool
         let c = serial_checks(
@@ -541,7 +573,16 @@ mod tests {
             "kprobe",
         );
         assert!(!c[0].ok);
-        assert_eq!(c.len(), 4, "no reader checks without a reader");
+        assert_eq!(c.len(), 5, "no reader checks without a reader");
+        assert!(
+            !c.iter().find(|c| c.name.contains("attributed")).unwrap().ok,
+            "without a reader the drops must be attributed to no_reader"
+        );
+        // a drop window blamed on another cause
+        let mut r = flood_report(400, 2600, 400, "fexit");
+        r["drops"][0]["cause"] = json!("reader_slow");
+        let c = serial_checks("f", &r, &flood_facts(true), "fexit");
+        assert!(!c.iter().find(|c| c.name.contains("attributed")).unwrap().ok);
         // kprobes: a difference is accepted only when counted, or small and named
         let mut r = flood_report(399, 2600, 400, "kprobe+kretprobe");
         let name = |c: &[Check]| {

@@ -1,0 +1,180 @@
+//! Why bytes were lost: every drop window gets a cause with its evidence and a one-line causal
+//! chain, from the loss back to its origin, e.g.
+//! `ttyS1: 1,640,640 bytes lost 81.86–98.53 s ← flip buffer full (640 KiB) ← reader pid 760
+//! (cat) frozen from freeze_processes to thaw_processes ← pm_test cycle 1`.
+//!
+//! Causes, in the order they are tested:
+//! * `reader_frozen`: the window began while user tasks were frozen by a suspend cycle
+//!   (`freeze_processes` begin to `thaw_processes` begin): the reader could not read;
+//! * `no_reader`: no task read the port during the recording;
+//! * `reader_slow`: the port had readers, but they did not keep up.
+
+use super::serial::{DropWindow, PortReport, ReaderReport};
+use super::suspend::SuspendCycle;
+use super::text::fmt_ns;
+
+/// When user tasks could not run in one cycle: `freeze_processes` begin to `thaw_processes`
+/// begin, on CLOCK_BOOTTIME (a cycle without a thaw phase is frozen until its end).
+fn freeze_window(c: &SuspendCycle) -> Option<(u64, u64)> {
+    let begin = c
+        .phases
+        .iter()
+        .find(|p| p.name == "freeze_processes")?
+        .begin_boot_ns;
+    let end = c
+        .phases
+        .iter()
+        .find(|p| p.name == "thaw_processes")
+        .map_or(c.end_boot_ns, |p| p.begin_boot_ns);
+    Some((begin, end))
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Sets `cause` and `chain` of every drop window.
+pub fn attribute(
+    drops: &mut [DropWindow],
+    ports: &[PortReport],
+    readers: &[ReaderReport],
+    cycles: &[SuspendCycle],
+) {
+    for w in drops.iter_mut() {
+        let port = ports.iter().find(|p| p.name == w.port);
+        let full = match port.map(|p| p.flip_buffer_limit) {
+            Some(limit) if limit > 0 => format!("flip buffer full ({} KiB)", limit / 1024),
+            _ => "flip buffer full".to_string(),
+        };
+        // the reader that read the most from this port
+        let reader = readers
+            .iter()
+            .filter(|r| r.port == w.port && r.bytes > 0)
+            .max_by_key(|r| r.bytes);
+        let who = reader.map(|r| format!("reader pid {} ({})", r.pid, r.comm));
+        let frozen = cycles.iter().find_map(|c| {
+            let (a, b) = freeze_window(c)?;
+            (w.t_boot_ns >= a && w.t_boot_ns <= b).then_some(c)
+        });
+        let head = format!(
+            "{}: {} bytes lost {}–{}",
+            w.port,
+            thousands(w.bytes),
+            fmt_ns(w.t_boot_ns),
+            fmt_ns(w.end_boot_ns)
+        );
+        let (cause, origin) = match (frozen, &who) {
+            (Some(c), _) => (
+                "reader_frozen",
+                format!(
+                    "{} frozen from freeze_processes to thaw_processes ← {} cycle {}",
+                    who.as_deref().unwrap_or("every reader"),
+                    if c.machine_suspend { "S3" } else { "pm_test" },
+                    c.index
+                ),
+            ),
+            (None, None) => (
+                "no_reader",
+                format!("no task read {} during the recording", w.port),
+            ),
+            (None, Some(who)) => ("reader_slow", format!("{who} did not read fast enough")),
+        };
+        w.cause = Some(cause);
+        w.chain = Some(format!("{head} ← {full} ← {origin}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::suspend::SuspendStats;
+    use crate::report::suspend::tests::s3_cycle;
+
+    fn window(t: u64, bytes: u64) -> DropWindow {
+        DropWindow {
+            port: "ttyS1".into(),
+            t_mono_ns: t,
+            t_boot_ns: t,
+            end_mono_ns: t + 1_000_000_000,
+            end_boot_ns: t + 1_000_000_000,
+            bytes,
+            coarse: false,
+            interval_ns: 0,
+            cause: None,
+            chain: None,
+        }
+    }
+
+    fn port() -> PortReport {
+        PortReport {
+            name: "ttyS1".into(),
+            flip_buffer_limit: 655_360,
+            ..Default::default()
+        }
+    }
+
+    fn reader() -> ReaderReport {
+        ReaderReport {
+            port: "ttyS1".into(),
+            pid: 812,
+            comm: "cat".into(),
+            bytes: 5000,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn frozen_reader_no_reader_and_slow_reader() {
+        // an S3 cycle from 10 s, 3 s suspended; its freeze window starts at 10 s
+        let mut st = SuspendStats::default();
+        for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
+            st.event(&e);
+        }
+        let cycles = st.finish(Default::default());
+        let (fa, fb) = freeze_window(&cycles[0]).unwrap();
+        let mut drops = vec![window(fa + 1, 12_345), window(fb + 5_000_000_000, 10)];
+        attribute(&mut drops, &[port()], &[reader()], &cycles);
+        assert_eq!(drops[0].cause, Some("reader_frozen"));
+        let chain = drops[0].chain.as_deref().unwrap();
+        assert!(
+            chain.starts_with("ttyS1: 12,345 bytes lost")
+                && chain.contains("← flip buffer full (640 KiB) ← reader pid 812 (cat) frozen")
+                && chain.ends_with("← S3 cycle 1"),
+            "{chain}"
+        );
+        assert_eq!(drops[1].cause, Some("reader_slow"));
+        assert!(
+            drops[1]
+                .chain
+                .as_deref()
+                .unwrap()
+                .contains("did not read fast enough")
+        );
+        let mut drops = vec![window(fb + 5_000_000_000, 10)];
+        attribute(&mut drops, &[port()], &[], &cycles);
+        assert_eq!(drops[0].cause, Some("no_reader"));
+        assert!(
+            drops[0]
+                .chain
+                .as_deref()
+                .unwrap()
+                .ends_with("no task read ttyS1 during the recording")
+        );
+    }
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_640_640), "1,640,640");
+    }
+}
