@@ -99,6 +99,23 @@ fn call_key(family: u64) -> u64 {
     (family << 56) | (cpu << 32) | tid
 }
 
+/// Saves the entry state of a call of `family` for its return probe.
+#[inline(always)]
+fn save_call(family: u64, state: CallState) -> u32 {
+    let _ = CALLS.insert(call_key(family), state, 0);
+    0
+}
+
+/// Takes (and forgets) the entry state of this thread's call of `family`, if its entry ran.
+#[inline(always)]
+fn take_call(family: u64) -> Option<CallState> {
+    let key = call_key(family);
+    // SAFETY: the value is copied out before the entry is removed.
+    let state = unsafe { CALLS.get(key) }.copied()?;
+    let _ = CALLS.remove(key);
+    Some(state)
+}
+
 #[inline(always)]
 fn read_u64(base: u64, offset: u32) -> u64 {
     if base == 0 {
@@ -313,8 +330,7 @@ fn flip_enter(port: Option<u64>, requested: Option<u64>, function: u64) -> u32 {
         start_ns: 0,
         function,
     };
-    let _ = CALLS.insert(call_key(family::FLIP), state, 0);
-    0
+    save_call(family::FLIP, state)
 }
 
 #[kprobe]
@@ -340,12 +356,9 @@ pub fn flip_string_flags_kprobe(ctx: ProbeContext) -> u32 {
 /// Shared return probe of every flip insert function (the entry saved which one it was).
 #[kretprobe]
 pub fn flip_kretprobe(ctx: RetProbeContext) -> u32 {
-    let key = call_key(family::FLIP);
-    // SAFETY: the value is copied out before the entry is removed.
-    let Some(state) = (unsafe { CALLS.get(key) }).copied() else {
+    let Some(state) = take_call(family::FLIP) else {
         return 0;
     };
-    let _ = CALLS.remove(key);
     let raw: u64 = ctx.ret();
     let inserted = if state.function == flip_fn::STRING_FLAGS {
         raw
@@ -435,18 +448,14 @@ pub fn receive_buf_kprobe(ctx: ProbeContext) -> u32 {
         start_ns: 0,
         function: 0,
     };
-    let _ = CALLS.insert(call_key(family::RECEIVE), state, 0);
-    0
+    save_call(family::RECEIVE, state)
 }
 
 #[kretprobe]
 pub fn receive_buf_kretprobe(ctx: RetProbeContext) -> u32 {
-    let key = call_key(family::RECEIVE);
-    // SAFETY: copied out before removal.
-    let Some(state) = (unsafe { CALLS.get(key) }).copied() else {
+    let Some(state) = take_call(family::RECEIVE) else {
         return 0;
     };
-    let _ = CALLS.remove(key);
     receive_done(state.object, state.requested, int_count(ctx.ret()))
 }
 
@@ -464,18 +473,14 @@ fn read_enter(iocb: u64, to: u64) -> u32 {
         start_ns: unsafe { bpf_ktime_get_ns() },
         function: 0,
     };
-    let _ = CALLS.insert(call_key(family::READ), state, 0);
-    0
+    save_call(family::READ, state)
 }
 
 #[inline(always)]
 fn read_done(returned: u64) -> u32 {
-    let key = call_key(family::READ);
-    // SAFETY: copied out before removal.
-    let Some(state) = (unsafe { CALLS.get(key) }).copied() else {
+    let Some(state) = take_call(family::READ) else {
         return 0;
     };
-    let _ = CALLS.remove(key);
     let mut name = [0u8; TEXT_LEN];
     if !tty_name(state.object, &mut name) {
         return 0;

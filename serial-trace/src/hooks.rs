@@ -252,6 +252,44 @@ pub fn family_selected(selected: &[String], family: &str) -> bool {
     selected.is_empty() || selected.iter().any(|s| s == family)
 }
 
+impl SerialHook {
+    /// The targets the running kernel has, or why none is usable.
+    pub fn existing_targets(&self, syms: &Kallsyms) -> Result<Vec<&SerialTarget>, String> {
+        let existing: Vec<&SerialTarget> = self
+            .targets
+            .iter()
+            .filter(|t| syms.has_function(t.function))
+            .collect();
+        if existing.is_empty() {
+            let names: Vec<&str> = self.targets.iter().map(|t| t.function).collect();
+            return Err(format!(
+                "none of {} exists in this kernel",
+                names.join(", ")
+            ));
+        }
+        Ok(existing)
+    }
+
+    /// A row of the attach table for this hook.
+    pub fn row(
+        &self,
+        function: Option<&str>,
+        attached: bool,
+        method: Option<String>,
+        reason: String,
+    ) -> ProbeRecord {
+        ProbeRecord {
+            name: self.name.into(),
+            kind: None,
+            attached,
+            method,
+            reason: Some(reason),
+            fields: vec![],
+            function: function.map(Into::into),
+        }
+    }
+}
+
 /// The name of the row for the counter-polling fallback.
 pub const POLL_HOOK: &str = "serial:counters";
 
@@ -313,28 +351,13 @@ pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeR
     let (methods, why_not) = support.methods(SerialMethod::Auto);
     let mut rows = Vec::new();
     for h in SERIAL_HOOKS {
-        let existing: Vec<&SerialTarget> = h
-            .targets
-            .iter()
-            .filter(|t| syms.has_function(t.function))
-            .collect();
-        if existing.is_empty() {
-            let names: Vec<&str> = h.targets.iter().map(|t| t.function).collect();
-            rows.push(ProbeRecord {
-                name: h.name.into(),
-                kind: None,
-                attached: false,
-                method: None,
-                reason: Some(format!(
-                    "none of {} exists in this kernel ({})",
-                    names.join(", "),
-                    h.purpose
-                )),
-                fields: vec![],
-                function: None,
-            });
-            continue;
-        }
+        let existing = match h.existing_targets(syms) {
+            Ok(e) => e,
+            Err(why) => {
+                rows.push(h.row(None, false, None, format!("{why} ({})", h.purpose)));
+                continue;
+            }
+        };
         for t in existing {
             let (method, reason) = match methods.first() {
                 Some(m) => (Some(*m), format!("would use {m} ({})", h.purpose)),
@@ -343,15 +366,7 @@ pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeR
                     format!("{}; counters are polled instead", why_not.join("; ")),
                 ),
             };
-            rows.push(ProbeRecord {
-                name: h.name.into(),
-                kind: None,
-                attached: false,
-                method: method.map(Into::into),
-                reason: Some(reason),
-                fields: vec![],
-                function: Some(t.function.into()),
-            });
+            rows.push(h.row(Some(t.function), false, method.map(Into::into), reason));
         }
     }
     rows

@@ -119,6 +119,20 @@ const _: () = {
 /// valid.
 const MISSES_END: usize = offset_of!(BpfProgInfo, recursion_misses) + size_of::<u64>();
 
+/// The `bpf()` system call with a `union bpf_attr` prefix `T`; the kernel's result or errno.
+///
+/// # Safety
+/// `attr` must point to a valid, initialised `bpf_attr` prefix for `cmd` whose pointers are
+/// valid for what `cmd` reads and writes.
+unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: *mut T) -> io::Result<libc::c_long> {
+    // SAFETY: upheld by the caller.
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr, size_of::<T>() as libc::c_uint) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ret)
+}
+
 /// The `info` member of `union bpf_attr` used by `BPF_OBJ_GET_INFO_BY_FD`.
 /// Passing only this prefix of the union is fine: the kernel zero-extends a
 /// shorter attr.
@@ -144,21 +158,10 @@ pub fn prog_stats(fd: BorrowedFd<'_>) -> io::Result<ProgStats> {
         info_len: size_of::<BpfProgInfo>() as u32,
         info: &raw mut info as u64,
     };
-    // SAFETY: `attr` is a valid `bpf_attr.info` prefix of the size we pass;
-    // `attr.info` points to `info`, which is writable for `attr.info_len`
-    // bytes and outlives the call. The kernel writes at most `info_len` bytes
-    // to it and updates `attr.info_len`.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_OBJ_GET_INFO_BY_FD,
-            &raw mut attr,
-            size_of::<BpfAttrInfo>() as libc::c_uint,
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    // SAFETY: `attr` is a valid `bpf_attr.info` prefix; `attr.info` points to `info`, which
+    // is writable for `attr.info_len` bytes and outlives the call. The kernel writes at most
+    // `info_len` bytes to it and updates `attr.info_len`.
+    unsafe { sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &raw mut attr) }?;
     let misses_supported = attr.info_len as usize >= MISSES_END;
     Ok(ProgStats {
         run_cnt: info.run_cnt,
@@ -253,7 +256,7 @@ mod tests {
             },
         ];
         let license = c"GPL";
-        let attr = BpfAttrProgLoad {
+        let mut attr = BpfAttrProgLoad {
             prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
             insn_cnt: insns.len() as u32,
             insns: insns.as_ptr() as u64,
@@ -264,19 +267,8 @@ mod tests {
             kern_version: 0,
             prog_flags: 0,
         };
-        // SAFETY: `attr` is a valid `bpf_attr` prefix of the size we pass and
-        // its pointers refer to live locals.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                BPF_PROG_LOAD,
-                &raw const attr,
-                size_of::<BpfAttrProgLoad>() as libc::c_uint,
-            )
-        };
-        if ret < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: `attr` is a valid `bpf_attr` prefix and its pointers refer to live locals.
+        let ret = unsafe { sys_bpf(BPF_PROG_LOAD, &raw mut attr) }?;
         // SAFETY: on success the syscall returns a new fd we now own.
         Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
     }

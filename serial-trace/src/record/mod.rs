@@ -214,6 +214,8 @@ struct Session<'o> {
     /// Recursion misses per program as last read (kept when the programs are detached).
     misses: BTreeMap<String, u64>,
     misses_counted: bool,
+    /// This kernel counts the skips of every program type we attach (decided once, at start).
+    kernel_counts_skips: bool,
     /// Drop runs still open in the kernel, emitted once the programs are detached.
     drop_runs: Option<BpfHashMap<MapData, u64, DropRun>>,
 }
@@ -247,6 +249,7 @@ impl<'o> Session<'o> {
             counted: Vec::new(),
             misses: BTreeMap::new(),
             misses_counted: false,
+            kernel_counts_skips: crate::prog_stats::all_skips_counted(&sysinfo::kernel_release()),
             drop_runs,
         })
     }
@@ -415,8 +418,7 @@ impl<'o> Session<'o> {
             };
             let Ok(fd) = prog.fd() else { continue };
             if let Ok(st) = prog_stats(fd.as_fd()) {
-                self.misses_counted = st.misses_supported
-                    && crate::prog_stats::all_skips_counted(&sysinfo::kernel_release());
+                self.misses_counted = st.misses_supported && self.kernel_counts_skips;
                 if st.misses_supported {
                     self.misses.insert(name.clone(), st.recursion_misses);
                 }

@@ -10,7 +10,7 @@ use aya::{
 };
 use serial_trace_common::{MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig};
 
-use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod, SerialTarget};
+use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
 use crate::kallsyms::Kallsyms;
 use crate::kernel_btf::{self, require_offset};
 use crate::trace::ProbeRecord;
@@ -86,44 +86,29 @@ pub fn attach_serial(
     let btf = Btf::from_sys_fs().map_err(|e| format!("no kernel BTF ({e})"));
     let mut loaded: HashSet<&'static str> = HashSet::new();
     for hook in SERIAL_HOOKS {
-        let existing: Vec<&SerialTarget> = hook
-            .targets
-            .iter()
-            .filter(|t| syms.has_function(t.function))
-            .collect();
-        let row = |function: Option<&str>, attached, method: Option<String>, reason| ProbeRecord {
-            name: hook.name.into(),
-            kind: None,
-            attached,
-            method,
-            reason: Some(reason),
-            fields: vec![],
-            function: function.map(Into::into),
-        };
         if matches!(method, SerialMethod::Off | SerialMethod::Poll) {
-            out.rows.push(row(
-                None,
-                false,
-                None,
-                format!("not attached: --serial-method {method:?} (or --hooks without serial)")
-                    .to_lowercase(),
-            ));
+            out.rows.push(
+                hook.row(
+                    None,
+                    false,
+                    None,
+                    format!("not attached: --serial-method {method:?} (or --hooks without serial)")
+                        .to_lowercase(),
+                ),
+            );
             continue;
         }
         if let Err(e) = config {
-            out.rows.push(row(None, false, None, e.clone()));
+            out.rows.push(hook.row(None, false, None, e.clone()));
             continue;
         }
-        if existing.is_empty() {
-            let names: Vec<&str> = hook.targets.iter().map(|t| t.function).collect();
-            out.rows.push(row(
-                None,
-                false,
-                None,
-                format!("none of {} exists in this kernel", names.join(", ")),
-            ));
-            continue;
-        }
+        let existing = match hook.existing_targets(syms) {
+            Ok(e) => e,
+            Err(why) => {
+                out.rows.push(hook.row(None, false, None, why));
+                continue;
+            }
+        };
         for target in existing {
             let mut failures = why_not.clone();
             let mut done = false;
@@ -135,7 +120,7 @@ pub fn attach_serial(
                 };
                 match attach_target(ebpf, target.function, programs, &btf, &mut loaded) {
                     Ok(()) => {
-                        out.rows.push(row(
+                        out.rows.push(hook.row(
                             Some(target.function),
                             true,
                             Some(method_label(programs)),
@@ -157,7 +142,7 @@ pub fn attach_serial(
                 }
             }
             if !done {
-                out.rows.push(row(
+                out.rows.push(hook.row(
                     Some(target.function),
                     false,
                     None,

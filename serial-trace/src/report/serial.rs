@@ -106,6 +106,14 @@ pub struct SerialStats {
     names: BTreeMap<u64, String>,
 }
 
+/// The accumulator of port `name`, allocating its key only the first time.
+fn port_acc<'a>(ports: &'a mut BTreeMap<String, PortAcc>, name: &str) -> &'a mut PortAcc {
+    if !ports.contains_key(name) {
+        ports.insert(name.to_string(), PortAcc::default());
+    }
+    ports.get_mut(name).expect("inserted above")
+}
+
 fn name_of(ev: &Event) -> String {
     String::from_utf8_lossy(trim_nul(&ev.text[0])).into_owned()
 }
@@ -114,7 +122,10 @@ impl SerialStats {
     fn port_name(&mut self, ev: &Event, port: u64) -> String {
         let n = name_of(ev);
         if !n.is_empty() {
-            self.names.insert(port, n.clone());
+            // per event: store the name only the first time (or when the port's tty changed)
+            if self.names.get(&port) != Some(&n) {
+                self.names.insert(port, n.clone());
+            }
             return n;
         }
         self.names
@@ -129,7 +140,7 @@ impl SerialStats {
                 use arg::serial_flip_drop as a;
                 let name = self.port_name(ev, ev.args[a::PORT]);
                 let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
-                let acc = self.ports.entry(name.clone()).or_default();
+                let acc = port_acc(&mut self.ports, &name);
                 acc.report.bytes_dropped += bytes;
                 note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
                 let first = (ev.args[a::FIRST_MONO_NS], ev.args[a::FIRST_BOOT_NS]);
@@ -144,7 +155,7 @@ impl SerialStats {
             kind::SERIAL_RX_ERROR => {
                 use arg::serial_rx_error as a;
                 let name = self.port_name(ev, ev.args[a::PORT]);
-                let r = &mut self.ports.entry(name).or_default().report;
+                let r = &mut port_acc(&mut self.ports, &name).report;
                 if ev.args[a::STATUS] & ev.args[a::OVERRUN_MASK] != 0 {
                     r.hw_overruns += 1;
                 }
@@ -158,7 +169,7 @@ impl SerialStats {
             kind::SERIAL_RECEIVE => {
                 use arg::serial_receive as a;
                 let name = self.port_name(ev, ev.args[a::PORT]);
-                let acc = self.ports.entry(name).or_default();
+                let acc = port_acc(&mut self.ports, &name);
                 acc.report.bytes_received += ev.args[a::ACCEPTED];
                 note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
                 if ev.args[a::ACCEPTED] > 0 && acc.pending_since.is_none() {
@@ -201,7 +212,7 @@ impl SerialStats {
             kind::SERIAL_COUNTERS => {
                 use arg::serial_counters as a;
                 let name = name_of(ev);
-                let acc = self.ports.entry(name.clone()).or_default();
+                let acc = port_acc(&mut self.ports, &name);
                 acc.report.coarse = true;
                 let bo = ev.args[a::BUF_OVERRUN];
                 acc.polled_rx += ev.args[a::RX];
