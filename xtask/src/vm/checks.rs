@@ -241,8 +241,9 @@ pub fn serial_checks(
         } else {
             // kprobes skip calls that interrupt another kprobe handler or BPF program on the
             // CPU, and the kernel counts those only partly (or, before 6.7, not at all where
-            // a tool can read it): any difference must be small and named in the report
-            dropped <= bo && (bo - dropped) * 1000 <= bo && (dropped == bo || named)
+            // a tool can read it): any difference must be small and named in the report.
+            // Under TCG the share varies with vCPU timing (0.02–0.12 % seen), hence 0.5 %.
+            dropped <= bo && (bo - dropped) * 200 <= bo && (dropped == bo || named)
         };
     out.push(check(
         format!(
@@ -250,7 +251,7 @@ pub fn serial_checks(
             if exact {
                 ""
             } else {
-                " (kprobes: any skipped calls ≤ 0.1 % and named in the report)"
+                " (kprobes: any skipped calls ≤ 0.5 % and named in the report)"
             }
         ),
         ok,
@@ -584,7 +585,7 @@ mod tests {
         let c = serial_checks("f", &r, &flood_facts(true), "fexit");
         assert!(!c.iter().find(|c| c.name.contains("attributed")).unwrap().ok);
         // kprobes: a difference is accepted only when counted, or small and named
-        let mut r = flood_report(399, 2600, 400, "kprobe+kretprobe");
+        let mut r = flood_report(397, 2600, 400, "kprobe+kretprobe");
         let name = |c: &[Check]| {
             c.iter()
                 .find(|c| c.name.contains("buf_overrun"))
@@ -598,15 +599,15 @@ mod tests {
         r["ports"][0]["disagreements"] = json!(["… kprobes skip calls …"]);
         assert!(
             !name(&serial_checks("f", &r, &flood_facts(false), "kprobe")),
-            "0.25 % > 0.1 %"
+            "0.75 % > 0.5 %"
         );
         let mut big = flood_facts(false);
         big.insert("bo".into(), "4000".into());
-        let mut r = flood_report(3999, 2600, 4000, "kprobe+kretprobe");
+        let mut r = flood_report(3990, 2600, 4000, "kprobe+kretprobe");
         r["ports"][0]["disagreements"] = json!(["… kprobes skip calls …"]);
         assert!(
             name(&serial_checks("f", &r, &big, "kprobe")),
-            "0.025 %, named"
+            "0.25 %, named"
         );
         assert!(
             !name(&serial_checks("f", &r, &big, "fexit")),
