@@ -126,8 +126,16 @@ impl RecordArgs {
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ReportFormat {
+    /// Aligned tables for a terminal.
     Text,
+    /// The versioned contract of docs/report-json.md.
     Json,
+    /// One self-contained page: the timeline and every table.
+    Html,
+    /// The timeline alone, as an SVG image.
+    Svg,
+    /// Chrome trace-event JSON: open it in Perfetto (ui.perfetto.dev) or chrome://tracing.
+    TraceEvent,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -151,6 +159,15 @@ pub struct ReportArgs {
     /// (tid, clock, requested_ns, timer_late_ns, wake_late_ns, frozen).
     #[arg(long, value_name = "FILE")]
     pub wakeups: Option<PathBuf>,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A rule the recording must pass, for CI gating (repeatable); exit code 1 names each
+    /// rule that failed. Rules: `drops=0`, `drops<=N`, `lost_events=0`, `lost_wakeups=0`,
+    /// `timer_p99<DURATION` (e.g. `timer_p99<2ms`), `wakeup_p99<DURATION`,
+    /// `resume<DURATION` (every cycle's resume), `probes_alive`, `counters_agree`.
+    #[arg(long = "check", value_name = "RULE")]
+    pub checks: Vec<String>,
 }
 
 #[derive(Args)]

@@ -32,9 +32,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // like grep and diff: 1 = the answer is "no" (a --check rule failed), 2 = trouble
+        Err(e) if e.downcast_ref::<report::check::Failed>().is_some() => ExitCode::from(1),
         Err(e) => {
             eprintln!("serial-trace: error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }
@@ -53,18 +55,63 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
         }
         std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
     }
-    let out = match a.format {
-        cli::ReportFormat::Json => report::render_json(&r),
-        cli::ReportFormat::Text => {
-            let color = match a.color {
-                cli::Color::Always => true,
-                cli::Color::Never => false,
-                cli::Color::Auto => std::io::stdout().is_terminal(),
+    let mut out = match a.format {
+        cli::ReportFormat::Json => report::render_json(&r) + "\n",
+        cli::ReportFormat::Html => report::render_html(&r),
+        cli::ReportFormat::Svg => report::render_timeline_svg(&r, 1200, 640),
+        cli::ReportFormat::TraceEvent => {
+            // a second pass over the file, streamed to the output: per-CPU tracks need every
+            // event, not the summary
+            let again = trace::TraceReader::open(&a.file)
+                .with_context(|| format!("cannot read {}", a.file.display()))?;
+            let result = match &a.output {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    report::write_trace_events(&r, again, f)
+                }
+                None => report::write_trace_events(&r, again, std::io::stdout().lock()),
             };
-            report::render_text(&r, color)
+            match result {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.with_context(|| format!("exporting {}", a.file.display()))?,
+            }
+            String::new()
+        }
+        cli::ReportFormat::Text => {
+            let color = a.output.is_none()
+                && match a.color {
+                    cli::Color::Always => true,
+                    cli::Color::Never => false,
+                    cli::Color::Auto => std::io::stdout().is_terminal(),
+                };
+            report::render_text(&r, color) + "\n"
         }
     };
-    println!("{out}");
+    let failed = report::check::run(&r, &a.checks)?;
+    if !a.checks.is_empty() && matches!(a.format, cli::ReportFormat::Text) {
+        out.push_str(&report::check::render(&failed, a.checks.len()));
+    }
+    match &a.output {
+        _ if out.is_empty() => {}
+        Some(path) => {
+            std::fs::write(path, &out).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            match stdout.write_all(out.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
+        }
+    }
+    if !failed.is_empty() {
+        for f in &failed {
+            eprintln!("serial-trace: check failed: {f}");
+        }
+        return Err(report::check::Failed(failed.len()).into());
+    }
     Ok(())
 }
 

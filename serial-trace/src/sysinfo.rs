@@ -58,3 +58,13 @@ pub fn clock_anchor() -> ClockAnchor {
         realtime_ns: clock_ns(libc::CLOCK_REALTIME),
     }
 }
+
+/// The IRQ that woke the system from its last suspend (`/sys/power/pm_wakeup_irq`); `None`
+/// where the file is absent or the kernel has none to report (it reads ENODATA then).
+pub fn pm_wakeup_irq() -> Option<u32> {
+    std::fs::read_to_string("/sys/power/pm_wakeup_irq")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}

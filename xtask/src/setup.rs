@@ -12,11 +12,16 @@ use crate::util::{self, sh, stdout_of};
 /// bpf-linker release that builds against the nightly's LLVM here (0.13 supports LLVM 20–22).
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
+/// Headless Chromium for the HTML report's browser test (`serial-trace/tests/html_browser.rs`):
+/// (binary that must be on PATH, Debian package).
+const BROWSER_PACKAGES: &[(&str, &str)] = &[("chromium", "chromium")];
+
 pub fn run() -> Result<()> {
     nightly_with_rust_src()?;
     bpf_linker()?;
-    // QEMU and a static busybox for the VM matrix and the demo
-    debian_packages(crate::vm::PACKAGES)?;
+    // QEMU and a static busybox for the VM matrix and the demo, Chromium for the HTML report's
+    // browser test; one `apt-get update` for all
+    debian_packages(&[crate::vm::PACKAGES, BROWSER_PACKAGES].concat())?;
     eprintln!("xtask: setup complete");
     Ok(())
 }

@@ -338,6 +338,7 @@ impl<'o> Session<'o> {
             ports_end: ports::snapshot(&self.counted),
             recursion_misses: self.misses.clone(),
             misses_counted: self.misses_counted,
+            pm_wakeup_irq: sysinfo::pm_wakeup_irq(),
         };
         let events = self.writer.events_written();
         let finished = self

@@ -3,11 +3,18 @@
 //! `ttyS1: 1,640,640 bytes lost 81.86–98.53 s ← flip buffer full (640 KiB) ← reader pid 760
 //! (cat) frozen from freeze_processes to thaw_processes ← pm_test cycle 1`.
 //!
-//! Causes, in the order they are tested:
+//! Causes of bytes the flip buffer refused, in the order they are tested:
+//! * `resume_ordering`: the window began after the system resumed but before user tasks were
+//!   thawed: the port took data again before its reader could run;
 //! * `reader_frozen`: the window began while user tasks were frozen by a suspend cycle
 //!   (`freeze_processes` begin to `thaw_processes` begin): the reader could not read;
 //! * `no_reader`: no task read the port during the recording;
 //! * `reader_slow`: the port had readers, but they did not keep up.
+//!
+//! Causes of UART FIFO overruns (bytes lost in the hardware before the driver read them):
+//! * `resume_ordering`: data arrived while resuming, before the serial driver's resume
+//!   callback ended;
+//! * `hw_overrun`: otherwise: the receive interrupt was served too late.
 
 use super::serial::{DropWindow, PortReport, ReaderReport};
 use super::suspend::SuspendCycle;
@@ -29,7 +36,47 @@ fn freeze_window(c: &SuspendCycle) -> Option<(u64, u64)> {
     Some((begin, end))
 }
 
-fn thousands(n: u64) -> String {
+fn cycle_kind(c: &SuspendCycle) -> &'static str {
+    if c.machine_suspend { "S3" } else { "pm_test" }
+}
+
+/// Cause and chain of a window of UART FIFO overruns.
+fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
+    let head = format!(
+        "{}: {} UART FIFO overruns (≥ {} bytes lost) {}–{}",
+        w.port,
+        thousands(w.bytes),
+        thousands(w.bytes),
+        fmt_ns(w.t_boot_ns),
+        fmt_ns(w.end_boot_ns)
+    );
+    let resuming = cycles.iter().find(|c| {
+        c.resumed_boot_ns.is_some_and(|r| w.t_boot_ns >= r)
+            && c.serial_resumed_boot_ns
+                .or(c.complete.then_some(c.end_boot_ns))
+                .is_some_and(|e| w.t_boot_ns <= e)
+    });
+    let (cause, origin) = match resuming {
+        Some(c) => (
+            "resume_ordering",
+            format!(
+                "data arrived before the serial driver resumed ({}) ← {} cycle {}",
+                c.serial_resumed_boot_ns
+                    .map_or("not seen".to_string(), |t| format!("at {}", fmt_ns(t))),
+                cycle_kind(c),
+                c.index
+            ),
+        ),
+        None => (
+            "hw_overrun",
+            "the receive interrupt was served too late to empty the FIFO".to_string(),
+        ),
+    };
+    w.cause = Some(cause);
+    w.chain = Some(format!("{head} ← {origin}"));
+}
+
+pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -49,6 +96,10 @@ pub fn attribute(
     cycles: &[SuspendCycle],
 ) {
     for w in drops.iter_mut() {
+        if w.lost_in == "uart_fifo" {
+            attribute_overrun(w, cycles);
+            continue;
+        }
         let port = ports.iter().find(|p| p.name == w.port);
         let full = match port.map(|p| p.flip_buffer_limit) {
             Some(limit) if limit > 0 => format!("flip buffer full ({} KiB)", limit / 1024),
@@ -71,13 +122,24 @@ pub fn attribute(
             fmt_ns(w.t_boot_ns),
             fmt_ns(w.end_boot_ns)
         );
+        let resuming = frozen.filter(|c| c.resumed_boot_ns.is_some_and(|r| w.t_boot_ns >= r));
         let (cause, origin) = match (frozen, &who) {
+            (Some(c), _) if resuming.is_some() => (
+                "resume_ordering",
+                format!(
+                    "port resumed at {} before {} was thawed ← {} cycle {}",
+                    fmt_ns(c.resumed_boot_ns.unwrap_or(0)),
+                    who.as_deref().unwrap_or("its reader"),
+                    cycle_kind(c),
+                    c.index
+                ),
+            ),
             (Some(c), _) => (
                 "reader_frozen",
                 format!(
                     "{} frozen from freeze_processes to thaw_processes ← {} cycle {}",
                     who.as_deref().unwrap_or("every reader"),
-                    if c.machine_suspend { "S3" } else { "pm_test" },
+                    cycle_kind(c),
                     c.index
                 ),
             ),
@@ -106,6 +168,7 @@ mod tests {
             end_mono_ns: t + 1_000_000_000,
             end_boot_ns: t + 1_000_000_000,
             bytes,
+            lost_in: "flip_buffer",
             coarse: false,
             interval_ns: 0,
             cause: None,
@@ -138,7 +201,7 @@ mod tests {
         for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
             st.event(&e);
         }
-        let cycles = st.finish(Default::default());
+        let cycles = st.finish(Default::default(), None);
         let (fa, fb) = freeze_window(&cycles[0]).unwrap();
         let mut drops = vec![window(fa + 1, 12_345), window(fb + 5_000_000_000, 10)];
         attribute(&mut drops, &[port()], &[reader()], &cycles);
@@ -167,6 +230,63 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .ends_with("no task read ttyS1 during the recording")
+        );
+    }
+
+    #[test]
+    fn resume_ordering_and_late_interrupts() {
+        // S3 from 10 s, 3 s asleep: resuming begins at machine_suspend end (boot 13.008 s),
+        // tasks thaw from 13.009 s
+        let mut st = SuspendStats::default();
+        for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
+            st.event(&e);
+        }
+        let mut cycles = st.finish(Default::default(), None);
+        let resumed = cycles[0].resumed_boot_ns.unwrap();
+        assert_eq!(resumed, 13_008_000_000);
+        // flip buffer drops after the port resumed, reader still frozen
+        let mut drops = vec![window(resumed + 500_000, 64)];
+        attribute(&mut drops, &[port()], &[reader()], &cycles);
+        assert_eq!(drops[0].cause, Some("resume_ordering"));
+        let chain = drops[0].chain.as_deref().unwrap();
+        assert!(
+            chain.contains("port resumed at 13.01 s before reader pid 812 (cat) was thawed")
+                && chain.ends_with("S3 cycle 1"),
+            "{chain}"
+        );
+        // FIFO overruns before the serial driver's resume callback ended, and long after
+        cycles[0].serial_resumed_boot_ns = Some(resumed + 1_000_000);
+        let fifo = |t: u64, n: u64| DropWindow {
+            lost_in: "uart_fifo",
+            ..window(t, n)
+        };
+        let mut drops = vec![
+            fifo(resumed + 200_000, 3),
+            fifo(resumed + 60_000_000_000, 1),
+        ];
+        attribute(&mut drops, &[port()], &[reader()], &cycles);
+        assert_eq!(drops[0].cause, Some("resume_ordering"));
+        assert!(
+            drops[0]
+                .chain
+                .as_deref()
+                .unwrap()
+                .starts_with("ttyS1: 3 UART FIFO overruns (≥ 3 bytes lost)")
+                && drops[0]
+                    .chain
+                    .as_deref()
+                    .unwrap()
+                    .contains("data arrived before the serial driver resumed (at 13.01 s)"),
+            "{:?}",
+            drops[0].chain
+        );
+        assert_eq!(drops[1].cause, Some("hw_overrun"));
+        assert!(
+            drops[1]
+                .chain
+                .as_deref()
+                .unwrap()
+                .ends_with("served too late to empty the FIFO")
         );
     }
 

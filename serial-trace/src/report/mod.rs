@@ -1,12 +1,18 @@
 //! `serial-trace report`: one streaming pass over a trace builds the [`Report`] (pure, tested
 //! on synthetic events); renderers turn it into text or JSON (`docs/report-json.md`).
 
-mod causes;
+pub(crate) mod causes;
+pub mod check;
+mod html;
 mod liveness;
 mod serial;
+mod summary;
 mod suspend;
 mod text;
+mod timeline;
+mod timeline_svg;
 mod timers;
+mod trace_event;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -15,10 +21,14 @@ use serde::Serialize;
 use serial_trace_common::kind_info;
 
 use crate::trace::{Frame, ReadEnd, TraceReader};
+pub use html::render_html;
 pub use serial::{DropWindow, PortReport, ReaderReport};
 pub use suspend::SuspendCycle;
 pub use text::render_text;
-pub use timers::{Percentiles, TimerSummary, WakeRecord};
+pub use timeline::{PortSeries, Series, Timeline};
+pub use timeline_svg::render_timeline_svg;
+pub use timers::{LostWakeup, Percentiles, TimerSummary, WakeRecord};
+pub use trace_event::write_trace_events;
 
 /// Version of the JSON contract; bump on any incompatible change.
 pub const SCHEMA: &str = "serial-trace.report/1";
@@ -35,6 +45,8 @@ pub struct Report {
     pub events: EventCounts,
     pub probes: Vec<ProbeRow>,
     pub timers: TimerSummary,
+    /// Wakeups that came far later than asked, with their cause.
+    pub lost_wakeups: Vec<LostWakeup>,
     pub suspend_cycles: Vec<SuspendCycle>,
     /// Serial ports: observed bytes and errors beside the kernel's own counters.
     pub ports: Vec<PortReport>,
@@ -42,6 +54,8 @@ pub struct Report {
     pub drops: Vec<DropWindow>,
     /// Tasks that read a port.
     pub readers: Vec<ReaderReport>,
+    /// Bytes, drops, timer lateness and wakeups over time, for timelines.
+    pub timeline: Timeline,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -166,6 +180,7 @@ pub fn analyze_with_wakeups<R: Read>(
     let mut misses_counted = false;
     let mut unknown_frames = Vec::new();
     let mut checkpoints: Vec<(u64, u64)> = Vec::new();
+    let mut lateness = Series::default();
 
     while let Some(frame) = reader.next_frame()? {
         match frame {
@@ -174,7 +189,9 @@ pub fn analyze_with_wakeups<R: Read>(
                     total += 1;
                     *by_kind.entry(ev.kind).or_default() += 1;
                     last_boot = last_boot.max(ev.boot_ns);
-                    timers.event(ev);
+                    if let Some(late) = timers.event(ev) {
+                        lateness.max(ev.boot_ns, late.max(0) as u64);
+                    }
                     suspend.event(ev);
                     liveness.event(ev);
                     serial.event(ev);
@@ -206,7 +223,7 @@ pub fn analyze_with_wakeups<R: Read>(
         }
     }
     let no_end = Vec::new();
-    let (ports, mut drops, readers) = serial.finish(
+    let (ports, mut drops, readers, port_series) = serial.finish(
         &header.probes,
         &header.ports_start,
         trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
@@ -214,7 +231,12 @@ pub fn analyze_with_wakeups<R: Read>(
         misses_counted,
     );
     let wake_log = timers.wake_log.take().unwrap_or_default();
-    let suspend_cycles = suspend.finish(liveness.finish());
+    let wakeup_series = std::mem::take(&mut timers.wake_series);
+    let lost_wakeups = timers.take_lost();
+    let suspend_cycles = suspend.finish(
+        liveness.finish(),
+        trailer.as_ref().and_then(|t| t.pm_wakeup_irq),
+    );
     causes::attribute(&mut drops, &ports, &readers, &suspend_cycles);
     let report = Report {
         schema: SCHEMA,
@@ -261,10 +283,19 @@ pub fn analyze_with_wakeups<R: Read>(
             })
             .collect(),
         timers: timers.summary(&symbols, TOP_ROWS),
+        lost_wakeups,
         suspend_cycles,
         ports,
         drops,
         readers,
+        timeline: Timeline {
+            bucket_ns: timeline::BUCKET_NS,
+            start_boot_ns: header.start.boot_ns,
+            end_boot_ns: last_boot,
+            ports: port_series,
+            timer_lateness_max: lateness,
+            wakeups: wakeup_series,
+        },
     };
     Ok((report, wake_log))
 }
@@ -338,7 +369,7 @@ mod tests {
         for e in suspend::tests::s3_cycle(10_000_000_000, 0, 5_000_000_000) {
             s.event(&e);
         }
-        let cycles = s.finish(vec![]);
+        let cycles = s.finish(vec![], None);
         // checkpoints every second, none while frozen; loss appears across the cycle and later
         let cp = [
             (9_000_000_000, 0),

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
+use super::timeline::PortSeries;
 use crate::ports::{Counters, PortSnapshot};
 use crate::trace::{ProbeRecord, trim_nul};
 
@@ -58,6 +59,11 @@ pub struct DropWindow {
     pub end_mono_ns: u64,
     pub end_boot_ns: u64,
     pub bytes: u64,
+    /// Where the bytes were lost: `flip_buffer` (refused by the tty layer: counted in
+    /// `bytes_dropped`, the kernel's `buf_overrun`) or `uart_fifo` (the UART's receive FIFO
+    /// overran before the driver read it: `bytes` counts overruns, each at least one byte lost,
+    /// in `hw_overruns`, the kernel's `overrun`).
+    pub lost_in: &'static str,
     /// Polling: the drop happened somewhere in the `interval_ns` before `t_*`.
     pub coarse: bool,
     pub interval_ns: u64,
@@ -92,9 +98,13 @@ struct PortAcc {
     /// Oldest receive not yet read (mono ns), for reader lag.
     pending_since: Option<u64>,
     open: Option<DropWindow>,
+    /// The open window of UART FIFO overruns.
+    open_overrun: Option<DropWindow>,
     /// Polling: the kernel's `rx` deltas summed (received = rx − bo over the whole recording;
     /// per sample the two counters may be read between the two increments of one byte).
     polled_rx: u64,
+    /// Bytes over time, for the timeline.
+    series: PortSeries,
 }
 
 #[derive(Default)]
@@ -142,6 +152,7 @@ impl SerialStats {
                 let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
                 let acc = port_acc(&mut self.ports, &name);
                 acc.report.bytes_dropped += bytes;
+                acc.series.dropped.add(ev.boot_ns, bytes);
                 note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
                 let first = (ev.args[a::FIRST_MONO_NS], ev.args[a::FIRST_BOOT_NS]);
                 // runs recorded before runs existed (or zeroed) start at their own time
@@ -150,15 +161,39 @@ impl SerialStats {
                 } else {
                     first
                 };
-                add_drop(acc, &mut self.drops, &name, first, ev, bytes, false, 0);
+                add_window(
+                    &mut acc.open,
+                    &mut self.drops,
+                    Window {
+                        port: &name,
+                        first,
+                        ev,
+                        bytes,
+                        lost_in: "flip_buffer",
+                        interval_ns: None,
+                    },
+                );
             }
             kind::SERIAL_RX_ERROR => {
                 use arg::serial_rx_error as a;
                 let name = self.port_name(ev, ev.args[a::PORT]);
-                let r = &mut port_acc(&mut self.ports, &name).report;
+                let acc = port_acc(&mut self.ports, &name);
                 if ev.args[a::STATUS] & ev.args[a::OVERRUN_MASK] != 0 {
-                    r.hw_overruns += 1;
+                    acc.report.hw_overruns += 1;
+                    add_window(
+                        &mut acc.open_overrun,
+                        &mut self.drops,
+                        Window {
+                            port: &name,
+                            first: (ev.mono_ns, ev.boot_ns),
+                            ev,
+                            bytes: 1,
+                            lost_in: "uart_fifo",
+                            interval_ns: None,
+                        },
+                    );
                 }
+                let r = &mut acc.report;
                 match ev.args[a::FLAG] {
                     1 => r.breaks += 1,
                     2 => r.frame_errors += 1,
@@ -171,6 +206,7 @@ impl SerialStats {
                 let name = self.port_name(ev, ev.args[a::PORT]);
                 let acc = port_acc(&mut self.ports, &name);
                 acc.report.bytes_received += ev.args[a::ACCEPTED];
+                acc.series.received.add(ev.boot_ns, ev.args[a::ACCEPTED]);
                 note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
                 if ev.args[a::ACCEPTED] > 0 && acc.pending_since.is_none() {
                     acc.pending_since = Some(ev.mono_ns);
@@ -217,22 +253,38 @@ impl SerialStats {
                 let bo = ev.args[a::BUF_OVERRUN];
                 acc.polled_rx += ev.args[a::RX];
                 acc.report.bytes_dropped += bo;
+                acc.series.dropped.add(ev.boot_ns, bo);
+                acc.series
+                    .received
+                    .add(ev.boot_ns, ev.args[a::RX].saturating_sub(bo));
                 let r = &mut acc.report;
                 r.hw_overruns += ev.args[a::OVERRUN];
                 r.frame_errors += ev.args[a::FRAME];
                 r.parity_errors += ev.args[a::PARITY];
                 r.breaks += ev.args[a::BRK];
+                let interval_ns = Some(ev.args[a::INTERVAL_NS]);
+                let first = (ev.mono_ns, ev.boot_ns);
                 if bo > 0 {
-                    add_drop(
-                        acc,
-                        &mut self.drops,
-                        &name,
-                        (ev.mono_ns, ev.boot_ns),
+                    let w = Window {
+                        port: &name,
+                        first,
                         ev,
-                        bo,
-                        true,
-                        ev.args[a::INTERVAL_NS],
-                    );
+                        bytes: bo,
+                        lost_in: "flip_buffer",
+                        interval_ns,
+                    };
+                    add_window(&mut acc.open, &mut self.drops, w);
+                }
+                if ev.args[a::OVERRUN] > 0 {
+                    let w = Window {
+                        port: &name,
+                        first,
+                        ev,
+                        bytes: ev.args[a::OVERRUN],
+                        lost_in: "uart_fifo",
+                        interval_ns,
+                    };
+                    add_window(&mut acc.open_overrun, &mut self.drops, w);
                 }
             }
             _ => {}
@@ -247,7 +299,12 @@ impl SerialStats {
         end: &[PortSnapshot],
         misses: &BTreeMap<String, u64>,
         misses_counted: bool,
-    ) -> (Vec<PortReport>, Vec<DropWindow>, Vec<ReaderReport>) {
+    ) -> (
+        Vec<PortReport>,
+        Vec<DropWindow>,
+        Vec<ReaderReport>,
+        Vec<PortSeries>,
+    ) {
         // calls of the drop hook the kernel skipped (recursion guard), any flip program
         let skipped = misses
             .iter()
@@ -268,10 +325,12 @@ impl SerialStats {
             })
             .and_then(|p| p.method.clone());
         let mut ports = Vec::new();
+        let mut series = Vec::new();
         for (name, mut acc) in self.ports {
-            if let Some(w) = acc.open.take() {
-                self.drops.push(w);
-            }
+            acc.series.name = name.clone();
+            series.push(acc.series);
+            self.drops.extend(acc.open.take());
+            self.drops.extend(acc.open_overrun.take());
             let mut r = acc.report;
             if r.coarse {
                 r.bytes_received = acc.polled_rx.saturating_sub(r.bytes_dropped);
@@ -296,7 +355,12 @@ impl SerialStats {
             ports.push(r);
         }
         self.drops.sort_by_key(|d| d.t_boot_ns);
-        (ports, self.drops, self.readers.into_values().collect())
+        (
+            ports,
+            self.drops,
+            self.readers.into_values().collect(),
+            series,
+        )
     }
 }
 
@@ -309,36 +373,44 @@ fn note_flip(r: &mut PortReport, used: u64, limit: u64) {
 
 /// Adds `bytes` lost from `first` (mono, boot) to the time of `ev` to the port's drop windows.
 #[allow(clippy::too_many_arguments)]
-fn add_drop(
-    acc: &mut PortAcc,
-    drops: &mut Vec<DropWindow>,
-    name: &str,
+/// One observed loss, to be merged into its port's open window.
+struct Window<'a> {
+    port: &'a str,
+    /// When the loss began (a kernel drop run's first drop).
     first: (u64, u64),
-    ev: &Event,
+    /// The event that reported it (its time is the last drop).
+    ev: &'a Event,
     bytes: u64,
-    coarse: bool,
-    interval_ns: u64,
-) {
-    if let Some(w) = &mut acc.open {
-        if !coarse && first.0.saturating_sub(w.end_mono_ns) <= DROP_GAP_NS {
-            w.bytes += bytes;
-            w.end_mono_ns = ev.mono_ns;
-            w.end_boot_ns = ev.boot_ns;
+    lost_in: &'static str,
+    /// Polling: the loss happened within this interval before the sample (never merged).
+    interval_ns: Option<u64>,
+}
+
+/// Extends the `open` window by `w` when it follows within [`DROP_GAP_NS`], else closes it
+/// into `drops` and opens a new one.
+fn add_window(open: &mut Option<DropWindow>, drops: &mut Vec<DropWindow>, w: Window) {
+    let coarse = w.interval_ns.is_some();
+    if let Some(o) = open {
+        if !coarse && w.first.0.saturating_sub(o.end_mono_ns) <= DROP_GAP_NS {
+            o.bytes += w.bytes;
+            o.end_mono_ns = w.ev.mono_ns;
+            o.end_boot_ns = w.ev.boot_ns;
             return;
         }
     }
-    if let Some(w) = acc.open.take() {
-        drops.push(w);
+    if let Some(o) = open.take() {
+        drops.push(o);
     }
-    acc.open = Some(DropWindow {
-        port: name.to_string(),
-        t_mono_ns: first.0,
-        t_boot_ns: first.1,
-        end_mono_ns: ev.mono_ns,
-        end_boot_ns: ev.boot_ns,
-        bytes,
+    *open = Some(DropWindow {
+        port: w.port.to_string(),
+        t_mono_ns: w.first.0,
+        t_boot_ns: w.first.1,
+        end_mono_ns: w.ev.mono_ns,
+        end_boot_ns: w.ev.boot_ns,
+        bytes: w.bytes,
+        lost_in: w.lost_in,
         coarse,
-        interval_ns,
+        interval_ns: w.interval_ns.unwrap_or(0),
         cause: None,
         chain: None,
     });
@@ -400,7 +472,7 @@ fn disagreements(r: &PortReport, skipped: u64, misses_counted: bool) -> Vec<Stri
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn ev(kind: u16, mono: u64, name: &str, args: &[u64]) -> Event {
@@ -415,7 +487,7 @@ mod tests {
         e
     }
 
-    fn snap(name: &str, rx: u64, bo: u64) -> PortSnapshot {
+    pub fn snap(name: &str, rx: u64, bo: u64) -> PortSnapshot {
         PortSnapshot {
             name: name.into(),
             source: "proc".into(),
@@ -471,7 +543,7 @@ mod tests {
             "",
             &[0xa0, 10, 4, 655360, 655360, 4],
         ));
-        let (ports, drops, readers) = s.finish(
+        let (ports, drops, readers, _) = s.finish(
             &[probe("serial:flip_buffer_insert", "fexit")],
             &[snap("ttyS1", 0, 0)],
             &[snap("ttyS1", 109, 9)],
@@ -505,7 +577,7 @@ mod tests {
             "ttyS1",
             &[0xa0, 5, 0, 0, 0, 4],
         ));
-        let (ports, _, _) = s.finish(
+        let (ports, _, _, _) = s.finish(
             &[probe("serial:flip_buffer_insert", "fexit")],
             &[snap("ttyS1", 0, 0)],
             &[snap("ttyS1", 5, 2)],
@@ -528,7 +600,7 @@ mod tests {
         e.args[arg::serial_counters::BUF_OVERRUN] = 1200;
         e.args[arg::serial_counters::INTERVAL_NS] = 10_000_000;
         s.event(&e);
-        let (ports, drops, _) = s.finish(
+        let (ports, drops, _, _) = s.finish(
             &[probe("serial:counters", "poll")],
             &[snap("ttyS0", 0, 0)],
             &[snap("ttyS0", 5000, 1200)],

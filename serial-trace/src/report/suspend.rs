@@ -35,10 +35,71 @@ pub struct SuspendCycle {
     pub complete: bool,
     /// The platform was entered (`machine_suspend` seen), not just a pm_test level.
     pub machine_suspend: bool,
+    /// Resume time: from the start of resuming (`machine_suspend` end; for a pm_test level the
+    /// first `dpm_resume*` or `thaw_processes` begin) to `thaw_processes` end; `null` if the
+    /// cycle did not complete.
+    pub resume_ns: Option<u64>,
+    /// When resuming began, on CLOCK_BOOTTIME (after the jump by the time asleep).
+    pub resumed_boot_ns: Option<u64>,
+    /// When the last resume callback of a serial driver (driver name containing `serial` or
+    /// `uart`) ended: before it the port could not take data.
+    pub serial_resumed_boot_ns: Option<u64>,
     pub phases: Vec<Phase>,
+    /// Device PM callbacks of the cycle that took longest, slowest first (at most
+    /// [`DEVICE_ROWS`]); `device_callbacks` counts them all.
+    pub slowest_devices: Vec<DeviceCallback>,
+    pub device_callbacks: u64,
+    /// What woke the system, with its evidence; `null` when the trace does not show it.
+    pub wake_source: Option<WakeSource>,
     /// Hooks that fired before this cycle but not after it.
     #[serde(flatten)]
     pub liveness: Liveness,
+}
+
+/// Rows kept in a cycle's slowest-device table.
+pub const DEVICE_ROWS: usize = 10;
+
+/// One device PM callback (`device_pm_callback_start` → `_end`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeviceCallback {
+    pub device: String,
+    pub driver: String,
+    /// The PM event: `suspend`, `resume`, `freeze`, … (`pm_message.event`).
+    pub event: String,
+    /// The innermost suspend phase open when the callback began (e.g. `dpm_suspend`,
+    /// `dpm_resume_noirq`).
+    pub phase: Option<String>,
+    pub start_boot_ns: u64,
+    pub duration_ns: u64,
+    /// The callback's return value (0 = success).
+    pub error: i64,
+}
+
+/// What woke the system from a cycle.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WakeSource {
+    /// `rtc_alarm` (an RTC timer fired at resume), `alarmtimer` (a kernel alarm timer fired),
+    /// `wakeup_source` (the first wakeup source activated after the platform returned), or
+    /// `irq` (`/sys/power/pm_wakeup_irq`, last cycle only).
+    pub kind: &'static str,
+    /// The wakeup source's name, the RTC timer's expiry or the IRQ number.
+    pub detail: String,
+    pub at_boot_ns: u64,
+}
+
+fn pm_event_name(event: u64) -> String {
+    match event {
+        0x0000 => "on".into(),
+        0x0001 => "freeze".into(),
+        0x0002 => "suspend".into(),
+        0x0004 => "hibernate".into(),
+        0x0008 => "quiesce".into(),
+        0x0010 => "resume".into(),
+        0x0020 => "thaw".into(),
+        0x0040 => "restore".into(),
+        0x0080 => "recover".into(),
+        e => format!("{e:#x}"),
+    }
 }
 
 #[derive(Default)]
@@ -46,17 +107,172 @@ pub struct SuspendStats {
     cycles: Vec<SuspendCycle>,
     /// (action, val) → index of the open phase in the current cycle.
     open: HashMap<(String, i64), usize>,
+    /// Device → (start boottime, event, phase) of its running PM callback.
+    callbacks: HashMap<String, (u64, u64, Option<String>)>,
+    /// Every finished callback of the current cycle.
+    devices: Vec<DeviceCallback>,
+    /// The platform returned (machine_suspend or suspend_enter end) in the current cycle.
+    /// CLOCK_MONOTONIC: timekeeping itself is suspended around `machine_suspend` and
+    /// CLOCK_BOOTTIME jumps by the time asleep inside `syscore_resume`, so resume time is
+    /// measured on the clock that does not jump.
+    resumed_at: Option<u64>,
+    /// Wake evidence of the current cycle, seen after resuming began.
+    woke: WakeEvidence,
+}
+
+#[derive(Default)]
+struct WakeEvidence {
+    /// First wakeup source activated, and when.
+    source: Option<(String, u64)>,
+    rtc_fired: Option<u64>,
+    alarm_fired: Option<u64>,
+}
+
+/// Whether this `suspend_resume` event is where resuming begins: the platform's return
+/// (`machine_suspend` end) or, for `pm_test` levels that never enter it, the first device resume
+/// phase or the thaw; the first of these in a cycle counts.
+pub fn is_resume_start(action: &str, begin: bool) -> bool {
+    if begin {
+        action.starts_with("dpm_resume") || action == "thaw_processes"
+    } else {
+        action == "machine_suspend"
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(trim_nul(b)).into_owned()
+}
+
+impl SuspendStats {
+    fn device_event(&mut self, ev: &Event) {
+        let device = text(&ev.text[0]);
+        if ev.kind == kind::DEVICE_PM_CALLBACK_START {
+            // the innermost open phase: the most recently begun phase without an end
+            let phase = self.cycles.last().and_then(|c| {
+                c.phases
+                    .iter()
+                    .rev()
+                    .find(|p| p.end_boot_ns.is_none())
+                    .map(|p| p.name.clone())
+            });
+            self.callbacks
+                .insert(device, (ev.boot_ns, ev.args[0], phase));
+            return;
+        }
+        let Some((start, event, phase)) = self.callbacks.remove(&device) else {
+            return;
+        };
+        let Some(cycle) = self.cycles.last_mut() else {
+            return;
+        };
+        let driver = text(&ev.text[1]);
+        if event == 0x10 && (driver.contains("serial") || driver.contains("uart")) {
+            cycle.serial_resumed_boot_ns = Some(ev.boot_ns);
+        }
+        self.devices.push(DeviceCallback {
+            device,
+            driver,
+            event: pm_event_name(event),
+            phase,
+            start_boot_ns: start,
+            duration_ns: ev.boot_ns.saturating_sub(start),
+            error: ev.args[0] as i64,
+        });
+    }
+
+    /// Wake evidence: what fired between the start of resuming and the thaw.
+    fn wake_event(&mut self, ev: &Event) {
+        let in_resume =
+            self.resumed_at.is_some() && self.cycles.last().is_some_and(|c| !c.complete);
+        if !in_resume {
+            return;
+        }
+        let w = &mut self.woke;
+        match ev.kind {
+            kind::RTC_TIMER_FIRED => {
+                w.rtc_fired.get_or_insert(ev.boot_ns);
+            }
+            kind::ALARMTIMER_FIRED => {
+                w.alarm_fired.get_or_insert(ev.boot_ns);
+            }
+            _ => {
+                w.source.get_or_insert((text(&ev.text[0]), ev.boot_ns));
+            }
+        }
+    }
+
+    /// The wake source of the cycle from the evidence: an RTC alarm or a kernel alarm timer
+    /// that fired while resuming explains the wake; else the first wakeup source activated.
+    fn wake_source(&self) -> Option<WakeSource> {
+        let w = &self.woke;
+        // the wakeup source's device and driver, from the PM callbacks of the same cycle
+        let source = w.source.as_ref().map(|(name, _)| {
+            match self.devices.iter().find(|d| &d.device == name) {
+                Some(d) => format!("wakeup source {name} ({})", d.driver),
+                None => format!("wakeup source {name}"),
+            }
+        });
+        let with_source = |what: &str| match &source {
+            Some(s) => format!("{what}; {s}"),
+            None => what.to_string(),
+        };
+        if let Some(at) = w.rtc_fired {
+            return Some(WakeSource {
+                kind: "rtc_alarm",
+                detail: with_source("RTC alarm timer fired at resume"),
+                at_boot_ns: at,
+            });
+        }
+        if let Some(at) = w.alarm_fired {
+            return Some(WakeSource {
+                kind: "alarmtimer",
+                detail: with_source("alarm timer fired at resume"),
+                at_boot_ns: at,
+            });
+        }
+        let (_, at) = w.source.as_ref()?;
+        Some(WakeSource {
+            kind: "wakeup_source",
+            detail: source.unwrap_or_default(),
+            at_boot_ns: *at,
+        })
+    }
+
+    fn close_cycle(&mut self) {
+        let wake = self.wake_source();
+        if let Some(c) = self.cycles.last_mut() {
+            if c.wake_source.is_none() {
+                c.wake_source = wake;
+            }
+            let mut d = std::mem::take(&mut self.devices);
+            c.device_callbacks = d.len() as u64;
+            d.sort_by_key(|d| std::cmp::Reverse(d.duration_ns));
+            d.truncate(DEVICE_ROWS);
+            c.slowest_devices = d;
+        }
+        self.callbacks.clear();
+        self.resumed_at = None;
+        self.woke = WakeEvidence::default();
+    }
 }
 
 impl SuspendStats {
     pub fn event(&mut self, ev: &Event) {
-        if ev.kind != kind::SUSPEND_RESUME {
-            return;
+        match ev.kind {
+            kind::SUSPEND_RESUME => {}
+            kind::DEVICE_PM_CALLBACK_START | kind::DEVICE_PM_CALLBACK_END => {
+                return self.device_event(ev);
+            }
+            kind::RTC_TIMER_FIRED | kind::ALARMTIMER_FIRED | kind::WAKEUP_SOURCE_ACTIVATE => {
+                return self.wake_event(ev);
+            }
+            _ => return,
         }
         let action = String::from_utf8_lossy(trim_nul(&ev.text[0])).into_owned();
         let val = ev.args[arg::suspend_resume::VAL] as i64;
         let begin = ev.args[arg::suspend_resume::START] != 0;
         if begin && action == "suspend_enter" {
+            self.close_cycle();
             self.open.clear();
             self.cycles.push(SuspendCycle {
                 index: self.cycles.len() as u32 + 1,
@@ -67,7 +283,13 @@ impl SuspendStats {
                 suspended_ns: 0,
                 complete: false,
                 machine_suspend: false,
+                resume_ns: None,
+                resumed_boot_ns: None,
+                serial_resumed_boot_ns: None,
                 phases: Vec::new(),
+                slowest_devices: Vec::new(),
+                device_callbacks: 0,
+                wake_source: None,
                 liveness: Liveness::default(),
             });
         }
@@ -83,6 +305,9 @@ impl SuspendStats {
             cycle.machine_suspend = true;
         }
         if begin {
+            if is_resume_start(&action, true) && self.resumed_at.is_none() {
+                self.resumed_at = Some(ev.mono_ns);
+            }
             self.open.insert((action.clone(), val), cycle.phases.len());
             cycle.phases.push(Phase {
                 name: action,
@@ -94,8 +319,14 @@ impl SuspendStats {
                 duration_ns: None,
             });
         } else {
+            if self.resumed_at.is_none() && action == "machine_suspend" {
+                self.resumed_at = Some(ev.mono_ns);
+            }
             if action == "thaw_processes" {
                 cycle.complete = true;
+                cycle.resume_ns = self.resumed_at.map(|m| ev.mono_ns.saturating_sub(m));
+                let offset = ev.boot_ns.saturating_sub(ev.mono_ns);
+                cycle.resumed_boot_ns = self.resumed_at.map(|m| m + offset);
             }
             if let Some(i) = self.open.remove(&(action, val)) {
                 let p = &mut cycle.phases[i];
@@ -107,7 +338,22 @@ impl SuspendStats {
     }
 
     /// The cycles, each with the liveness verdict computed over the same events.
-    pub fn finish(mut self, liveness: Vec<Liveness>) -> Vec<SuspendCycle> {
+    /// `pm_wakeup_irq`: the IRQ the kernel says woke the last suspend, if it said.
+    pub fn finish(
+        mut self,
+        liveness: Vec<Liveness>,
+        pm_wakeup_irq: Option<u32>,
+    ) -> Vec<SuspendCycle> {
+        self.close_cycle();
+        if let (Some(irq), Some(c)) = (pm_wakeup_irq, self.cycles.last_mut()) {
+            if c.wake_source.is_none() && c.machine_suspend {
+                c.wake_source = Some(WakeSource {
+                    kind: "irq",
+                    detail: format!("irq {irq} (/sys/power/pm_wakeup_irq)"),
+                    at_boot_ns: c.end_boot_ns,
+                });
+            }
+        }
         for (c, l) in self.cycles.iter_mut().zip(liveness) {
             c.liveness = l;
         }
@@ -161,7 +407,7 @@ pub(crate) mod tests {
         for e in &all {
             s.event(e);
         }
-        let c = s.finish(vec![]);
+        let c = s.finish(vec![], None);
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].suspended_ns, 3_000_000_000);
         assert_eq!(c[1].suspended_ns, 2_000_000_000);
@@ -175,6 +421,104 @@ pub(crate) mod tests {
         assert!(c[0].phases.iter().all(|p| p.end_mono_ns.is_some()));
     }
 
+    fn device(kind_id: u16, dev: &str, drv: &str, arg0: u64, boot: u64) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind_id;
+        e.text[0][..dev.len()].copy_from_slice(dev.as_bytes());
+        e.text[1][..drv.len()].copy_from_slice(drv.as_bytes());
+        e.args[0] = arg0;
+        (e.mono_ns, e.boot_ns) = (boot, boot);
+        e
+    }
+
+    #[test]
+    fn slowest_devices_resume_time_and_rtc_wake() {
+        let ms = 1_000_000u64;
+        let mut ev = vec![
+            sr("suspend_enter", 3, true, 0, 0),
+            sr("suspend_enter", 3, false, ms, ms),
+            sr("dpm_suspend", 2, true, 2 * ms, 2 * ms),
+        ];
+        let start = kind::DEVICE_PM_CALLBACK_START;
+        let end = kind::DEVICE_PM_CALLBACK_END;
+        ev.push(device(start, "serial8250", "serial8250", 2, 3 * ms));
+        ev.push(device(start, "00:05", "rtc_cmos", 2, 4 * ms));
+        ev.push(device(end, "00:05", "rtc_cmos", 0, 5 * ms));
+        ev.push(device(end, "serial8250", "serial8250", 0, 40 * ms));
+        ev.push(sr("dpm_suspend", 2, false, 41 * ms, 41 * ms));
+        ev.push(sr("machine_suspend", 3, true, 42 * ms, 42 * ms));
+        // a wakeup source active before the platform went down is not the wake source
+        let mut ws = device(kind::WAKEUP_SOURCE_ACTIVATE, "early", "", 0, 42 * ms);
+        ws.args[0] = 1;
+        ev.push(ws);
+        ev.push(sr("machine_suspend", 3, false, 43 * ms, 5_043 * ms));
+        let mut rtc = Event::ZERO;
+        rtc.kind = kind::RTC_TIMER_FIRED;
+        rtc.args[1] = 5_000_000_000;
+        (rtc.mono_ns, rtc.boot_ns) = (44 * ms, 5_044 * ms);
+        ev.push(rtc);
+        ev.push(sr("dpm_resume", 16, true, 45 * ms, 5_045 * ms));
+        ev.push(device(start, "serial8250", "serial8250", 0x10, 5_046 * ms));
+        ev.push(device(
+            end,
+            "serial8250",
+            "serial8250",
+            -5i64 as u64,
+            5_049 * ms,
+        ));
+        ev.push(sr("dpm_resume", 16, false, 50 * ms, 5_050 * ms));
+        ev.push(sr("thaw_processes", 0, true, 51 * ms, 5_051 * ms));
+        ev.push(sr("thaw_processes", 0, false, 60 * ms, 5_060 * ms));
+        let mut s = SuspendStats::default();
+        for e in &ev {
+            s.event(e);
+        }
+        let c = &s.finish(vec![], Some(4))[0];
+        assert_eq!(c.device_callbacks, 3);
+        let d = &c.slowest_devices;
+        assert_eq!(
+            d.iter()
+                .map(|d| (d.device.as_str(), d.event.as_str(), d.duration_ns, d.error))
+                .collect::<Vec<_>>(),
+            [
+                ("serial8250", "suspend", 37 * ms, 0),
+                ("serial8250", "resume", 3 * ms, -5),
+                ("00:05", "suspend", ms, 0)
+            ]
+        );
+        assert_eq!(d[0].phase.as_deref(), Some("dpm_suspend"));
+        assert_eq!(d[1].phase.as_deref(), Some("dpm_resume"));
+        // resuming began when the platform returned, and ended at the thaw
+        assert_eq!(c.resume_ns, Some(17 * ms));
+        assert_eq!(c.suspended_ns, 5_000 * ms);
+        // the RTC alarm is the wake source; pm_wakeup_irq is kept only when nothing else is
+        let w = c.wake_source.as_ref().unwrap();
+        assert_eq!((w.kind, w.at_boot_ns), ("rtc_alarm", 5_044 * ms));
+    }
+
+    #[test]
+    fn wake_irq_from_the_kernel_when_the_trace_shows_none() {
+        let mut s = SuspendStats::default();
+        for e in &s3_cycle(0, 0, 1_000_000_000) {
+            s.event(e);
+        }
+        let c = &s.finish(vec![], Some(9))[0];
+        let w = c.wake_source.as_ref().unwrap();
+        assert_eq!(
+            (w.kind, w.detail.as_str()),
+            ("irq", "irq 9 (/sys/power/pm_wakeup_irq)")
+        );
+        // pm_test cycle (no machine_suspend): resume from the thaw's begin to its end
+        let mut s = SuspendStats::default();
+        for e in &s3_cycle(0, 0, 0)[..6] {
+            s.event(e);
+        }
+        s.event(&sr("thaw_processes", 0, true, 100, 100));
+        s.event(&sr("thaw_processes", 0, false, 350, 350));
+        let c = &s.finish(vec![], Some(9))[0];
+        assert_eq!((c.resume_ns, c.wake_source.is_none()), (Some(250), true));
+    }
+
     #[test]
     fn missing_end_is_tolerated() {
         let mut s = SuspendStats::default();
@@ -182,7 +526,7 @@ pub(crate) mod tests {
         for e in &ev[..7] {
             s.event(e);
         }
-        let c = s.finish(vec![]);
+        let c = s.finish(vec![], None);
         assert_eq!(c.len(), 1);
         assert!(!c[0].complete);
         let ms = c[0]

@@ -94,6 +94,8 @@ pub fn render_text(r: &Report, color: bool) -> String {
         );
     }
 
+    render_summary(&mut o, r, color);
+
     let lost_note = if r.events.lost_complete {
         ""
     } else {
@@ -206,6 +208,45 @@ pub fn render_text(r: &Report, color: bool) -> String {
                 pct_cells(&t.wakeups.latency_ns)
             );
         }
+        for (name, p) in [
+            ("before any suspend", &t.by_phase.before),
+            ("spanning a suspend", &t.by_phase.spanning),
+            ("after a suspend", &t.by_phase.after),
+        ] {
+            if p.count > 0 {
+                let _ = writeln!(
+                    o,
+                    "  {:<40} {:>8} {}",
+                    name,
+                    p.count,
+                    pct_cells(&p.lateness_ns)
+                );
+            }
+        }
+        if !t.spanning_by_clock.is_empty() {
+            let _ = writeln!(
+                o,
+                "  timers spanning a suspend, per clock (own = on the timer's clock, wall = elapsed):"
+            );
+            for c in &t.spanning_by_clock {
+                let what = match c.drift {
+                    "suspend_drift" => {
+                        "clock stops in suspend: deadline moved by the time suspended"
+                    }
+                    _ => "clock counts suspend: fires at resume",
+                };
+                let _ = writeln!(
+                    o,
+                    "  {:<10} {:>5}  own max {:>10}  wall max {:>10}  suspended ≤ {:>10}  {}",
+                    c.clock,
+                    c.count,
+                    fmt_ns(c.lateness_ns.max),
+                    fmt_ns(c.wall_lateness_ns.max),
+                    fmt_ns(c.suspended_ns_max),
+                    what
+                );
+            }
+        }
         let _ = writeln!(o, "  by callback:");
         for g in &t.by_callback {
             let _ = writeln!(
@@ -234,6 +275,44 @@ pub fn render_text(r: &Report, color: bool) -> String {
         }
     }
 
+    if !r.lost_wakeups.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{} {} (later than {} and than the sleep asked for)",
+            bold("lost wakeups:", color),
+            r.lost_wakeups.len(),
+            fmt_ns(super::timers::LOST_WAKEUP_MIN_NS)
+        );
+        let _ = writeln!(
+            o,
+            "  {:<22} {:<10} {:>10} {:>12} {:>12} {:>10}  cause",
+            "task (pid/tid)", "clock", "asked", "due at", "ran at", "late"
+        );
+        for l in r.lost_wakeups.iter().take(20) {
+            let cycle = l
+                .suspend_cycle
+                .map_or(String::new(), |c| format!(" (cycle #{c})"));
+            let _ = writeln!(
+                o,
+                "  {:<22} {:<10} {:>10} {:>12} {:>12} {:>10}  {}{cycle}",
+                format!("{} ({}/{})", clean(&l.comm), l.pid, l.tid),
+                l.clock,
+                fmt_ns(l.requested_ns),
+                fmt_ns(l.expected_boot_ns),
+                fmt_ns(l.actual_boot_ns),
+                fmt_ns(l.late_ns),
+                l.cause
+            );
+        }
+        if r.lost_wakeups.len() > 20 {
+            let _ = writeln!(
+                o,
+                "  … {} more in the JSON report",
+                r.lost_wakeups.len() - 20
+            );
+        }
+    }
+
     let _ = writeln!(
         o,
         "\n{} {}",
@@ -254,6 +333,41 @@ pub fn render_text(r: &Report, color: bool) -> String {
             },
             if c.complete { "" } else { ", incomplete" }
         );
+        if let Some(ns) = c.resume_ns {
+            let _ = writeln!(o, "       resume (back to tasks thawed) {}", fmt_ns(ns));
+        }
+        if let Some(w) = &c.wake_source {
+            let _ = writeln!(
+                o,
+                "       woken by {} ({}) at {}",
+                w.kind,
+                clean(&w.detail),
+                fmt_ns(w.at_boot_ns)
+            );
+        }
+        if !c.slowest_devices.is_empty() {
+            let _ = writeln!(
+                o,
+                "       slowest of {} device callbacks:",
+                c.device_callbacks
+            );
+            for d in c.slowest_devices.iter().take(5) {
+                let err = if d.error != 0 {
+                    format!("  error {}", d.error)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    o,
+                    "       {:>10}  {:<8} {:<20} {:<24} {}{err}",
+                    fmt_ns(d.duration_ns),
+                    d.event,
+                    clean(d.phase.as_deref().unwrap_or("-")),
+                    clean(&d.device),
+                    clean(&d.driver)
+                );
+            }
+        }
         if !c.liveness.silent_after_resume.is_empty() {
             let _ = writeln!(
                 o,
@@ -270,6 +384,19 @@ pub fn render_text(r: &Report, color: bool) -> String {
         }
     }
     o
+}
+
+/// The verdict first: what was lost, why, and what the suspend cycles cost.
+fn render_summary(o: &mut String, r: &Report, color: bool) {
+    let lines = super::summary::lines(r);
+    if lines.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n{}", bold("summary:", color));
+    for l in lines {
+        let t = clean(&l.text);
+        let _ = writeln!(o, "  {}", if l.warn { warn(&t, color) } else { t });
+    }
 }
 
 fn render_serial(o: &mut String, r: &Report, color: bool) {

@@ -8,6 +8,8 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
+use super::suspend::is_resume_start;
+use super::timeline::Series;
 use crate::trace::trim_nul;
 
 /// Percentiles of a lateness distribution, in nanoseconds.
@@ -41,6 +43,36 @@ struct Armed {
     tid: u32,
     comm: [u8; 16],
     clockid_plus1: u64,
+    arm_mono: u64,
+    arm_boot: u64,
+    /// Suspend cycles begun when armed, and whether one was under way.
+    cycles_at_arm: u32,
+    in_cycle_at_arm: bool,
+}
+
+/// Where an expiry lies relative to the suspend cycles of the recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Armed and expired before the first cycle.
+    Before,
+    /// A cycle was under way at some point between arming and expiry.
+    Spanning,
+    /// Armed and expired after a cycle, none in between.
+    After,
+}
+
+/// One suspend cycle as the timer analysis sees it (CLOCK_BOOTTIME).
+#[derive(Clone, Copy, Debug)]
+struct CycleSpan {
+    index: u32,
+    start: u64,
+    /// Resuming began ([`is_resume_start`]), on CLOCK_MONOTONIC: timekeeping is suspended
+    /// there and CLOCK_BOOTTIME jumps by the time asleep only later, in `syscore_resume`.
+    resumed_mono: Option<u64>,
+    /// boottime − monotonic at the cycle's latest power event (after the jump, once resumed).
+    offset: u64,
+    /// `thaw_processes` ended.
+    end: Option<u64>,
 }
 
 /// A wake callback fired; its task has not run yet.
@@ -53,6 +85,10 @@ struct PendingWake {
     softexpires: i64,
     /// The task was switched in inside a freeze window (it ran only to freeze).
     frozen: bool,
+    arm_mono: u64,
+    arm_boot: u64,
+    tgid: u32,
+    comm: [u8; 16],
 }
 
 /// One task-visible wakeup (`report --wakeups`).
@@ -84,9 +120,16 @@ fn clock_name(clockid_plus1: u64) -> &'static str {
 
 const CLOCK_MONOTONIC_PLUS1: u64 = 1 + 1;
 
+/// Monotonic, or unknown (no BTF: treated as monotonic, the base of most sleeps).
+fn is_monotonic(clockid_plus1: u64) -> bool {
+    clockid_plus1 == CLOCK_MONOTONIC_PLUS1 || clockid_plus1 == 0
+}
+
 /// Per-group (callback or task) accumulator.
 struct Group {
     hist: Histogram<u64>,
+    /// The same split by [`Phase`] (before, spanning, after).
+    phases: [Histogram<u64>; 3],
     name: String,
     pid: Option<u32>,
     tid: Option<u32>,
@@ -96,6 +139,7 @@ impl Group {
     fn new(name: String, pid: Option<u32>, tid: Option<u32>) -> Self {
         Self {
             hist: new_hist(2),
+            phases: [new_hist(2), new_hist(2), new_hist(2)],
             name,
             pid,
             tid,
@@ -106,6 +150,7 @@ impl Group {
         GroupRow {
             count: self.hist.len(),
             lateness_ns: Percentiles::of(&self.hist),
+            by_phase: PhaseSplit::of(&self.phases),
             name: self.name,
             pid: self.pid,
             tid: self.tid,
@@ -116,6 +161,86 @@ impl Group {
 fn new_hist(sigfig: u8) -> Histogram<u64> {
     Histogram::new(sigfig).expect("valid sigfig")
 }
+
+fn record(h: &mut Histogram<u64>, v: u64) {
+    h.record(v).expect("auto-resizing histogram takes any u64");
+}
+
+/// Count and lateness of the expiries of one [`Phase`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PhaseStats {
+    pub count: u64,
+    pub lateness_ns: Percentiles,
+}
+
+/// Lateness split by where the expiry lies relative to the suspend cycles.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PhaseSplit {
+    pub before: PhaseStats,
+    pub spanning: PhaseStats,
+    pub after: PhaseStats,
+}
+
+impl PhaseSplit {
+    fn of(h: &[Histogram<u64>; 3]) -> Self {
+        let s = |h: &Histogram<u64>| PhaseStats {
+            count: h.len(),
+            lateness_ns: Percentiles::of(h),
+        };
+        Self {
+            before: s(&h[0]),
+            spanning: s(&h[1]),
+            after: s(&h[2]),
+        }
+    }
+}
+
+/// Timers that spanned a suspend, per clock: how their deadline drifted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SpanningClock {
+    pub clock: &'static str,
+    /// `suspend_drift` (the clock stops in suspend: in elapsed time the deadline moved by the
+    /// time suspended, while on its own clock the timer is on time) or `fires_at_resume` (the
+    /// clock counts suspend: a deadline that passed while suspended fires at resume, late by
+    /// the rest of the suspend plus the resume; with a wake alarm, by the resume alone).
+    pub drift: &'static str,
+    pub count: u64,
+    /// Lateness on the timer's own clock.
+    pub lateness_ns: Percentiles,
+    /// Lateness in elapsed (CLOCK_BOOTTIME) time: own lateness + time suspended in between.
+    pub wall_lateness_ns: Percentiles,
+    /// Most time suspended between one timer's arming and its expiry.
+    pub suspended_ns_max: u64,
+}
+
+/// A wakeup that came far later than asked (`lost_wakeups` in the JSON).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LostWakeup {
+    pub pid: u32,
+    pub tid: u32,
+    pub comm: String,
+    pub clock: &'static str,
+    /// How long the task asked to sleep (deadline − time of arming).
+    pub requested_ns: u64,
+    /// When the deadline fell, and when the task got the CPU, on both clocks (a deadline is
+    /// converted with the clocks' offset at arming).
+    pub expected_boot_ns: u64,
+    pub actual_boot_ns: u64,
+    pub expected_mono_ns: u64,
+    pub actual_mono_ns: u64,
+    /// `actual_boot_ns − expected_boot_ns`.
+    pub late_ns: u64,
+    /// `suspend` (the deadline passed while suspended, or the clock stopped in suspend),
+    /// `resume_latency` (the deadline passed while devices resumed and tasks were still
+    /// frozen), `timer_late` (the expiry itself came late), `cpu_contention` (the timer
+    /// fired on time, the task waited for a CPU: seen from the scheduler switch-in).
+    pub cause: &'static str,
+    /// The suspend cycle involved, if any.
+    pub suspend_cycle: Option<u32>,
+}
+
+/// A wakeup counts as lost when later than this and later than the sleep it asked for.
+pub const LOST_WAKEUP_MIN_NS: u64 = 20_000_000;
 
 /// Streaming lateness accumulator: memory grows with distinct timers/callbacks/tasks, not with
 /// the number of events.
@@ -130,6 +255,13 @@ pub struct TimerStats {
     /// Every wakeup, when asked for (`report --wakeups`).
     pub wake_log: Option<Vec<WakeRecord>>,
     overall: Histogram<u64>,
+    phases: [Histogram<u64>; 3],
+    /// Spanning expiries per clock: (own lateness, wall lateness, most suspended).
+    spanning: BTreeMap<u64, (Histogram<u64>, Histogram<u64>, u64)>,
+    cycles: Vec<CycleSpan>,
+    lost: Vec<LostWakeup>,
+    /// Task-visible wakeups over time.
+    pub wake_series: Series,
     by_callback: HashMap<u64, Group>,
     by_task: HashMap<u32, Group>,
     /// Expiries whose clock-base time was before the requested expiry (should not happen).
@@ -153,6 +285,11 @@ impl TimerStats {
             freezing: false,
             wake_log: None,
             overall: new_hist(3),
+            phases: [new_hist(3), new_hist(3), new_hist(3)],
+            spanning: BTreeMap::new(),
+            cycles: Vec::new(),
+            lost: Vec::new(),
+            wake_series: Series::default(),
             by_callback: HashMap::new(),
             by_task: HashMap::new(),
             early: 0,
@@ -182,6 +319,7 @@ pub struct GroupRow {
     pub tid: Option<u32>,
     pub count: u64,
     pub lateness_ns: Percentiles,
+    pub by_phase: PhaseSplit,
 }
 
 /// The `timers` object of the report.
@@ -196,10 +334,19 @@ pub struct TimerSummary {
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
     pub wakeups: WakeupSummary,
+    /// Lateness of all expiries split before / spanning / after suspend cycles.
+    pub by_phase: PhaseSplit,
+    /// Expiries that spanned a suspend, per clock, with the drift class of the clock.
+    pub spanning_by_clock: Vec<SpanningClock>,
 }
 
 impl TimerStats {
-    pub fn event(&mut self, ev: &Event) {
+    fn in_cycle(&self) -> bool {
+        self.cycles.last().is_some_and(|c| c.end.is_none())
+    }
+
+    /// Takes one event; returns the lateness (own clock) of an hrtimer expiry it paired.
+    pub fn event(&mut self, ev: &Event) -> Option<i64> {
         match ev.kind {
             kind::HRTIMER_START => {
                 use arg::hrtimer_start as a;
@@ -212,6 +359,10 @@ impl TimerStats {
                         tid: ev.tid(),
                         comm: ev.comm,
                         clockid_plus1: ev.args[a::CLOCKID_PLUS1],
+                        arm_mono: ev.mono_ns,
+                        arm_boot: ev.boot_ns,
+                        cycles_at_arm: self.cycles.len() as u32,
+                        in_cycle_at_arm: self.in_cycle(),
                     },
                 );
             }
@@ -220,11 +371,9 @@ impl TimerStats {
             }
             kind::HRTIMER_EXPIRE_ENTRY => {
                 use arg::hrtimer_expire_entry as a;
-                let Some(armed) = self.armed.remove(&ev.args[a::HRTIMER]) else {
-                    return;
-                };
+                let armed = self.armed.remove(&ev.args[a::HRTIMER])?;
                 let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
-                self.record(&armed, late);
+                self.record(&armed, late, ev);
                 let function = ev.args[a::FUNCTION];
                 if self.wake_functions.is_empty() || self.wake_functions.contains(&function) {
                     self.pending.insert(
@@ -236,9 +385,14 @@ impl TimerStats {
                             clockid_plus1: armed.clockid_plus1,
                             softexpires: armed.softexpires,
                             frozen: self.freezing,
+                            arm_mono: armed.arm_mono,
+                            arm_boot: armed.arm_boot,
+                            tgid: armed.tgid,
+                            comm: armed.comm,
                         },
                     );
                 }
+                return Some(late);
             }
             kind::SCHED_SWITCH => {
                 let tid = ev.args[arg::sched_switch::NEXT_PID] as u32;
@@ -261,24 +415,65 @@ impl TimerStats {
                 } else if begin && action == b"thaw_processes" {
                     self.freezing = false;
                 }
+                // the same cycle boundaries as the suspend analysis (suspend.rs)
+                if begin && action == b"suspend_enter" {
+                    self.cycles.push(CycleSpan {
+                        index: self.cycles.len() as u32 + 1,
+                        start: ev.boot_ns,
+                        resumed_mono: None,
+                        offset: ev.boot_ns.saturating_sub(ev.mono_ns),
+                        end: None,
+                    });
+                } else if let Some(c) = self.cycles.last_mut().filter(|c| c.end.is_none()) {
+                    let name = String::from_utf8_lossy(action);
+                    if c.resumed_mono.is_none() && is_resume_start(&name, begin) {
+                        c.resumed_mono = Some(ev.mono_ns);
+                    }
+                    c.offset = ev.boot_ns.saturating_sub(ev.mono_ns);
+                    if !begin && action == b"thaw_processes" {
+                        c.end = Some(ev.boot_ns);
+                    }
+                }
             }
             _ => {}
         }
+        None
+    }
+
+    fn phase_of(&self, armed: &Armed) -> Phase {
+        if armed.in_cycle_at_arm
+            || self.in_cycle()
+            || self.cycles.len() as u32 > armed.cycles_at_arm
+        {
+            Phase::Spanning
+        } else if self.cycles.is_empty() {
+            Phase::Before
+        } else {
+            Phase::After
+        }
+    }
+
+    /// The cycle a boottime instant falls in (from `suspend_enter` begin to `thaw_processes`
+    /// end; a cycle without an end runs to the end of the trace).
+    fn cycle_at(&self, boot: u64) -> Option<&CycleSpan> {
+        self.cycles
+            .iter()
+            .find(|c| c.start <= boot && c.end.is_none_or(|e| boot <= e))
     }
 
     /// The task of a pending wakeup got the CPU at `ev`.
     fn wake(&mut self, tid: u32, p: &PendingWake, ev: &Event) {
         // Measure the run delay on the timer's own clock: a monotonic timer does not count
         // time suspended, every other base does.
-        let delay = if p.clockid_plus1 == CLOCK_MONOTONIC_PLUS1 || p.clockid_plus1 == 0 {
+        let delay = if is_monotonic(p.clockid_plus1) {
             ev.mono_ns.saturating_sub(p.expire_mono)
         } else {
             ev.boot_ns.saturating_sub(p.expire_boot)
         };
         let wake_late = p.timer_late.saturating_add(delay as i64);
-        self.wakeups
-            .record(wake_late.max(0) as u64)
-            .expect("auto-resizing histogram takes any u64");
+        record(&mut self.wakeups, wake_late.max(0) as u64);
+        self.wake_series.add(ev.boot_ns, 1);
+        self.check_lost(p, delay, ev);
         if let Some(log) = &mut self.wake_log {
             log.push(WakeRecord {
                 tid,
@@ -292,33 +487,113 @@ impl TimerStats {
         }
     }
 
-    fn record(&mut self, armed: &Armed, late: i64) {
+    /// Lists the wakeup of `p` (its task got the CPU at `ev`, `delay` after the expiry) when
+    /// it came far later than asked, with its cause.
+    fn check_lost(&mut self, p: &PendingWake, delay: u64, ev: &Event) {
+        let arm_offset = p.arm_boot.saturating_sub(p.arm_mono);
+        let expected_boot = if is_monotonic(p.clockid_plus1) {
+            // the deadline in elapsed time as the task saw it when arming
+            (p.softexpires.max(0) as u64).saturating_add(arm_offset)
+        } else {
+            // clocks that count suspend: the deadline passed `timer_late` before the expiry
+            p.expire_boot.saturating_sub(p.timer_late.max(0) as u64)
+        };
+        let requested = expected_boot.saturating_sub(p.arm_boot);
+        let late = ev.boot_ns.saturating_sub(expected_boot);
+        if late <= LOST_WAKEUP_MIN_NS.max(requested) {
+            return;
+        }
+        let suspended_between = ev
+            .boot_ns
+            .saturating_sub(p.arm_boot)
+            .saturating_sub(ev.mono_ns.saturating_sub(p.arm_mono));
+        let cycle = self.cycle_at(expected_boot).copied().or_else(|| {
+            // a monotonic deadline moves with the suspend: blame the cycle that stopped it
+            (is_monotonic(p.clockid_plus1) && suspended_between > 0)
+                .then(|| {
+                    self.cycles
+                        .iter()
+                        .rev()
+                        .find(|c| c.start >= p.arm_boot && c.start <= ev.boot_ns)
+                        .copied()
+                })
+                .flatten()
+        });
+        let cause = match cycle {
+            Some(c)
+                if c.resumed_mono
+                    .is_some_and(|r| expected_boot >= r + c.offset) =>
+            {
+                "resume_latency"
+            }
+            Some(_) => "suspend",
+            None if (p.timer_late.max(0) as u64) >= delay => "timer_late",
+            None => "cpu_contention",
+        };
+        self.lost.push(LostWakeup {
+            pid: p.tgid,
+            tid: ev.args[arg::sched_switch::NEXT_PID] as u32,
+            comm: String::from_utf8_lossy(trim_nul(&p.comm)).into_owned(),
+            clock: clock_name(p.clockid_plus1),
+            requested_ns: requested,
+            expected_boot_ns: expected_boot,
+            actual_boot_ns: ev.boot_ns,
+            expected_mono_ns: expected_boot.saturating_sub(arm_offset),
+            actual_mono_ns: ev.mono_ns,
+            late_ns: late,
+            cause,
+            suspend_cycle: cycle.map(|c| c.index),
+        });
+    }
+
+    fn record(&mut self, armed: &Armed, late: i64, ev: &Event) {
         self.min_ns = self.min_ns.min(late);
         if late < 0 {
             self.early += 1;
         }
         let v = late.max(0) as u64;
-        self.overall
-            .record(v)
-            .expect("auto-resizing histogram takes any u64");
-        self.by_callback
+        let phase = self.phase_of(armed) as usize;
+        record(&mut self.overall, v);
+        record(&mut self.phases[phase], v);
+        if phase == Phase::Spanning as usize {
+            let suspended = ev
+                .boot_ns
+                .saturating_sub(armed.arm_boot)
+                .saturating_sub(ev.mono_ns.saturating_sub(armed.arm_mono));
+            // a clock that stops in suspend fires `suspended` later in elapsed time
+            let wall = if is_monotonic(armed.clockid_plus1) {
+                v.saturating_add(suspended)
+            } else {
+                v
+            };
+            let e = self
+                .spanning
+                .entry(armed.clockid_plus1)
+                .or_insert_with(|| (new_hist(3), new_hist(3), 0));
+            record(&mut e.0, v);
+            record(&mut e.1, wall);
+            e.2 = e.2.max(suspended);
+        }
+        let g = self
+            .by_callback
             .entry(armed.function)
-            .or_insert_with(|| Group::new(String::new(), None, None))
-            .hist
-            .record(v)
-            .expect("auto-resizing histogram takes any u64");
-        self.by_task
-            .entry(armed.tid)
-            .or_insert_with(|| {
-                let comm = String::from_utf8_lossy(trim_nul(&armed.comm)).into_owned();
-                Group::new(comm, Some(armed.tgid), Some(armed.tid))
-            })
-            .hist
-            .record(v)
-            .expect("auto-resizing histogram takes any u64");
+            .or_insert_with(|| Group::new(String::new(), None, None));
+        record(&mut g.hist, v);
+        record(&mut g.phases[phase], v);
+        let g = self.by_task.entry(armed.tid).or_insert_with(|| {
+            let comm = String::from_utf8_lossy(trim_nul(&armed.comm)).into_owned();
+            Group::new(comm, Some(armed.tgid), Some(armed.tid))
+        });
+        record(&mut g.hist, v);
+        record(&mut g.phases[phase], v);
     }
 
     /// Finishes the summary, naming callbacks with `symbols` (address → name).
+    /// The lost wakeups, in the order they happened.
+    pub fn take_lost(&mut self) -> Vec<LostWakeup> {
+        std::mem::take(&mut self.lost)
+    }
+
     pub fn summary(self, symbols: &BTreeMap<u64, String>, top: usize) -> TimerSummary {
         let mut by_callback: Vec<GroupRow> = self
             .by_callback
@@ -351,6 +626,23 @@ impl TimerStats {
             early: self.early,
             by_callback,
             by_task,
+            by_phase: PhaseSplit::of(&self.phases),
+            spanning_by_clock: self
+                .spanning
+                .iter()
+                .map(|(&clock, (own, wall, suspended))| SpanningClock {
+                    clock: clock_name(clock),
+                    drift: if is_monotonic(clock) {
+                        "suspend_drift"
+                    } else {
+                        "fires_at_resume"
+                    },
+                    count: own.len(),
+                    lateness_ns: Percentiles::of(own),
+                    wall_lateness_ns: Percentiles::of(wall),
+                    suspended_ns_max: *suspended,
+                })
+                .collect(),
         }
     }
 }
@@ -470,5 +762,183 @@ pub(crate) mod tests {
         let sum = s.summary(&BTreeMap::new(), 10);
         assert_eq!((sum.count, sum.early, sum.min_lateness_ns), (1, 1, -100));
         assert_eq!(sum.by_callback[0].name, "0xf1");
+    }
+}
+
+#[cfg(test)]
+mod suspend_tests {
+    use super::tests::{expire, start};
+    use super::*;
+    use crate::report::suspend::tests::{s3_cycle, sr};
+
+    const MS: u64 = 1_000_000;
+    const S: u64 = 1_000_000_000;
+
+    fn arm(timer: u64, tid: u32, clock_plus1: u64, soft: u64, mono: u64, boot: u64) -> Event {
+        let mut e = start(timer, soft as i64, 0xf1, tid);
+        e.args[arg::hrtimer_start::CLOCKID_PLUS1] = clock_plus1;
+        (e.mono_ns, e.boot_ns) = (mono, boot);
+        e
+    }
+
+    fn fire(timer: u64, now: u64, mono: u64, boot: u64) -> Event {
+        let mut e = expire(timer, now as i64, 0xf1);
+        (e.mono_ns, e.boot_ns) = (mono, boot);
+        e
+    }
+
+    fn run_in(mono: u64, boot: u64, tid: u32) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind::SCHED_SWITCH;
+        e.args[arg::sched_switch::NEXT_PID] = u64::from(tid);
+        (e.mono_ns, e.boot_ns) = (mono, boot);
+        e
+    }
+
+    /// Feeds events in time order (boottime).
+    fn feed(mut evs: Vec<Event>) -> TimerStats {
+        evs.sort_by_key(|e| e.boot_ns);
+        let mut s = TimerStats::new(vec![0xf1]);
+        for e in &evs {
+            s.event(e);
+        }
+        s
+    }
+
+    #[test]
+    fn spanning_timers_drift_by_clock_and_their_wakeups_are_lost_to_the_suspend() {
+        // S3 from 1.5 s, asleep 3 s: the platform returns at mono 1.508 / boot 4.508 s,
+        // thaw ends at mono 1.510 / boot 4.510 s
+        let mut evs = s3_cycle(1_500 * MS, 0, 3 * S);
+        // before: a 1 ms sleep, 5 µs late
+        evs.push(arm(9, 4, 2, 101 * MS, 100 * MS, 100 * MS));
+        evs.push(fire(
+            9,
+            101 * MS + 5_000,
+            101 * MS + 5_000,
+            101 * MS + 5_000,
+        ));
+        evs.push(run_in(101 * MS + 9_000, 101 * MS + 9_000, 4));
+        // monotonic sleep armed at 1 s for 1 s: fires 10 µs late on its own clock, 3 s late
+        // in elapsed time
+        evs.push(arm(1, 5, 2, 2 * S, S, S));
+        evs.push(fire(1, 2 * S + 10_000, 2 * S + 10_000, 5 * S + 10_000));
+        evs.push(run_in(2 * S + 100_000, 5 * S + 100_000, 5));
+        // boottime sleep armed at 1 s for 1 s: deadline in the suspend, fires at resume
+        evs.push(arm(2, 6, 8, 2 * S, S, S));
+        evs.push(fire(
+            2,
+            4_508 * MS + 500_000,
+            1_508 * MS + 500_000,
+            4_508 * MS + 500_000,
+        ));
+        evs.push(run_in(1_510 * MS + 200_000, 4_510 * MS + 200_000, 6));
+        // after: armed and fired after the cycle
+        evs.push(arm(3, 7, 2, 3 * S, 2_900 * MS, 5_900 * MS));
+        evs.push(fire(3, 3 * S + 1_000, 3 * S + 1_000, 6 * S + 1_000));
+        evs.push(run_in(3 * S + 2_000, 6 * S + 2_000, 7));
+        let mut s = feed(evs);
+        let lost = s.take_lost();
+        let sum = s.summary(&BTreeMap::new(), 10);
+        let p = &sum.by_phase;
+        assert_eq!((p.before.count, p.spanning.count, p.after.count), (1, 2, 1));
+        assert_eq!(sum.spanning_by_clock.len(), 2);
+        let mono = &sum.spanning_by_clock[0];
+        assert_eq!(
+            (mono.clock, mono.drift, mono.count),
+            ("monotonic", "suspend_drift", 1)
+        );
+        assert!(mono.lateness_ns.max < 20_000, "{mono:?}");
+        assert!(
+            (3 * S..3 * S + 20 * MS).contains(&mono.wall_lateness_ns.max),
+            "{mono:?}"
+        );
+        assert!(
+            (3 * S - MS..=3 * S).contains(&mono.suspended_ns_max),
+            "{mono:?}"
+        );
+        let boot = &sum.spanning_by_clock[1];
+        assert_eq!((boot.clock, boot.drift), ("boottime", "fires_at_resume"));
+        assert_eq!(boot.lateness_ns.max, boot.wall_lateness_ns.max);
+        assert!(boot.lateness_ns.max > 2_500 * MS, "{boot:?}");
+        // per task rows carry the split too
+        let t5 = sum.by_task.iter().find(|t| t.tid == Some(5)).unwrap();
+        assert_eq!(t5.by_phase.spanning.count, 1);
+        // both spanning wakeups lost to the suspend; the others were on time
+        assert_eq!(lost.len(), 2, "{lost:?}");
+        let m = lost.iter().find(|l| l.tid == 5).unwrap();
+        assert_eq!(
+            (m.clock, m.cause, m.suspend_cycle),
+            ("monotonic", "suspend", Some(1))
+        );
+        assert_eq!(m.expected_boot_ns, 2 * S);
+        assert_eq!(m.actual_boot_ns, 5 * S + 100_000);
+        assert_eq!(m.late_ns, 3 * S + 100_000);
+        assert_eq!(m.requested_ns, S);
+        let b = lost.iter().find(|l| l.tid == 6).unwrap();
+        assert_eq!((b.clock, b.cause), ("boottime", "suspend"));
+        assert_eq!(b.expected_boot_ns, 2 * S);
+    }
+
+    #[test]
+    fn lost_wakeup_causes_outside_and_after_the_platform_resume() {
+        let mut evs = vec![
+            // a cycle whose platform returns at boot 10 s and thaws at 10.5 s
+            sr("suspend_enter", 3, true, 9 * S, 9 * S),
+            sr("machine_suspend", 3, true, 9 * S + MS, 9 * S + MS),
+            sr("machine_suspend", 3, false, 9 * S + 2 * MS, 10 * S),
+            sr("thaw_processes", 0, true, 9 * S + 3 * MS, 10 * S + 400 * MS),
+            sr(
+                "thaw_processes",
+                0,
+                false,
+                9 * S + 4 * MS,
+                10 * S + 500 * MS,
+            ),
+        ];
+        // a kernel thread sleeping 10 ms while devices resume, run 240 ms late
+        let off = S - 2 * MS; // boot − mono after the platform returned
+        evs.push(arm(1, 20, 8, 10_060 * MS, 10_050 * MS - off, 10_050 * MS));
+        evs.push(fire(1, 10_060 * MS, 10_060 * MS - off, 10_060 * MS));
+        evs.push(run_in(10_300 * MS - off, 10_300 * MS, 20));
+        // fired on time, the task got the CPU 50 ms later: CPU contention
+        evs.push(arm(2, 21, 2, 19_990 * MS, 19_980 * MS, 19_980 * MS + off));
+        evs.push(fire(
+            2,
+            19_990 * MS + 10_000,
+            19_990 * MS + 10_000,
+            19_990 * MS + 10_000 + off,
+        ));
+        evs.push(run_in(20_040 * MS, 20_040 * MS + off, 21));
+        // fired 50 ms late, ran at once: the timer itself was late
+        evs.push(arm(3, 22, 2, 29_990 * MS, 29_980 * MS, 29_980 * MS + off));
+        evs.push(fire(3, 30_040 * MS, 30_040 * MS, 30_040 * MS + off));
+        evs.push(run_in(30_040 * MS + 5_000, 30_040 * MS + 5_000 + off, 22));
+        // 30 ms late on a 1 s sleep: not lost (not later than asked)
+        evs.push(arm(4, 23, 2, 41 * S, 40 * S, 40 * S + off));
+        evs.push(fire(
+            4,
+            41 * S + 30 * MS,
+            41 * S + 30 * MS,
+            41 * S + 30 * MS + off,
+        ));
+        evs.push(run_in(41 * S + 30 * MS, 41 * S + 30 * MS + off, 23));
+        let mut s = feed(evs);
+        let lost = s.take_lost();
+        let causes: Vec<(u32, &str, Option<u32>)> = lost
+            .iter()
+            .map(|l| (l.tid, l.cause, l.suspend_cycle))
+            .collect();
+        assert_eq!(
+            causes,
+            [
+                (20, "resume_latency", Some(1)),
+                (21, "cpu_contention", None),
+                (22, "timer_late", None)
+            ]
+        );
+        assert_eq!(lost[1].late_ns, 50 * MS);
+        assert_eq!(lost[1].requested_ns, 10 * MS);
+        assert_eq!(s.summary(&BTreeMap::new(), 10).by_phase.after.count, 3);
     }
 }

@@ -148,6 +148,10 @@ pub struct Trailer {
     pub recursion_misses: BTreeMap<String, u64>,
     #[serde(default)]
     pub misses_counted: bool,
+    /// `/sys/power/pm_wakeup_irq` when recording ended (the IRQ that woke the last suspend),
+    /// where the kernel had one.
+    #[serde(default)]
+    pub pm_wakeup_irq: Option<u32>,
 }
 
 #[cfg(test)]

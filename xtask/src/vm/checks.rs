@@ -173,7 +173,94 @@ pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String
             silent.join("; ")
         },
     ));
+    if !cycles.is_empty() {
+        out.extend(cycle_detail_checks(sc, &cycles));
+    }
     out
+}
+
+/// Resume time, device callbacks and wake source of every cycle. The harness wakes S3 with
+/// the RTC (`rtc0/wakealarm`), so that must be the wake source the report names.
+fn cycle_detail_checks(sc: &str, cycles: &[Value]) -> Vec<Check> {
+    let mut bad_resume = Vec::new();
+    let mut bad_devices = Vec::new();
+    let mut bad_wake = Vec::new();
+    let mut shown = Vec::new();
+    for c in cycles {
+        let i = &c["index"];
+        let s3 = c["machine_suspend"] == true;
+        let span =
+            c["end_mono_ns"].as_u64().unwrap_or(0) - c["start_mono_ns"].as_u64().unwrap_or(0);
+        match c["resume_ns"].as_u64() {
+            Some(r) if r > 0 && r <= span => {
+                shown.push(format!("#{i} resume {} ms", r / 1_000_000))
+            }
+            other => bad_resume.push(format!("cycle {i}: resume {other:?} of a {span} ns cycle")),
+        }
+        let devs = c["slowest_devices"].as_array().cloned().unwrap_or_default();
+        let durations: Vec<u64> = devs
+            .iter()
+            .map(|d| d["duration_ns"].as_u64().unwrap_or(0))
+            .collect();
+        let sorted = durations.windows(2).all(|w| w[0] >= w[1]);
+        if s3 && (c["device_callbacks"].as_u64().unwrap_or(0) == 0 || !sorted || devs.len() > 10) {
+            bad_devices.push(format!(
+                "cycle {i}: {} callbacks, slowest {durations:?}",
+                c["device_callbacks"]
+            ));
+        }
+        if s3 {
+            let kind = c["wake_source"]["kind"].as_str().unwrap_or("none");
+            if kind != "rtc_alarm" {
+                bad_wake.push(format!("cycle {i}: {kind}"));
+            } else {
+                shown.push(format!("#{i} woken by {}", c["wake_source"]["detail"]));
+            }
+        }
+    }
+    vec![
+        check(
+            format!("{sc}: resume time of every cycle"),
+            bad_resume.is_empty(),
+            if bad_resume.is_empty() {
+                shown.join("; ")
+            } else {
+                bad_resume.join("; ")
+            },
+        ),
+        check(
+            format!("{sc}: S3 device callbacks, slowest first"),
+            bad_devices.is_empty(),
+            if bad_devices.is_empty() {
+                cycles
+                    .iter()
+                    .find(|c| c["machine_suspend"] == true)
+                    .map(|c| {
+                        let d = &c["slowest_devices"][0];
+                        format!(
+                            "{} callbacks, slowest {} ({}) {} {} ns",
+                            c["device_callbacks"],
+                            d["device"],
+                            d["driver"],
+                            d["event"],
+                            d["duration_ns"]
+                        )
+                    })
+                    .unwrap_or_else(|| "no S3 cycle".into())
+            } else {
+                bad_devices.join("; ")
+            },
+        ),
+        check(
+            format!("{sc}: S3 cycles woken by the RTC alarm the harness set"),
+            bad_wake.is_empty(),
+            if bad_wake.is_empty() {
+                "every S3 cycle: rtc_alarm".to_string()
+            } else {
+                bad_wake.join("; ")
+            },
+        ),
+    ]
 }
 
 /// Serial ground truth of a flood scenario (facts `sent`, `bo`, `oe`, and for a scenario whose
@@ -263,7 +350,7 @@ pub fn serial_checks(
         .as_array()
         .map(|d| {
             d.iter()
-                .filter(|w| w["port"] == "ttyS1")
+                .filter(|w| w["port"] == "ttyS1" && w["lost_in"] != "uart_fifo")
                 .map(|w| w["bytes"].as_i64().unwrap_or(0))
                 .sum()
         })
@@ -387,6 +474,90 @@ fn spanning(wakeups: &[Wakeup]) -> Vec<bool> {
             }
         })
         .collect()
+}
+
+/// Spanning timers classified by their clock, and the workload's wakeups across the suspend
+/// listed as lost to it — identified by task and deadline.
+pub fn spanning_checks(wakeups: &[Wakeup], report: &Value) -> Vec<Check> {
+    let spans = spanning(wakeups);
+    let by_clock = report["timers"]["spanning_by_clock"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let group = |clock: &str| by_clock.iter().find(|g| g["clock"] == clock).cloned();
+    let s3_suspended = report["suspend_cycles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["machine_suspend"] == true)
+        .filter_map(|c| c["suspended_ns"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let mono = group("monotonic");
+    let boot = group("boottime");
+    let mono_ok = mono.as_ref().is_some_and(|g| {
+        g["drift"] == "suspend_drift"
+            && g["wall_lateness_ns"]["max"].as_u64().unwrap_or(0) + 1_000_000 >= s3_suspended
+    });
+    let boot_ok = boot.as_ref().is_some_and(|g| {
+        g["drift"] == "fires_at_resume" && g["wall_lateness_ns"]["max"] == g["lateness_ns"]["max"]
+    });
+    let lost = report["lost_wakeups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let (mut across, mut found) = (0, 0);
+    let mut missing = Vec::new();
+    for (w, _) in wakeups.iter().zip(&spans).filter(|(_, s)| **s) {
+        across += 1;
+        let key = if w.clock == "boottime" {
+            "expected_boot_ns"
+        } else {
+            "expected_mono_ns"
+        };
+        let hit = lost.iter().find(|l| {
+            l["tid"].as_u64() == Some(u64::from(w.tid))
+                && (l[key].as_i64().unwrap_or(0) - w.deadline_ns).abs() <= 1_000_000
+        });
+        match hit {
+            Some(l) if l["cause"] == "suspend" || l["cause"] == "resume_latency" => found += 1,
+            Some(l) => missing.push(format!("{} tid {}: cause {}", w.clock, w.tid, l["cause"])),
+            None => missing.push(format!(
+                "{} tid {} deadline {}: not listed",
+                w.clock, w.tid, w.deadline_ns
+            )),
+        }
+    }
+    vec![
+        check(
+            "timers: spanning timers classified by clock",
+            mono_ok && boot_ok,
+            format!(
+                "monotonic: drift {} wall max {} ns (S3 suspended {s3_suspended} ns); boottime: drift {} own max {} ns = wall max {} ns",
+                mono.as_ref().map_or(Value::Null, |g| g["drift"].clone()),
+                mono.as_ref()
+                    .map_or(Value::Null, |g| g["wall_lateness_ns"]["max"].clone()),
+                boot.as_ref().map_or(Value::Null, |g| g["drift"].clone()),
+                boot.as_ref()
+                    .map_or(Value::Null, |g| g["lateness_ns"]["max"].clone()),
+                boot.as_ref()
+                    .map_or(Value::Null, |g| g["wall_lateness_ns"]["max"].clone()),
+            ),
+        ),
+        check(
+            "timers: wakeups across the suspend listed as lost to it",
+            across > 0 && found == across,
+            format!(
+                "{found}/{across} of the workload's wakeups across the suspend in lost_wakeups with cause suspend/resume_latency ({} listed in all){}",
+                lost.len(),
+                if missing.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", missing.join("; "))
+                }
+            ),
+        ),
+    ]
 }
 
 /// Share of ordinary wakeups that must agree within 1 ms/5 %: under TCG a vCPU stall or a
@@ -615,8 +786,54 @@ mod tests {
         );
     }
 
+    #[test]
+    fn spanning_timers_checked_by_clock_and_identity() {
+        let w = |tid, clock: &str, deadline, mono, boot, late| Wakeup {
+            tid,
+            clock: clock.into(),
+            api: "nanosleep".into(),
+            deadline_ns: deadline,
+            woke_mono_ns: mono,
+            woke_boot_ns: boot,
+            late_ns: late,
+        };
+        let s = 1_000_000_000i64;
+        let wakeups = vec![
+            w(5, "monotonic", s, s, s, 10_000),
+            // offset jumped by 3 s: across the suspend
+            w(5, "monotonic", 2 * s, 2 * s, 5 * s, 20_000),
+            w(6, "boottime", 2 * s, 2 * s, 5 * s, 3 * s),
+        ];
+        let good = json!({
+            "suspend_cycles": [{"machine_suspend": true, "suspended_ns": 3 * s}],
+            "timers": {"spanning_by_clock": [
+                {"clock": "monotonic", "drift": "suspend_drift", "lateness_ns": {"max": 20_000},
+                 "wall_lateness_ns": {"max": 3 * s + 20_000}},
+                {"clock": "boottime", "drift": "fires_at_resume", "lateness_ns": {"max": 3 * s},
+                 "wall_lateness_ns": {"max": 3 * s}}]},
+            "lost_wakeups": [
+                {"tid": 5, "expected_mono_ns": 2 * s, "cause": "suspend"},
+                {"tid": 6, "expected_boot_ns": 2 * s + 4_000, "cause": "suspend"}]
+        });
+        assert!(spanning_checks(&wakeups, &good).iter().all(|c| c.ok));
+        let mut swapped = good.clone();
+        swapped["timers"]["spanning_by_clock"][0]["drift"] = json!("fires_at_resume");
+        assert!(!spanning_checks(&wakeups, &swapped)[0].ok);
+        let mut wrong_cause = good.clone();
+        wrong_cause["lost_wakeups"][1]["cause"] = json!("cpu_contention");
+        assert!(!spanning_checks(&wakeups, &wrong_cause)[1].ok);
+        let mut unlisted = good;
+        unlisted["lost_wakeups"].as_array_mut().unwrap().remove(0);
+        assert!(!spanning_checks(&wakeups, &unlisted)[1].ok);
+    }
+
     fn cycle(real: bool, suspended: u64) -> Value {
         json!({"index": 1, "machine_suspend": real, "complete": true, "suspended_ns": suspended,
+               "start_mono_ns": 0, "end_mono_ns": 900_000_000u64, "resume_ns": 30_000_000u64,
+               "device_callbacks": 3,
+               "slowest_devices": [{"device": "00:05", "driver": "rtc_cmos", "duration_ns": 9},
+                                   {"device": "serio0", "driver": "i8042", "duration_ns": 4}],
+               "wake_source": if real { json!({"kind": "rtc_alarm", "detail": "RTC"}) } else { Value::Null },
                "silent_after_resume": [], "after_resume_window_ns": 2_000_000_000u64,
                "phases": [{"name": "suspend_enter", "end_mono_ns": 5},
                           {"name": "dpm_suspend", "end_mono_ns": 9}]})
@@ -662,6 +879,28 @@ mod tests {
                 .unwrap()
                 .ok
         );
+        // woken by something else than the harness's RTC alarm; devices out of order; no resume
+        for (key, val, name) in [
+            (
+                "wake_source",
+                json!({"kind": "wakeup_source"}),
+                "woken by the RTC",
+            ),
+            (
+                "slowest_devices",
+                json!([{"duration_ns": 1}, {"duration_ns": 5}]),
+                "slowest first",
+            ),
+            ("resume_ns", Value::Null, "resume time"),
+        ] {
+            let mut cy = cycle(true, 2_000_000_000);
+            cy[key] = val;
+            let c = scenario_checks("s", &report(vec![cy]), &facts_of(1, 0));
+            assert!(
+                !c.iter().find(|c| c.name.contains(name)).unwrap().ok,
+                "{name}"
+            );
+        }
         // a phase end lost
         let mut cy = cycle(true, 2_000_000_000);
         cy["phases"][0]["end_mono_ns"] = Value::Null;

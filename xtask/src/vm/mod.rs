@@ -347,6 +347,7 @@ fn evaluate(
                 .iter()
                 .map(|p| missed[p].as_u64().unwrap_or(0))
                 .sum();
+            checks.extend(checks::spanning_checks(&wakeups, &report));
             checks.extend(checks::timer_checks(
                 &wakeups,
                 &checks::tool_lateness(&tool),

@@ -1,0 +1,126 @@
+//! The verdict at the top of every human-readable report (text and HTML): per port what was
+//! lost and why, the lost wakeups by cause, what each suspend cycle cost, and tracer loss.
+//! Lines are plain text; each renderer escapes and styles them.
+
+use super::causes::thousands;
+use super::text::fmt_ns;
+use super::{Report, SuspendCycle};
+
+/// One line of the verdict; `warn` marks a loss.
+pub struct Line {
+    pub warn: bool,
+    pub text: String,
+}
+
+pub fn cycle_kind(c: &SuspendCycle) -> &'static str {
+    if c.machine_suspend { "S3" } else { "pm_test" }
+}
+
+/// Sums `(key, value)` pairs per key, in first-seen order.
+fn tally<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> Vec<(&'a str, u64)> {
+    let mut out: Vec<(&str, u64)> = Vec::new();
+    for (k, v) in items {
+        match out.iter_mut().find(|(o, _)| *o == k) {
+            Some((_, n)) => *n += v,
+            None => out.push((k, v)),
+        }
+    }
+    out
+}
+
+pub fn lines(r: &Report) -> Vec<Line> {
+    let mut lines = Vec::new();
+    for p in &r.ports {
+        if p.bytes_received == 0 && p.bytes_dropped == 0 && p.hw_overruns == 0 {
+            continue; // a port without traffic
+        }
+        if p.bytes_dropped == 0 && p.hw_overruns == 0 {
+            lines.push(Line {
+                warn: false,
+                text: format!(
+                    "{}: no bytes lost ({} received)",
+                    p.name,
+                    thousands(p.bytes_received)
+                ),
+            });
+            continue;
+        }
+        let mut causes = tally(
+            r.drops
+                .iter()
+                .filter(|d| d.port == p.name && d.lost_in == "flip_buffer")
+                .map(|d| (d.cause.unwrap_or("unknown"), d.bytes)),
+        );
+        causes.sort_by_key(|c| std::cmp::Reverse(c.1));
+        let seen = p.bytes_received + p.bytes_dropped;
+        let mut text = format!(
+            "{}: {} of {} bytes lost ({:.1} %)",
+            p.name,
+            thousands(p.bytes_dropped),
+            thousands(seen),
+            p.bytes_dropped as f64 * 100.0 / seen.max(1) as f64
+        );
+        if !causes.is_empty() {
+            let why: Vec<String> = causes
+                .iter()
+                .map(|(c, n)| format!("{} {}", thousands(*n), c.replace('_', " ")))
+                .collect();
+            text.push_str(&format!(" — {}", why.join(", ")));
+        }
+        if p.hw_overruns > 0 {
+            text.push_str(&format!(
+                "; {} UART FIFO overruns (bytes lost before the driver read them)",
+                p.hw_overruns
+            ));
+        }
+        lines.push(Line { warn: true, text });
+    }
+    if !r.lost_wakeups.is_empty() {
+        let why: Vec<String> = tally(r.lost_wakeups.iter().map(|l| (l.cause, 1)))
+            .iter()
+            .map(|(c, n)| format!("{n} {}", c.replace('_', " ")))
+            .collect();
+        lines.push(Line {
+            warn: true,
+            text: format!("{} lost wakeups: {}", r.lost_wakeups.len(), why.join(", ")),
+        });
+    }
+    for c in &r.suspend_cycles {
+        let mut text = format!(
+            "{} cycle #{}: suspended {}",
+            cycle_kind(c),
+            c.index,
+            fmt_ns(c.suspended_ns)
+        );
+        if let Some(ns) = c.resume_ns {
+            text.push_str(&format!(", resume {}", fmt_ns(ns)));
+        }
+        if let Some(d) = c.slowest_devices.first() {
+            text.push_str(&format!(
+                ", slowest device {} {} {}",
+                d.device,
+                d.event,
+                fmt_ns(d.duration_ns)
+            ));
+        }
+        if let Some(w) = &c.wake_source {
+            text.push_str(&format!(", woken by {}", w.kind));
+        }
+        let silent = c.liveness.silent_after_resume.len();
+        if silent > 0 {
+            text.push_str(&format!(", {silent} probes silent after resume"));
+        }
+        lines.push(Line {
+            warn: silent > 0,
+            text,
+        });
+    }
+    let lost = r.events.lost + r.events.recursion_misses.values().sum::<u64>();
+    if lost > 0 {
+        lines.push(Line {
+            warn: true,
+            text: format!("{lost} events the kernel could not hand to the tracer (see events)"),
+        });
+    }
+    lines
+}

@@ -1,0 +1,95 @@
+//! Time series for the timeline renderers (HTML, SVG, trace-event export) and the JSON
+//! `timeline` key: values summed or maxed into fixed buckets of CLOCK_BOOTTIME. Sparse: an empty
+//! bucket takes no memory, so a long quiet recording stays small.
+
+use std::collections::BTreeMap;
+
+use serde::{Serialize, Serializer};
+
+/// Width of one timeline bucket.
+pub const BUCKET_NS: u64 = 100_000_000;
+
+/// One lane of the timeline: bucket start (boottime ns) → value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    points: BTreeMap<u64, u64>,
+}
+
+impl Series {
+    fn bucket(boot_ns: u64) -> u64 {
+        boot_ns - boot_ns % BUCKET_NS
+    }
+
+    /// Adds `v` to the bucket holding `boot_ns`.
+    pub fn add(&mut self, boot_ns: u64, v: u64) {
+        *self.points.entry(Self::bucket(boot_ns)).or_default() += v;
+    }
+
+    /// Keeps the largest value seen in the bucket holding `boot_ns`.
+    pub fn max(&mut self, boot_ns: u64, v: u64) {
+        let e = self.points.entry(Self::bucket(boot_ns)).or_default();
+        *e = (*e).max(v);
+    }
+
+    /// `(bucket start boottime ns, value)` in time order.
+    pub fn points(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.points.iter().map(|(&t, &v)| (t, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+}
+
+/// Serialized as `[[t_boot_ns, value], …]`.
+impl Serialize for Series {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.points.iter().map(|(t, v)| [*t, *v]))
+    }
+}
+
+/// Bytes over time on one port.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct PortSeries {
+    pub name: String,
+    /// Bytes handed to the line discipline per bucket.
+    pub received: Series,
+    /// Bytes the flip buffer refused per bucket (a drop run counts at its last drop).
+    pub dropped: Series,
+}
+
+/// The `timeline` object of the report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    pub bucket_ns: u64,
+    /// Recording start and end (or last event), CLOCK_BOOTTIME.
+    pub start_boot_ns: u64,
+    pub end_boot_ns: u64,
+    pub ports: Vec<PortSeries>,
+    /// Largest hrtimer lateness (own clock) of the expiries in each bucket.
+    pub timer_lateness_max: Series,
+    /// Task-visible timer wakeups per bucket.
+    pub wakeups: Series,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_sum_and_max_sparsely() {
+        let mut s = Series::default();
+        s.add(50, 3);
+        s.add(BUCKET_NS - 1, 4);
+        s.add(5 * BUCKET_NS + 7, 1);
+        assert_eq!(s.points().collect::<Vec<_>>(), [(0, 7), (5 * BUCKET_NS, 1)]);
+        let mut m = Series::default();
+        m.max(10, 5);
+        m.max(20, 2);
+        assert_eq!(m.points().collect::<Vec<_>>(), [(0, 5)]);
+        assert_eq!(
+            serde_json::to_string(&s).unwrap(),
+            format!("[[0,7],[{},1]]", 5 * BUCKET_NS)
+        );
+    }
+}
