@@ -447,10 +447,21 @@ where
 {
     let name = neutralize(&p.name);
     let drops: Vec<_> = r.drops.iter().filter(|d| d.port == p.name).collect();
-    let y_max = max_of(&p.received).max(max_of(&p.dropped)).max(1) as f64 * 1.15;
-    let caption =
-        format!("{name}: bytes per 100 ms received (blue) and dropped (red); shaded: drop windows");
-    let mut chart = linear_chart(area, &caption, axis, y_max, x_area)?;
+    // log scale: a reader's steady trickle and a flush of the whole flip buffer at thaw differ
+    // by three orders of magnitude and both must be visible
+    let y_max = max_of(&p.received).max(max_of(&p.dropped)).max(10) as f64 * 2.0;
+    let caption = format!(
+        "{name}: bytes per 100 ms received (blue) and dropped (red), log scale; shaded: drop windows"
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, text_style(CAPTION_PX, &BLACK))
+        .margin_top(2)
+        .margin_bottom(4)
+        .margin_right(RIGHT_MARGIN)
+        .y_label_area_size(LEFT_AREA)
+        .x_label_area_size(x_area)
+        .build_cartesian_2d(0f64..axis.secs, (1f64..y_max).log_scale())?;
+    mesh(&mut chart, x_area, 4, &|v| fmt_count(*v))?;
     if p.received.is_empty() && p.dropped.is_empty() && drops.is_empty() {
         return no_data(&chart.plotting_area().strip_coord_spec());
     }
@@ -463,18 +474,19 @@ where
             d.t_boot_ns
         };
         let (x0, x1) = axis.span(from, d.end_boot_ns, 3.0);
-        Rectangle::new([(x0, 0.0), (x1, y_max)], DROPPED.mix(0.18).filled())
+        Rectangle::new([(x0, 1.0), (x1, y_max)], DROPPED.mix(0.18).filled())
     }))?;
     chart.draw_series(
         bars(&p.received, bucket, axis)
             .into_iter()
-            .map(|(x0, x1, v)| Rectangle::new([(x0, 0.0), (x1, v as f64)], RECEIVED.filled())),
+            .filter(|b| b.2 > 0)
+            .map(|(x0, x1, v)| Rectangle::new([(x0, 1.0), (x1, v as f64)], RECEIVED.filled())),
     )?;
     chart.draw_series(
         bars(&p.dropped, bucket, axis)
             .into_iter()
             .filter(|b| b.2 > 0)
-            .map(|(x0, x1, v)| Rectangle::new([(x0, 0.0), (x1, v as f64)], DROPPED.filled())),
+            .map(|(x0, x1, v)| Rectangle::new([(x0, 1.0), (x1, v as f64)], DROPPED.filled())),
     )?;
     Ok(())
 }

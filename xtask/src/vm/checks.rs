@@ -476,6 +476,111 @@ fn spanning(wakeups: &[Wakeup]) -> Vec<bool> {
         .collect()
 }
 
+/// The HTML page and the trace-event export carry the JSON report's numbers, and
+/// `report --check drops=0 --check probes_alive` exits 1 exactly when the JSON shows drops or a
+/// silent probe (`gate_rc`).
+pub fn renderer_checks(
+    sc: &str,
+    report: &Value,
+    html: &str,
+    trace_events: &Value,
+    gate_rc: Option<i32>,
+) -> Vec<Check> {
+    let ports = report["ports"].as_array().cloned().unwrap_or_default();
+    let drops = report["drops"].as_array().map_or(0, Vec::len);
+    let cycles = report["suspend_cycles"].as_array().map_or(0, Vec::len);
+    let events = trace_events["traceEvents"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut bad = Vec::new();
+    for p in &ports {
+        let name = p["name"].as_str().unwrap_or("?");
+        let last = events
+            .iter()
+            .filter(|e| e["ph"] == "C" && e["name"] == format!("{name} bytes"))
+            .max_by(|a, b| {
+                let ts = |e: &Value| e["ts"].as_f64().unwrap_or(0.0);
+                ts(a).total_cmp(&ts(b))
+            });
+        let (rx, dropped) = (&p["bytes_received"], &p["bytes_dropped"]);
+        let ok = match last {
+            Some(e) => &e["args"]["received"] == rx && &e["args"]["dropped"] == dropped,
+            None => rx == 0 && dropped == 0,
+        };
+        if !ok {
+            bad.push(format!(
+                "trace-event {name}: {:?} vs received {rx} dropped {dropped}",
+                last.map(|e| &e["args"])
+            ));
+        }
+        if !html.contains(&format!(">{dropped}<")) || !html.contains(&format!(">{rx}<")) {
+            bad.push(format!(
+                "html {name}: no cell with received {rx} / dropped {dropped}"
+            ));
+        }
+    }
+    let instants = events
+        .iter()
+        .filter(|e| e["ph"] == "i" && e["args"]["chain"].is_string())
+        .count();
+    if instants != drops {
+        bad.push(format!(
+            "trace-event: {instants} drop instants, JSON {drops} drop windows"
+        ));
+    }
+    let cycle_slices = events
+        .iter()
+        .filter(|e| {
+            e["ph"] == "X"
+                && e["name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains(" cycle ") && !n.contains("lost"))
+        })
+        .count();
+    if cycle_slices != cycles {
+        bad.push(format!(
+            "trace-event: {cycle_slices} cycle slices, JSON {cycles} cycles"
+        ));
+    }
+    if !html.contains("<svg") {
+        bad.push("html: no inline SVG timeline".into());
+    }
+    let dropped_any = ports
+        .iter()
+        .any(|p| p["bytes_dropped"].as_u64().unwrap_or(0) > 0);
+    let silent_any = report["suspend_cycles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| {
+            c["silent_after_resume"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty())
+        });
+    let want_rc = if dropped_any || silent_any { 1 } else { 0 };
+    vec![
+        check(
+            format!("{sc}: HTML and trace-event carry the JSON's numbers"),
+            bad.is_empty() && !events.is_empty(),
+            if bad.is_empty() {
+                format!(
+                    "{} ports, {drops} drop windows, {cycles} cycles; {} trace events",
+                    ports.len(),
+                    events.len()
+                )
+            } else {
+                bad.join("; ")
+            },
+        ),
+        check(
+            format!("{sc}: report --check drops=0 --check probes_alive exits {want_rc}"),
+            gate_rc == Some(want_rc),
+            format!("exit {gate_rc:?} (drops: {dropped_any}, silent probes: {silent_any})"),
+        ),
+    ]
+}
+
 /// Spanning timers classified by their clock, and the workload's wakeups across the suspend
 /// listed as lost to it — identified by task and deadline.
 pub fn spanning_checks(wakeups: &[Wakeup], report: &Value) -> Vec<Check> {
@@ -784,6 +889,34 @@ mod tests {
             !name(&serial_checks("f", &r, &big, "fexit")),
             "fentry must be exact"
         );
+    }
+
+    #[test]
+    fn renderers_must_carry_the_json_numbers() {
+        let report = json!({
+            "ports": [{"name": "ttyS1", "bytes_received": 90, "bytes_dropped": 10}],
+            "drops": [{"port": "ttyS1", "bytes": 10}],
+            "suspend_cycles": [{"silent_after_resume": []}]
+        });
+        let te = json!({"traceEvents": [
+            {"ph": "C", "name": "ttyS1 bytes", "ts": 1.0, "args": {"received": 5, "dropped": 0}},
+            {"ph": "C", "name": "ttyS1 bytes", "ts": 9.0, "args": {"received": 90, "dropped": 10}},
+            {"ph": "i", "name": "ttyS1: 10 bytes lost", "ts": 5.0, "args": {"chain": "…"}},
+            {"ph": "X", "name": "S3 cycle 1", "ts": 2.0, "dur": 1.0}
+        ]});
+        let html = "<svg></svg><td>90</td><td>10</td>";
+        let ok = renderer_checks("f", &report, html, &te, Some(1));
+        assert!(ok.iter().all(|c| c.ok), "{ok:#?}");
+        // the gate must fail a run with drops
+        assert!(!renderer_checks("f", &report, html, &te, Some(0))[1].ok);
+        // a renderer that lost a number
+        assert!(!renderer_checks("f", &report, "<svg></svg><td>90</td>", &te, Some(1))[0].ok);
+        let mut short = te.clone();
+        short["traceEvents"][1]["args"]["dropped"] = json!(9);
+        assert!(!renderer_checks("f", &report, html, &short, Some(1))[0].ok);
+        let mut no_cycle = te;
+        no_cycle["traceEvents"].as_array_mut().unwrap().pop();
+        assert!(!renderer_checks("f", &report, html, &no_cycle, Some(1))[0].ok);
     }
 
     #[test]

@@ -307,6 +307,22 @@ fn evaluate(
         let text = serial_trace(bin, &["report", "--color", "never"], &trace)?;
         std::fs::write(dir.join(format!("{}.report.txt", sc.id)), &text)?;
         let report: Value = serde_json::from_str(&json)?;
+        // the other renderers must carry the same numbers, and --check must gate on them
+        let html = serial_trace(bin, &["report", "--format", "html"], &trace)?;
+        std::fs::write(dir.join(format!("{}.report.html", sc.id)), &html)?;
+        let te = serial_trace(bin, &["report", "--format", "trace-event"], &trace)?;
+        std::fs::write(dir.join(format!("{}.trace-event.json", sc.id)), &te)?;
+        let gate = Command::new(bin)
+            .args(["report", "--check", "drops=0", "--check", "probes_alive"])
+            .arg(&trace)
+            .output()?;
+        checks.extend(checks::renderer_checks(
+            sc.id,
+            &report,
+            &html,
+            &serde_json::from_str(&te).unwrap_or(Value::Null),
+            gate.status.code(),
+        ));
         if probes.is_empty() {
             probes = report["probes"].as_array().cloned().unwrap_or_default();
         }
