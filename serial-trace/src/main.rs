@@ -1,21 +1,7 @@
 //! serial-trace: finds out why serial bytes are lost inside the Linux kernel and why sleeps
 //! wake late around suspend. See README.md.
 
-mod cli;
-mod dump;
-mod hooks;
-mod kallsyms;
-mod kernel_btf;
-mod ports;
-mod privileges;
-mod probe;
-mod prog_stats;
-mod record;
-mod report;
-mod sysinfo;
-mod trace;
-mod tracefs;
-mod wakeup;
+use serial_trace::{cli, dump, probe, record, report, trace};
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -68,3 +68,11 @@ pub fn pm_wakeup_irq() -> Option<u32> {
         .parse()
         .ok()
 }
+
+/// This process's peak resident set size in KiB (`getrusage(RUSAGE_SELF).ru_maxrss`).
+pub fn max_rss_kb() -> Option<u64> {
+    // SAFETY: zeroed rusage is a valid out-parameter.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to an rusage.
+    (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0).then_some(ru.ru_maxrss as u64)
+}

@@ -410,6 +410,10 @@ fn html_report_renders_in_headless_chromium() {
     let dir = tmp_dir("report");
     let trace = dir.join("synthetic.trace");
     write_trace(&trace);
+    // the fuzz seeds (fuzz/seeds/) include this trace: every kind, hostile names, two cycles
+    if let Some(keep) = std::env::var_os("SERIAL_TRACE_KEEP_TRACE") {
+        std::fs::copy(&trace, keep).unwrap();
+    }
     let (html_path, svg_path, json_path) = (
         dir.join("report.html"),
         dir.join("timeline.svg"),

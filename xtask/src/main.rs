@@ -1,6 +1,7 @@
-//! Project tasks: `cargo xtask setup | demo | test`. See README.md.
+//! Project tasks: `cargo xtask setup | demo | test | vm | fuzz`. See README.md.
 
 mod demo;
+mod fuzz;
 mod setup;
 mod test;
 mod util;
@@ -30,6 +31,8 @@ enum Task {
     Test(test::TestArgs),
     /// Boot Debian kernels under QEMU and check serial-trace against ground truth there.
     Vm(vm::VmArgs),
+    /// Fuzz the trace reader and the report pipeline (cargo-fuzz, libFuzzer + ASan).
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,9 @@ fn main() -> anyhow::Result<()> {
         Task::Demo(a) => demo::run(a),
         Task::Test(a) => test::run(a),
         Task::Vm(a) => vm::run(a),
+        Task::Fuzz(a) => {
+            setup::run()?;
+            fuzz::run(a)
+        }
     }
 }

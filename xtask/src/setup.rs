@@ -19,6 +19,7 @@ const BROWSER_PACKAGES: &[(&str, &str)] = &[("chromium", "chromium")];
 pub fn run() -> Result<()> {
     nightly_with_rust_src()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     // QEMU and a static busybox for the VM matrix and the demo, Chromium for the HTML report's
     // browser test; one `apt-get update` for all
     debian_packages(&[crate::vm::PACKAGES, BROWSER_PACKAGES].concat())?;
@@ -114,6 +115,15 @@ fn bpf_linker() -> Result<()> {
         bail!("bpf-linker installed but `bpf-linker --version` fails; is ~/.cargo/bin on PATH?");
     }
     Ok(())
+}
+
+/// cargo-fuzz drives the fuzz targets in `fuzz/` (`cargo xtask fuzz`, and a bounded run in
+/// `cargo xtask test`).
+fn cargo_fuzz() -> Result<()> {
+    if stdout_of(Command::new("cargo").args(["fuzz", "--version"])).is_some() {
+        return Ok(());
+    }
+    sh(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
 }
 
 fn have_binary(name: &str) -> bool {

@@ -20,6 +20,12 @@ pub struct TestArgs {
     /// Skip the VM matrix (Debian kernels under QEMU).
     #[arg(long)]
     no_vm: bool,
+    /// Skip the bounded fuzz run.
+    #[arg(long)]
+    no_fuzz: bool,
+    /// Seconds the bounded fuzz run gives each target.
+    #[arg(long, default_value_t = 30)]
+    fuzz_seconds: u64,
 }
 
 pub fn run_lints() -> Result<()> {
@@ -59,6 +65,14 @@ pub fn run(a: TestArgs) -> Result<()> {
     let r = root();
     // Unit tests: everything that needs no privileges.
     sh(Command::new("cargo").current_dir(&r).args(["test"]))?;
+    if a.no_fuzz {
+        eprintln!("xtask: fuzzing skipped (--no-fuzz)");
+    } else {
+        crate::fuzz::run(crate::fuzz::FuzzArgs {
+            seconds: a.fuzz_seconds,
+            targets: Vec::new(),
+        })?;
+    }
     if a.no_privileged {
         eprintln!("xtask: privileged host tests skipped (--no-privileged)");
         return Ok(());

@@ -339,6 +339,7 @@ impl<'o> Session<'o> {
             recursion_misses: self.misses.clone(),
             misses_counted: self.misses_counted,
             pm_wakeup_irq: sysinfo::pm_wakeup_irq(),
+            recorder_max_rss_kb: sysinfo::max_rss_kb(),
         };
         let events = self.writer.events_written();
         let finished = self

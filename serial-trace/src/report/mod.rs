@@ -77,6 +77,8 @@ pub struct TraceInfo {
     pub stopped_by: Option<String>,
     pub recorder_error: Option<String>,
     pub start_realtime_ns: u64,
+    /// The recorder's peak resident memory in KiB (from the trailer).
+    pub recorder_max_rss_kb: Option<u64>,
     /// Frame types written by a newer serial-trace and skipped by this one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown_frame_types: Vec<u8>,
@@ -253,6 +255,7 @@ pub fn analyze_with_wakeups<R: Read>(
             stopped_by: trailer.as_ref().map(|t| t.stopped_by.clone()),
             recorder_error: trailer.as_ref().and_then(|t| t.error.clone()),
             start_realtime_ns: header.start.realtime_ns,
+            recorder_max_rss_kb: trailer.as_ref().and_then(|t| t.recorder_max_rss_kb),
             unknown_frame_types: unknown_frames,
         },
         duration_ns: last_boot.saturating_sub(header.start.boot_ns),

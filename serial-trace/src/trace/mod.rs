@@ -152,6 +152,10 @@ pub struct Trailer {
     /// where the kernel had one.
     #[serde(default)]
     pub pm_wakeup_irq: Option<u32>,
+    /// The recorder's peak resident memory (`getrusage` `ru_maxrss`), in KiB: a recorder's
+    /// memory must not grow with the length of the recording.
+    #[serde(default)]
+    pub recorder_max_rss_kb: Option<u64>,
 }
 
 #[cfg(test)]

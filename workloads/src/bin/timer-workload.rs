@@ -9,6 +9,7 @@
 //!
 //! stdout: one JSON summary line. `--log FILE`: one JSON line per wakeup.
 
+use serial_trace_workloads::clock_ns;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -77,16 +78,6 @@ struct Summary {
     threads: Vec<ThreadSummary>,
 }
 
-fn now(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and out pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
-}
-
 fn timespec(ns: i64) -> libc::timespec {
     libc::timespec {
         tv_sec: ns / 1_000_000_000,
@@ -105,7 +96,7 @@ fn clock_name(c: libc::clockid_t) -> &'static str {
 fn sleep_nanosleep(clock: libc::clockid_t, deadline: i64) {
     let ts = timespec(deadline);
     // An absolute sleep restarts with the same deadline after EINTR (e.g. the freezer).
-    while now(clock) < deadline {
+    while clock_ns(clock) < deadline {
         // SAFETY: absolute sleep on a valid clock.
         unsafe { libc::clock_nanosleep(clock, libc::TIMER_ABSTIME, &ts, std::ptr::null_mut()) };
     }
@@ -126,7 +117,7 @@ fn sleep_timerfd(fd: i32, clock: libc::clockid_t, deadline: i64) {
         std::io::Error::last_os_error()
     );
     let mut expirations = 0u64;
-    while now(clock) < deadline {
+    while clock_ns(clock) < deadline {
         // SAFETY: reading 8 bytes into a u64.
         unsafe { libc::read(fd, (&mut expirations as *mut u64).cast(), 8) };
     }
@@ -159,12 +150,12 @@ fn run_thread(
     std::thread::sleep(Duration::from_nanos(phase_ns as u64));
     let mut out = Vec::new();
     while start.elapsed() < duration {
-        let deadline = now(clock) + interval_ns;
+        let deadline = clock_ns(clock) + interval_ns;
         match api {
             Api::Nanosleep => sleep_nanosleep(clock, deadline),
             Api::Timerfd => sleep_timerfd(fd, clock, deadline),
         }
-        let woke = now(clock);
+        let woke = clock_ns(clock);
         out.push(Wakeup {
             tid,
             clock: clock_name(clock),
@@ -175,8 +166,8 @@ fn run_thread(
             },
             deadline_ns: deadline,
             woke_ns: woke,
-            woke_mono_ns: now(libc::CLOCK_MONOTONIC),
-            woke_boot_ns: now(libc::CLOCK_BOOTTIME),
+            woke_mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+            woke_boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
             late_ns: woke - deadline,
         });
     }

@@ -391,6 +391,16 @@ pub fn serial_checks(
         dropped > 0 && attributed == dropped,
         format!("{attributed} of {dropped} dropped bytes attributed; first: {first_chain}"),
     ));
+    if num(facts, "soak").is_some() {
+        // the ring buffer (32 MiB in the VM runs) is mapped and counts once read; the rest
+        // must not grow with a recording of 20 cycles and millions of bytes
+        let rss = report["trace"]["recorder_max_rss_kb"].as_u64();
+        out.push(check(
+            format!("{sc}: recorder memory bounded (≤ ring buffer + 64 MiB)"),
+            rss.is_some_and(|kb| kb <= (32 + 64) * 1024),
+            format!("peak RSS {rss:?} KiB"),
+        ));
+    }
     let oe = num(facts, "oe").unwrap_or(-1);
     out.push(check(
         format!("{sc}: ttyS1 hardware overruns = kernel overrun"),

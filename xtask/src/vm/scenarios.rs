@@ -11,6 +11,8 @@ pub struct Scenario {
     pub body: &'static str,
     /// Extra `serial-trace record` arguments.
     pub record_args: &'static str,
+    /// Part of the default matrix (`cargo xtask vm`, CI); others run only when named.
+    pub in_matrix: bool,
 }
 
 pub const SCENARIOS: &[Scenario] = &[
@@ -24,6 +26,7 @@ pub const SCENARIOS: &[Scenario] = &[
     fact s3_cycles=$full pm_test_cycles=$partial
 "#,
         record_args: "",
+        in_matrix: true,
     },
     Scenario {
         id: "timers",
@@ -37,6 +40,7 @@ pub const SCENARIOS: &[Scenario] = &[
     fact s3_cycles=$full pm_test_cycles=0 workload_rc=$rc
 "#,
         record_args: "",
+        in_matrix: true,
     },
     Scenario {
         id: "flood",
@@ -46,6 +50,7 @@ pub const SCENARIOS: &[Scenario] = &[
     fact s3_cycles=0 pm_test_cycles=0
 "#,
         record_args: "",
+        in_matrix: true,
     },
     Scenario {
         id: "flood-kprobe",
@@ -55,6 +60,7 @@ pub const SCENARIOS: &[Scenario] = &[
     fact s3_cycles=0 pm_test_cycles=0
 "#,
         record_args: "--serial-method kprobe --hooks serial --port ttyS1",
+        in_matrix: true,
     },
     Scenario {
         id: "flood-suspend",
@@ -78,6 +84,26 @@ pub const SCENARIOS: &[Scenario] = &[
     fact s3_cycles=$full pm_test_cycles=$partial
 "#,
         record_args: "",
+        in_matrix: true,
+    },
+    Scenario {
+        id: "soak",
+        about: "20 real S3 cycles in one recording while ttyS1, held open and never read, takes a 12,000,000-byte flood (not in the default matrix: `--scenario soak --timeout 1200`)",
+        body: r#"
+    serial_raw /dev/ttyS1
+    sleep 100000 </dev/ttyS1 & HOLD=$!
+    sleep 0.5
+    rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
+    ST FLOOD 12000000
+    full=0
+    for i in $(seq 20); do sleep 1; s3 2 && full=$((full+1)); done
+    wait_rx 1 $((rx0 + 12000000))
+    fact sent=12000000 rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 )) soak=1
+    kill $HOLD
+    fact s3_cycles=$full pm_test_cycles=0
+"#,
+        record_args: "",
+        in_matrix: false,
     },
 ];
 

@@ -1,0 +1,19 @@
+//! serial-trace as a library: everything the `serial-trace` binary does, so that fuzz targets
+//! (`fuzz/`) and other tools can drive the trace reader and the report pipeline directly.
+//! The binary (`main.rs`) is only the command-line front end.
+
+pub mod cli;
+pub mod dump;
+pub mod hooks;
+pub mod kallsyms;
+pub mod kernel_btf;
+pub mod ports;
+pub mod privileges;
+pub mod probe;
+pub mod prog_stats;
+pub mod record;
+pub mod report;
+pub mod sysinfo;
+pub mod trace;
+pub mod tracefs;
+pub mod wakeup;

@@ -1,0 +1,150 @@
+//! The command line on bad and hostile input, without privileges: every unreadable file gets a
+//! clear error and exit status 2, and kernel-supplied strings (comm, port, device names) with
+//! HTML, ANSI and control characters come out neutralised from every renderer.
+//!
+//! The hostile trace is `fuzz/seeds/synthetic.trace`, written by `tests/html_browser.rs`
+//! (`SERIAL_TRACE_KEEP_TRACE=…`): a port named `<script>alert(1)</script>` with an ANSI escape,
+//! hostile comms, hostname, device and driver names.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_serial-trace");
+
+fn hostile_trace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/synthetic.trace")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("serial-trace-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn unreadable_traces_are_clear_errors_with_status_2() {
+    let real = std::fs::read(hostile_trace()).unwrap();
+    let mut newer = real.clone();
+    newer[8] = 99; // format version
+    let mut random = vec![0u8; 4096];
+    let mut x: u32 = 12345;
+    for b in &mut random {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        *b = (x >> 16) as u8;
+    }
+    let cases: [(&str, PathBuf, &str); 4] = [
+        ("empty", tmp("empty.trace", b""), "empty"),
+        (
+            "random",
+            tmp("random.trace", &random),
+            "not a serial-trace file",
+        ),
+        ("newer", tmp("newer.trace", &newer), "newer"),
+        (
+            "missing",
+            PathBuf::from("/nonexistent/x.trace"),
+            "No such file",
+        ),
+    ];
+    for (what, path, needle) in cases {
+        for cmd in ["report", "dump"] {
+            let o = run(&[cmd, path.to_str().unwrap()]);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(o.status.code(), Some(2), "{cmd} {what}: {err}");
+            assert!(err.contains(needle), "{cmd} {what}: {err}");
+            assert_eq!(err.lines().count(), 1, "{cmd} {what}: one line: {err}");
+            assert!(o.stdout.is_empty(), "{cmd} {what}: printed a report");
+        }
+    }
+    // a malformed --check rule is an error too, not a failed check
+    let o = run(&[
+        "report",
+        "--check",
+        "bytes_lost=0",
+        hostile_trace().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown metric"));
+}
+
+fn has_control(s: &str) -> Option<char> {
+    s.chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+}
+
+#[test]
+fn hostile_names_are_neutralised_in_every_renderer() {
+    let t = hostile_trace();
+    let t = t.to_str().unwrap();
+    for format in ["text", "json", "html", "svg", "trace-event"] {
+        let o = run(&["report", "--color", "never", "--format", format, t]);
+        assert!(
+            o.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8(o.stdout).expect("UTF-8 output");
+        assert!(
+            out.contains("alert(1)"),
+            "{format}: the hostile port is shown"
+        );
+        assert_eq!(has_control(&out), None, "{format}: raw control character");
+        if matches!(format, "html" | "svg") {
+            assert!(!out.contains("<script"), "{format}: markup injected");
+        }
+        if matches!(format, "json" | "trace-event") {
+            let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+            assert!(v.is_object());
+        }
+    }
+    for args in [&["dump", t][..], &["dump", "--jsonl", t][..]] {
+        let o = run(args);
+        assert!(o.status.success());
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(has_control(&out), None, "{args:?}: raw control character");
+    }
+}
+
+#[test]
+fn check_rules_gate_with_exit_status_1() {
+    let t = hostile_trace();
+    let t = t.to_str().unwrap();
+    // the synthetic trace drops bytes and has one lost wakeup
+    let o = run(&[
+        "report",
+        "--check",
+        "drops=0",
+        "--check",
+        "lost_events<=1000000",
+        t,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("check failed: drops=0: drops is"), "{err}");
+    assert!(
+        !err.contains("lost_events"),
+        "a passing rule is not reported: {err}"
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("checks: 1 of 2 passed"), "{out}");
+    let o = run(&[
+        "report",
+        "--check",
+        "drops<=100000000",
+        "--check",
+        "probes_alive",
+        t,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
