@@ -76,3 +76,10 @@ pub fn max_rss_kb() -> Option<u64> {
     // SAFETY: valid pointer to an rusage.
     (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0).then_some(ru.ru_maxrss as u64)
 }
+
+/// This process's resident set size now, in KiB (`VmRSS` of `/proc/self/status`).
+pub fn rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

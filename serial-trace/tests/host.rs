@@ -346,16 +346,22 @@ fn full_disk_stops_cleanly_and_keeps_the_trace() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let mount = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
         .arg(&dir)
         .status()
         .unwrap();
     assert!(mount.success(), "mount tmpfs");
     let progs_before = bpf_program_count();
     let out = dir.join("t.trace");
-    let mut wl = workload(40.0);
+    // ~15k events/s: the 4 MiB fill in well under a minute, several frames (≤ 1 MiB each,
+    // one a second) land whole first
+    let mut wl = Command::new(workload_bin())
+        .args(["--interval-us", "200", "--duration-s", "80"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let t = Instant::now();
-    let o = record(&["--quiet", "--duration", "60"], &out)
+    let o = record(&["--quiet", "--duration", "90"], &out)
         .output()
         .unwrap();
     let took = t.elapsed();
@@ -373,12 +379,25 @@ fn full_disk_stops_cleanly_and_keeps_the_trace() {
         "{err}"
     );
     assert!(
-        took < Duration::from_secs(45),
+        took < Duration::from_secs(75),
         "did not stop at the full disk: {took:?}"
     );
     assert!(
         r["events"]["total"].as_u64().unwrap_or(0) > 100,
         "kept nothing: {r}"
+    );
+    // the message's count is what the file holds (at least: frames written after the last
+    // flush may have landed whole too)
+    let said: u64 = err
+        .split("the ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no event count in {err}"));
+    assert!(
+        r["events"]["total"].as_u64().unwrap() >= said,
+        "{said} claimed, {} readable",
+        r["events"]["total"]
     );
     assert!(
         matches!(r["trace"]["end"].as_str(), Some("clean" | "truncated")),

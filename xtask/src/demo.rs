@@ -41,7 +41,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         print!("{text}");
     }
     eprintln!(
-        "xtask: demo: kernel {} ({}), scenario {DEMO_SCENARIO}: {}\n  trace  {}\n  report {} (and .report.json)\n  guest console {}",
+        "xtask: demo: kernel {} ({}), scenario {DEMO_SCENARIO}: {}\n  trace  {}\n  report {} (and .report.json)\n  HTML report with the timeline {}\n  for Perfetto (ui.perfetto.dev) {}\n  guest console {}",
         r.kernel.id,
         r.release,
         if r.passed() {
@@ -51,6 +51,10 @@ pub fn run(a: DemoArgs) -> Result<()> {
         },
         r.dir.join(format!("{DEMO_SCENARIO}.trace")).display(),
         report.display(),
+        r.dir.join(format!("{DEMO_SCENARIO}.report.html")).display(),
+        r.dir
+            .join(format!("{DEMO_SCENARIO}.trace-event.json"))
+            .display(),
         r.dir.join("console.log").display(),
     );
     if !r.passed() {

@@ -218,6 +218,8 @@ struct Session<'o> {
     kernel_counts_skips: bool,
     /// Drop runs still open in the kernel, emitted once the programs are detached.
     drop_runs: Option<BpfHashMap<MapData, u64, DropRun>>,
+    /// Resident memory once attached, before the loop (for the trailer).
+    rss_start_kb: Option<u64>,
 }
 
 impl<'o> Session<'o> {
@@ -251,6 +253,7 @@ impl<'o> Session<'o> {
             misses_counted: false,
             kernel_counts_skips: crate::prog_stats::all_skips_counted(&sysinfo::kernel_release()),
             drop_runs,
+            rss_start_kb: sysinfo::rss_kb(),
         })
     }
 
@@ -340,8 +343,11 @@ impl<'o> Session<'o> {
             misses_counted: self.misses_counted,
             pm_wakeup_irq: sysinfo::pm_wakeup_irq(),
             recorder_max_rss_kb: sysinfo::max_rss_kb(),
+            recorder_rss_end_kb: sysinfo::rss_kb(),
+            recorder_rss_start_kb: self.rss_start_kb,
         };
         let events = self.writer.events_written();
+        let flushed = self.writer.events_flushed();
         let finished = self
             .writer
             .finish(&trailer)
@@ -350,7 +356,7 @@ impl<'o> Session<'o> {
         let path = self.opts.output.display();
         if let Some(e) = failure {
             return Err(e.context(format!(
-                "recording stopped early; {events} events before the failure are in {path}"
+                "recording stopped early; the {flushed} events recorded before the failure are in {path} (read it with: serial-trace report {path})"
             )));
         }
         finished.with_context(|| format!("finishing {path}"))?;

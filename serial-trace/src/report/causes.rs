@@ -4,11 +4,12 @@
 //! (cat) frozen from freeze_processes to thaw_processes ← pm_test cycle 1`.
 //!
 //! Causes of bytes the flip buffer refused, in the order they are tested:
+//! * `no_reader`: no task read the port during the recording (frozen or not, nothing would
+//!   have taken the bytes);
 //! * `resume_ordering`: the window began after the system resumed but before user tasks were
 //!   thawed: the port took data again before its reader could run;
 //! * `reader_frozen`: the window began while user tasks were frozen by a suspend cycle
 //!   (`freeze_processes` begin to `thaw_processes` begin): the reader could not read;
-//! * `no_reader`: no task read the port during the recording;
 //! * `reader_slow`: the port had readers, but they did not keep up.
 //!
 //! Causes of UART FIFO overruns (bytes lost in the hardware before the driver read them):
@@ -124,6 +125,11 @@ pub fn attribute(
         );
         let resuming = frozen.filter(|c| c.resumed_boot_ns.is_some_and(|r| w.t_boot_ns >= r));
         let (cause, origin) = match (frozen, &who) {
+            // without a reader nothing would have read the bytes, frozen or not
+            (_, None) => (
+                "no_reader",
+                format!("no task read {} during the recording", w.port),
+            ),
             (Some(c), _) if resuming.is_some() => (
                 "resume_ordering",
                 format!(
@@ -142,10 +148,6 @@ pub fn attribute(
                     cycle_kind(c),
                     c.index
                 ),
-            ),
-            (None, None) => (
-                "no_reader",
-                format!("no task read {} during the recording", w.port),
             ),
             (None, Some(who)) => ("reader_slow", format!("{who} did not read fast enough")),
         };
@@ -221,8 +223,10 @@ mod tests {
                 .unwrap()
                 .contains("did not read fast enough")
         );
-        let mut drops = vec![window(fb + 5_000_000_000, 10)];
+        // without any reader, a window inside the freeze is still no_reader
+        let mut drops = vec![window(fb + 5_000_000_000, 10), window(fa + 1, 7)];
         attribute(&mut drops, &[port()], &[], &cycles);
+        assert_eq!(drops[1].cause, Some("no_reader"));
         assert_eq!(drops[0].cause, Some("no_reader"));
         assert!(
             drops[0]

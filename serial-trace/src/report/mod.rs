@@ -79,6 +79,10 @@ pub struct TraceInfo {
     pub start_realtime_ns: u64,
     /// The recorder's peak resident memory in KiB (from the trailer).
     pub recorder_max_rss_kb: Option<u64>,
+    /// Its resident memory when it stopped, in KiB (from the trailer).
+    pub recorder_rss_end_kb: Option<u64>,
+    /// Its resident memory once attached, in KiB (from the trailer).
+    pub recorder_rss_start_kb: Option<u64>,
     /// Frame types written by a newer serial-trace and skipped by this one.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unknown_frame_types: Vec<u8>,
@@ -256,6 +260,8 @@ pub fn analyze_with_wakeups<R: Read>(
             recorder_error: trailer.as_ref().and_then(|t| t.error.clone()),
             start_realtime_ns: header.start.realtime_ns,
             recorder_max_rss_kb: trailer.as_ref().and_then(|t| t.recorder_max_rss_kb),
+            recorder_rss_end_kb: trailer.as_ref().and_then(|t| t.recorder_rss_end_kb),
+            recorder_rss_start_kb: trailer.as_ref().and_then(|t| t.recorder_rss_start_kb),
             unknown_frame_types: unknown_frames,
         },
         duration_ns: last_boot.saturating_sub(header.start.boot_ns),

@@ -156,6 +156,13 @@ pub struct Trailer {
     /// memory must not grow with the length of the recording.
     #[serde(default)]
     pub recorder_max_rss_kb: Option<u64>,
+    /// Its resident memory when it stopped (`VmRSS`), in KiB: the peak is reached while
+    /// loading (kernel BTF); this is what a long recording holds.
+    #[serde(default)]
+    pub recorder_rss_end_kb: Option<u64>,
+    /// Its resident memory once attached, before recording began, in KiB.
+    #[serde(default)]
+    pub recorder_rss_start_kb: Option<u64>,
 }
 
 #[cfg(test)]

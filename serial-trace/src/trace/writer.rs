@@ -18,6 +18,8 @@ pub struct TraceWriter<W: Write> {
     batch: BatchEncoder,
     events_written: u64,
     bytes_written: u64,
+    /// Events in frames the OS accepted whole (as of the last successful flush).
+    events_flushed: u64,
 }
 
 impl<W: Write> TraceWriter<W> {
@@ -33,6 +35,7 @@ impl<W: Write> TraceWriter<W> {
             batch: BatchEncoder::default(),
             events_written: 0,
             bytes_written: start.len() as u64,
+            events_flushed: 0,
         };
         w.write_json(frame_type::HEADER, header)?;
         w.out.flush()?;
@@ -51,7 +54,9 @@ impl<W: Write> TraceWriter<W> {
     /// Writes the pending batch, if any, and hands everything to the OS.
     pub fn flush(&mut self) -> io::Result<()> {
         self.write_batch()?;
-        self.out.flush()
+        self.out.flush()?;
+        self.events_flushed = self.events_written;
+        Ok(())
     }
 
     pub fn write_symbols(&mut self, symbols: &[Symbol]) -> io::Result<()> {
@@ -78,6 +83,11 @@ impl<W: Write> TraceWriter<W> {
     /// Events handed to the OS or queued so far.
     pub fn events_written(&self) -> u64 {
         self.events_written + self.batch.len() as u64
+    }
+
+    /// Events in frames the OS accepted whole: after a write error, what a reader will find.
+    pub fn events_flushed(&self) -> u64 {
+        self.events_flushed
     }
 
     pub fn bytes_written(&self) -> u64 {

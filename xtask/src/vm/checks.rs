@@ -392,13 +392,21 @@ pub fn serial_checks(
         format!("{attributed} of {dropped} dropped bytes attributed; first: {first_chain}"),
     ));
     if num(facts, "soak").is_some() {
-        // the ring buffer (32 MiB in the VM runs) is mapped and counts once read; the rest
-        // must not grow with a recording of 20 cycles and millions of bytes
-        let rss = report["trace"]["recorder_max_rss_kb"].as_u64();
+        // after 20 cycles and millions of bytes the recorder may hold more than once attached
+        // only by the ring buffer pages it has read: 32 MiB in the VM runs, mapped twice by the
+        // kernel for wrap-around; 16 MiB of slack for the allocator
+        let t = &report["trace"];
+        let (start, end) = (
+            t["recorder_rss_start_kb"].as_u64(),
+            t["recorder_rss_end_kb"].as_u64(),
+        );
         out.push(check(
-            format!("{sc}: recorder memory bounded (≤ ring buffer + 64 MiB)"),
-            rss.is_some_and(|kb| kb <= (32 + 64) * 1024),
-            format!("peak RSS {rss:?} KiB"),
+            format!("{sc}: recorder memory bounded (end ≤ start + 2 × ring buffer + 16 MiB)"),
+            matches!((start, end), (Some(s), Some(e)) if e <= s + (2 * 32 + 16) * 1024),
+            format!(
+                "resident once attached {start:?} KiB, at the end {end:?} KiB, peak {} KiB",
+                t["recorder_max_rss_kb"]
+            ),
         ));
     }
     let oe = num(facts, "oe").unwrap_or(-1);

@@ -43,6 +43,11 @@ pub struct VmArgs {
     /// Echo guest console lines while they arrive.
     #[arg(long)]
     pub echo: bool,
+    /// Virtual CPUs of the guest. Under TCG, bringing the second CPU back at resume
+    /// occasionally oopses in jump-label patching (a QEMU TCG artefact, retried once); long
+    /// runs of many S3 cycles (`soak`) use 1.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub cpus: u8,
 }
 
 impl Default for VmArgs {
@@ -54,6 +59,7 @@ impl Default for VmArgs {
             refresh: false,
             timeout: 420,
             echo: false,
+            cpus: 2,
         }
     }
 }
@@ -149,6 +155,7 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
             workdir: &dir,
             timeout: Duration::from_secs(a.timeout),
             echo: a.echo,
+            cpus: a.cpus,
         };
         let mut run = qemu::run(&config)?;
         let mut retried = None;

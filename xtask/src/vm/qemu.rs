@@ -40,11 +40,14 @@ pub struct VmConfig<'a> {
     pub timeout: Duration,
     /// Echo guest console lines to stderr as they arrive.
     pub echo: bool,
+    /// Virtual CPUs.
+    pub cpus: u8,
 }
 
 fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path, debugcon: &Path) -> Command {
     let mut q = Command::new("qemu-system-x86_64");
-    q.args(["-accel", "tcg", "-machine", "pc", "-m", "1024", "-smp", "2"])
+    q.args(["-accel", "tcg", "-machine", "pc", "-m", "1024"])
+        .args(["-smp", &c.cpus.to_string()])
         .args(["-display", "none", "-no-reboot", "-nodefaults"])
         .arg("-kernel")
         .arg(c.vmlinuz)

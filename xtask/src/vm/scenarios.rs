@@ -88,7 +88,7 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "soak",
-        about: "20 real S3 cycles in one recording while ttyS1, held open and never read, takes a 12,000,000-byte flood (not in the default matrix: `--scenario soak --timeout 1200`)",
+        about: "20 real S3 cycles in one recording while ttyS1, held open and never read, takes a 12,000,000-byte flood (not in the default matrix: `--scenario soak --cpus 1 --timeout 1200`)",
         body: r#"
     serial_raw /dev/ttyS1
     sleep 100000 </dev/ttyS1 & HOLD=$!
@@ -96,7 +96,7 @@ pub const SCENARIOS: &[Scenario] = &[
     rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
     ST FLOOD 12000000
     full=0
-    for i in $(seq 20); do sleep 1; s3 2 && full=$((full+1)); done
+    for i in $(seq 20); do sleep 1; s3 3 && full=$((full+1)); done
     wait_rx 1 $((rx0 + 12000000))
     fact sent=12000000 rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 )) soak=1
     kill $HOLD
