@@ -126,11 +126,19 @@ fn is_monotonic(clockid_plus1: u64) -> bool {
     clockid_plus1 == CLOCK_MONOTONIC_PLUS1 || clockid_plus1 == 0
 }
 
-/// Per-group (callback or task) accumulator.
+/// Distinct tasks (and callbacks) given their own histograms; later ones share one
+/// "(other …)" group, so memory stays bounded however many short-lived tasks a recording sees
+/// (each group holds up to four histograms of tens of KiB).
+pub const MAX_GROUPS: usize = 256;
+/// Group keys of the shared "(other …)" groups.
+const OTHER_TASKS: u32 = u32::MAX;
+const OTHER_CALLBACKS: u64 = u64::MAX;
+
+/// Per-group (callback or task) accumulator: one histogram per [`Phase`] (before, spanning,
+/// after), each made on first use (most groups only ever see one phase); the group's overall
+/// histogram is their sum, made when the row is.
 struct Group {
-    hist: Histogram<u64>,
-    /// The same split by [`Phase`] (before, spanning, after).
-    phases: [Histogram<u64>; 3],
+    phases: [Option<Histogram<u64>>; 3],
     name: String,
     pid: Option<u32>,
     tid: Option<u32>,
@@ -139,19 +147,27 @@ struct Group {
 impl Group {
     fn new(name: String, pid: Option<u32>, tid: Option<u32>) -> Self {
         Self {
-            hist: new_hist(2),
-            phases: [new_hist(2), new_hist(2), new_hist(2)],
+            phases: [None, None, None],
             name,
             pid,
             tid,
         }
     }
 
+    fn record(&mut self, phase: usize, v: u64) {
+        record(self.phases[phase].get_or_insert_with(|| new_hist(2)), v);
+    }
+
     fn row(self) -> GroupRow {
+        let mut all = new_hist(2);
+        for h in self.phases.iter().flatten() {
+            all.add(h).expect("auto-resizing histograms add");
+        }
+        let [a, b, c] = &self.phases;
         GroupRow {
-            count: self.hist.len(),
-            lateness_ns: Percentiles::of(&self.hist),
-            by_phase: PhaseSplit::of(&self.phases),
+            count: all.len(),
+            lateness_ns: Percentiles::of(&all),
+            by_phase: PhaseSplit::of([a.as_ref(), b.as_ref(), c.as_ref()]),
             name: self.name,
             pid: self.pid,
             tid: self.tid,
@@ -183,15 +199,17 @@ pub struct PhaseSplit {
 }
 
 impl PhaseSplit {
-    fn of(h: &[Histogram<u64>; 3]) -> Self {
-        let s = |h: &Histogram<u64>| PhaseStats {
-            count: h.len(),
-            lateness_ns: Percentiles::of(h),
+    fn of(h: [Option<&Histogram<u64>>; 3]) -> Self {
+        let s = |h: Option<&Histogram<u64>>| {
+            h.map_or_else(PhaseStats::default, |h| PhaseStats {
+                count: h.len(),
+                lateness_ns: Percentiles::of(h),
+            })
         };
         Self {
-            before: s(&h[0]),
-            spanning: s(&h[1]),
-            after: s(&h[2]),
+            before: s(h[0]),
+            spanning: s(h[1]),
+            after: s(h[2]),
         }
     }
 }
@@ -580,18 +598,32 @@ impl TimerStats {
             record(&mut e.1, wall);
             e.2 = e.2.max(suspended);
         }
-        let g = self
-            .by_callback
-            .entry(armed.function)
-            .or_insert_with(|| Group::new(String::new(), None, None));
-        record(&mut g.hist, v);
-        record(&mut g.phases[phase], v);
-        let g = self.by_task.entry(armed.tid).or_insert_with(|| {
-            let comm = String::from_utf8_lossy(trim_nul(&armed.comm)).into_owned();
-            Group::new(comm, Some(armed.tgid), Some(armed.tid))
-        });
-        record(&mut g.hist, v);
-        record(&mut g.phases[phase], v);
+        let function = if self.by_callback.len() < MAX_GROUPS
+            || self.by_callback.contains_key(&armed.function)
+        {
+            armed.function
+        } else {
+            OTHER_CALLBACKS
+        };
+        self.by_callback
+            .entry(function)
+            .or_insert_with(|| Group::new(String::new(), None, None))
+            .record(phase, v);
+        let tid = if self.by_task.len() < MAX_GROUPS || self.by_task.contains_key(&armed.tid) {
+            armed.tid
+        } else {
+            OTHER_TASKS
+        };
+        self.by_task
+            .entry(tid)
+            .or_insert_with(|| {
+                if tid == OTHER_TASKS {
+                    return Group::new("(other tasks)".into(), None, None);
+                }
+                let comm = String::from_utf8_lossy(trim_nul(&armed.comm)).into_owned();
+                Group::new(comm, Some(armed.tgid), Some(armed.tid))
+            })
+            .record(phase, v);
     }
 
     /// Finishes the summary, naming callbacks with `symbols` (address → name).
@@ -605,17 +637,24 @@ impl TimerStats {
             .by_callback
             .into_iter()
             .map(|(addr, mut g)| {
-                g.name = symbols
-                    .get(&addr)
-                    .cloned()
-                    .unwrap_or_else(|| format!("{addr:#x}"));
+                g.name = match symbols.get(&addr) {
+                    Some(name) => name.clone(),
+                    None if addr == OTHER_CALLBACKS => "(other callbacks)".into(),
+                    None => format!("{addr:#x}"),
+                };
                 g.row()
             })
             .collect();
         by_callback.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
         by_callback.truncate(top);
         let mut by_task: Vec<GroupRow> = self.by_task.into_values().map(|g| g.row()).collect();
-        by_task.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
+        // ties broken by thread id: the output must not depend on hash order
+        by_task.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then(a.name.cmp(&b.name))
+                .then(a.tid.cmp(&b.tid))
+        });
         by_task.truncate(top);
         TimerSummary {
             wakeups: WakeupSummary {
@@ -632,7 +671,11 @@ impl TimerStats {
             early: self.early,
             by_callback,
             by_task,
-            by_phase: PhaseSplit::of(&self.phases),
+            by_phase: PhaseSplit::of([
+                Some(&self.phases[0]),
+                Some(&self.phases[1]),
+                Some(&self.phases[2]),
+            ]),
             spanning_by_clock: self
                 .spanning
                 .iter()
@@ -948,5 +991,47 @@ mod suspend_tests {
         assert_eq!(lost[1].late_ns, 50 * MS);
         assert_eq!(lost[1].requested_ns, 10 * MS);
         assert_eq!(s.summary(&BTreeMap::new(), 10).by_phase.after.count, 3);
+    }
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::tests::{expire, start};
+    use super::*;
+
+    #[test]
+    fn thousands_of_short_lived_tasks_share_one_group() {
+        let mut s = TimerStats::default();
+        let n = MAX_GROUPS as u32 + 500;
+        for tid in 1..=n {
+            let timer = 0x1000 + u64::from(tid);
+            s.event(&start(timer, 1_000, 0xf1 + u64::from(tid), tid));
+            s.event(&expire(timer, 2_000, 0xf1));
+        }
+        assert_eq!(s.by_task.len(), MAX_GROUPS + 1);
+        assert_eq!(s.by_callback.len(), MAX_GROUPS + 1);
+        // one phase seen: the other two phase histograms were never made
+        assert!(
+            s.by_task
+                .values()
+                .all(|g| g.phases.iter().flatten().count() == 1)
+        );
+        let sum = s.summary(&BTreeMap::new(), 5000);
+        let other = sum
+            .by_task
+            .iter()
+            .find(|r| r.name == "(other tasks)")
+            .unwrap();
+        assert_eq!(other.count, 500);
+        assert_eq!((other.pid, other.tid), (None, None));
+        assert_eq!(
+            sum.by_task.iter().map(|r| r.count).sum::<u64>(),
+            u64::from(n)
+        );
+        assert!(
+            sum.by_callback
+                .iter()
+                .any(|r| r.name == "(other callbacks)" && r.count == 500)
+        );
     }
 }
