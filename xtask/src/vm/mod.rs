@@ -158,19 +158,30 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
             cpus: a.cpus,
         };
         let mut run = qemu::run(&config)?;
-        let mut retried = None;
-        if let Some(sign) = run.hung.clone() {
-            // An emulator-level hang says nothing about serial-trace; one retry, reported.
-            eprintln!("xtask: vm {}: guest hung ({sign}); retrying once", k.id);
-            qemu::save(&run, &dir.join("hung-attempt"))?;
+        let mut retried = Vec::new();
+        while let Some(sign) = run.hung.clone() {
+            // An emulator-level hang (seen: TCG oopsing while CPU 1 comes back at resume, in
+            // `thaw_secondary_cpus`, before any serial-trace code runs) says nothing about
+            // serial-trace; retried, each attempt kept and reported.
+            if retried.len() == HANG_RETRIES {
+                break;
+            }
+            retried.push(sign.clone());
+            eprintln!(
+                "xtask: vm {}: guest hung ({sign}); retry {} of {HANG_RETRIES}",
+                k.id,
+                retried.len()
+            );
+            qemu::save(&run, &dir.join(format!("hung-attempt-{}", retried.len())))?;
             run = qemu::run(&config)?;
-            retried = Some(sign);
         }
         qemu::save(&run, &dir)?;
         let mut r = evaluate(k, &run, &scenarios, &bin_dir.join("serial-trace"), &dir)?;
-        if let Some(sign) = retried {
+        for (i, sign) in retried.iter().enumerate() {
             r.notes.push(format!(
-                "first boot hung under TCG ({sign}); passed on the retry: see hung-attempt/"
+                "boot {} hung under TCG ({sign}): see hung-attempt-{}/",
+                i + 1,
+                i + 1
             ));
         }
         for c in &r.checks {
@@ -193,6 +204,9 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     write_matrix(&results, &out_root)?;
     Ok(results)
 }
+
+/// Boots retried after an emulator-level hang (a lockup or panic line on the console).
+const HANG_RETRIES: usize = 2;
 
 /// `cargo xtask vm`: the matrix, failing when any check fails.
 pub fn run(a: VmArgs) -> Result<()> {
