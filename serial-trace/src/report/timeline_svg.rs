@@ -266,16 +266,26 @@ fn linear_chart<'a, DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, text_style(CAPTION_PX, &BLACK))
+    let mut chart = lane(area, caption, x_area).build_cartesian_2d(0f64..axis.secs, 0f64..y_max)?;
+    mesh(&mut chart, x_area, 3, &|v| fmt_count(*v))?;
+    Ok(chart)
+}
+
+/// The builder every lane starts from: its caption, margins and label areas (`x_area` > 0 only
+/// for the bottom lane, which carries the shared seconds axis).
+fn lane<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: &str,
+    x_area: u32,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(area);
+    b.caption(caption, text_style(CAPTION_PX, &BLACK))
         .margin_top(2)
         .margin_bottom(4)
         .margin_right(RIGHT_MARGIN)
         .y_label_area_size(LEFT_AREA)
-        .x_label_area_size(x_area)
-        .build_cartesian_2d(0f64..axis.secs, 0f64..y_max)?;
-    mesh(&mut chart, x_area, 3, &|v| fmt_count(*v))?;
-    Ok(chart)
+        .x_label_area_size(x_area);
+    b
 }
 
 /// The grid and labels of one lane: the shared seconds axis (described only under the bottom
@@ -378,17 +388,12 @@ where
     let rows = rows.min(6);
     // one row for the cycle labels above the phase rows
     let y_max = rows as f64 + 1.0;
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            "suspend cycles and their phases (dark: platform suspended)",
-            text_style(CAPTION_PX, &BLACK),
-        )
-        .margin_top(2)
-        .margin_bottom(4)
-        .margin_right(RIGHT_MARGIN)
-        .y_label_area_size(LEFT_AREA)
-        .x_label_area_size(x_area)
-        .build_cartesian_2d(0f64..axis.secs, 0f64..y_max)?;
+    let mut chart = lane(
+        area,
+        "suspend cycles and their phases (dark: platform suspended)",
+        x_area,
+    )
+    .build_cartesian_2d(0f64..axis.secs, 0f64..y_max)?;
     mesh(&mut chart, x_area, 0, &|v| fmt_count(*v))?;
     if r.suspend_cycles.is_empty() {
         return no_data(&chart.plotting_area().strip_coord_spec());
@@ -453,13 +458,7 @@ where
     let caption = format!(
         "{name}: bytes per 100 ms received (blue) and dropped (red), log scale; shaded: drop windows"
     );
-    let mut chart = ChartBuilder::on(area)
-        .caption(caption, text_style(CAPTION_PX, &BLACK))
-        .margin_top(2)
-        .margin_bottom(4)
-        .margin_right(RIGHT_MARGIN)
-        .y_label_area_size(LEFT_AREA)
-        .x_label_area_size(x_area)
+    let mut chart = lane(area, &caption, x_area)
         .build_cartesian_2d(0f64..axis.secs, (1f64..y_max).log_scale())?;
     mesh(&mut chart, x_area, 4, &|v| fmt_count(*v))?;
     if p.received.is_empty() && p.dropped.is_empty() && drops.is_empty() {
@@ -503,17 +502,12 @@ where
     const FLOOR_MS: f64 = 1e-3; // 1 µs: the bottom of the log axis
     let s = &r.timeline.timer_lateness_max;
     let top = (max_of(s) as f64 / 1e6).max(FLOOR_MS * 10.0) * 2.0;
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            "largest hrtimer lateness per 100 ms (ms, log scale)",
-            text_style(CAPTION_PX, &BLACK),
-        )
-        .margin_top(2)
-        .margin_bottom(4)
-        .margin_right(RIGHT_MARGIN)
-        .y_label_area_size(LEFT_AREA)
-        .x_label_area_size(x_area)
-        .build_cartesian_2d(0f64..axis.secs, (FLOOR_MS..top).log_scale())?;
+    let mut chart = lane(
+        area,
+        "largest hrtimer lateness per 100 ms (ms, log scale)",
+        x_area,
+    )
+    .build_cartesian_2d(0f64..axis.secs, (FLOOR_MS..top).log_scale())?;
     mesh(&mut chart, x_area, 4, &|v| fmt_ms(*v))?;
     if s.is_empty() {
         return no_data(&chart.plotting_area().strip_coord_spec());
