@@ -37,10 +37,6 @@ fn freeze_window(c: &SuspendCycle) -> Option<(u64, u64)> {
     Some((begin, end))
 }
 
-fn cycle_kind(c: &SuspendCycle) -> &'static str {
-    if c.machine_suspend { "S3" } else { "pm_test" }
-}
-
 /// Cause and chain of a window of UART FIFO overruns.
 fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
     let head = format!(
@@ -64,7 +60,7 @@ fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
                 "data arrived before the serial driver resumed ({}) ← {} cycle {}",
                 c.serial_resumed_boot_ns
                     .map_or("not seen".to_string(), |t| format!("at {}", fmt_ns(t))),
-                cycle_kind(c),
+                c.kind(),
                 c.index
             ),
         ),
@@ -136,7 +132,7 @@ pub fn attribute(
                     "port resumed at {} before {} was thawed ← {} cycle {}",
                     fmt_ns(c.resumed_boot_ns.unwrap_or(0)),
                     who.as_deref().unwrap_or("its reader"),
-                    cycle_kind(c),
+                    c.kind(),
                     c.index
                 ),
             ),
@@ -145,7 +141,7 @@ pub fn attribute(
                 format!(
                     "{} frozen from freeze_processes to thaw_processes ← {} cycle {}",
                     who.as_deref().unwrap_or("every reader"),
-                    cycle_kind(c),
+                    c.kind(),
                     c.index
                 ),
             ),

@@ -389,7 +389,7 @@ fn suspend(page: &mut Page<'_>) {
                 ""
             },
             c.index,
-            super::summary::cycle_kind(c),
+            c.kind(),
             c.phases.len(),
             c.slowest_devices.len()
         );

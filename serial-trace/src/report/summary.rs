@@ -2,18 +2,14 @@
 //! lost and why, the lost wakeups by cause, what each suspend cycle cost, and tracer loss.
 //! Lines are plain text; each renderer escapes and styles them.
 
+use super::Report;
 use super::causes::thousands;
 use super::text::fmt_ns;
-use super::{Report, SuspendCycle};
 
 /// One line of the verdict; `warn` marks a loss.
 pub struct Line {
     pub warn: bool,
     pub text: String,
-}
-
-pub fn cycle_kind(c: &SuspendCycle) -> &'static str {
-    if c.machine_suspend { "S3" } else { "pm_test" }
 }
 
 /// Sums `(key, value)` pairs per key, in first-seen order.
@@ -88,7 +84,7 @@ pub fn lines(r: &Report) -> Vec<Line> {
     for c in &r.suspend_cycles {
         let mut text = format!(
             "{} cycle #{}: suspended {}",
-            cycle_kind(c),
+            c.kind(),
             c.index,
             fmt_ns(c.suspended_ns)
         );

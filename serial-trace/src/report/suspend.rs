@@ -56,6 +56,17 @@ pub struct SuspendCycle {
     pub liveness: Liveness,
 }
 
+impl SuspendCycle {
+    /// `S3` when the platform was entered, else `pm_test` (a test level, or an abort).
+    pub fn kind(&self) -> &'static str {
+        if self.machine_suspend {
+            "S3"
+        } else {
+            "pm_test"
+        }
+    }
+}
+
 /// Rows kept in a cycle's slowest-device table.
 pub const DEVICE_ROWS: usize = 10;
 

@@ -406,11 +406,7 @@ where
             [(x0, 0.0), (x1, y_max)],
             tint.mix(0.08).filled(),
         ))?;
-        let label = format!(
-            "{} #{}",
-            if c.machine_suspend { "S3" } else { "pm_test" },
-            c.index
-        );
+        let label = format!("{} #{}", c.kind(), c.index);
         plot.draw(&Text::new(
             label,
             (x0, y_max - 0.1),
