@@ -57,6 +57,13 @@ impl Filter {
     pub const ALWAYS: u8 = 0;
     /// A timer being armed: recorded when the current task matches; its address is then tracked.
     pub const ARM: u8 = 1;
+    /// A timer armed with its callback in arg 1 (`hrtimer_start`, `timer_start`): as `ARM`, but
+    /// only when the callback is one a task arms for itself (`WakeConfig::task_callbacks`).
+    /// Kernel timers (the tick, scheduler and watchdog timers) are re-armed from interrupt
+    /// context, where the current task is whichever one was interrupted: they belong to no
+    /// task, so the task filter never lets them through and the recorder never takes them
+    /// for its own.
+    pub const ARM_BY_CALLBACK: u8 = 3;
     /// Expiry/cancel of a timer (runs in interrupt context, so the current task says nothing):
     /// recorded when arg 0, the timer address, was armed by a matching task.
     pub const TRACKED: u8 = 2;
@@ -213,7 +220,7 @@ pub const KINDS: &[KindInfo] = &[
             derived("clockid"),
         ],
         texts: &[],
-        filter: Filter::ARM,
+        filter: Filter::ARM_BY_CALLBACK,
         role: Role::HRTIMER_ARM,
     },
     KindInfo {
@@ -256,7 +263,7 @@ pub const KINDS: &[KindInfo] = &[
             req("flags"),
         ],
         texts: &[],
-        filter: Filter::ARM,
+        filter: Filter::ARM_BY_CALLBACK,
         role: Role::NONE,
     },
     KindInfo {

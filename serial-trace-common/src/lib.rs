@@ -47,12 +47,15 @@ pub struct WakeConfig {
     /// Timer callbacks that wake the task that armed the timer (`hrtimer_wakeup`,
     /// `timerfd_tmrproc`, …); all zero = treat every callback as a wakeup.
     pub wake_functions: [u64; 4],
+    /// Timer callbacks a task arms for itself (sleeps, timerfd, POSIX and interval timers,
+    /// `schedule_timeout`); all zero = every callback (see `Filter::ARM_BY_CALLBACK`).
+    pub task_callbacks: [u64; 8],
     /// `offsetof(struct hrtimer, base)`; 0 = unknown (no clock id recorded).
     pub hrtimer_base_offset: u32,
     /// `offsetof(struct hrtimer_clock_base, clockid)`.
     pub clock_base_clockid_offset: u32,
 }
-const _: () = assert!(size_of::<WakeConfig>() == 40);
+const _: () = assert!(size_of::<WakeConfig>() == 104);
 
 /// Global [`SerialConfig`].
 pub const SERIAL_GLOBAL: &str = "SERIAL";

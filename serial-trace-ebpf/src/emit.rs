@@ -37,6 +37,7 @@ static FILTER: TaskFilter = TaskFilter {
 #[unsafe(no_mangle)]
 static WAKE: WakeConfig = WakeConfig {
     wake_functions: [0; 4],
+    task_callbacks: [0; 8],
     hrtimer_base_offset: 0,
     clock_base_clockid_offset: 0,
 };
@@ -155,14 +156,25 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         Role::HRTIMER_EXPIRE => mark_pending(ctx, &spec),
         _ => {}
     }
+    // A kernel timer re-armed in interrupt context is no task's, whoever was interrupted.
+    let task_timer = match spec.filter {
+        Filter::ARM => true,
+        Filter::ARM_BY_CALLBACK => is_task_callback(read_field(ctx, spec.fields[1])),
+        _ => false,
+    };
     // The recorder's own timers (its polls, the counter poller) are never recorded, neither
     // armed nor expiring: recording them would only measure the recorder.
     match spec.filter {
-        Filter::ARM => {
+        Filter::ARM | Filter::ARM_BY_CALLBACK => {
             let timer = read_field(ctx, spec.fields[0]);
-            if (pid_tgid >> 32) as u32 == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
+            if task_timer
+                && (pid_tgid >> 32) as u32
+                    == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
             {
-                let _ = OWN_TIMERS.insert(timer, 1, 0);
+                // Insert once: every LRU update takes a fresh node and can evict another entry.
+                if unsafe { OWN_TIMERS.get(timer) }.is_none() {
+                    let _ = OWN_TIMERS.insert(timer, 1, 0);
+                }
                 return Err(());
             }
             let _ = OWN_TIMERS.remove(timer);
@@ -179,8 +191,8 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     if filter_active {
         let timer = read_field(ctx, spec.fields[0]);
         match spec.filter {
-            Filter::ARM => {
-                if !task_passes(pid_tgid, &comm) {
+            Filter::ARM | Filter::ARM_BY_CALLBACK => {
+                if !task_timer || !task_passes(pid_tgid, &comm) {
                     return Err(());
                 }
                 let _ = TRACKED.insert(timer, 1, 0);
@@ -274,6 +286,14 @@ unsafe fn read_text(ctx: &TracePointContext, kind: u8, offset: u16, dst: &mut [u
         _ => return,
     };
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, dst) };
+}
+
+/// Whether a timer with this callback is one a task arms for itself (`WAKE.task_callbacks`;
+/// none known = all are).
+#[inline(always)]
+fn is_task_callback(function: u64) -> bool {
+    let w = unsafe { core::ptr::read_volatile(&WAKE) };
+    w.task_callbacks.iter().all(|&f| f == 0) || w.task_callbacks.contains(&function)
 }
 
 /// The clock id of an hrtimer's base + 1 (0 when the BTF offsets are unknown or unreadable).

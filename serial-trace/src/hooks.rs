@@ -411,7 +411,7 @@ mod tests {
             }
         );
         assert_eq!(spec.fields[5].size, 0, "was_armed absent before 6.18");
-        assert_eq!(spec.filter, Filter::ARM);
+        assert_eq!(spec.filter, Filter::ARM_BY_CALLBACK);
         assert_eq!(used.len(), 5);
         let mut new = old.clone();
         new.extend(fmt(&[("bool was_armed", 44, 1, false)]));

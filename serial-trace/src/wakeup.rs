@@ -11,10 +11,26 @@ use crate::kallsyms::Kallsyms;
 /// timeouts, futex waits) and timerfd reads.
 pub const WAKE_CALLBACKS: &[&str] = &["hrtimer_wakeup", "timerfd_tmrproc"];
 
+/// Callbacks of the timers a task arms for itself, in its own context: its sleeps and timerfds,
+/// POSIX timers, `setitimer`, alarm timers (their hrtimer) and `schedule_timeout` (timer
+/// wheel). Any other callback is a kernel timer, often re-armed in interrupt context on behalf
+/// of whichever task was interrupted (`Filter::ARM_BY_CALLBACK`).
+pub const TASK_CALLBACKS: &[&str] = &[
+    "hrtimer_wakeup",
+    "timerfd_tmrproc",
+    "posix_timer_fn",
+    "it_real_fn",
+    "alarmtimer_fired",
+    "process_timeout",
+];
+
 /// Why the clock id cannot be recorded, when it cannot.
 pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
     let mut cfg = WakeConfig::default();
     for (slot, name) in cfg.wake_functions.iter_mut().zip(WAKE_CALLBACKS) {
+        *slot = syms.address_of(name).unwrap_or(0);
+    }
+    for (slot, name) in cfg.task_callbacks.iter_mut().zip(TASK_CALLBACKS) {
         *slot = syms.address_of(name).unwrap_or(0);
     }
     let btf = match kernel_btf::load() {

@@ -205,6 +205,32 @@ fn pid_filter_keeps_only_that_process_timers() {
         );
     }
     assert!(by_task_row(&r, pid).unwrap()["count"].as_u64().unwrap() >= 500);
+    // A kernel timer (the tick) re-armed in an interrupt that hit the workload is not the
+    // workload's: only callbacks a task arms for itself pass the filter.
+    let task_callbacks = kallsyms_addresses(serial_trace::wakeup::TASK_CALLBACKS);
+    for ev in dump_events(&out) {
+        if ev["kind"] == "hrtimer_start" {
+            let f = ev["function"].as_u64().unwrap();
+            assert!(
+                task_callbacks.contains(&f),
+                "kernel timer passed the task filter: {ev}"
+            );
+        }
+    }
+}
+
+/// Addresses of these kernel functions (`/proc/kallsyms`; root sees real addresses).
+fn kallsyms_addresses(names: &[&str]) -> Vec<u64> {
+    std::fs::read_to_string("/proc/kallsyms")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+            let name = f.nth(1)?;
+            names.contains(&name).then_some(addr)
+        })
+        .collect()
 }
 
 /// SIGKILL at 10 moments spread over a recording's life (from right after the header to
