@@ -177,7 +177,11 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 }
                 return Err(());
             }
-            let _ = OWN_TIMERS.remove(timer);
+            // Lookups first: an LRU lookup is lock-free, a delete or update takes locks (and
+            // an update a fresh node), and most arms change nothing here.
+            if unsafe { OWN_TIMERS.get(timer) }.is_some() {
+                let _ = OWN_TIMERS.remove(timer);
+            }
         }
         Filter::TRACKED => {
             let timer = read_field(ctx, spec.fields[0]);
@@ -221,9 +225,13 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
             let timer = ev.args[arg::hrtimer_start::HRTIMER];
             let tid = pid_tgid as u32;
             if tid != 0 {
-                let _ = OWNER.insert(timer, tid, 0);
+                if unsafe { OWNER.get(timer) } != Some(&tid) {
+                    let _ = OWNER.insert(timer, tid, 0);
+                }
                 // arming a new timer means the task is back in its own code: no wakeup pending
-                let _ = PENDING.remove(tid);
+                if unsafe { PENDING.get(tid) }.is_some() {
+                    let _ = PENDING.remove(tid);
+                }
             }
             ev.args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
         }

@@ -65,14 +65,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
 fn host_demo() -> Result<()> {
     let r = root();
-    sh(Command::new("cargo").current_dir(&r).args([
-        "build",
-        "--release",
-        "--package",
-        "serial-trace",
-        "--package",
-        "serial-trace-workloads",
-    ]))?;
+    util::build_release(&[])?;
     if !util::is_root() {
         bail!(
             "recording loads eBPF programs and needs root: run `sudo -E cargo xtask demo --host`"

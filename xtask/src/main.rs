@@ -1,5 +1,6 @@
-//! Project tasks: `cargo xtask setup | demo | test | vm | fuzz`. See README.md.
+//! Project tasks: `cargo xtask setup | demo | test | vm | fuzz | bench`. See README.md.
 
+mod bench;
 mod demo;
 mod fuzz;
 mod setup;
@@ -33,6 +34,10 @@ enum Task {
     Vm(vm::VmArgs),
     /// Fuzz the trace reader and the report pipeline (cargo-fuzz, libFuzzer + ASan).
     Fuzz(fuzz::FuzzArgs),
+    /// Measure serial-trace against bpftrace and perf side by side (overhead per event,
+    /// zero-loss rate, collector cost, trace size) and the report's throughput; rewrites
+    /// BENCHMARKS.md. Needs root.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo(a) => demo::run(a),
         Task::Test(a) => test::run(a),
         Task::Vm(a) => vm::run(a),
+        Task::Bench(a) => bench::run(a),
         Task::Fuzz(a) => {
             setup::run()?;
             fuzz::run(a)

@@ -52,3 +52,18 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// `cargo build --release` of serial-trace and the workloads (plus `extra` cargo arguments).
+pub fn build_release(extra: &[&str]) -> Result<()> {
+    sh(Command::new("cargo")
+        .current_dir(root())
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "serial-trace",
+            "--package",
+            "serial-trace-workloads",
+        ])
+        .args(extra))
+}

@@ -26,7 +26,8 @@ pub use writer::TraceWriter;
 pub(crate) use events::tests::sample_event;
 
 pub const MAGIC: [u8; 8] = *b"SRLTRACE";
-pub const VERSION: u16 = 1;
+/// 2: event frames are LZ4-compressed (`EVENTS_LZ4`); version 1 files still read.
+pub const VERSION: u16 = 2;
 /// Largest payload a reader accepts; the writer stays far below it.
 pub const MAX_FRAME_LEN: u32 = 64 << 20;
 /// Size of `len + type + crc32` in front of each payload.
@@ -39,6 +40,8 @@ pub mod frame_type {
     pub const SYMBOLS: u8 = 3;
     pub const LOSS: u8 = 4;
     pub const TRAILER: u8 = 5;
+    /// An `EVENTS` payload as one LZ4 block: `uncompressed_len:u32le block` (version 2).
+    pub const EVENTS_LZ4: u8 = 6;
 }
 
 /// CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME read back to back; maps event stamps to

@@ -63,6 +63,8 @@ pub struct TraceReader<R: Read> {
     /// Offset of the next frame.
     offset: u64,
     payload: Vec<u8>,
+    /// An `EVENTS_LZ4` payload, decompressed.
+    unpacked: Vec<u8>,
     events: Vec<Event>,
     end: Option<ReadEnd>,
 }
@@ -129,6 +131,7 @@ impl<R: Read> TraceReader<R> {
             header: placeholder_header(),
             offset: start.len() as u64,
             payload: Vec::new(),
+            unpacked: Vec::new(),
             events: Vec::new(),
             end: None,
         };
@@ -195,6 +198,15 @@ impl<R: Read> TraceReader<R> {
         match ty {
             frame_type::EVENTS => {
                 if decode_batch(&self.payload, &mut self.events).is_err() {
+                    return corrupt("undecodable event frame".into(), self);
+                }
+                Ok(Some(Frame::Events(&self.events)))
+            }
+            frame_type::EVENTS_LZ4 => {
+                if let Err(why) = unpack_lz4(&self.payload, &mut self.unpacked) {
+                    return corrupt(why, self);
+                }
+                if decode_batch(&self.unpacked, &mut self.events).is_err() {
                     return corrupt("undecodable event frame".into(), self);
                 }
                 Ok(Some(Frame::Events(&self.events)))
@@ -277,6 +289,30 @@ fn placeholder_header() -> Header {
         wake_functions: Vec::new(),
         ports_start: Vec::new(),
         port_filter: Vec::new(),
+    }
+}
+
+/// Decompresses an `EVENTS_LZ4` payload (`uncompressed_len:u32le block`) into `out`. The
+/// stated length is checked against the frame limit before anything is allocated, and the
+/// block must fill exactly that length.
+fn unpack_lz4(payload: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let Some((len, block)) = payload.split_first_chunk::<4>() else {
+        return Err("event frame too short".into());
+    };
+    let len = u32::from_le_bytes(*len);
+    if len > MAX_FRAME_LEN {
+        return Err(format!(
+            "event frame unpacks to {len} bytes, over the {MAX_FRAME_LEN}-byte limit"
+        ));
+    }
+    out.clear();
+    out.resize(len as usize, 0);
+    match lz4_flex::block::decompress_into(block, out) {
+        Ok(n) if n == len as usize => Ok(()),
+        Ok(n) => Err(format!(
+            "event frame unpacks to {n} bytes, not the {len} it states"
+        )),
+        Err(e) => Err(format!("undecodable event frame: {e}")),
     }
 }
 
@@ -422,6 +458,81 @@ mod tests {
         ));
     }
 
+    /// A frame with a correct checksum around `payload`.
+    fn framed(ty: u8, payload: &[u8]) -> Vec<u8> {
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&[ty]);
+        crc.update(payload);
+        let mut out = (payload.len() as u32).to_le_bytes().to_vec();
+        out.push(ty);
+        out.extend_from_slice(&crc.finalize().to_le_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    /// The magic, version and header frame of a trace of format `version`.
+    fn start_of_trace(version: u16) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        let header = serde_json::to_vec(&sample_header()).unwrap();
+        out.extend(framed(frame_type::HEADER, &header));
+        out
+    }
+
+    fn events_of(bytes: &[u8]) -> (Vec<Event>, ReadEnd) {
+        let mut r = TraceReader::new(bytes).unwrap();
+        let mut all = Vec::new();
+        while let Some(f) = r.next_frame().unwrap() {
+            if let Frame::Events(e) = f {
+                all.extend_from_slice(e);
+            }
+        }
+        (all, r.end().unwrap().clone())
+    }
+
+    #[test]
+    fn version_1_files_with_plain_event_frames_still_read() {
+        let mut enc = super::super::events::BatchEncoder::default();
+        let evs: Vec<Event> = (0..5).map(sample_event).collect();
+        evs.iter().for_each(|e| enc.push(e));
+        let mut v1 = start_of_trace(1);
+        v1.extend(framed(frame_type::EVENTS, &enc.take_payload()));
+        let (read, end) = events_of(&v1);
+        assert_eq!(read, evs);
+        assert_eq!(end, ReadEnd::Clean);
+    }
+
+    #[test]
+    fn lying_or_broken_lz4_frames_are_corrupt_not_allocated() {
+        let mut enc = super::super::events::BatchEncoder::default();
+        enc.push(&sample_event(1));
+        let plain = enc.take_payload();
+        let block = lz4_flex::block::compress(&plain);
+        let lz4 = |len: u32, block: &[u8]| {
+            let mut p = len.to_le_bytes().to_vec();
+            p.extend_from_slice(block);
+            let mut t = start_of_trace(2);
+            t.extend(framed(frame_type::EVENTS_LZ4, &p));
+            events_of(&t)
+        };
+        let (ok, end) = lz4(plain.len() as u32, &block);
+        assert_eq!((ok.len(), end), (1, ReadEnd::Clean));
+        for (len, block, why) in [
+            (u32::MAX, &block[..], "over the"),
+            (plain.len() as u32 + 1, &block[..], "not the"),
+            (plain.len() as u32, &block[..block.len() - 2], "undecodable"),
+            (0, &[][..], "undecodable"),
+        ] {
+            let (evs, end) = lz4(len, block);
+            assert!(evs.is_empty());
+            match end {
+                ReadEnd::Corrupt { why: w, .. } => assert!(w.contains(why), "{w}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn wrong_magic_newer_version_and_empty_are_clear_errors() {
         let (bytes, _) = small_trace();
@@ -436,13 +547,13 @@ mod tests {
             Err(TraceError::NotATrace)
         ));
         let mut newer = bytes.clone();
-        newer[8] = 2;
+        newer[8] = 3;
         let err = TraceReader::new(&newer[..]).err().unwrap();
         assert!(matches!(
             err,
             TraceError::UnsupportedVersion {
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         ));
         assert!(err.to_string().contains("newer"));

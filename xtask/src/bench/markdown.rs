@@ -1,0 +1,307 @@
+//! `BENCHMARKS.md`: the machine, the method and the tables of one `cargo xtask bench` run,
+//! the targets against what was measured, and the history of what changed (`history.md`).
+
+use std::fmt::Write;
+use std::process::Command;
+
+use super::tracer::{TRACEPOINTS, Tool, available};
+use super::{Results, median};
+use crate::util::stdout_of;
+
+/// Where and with what the run happened.
+pub struct Machine {
+    pub date: String,
+    pub kernel: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub commit: String,
+    pub bpftrace: String,
+    pub perf: String,
+}
+
+impl Machine {
+    pub fn here() -> Self {
+        let run = |prog: &str, args: &[&str]| {
+            stdout_of(Command::new(prog).args(args)).unwrap_or_else(|| "?".into())
+        };
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| "?".into());
+        Self {
+            date: run("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            kernel: run("uname", &["-r"]),
+            cpu,
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            commit: run("git", &["describe", "--always", "--dirty"]),
+            bpftrace: run("bpftrace", &["--version"]),
+            perf: run("perf", &["--version"]),
+        }
+    }
+}
+
+fn thousands(n: f64) -> String {
+    let s = format!("{:.0}", n);
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 && c.is_ascii_digit() {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn render(r: &Results) -> String {
+    let m = &r.machine;
+    let a = &r.args;
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(w, "# Benchmarks\n");
+    let _ = writeln!(
+        w,
+        "Written by `sudo -E cargo xtask bench` (options: `--reps {} --rounds {} --loss-seconds {}{}`) \
+         on {}; run it again to reproduce every table. Every peer is measured in the same run, \
+         interleaved with serial-trace. Nothing here is a test: the numbers vary from run to \
+         run, most of all on a VM.\n",
+        a.reps,
+        a.rounds,
+        a.loss_seconds,
+        if a.skip_loss { " --skip-loss" } else { "" },
+        m.date
+    );
+    let _ = writeln!(w, "| machine | |\n|---|---|");
+    let _ = writeln!(w, "| CPU | {} × {} |", m.cores, m.cpu);
+    let _ = writeln!(w, "| kernel | {} |", m.kernel);
+    let _ = writeln!(w, "| serial-trace | commit {} |", m.commit);
+    let _ = writeln!(w, "| peers | {}; {} |\n", m.bpftrace, m.perf);
+
+    let tps = available(TRACEPOINTS).join("`, `");
+    let _ = writeln!(w, "## 1. Overhead per event\n");
+    let _ = writeln!(
+        w,
+        "The workload (`event-generator --count {rounds}`) arms and disarms a timerfd {rounds} times: \
+         {events} timer events (`hrtimer_start`, `hrtimer_cancel`) in its own context, so every \
+         nanosecond a tracer adds per event lands in the workload's own time, which it measures \
+         itself. Each tracer records the same tracepoints, `{tps}`: serial-trace as \
+         `record --hooks timer,alarmtimer,power`; bpftrace with a script that prints every field \
+         serial-trace keeps (skipping its own timers, as serial-trace does); \
+         `perf record -a -e …` for each. Overhead per event = (median time under the tracer − \
+         median bare time) / {events}.\n",
+        rounds = thousands(a.rounds as f64),
+        events = thousands(2.0 * a.rounds as f64),
+    );
+    let bare = overhead_median(r, Tool::Bare);
+    let per_event = |t: Tool| (overhead_median(r, t) - bare) / (2.0 * a.rounds as f64) * 1e9;
+    let bpftrace_ns = per_event(Tool::Bpftrace);
+    let _ = writeln!(
+        w,
+        "| tracer | runs (s) | median (s) | overhead per event | vs bpftrace |\n|---|---|---|---:|---:|"
+    );
+    for (tool, samples) in &r.overhead {
+        let runs: Vec<String> = samples.iter().map(|s| format!("{:.3}", s.wall_s)).collect();
+        let (ns, ratio) = if *tool == Tool::Bare {
+            ("—".to_string(), "—".to_string())
+        } else {
+            let ns = per_event(*tool);
+            (format!("{ns:.0} ns"), format!("{:.2}×", ns / bpftrace_ns))
+        };
+        let _ = writeln!(
+            w,
+            "| {} | {} | {:.3} | {ns} | {ratio} |",
+            tool.name(),
+            runs.join(" "),
+            overhead_median(r, *tool)
+        );
+    }
+
+    let _ = writeln!(w, "\n## 2. Highest rate with zero loss (default buffers)\n");
+    if r.loss.is_empty() {
+        let _ = writeln!(w, "Not measured in this run (`--skip-loss`).");
+    } else {
+        let _ = writeln!(
+            w,
+            "`event-generator --rate R --seconds {}` paces the same workload to R events a second. \
+             The rate doubles from 250 k/s until a step loses events, then three bisections; \
+             a step that cannot reach 95 % of its rate under the tracer ends the search (the \
+             tracer slowed the workload before it lost anything). Default buffers: serial-trace's \
+             4 MiB ring buffer; bpftrace's perf buffers.\n",
+            a.loss_seconds
+        );
+        let _ = writeln!(
+            w,
+            "| tracer | best zero-loss rate | ended by | steps: target → made (lost) |\n|---|---:|---|---|"
+        );
+        for l in &r.loss {
+            let steps: Vec<String> = l
+                .steps
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{}k → {}k ({})",
+                        thousands(s.target / 1e3),
+                        thousands(s.achieved / 1e3),
+                        thousands(s.lost as f64)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                w,
+                "| {} | {} events/s | {} | {} |",
+                l.tool.name(),
+                l.best().map_or("none".into(), thousands),
+                if l.generator_bound() {
+                    "the workload's limit under it"
+                } else {
+                    "loss"
+                },
+                steps.join("; ")
+            );
+        }
+    }
+
+    let _ = writeln!(w, "\n## 3. Collector cost and trace size\n");
+    let _ = writeln!(
+        w,
+        "From the overhead runs: CPU time of the collector process (with its children) from \
+         the workload's start to its exit, per million events it recorded (its own noise \
+         included: perf records its own timers), and the size of its output per event.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| tracer | events recorded (median) | lost | collector CPU per M events | bytes per event | output |\n|---|---:|---:|---:|---:|---|"
+    );
+    for (tool, samples) in r.overhead.iter().filter(|(t, _)| *t != Tool::Bare) {
+        let med = |f: &dyn Fn(&super::Sample) -> f64| median(samples.iter().map(f).collect());
+        let events = med(&|s| s.tracer.events as f64);
+        let lost: u64 = samples.iter().map(|s| s.tracer.lost).sum();
+        let cpu = med(&|s| s.tracer.cpu_s / s.tracer.events.max(1) as f64 * 1e6);
+        let bpe = med(&|s| s.tracer.bytes as f64 / s.tracer.events.max(1) as f64);
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {:.3} s | {:.1} | {} |",
+            tool.name(),
+            thousands(events),
+            lost,
+            cpu,
+            bpe,
+            match tool {
+                Tool::SerialTrace => "serial-trace trace",
+                Tool::Bpftrace => "text lines (`-o`)",
+                Tool::Perf => "perf.data",
+                Tool::Bare => "",
+            }
+        );
+    }
+
+    let _ = writeln!(w, "\n## 4. Report throughput and memory\n");
+    let _ = writeln!(
+        w,
+        "Traces made by `examples/synthetic-trace.rs` (timers of sleeping tasks, a new task \
+         every 2,000 timers, serial traffic with drop bursts, an S3 cycle per million events), \
+         analysed in full by `serial-trace report --format json`: median of 3 runs, largest \
+         peak resident size.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| events | trace | bytes per event | time | events/s | peak memory |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    for m in &r.report {
+        let _ = writeln!(
+            w,
+            "| {} | {:.1} MB | {:.1} | {:.2} s | {:.1} M | {:.1} MB |",
+            thousands(m.events as f64),
+            m.file_bytes as f64 / 1e6,
+            m.file_bytes as f64 / m.events as f64,
+            m.seconds,
+            m.events_per_s() / 1e6,
+            m.max_rss_kb as f64 / 1024.0
+        );
+    }
+
+    let _ = writeln!(w, "\n## Targets\n");
+    let _ = writeln!(w, "| target | measured | met |\n|---|---|---|");
+    let st_ns = per_event(Tool::SerialTrace);
+    target(
+        w,
+        "overhead per event ≤ ½ of bpftrace's",
+        format!(
+            "{st_ns:.0} ns vs {bpftrace_ns:.0} ns ({:.2}×)",
+            st_ns / bpftrace_ns
+        ),
+        st_ns <= bpftrace_ns / 2.0,
+    );
+    if let Some(l) = r.loss.iter().find(|l| l.tool == Tool::SerialTrace) {
+        let best = l.best().unwrap_or(0.0);
+        target(
+            w,
+            "zero loss at ≥ 500 k events/s",
+            format!("{} events/s", thousands(best)),
+            best >= 500_000.0,
+        );
+    }
+    if let Some(slowest) = r
+        .report
+        .iter()
+        .map(|m| m.events_per_s())
+        .min_by(f64::total_cmp)
+    {
+        target(
+            w,
+            "report ≥ 5 M events/s",
+            format!("{:.1} M events/s (slowest size)", slowest / 1e6),
+            slowest >= 5e6,
+        );
+    }
+    if let Some((_, samples)) = r.overhead.iter().find(|(t, _)| *t == Tool::SerialTrace) {
+        let bpe = median(
+            samples
+                .iter()
+                .map(|s| s.tracer.bytes as f64 / s.tracer.events.max(1) as f64)
+                .collect(),
+        );
+        target(
+            w,
+            "≤ 32 bytes per event on disk",
+            format!("{bpe:.1} (recorded timer events)"),
+            bpe <= 32.0,
+        );
+    }
+    let _ = writeln!(w, "\n{}", include_str!("history.md").trim_end());
+    s
+}
+
+fn target(w: &mut String, name: &str, measured: String, met: bool) {
+    let _ = writeln!(
+        w,
+        "| {name} | {measured} | {} |",
+        if met { "yes" } else { "**no**" }
+    );
+}
+
+fn overhead_median(r: &Results, tool: Tool) -> f64 {
+    r.overhead
+        .iter()
+        .find(|(t, _)| *t == tool)
+        .map_or(f64::NAN, |(_, s)| {
+            median(s.iter().map(|s| s.wall_s).collect())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(thousands(1234567.4), "1,234,567");
+    }
+}

@@ -1,0 +1,222 @@
+//! `cargo xtask bench`: serial-trace against the tools a user would otherwise pick, measured
+//! side by side in one run, and the report's throughput. Prints the tables and rewrites
+//! `BENCHMARKS.md`. Measurements only: nothing here passes or fails on a number.
+
+mod loss_rate;
+mod markdown;
+mod report_speed;
+mod tracer;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::util::{self, output};
+use tracer::{Outcome, Tool};
+
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Repetitions of the overhead workload under each tracer (interleaved, tracer order
+    /// rotated each repetition).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Rounds of the overhead workload per repetition: each arms and disarms a timerfd,
+    /// two timer events.
+    #[arg(long, default_value_t = 500_000)]
+    pub rounds: u64,
+    /// Seconds each step of the zero-loss rate search lasts.
+    #[arg(long, default_value_t = 10.0)]
+    pub loss_seconds: f64,
+    /// Skip the zero-loss rate search (its longest part: about 3 minutes).
+    #[arg(long)]
+    pub skip_loss: bool,
+    /// Sizes, in events, of the generated traces the report is timed on.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000_000u64, 10_000_000])]
+    pub report_events: Vec<u64>,
+    /// Print the tables only; leave BENCHMARKS.md as it is.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+/// One repetition of the overhead workload under one tracer.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    /// Wall time of the workload, as it measured itself.
+    pub wall_s: f64,
+    pub tracer: Outcome,
+}
+
+/// Everything one run measured.
+pub struct Results {
+    pub args: BenchArgs,
+    pub overhead: Vec<(Tool, Vec<Sample>)>,
+    pub loss: Vec<loss_rate::Search>,
+    pub report: Vec<report_speed::Measured>,
+    pub machine: markdown::Machine,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    if !util::is_root() {
+        bail!(
+            "the benchmark loads eBPF programs (serial-trace, bpftrace, perf): run `sudo -E cargo xtask bench`"
+        );
+    }
+    crate::setup::debian_packages(PEERS)?;
+    let root = util::root();
+    util::build_release(&[
+        "--bin",
+        "serial-trace",
+        "--bin",
+        "event-generator",
+        "--example",
+        "synthetic-trace",
+    ])?;
+    let bins = Bins::new(&root.join("target/release"));
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+
+    let machine = markdown::Machine::here();
+    eprintln!(
+        "xtask bench: overhead, {} repetitions of {} rounds per tracer",
+        args.reps, args.rounds
+    );
+    let overhead = overhead(&args, &bins, &dir)?;
+    let loss = if args.skip_loss {
+        Vec::new()
+    } else {
+        [Tool::SerialTrace, Tool::Bpftrace]
+            .into_iter()
+            .map(|t| loss_rate::search(t, args.loss_seconds, &bins, &dir))
+            .collect::<Result<_>>()?
+    };
+    let report = args
+        .report_events
+        .iter()
+        .map(|&n| report_speed::measure(n, &bins, &dir))
+        .collect::<Result<_>>()?;
+    let results = Results {
+        args: args.clone(),
+        overhead,
+        loss,
+        report,
+        machine,
+    };
+    let text = markdown::render(&results);
+    println!("{text}");
+    if !args.no_write {
+        let path = root.join("BENCHMARKS.md");
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("xtask bench: wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The peers, by binary and Debian package.
+const PEERS: &[(&str, &str)] = &[("bpftrace", "bpftrace"), ("perf", "linux-perf")];
+
+/// The binaries under test.
+pub struct Bins {
+    pub serial_trace: PathBuf,
+    pub generator: PathBuf,
+    pub synthetic: PathBuf,
+}
+
+impl Bins {
+    fn new(release: &Path) -> Self {
+        Self {
+            serial_trace: release.join("serial-trace"),
+            generator: release.join("event-generator"),
+            synthetic: release.join("examples/synthetic-trace"),
+        }
+    }
+}
+
+/// The overhead workload under every tracer, `reps` times, interleaved: repetition r starts
+/// with tracer r (mod 4), so no tracer always runs first or right after another.
+fn overhead(args: &BenchArgs, bins: &Bins, dir: &Path) -> Result<Vec<(Tool, Vec<Sample>)>> {
+    let mut samples: Vec<(Tool, Vec<Sample>)> =
+        Tool::ALL.iter().map(|&t| (t, Vec::new())).collect();
+    for rep in 0..args.reps {
+        for i in 0..Tool::ALL.len() {
+            let k = (rep + i) % Tool::ALL.len();
+            let tool = Tool::ALL[k];
+            let mut session = tracer::start(tool, dir, &bins.serial_trace)?;
+            if let Some(s) = session.as_mut() {
+                s.mark_workload();
+            }
+            let run = generator(bins, &["--count", &args.rounds.to_string()])?;
+            let outcome = match session {
+                Some(s) => s.stop(&bins.serial_trace)?,
+                None => Outcome::default(),
+            };
+            let wall_s = run.seconds();
+            eprintln!(
+                "xtask bench: rep {} {:<13} {:.3} s, {} events recorded, {} lost, collector {:.3} s CPU",
+                rep + 1,
+                tool.name(),
+                wall_s,
+                outcome.events,
+                outcome.lost,
+                outcome.cpu_s
+            );
+            samples[k].1.push(Sample {
+                wall_s,
+                tracer: outcome,
+            });
+        }
+    }
+    Ok(samples)
+}
+
+/// What `event-generator` printed.
+#[derive(serde::Deserialize)]
+pub struct GeneratorRun {
+    pub rounds: u64,
+    pub start_boot_ns: u64,
+    pub end_boot_ns: u64,
+}
+
+impl GeneratorRun {
+    pub fn seconds(&self) -> f64 {
+        (self.end_boot_ns - self.start_boot_ns) as f64 / 1e9
+    }
+}
+
+pub fn generator(bins: &Bins, args: &[&str]) -> Result<GeneratorRun> {
+    let o = output(Command::new(&bins.generator).args(args))?;
+    if !o.status.success() {
+        bail!(
+            "event-generator failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    serde_json::from_slice(&o.stdout).context("event-generator output")
+}
+
+/// The median of `v` (NaN for none).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_none() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+    }
+}
