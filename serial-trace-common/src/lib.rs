@@ -27,6 +27,15 @@ pub const MAX_KINDS: usize = 32;
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Name of the per-CPU `u64` array (one slot) counting failed ring-buffer reserves.
 pub const LOST_MAP: &str = "LOST";
+/// Name of the `u64` array holding the recording window, CLOCK_MONOTONIC ns: slot
+/// [`WINDOW_START`] opens it (0 = not yet), slot [`WINDOW_STOP`] closes it (0 = open-ended).
+/// Programs attach and detach one by one, tens of ms apart; outside the window no tracepoint
+/// program records or changes its state, so every tracepoint kind covers the same span. (The
+/// serial data path records from attach to detach: its drops are checked against the port
+/// counters read before attaching and after detaching.)
+pub const WINDOW_MAP: &str = "WINDOW";
+pub const WINDOW_START: u32 = 0;
+pub const WINDOW_STOP: u32 = 1;
 /// Name of the LRU hash of timer addresses armed by a task that passed the filter.
 pub const TRACKED_MAP: &str = "TRACKED";
 /// Global: `[HookSpec; MAX_KINDS]`.

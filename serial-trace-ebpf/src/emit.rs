@@ -8,12 +8,12 @@ use aya_ebpf::{
         generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
     },
     macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
     programs::TracePointContext,
 };
 use serial_trace_common::{
     Event, FieldSpec, Filter, HookSpec, MAX_ARGS, MAX_KINDS, MAX_TEXTS, Role, TaskFilter,
-    WakeConfig, arg, text_kind,
+    WINDOW_START, WINDOW_STOP, WakeConfig, arg, text_kind,
 };
 
 /// Load-time description of every hook, indexed by kind id (userspace: tracefs formats).
@@ -69,6 +69,42 @@ const BPF_RB_FORCE_WAKEUP: u64 = 2;
 #[map]
 static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 
+/// The recording window (`serial_trace_common::WINDOW_MAP`), set by userspace.
+#[map]
+static WINDOW: Array<u64> = Array::with_max_entries(2, 0);
+
+/// Both clocks, read back to back at the start of a program.
+#[derive(Clone, Copy)]
+pub struct Stamp {
+    mono_ns: u64,
+    boot_ns: u64,
+}
+
+impl Stamp {
+    #[inline(always)]
+    pub fn now() -> Self {
+        Self {
+            mono_ns: unsafe { bpf_ktime_get_ns() },
+            boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+        }
+    }
+
+    /// Now, if now is inside the recording window; `None` before it opens and once it closed.
+    #[inline(always)]
+    pub fn if_recording() -> Option<Self> {
+        let mono_ns = unsafe { bpf_ktime_get_ns() };
+        let start = *WINDOW.get(WINDOW_START)?;
+        let stop = *WINDOW.get(WINDOW_STOP)?;
+        if start == 0 || mono_ns < start || (stop != 0 && mono_ns >= stop) {
+            return None;
+        }
+        Some(Self {
+            mono_ns,
+            boot_ns: unsafe { bpf_ktime_get_boot_ns() },
+        })
+    }
+}
+
 /// Failed reserves, per CPU (slot 0). Userspace sums the CPUs.
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
@@ -85,6 +121,65 @@ fn spec(kind: u16) -> HookSpec {
     }
     // Volatile: the loader rewrites .rodata, so the compiler must not fold the default.
     unsafe { core::ptr::read_volatile(&SPECS[i]) }
+}
+
+/// Bytes of a tracepoint record copied in one helper call; the fields of every hook but a few
+/// lie within them (`sched_switch` ends at 64).
+const HEAD_LEN: usize = 64;
+
+/// Per-CPU scratch for that copy (too large for the 512-byte stack alongside the rest).
+#[map]
+static HEAD: PerCpuArray<[u8; HEAD_LEN]> = PerCpuArray::with_max_entries(1, 0);
+
+/// A tracepoint record whose first [`HEAD_LEN`] bytes were copied once: each field is then a
+/// plain load instead of a `bpf_probe_read_kernel` call (8 helper calls → 1 for
+/// `hrtimer_start`). Fields past the copy are read from the record itself.
+struct Record<'a> {
+    ctx: &'a TracePointContext,
+    head: *const u8,
+}
+
+impl<'a> Record<'a> {
+    #[inline(always)]
+    fn new(ctx: &'a TracePointContext) -> Option<Self> {
+        let head = HEAD.get_ptr_mut(0)?;
+        // SAFETY: per-CPU scratch, no concurrent user on this CPU; probe reads fault safely.
+        unsafe {
+            let src = aya_ebpf::EbpfContext::as_ptr(ctx) as *const u8;
+            if aya_ebpf::helpers::bpf_probe_read_kernel_buf(src, &mut *head).is_err() {
+                return None;
+            }
+        }
+        Some(Self {
+            ctx,
+            head: head as *const u8,
+        })
+    }
+
+    #[inline(always)]
+    fn field(&self, f: FieldSpec) -> u64 {
+        let off = f.offset as usize;
+        if f.size == 0 {
+            return 0;
+        }
+        if off > HEAD_LEN - 8 {
+            return read_field(self.ctx, f);
+        }
+        // SAFETY: off ≤ HEAD_LEN − 8, so every load stays inside the copy.
+        unsafe {
+            let p = self.head.add(off);
+            match (f.size, f.signed) {
+                (1, 0) => u64::from(*p),
+                (1, _) => *(p as *const i8) as i64 as u64,
+                (2, 0) => u64::from(core::ptr::read_unaligned(p as *const u16)),
+                (2, _) => core::ptr::read_unaligned(p as *const i16) as i64 as u64,
+                (4, 0) => u64::from(core::ptr::read_unaligned(p as *const u32)),
+                (4, _) => core::ptr::read_unaligned(p as *const i32) as i64 as u64,
+                (8, _) => core::ptr::read_unaligned(p as *const u64),
+                _ => 0,
+            }
+        }
+    }
 }
 
 #[inline(always)]
@@ -133,40 +228,41 @@ pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
 #[inline(always)]
 fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let spec = spec(kind);
+    let rec = Record::new(ctx).ok_or(())?;
+    if spec.role == Role::SCHED_IN {
+        // Most context switches are of no interest: only a task whose wake timer fired.
+        // Its first few switch-ins are recorded (not just one): a task woken inside a
+        // suspend's freeze window runs only to freeze, and its real wakeup comes at thaw.
+        let next = rec.field(spec.fields[arg::sched_switch::NEXT_PID]) as u32;
+        let Some(budget) = PENDING.get_ptr_mut(next) else {
+            return Err(());
+        };
+        // SAFETY: map value pointer from a successful lookup.
+        unsafe {
+            if *budget == 0 {
+                return Err(());
+            }
+            *budget -= 1;
+        }
+    }
+    // Nothing below runs outside the recording window: no event, no change to the maps.
+    let stamp = Stamp::if_recording().ok_or(())?;
     let pid_tgid = bpf_get_current_pid_tgid();
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
-
-    match spec.role {
-        Role::SCHED_IN => {
-            // Most context switches are of no interest: only a task whose wake timer fired.
-            // Its first few switch-ins are recorded (not just one): a task woken inside a
-            // suspend's freeze window runs only to freeze, and its real wakeup comes at thaw.
-            let next = read_field(ctx, spec.fields[arg::sched_switch::NEXT_PID]) as u32;
-            let Some(budget) = PENDING.get_ptr_mut(next) else {
-                return Err(());
-            };
-            // SAFETY: map value pointer from a successful lookup.
-            unsafe {
-                if *budget == 0 {
-                    return Err(());
-                }
-                *budget -= 1;
-            }
-        }
-        Role::HRTIMER_EXPIRE => mark_pending(ctx, &spec),
-        _ => {}
+    if spec.role == Role::HRTIMER_EXPIRE {
+        mark_pending(&rec, &spec);
     }
     // A kernel timer re-armed in interrupt context is no task's, whoever was interrupted.
     let task_timer = match spec.filter {
         Filter::ARM => true,
-        Filter::ARM_BY_CALLBACK => is_task_callback(read_field(ctx, spec.fields[1])),
+        Filter::ARM_BY_CALLBACK => is_task_callback(rec.field(spec.fields[1])),
         _ => false,
     };
     // The recorder's own timers (its polls, the counter poller) are never recorded, neither
     // armed nor expiring: recording them would only measure the recorder.
     match spec.filter {
         Filter::ARM | Filter::ARM_BY_CALLBACK => {
-            let timer = read_field(ctx, spec.fields[0]);
+            let timer = rec.field(spec.fields[0]);
             if task_timer
                 && (pid_tgid >> 32) as u32
                     == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
@@ -184,7 +280,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
             }
         }
         Filter::TRACKED => {
-            let timer = read_field(ctx, spec.fields[0]);
+            let timer = rec.field(spec.fields[0]);
             if unsafe { OWN_TIMERS.get(timer) }.is_some() {
                 return Err(());
             }
@@ -193,7 +289,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     }
     let filter_active = unsafe { core::ptr::read_volatile(&FILTER.active) } != 0;
     if filter_active {
-        let timer = read_field(ctx, spec.fields[0]);
+        let timer = rec.field(spec.fields[0]);
         match spec.filter {
             Filter::ARM | Filter::ARM_BY_CALLBACK => {
                 if !task_timer || !task_passes(pid_tgid, &comm) {
@@ -206,9 +302,9 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         }
     }
 
-    write_event(kind, pid_tgid, comm, |ev| {
+    write_event_at(stamp, kind, pid_tgid, comm, |ev| {
         for i in 0..MAX_ARGS {
-            ev.args[i] = read_field(ctx, spec.fields[i]);
+            ev.args[i] = rec.field(spec.fields[i]);
         }
         for i in 0..MAX_TEXTS {
             // SAFETY: probe reads fault safely.
@@ -238,10 +334,24 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     })
 }
 
+/// [`write_event_at`] now, window or not: the serial data path records from attach to detach,
+/// because its drops are checked against the port counters read before attaching and after
+/// detaching.
+#[inline(always)]
+pub fn write_event<F: FnOnce(&mut Event)>(
+    kind: u16,
+    pid_tgid: u64,
+    comm: [u8; 16],
+    fill: F,
+) -> Result<(), ()> {
+    write_event_at(Stamp::now(), kind, pid_tgid, comm, fill)
+}
+
 /// Reserves one event, stamps time, task and CPU, lets `fill` write the rest, submits it.
 /// A full ring buffer is counted in `LOST`.
 #[inline(always)]
-pub fn write_event<F: FnOnce(&mut Event)>(
+pub fn write_event_at<F: FnOnce(&mut Event)>(
+    stamp: Stamp,
     kind: u16,
     pid_tgid: u64,
     comm: [u8; 16],
@@ -259,8 +369,8 @@ pub fn write_event<F: FnOnce(&mut Event)>(
     unsafe {
         // Zero first: ring buffer memory is not cleared and partial reads must not leak.
         ev.write(Event::ZERO);
-        (*ev).mono_ns = bpf_ktime_get_ns();
-        (*ev).boot_ns = bpf_ktime_get_boot_ns();
+        (*ev).mono_ns = stamp.mono_ns;
+        (*ev).boot_ns = stamp.boot_ns;
         (*ev).pid_tgid = pid_tgid;
         (*ev).kind = kind;
         (*ev).cpu = bpf_get_smp_processor_id() as u16;
@@ -327,15 +437,15 @@ fn clockid_plus1(timer: u64) -> u64 {
 /// At an hrtimer expiry: if the callback wakes a task, that task has a wakeup pending until it
 /// next runs (the `sched_switch` program records that moment).
 #[inline(always)]
-fn mark_pending(ctx: &TracePointContext, spec: &HookSpec) {
+fn mark_pending(rec: &Record, spec: &HookSpec) {
     use arg::hrtimer_expire_entry as a;
     let w = unsafe { core::ptr::read_volatile(&WAKE) };
-    let function = read_field(ctx, spec.fields[a::FUNCTION]);
+    let function = rec.field(spec.fields[a::FUNCTION]);
     let any = w.wake_functions.iter().all(|&f| f == 0);
     if !any && !w.wake_functions.contains(&function) {
         return;
     }
-    let timer = read_field(ctx, spec.fields[a::HRTIMER]);
+    let timer = rec.field(spec.fields[a::HRTIMER]);
     if let Some(tid) = unsafe { OWNER.get(timer) } {
         let _ = PENDING.insert(*tid, SWITCH_BUDGET, 0);
     }

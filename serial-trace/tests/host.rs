@@ -145,6 +145,19 @@ fn records_hrtimers_of_a_sleeping_workload() {
         r["timers"]["early"], 0,
         "an expiry before its requested time"
     );
+    // The programs attach and detach tens of ms apart; the kernel-side recording window makes
+    // them all cover the same span, so expiry entries and exits pair up (only an expiry
+    // running at the window's start or end, one per CPU at each edge, can lose its partner).
+    let kinds = &r["events"]["by_kind"];
+    let (entries, exits) = (
+        kinds["hrtimer_expire_entry"].as_u64().unwrap(),
+        kinds["hrtimer_expire_exit"].as_u64().unwrap(),
+    );
+    let cpus = std::thread::available_parallelism().unwrap().get() as u64;
+    assert!(
+        entries.abs_diff(exits) <= 2 * cpus,
+        "{entries} expiry entries but {exits} exits"
+    );
     assert!(r["timers"]["min_lateness_ns"].as_i64().unwrap() >= 0);
     let p99 = row["lateness_ns"]["p99"].as_u64().unwrap();
     assert!(p99 > 0 && p99 < 50_000_000, "implausible p99 {p99}");

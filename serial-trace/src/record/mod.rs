@@ -17,8 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use serial_trace_common::{DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, LOST_MAP, arg, kind};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use serial_trace_common::{
+    DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, LOST_MAP, WINDOW_MAP, WINDOW_START, WINDOW_STOP,
+    arg, kind,
+};
 
 pub use loader::{LoadOptions, Loaded, load_and_attach};
 pub use output::parse_buffer_size;
@@ -132,6 +135,8 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     let mut session = Session::new(loaded, writer, &opts, stop)?;
     session.poller = poller;
     session.counted = counted;
+    // Every program is attached: from the header's start on, all of them record.
+    session.set_window(WINDOW_START, header.start.mono_ns)?;
     session.run()
 }
 
@@ -218,6 +223,8 @@ struct Session<'o> {
     kernel_counts_skips: bool,
     /// Drop runs still open in the kernel, emitted once the programs are detached.
     drop_runs: Option<BpfHashMap<MapData, u64, DropRun>>,
+    /// The recording window of the tracepoint programs (`WINDOW_MAP`).
+    window: Array<MapData, u64>,
     /// Resident memory once attached, before the loop (for the trailer).
     rss_start_kb: Option<u64>,
 }
@@ -231,6 +238,7 @@ impl<'o> Session<'o> {
     ) -> Result<Self> {
         let ring = RingBuf::try_from(loaded.ebpf.take_map(EVENTS_MAP).context("EVENTS map")?)?;
         let lost_map = PerCpuArray::try_from(loaded.ebpf.take_map(LOST_MAP).context("LOST map")?)?;
+        let window = Array::try_from(loaded.ebpf.take_map(WINDOW_MAP).context("WINDOW map")?)?;
         let kallsyms = std::mem::take(&mut loaded.kallsyms);
         let drop_runs = loaded
             .ebpf
@@ -253,8 +261,16 @@ impl<'o> Session<'o> {
             misses_counted: false,
             kernel_counts_skips: crate::prog_stats::all_skips_counted(&sysinfo::kernel_release()),
             drop_runs,
+            window,
             rss_start_kb: sysinfo::rss_kb(),
         })
+    }
+
+    /// Opens (`WINDOW_START`) or closes (`WINDOW_STOP`) the recording window at `mono_ns`.
+    fn set_window(&mut self, slot: u32, mono_ns: u64) -> Result<()> {
+        self.window
+            .set(slot, mono_ns, 0)
+            .context("setting the recording window")
     }
 
     fn run(mut self) -> Result<()> {
@@ -298,7 +314,12 @@ impl<'o> Session<'o> {
                 }
             }
         }
-        // Detach every program first, then drain what they already produced.
+        // Close the window first: programs detach one by one, tens of ms apart, and each
+        // would otherwise stop at a different moment. Then detach, then drain.
+        let end = sysinfo::clock_anchor();
+        if let Err(e) = self.set_window(WINDOW_STOP, end.mono_ns) {
+            eprintln!("warning: {e:#}; the hooks stop one by one as they detach");
+        }
         self.read_misses();
         drop(self.loaded.take());
         if let Some(p) = self.poller.take() {
@@ -332,7 +353,7 @@ impl<'o> Session<'o> {
         }
         let (lost_total, lost_per_cpu) = self.read_lost();
         let trailer = Trailer {
-            end: sysinfo::clock_anchor(),
+            end,
             events_written: self.writer.events_written(),
             lost_total,
             lost_per_cpu,
