@@ -229,6 +229,7 @@ fn header() -> Header {
         .map(probe)
         .collect(),
         wake_functions: vec![HRTIMER_WAKEUP],
+        task_callbacks: vec![HRTIMER_WAKEUP],
         ports_start: vec![],
         port_filter: vec![],
     }

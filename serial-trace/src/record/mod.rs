@@ -129,6 +129,13 @@ pub fn run(opts: RecordOptions) -> Result<()> {
             .copied()
             .filter(|&a| a != 0)
             .collect(),
+        task_callbacks: loaded
+            .wake
+            .task_callbacks
+            .iter()
+            .copied()
+            .filter(|&a| a != 0)
+            .collect(),
     };
     let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
         .with_context(|| format!("writing the header to {}", opts.output.display()))?;

@@ -175,7 +175,8 @@ pub fn analyze_with_wakeups<R: Read>(
     let mut lost = 0u64;
     let mut trailer = None;
     let mut symbols = BTreeMap::new();
-    let mut timers = timers::TimerStats::new(header.wake_functions.clone());
+    let mut timers = timers::TimerStats::new(header.wake_functions.clone())
+        .with_task_callbacks(header.task_callbacks.clone());
     if want_wakeups {
         timers.wake_log = Some(Vec::new());
     }

@@ -132,6 +132,9 @@ fn is_monotonic(clockid_plus1: u64) -> bool {
 pub const MAX_GROUPS: usize = 256;
 /// Group keys of the shared "(other …)" groups.
 const OTHER_TASKS: u32 = u32::MAX;
+/// Group key of the timers whose callback no task arms for itself (the tick, scheduler and
+/// watchdog timers): re-armed in interrupt context, they belong to no task.
+const KERNEL_TIMERS: u32 = u32::MAX - 1;
 const OTHER_CALLBACKS: u64 = u64::MAX;
 
 /// Per-group (callback or task) accumulator: one histogram per [`Phase`] (before, spanning,
@@ -283,6 +286,9 @@ pub struct TimerStats {
     pub wake_series: Series,
     by_callback: HashMap<u64, Group>,
     by_task: HashMap<u32, Group>,
+    /// Callbacks of the timers a task arms for itself (empty: unknown, every timer is its
+    /// arming task's).
+    task_callbacks: Vec<u64>,
     /// Expiries whose clock-base time was before the requested expiry (should not happen).
     early: u64,
     min_ns: i64,
@@ -295,6 +301,13 @@ impl Default for TimerStats {
 }
 
 impl TimerStats {
+    /// Timers with other callbacks go to one `(kernel timers)` row of `by_task`, not to
+    /// whichever task happened to be current when they were re-armed.
+    pub fn with_task_callbacks(mut self, task_callbacks: Vec<u64>) -> Self {
+        self.task_callbacks = task_callbacks;
+        self
+    }
+
     pub fn new(wake_functions: Vec<u64>) -> Self {
         Self {
             armed: HashMap::new(),
@@ -311,6 +324,7 @@ impl TimerStats {
             wake_series: Series::default(),
             by_callback: HashMap::new(),
             by_task: HashMap::new(),
+            task_callbacks: Vec::new(),
             early: 0,
             min_ns: i64::MAX,
         }
@@ -609,7 +623,11 @@ impl TimerStats {
             .entry(function)
             .or_insert_with(|| Group::new(String::new(), None, None))
             .record(phase, v);
-        let tid = if self.by_task.len() < MAX_GROUPS || self.by_task.contains_key(&armed.tid) {
+        let kernel_timer =
+            !self.task_callbacks.is_empty() && !self.task_callbacks.contains(&armed.function);
+        let tid = if kernel_timer {
+            KERNEL_TIMERS
+        } else if self.by_task.len() < MAX_GROUPS || self.by_task.contains_key(&armed.tid) {
             armed.tid
         } else {
             OTHER_TASKS
@@ -619,6 +637,9 @@ impl TimerStats {
             .or_insert_with(|| {
                 if tid == OTHER_TASKS {
                     return Group::new("(other tasks)".into(), None, None);
+                }
+                if tid == KERNEL_TIMERS {
+                    return Group::new("(kernel timers)".into(), None, None);
                 }
                 let comm = String::from_utf8_lossy(trim_nul(&armed.comm)).into_owned();
                 Group::new(comm, Some(armed.tgid), Some(armed.tid))
@@ -720,6 +741,33 @@ pub(crate) mod tests {
         e.args[1] = now as u64;
         e.args[2] = func;
         e
+    }
+
+    #[test]
+    fn kernel_timers_go_to_one_row_not_to_the_interrupted_task() {
+        // task 42 sleeps (0xf1, a task callback); the tick (0xe0) is re-armed in interrupts
+        // that happened to hit task 42 and task 7
+        let mut s = TimerStats::new(vec![0xf1]).with_task_callbacks(vec![0xf1]);
+        for (i, (timer, func, tid)) in [(0x1, 0xf1, 42), (0x2, 0xe0, 42), (0x2, 0xe0, 7)]
+            .into_iter()
+            .enumerate()
+        {
+            let t = i as i64 * 10_000_000;
+            s.event(&start(timer, t, func, tid));
+            s.event(&expire(timer, t + 5_000, func));
+        }
+        let sum = s.summary(&BTreeMap::new(), 10);
+        let rows: Vec<(&str, Option<u32>, u64)> = sum
+            .by_task
+            .iter()
+            .map(|r| (r.name.as_str(), r.tid, r.count))
+            .collect();
+        assert_eq!(rows, [("(kernel timers)", None, 2), ("work", Some(42), 1)]);
+        // without the list (an older trace) every timer is its arming task's
+        let mut old = TimerStats::new(vec![0xf1]);
+        old.event(&start(0x2, 0, 0xe0, 7));
+        old.event(&expire(0x2, 5_000, 0xe0));
+        assert_eq!(old.summary(&BTreeMap::new(), 10).by_task[0].tid, Some(7));
     }
 
     #[test]

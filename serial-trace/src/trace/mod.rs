@@ -103,6 +103,10 @@ pub struct Header {
     /// Addresses of the timer callbacks that wake the task that armed the timer.
     #[serde(default)]
     pub wake_functions: Vec<u64>,
+    /// Addresses of the timer callbacks a task arms for itself (sleeps, timerfd, POSIX and
+    /// interval timers, …); other timers are the kernel's, whichever task was current.
+    #[serde(default)]
+    pub task_callbacks: Vec<u64>,
     /// The kernel's own counters of every traced port when recording began.
     #[serde(default)]
     pub ports_start: Vec<PortSnapshot>,
@@ -201,6 +205,7 @@ pub(crate) fn sample_header() -> Header {
             function: None,
         }],
         wake_functions: vec![0xf1],
+        task_callbacks: vec![0xf1],
         ports_start: vec![],
         port_filter: vec![],
     }

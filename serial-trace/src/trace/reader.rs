@@ -287,6 +287,7 @@ fn placeholder_header() -> Header {
         filter_comm: None,
         probes: Vec::new(),
         wake_functions: Vec::new(),
+        task_callbacks: Vec::new(),
         ports_start: Vec::new(),
         port_filter: Vec::new(),
     }

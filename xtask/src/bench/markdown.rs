@@ -65,7 +65,7 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(w, "# Benchmarks\n");
     let _ = writeln!(
         w,
-        "Written by `sudo -E cargo xtask bench` (options: `--reps {} --rounds {} --loss-seconds {}{}`) \
+        "Written by `sudo -E cargo xtask bench` (options: `--reps {} --rounds {} --loss-seconds {}{} --vm-boots {}`) \
          on {}; run it again to reproduce every table. Every peer is measured in the same run, \
          interleaved with serial-trace. Nothing here is a test: the numbers vary from run to \
          run, most of all on a VM.\n",
@@ -73,6 +73,7 @@ pub fn render(r: &Results) -> String {
         a.rounds,
         a.loss_seconds,
         if a.skip_loss { " --skip-loss" } else { "" },
+        a.vm_boots,
         m.date
     );
     let _ = writeln!(w, "| machine | |\n|---|---|");
@@ -119,6 +120,8 @@ pub fn render(r: &Results) -> String {
             overhead_median(r, *tool)
         );
     }
+
+    serial_section(w, r);
 
     let _ = writeln!(w, "\n## 2. Highest rate with zero loss (default buffers)\n");
     if r.loss.is_empty() {
@@ -274,6 +277,46 @@ pub fn render(r: &Results) -> String {
     }
     let _ = writeln!(w, "\n{}", include_str!("history.md").trim_end());
     s
+}
+
+/// Section 1b: the serial path in a QEMU guest, hooked against unhooked.
+fn serial_section(w: &mut String, r: &Results) {
+    let _ = writeln!(w, "\n### 1b. The serial path, in a QEMU guest\n");
+    let Some(c) = &r.serial else {
+        let _ = writeln!(w, "Not measured in this run (`--vm-boots 0`).");
+        return;
+    };
+    let _ = writeln!(
+        w,
+        "Debian {} under QEMU/TCG (one vCPU; this machine has no UART traffic and no kprobes): a \
+         reader drains 2,000,000 bytes through ttyS1 while serial-trace records every hook \
+         (`cargo xtask vm --scenario serial-cost`), and again with the serial path unhooked \
+         (`serial-cost-unhooked`: the recorder runs with `--hooks power --serial-method off`). \
+         The cost is the guest's busy CPU time over the flood (user, system, irq, softirq: the \
+         UART interrupts, the tty layer, the reader, the eBPF programs and the recorder), one \
+         pair per boot in alternating order. TCG time is emulated time, so only the ratio of \
+         the two means something; bpftrace and perf cannot run in the guest (its initramfs \
+         holds static binaries only).\n",
+        super::serial_vm::KERNEL
+    );
+    let _ = writeln!(
+        w,
+        "| serial path | runs: busy CPU (s) | median ns per byte |\n|---|---|---:|"
+    );
+    let row = |w: &mut String, name: &str, floods: &[super::serial_vm::Flood]| {
+        let runs: Vec<String> = floods.iter().map(|f| format!("{:.2}", f.busy_s)).collect();
+        let ns = median(floods.iter().map(|f| f.ns_per_byte()).collect());
+        let _ = writeln!(w, "| {name} | {} | {ns:.0} |", runs.join(" "));
+        ns
+    };
+    let unhooked = row(w, "unhooked", &c.unhooked);
+    let hooked = row(w, "hooked by serial-trace", &c.hooked);
+    let _ = writeln!(
+        w,
+        "\nRecording the serial path adds {:.0} ns of guest CPU per byte ({:+.1} %).",
+        hooked - unhooked,
+        (hooked / unhooked - 1.0) * 100.0
+    );
 }
 
 fn target(w: &mut String, name: &str, measured: String, met: bool) {

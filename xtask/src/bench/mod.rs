@@ -5,6 +5,7 @@
 mod loss_rate;
 mod markdown;
 mod report_speed;
+mod serial_vm;
 mod tracer;
 
 use std::path::{Path, PathBuf};
@@ -29,9 +30,13 @@ pub struct BenchArgs {
     /// Seconds each step of the zero-loss rate search lasts.
     #[arg(long, default_value_t = 10.0)]
     pub loss_seconds: f64,
-    /// Skip the zero-loss rate search (its longest part: about 3 minutes).
+    /// Skip the zero-loss rate search (about 3 minutes).
     #[arg(long)]
     pub skip_loss: bool,
+    /// Boots of the QEMU guest for the serial path's cost (each floods ttyS1 twice: hooked
+    /// and unhooked); 0 skips it.
+    #[arg(long, default_value_t = 3)]
+    pub vm_boots: usize,
     /// Sizes, in events, of the generated traces the report is timed on.
     #[arg(long, value_delimiter = ',', default_values_t = [1_000_000u64, 10_000_000])]
     pub report_events: Vec<u64>,
@@ -53,6 +58,7 @@ pub struct Results {
     pub args: BenchArgs,
     pub overhead: Vec<(Tool, Vec<Sample>)>,
     pub loss: Vec<loss_rate::Search>,
+    pub serial: Option<serial_vm::SerialCost>,
     pub report: Vec<report_speed::Measured>,
     pub machine: markdown::Machine,
 }
@@ -91,6 +97,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .map(|t| loss_rate::search(t, args.loss_seconds, &bins, &dir))
             .collect::<Result<_>>()?
     };
+    let serial = if args.vm_boots == 0 {
+        None
+    } else {
+        Some(serial_vm::measure(args.vm_boots)?)
+    };
     let report = args
         .report_events
         .iter()
@@ -100,6 +111,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args: args.clone(),
         overhead,
         loss,
+        serial,
         report,
         machine,
     };

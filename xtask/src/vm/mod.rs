@@ -31,7 +31,8 @@ pub struct VmArgs {
     #[arg(long, value_name = "PATH")]
     pub vmlinuz: Option<PathBuf>,
     /// Scenarios to run (default: the matrix: suspend, timers, flood, flood-kprobe,
-    /// flood-suspend; `soak` only when named).
+    /// flood-suspend; `soak` and the benchmark's `serial-cost`, `serial-cost-unhooked` only when
+    /// named).
     #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
     /// Re-resolve and download the newest kernels even when cached.
@@ -205,6 +206,16 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     Ok(results)
 }
 
+/// The `@@ST FACT` lines of the last guest run in `dir`, per scenario.
+pub fn facts_in(
+    dir: &Path,
+) -> Result<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>> {
+    let console = std::fs::read_to_string(dir.join("console.log"))
+        .with_context(|| format!("reading {}/console.log", dir.display()))?;
+    let lines: Vec<String> = console.lines().map(str::to_string).collect();
+    Ok(checks::facts(&lines))
+}
+
 /// Boots retried after an emulator-level hang (a lockup or panic line on the console).
 const HANG_RETRIES: usize = 2;
 
@@ -355,7 +366,10 @@ fn evaluate(
         } else {
             "fexit"
         };
-        checks.extend(checks::serial_checks(sc.id, &report, &f, method));
+        // A scenario that records with the serial path off has nothing to check it against.
+        if !sc.record_args.contains("--serial-method off") {
+            checks.extend(checks::serial_checks(sc.id, &report, &f, method));
+        }
         for p in report["probes"].as_array().into_iter().flatten() {
             if p["name"].as_str().is_some_and(|n| n.starts_with("serial:")) && p["attached"] == true
             {
@@ -385,12 +399,13 @@ fn evaluate(
                 .iter()
                 .map(|p| missed[p].as_u64().unwrap_or(0))
                 .sum();
-            checks.extend(checks::spanning_checks(&wakeups, &report));
+            let counted = report["events"]["misses_counted"] == true;
+            checks.extend(checks::spanning_checks(&wakeups, &report, misses, counted));
             checks.extend(checks::timer_checks(
                 &wakeups,
                 &checks::tool_lateness(&tool),
                 misses,
-                report["events"]["misses_counted"] == true,
+                counted,
             ));
         }
     }

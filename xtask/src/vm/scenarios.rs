@@ -87,6 +87,26 @@ pub const SCENARIOS: &[Scenario] = &[
         in_matrix: true,
     },
     Scenario {
+        id: "serial-cost",
+        about: "benchmark (`cargo xtask bench`): a reader drains 2,000,000 bytes through ttyS1 while serial-trace records every hook; the guest's busy CPU time is measured",
+        body: r#"
+    reader_flood 2000000
+    fact s3_cycles=0 pm_test_cycles=0
+"#,
+        record_args: "",
+        in_matrix: false,
+    },
+    Scenario {
+        id: "serial-cost-unhooked",
+        about: "benchmark (`cargo xtask bench`): as serial-cost, with the serial path unhooked (the recorder runs, `--hooks power --serial-method off`)",
+        body: r#"
+    reader_flood 2000000
+    fact s3_cycles=0 pm_test_cycles=0
+"#,
+        record_args: "--hooks power --serial-method off",
+        in_matrix: false,
+    },
+    Scenario {
         id: "soak",
         about: "20 real S3 cycles in one recording while ttyS1, held open and never read, takes a 12,000,000-byte flood (not in the default matrix: `--scenario soak --cpus 1 --timeout 1200`)",
         body: r#"
@@ -151,6 +171,24 @@ unread_flood() {
     wait_rx 1 $((rx0 + $1))
     fact sent=$1 rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 ))
     kill $HOLD
+}
+# busy_cs: centiseconds all CPUs spent not idle (user, nice, system, irq, softirq)
+busy_cs() {
+    read -r _ u n s _ _ irq sirq _ < /proc/stat
+    echo $((u + n + s + irq + sirq))
+}
+# reader_flood BYTES: a reader drains ttyS1 while the host writes BYTES; facts: the bytes,
+# the kernel's counters and the guest's busy CPU time over the flood (the benchmark's cost)
+reader_flood() {
+    serial_raw /dev/ttyS1
+    cat /dev/ttyS1 > /dev/null & READER=$!
+    sleep 0.5
+    rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe); b0=$(busy_cs)
+    ST FLOOD $1
+    wait_rx 1 $((rx0 + $1))
+    b1=$(busy_cs)
+    kill $READER
+    fact sent=$1 rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 )) busy_cs=$((b1 - b0))
 }
 # wait_rx PORT TARGET: until the port's rx counter reaches TARGET or stops growing for 10 s.
 # A few bytes can vanish before the UART counts them (its FIFO is reset across S3); the
