@@ -125,8 +125,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The peers, by binary and Debian package.
-const PEERS: &[(&str, &str)] = &[("bpftrace", "bpftrace"), ("perf", "linux-perf")];
+/// The peers, and GNU time for the report's peak memory, by binary and Debian package.
+const PEERS: &[(&str, &str)] = &[
+    ("bpftrace", "bpftrace"),
+    ("perf", "linux-perf"),
+    ("time", "time"),
+];
 
 /// The binaries under test.
 pub struct Bins {

@@ -40,7 +40,7 @@ pub fn measure(events: u64, bins: &Bins, dir: &Path) -> Result<Measured> {
         let mut cmd = Command::new(&bins.serial_trace);
         cmd.args(["report", "--format", "json", "-o", "/dev/null"])
             .arg(&trace);
-        let (secs, rss) = timed(&mut cmd)?;
+        let (secs, rss) = timed(&cmd, dir)?;
         times.push(secs);
         max_rss_kb = max_rss_kb.max(rss);
     }
@@ -61,22 +61,23 @@ pub fn measure(events: u64, bins: &Bins, dir: &Path) -> Result<Measured> {
     Ok(m)
 }
 
-/// Runs `cmd` to completion: its wall time and peak resident size (KiB, `wait4`).
-fn timed(cmd: &mut Command) -> Result<(f64, u64)> {
+/// Runs `cmd` to completion under GNU time: its wall time and peak resident size (KiB). Not
+/// `wait4` from here: a child forked from this (large) process keeps the parent's resident
+/// size as its pre-exec peak, and `ru_maxrss` would report that instead of the report's own.
+fn timed(cmd: &Command, dir: &Path) -> Result<(f64, u64)> {
+    let rss_file = dir.join("report.maxrss");
+    let mut timed = Command::new("/usr/bin/time");
+    timed.args(["-f", "%M", "-o"]).arg(&rss_file);
+    timed.arg(cmd.get_program()).args(cmd.get_args());
     let t = std::time::Instant::now();
-    let child = cmd.spawn()?;
-    let pid = child.id() as libc::pid_t;
-    std::mem::forget(child);
-    let mut status = 0;
-    // SAFETY: zeroed rusage is a valid out parameter.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child.
-    if unsafe { libc::wait4(pid, &mut status, 0, &mut ru) } < 0 {
-        bail!("wait4: {}", std::io::Error::last_os_error());
-    }
+    let status = timed.status()?;
     let secs = t.elapsed().as_secs_f64();
-    if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        bail!("{} failed (status {status})", show(cmd));
+    if !status.success() {
+        bail!("{} failed ({status})", show(&timed));
     }
-    Ok((secs, ru.ru_maxrss as u64))
+    let rss = std::fs::read_to_string(&rss_file)?
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("GNU time's %M: {e}"))?;
+    Ok((secs, rss))
 }
