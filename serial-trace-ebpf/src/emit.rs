@@ -252,6 +252,8 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     if spec.role == Role::HRTIMER_EXPIRE {
         mark_pending(&rec, &spec);
     }
+    // Every hook with a timer filter has the timer's address in arg 0.
+    let timer = rec.field(spec.fields[0]);
     // A kernel timer re-armed in interrupt context is no task's, whoever was interrupted.
     let task_timer = match spec.filter {
         Filter::ARM => true,
@@ -262,7 +264,6 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     // armed nor expiring: recording them would only measure the recorder.
     match spec.filter {
         Filter::ARM | Filter::ARM_BY_CALLBACK => {
-            let timer = rec.field(spec.fields[0]);
             if task_timer
                 && (pid_tgid >> 32) as u32
                     == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
@@ -279,17 +280,11 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 let _ = OWN_TIMERS.remove(timer);
             }
         }
-        Filter::TRACKED => {
-            let timer = rec.field(spec.fields[0]);
-            if unsafe { OWN_TIMERS.get(timer) }.is_some() {
-                return Err(());
-            }
-        }
+        Filter::TRACKED if unsafe { OWN_TIMERS.get(timer) }.is_some() => return Err(()),
         _ => {}
     }
     let filter_active = unsafe { core::ptr::read_volatile(&FILTER.active) } != 0;
     if filter_active {
-        let timer = rec.field(spec.fields[0]);
         match spec.filter {
             Filter::ARM | Filter::ARM_BY_CALLBACK => {
                 if !task_timer || !task_passes(pid_tgid, &comm) {
@@ -406,12 +401,18 @@ unsafe fn read_text(ctx: &TracePointContext, kind: u8, offset: u16, dst: &mut [u
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(src, dst) };
 }
 
-/// Whether a timer with this callback is one a task arms for itself (`WAKE.task_callbacks`;
-/// none known = all are).
+/// Whether `function` is in a load-time callback list; an empty list (all zero: kallsyms did
+/// not resolve it) takes every callback.
+#[inline(always)]
+fn listed(list: &[u64], function: u64) -> bool {
+    list.iter().all(|&f| f == 0) || list.contains(&function)
+}
+
+/// Whether a timer with this callback is one a task arms for itself (`WAKE.task_callbacks`).
 #[inline(always)]
 fn is_task_callback(function: u64) -> bool {
     let w = unsafe { core::ptr::read_volatile(&WAKE) };
-    w.task_callbacks.iter().all(|&f| f == 0) || w.task_callbacks.contains(&function)
+    listed(&w.task_callbacks, function)
 }
 
 /// The clock id of an hrtimer's base + 1 (0 when the BTF offsets are unknown or unreadable).
@@ -440,9 +441,7 @@ fn clockid_plus1(timer: u64) -> u64 {
 fn mark_pending(rec: &Record, spec: &HookSpec) {
     use arg::hrtimer_expire_entry as a;
     let w = unsafe { core::ptr::read_volatile(&WAKE) };
-    let function = rec.field(spec.fields[a::FUNCTION]);
-    let any = w.wake_functions.iter().all(|&f| f == 0);
-    if !any && !w.wake_functions.contains(&function) {
+    if !listed(&w.wake_functions, rec.field(spec.fields[a::FUNCTION])) {
         return;
     }
     let timer = rec.field(spec.fields[a::HRTIMER]);

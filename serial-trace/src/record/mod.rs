@@ -122,18 +122,17 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         probes: loaded.probes.clone(),
         ports_start: ports::snapshot(&counted),
         port_filter: port_names,
+        // unresolved slots are 0
         wake_functions: loaded
             .wake
             .wake_functions
-            .iter()
-            .copied()
+            .into_iter()
             .filter(|&a| a != 0)
             .collect(),
         task_callbacks: loaded
             .wake
             .task_callbacks
-            .iter()
-            .copied()
+            .into_iter()
             .filter(|&a| a != 0)
             .collect(),
     };

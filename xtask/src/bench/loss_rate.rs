@@ -8,8 +8,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::tracer::{self, Tool};
-use super::{Bins, generator};
+use super::tracer::Tool;
+use super::{Bins, under};
 
 const START_RATE: f64 = 250_000.0;
 /// A step reached its target when the generator made at least this share of it.
@@ -88,18 +88,14 @@ pub fn search(tool: Tool, seconds: f64, bins: &Bins, dir: &Path) -> Result<Searc
 }
 
 fn step(tool: Tool, rate: f64, seconds: f64, bins: &Bins, dir: &Path) -> Result<Step> {
-    let mut session = tracer::start(tool, dir, &bins.serial_trace)?.expect("a tracer, not bare");
-    session.mark_workload();
-    let run = generator(
+    let rate_arg = format!("{rate:.0}");
+    let seconds_arg = seconds.to_string();
+    let (run, out) = under(
+        tool,
         bins,
-        &[
-            "--rate",
-            &format!("{rate:.0}"),
-            "--seconds",
-            &seconds.to_string(),
-        ],
+        dir,
+        &["--rate", &rate_arg, "--seconds", &seconds_arg],
     )?;
-    let out = session.stop(&bins.serial_trace)?;
     let s = Step {
         target: rate,
         achieved: 2.0 * run.rounds as f64 / run.seconds(),

@@ -158,15 +158,7 @@ fn overhead(args: &BenchArgs, bins: &Bins, dir: &Path) -> Result<Vec<(Tool, Vec<
         for i in 0..Tool::ALL.len() {
             let k = (rep + i) % Tool::ALL.len();
             let tool = Tool::ALL[k];
-            let mut session = tracer::start(tool, dir, &bins.serial_trace)?;
-            if let Some(s) = session.as_mut() {
-                s.mark_workload();
-            }
-            let run = generator(bins, &["--count", &args.rounds.to_string()])?;
-            let outcome = match session {
-                Some(s) => s.stop(&bins.serial_trace)?,
-                None => Outcome::default(),
-            };
+            let (run, outcome) = under(tool, bins, dir, &["--count", &args.rounds.to_string()])?;
             let wall_s = run.seconds();
             eprintln!(
                 "xtask bench: rep {} {:<13} {:.3} s, {} events recorded, {} lost, collector {:.3} s CPU",
@@ -200,7 +192,27 @@ impl GeneratorRun {
     }
 }
 
-pub fn generator(bins: &Bins, args: &[&str]) -> Result<GeneratorRun> {
+/// `event-generator args` under `tool` (started, its start-up CPU set aside, stopped and read
+/// back); `Bare` runs the generator alone.
+pub fn under(
+    tool: Tool,
+    bins: &Bins,
+    dir: &Path,
+    args: &[&str],
+) -> Result<(GeneratorRun, Outcome)> {
+    let mut session = tracer::start(tool, dir, &bins.serial_trace)?;
+    if let Some(s) = session.as_mut() {
+        s.mark_workload();
+    }
+    let run = generator(bins, args)?;
+    let outcome = match session {
+        Some(s) => s.stop(&bins.serial_trace)?,
+        None => Outcome::default(),
+    };
+    Ok((run, outcome))
+}
+
+fn generator(bins: &Bins, args: &[&str]) -> Result<GeneratorRun> {
     let o = output(Command::new(&bins.generator).args(args))?;
     if !o.status.success() {
         bail!(
