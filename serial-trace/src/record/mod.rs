@@ -136,13 +136,19 @@ pub fn run(opts: RecordOptions) -> Result<()> {
             .filter(|&a| a != 0)
             .collect(),
     };
+    // Every program is attached: from the header's start on, all of them record. Opened
+    // before the header is written, so a workload started once the file appears is recorded
+    // from its first event.
+    let mut window: Array<&mut MapData, u64> =
+        Array::try_from(loaded.ebpf.map_mut(WINDOW_MAP).context("WINDOW map")?)?;
+    window
+        .set(WINDOW_START, header.start.mono_ns, 0)
+        .context("opening the recording window")?;
     let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
         .with_context(|| format!("writing the header to {}", opts.output.display()))?;
     let mut session = Session::new(loaded, writer, &opts, stop)?;
     session.poller = poller;
     session.counted = counted;
-    // Every program is attached: from the header's start on, all of them record.
-    session.set_window(WINDOW_START, header.start.mono_ns)?;
     session.run()
 }
 
@@ -272,11 +278,11 @@ impl<'o> Session<'o> {
         })
     }
 
-    /// Opens (`WINDOW_START`) or closes (`WINDOW_STOP`) the recording window at `mono_ns`.
-    fn set_window(&mut self, slot: u32, mono_ns: u64) -> Result<()> {
+    /// Closes the recording window at `mono_ns` (it was opened before the header).
+    fn close_window(&mut self, mono_ns: u64) -> Result<()> {
         self.window
-            .set(slot, mono_ns, 0)
-            .context("setting the recording window")
+            .set(WINDOW_STOP, mono_ns, 0)
+            .context("closing the recording window")
     }
 
     fn run(mut self) -> Result<()> {
@@ -323,7 +329,7 @@ impl<'o> Session<'o> {
         // Close the window first: programs detach one by one, tens of ms apart, and each
         // would otherwise stop at a different moment. Then detach, then drain.
         let end = sysinfo::clock_anchor();
-        if let Err(e) = self.set_window(WINDOW_STOP, end.mono_ns) {
+        if let Err(e) = self.close_window(end.mono_ns) {
             eprintln!("warning: {e:#}; the hooks stop one by one as they detach");
         }
         self.read_misses();
