@@ -390,7 +390,7 @@ fn full_disk_stops_cleanly_and_keeps_the_trace() {
         .status()
         .unwrap();
     assert!(mount.success(), "mount tmpfs");
-    let progs_before = bpf_program_count();
+    let progs_before = bpf_program_ids();
     let out = dir.join("t.trace");
     // ~15k events/s: the 4 MiB fill in well under a minute, several frames (≤ 1 MiB each,
     // one a second) land whole first
@@ -410,7 +410,7 @@ fn full_disk_stops_cleanly_and_keeps_the_trace() {
     let r = (!out.exists())
         .then(Value::default)
         .unwrap_or_else(|| report_json(&out));
-    let progs_after = bpf_program_count();
+    let progs_after = bpf_program_ids();
     let _ = Command::new("umount").arg(&dir).status();
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -443,19 +443,31 @@ fn full_disk_stops_cleanly_and_keeps_the_trace() {
         "{}",
         r["trace"]
     );
-    assert_eq!(progs_after, progs_before, "programs left attached");
+    let left: Vec<_> = progs_after
+        .iter()
+        .filter(|(id, _)| !progs_before.contains_key(id))
+        .collect();
+    assert!(left.is_empty(), "programs left loaded (id, name): {left:?}");
 }
 
-/// Loaded BPF programs on the machine (`/proc/*/fdinfo` is not enough: links outlive fds).
-fn bpf_program_count() -> usize {
-    let o = Command::new("bpftool")
-        .args(["prog", "show", "--json"])
-        .output()
-        .expect("bpftool (apt install bpftool)");
-    serde_json::from_slice::<Value>(&o.stdout)
-        .ok()
-        .and_then(|v| v.as_array().map(Vec::len))
-        .unwrap_or(0)
+/// Ids of the BPF programs loaded on the machine, through the `bpf()` syscall
+/// (`BPF_PROG_GET_NEXT_ID`, as aya walks them). `/proc/*/fdinfo` is not enough: links outlive
+/// fds. No external tool: a fresh machine has no bpftool.
+fn bpf_program_ids() -> std::collections::BTreeMap<u32, String> {
+    let mut ids = std::collections::BTreeMap::new();
+    for p in aya::programs::loaded_programs() {
+        match p {
+            Ok(info) => {
+                let name = info.name_as_str().unwrap_or("?").to_string();
+                ids.insert(info.id(), name);
+            }
+            // unloaded between BPF_PROG_GET_NEXT_ID and BPF_PROG_GET_FD_BY_ID
+            Err(aya::programs::ProgramError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => panic!("listing loaded BPF programs (bpf() BPF_PROG_GET_NEXT_ID): {e}"),
+        }
+    }
+    ids
 }
 
 #[test]
@@ -578,38 +590,121 @@ fn proc_counter(line: u32, field: &str) -> Option<u64> {
 /// `TIOCM_LOOP` (include/uapi/asm-generic/termios.h); the libc crate does not define it.
 const TIOCM_LOOP: libc::c_int = 0x8000;
 
-/// Sends `n` bytes through `/dev/ttyS0` in the UART's loopback mode (MCR LOOP: what it sends
-/// it receives) without reading them, so the flip buffer fills and refuses the rest.
-fn loopback_flood(n: usize) {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOCTTY)
-        .open("/dev/ttyS0")
-        .expect("open /dev/ttyS0");
-    let fd = f.as_raw_fd();
-    // SAFETY: plain termios/ioctl calls on an open tty.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(fd, &mut t), 0);
-        libc::cfmakeraw(&mut t);
-        t.c_cflag |= libc::CREAD | libc::CLOCAL;
-        assert_eq!(libc::tcsetattr(fd, libc::TCSANOW, &t), 0);
-        let lp: libc::c_int = TIOCM_LOOP;
-        assert_eq!(libc::ioctl(fd, libc::TIOCMBIS, &lp), 0);
+/// Processes other than this one holding `dev` open, as "pid (comm)".
+fn holders_of(dev: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    let mut who = Vec::new();
+    for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = proc.file_name().to_string_lossy().into_owned();
+        if pid == me || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let holds = std::fs::read_dir(proc.path().join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == Path::new(dev)));
+        if holds {
+            let comm = std::fs::read_to_string(proc.path().join("comm")).unwrap_or_default();
+            who.push(format!("{pid} ({})", comm.trim()));
+        }
     }
-    let chunk = vec![b'x'; 4096];
-    let mut sent = 0;
-    while sent < n {
-        let k = (n - sent).min(chunk.len());
-        sent += std::io::Write::write(&mut &f, &chunk[..k]).expect("write ttyS0");
+    who
+}
+
+/// ttyS0 in the UART's loopback mode (MCR LOOP: what it sends it receives), raw, with
+/// nothing pending. Input left by an earlier run is flushed first: the flip buffer outlives
+/// the last close, so without the flush how much more it takes depends on what ran before.
+struct Loopback {
+    port: std::fs::File,
+}
+
+impl Loopback {
+    fn open() -> Self {
+        use std::os::fd::AsRawFd;
+        let holders = holders_of("/dev/ttyS0");
+        assert!(
+            holders.is_empty(),
+            "premise: nobody else holds /dev/ttyS0 (a reader would drain the flood); held by {holders:?}"
+        );
+        let port = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open("/dev/ttyS0")
+            .expect("open /dev/ttyS0");
+        let fd = port.as_raw_fd();
+        // SAFETY: plain termios/ioctl calls on an open tty.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(fd, &mut t), 0);
+            libc::cfmakeraw(&mut t);
+            // no flow control: a throttled line would stop the sender instead of dropping
+            t.c_cflag &= !libc::CRTSCTS;
+            t.c_iflag &= !(libc::IXON | libc::IXOFF);
+            t.c_cflag |= libc::CREAD | libc::CLOCAL;
+            assert_eq!(libc::tcsetattr(fd, libc::TCSANOW, &t), 0);
+            let lp: libc::c_int = TIOCM_LOOP;
+            assert_eq!(libc::ioctl(fd, libc::TIOCMBIS, &lp), 0);
+            let mut bits: libc::c_int = 0;
+            assert_eq!(libc::ioctl(fd, libc::TIOCMGET, &mut bits), 0);
+            assert!(
+                bits & TIOCM_LOOP != 0,
+                "premise: the UART takes loopback mode; TIOCMGET says {bits:#x}"
+            );
+            assert_eq!(libc::tcflush(fd, libc::TCIFLUSH), 0);
+        }
+        Loopback { port }
     }
-    // SAFETY: as above.
-    unsafe {
-        libc::tcdrain(fd);
-        let lp: libc::c_int = TIOCM_LOOP;
-        libc::ioctl(fd, libc::TIOCMBIC, &lp);
+
+    /// Sends bytes without reading them until the kernel has counted at least `min_drops`
+    /// flip-buffer drops (`bo:`), at most `max_bytes`; returns the bytes sent. How much fits
+    /// depends on the kernel: a buffer without a flag array keeps characters in both halves,
+    /// so plain bytes fill 2 × the 640 KiB memory limit, plus the line discipline's 4 KiB.
+    fn flood_until_drops(&self, min_drops: u64, max_bytes: usize) -> usize {
+        use std::os::fd::AsRawFd;
+        let (rx0, bo0) = (
+            proc_counter(0, "rx").unwrap(),
+            proc_counter(0, "bo").unwrap(),
+        );
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        while sent < max_bytes {
+            let k = (max_bytes - sent).min(chunk.len());
+            std::io::Write::write_all(&mut &self.port, &chunk[..k]).expect("write ttyS0");
+            sent += k;
+            // SAFETY: tcdrain on an open tty.
+            unsafe { libc::tcdrain(self.port.as_raw_fd()) };
+            let rx = proc_counter(0, "rx").unwrap() - rx0;
+            assert!(
+                rx > 0,
+                "premise: the UART receives what it sends in loopback; sent {sent}, rx +0"
+            );
+            if proc_counter(0, "bo").unwrap() - bo0 >= min_drops {
+                return sent;
+            }
+        }
+        panic!(
+            "premise: {max_bytes} bytes into an unread port overflow its flip buffer; rx +{}, bo +{} \
+             (held by {:?})",
+            proc_counter(0, "rx").unwrap() - rx0,
+            proc_counter(0, "bo").unwrap() - bo0,
+            holders_of("/dev/ttyS0")
+        );
+    }
+}
+
+impl Drop for Loopback {
+    /// Leaves the port as a later run needs it: nothing pending, loopback off.
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        let fd = self.port.as_raw_fd();
+        // SAFETY: as above.
+        unsafe {
+            libc::tcflush(fd, libc::TCIFLUSH);
+            let lp: libc::c_int = TIOCM_LOOP;
+            libc::ioctl(fd, libc::TIOCMBIC, &lp);
+        }
     }
 }
 
@@ -619,26 +714,30 @@ fn polled_port_counters_equal_the_kernels() {
     // This machine kind has a 16550A at ttyS0 and neither fentry nor kprobes: the serial path
     // falls back to polling, and a loopback flood is real UART traffic with real drops.
     let Some(rx0) = proc_counter(0, "rx") else {
-        panic!("no UART at ttyS0 on this machine: this test needs one");
+        panic!("premise: a UART at ttyS0 (/proc/tty/driver/serial line 0 is missing or unknown)");
     };
     let bo0 = proc_counter(0, "bo").unwrap();
+    let port = Loopback::open();
     let out = tmp("poll.trace");
     let mut rec = record(&["--port", "/dev/ttyS0", "-q"], &out)
         .spawn()
         .unwrap();
     wait_for_header(&out);
-    // 640 KiB flip buffer + 4 KiB line discipline: 800 kB unread overflows by ~140 kB.
-    loopback_flood(800_000);
+    let sent = port.flood_until_drops(10_000, 4_000_000);
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
     assert!(rec.wait().unwrap().success());
+    drop(port);
     let (rx, bo) = (
         proc_counter(0, "rx").unwrap() - rx0,
         proc_counter(0, "bo").unwrap() - bo0,
     );
-    assert!(rx >= 800_000, "the loopback flood arrived: rx {rx}");
-    assert!(bo > 0, "the flood overflowed the flip buffer");
+    // the console (console=ttyS0) loops its own output back too: at least what we sent
+    assert!(
+        rx >= sent as u64,
+        "the loopback flood arrived: sent {sent}, rx {rx}"
+    );
     let r = report_json(&out);
     let probe = r["probes"]
         .as_array()

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod fresh;
 mod fuzz;
 mod setup;
 mod test;

@@ -20,11 +20,21 @@ pub fn run() -> Result<()> {
     nightly_with_rust_src()?;
     bpf_linker()?;
     cargo_fuzz()?;
-    // QEMU and a static busybox for the VM matrix and the demo, Chromium for the HTML report's
-    // browser test; one `apt-get update` for all
-    debian_packages(&[crate::vm::PACKAGES, BROWSER_PACKAGES].concat())?;
+    debian_packages(&test_packages())?;
     eprintln!("xtask: setup complete");
     Ok(())
+}
+
+/// The Debian packages the tests and the demo need, as (binary that must be on PATH, package):
+/// QEMU and a static busybox for the VM matrix and the demo, Chromium for the HTML report's
+/// browser test. Installed with one `apt-get update` for all.
+fn test_packages() -> Vec<(&'static str, &'static str)> {
+    [crate::vm::PACKAGES, BROWSER_PACKAGES].concat()
+}
+
+/// Names of the Debian packages setup installs (`cargo xtask test --fresh` keeps them visible).
+pub fn debian_package_names() -> Vec<&'static str> {
+    test_packages().into_iter().map(|(_, pkg)| pkg).collect()
 }
 
 fn nightly_sysroot() -> Option<PathBuf> {

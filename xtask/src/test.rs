@@ -26,6 +26,11 @@ pub struct TestArgs {
     /// Seconds the bounded fuzz run gives each target.
     #[arg(long, default_value_t = 30)]
     fuzz_seconds: u64,
+    /// Run `.ci/run` as on a new machine instead: a clean clone of HEAD, an empty CARGO_HOME
+    /// and HOME, and every program apt installed by hand since boot hidden (needs root).
+    /// Proves that setup installs everything the tests use.
+    #[arg(long, conflicts_with_all = ["no_lint", "no_privileged", "no_vm", "no_fuzz"])]
+    fresh: bool,
 }
 
 pub fn run_lints() -> Result<()> {
@@ -58,6 +63,9 @@ pub fn run_lints() -> Result<()> {
 }
 
 pub fn run(a: TestArgs) -> Result<()> {
+    if a.fresh {
+        return crate::fresh::run();
+    }
     crate::setup::run()?;
     if !a.no_lint {
         run_lints()?;
