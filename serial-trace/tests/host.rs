@@ -567,9 +567,12 @@ fn probe_reports_every_hook_with_a_reason() {
     assert_eq!(hs["usable"], true);
 }
 
-/// Number of tracepoint hooks the tool knows (kept in step with serial-trace-common's KINDS).
+/// Number of tracepoint hooks the tool knows: the tracepoint kinds of the wire format.
 fn serial_trace_common_kinds() -> usize {
-    20
+    serial_trace_common::KINDS
+        .iter()
+        .filter(|k| k.is_tracepoint())
+        .count()
 }
 
 /// The kernel's counters of `port` (`ttyS0` → line 0) from /proc/tty/driver/serial.
@@ -739,6 +742,13 @@ fn polled_port_counters_equal_the_kernels() {
         "the loopback flood arrived: sent {sent}, rx {rx}"
     );
     let r = report_json(&out);
+    // On this machine kind a 4 KiB fsync takes seconds while the emulated UART floods; the
+    // recorder must keep draining meanwhile (it once synced inline and lost 2/3 of the events)
+    assert_eq!(
+        r["events"]["lost"], 0,
+        "events lost during the flood: {}",
+        r["events"]
+    );
     let probe = r["probes"]
         .as_array()
         .unwrap()

@@ -5,6 +5,7 @@ mod loader;
 mod output;
 mod serial_attach;
 mod status;
+mod syncer;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -34,6 +35,7 @@ use crate::prog_stats::prog_stats;
 use crate::sysinfo;
 use crate::trace::{Header, LossRecord, ProbeRecord, Symbol, TraceWriter, Trailer, trim_nul};
 use status::{Counters, Status};
+use syncer::Syncer;
 
 /// Everything `record` was asked to do.
 pub struct RecordOptions {
@@ -239,6 +241,8 @@ struct Session<'o> {
     window: Array<MapData, u64>,
     /// Resident memory once attached, before the loop (for the trailer).
     rss_start_kb: Option<u64>,
+    /// Checkpoint syncs, off this thread so a slow disk does not stop the draining.
+    syncer: Option<Syncer>,
 }
 
 impl<'o> Session<'o> {
@@ -256,6 +260,8 @@ impl<'o> Session<'o> {
             .ebpf
             .take_map(DROP_RUNS_MAP)
             .and_then(|m| BpfHashMap::try_from(m).ok());
+        let syncer = Syncer::new(writer.get_ref().get_ref())
+            .with_context(|| format!("starting the sync thread for {}", opts.output.display()))?;
         Ok(Self {
             loaded: Some(loaded),
             ring,
@@ -275,6 +281,7 @@ impl<'o> Session<'o> {
             drop_runs,
             window,
             rss_start_kb: sysinfo::rss_kb(),
+            syncer: Some(syncer),
         })
     }
 
@@ -358,6 +365,15 @@ impl<'o> Session<'o> {
             if let Err(e) = tail {
                 failure = Some(e);
                 stopped_by = "error";
+            }
+        }
+        if let Some(syncer) = self.syncer.take() {
+            let out = self.opts.output.display().to_string();
+            if let Err(e) = syncer.finish() {
+                if failure.is_none() {
+                    failure = Some(anyhow::Error::new(e).context(format!("syncing {out}")));
+                    stopped_by = "error";
+                }
             }
         }
         if !self.opts.quiet {
@@ -556,11 +572,9 @@ impl<'o> Session<'o> {
         self.writer
             .flush()
             .with_context(|| format!("writing {out}"))?;
-        self.writer
-            .get_ref()
-            .get_ref()
-            .sync_data()
-            .with_context(|| format!("syncing {out}"))?;
+        if let Some(syncer) = &mut self.syncer {
+            syncer.request().with_context(|| format!("syncing {out}"))?;
+        }
         self.counters.bytes = self.writer.bytes_written();
         Ok(())
     }
