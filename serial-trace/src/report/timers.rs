@@ -85,6 +85,14 @@ struct PendingWake {
     softexpires: i64,
     /// The task was switched in inside a freeze window (it ran only to freeze).
     frozen: bool,
+    /// No expiry: the task cancelled its own wake timer while the freezer ran (the freezer's
+    /// fake signal ends the sleep; the task freezes and finds its deadline past at thaw).
+    /// `expire_*` then hold the deadline itself, `timer_late` is 0.
+    cancelled_by_freezer: bool,
+    /// (mono, boot) of the task's first switch-in while the freezer ran: its wakeup, if it
+    /// then shows it is running on (it is the suspending task, or arms a sleep of its own)
+    /// rather than heading into the refrigerator.
+    ran_at: Option<(u64, u64)>,
     arm_mono: u64,
     arm_boot: u64,
     tgid: u32,
@@ -291,6 +299,9 @@ pub struct TimerStats {
     task_callbacks: Vec<u64>,
     /// Expiries whose clock-base time was before the requested expiry (should not happen).
     early: u64,
+    /// Wakeups placed at the task's first event after its wake, because the trace lacks the
+    /// expiry or the switch-in (see `TimerSummary::inferred_wakeups`).
+    inferred_wakeups: u64,
     min_ns: i64,
 }
 
@@ -326,6 +337,7 @@ impl TimerStats {
             by_task: HashMap::new(),
             task_callbacks: Vec::new(),
             early: 0,
+            inferred_wakeups: 0,
             min_ns: i64::MAX,
         }
     }
@@ -364,6 +376,13 @@ pub struct TimerSummary {
     /// Smallest lateness seen (negative would mean an expiry before the requested time).
     pub min_lateness_ns: i64,
     pub early: u64,
+    /// Wakeups the trace shows only by their effect, placed at the task's first own event
+    /// after the wake (the latest moment it can have woken): a task seen running (any event in
+    /// its context) after its wake timer expired, with no switch-in recorded (the timer fired
+    /// before it left the CPU, or the switch-in was not recorded), and a task re-arming its
+    /// own wake timer after a resume, past the deadline, with no expiry recorded. Kernels
+    /// before 5.12 do not count the events their BPF recursion guard skips.
+    pub inferred_wakeups: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
     pub wakeups: WakeupSummary,
@@ -380,9 +399,21 @@ impl TimerStats {
 
     /// Takes one event; returns the lateness (own clock) of an hrtimer expiry it paired.
     pub fn event(&mut self, ev: &Event) -> Option<i64> {
+        self.seen_running(ev);
         match ev.kind {
             kind::HRTIMER_START => {
                 use arg::hrtimer_start as a;
+                if let Some(prev) = self.armed.get(&ev.args[a::HRTIMER]).copied() {
+                    self.rearmed_after_resume(&prev, ev);
+                }
+                // the task runs and sleeps again: the sleep it cancelled ended otherwise
+                if self
+                    .pending
+                    .get(&ev.tid())
+                    .is_some_and(|p| p.cancelled_by_freezer && !p.frozen)
+                {
+                    self.pending.remove(&ev.tid());
+                }
                 self.armed.insert(
                     ev.args[a::HRTIMER],
                     Armed {
@@ -400,7 +431,11 @@ impl TimerStats {
                 );
             }
             kind::HRTIMER_CANCEL => {
-                self.armed.remove(&ev.args[0]);
+                if let Some(armed) = self.armed.remove(&ev.args[0]) {
+                    if self.freezing {
+                        self.cancelled_in_freezer(&armed, ev, false);
+                    }
+                }
             }
             kind::HRTIMER_EXPIRE_ENTRY => {
                 use arg::hrtimer_expire_entry as a;
@@ -418,6 +453,8 @@ impl TimerStats {
                             clockid_plus1: armed.clockid_plus1,
                             softexpires: armed.softexpires,
                             frozen: self.freezing,
+                            cancelled_by_freezer: false,
+                            ran_at: None,
                             arm_mono: armed.arm_mono,
                             arm_boot: armed.arm_boot,
                             tgid: armed.tgid,
@@ -430,12 +467,22 @@ impl TimerStats {
             kind::SCHED_SWITCH => {
                 let tid = ev.args[arg::sched_switch::NEXT_PID] as u32;
                 if self.freezing {
-                    // a task switched in now only enters the freezer: its wakeup is at thaw
+                    // a task switched in now may only enter the freezer: its wakeup is at thaw
                     if let Some(p) = self.pending.get_mut(&tid) {
                         p.frozen = true;
+                        p.ran_at.get_or_insert((ev.mono_ns, ev.boot_ns));
                     }
                 } else if let Some(p) = self.pending.remove(&tid) {
-                    self.wake(tid, &p, ev);
+                    // a sleep the freezer interrupted goes on after thaw (re-armed for the
+                    // same deadline) unless the deadline has passed: then this is its wakeup
+                    let now = if is_monotonic(p.clockid_plus1) {
+                        ev.mono_ns
+                    } else {
+                        ev.boot_ns
+                    };
+                    if !p.cancelled_by_freezer || now as i64 >= p.softexpires {
+                        self.wake(tid, &p, ev);
+                    }
                 }
             }
             kind::SUSPEND_RESUME => {
@@ -471,6 +518,128 @@ impl TimerStats {
             _ => {}
         }
         None
+    }
+
+    /// A wake timer cancelled in its own task's context while the freezer runs: the freezer
+    /// woke the sleeper (sleeps in nanosleep, poll, epoll, futex are freezable), which
+    /// cancelled its timer and froze. No expiry will follow; the sleep ends at the task's
+    /// first run after thaw if the deadline has passed by then. Kept as a pending wakeup
+    /// whose "expiry" is the deadline itself (monotonic and boottime timers: the two clocks
+    /// every event carries).
+    /// `frozen`: the sleep is known to have spanned the freezer (a re-arm after resume).
+    fn cancelled_in_freezer(&mut self, armed: &Armed, ev: &Event, frozen: bool) {
+        let wakes = self.wake_functions.is_empty() || self.wake_functions.contains(&armed.function);
+        let monotonic = is_monotonic(armed.clockid_plus1);
+        if !wakes
+            || ev.tid() != armed.tid
+            || ev.tid() == 0
+            || !(monotonic || armed.clockid_plus1 == CLOCK_BOOTTIME_PLUS1)
+        {
+            return;
+        }
+        let offset = ev.boot_ns.saturating_sub(ev.mono_ns);
+        let deadline = armed.softexpires.max(0) as u64;
+        let (expire_mono, expire_boot) = if monotonic {
+            (deadline, deadline.saturating_add(offset))
+        } else {
+            (deadline.saturating_sub(offset), deadline)
+        };
+        self.pending.insert(
+            armed.tid,
+            PendingWake {
+                timer_late: 0,
+                expire_mono,
+                expire_boot,
+                clockid_plus1: armed.clockid_plus1,
+                softexpires: armed.softexpires,
+                frozen,
+                cancelled_by_freezer: true,
+                ran_at: None,
+                arm_mono: armed.arm_mono,
+                arm_boot: armed.arm_boot,
+                tgid: armed.tgid,
+                comm: armed.comm,
+            },
+        );
+    }
+
+    /// Any event in a task's context shows it on a CPU. A task with a pending wakeup seen
+    /// running outside the freezer has woken, whether or not its switch-in is in the trace.
+    fn seen_running(&mut self, ev: &Event) {
+        let tid = ev.tid();
+        if tid == 0 {
+            return;
+        }
+        let Some(p) = self.pending.get(&tid) else {
+            return;
+        };
+        if self.freezing {
+            // switched in while the freezer runs, and now doing what no task on its way into
+            // the refrigerator does: it woke at that switch-in
+            let Some((mono, boot)) = p.ran_at else { return };
+            let running_on = match ev.kind {
+                kind::SUSPEND_RESUME => true,
+                kind::HRTIMER_START => {
+                    let f = ev.args[arg::hrtimer_start::FUNCTION];
+                    self.wake_functions.is_empty() || self.wake_functions.contains(&f)
+                }
+                _ => false,
+            };
+            if running_on {
+                let mut p = self.pending.remove(&tid).expect("looked up above");
+                p.frozen = false;
+                let mut at = *ev;
+                (at.mono_ns, at.boot_ns) = (mono, boot);
+                self.wake_at(tid, &p, &at);
+            }
+            return;
+        }
+        let now = if is_monotonic(p.clockid_plus1) {
+            ev.mono_ns
+        } else {
+            ev.boot_ns
+        };
+        // a sleep the freezer cut short goes on after thaw while its deadline is ahead
+        if p.cancelled_by_freezer && (now as i64) < p.softexpires {
+            return;
+        }
+        let p = self.pending.remove(&tid).expect("looked up above");
+        self.inferred_wakeups += 1;
+        self.wake_at(tid, &p, ev);
+    }
+
+    /// `wake` at the moment of `ev`, an event other than the task's switch-in.
+    fn wake_at(&mut self, tid: u32, p: &PendingWake, ev: &Event) {
+        let mut at = Event::ZERO;
+        at.kind = kind::SCHED_SWITCH;
+        at.args[arg::sched_switch::NEXT_PID] = u64::from(tid);
+        (at.mono_ns, at.boot_ns) = (ev.mono_ns, ev.boot_ns);
+        self.wake(tid, p, &at);
+    }
+
+    /// `ev` re-arms `prev`, still armed as far as the trace knows. When its task arms its own
+    /// wake timer again after a suspend cycle that began since `prev` was armed, and `prev`'s
+    /// deadline has passed, that sleep ended: its expiry at resume was not recorded. The
+    /// wakeup is reported at the re-arm (the task was running by then) and counted.
+    fn rearmed_after_resume(&mut self, prev: &Armed, ev: &Event) {
+        let wakes = self.wake_functions.is_empty() || self.wake_functions.contains(&prev.function);
+        let monotonic = is_monotonic(prev.clockid_plus1);
+        let resumed_since = self.cycles.len() as u32 > prev.cycles_at_arm && !self.in_cycle();
+        let now = if monotonic { ev.mono_ns } else { ev.boot_ns };
+        if !wakes
+            || !resumed_since
+            || ev.tid() != prev.tid
+            || !(monotonic || prev.clockid_plus1 == CLOCK_BOOTTIME_PLUS1)
+            || (now as i64) < prev.softexpires
+            || self.pending.contains_key(&prev.tid)
+        {
+            return;
+        }
+        self.inferred_wakeups += 1;
+        self.cancelled_in_freezer(prev, ev, true);
+        if let Some(p) = self.pending.remove(&prev.tid) {
+            self.wake_at(prev.tid, &p, ev);
+        }
     }
 
     fn phase_of(&self, armed: &Armed) -> Phase {
@@ -514,7 +683,7 @@ impl TimerStats {
                 requested_ns: p.softexpires,
                 timer_late_ns: p.timer_late,
                 wake_late_ns: wake_late,
-                frozen: p.frozen,
+                frozen: p.frozen || p.cancelled_by_freezer,
                 wake_boot_ns: ev.boot_ns,
             });
         }
@@ -690,6 +859,7 @@ impl TimerStats {
                 self.min_ns
             },
             early: self.early,
+            inferred_wakeups: self.inferred_wakeups,
             by_callback,
             by_task,
             by_phase: PhaseSplit::of([
@@ -892,6 +1062,18 @@ mod suspend_tests {
         e
     }
 
+    /// As [`feed`], with the wake log on; returns it too.
+    fn feed_logged(mut evs: Vec<Event>) -> (TimerStats, Vec<WakeRecord>) {
+        evs.sort_by_key(|e| e.boot_ns);
+        let mut s = TimerStats::new(vec![0xf1]);
+        s.wake_log = Some(Vec::new());
+        for e in &evs {
+            s.event(e);
+        }
+        let log = s.wake_log.take().unwrap();
+        (s, log)
+    }
+
     /// Feeds events in time order (boottime).
     fn feed(mut evs: Vec<Event>) -> TimerStats {
         evs.sort_by_key(|e| e.boot_ns);
@@ -977,6 +1159,137 @@ mod suspend_tests {
         let b = lost.iter().find(|l| l.tid == 6).unwrap();
         assert_eq!((b.clock, b.cause), ("boottime", "suspend"));
         assert_eq!(b.expected_boot_ns, 2 * S);
+    }
+
+    fn cancel_by(timer: u64, tid: u32, mono: u64, boot: u64) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind::HRTIMER_CANCEL;
+        e.pid_tgid = (u64::from(tid) << 32) | u64::from(tid);
+        e.args[0] = timer;
+        (e.mono_ns, e.boot_ns) = (mono, boot);
+        e
+    }
+
+    #[test]
+    fn a_sleep_the_freezer_cancelled_wakes_at_thaw_if_its_deadline_passed() {
+        // S3 from 1.5 s: freeze_processes 1.504–1.505 s, asleep 3 s, thaw from mono 1.509 s
+        let mut evs = s3_cycle(1_500 * MS, 0, 3 * S);
+        // boottime nanosleep due at boot 1.520 s (after the freezer is done): the freezer
+        // wakes it at 1.5042 s, it cancels its own timer and freezes; no expiry ever follows
+        evs.push(arm(20, 8, 8, 1_520 * MS, 1_320 * MS, 1_320 * MS));
+        evs.push(cancel_by(20, 8, 1_504 * MS + 200_000, 1_504 * MS + 200_000));
+        evs.push(run_in(1_509 * MS + 500_000, 4_509 * MS + 500_000, 8));
+        // monotonic sleep due at mono 5 s, also cut by the freezer: at thaw its deadline is
+        // ahead, so the task sleeps on (re-armed, same deadline) and wakes at 5 s
+        evs.push(arm(21, 9, 2, 5 * S, S, S));
+        evs.push(cancel_by(21, 9, 1_504 * MS + 300_000, 1_504 * MS + 300_000));
+        evs.push(run_in(1_509 * MS + 600_000, 4_509 * MS + 600_000, 9));
+        evs.push(arm(
+            22,
+            9,
+            2,
+            5 * S,
+            1_509 * MS + 700_000,
+            4_509 * MS + 700_000,
+        ));
+        evs.push(fire(22, 5 * S + 10_000, 5 * S + 10_000, 8 * S + 10_000));
+        evs.push(run_in(5 * S + 20_000, 8 * S + 20_000, 9));
+        // woken by data during the freeze: it cancels and sleeps again at once (a new
+        // timer), so the cancelled sleep is no wakeup of its own
+        evs.push(arm(23, 10, 2, 1_600 * MS, 1_400 * MS, 1_400 * MS));
+        evs.push(cancel_by(
+            23,
+            10,
+            1_504 * MS + 400_000,
+            1_504 * MS + 400_000,
+        ));
+        evs.push(arm(
+            24,
+            10,
+            2,
+            1_700 * MS,
+            1_504 * MS + 410_000,
+            1_504 * MS + 410_000,
+        ));
+        // not the sleeper's own context (an interrupt cancelling it): left alone
+        evs.push(arm(25, 11, 8, 1_530 * MS, 1_400 * MS, 1_400 * MS));
+        evs.push(cancel_by(25, 0, 1_504 * MS + 500_000, 1_504 * MS + 500_000));
+        evs.push(run_in(1_509 * MS + 800_000, 4_509 * MS + 800_000, 11));
+        let (mut s, log) = feed_logged(evs);
+        let t8: Vec<_> = log.iter().filter(|w| w.tid == 8).collect();
+        assert_eq!(t8.len(), 1, "{log:?}");
+        assert_eq!((t8[0].clock, t8[0].frozen), ("boottime", true));
+        assert_eq!(t8[0].requested_ns, (1_520 * MS) as i64);
+        assert_eq!(
+            t8[0].wake_late_ns,
+            (4_509 * MS + 500_000 - 1_520 * MS) as i64
+        );
+        assert!(log.iter().all(|w| w.tid != 10 && w.tid != 11), "{log:?}");
+        let t9: Vec<_> = log.iter().filter(|w| w.tid == 9).collect();
+        assert_eq!(t9.len(), 1, "{log:?}");
+        assert_eq!(t9[0].wake_late_ns, 20_000);
+        let lost = s.take_lost();
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        let l = &lost[0];
+        assert_eq!((l.tid, l.clock, l.cause), (8, "boottime", "suspend"));
+        assert_eq!(l.suspend_cycle, Some(1));
+        assert_eq!(l.expected_boot_ns, 1_520 * MS);
+        assert_eq!(l.actual_boot_ns, 4_509 * MS + 500_000);
+    }
+
+    #[test]
+    fn a_task_that_runs_on_through_the_freezer_woke_when_switched_in() {
+        // the suspending task (its freezer loop sleeps in usleep_range) and any task the
+        // freezer has not reached yet: woken inside freeze_processes (1.504–1.505 s), it
+        // runs and arms its next sleep; that switch-in is its wakeup, not the thaw
+        let mut evs = s3_cycle(1_500 * MS, 0, 3 * S);
+        evs.push(arm(
+            30,
+            1,
+            2,
+            1_504 * MS + 300_000,
+            1_504 * MS + 100_000,
+            1_504 * MS + 100_000,
+        ));
+        evs.push(fire(
+            30,
+            1_504 * MS + 310_000,
+            1_504 * MS + 310_000,
+            1_504 * MS + 310_000,
+        ));
+        evs.push(run_in(1_504 * MS + 330_000, 1_504 * MS + 330_000, 1));
+        evs.push(arm(
+            31,
+            1,
+            2,
+            1_504 * MS + 600_000,
+            1_504 * MS + 340_000,
+            1_504 * MS + 340_000,
+        ));
+        // a sleeper whose timer fired before it left the CPU: no switch-in follows; its next
+        // own event (arming the next sleep) shows it ran
+        evs.push(arm(40, 7, 2, 100 * MS, 90 * MS, 90 * MS));
+        let mut f = fire(40, 100 * MS + 20_000, 100 * MS + 20_000, 100 * MS + 20_000);
+        f.pid_tgid = (7 << 32) | 7;
+        evs.push(f);
+        evs.push(arm(
+            41,
+            7,
+            2,
+            110 * MS,
+            100 * MS + 50_000,
+            100 * MS + 50_000,
+        ));
+        let (mut s, log) = feed_logged(evs);
+        let init: Vec<_> = log.iter().filter(|w| w.tid == 1).collect();
+        assert_eq!(init.len(), 1, "{log:?}");
+        assert!(!init[0].frozen);
+        assert_eq!(init[0].wake_late_ns, 30_000);
+        let t7: Vec<_> = log.iter().filter(|w| w.tid == 7).collect();
+        assert_eq!(t7.len(), 1, "{log:?}");
+        assert_eq!(t7[0].wake_late_ns, 50_000);
+        assert!(s.take_lost().is_empty());
+        assert_eq!(s.inferred_wakeups, 1);
     }
 
     #[test]
