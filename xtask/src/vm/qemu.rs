@@ -44,16 +44,9 @@ pub struct VmConfig<'a> {
     pub cpus: u8,
 }
 
-const TCG_ONE_THREAD: &str = "tcg,thread=single";
-
 fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path, debugcon: &Path) -> Command {
     let mut q = Command::new("qemu-system-x86_64");
-    // One TCG thread for all vCPUs. With a thread per vCPU (the default), a vCPU can run a
-    // stale translation of code another vCPU just patched (jump labels and static keys, which
-    // attaching tracepoints and resuming CPUs patch): the guest oopses on a left-over int3
-    // in hrtimer code (seen 3 boots in a row on 6.12 at attach). One thread interleaves
-    // the vCPUs, so every patch is seen; the guest still has two CPUs.
-    q.args(["-accel", TCG_ONE_THREAD, "-machine", "pc", "-m", "1024"])
+    q.args(["-accel", "tcg", "-machine", "pc", "-m", "1024"])
         .args(["-smp", &c.cpus.to_string()])
         .args(["-display", "none", "-no-reboot", "-nodefaults"])
         .arg("-kernel")
