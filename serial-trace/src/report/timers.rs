@@ -567,7 +567,8 @@ impl TimerStats {
     /// running outside the freezer has woken, whether or not its switch-in is in the trace.
     fn seen_running(&mut self, ev: &Event) {
         let tid = ev.tid();
-        if tid == 0 {
+        // runs for every event: most have no pending wakeup at all
+        if tid == 0 || self.pending.is_empty() {
             return;
         }
         let Some(p) = self.pending.get(&tid) else {
