@@ -231,6 +231,7 @@ fn header() -> Header {
         wake_functions: vec![HRTIMER_WAKEUP],
         task_callbacks: vec![HRTIMER_WAKEUP],
         ports_start: vec![],
+        ports_attached: vec![],
         port_filter: vec![],
     }
 }

@@ -257,7 +257,7 @@ impl AptTransaction {
             .skip_while(|w| *w != "install")
             .skip(1)
             .filter(|w| !w.starts_with('-'))
-            .map(|w| w.split([':', '=']).next().unwrap_or(w).to_string())
+            .map(|w| w.split([':', '=', '/']).next().unwrap_or(w).to_string())
             .collect()
     }
 }

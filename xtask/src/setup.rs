@@ -141,7 +141,13 @@ fn have_binary(name: &str) -> bool {
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
 }
 
+/// Packages taken from the release's backports suite: the machine image carries
+/// `qemu-utils` 10 from bookworm-backports, and bookworm's own QEMU 7.2 cannot be installed beside
+/// it without removing it. QEMU 10 is also the one whose arm64 `virt` board has a second PL011.
+const FROM_BACKPORTS: &[&str] = &["qemu-system-x86"];
+
 /// Installs the Debian packages whose binaries are missing (one `apt-get update` first).
+/// Never removes a package (`--no-remove`): the machine's own tools stay as they are.
 pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
     let missing: Vec<&str> = wanted
         .iter()
@@ -158,9 +164,97 @@ pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
             missing.join(" ")
         );
     }
-    sh(Command::new("apt-get").args(["update", "-q"]))?;
-    sh(Command::new("apt-get")
-        .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(&missing)
+    let apt = AptWithBackports::new()?;
+    sh(apt.command().args(["update", "-q"]))?;
+    let requested: Vec<String> = missing
+        .iter()
+        .map(|pkg| match &apt.backports {
+            Some(suite) if FROM_BACKPORTS.contains(pkg) => format!("{pkg}/{suite}"),
+            _ => pkg.to_string(),
+        })
+        .collect();
+    sh(apt
+        .command()
+        .args([
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "--no-remove",
+        ])
+        .args(&requested)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// apt-get with the machine's sources plus its release's backports suite, through a private
+/// sources folder and package lists under `~/.cache/serial-trace/apt-host`: the machine's apt
+/// configuration is not changed; the installed packages are ordinary dpkg packages.
+struct AptWithBackports {
+    parts: PathBuf,
+    lists: PathBuf,
+    /// `bookworm-backports`, or None when the release is not known (then only the machine's
+    /// sources are used).
+    backports: Option<String>,
+}
+
+impl AptWithBackports {
+    fn new() -> Result<Self> {
+        let home = std::env::var_os("HOME").context("HOME not set")?;
+        let root = Path::new(&home).join(".cache/serial-trace/apt-host");
+        let parts = root.join("sources.list.d");
+        let lists = root.join("lists");
+        let _ = std::fs::remove_dir_all(&parts);
+        std::fs::create_dir_all(&parts)?;
+        std::fs::create_dir_all(lists.join("partial"))?;
+        // The machine's own source files, as they are.
+        if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+            for e in dir.flatten() {
+                let name = e.file_name();
+                let n = name.to_string_lossy();
+                if n.ends_with(".list") || n.ends_with(".sources") {
+                    std::os::unix::fs::symlink(e.path(), parts.join(&name))
+                        .with_context(|| format!("linking {}", e.path().display()))?;
+                }
+            }
+        }
+        let backports = debian_codename().map(|c| format!("{c}-backports"));
+        if let Some(suite) = &backports {
+            std::fs::write(
+                parts.join("serial-trace-backports.sources"),
+                format!(
+                    "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: {suite}\nComponents: main\n\
+                     Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+                ),
+            )?;
+        }
+        Ok(Self {
+            parts,
+            lists,
+            backports,
+        })
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new("apt-get");
+        c.arg("-o")
+            .arg(format!("Dir::Etc::SourceParts={}", self.parts.display()))
+            .arg("-o")
+            .arg(format!("Dir::State::Lists={}", self.lists.display()))
+            // the private lists live under root's HOME, which apt's `_apt` user cannot enter
+            .args(["-o", "APT::Sandbox::User=root"]);
+        c
+    }
+}
+
+/// `VERSION_CODENAME` of a Debian release (`bookworm`), from /etc/os-release.
+fn debian_codename() -> Option<String> {
+    let os = std::fs::read_to_string("/etc/os-release").ok()?;
+    let field = |k: &str| {
+        os.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim_matches('"').to_string())
+    };
+    (field("ID=")? == "debian")
+        .then(|| field("VERSION_CODENAME="))
+        .flatten()
 }

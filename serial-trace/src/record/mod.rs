@@ -86,6 +86,8 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
     }
 
+    // The counters before any hook: every drop the serial hooks record comes after them.
+    let ports_start = ports::snapshot(&counted);
     let mut loaded = load_and_attach(&LoadOptions {
         buffer_size: opts.buffer_size,
         pid: opts.pid,
@@ -99,6 +101,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         hooks: opts.hooks.clone(),
     })?;
     let poller = start_poller(&mut loaded, &counted, &opts);
+    let ports_attached = ports::snapshot(&counted);
     if !opts.quiet {
         print_attach_table(&loaded.probes);
     }
@@ -122,7 +125,8 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         filter_pid: opts.pid,
         filter_comm: opts.comm.clone(),
         probes: loaded.probes.clone(),
-        ports_start: ports::snapshot(&counted),
+        ports_start,
+        ports_attached,
         port_filter: port_names,
         // unresolved slots are 0
         wake_functions: loaded

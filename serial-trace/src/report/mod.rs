@@ -233,6 +233,7 @@ pub fn analyze_with_wakeups<R: Read>(
     let (ports, mut drops, readers, port_series) = serial.finish(
         &header.probes,
         &header.ports_start,
+        &header.ports_attached,
         trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
         &misses,
         misses_counted,

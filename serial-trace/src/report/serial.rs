@@ -44,6 +44,9 @@ pub struct KernelCounters {
     pub end: Option<Counters>,
     /// `end − start`, when both exist.
     pub delta: Option<Counters>,
+    /// What the counters moved while the hooks were being attached (read before attaching
+    /// and once attached): drops in it may predate the serial hooks. Absent in older traces.
+    pub during_attach: Option<Counters>,
     /// `proc` or `ioctl`.
     pub source: Option<String>,
 }
@@ -296,6 +299,7 @@ impl SerialStats {
         mut self,
         probes: &[ProbeRecord],
         start: &[PortSnapshot],
+        attached: &[PortSnapshot],
         end: &[PortSnapshot],
         misses: &BTreeMap<String, u64>,
         misses_counted: bool,
@@ -347,6 +351,10 @@ impl SerialStats {
                 end: e.map(|e| e.counters),
                 delta: match (s, e) {
                     (Some(s), Some(e)) => Some(e.counters.delta(&s.counters)),
+                    _ => None,
+                },
+                during_attach: match (s, attached.iter().find(|a| a.name == name)) {
+                    (Some(s), Some(a)) => Some(a.counters.delta(&s.counters)),
                     _ => None,
                 },
                 source: s.or(e).map(|x| x.source.clone()),
@@ -429,8 +437,15 @@ fn disagreements(r: &PortReport, skipped: u64, misses_counted: bool) -> Vec<Stri
     if r.bytes_dropped != d.buf_overrun {
         let kprobe = r.method.as_deref().is_some_and(|m| m.starts_with("kprobe"));
         let missing = d.buf_overrun.saturating_sub(r.bytes_dropped);
+        let before_hooks = r.kernel_counters.during_attach.map_or(0, |a| a.buf_overrun);
         let why = if r.method.is_none() {
             "no drop hook attached on this kernel".to_string()
+        } else if missing > 0 && missing <= before_hooks {
+            format!(
+                "{before_hooks} bytes were dropped while the hooks were being attached (the \
+                 kernel's counters moved between the read before attaching and the one after), \
+                 before the drop hook recorded"
+            )
         } else if missing > 0 && kprobe && skipped >= missing {
             format!(
                 "the kernel skipped {skipped} calls of the drop hook because another BPF \
@@ -546,6 +561,7 @@ pub(crate) mod tests {
         let (ports, drops, readers, _) = s.finish(
             &[probe("serial:flip_buffer_insert", "fexit")],
             &[snap("ttyS1", 0, 0)],
+            &[],
             &[snap("ttyS1", 109, 9)],
             &BTreeMap::new(),
             true,
@@ -580,6 +596,7 @@ pub(crate) mod tests {
         let (ports, _, _, _) = s.finish(
             &[probe("serial:flip_buffer_insert", "fexit")],
             &[snap("ttyS1", 0, 0)],
+            &[],
             &[snap("ttyS1", 5, 2)],
             &BTreeMap::new(),
             true,
@@ -587,6 +604,30 @@ pub(crate) mod tests {
         assert_eq!(ports[0].disagreements.len(), 1);
         assert!(
             ports[0].disagreements[0].contains("DMA"),
+            "{:?}",
+            ports[0].disagreements
+        );
+        // the kernel dropped 3 more than the trace, and 3 while the hooks were attaching
+        let mut s = SerialStats::default();
+        s.event(&ev(
+            kind::SERIAL_FLIP_DROP,
+            1,
+            "ttyS1",
+            &[0xa0, 5, 0, 0, 0, 4],
+        ));
+        let (ports, _, _, _) = s.finish(
+            &[probe("serial:flip_buffer_insert", "fexit")],
+            &[snap("ttyS1", 0, 10)],
+            &[snap("ttyS1", 0, 13)],
+            &[snap("ttyS1", 5, 17)],
+            &BTreeMap::new(),
+            true,
+        );
+        let k = &ports[0].kernel_counters;
+        assert_eq!(k.during_attach.map(|c| c.buf_overrun), Some(3));
+        assert_eq!(k.delta.map(|c| c.buf_overrun), Some(7));
+        assert!(
+            ports[0].disagreements[0].contains("while the hooks were being attached"),
             "{:?}",
             ports[0].disagreements
         );
@@ -603,6 +644,7 @@ pub(crate) mod tests {
         let (ports, drops, _, _) = s.finish(
             &[probe("serial:counters", "poll")],
             &[snap("ttyS0", 0, 0)],
+            &[],
             &[snap("ttyS0", 5000, 1200)],
             &BTreeMap::new(),
             true,

@@ -75,6 +75,20 @@ struct CycleSpan {
     end: Option<u64>,
 }
 
+/// An `hrtimer_cancel` not yet taken as one: decided by the next event on its CPU.
+/// Debian's 5.10.0-32 (5.10.223) and other 5.10 point releases trace a cancel
+/// (`debug_deactivate` in `__run_hrtimer`) right before every `hrtimer_expire_entry`, with
+/// interrupts off in between: a cancel whose CPU's next event is the same timer's expiry is
+/// that deactivation, and the timer is still armed for the expiry.
+#[derive(Clone, Copy)]
+struct HeldCancel {
+    timer: u64,
+    armed: Armed,
+    ev: Event,
+    /// The freezer ran when the cancel was traced.
+    freezing: bool,
+}
+
 /// A wake callback fired; its task has not run yet.
 #[derive(Clone, Copy)]
 struct PendingWake {
@@ -276,6 +290,10 @@ pub const LOST_WAKEUP_MIN_NS: u64 = 20_000_000;
 /// the number of events.
 pub struct TimerStats {
     armed: HashMap<u64, Armed>,
+    /// Per CPU, the cancel traced last when no other event of that CPU followed yet.
+    held_cancels: HashMap<u16, HeldCancel>,
+    /// Cancels that were the expiry's own deactivation (old 5.10 point releases).
+    expiry_deactivations: u64,
     /// Callbacks that wake the task that armed the timer (empty: all).
     wake_functions: Vec<u64>,
     pending: HashMap<u32, PendingWake>,
@@ -322,6 +340,8 @@ impl TimerStats {
     pub fn new(wake_functions: Vec<u64>) -> Self {
         Self {
             armed: HashMap::new(),
+            held_cancels: HashMap::new(),
+            expiry_deactivations: 0,
             wake_functions,
             pending: HashMap::new(),
             wakeups: new_hist(3),
@@ -383,6 +403,9 @@ pub struct TimerSummary {
     /// own wake timer after a resume, past the deadline, with no expiry recorded. Kernels
     /// before 5.12 do not count the events their BPF recursion guard skips.
     pub inferred_wakeups: u64,
+    /// `hrtimer_cancel` events that were an expiry's own deactivation, traced right before
+    /// it on the same CPU (Debian 5.10.0-32 and other 5.10 point releases): not cancels.
+    pub expiry_deactivations: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
     pub wakeups: WakeupSummary,
@@ -399,6 +422,7 @@ impl TimerStats {
 
     /// Takes one event; returns the lateness (own clock) of an hrtimer expiry it paired.
     pub fn event(&mut self, ev: &Event) -> Option<i64> {
+        self.settle_held_cancel(ev);
         self.seen_running(ev);
         match ev.kind {
             kind::HRTIMER_START => {
@@ -432,9 +456,17 @@ impl TimerStats {
             }
             kind::HRTIMER_CANCEL => {
                 if let Some(armed) = self.armed.remove(&ev.args[0]) {
-                    if self.freezing {
-                        self.cancelled_in_freezer(&armed, ev, false);
-                    }
+                    // A cancel still held at the end of the trace is dropped: on its own it
+                    // could only leave a wakeup pending that no later event completes.
+                    self.held_cancels.insert(
+                        ev.cpu,
+                        HeldCancel {
+                            timer: ev.args[0],
+                            armed,
+                            ev: *ev,
+                            freezing: self.freezing,
+                        },
+                    );
                 }
             }
             kind::HRTIMER_EXPIRE_ENTRY => {
@@ -518,6 +550,24 @@ impl TimerStats {
             _ => {}
         }
         None
+    }
+
+    /// Decides the cancel held for `ev`'s CPU ([`HeldCancel`]) before `ev` is taken.
+    fn settle_held_cancel(&mut self, ev: &Event) {
+        if self.held_cancels.is_empty() {
+            return;
+        }
+        let Some(held) = self.held_cancels.remove(&ev.cpu) else {
+            return;
+        };
+        if ev.kind == kind::HRTIMER_EXPIRE_ENTRY
+            && ev.args[arg::hrtimer_expire_entry::HRTIMER] == held.timer
+        {
+            self.armed.insert(held.timer, held.armed);
+            self.expiry_deactivations += 1;
+        } else if held.freezing {
+            self.cancelled_in_freezer(&held.armed, &held.ev, false);
+        }
     }
 
     /// A wake timer cancelled in its own task's context while the freezer runs: the freezer
@@ -861,6 +911,7 @@ impl TimerStats {
             },
             early: self.early,
             inferred_wakeups: self.inferred_wakeups,
+            expiry_deactivations: self.expiry_deactivations,
             by_callback,
             by_task,
             by_phase: PhaseSplit::of([
@@ -949,12 +1000,10 @@ pub(crate) mod tests {
             s.event(&start(t, i * 1_000_000, 0xf1, 42));
             s.event(&expire(t, i * 1_000_000 + 1_000 * (i + 1), 0xf1));
         }
-        // armed then cancelled: no sample
+        // armed then cancelled (the CPU went on to other work): no sample
         s.event(&start(0x2000, 5, 0xf2, 43));
-        let mut c = Event::ZERO;
-        c.kind = kind::HRTIMER_CANCEL;
-        c.args[0] = 0x2000;
-        s.event(&c);
+        s.event(&cancel(0x2000, 0));
+        s.event(&switch_to(44, 0, 0));
         s.event(&expire(0x2000, 99_999_999, 0xf2));
         // expiry without a start: ignored
         s.event(&expire(0x3000, 5, 0xf3));
@@ -975,6 +1024,66 @@ pub(crate) mod tests {
         assert_eq!(sum.by_callback[0].name, "hrtimer_wakeup");
         assert_eq!(sum.by_task[0].pid, Some(42));
         assert_eq!(sum.by_task[0].name, "work");
+    }
+
+    pub fn cancel(timer: u64, cpu: u16) -> Event {
+        let mut c = Event::ZERO;
+        c.kind = kind::HRTIMER_CANCEL;
+        c.args[0] = timer;
+        c.cpu = cpu;
+        c
+    }
+
+    use crate::report::suspend::tests::sr;
+
+    /// Debian 5.10.0-32 (5.10.223) traces `hrtimer_cancel` right before every
+    /// `hrtimer_expire_entry` (`debug_deactivate` in `__run_hrtimer`): the expiry still pairs,
+    /// while a cancel followed by anything else on its CPU stays a cancel.
+    #[test]
+    fn a_cancel_traced_just_before_its_expiry_is_the_expiry() {
+        let on = |mut e: Event, cpu: u16| {
+            e.cpu = cpu;
+            e
+        };
+        let mut s = TimerStats::new(vec![0xf1]);
+        s.wake_log = Some(Vec::new());
+        for i in 0..10u64 {
+            let t = 0x100 + i;
+            let due = i * 10_000_000;
+            s.event(&on(start(t, due as i64, 0xf1, 42), 0));
+            // the expiry interrupts CPU 1; CPU 0 goes on meanwhile
+            s.event(&cancel(t, 1));
+            s.event(&on(switch_to(7, due, due), 0));
+            let mut fired = on(expire(t, due as i64 + 30_000, 0xf1), 1);
+            (fired.mono_ns, fired.boot_ns) = (due + 30_000, due + 30_000);
+            s.event(&fired);
+            s.event(&on(switch_to(42, due + 80_000, due + 80_000), 1));
+        }
+        // a real cancel: the CPU's next event is something else
+        s.event(&on(start(0x999, 500_000_000, 0xf1, 43), 0));
+        s.event(&cancel(0x999, 0));
+        s.event(&on(switch_to(9, 1, 1), 0));
+        s.event(&on(expire(0x999, 500_000_100, 0xf1), 0));
+        let log = s.wake_log.take().unwrap();
+        let sum = s.summary(&BTreeMap::new(), 10);
+        assert_eq!((sum.count, sum.expiry_deactivations), (10, 10));
+        assert_eq!(sum.wakeups.count, 10);
+        assert!(log.iter().all(|w| w.tid == 42 && w.wake_late_ns == 80_000));
+        // the same expiry deactivation inside the freezer is not a sleep the freezer cut short
+        let mut f = TimerStats::new(vec![0xf1]);
+        f.event(&on(start(0x1, 1_000, 0xf1, 42), 0));
+        f.event(&sr("freeze_processes", 0, true, 500, 500));
+        let mut c = cancel(0x1, 0);
+        c.pid_tgid = (42 << 32) | 42;
+        f.event(&c);
+        f.event(&on(expire(0x1, 1_100, 0xf1), 0));
+        f.event(&sr("thaw_processes", 0, true, 5_000, 5_000));
+        f.event(&switch_to(42, 6_000, 6_000));
+        let w = f.summary(&BTreeMap::new(), 10);
+        assert_eq!(
+            (w.count, w.expiry_deactivations, w.wakeups.count),
+            (1, 1, 1)
+        );
     }
 
     fn switch_to(tid: u32, mono: u64, boot: u64) -> Event {

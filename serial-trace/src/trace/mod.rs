@@ -107,9 +107,15 @@ pub struct Header {
     /// interval timers, …); other timers are the kernel's, whichever task was current.
     #[serde(default)]
     pub task_callbacks: Vec<u64>,
-    /// The kernel's own counters of every traced port when recording began.
+    /// The kernel's own counters of every traced port when recording began, read before any
+    /// hook was attached: every drop the trace holds happened after them.
     #[serde(default)]
     pub ports_start: Vec<PortSnapshot>,
+    /// The same counters read again once every hook was attached: what changed since
+    /// `ports_start` happened while the hooks were being attached, partly before the serial
+    /// hooks recorded. Absent in older traces.
+    #[serde(default)]
+    pub ports_attached: Vec<PortSnapshot>,
     /// `record --port` names (empty: every port).
     #[serde(default)]
     pub port_filter: Vec<String>,
@@ -207,6 +213,7 @@ pub(crate) fn sample_header() -> Header {
         wake_functions: vec![0xf1],
         task_callbacks: vec![0xf1],
         ports_start: vec![],
+        ports_attached: vec![],
         port_filter: vec![],
     }
 }

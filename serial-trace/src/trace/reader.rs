@@ -289,6 +289,7 @@ fn placeholder_header() -> Header {
         wake_functions: Vec::new(),
         task_callbacks: Vec::new(),
         ports_start: Vec::new(),
+        ports_attached: Vec::new(),
         port_filter: Vec::new(),
     }
 }

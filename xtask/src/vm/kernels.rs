@@ -28,6 +28,13 @@ pub const KERNELS: &[KernelSpec] = &[
         meta: "linux-image-amd64",
         series: "5.10.",
     },
+    // An older point release, as vendor BSP kernels often are: 5.10.223 traces an
+    // `hrtimer_cancel` right before every `hrtimer_expire_entry` (5.10.262 does not).
+    KernelSpec {
+        id: "5.10-old",
+        meta: "linux-image-amd64",
+        series: "5.10.223-",
+    },
     KernelSpec {
         id: "6.1",
         meta: "linux-image-amd64",

@@ -23,7 +23,7 @@ use scenarios::{SCENARIOS, Scenario};
 
 #[derive(Args, Clone)]
 pub struct VmArgs {
-    /// Kernel ids to boot (default: all of 5.10, 6.1, 6.12, 6.12-rt).
+    /// Kernel ids to boot (default: all of 5.10, 5.10-old, 6.1, 6.12, 6.12-rt).
     #[arg(long = "kernel", value_name = "ID")]
     pub kernels: Vec<String>,
     /// Boot this kernel image instead of the Debian ones (it needs BPF, BTF, 8250 and RTC
@@ -142,6 +142,10 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     let bin_dir = guest::build_static_binaries()?;
     let out_root = root().join("target/vm");
     let initrd = guest::build_initramfs(&bin_dir, &scenarios, &out_root)?;
+    if let Some(v) = crate::util::stdout_of(Command::new("qemu-system-x86_64").arg("--version")) {
+        // TCG's behaviour (and its bugs) differ between releases: every run names its emulator.
+        eprintln!("xtask: {}", v.lines().next().unwrap_or(&v));
+    }
     for sc in &scenarios {
         eprintln!("xtask: scenario {}: {}", sc.id, sc.about);
     }
