@@ -112,11 +112,27 @@ pub mod kind {
     pub const SERIAL_READ: u16 = 24;
     /// Written by userspace: a change of a port's kernel counters seen by polling.
     pub const SERIAL_COUNTERS: u16 = 25;
+    /// Written by userspace at each checkpoint (every second): a drop run still open in the
+    /// kernel, as far as it got (the slots of `flip_drop`). The run's own `flip_drop`, when it
+    /// comes, supersedes it; after a crash it keeps the run's bytes in the trace.
+    pub const SERIAL_DROP_OPEN: u16 = 26;
 }
 
 /// Category of the serial data path kinds: their programs hook kernel functions (fentry/fexit
 /// or kprobes) and fill the argument slots themselves, so no tracefs format describes them.
 pub const SERIAL_CATEGORY: &str = "serial";
+
+/// The slots of a drop run: `flip_drop` and its checkpoints `flip_drop_open`.
+const FLIP_DROP_ARGS: &[ArgField] = &[
+    derived("port"),
+    derived("requested"),
+    derived("inserted"),
+    derived("mem_used"),
+    derived("mem_limit"),
+    derived("function"),
+    derived("first_mono_ns"),
+    derived("first_boot_ns"),
+];
 
 /// Argument slot indexes, per kind, for the analysis code.
 pub mod arg {
@@ -405,16 +421,16 @@ pub const KINDS: &[KindInfo] = &[
         id: kind::SERIAL_FLIP_DROP,
         category: SERIAL_CATEGORY,
         name: "flip_drop",
-        args: &[
-            derived("port"),
-            derived("requested"),
-            derived("inserted"),
-            derived("mem_used"),
-            derived("mem_limit"),
-            derived("function"),
-            derived("first_mono_ns"),
-            derived("first_boot_ns"),
-        ],
+        args: FLIP_DROP_ARGS,
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SERIAL_DROP_OPEN,
+        category: SERIAL_CATEGORY,
+        name: "flip_drop_open",
+        args: FLIP_DROP_ARGS,
         texts: PORT_TEXT,
         filter: Filter::ALWAYS,
         role: Role::NONE,

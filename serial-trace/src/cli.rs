@@ -27,6 +27,10 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Record events into a trace file (needs root or CAP_BPF+CAP_PERFMON).
+    ///
+    /// Stops cleanly on Ctrl-C, SIGTERM, SIGHUP or --duration (every hook detached, the ring
+    /// buffer drained, a trailer written). A second Ctrl-C or SIGTERM exits at once with status
+    /// 130; the file then reads up to its last checkpoint (at most the last second missing).
     Record(RecordArgs),
     /// Analyse a trace file: events, loss, timer lateness, suspend cycles.
     Report(ReportArgs),
@@ -44,7 +48,9 @@ pub struct RecordArgs {
     /// Overwrite the output file if it exists.
     #[arg(long)]
     pub force: bool,
-    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM).
+    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM). Counted on
+    /// CLOCK_MONOTONIC, i.e. time awake: time suspended does not count, so `-d 60` across a
+    /// 10 s suspend ends 70 s of wall-clock time after it began.
     #[arg(short, long, value_name = "SECS")]
     pub duration: Option<f64>,
     /// Ring buffer size in bytes, a power of two (suffixes K, M, G). Raise it if events are lost.

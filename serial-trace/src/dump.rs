@@ -127,6 +127,15 @@ pub fn run<R: Read>(
     if style == Style::Jsonl {
         return Ok(());
     }
+    let damage = reader.damage();
+    if damage.regions > 0 {
+        let (at, why) = damage.first.clone().unwrap_or_default();
+        writeln!(
+            out,
+            "# skipped {} damaged stretch(es), {} bytes (first at byte {at}: {why})",
+            damage.regions, damage.bytes
+        )?;
+    }
     match reader.end() {
         Some(ReadEnd::Truncated { cut_bytes, .. }) => {
             writeln!(out, "# trace cut: last {cut_bytes} bytes incomplete")?

@@ -3,7 +3,7 @@
 
 use serial_trace::{cli, dump, probe, record, report, trace};
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -21,7 +21,8 @@ fn main() -> ExitCode {
         // like grep and diff: 1 = the answer is "no" (a --check rule failed), 2 = trouble
         Err(e) if e.downcast_ref::<report::check::Failed>().is_some() => ExitCode::from(1),
         Err(e) => {
-            eprintln!("serial-trace: error: {e:#}");
+            // a closed stderr must not turn the error into a panic
+            let _ = writeln!(std::io::stderr(), "serial-trace: error: {e:#}");
             ExitCode::from(2)
         }
     }

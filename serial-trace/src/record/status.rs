@@ -55,19 +55,25 @@ impl Status {
     pub fn tick(&mut self, c: Counters) {
         if self.tty {
             let l = self.line(c);
-            eprint!("\r\x1b[K{l}");
+            say(format_args!("\r\x1b[K{l}"));
             let _ = std::io::stderr().flush();
         } else if self.last_plain.elapsed() >= PLAIN_EVERY {
             self.last_plain = Instant::now();
             let l = self.line(c);
-            eprintln!("{l}");
+            say(format_args!("{l}\n"));
         }
     }
 
     /// Ends the status line so later output starts on a fresh line.
     pub fn finish(&mut self) {
         if self.tty {
-            eprintln!();
+            say(format_args!("\n"));
         }
     }
+}
+
+/// Writes to stderr, ignoring failure: a recorder whose stderr was closed (a pipe whose reader
+/// went away, a terminal that hung up) goes on recording; `eprintln!` would panic.
+pub fn say(args: std::fmt::Arguments) {
+    let _ = std::io::stderr().write_fmt(args);
 }

@@ -297,6 +297,15 @@ fn header(page: &mut Page<'_>) {
             ),
         ),
     }
+    if r.trace.damaged_regions > 0 {
+        page.p(
+            "warn",
+            &format!(
+                "note: {} damaged stretch(es) of the trace, {} bytes, were skipped; what they held is missing from every number",
+                r.trace.damaged_regions, r.trace.damaged_bytes
+            ),
+        );
+    }
     if let Some(e) = &r.trace.recorder_error {
         page.p("warn", &format!("recorder stopped on error: {e}"));
     }
@@ -333,10 +342,10 @@ fn suspend(page: &mut Page<'_>) {
         .map(|c| {
             vec![
                 Cell::Num(u64::from(c.index)),
-                text(if c.machine_suspend {
-                    "S3: platform entered"
+                text(&if c.machine_suspend {
+                    format!("{}: platform entered", c.kind())
                 } else {
-                    "pm_test or abort: platform not entered"
+                    "pm_test or abort: platform not entered".to_string()
                 }),
                 Cell::At(c.start_boot_ns),
                 Cell::At(c.end_boot_ns),
@@ -592,6 +601,7 @@ fn serial(page: &mut Page<'_>) {
                     Cell::Ns(rd.blocked_ns_total),
                     Cell::Ns(rd.blocked_ns_max),
                     Cell::Ns(rd.lag_ns_max),
+                    Cell::Ns(rd.lag_elapsed_ns_max),
                 ]
             })
             .collect();
@@ -606,7 +616,8 @@ fn serial(page: &mut Page<'_>) {
                 "failed",
                 "blocked total",
                 "blocked max",
-                "lag max",
+                "lag max (awake)",
+                "lag max (elapsed)",
             ],
             &rows,
         );
@@ -684,8 +695,11 @@ fn timers(page: &mut Page<'_>) {
                         "suspend_drift" => {
                             "suspend_drift: the clock stops in suspend, the deadline moved by the time suspended"
                         }
-                        "resume_latency" => {
-                            "resume_latency: the clock counts suspend, the timer fires at resume"
+                        "fires_at_resume" => {
+                            "fires_at_resume: the clock counts suspend, the timer fires at resume"
+                        }
+                        "unknown" => {
+                            "unknown: the clock was not recorded (no BTF for the clock bases), taken as monotonic"
                         }
                         other => other,
                     }),

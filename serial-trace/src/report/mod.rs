@@ -73,6 +73,10 @@ pub struct TraceInfo {
     pub end: &'static str,
     /// Bytes at the end that could not be read (cut or corrupt).
     pub unread_bytes: u64,
+    /// Damaged stretches inside the file that were skipped (format 3: reading went on at the
+    /// next good frame), and their bytes. What they held is missing from every number.
+    pub damaged_regions: u64,
+    pub damaged_bytes: u64,
     /// `duration`, `signal`, `error`, or `null` when the recorder never wrote its trailer.
     pub stopped_by: Option<String>,
     pub recorder_error: Option<String>,
@@ -215,6 +219,7 @@ pub fn analyze_with_wakeups<R: Read>(
             Frame::Unknown(ty) => unknown_frames.push(ty),
         }
     }
+    let damage = reader.damage().clone();
     let (end, unread_bytes) = match reader.end() {
         Some(ReadEnd::Clean) | None => ("clean", 0),
         Some(ReadEnd::Truncated { cut_bytes, .. }) => ("truncated", *cut_bytes),
@@ -258,6 +263,8 @@ pub fn analyze_with_wakeups<R: Read>(
             tool: header.tool,
             end,
             unread_bytes,
+            damaged_regions: damage.regions,
+            damaged_bytes: damage.bytes,
             stopped_by: trailer.as_ref().map(|t| t.stopped_by.clone()),
             recorder_error: trailer.as_ref().and_then(|t| t.error.clone()),
             start_realtime_ns: header.start.realtime_ns,
@@ -447,6 +454,23 @@ mod tests {
             text.contains("hrtimer_wakeup") && text.contains("suspend cycles: 1"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_damaged_middle_is_skipped_and_said() {
+        let mut bytes = synthetic_trace(true);
+        let whole = analyze(TraceReader::new(&bytes[..]).unwrap()).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x20;
+        let r = analyze(TraceReader::new(&bytes[..]).unwrap()).unwrap();
+        assert_eq!((r.trace.end, r.trace.damaged_regions), ("clean", 1));
+        assert!(r.trace.damaged_bytes > 0, "{:?}", r.trace);
+        assert!(r.events.total < whole.events.total);
+        assert!(
+            r.trace.stopped_by.is_some(),
+            "the trailer after the damage was read"
+        );
+        assert!(render_text(&r, false).contains("damaged stretch"));
     }
 
     #[test]

@@ -88,18 +88,22 @@ pub struct ReaderReport {
     pub empty_reads: u64,
     /// Reads that failed (-errno), e.g. interrupted by the freezer.
     pub failed_reads: u64,
+    /// Time inside `read()`, on CLOCK_MONOTONIC: time suspended is not included.
     pub blocked_ns_total: u64,
     pub blocked_ns_max: u64,
     /// Longest time bytes waited in the line discipline for this reader: from a receive on the
-    /// port to the end of the next read that returned data.
+    /// port to the end of the next read that returned data, in time awake (CLOCK_MONOTONIC:
+    /// a suspend in between does not count).
     pub lag_ns_max: u64,
+    /// The same wait in elapsed time (CLOCK_BOOTTIME: a suspend in between counts).
+    pub lag_elapsed_ns_max: u64,
 }
 
 #[derive(Default)]
 struct PortAcc {
     report: PortReport,
     /// Oldest receive not yet read (mono ns), for reader lag.
-    pending_since: Option<u64>,
+    pending_since: Option<(u64, u64)>,
     open: Option<DropWindow>,
     /// The open window of UART FIFO overruns.
     open_overrun: Option<DropWindow>,
@@ -117,6 +121,12 @@ pub struct SerialStats {
     readers: BTreeMap<(String, u32), ReaderReport>,
     /// Names seen for a `tty_port` address (an event whose port had no open tty has no name).
     names: BTreeMap<u64, String>,
+    /// Drop runs the recorder saw open at a checkpoint (`flip_drop_open`), by (port, first
+    /// drop): counted only if the run's own `flip_drop` never came (the recorder was killed).
+    open_runs: BTreeMap<(u64, u64), Event>,
+    /// Per port, the first drop of the latest run whose `flip_drop` came: a checkpoint of it
+    /// written after (read from the kernel just before the run closed) is stale.
+    closed_runs: BTreeMap<u64, u64>,
 }
 
 /// The accumulator of port `name`, allocating its key only the first time.
@@ -147,35 +157,52 @@ impl SerialStats {
             .unwrap_or_else(|| format!("port@{port:#x}"))
     }
 
+    /// A drop run: its `flip_drop`, or a checkpoint of it that no `flip_drop` superseded.
+    fn drop_run(&mut self, ev: &Event) {
+        use arg::serial_flip_drop as a;
+        let name = self.port_name(ev, ev.args[a::PORT]);
+        let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
+        let acc = port_acc(&mut self.ports, &name);
+        acc.report.bytes_dropped += bytes;
+        acc.series.dropped.add(ev.boot_ns, bytes);
+        note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
+        let first = (ev.args[a::FIRST_MONO_NS], ev.args[a::FIRST_BOOT_NS]);
+        // runs recorded before runs existed (or zeroed) start at their own time
+        let first = if first.0 == 0 {
+            (ev.mono_ns, ev.boot_ns)
+        } else {
+            first
+        };
+        add_window(
+            &mut acc.open,
+            &mut self.drops,
+            Window {
+                port: &name,
+                first,
+                ev,
+                bytes,
+                lost_in: "flip_buffer",
+                interval_ns: None,
+            },
+        );
+    }
+
     pub fn event(&mut self, ev: &Event) {
         match ev.kind {
+            kind::SERIAL_DROP_OPEN => {
+                use arg::serial_flip_drop as a;
+                let key = (ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]);
+                if self.closed_runs.get(&key.0).is_none_or(|&c| c < key.1) {
+                    self.open_runs.insert(key, *ev);
+                }
+            }
             kind::SERIAL_FLIP_DROP => {
                 use arg::serial_flip_drop as a;
-                let name = self.port_name(ev, ev.args[a::PORT]);
-                let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
-                let acc = port_acc(&mut self.ports, &name);
-                acc.report.bytes_dropped += bytes;
-                acc.series.dropped.add(ev.boot_ns, bytes);
-                note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
-                let first = (ev.args[a::FIRST_MONO_NS], ev.args[a::FIRST_BOOT_NS]);
-                // runs recorded before runs existed (or zeroed) start at their own time
-                let first = if first.0 == 0 {
-                    (ev.mono_ns, ev.boot_ns)
-                } else {
-                    first
-                };
-                add_window(
-                    &mut acc.open,
-                    &mut self.drops,
-                    Window {
-                        port: &name,
-                        first,
-                        ev,
-                        bytes,
-                        lost_in: "flip_buffer",
-                        interval_ns: None,
-                    },
-                );
+                let (port, first) = (ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]);
+                self.open_runs.remove(&(port, first));
+                let closed = self.closed_runs.entry(port).or_insert(first);
+                *closed = (*closed).max(first);
+                self.drop_run(ev);
             }
             kind::SERIAL_RX_ERROR => {
                 use arg::serial_rx_error as a;
@@ -212,7 +239,7 @@ impl SerialStats {
                 acc.series.received.add(ev.boot_ns, ev.args[a::ACCEPTED]);
                 note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
                 if ev.args[a::ACCEPTED] > 0 && acc.pending_since.is_none() {
-                    acc.pending_since = Some(ev.mono_ns);
+                    acc.pending_since = Some((ev.mono_ns, ev.boot_ns));
                 }
             }
             kind::SERIAL_READ => {
@@ -221,10 +248,12 @@ impl SerialStats {
                 let returned = ev.args[a::RETURNED] as i64;
                 let blocked = ev.args[a::BLOCKED_NS];
                 let lag = match self.ports.get_mut(&name) {
-                    Some(acc) if returned > 0 => acc
-                        .pending_since
-                        .take()
-                        .map(|t| ev.mono_ns.saturating_sub(t)),
+                    Some(acc) if returned > 0 => acc.pending_since.take().map(|(mono, boot)| {
+                        (
+                            ev.mono_ns.saturating_sub(mono),
+                            ev.boot_ns.saturating_sub(boot),
+                        )
+                    }),
                     _ => None,
                 };
                 let r = self
@@ -244,8 +273,9 @@ impl SerialStats {
                 }
                 r.blocked_ns_total += blocked;
                 r.blocked_ns_max = r.blocked_ns_max.max(blocked);
-                if let Some(l) = lag {
-                    r.lag_ns_max = r.lag_ns_max.max(l);
+                if let Some((awake, elapsed)) = lag {
+                    r.lag_ns_max = r.lag_ns_max.max(awake);
+                    r.lag_elapsed_ns_max = r.lag_elapsed_ns_max.max(elapsed);
                 }
             }
             kind::SERIAL_COUNTERS => {
@@ -309,6 +339,10 @@ impl SerialStats {
         Vec<ReaderReport>,
         Vec<PortSeries>,
     ) {
+        // runs still open when the recorder last checkpointed and never closed: it was killed
+        for ev in std::mem::take(&mut self.open_runs).into_values() {
+            self.drop_run(&ev);
+        }
         // calls of the drop hook the kernel skipped (recursion guard), any flip program
         let skipped = misses
             .iter()
@@ -582,6 +616,44 @@ pub(crate) mod tests {
         assert_eq!((r.pid, r.comm.as_str(), r.bytes), (812, "cat", 100));
         assert_eq!(r.lag_ns_max, 5_000_000);
         assert_eq!(r.blocked_ns_max, 4_000_000);
+    }
+
+    /// A drop run's checkpoints (`flip_drop_open`) count only when its `flip_drop` never came:
+    /// after `kill -9` the trace still holds the flood's last run.
+    #[test]
+    fn open_drop_runs_count_once_and_survive_a_kill() {
+        let run = |kind_id: u16, at: u64, first: u64, requested: u64| {
+            ev(
+                kind_id,
+                at,
+                "ttyS1",
+                &[0xa0, requested, 100, 0, 0, 4, first, first + 1000],
+            )
+        };
+        let finish = |s: SerialStats| {
+            let (ports, drops, _, _) = s.finish(
+                &[probe("serial:flip_buffer_insert", "fexit")],
+                &[],
+                &[],
+                &[],
+                &BTreeMap::new(),
+                true,
+            );
+            (ports[0].bytes_dropped, drops.len())
+        };
+        // checkpointed twice, then closed, then a stale checkpoint read just before the close
+        let mut s = SerialStats::default();
+        s.event(&run(kind::SERIAL_DROP_OPEN, 2_000, 1_000, 500));
+        s.event(&run(kind::SERIAL_DROP_OPEN, 3_000, 1_000, 900));
+        s.event(&run(kind::SERIAL_FLIP_DROP, 3_500, 1_000, 1_000));
+        s.event(&run(kind::SERIAL_DROP_OPEN, 3_400, 1_000, 950));
+        assert_eq!(finish(s), (900, 1));
+        // killed: the last checkpoint of the open run is what the trace has
+        let mut s = SerialStats::default();
+        s.event(&run(kind::SERIAL_FLIP_DROP, 1_500, 1_000, 300));
+        s.event(&run(kind::SERIAL_DROP_OPEN, 9_000, 5_000_000_000, 500));
+        s.event(&run(kind::SERIAL_DROP_OPEN, 9_900, 5_000_000_000, 800));
+        assert_eq!(finish(s), (200 + 700, 2));
     }
 
     #[test]

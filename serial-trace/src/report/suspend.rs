@@ -35,6 +35,16 @@ pub struct SuspendCycle {
     pub complete: bool,
     /// The platform was entered (`machine_suspend` seen), not just a pm_test level.
     pub machine_suspend: bool,
+    /// The sleep state asked for (`suspend_enter`'s value): `s2idle`, `standby` or `mem`.
+    /// s2idle also traces `machine_suspend`, so only this tells it from S3.
+    pub state: Option<&'static str>,
+    /// Times the platform was entered in this cycle (`machine_suspend` begins): s2idle loops
+    /// (wakes, finds no wakeup event, sleeps again); S3 enters once.
+    pub platform_entries: u32,
+    /// Per platform entry, when it ended and what the trace shows ended it: the first wakeup
+    /// source activated, RTC timer or alarm timer fired after the entry and before the next
+    /// one (s2idle: in the wake interrupt, before the exit; S3: while resuming).
+    pub platform_wakes: Vec<PlatformWake>,
     /// Resume time: from the start of resuming (`machine_suspend` end; for a pm_test level the
     /// first `dpm_resume*` or `thaw_processes` begin) to `thaw_processes` end; `null` if the
     /// cycle did not complete.
@@ -56,13 +66,37 @@ pub struct SuspendCycle {
     pub liveness: Liveness,
 }
 
+/// One entry into the platform's sleep, its exit and the first wake evidence after entering.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlatformWake {
+    pub entered_boot_ns: u64,
+    /// `machine_suspend` ended; `null` if it never did.
+    pub exited_boot_ns: Option<u64>,
+    /// `wakeup source NAME`, `RTC timer`, `alarm timer`, or `null` when nothing was traced.
+    pub evidence: Option<String>,
+}
+
+/// `suspend_enter`'s value: the kernel's `suspend_state_t`.
+fn state_name(val: i64) -> Option<&'static str> {
+    match val {
+        1 => Some("s2idle"),
+        2 => Some("standby"),
+        3 => Some("mem"),
+        _ => None,
+    }
+}
+
 impl SuspendCycle {
-    /// `S3` when the platform was entered, else `pm_test` (a test level, or an abort).
+    /// `s2idle`, `standby` or `S3` when the platform was entered (by the state asked for; a
+    /// trace without it is taken as S3), else `pm_test` (a test level, or an abort).
     pub fn kind(&self) -> &'static str {
-        if self.machine_suspend {
-            "S3"
-        } else {
-            "pm_test"
+        if !self.machine_suspend {
+            return "pm_test";
+        }
+        match self.state {
+            Some("s2idle") => "s2idle",
+            Some("standby") => "standby",
+            _ => "S3",
         }
     }
 }
@@ -193,10 +227,25 @@ impl SuspendStats {
 
     /// Wake evidence: what fired between the start of resuming and the thaw.
     fn wake_event(&mut self, ev: &Event) {
-        let in_resume =
-            self.resumed_at.is_some() && self.cycles.last().is_some_and(|c| !c.complete);
+        // s2idle's wake interrupt runs before the platform exit; nothing runs inside S3's
+        let in_resume = self
+            .cycles
+            .last()
+            .is_some_and(|c| !c.complete && (self.resumed_at.is_some() || c.platform_entries > 0));
         if !in_resume {
             return;
+        }
+        if let Some(last) = self
+            .cycles
+            .last_mut()
+            .and_then(|c| c.platform_wakes.last_mut())
+            .filter(|w| w.evidence.is_none())
+        {
+            last.evidence = Some(match ev.kind {
+                kind::RTC_TIMER_FIRED => "RTC timer".to_string(),
+                kind::ALARMTIMER_FIRED => "alarm timer".to_string(),
+                _ => format!("wakeup source {}", text(&ev.text[0])),
+            });
         }
         let w = &mut self.woke;
         match ev.kind {
@@ -294,6 +343,9 @@ impl SuspendStats {
                 suspended_ns: 0,
                 complete: false,
                 machine_suspend: false,
+                state: state_name(val),
+                platform_entries: 0,
+                platform_wakes: Vec::new(),
                 resume_ns: None,
                 resumed_boot_ns: None,
                 serial_resumed_boot_ns: None,
@@ -314,6 +366,20 @@ impl SuspendStats {
         cycle.suspended_ns = boot_gap.saturating_sub(mono_gap);
         if action == "machine_suspend" {
             cycle.machine_suspend = true;
+            if begin {
+                // s2idle sleeps again: resuming (and its wake evidence) starts anew with
+                // this entry
+                cycle.platform_entries += 1;
+                self.resumed_at = None;
+                self.woke = WakeEvidence::default();
+                cycle.platform_wakes.push(PlatformWake {
+                    entered_boot_ns: ev.boot_ns,
+                    exited_boot_ns: None,
+                    evidence: None,
+                });
+            } else if let Some(w) = cycle.platform_wakes.last_mut() {
+                w.exited_boot_ns.get_or_insert(ev.boot_ns);
+            }
         }
         if begin {
             if is_resume_start(&action, true) && self.resumed_at.is_none() {
@@ -430,6 +496,56 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!(ms.duration_ns, Some(3_001_000_000));
         assert!(c[0].phases.iter().all(|p| p.end_mono_ns.is_some()));
+    }
+
+    /// s2idle traces `machine_suspend` too (value 1) and may loop: woken by an interrupt
+    /// that is not a wakeup event, it checks and sleeps again (sleepgraph's "waking N times").
+    #[test]
+    fn s2idle_is_told_from_s3_and_its_wake_loops_are_counted() {
+        let ms = 1_000_000u64;
+        let ws = |name: &str, t: u64| device(kind::WAKEUP_SOURCE_ACTIVATE, name, "", 0, t);
+        let ev = vec![
+            sr("suspend_enter", 1, true, 0, 0),
+            sr("freeze_processes", 0, true, ms, ms),
+            sr("freeze_processes", 0, false, 2 * ms, 2 * ms),
+            sr("suspend_enter", 1, false, 3 * ms, 3 * ms),
+            sr("machine_suspend", 1, true, 4 * ms, 4 * ms),
+            // the first wake: an interrupt the kernel does not count as a wakeup event
+            ws("acpi-ec", 900 * ms),
+            sr("machine_suspend", 1, false, 901 * ms, 901 * ms),
+            sr("machine_suspend", 1, true, 902 * ms, 902 * ms),
+            ws("serial8250", 2_000 * ms),
+            sr("machine_suspend", 1, false, 2_001 * ms, 2_001 * ms),
+            sr("thaw_processes", 0, true, 2_010 * ms, 2_010 * ms),
+            sr("thaw_processes", 0, false, 2_020 * ms, 2_020 * ms),
+        ];
+        let mut s = SuspendStats::default();
+        for e in ev.iter().chain(&s3_cycle(10_000 * ms, 0, 3_000 * ms)) {
+            s.event(e);
+        }
+        let c = s.finish(vec![], None);
+        assert_eq!((c[0].kind(), c[1].kind()), ("s2idle", "S3"));
+        assert_eq!((c[0].state, c[1].state), (Some("s2idle"), Some("mem")));
+        assert_eq!((c[0].platform_entries, c[1].platform_entries), (2, 1));
+        let loops: Vec<_> = c[0]
+            .platform_wakes
+            .iter()
+            .map(|w| (w.exited_boot_ns, w.evidence.as_deref()))
+            .collect();
+        assert_eq!(
+            loops,
+            [
+                (Some(901 * ms), Some("wakeup source acpi-ec")),
+                (Some(2_001 * ms), Some("wakeup source serial8250"))
+            ]
+        );
+        // what woke the system is the last loop's; resuming began at the last exit
+        let w = c[0].wake_source.as_ref().unwrap();
+        assert_eq!(
+            (w.kind, w.detail.as_str()),
+            ("wakeup_source", "wakeup source serial8250")
+        );
+        assert_eq!(c[0].resume_ns, Some(19 * ms));
     }
 
     fn device(kind_id: u16, dev: &str, drv: &str, arg0: u64, boot: u64) -> Event {

@@ -86,6 +86,19 @@ pub fn render_text(r: &Report, color: bool) -> String {
             );
         }
     }
+    if r.trace.damaged_regions > 0 {
+        let _ = writeln!(
+            o,
+            "{}",
+            warn(
+                &format!(
+                    "note: {} damaged stretch(es) of the trace, {} bytes, were skipped; what they held is missing from every number below",
+                    r.trace.damaged_regions, r.trace.damaged_bytes
+                ),
+                color
+            )
+        );
+    }
     if let Some(e) = &r.trace.recorder_error {
         let _ = writeln!(
             o,
@@ -233,6 +246,9 @@ pub fn render_text(r: &Report, color: bool) -> String {
                     "suspend_drift" => {
                         "clock stops in suspend: deadline moved by the time suspended"
                     }
+                    "unknown" => {
+                        "clock not recorded (no BTF for the clock bases): taken as monotonic"
+                    }
                     _ => "clock counts suspend: fires at resume",
                 };
                 let _ = writeln!(
@@ -320,17 +336,21 @@ pub fn render_text(r: &Report, color: bool) -> String {
         r.suspend_cycles.len()
     );
     for c in &r.suspend_cycles {
+        let entered = match c.platform_entries {
+            _ if !c.machine_suspend => "platform not entered (pm_test or abort)".to_string(),
+            0 | 1 => format!("{}: platform entered", c.kind()),
+            n => format!(
+                "{}: platform entered {n} times (woke {} times and slept again)",
+                c.kind(),
+                n - 1
+            ),
+        };
         let _ = writeln!(
             o,
-            "  #{:<3} at {:>10} suspended {:>10}  {}{}",
+            "  #{:<3} at {:>10} suspended {:>10}  {entered}{}",
             c.index,
             fmt_ns(c.start_boot_ns),
             fmt_ns(c.suspended_ns),
-            if c.machine_suspend {
-                "platform entered"
-            } else {
-                "platform not entered (pm_test or abort)"
-            },
             if c.complete { "" } else { ", incomplete" }
         );
         if let Some(ns) = c.resume_ns {
@@ -486,13 +506,21 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
     if !r.readers.is_empty() {
         let _ = writeln!(
             o,
-            "  {:<10} {:>7} {:<16} {:>8} {:>12} {:>6} {:>12} {:>12}",
-            "reader", "pid", "comm", "reads", "bytes", "empty", "blocked max", "lag max"
+            "  {:<10} {:>7} {:<16} {:>8} {:>12} {:>6} {:>12} {:>12} {:>12}",
+            "reader",
+            "pid",
+            "comm",
+            "reads",
+            "bytes",
+            "empty",
+            "blocked max",
+            "lag awake",
+            "lag elapsed"
         );
         for rd in &r.readers {
             let _ = writeln!(
                 o,
-                "  {:<10} {:>7} {:<16} {:>8} {:>12} {:>6} {:>12} {:>12}",
+                "  {:<10} {:>7} {:<16} {:>8} {:>12} {:>6} {:>12} {:>12} {:>12}",
                 clean(&rd.port),
                 rd.pid,
                 clean(&rd.comm),
@@ -500,7 +528,8 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
                 rd.bytes,
                 rd.empty_reads,
                 fmt_ns(rd.blocked_ns_max),
-                fmt_ns(rd.lag_ns_max)
+                fmt_ns(rd.lag_ns_max),
+                fmt_ns(rd.lag_elapsed_ns_max)
             );
         }
     }

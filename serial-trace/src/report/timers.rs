@@ -246,7 +246,9 @@ pub struct SpanningClock {
     /// `suspend_drift` (the clock stops in suspend: in elapsed time the deadline moved by the
     /// time suspended, while on its own clock the timer is on time) or `fires_at_resume` (the
     /// clock counts suspend: a deadline that passed while suspended fires at resume, late by
-    /// the rest of the suspend plus the resume; with a wake alarm, by the resume alone).
+    /// the rest of the suspend plus the resume; with a wake alarm, by the resume alone), or
+    /// `unknown` (the trace holds no clock for these timers: their lateness is computed as
+    /// if monotonic, the base of most sleeps).
     pub drift: &'static str,
     pub count: u64,
     /// Lateness on the timer's own clock.
@@ -924,7 +926,9 @@ impl TimerStats {
                 .iter()
                 .map(|(&clock, (own, wall, suspended))| SpanningClock {
                     clock: clock_name(clock),
-                    drift: if is_monotonic(clock) {
+                    drift: if clock == 0 {
+                        "unknown"
+                    } else if is_monotonic(clock) {
                         "suspend_drift"
                     } else {
                         "fires_at_resume"
@@ -1192,6 +1196,17 @@ mod suspend_tests {
             s.event(e);
         }
         s
+    }
+
+    #[test]
+    fn a_timer_without_a_recorded_clock_is_unknown_not_monotonic() {
+        let mut evs = s3_cycle(1_500 * MS, 0, 3 * S);
+        evs.push(arm(1, 5, 0, 2 * S, S, S));
+        evs.push(fire(1, 2 * S + 10_000, 2 * S + 10_000, 5 * S + 10_000));
+        evs.push(run_in(2 * S + 100_000, 5 * S + 100_000, 5));
+        let sum = feed(evs).summary(&BTreeMap::new(), 10);
+        let c = &sum.spanning_by_clock[0];
+        assert_eq!((c.clock, c.drift, c.count), ("unknown", "unknown", 1));
     }
 
     #[test]

@@ -467,8 +467,12 @@ impl CpuTracks {
     }
 
     fn event<W: Write>(&mut self, sink: &mut Sink<W>, ev: &Event) -> io::Result<()> {
-        // the recorder's own counter samples belong to no CPU
-        if ev.kind == kind::SERIAL_COUNTERS || ev.cpu == u16::MAX {
+        // the recorder's own counter samples and drop-run checkpoints belong to no CPU (the
+        // drop windows they add up to come from the report)
+        if ev.kind == kind::SERIAL_COUNTERS
+            || ev.kind == kind::SERIAL_DROP_OPEN
+            || ev.cpu == u16::MAX
+        {
             return Ok(());
         }
         // drop runs still open at stop are written by the recorder, not from any CPU
@@ -566,10 +570,16 @@ impl CpuTracks {
             Some(s) => s.clone(),
             None => format!("{what} {:#x}", e.function),
         };
+        // a timer-wheel expiry's `now` is in jiffies (the tick count; HZ is not in the trace)
+        let now_key = if e.kind == kind::HRTIMER_EXPIRE_ENTRY {
+            "now_ns"
+        } else {
+            "now_jiffies"
+        };
         let args = json!({
             what: format!("{:#x}", e.timer),
             "function": format!("{:#x}", e.function),
-            "now_ns": e.now,
+            now_key: e.now,
         });
         let track = tid_of(PID_CPUS, u32::from(e.cpu));
         sink.instant(PID_CPUS, track, "timer", &name, e.boot_ns, args)
@@ -603,16 +613,7 @@ fn suspend<W: Write>(sink: &mut Sink<W>, r: &Report) -> io::Result<()> {
     let mut phases = Vec::new();
     let mut devices = Vec::new();
     for c in &r.suspend_cycles {
-        let state = c
-            .phases
-            .iter()
-            .find(|p| p.name == "machine_suspend")
-            .map(|p| if p.val == 2 { "standby" } else { "S3" });
-        let kind = if c.machine_suspend {
-            state.unwrap_or("S3")
-        } else {
-            "pm_test"
-        };
+        let kind = c.kind();
         phases.push(Span {
             start: c.start_boot_ns,
             end: c.end_boot_ns,
@@ -623,6 +624,7 @@ fn suspend<W: Write>(sink: &mut Sink<W>, r: &Report) -> io::Result<()> {
                 "suspended_ns": c.suspended_ns,
                 "complete": c.complete,
                 "machine_suspend": c.machine_suspend,
+                "platform_entries": c.platform_entries,
                 "resume_ns": c.resume_ns,
                 "phases": c.phases.len(),
             }),

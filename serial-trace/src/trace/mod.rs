@@ -1,8 +1,9 @@
-//! The trace file format, version 1 (see `docs/trace-format.md`). Pure: no kernel access.
+//! The trace file format, version 3 (see `docs/trace-format.md`). Pure: no kernel access.
 //!
 //! ```text
 //! file  := magic:"SRLTRACE" version:u16le reserved:u16le frame*
-//! frame := len:u32le type:u8 crc32:u32le payload[len]     crc32 over type and payload
+//! frame := sync:"\xA7ST\x5A" len:u32le type:u8 crc32:u32le payload[len]
+//!          crc32 over len, type and payload (versions 1–2: no sync, crc32 over type and payload)
 //! ```
 //! The first frame is the JSON [`Header`]; then EVENTS, SYMBOLS and LOSS frames in any order;
 //! a clean stop ends with a JSON [`Trailer`] frame.
@@ -26,12 +27,19 @@ pub use writer::TraceWriter;
 pub(crate) use events::tests::sample_event;
 
 pub const MAGIC: [u8; 8] = *b"SRLTRACE";
-/// 2: event frames are LZ4-compressed (`EVENTS_LZ4`); version 1 files still read.
-pub const VERSION: u16 = 2;
+/// 3: every frame starts with [`SYNC`] and its checksum covers its length, so a reader skips a
+/// damaged frame and goes on; 2: event frames are LZ4-compressed (`EVENTS_LZ4`). Versions 1
+/// and 2 still read.
+pub const VERSION: u16 = 3;
 /// Largest payload a reader accepts; the writer stays far below it.
 pub const MAX_FRAME_LEN: u32 = 64 << 20;
-/// Size of `len + type + crc32` in front of each payload.
-pub const FRAME_HEAD_LEN: usize = 9;
+/// The marker in front of every frame (version 3): after a damaged frame the reader looks for
+/// the next one, and a frame found there must pass its checksum to count.
+pub const SYNC: [u8; 4] = [0xA7, b'S', b'T', 0x5A];
+/// Size of `sync + len + type + crc32` in front of each payload (version 3).
+pub const FRAME_HEAD_LEN: usize = 13;
+/// Size of `len + type + crc32` in front of each payload (versions 1 and 2).
+pub const FRAME_HEAD_LEN_V2: usize = 9;
 
 /// Frame type ids.
 pub mod frame_type {

@@ -1,6 +1,9 @@
 //! Reads a trace frame by frame. Never panics on bad input and never sizes an allocation from
 //! an unchecked length: a cut file yields every complete frame, then [`ReadEnd::Truncated`]
-//! with the number of bytes cut; a corrupted frame ends reading with [`ReadEnd::Corrupt`].
+//! with the number of bytes cut. A damaged frame (version 3) is skipped: the reader looks for
+//! the next frame marker whose frame passes its checksum and goes on, counting what it skipped
+//! ([`TraceReader::damage`]); in versions 1 and 2 (no markers) it ends reading with
+//! [`ReadEnd::Corrupt`], as does damage that runs to the end of the file.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -11,7 +14,8 @@ use thiserror::Error;
 
 use super::events::decode_batch;
 use super::{
-    FRAME_HEAD_LEN, Header, LossRecord, MAGIC, MAX_FRAME_LEN, Symbol, Trailer, VERSION, frame_type,
+    FRAME_HEAD_LEN, FRAME_HEAD_LEN_V2, Header, LossRecord, MAGIC, MAX_FRAME_LEN, SYNC, Symbol,
+    Trailer, VERSION, frame_type,
 };
 
 /// Why a trace cannot be read at all.
@@ -49,7 +53,8 @@ pub enum ReadEnd {
     Clean,
     /// The last frame is incomplete: the recorder was killed or the disk filled.
     Truncated { at: u64, cut_bytes: u64 },
-    /// A frame failed its checksum or could not be decoded; nothing after it was read.
+    /// A frame failed its checksum or could not be decoded, and no good frame followed it
+    /// (version 3), or the format has no frame markers to find one (versions 1 and 2).
     Corrupt {
         at: u64,
         unread_bytes: u64,
@@ -57,8 +62,57 @@ pub enum ReadEnd {
     },
 }
 
+/// Damaged frames the reader skipped (version 3).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Damage {
+    /// Stretches of damage skipped: each ends at a good frame.
+    pub regions: u64,
+    pub bytes: u64,
+    /// Offset and reason of the first.
+    pub first: Option<(u64, String)>,
+}
+
+/// A stretch of damage being skipped: where it began and why.
+struct Skipping {
+    at: u64,
+    why: String,
+    /// It began with a frame cut short by the end of the file: if no good frame follows,
+    /// the file was cut (the recorder was killed), not damaged.
+    short: bool,
+}
+
+/// A reader with bytes put back in front of it (to rescan a damaged frame's bytes for the next
+/// frame marker).
+struct Pushback<R> {
+    buf: Vec<u8>,
+    pos: usize,
+    inner: R,
+}
+
+impl<R: Read> Read for Pushback<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos < self.buf.len() {
+            let n = out.len().min(self.buf.len() - self.pos);
+            out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(out)
+    }
+}
+
+impl<R> Pushback<R> {
+    fn unread(&mut self, bytes: &[u8]) {
+        let mut buf = bytes.to_vec();
+        buf.extend_from_slice(&self.buf[self.pos..]);
+        self.buf = buf;
+        self.pos = 0;
+    }
+}
+
 pub struct TraceReader<R: Read> {
-    input: R,
+    input: Pushback<R>,
+    version: u16,
     header: Header,
     /// Offset of the next frame.
     offset: u64,
@@ -67,6 +121,8 @@ pub struct TraceReader<R: Read> {
     unpacked: Vec<u8>,
     events: Vec<Event>,
     end: Option<ReadEnd>,
+    damage: Damage,
+    skipping: Option<Skipping>,
 }
 
 impl TraceReader<BufReader<File>> {
@@ -99,7 +155,15 @@ enum RawFrame {
     Ok(u8),
     Eof,
     Truncated(u64),
+    /// Versions 1–2: the frame is bad; the rest of the input (counted) was not read.
     Corrupt(String, u64),
+    /// Version 3: the frame is bad (`short`: cut by the end of the file); these bytes, from
+    /// the frame's first, were consumed.
+    Damaged {
+        why: String,
+        consumed: Vec<u8>,
+        short: bool,
+    },
 }
 
 impl<R: Read> TraceReader<R> {
@@ -127,13 +191,20 @@ impl<R: Read> TraceReader<R> {
             });
         }
         let mut r = Self {
-            input,
+            input: Pushback {
+                buf: Vec::new(),
+                pos: 0,
+                inner: input,
+            },
+            version,
             header: placeholder_header(),
             offset: start.len() as u64,
             payload: Vec::new(),
             unpacked: Vec::new(),
             events: Vec::new(),
             end: None,
+            damage: Damage::default(),
+            skipping: None,
         };
         match r.read_raw()? {
             RawFrame::Ok(frame_type::HEADER) => {}
@@ -146,6 +217,10 @@ impl<R: Read> TraceReader<R> {
                 return Err(TraceError::TruncatedHeader(r.offset));
             }
             RawFrame::Corrupt(why, _) => return Err(TraceError::CorruptHeader(why)),
+            RawFrame::Damaged { short: true, .. } => {
+                return Err(TraceError::TruncatedHeader(r.offset));
+            }
+            RawFrame::Damaged { why, .. } => return Err(TraceError::CorruptHeader(why)),
         }
         r.header = serde_json::from_slice(&r.payload)
             .map_err(|e| TraceError::CorruptHeader(e.to_string()))?;
@@ -154,6 +229,11 @@ impl<R: Read> TraceReader<R> {
 
     pub fn header(&self) -> &Header {
         &self.header
+    }
+
+    /// Damaged stretches skipped so far (version 3).
+    pub fn damage(&self) -> &Damage {
+        &self.damage
     }
 
     /// How reading ended; `None` until [`Self::next_frame`] returned `Ok(None)`.
@@ -166,108 +246,225 @@ impl<R: Read> TraceReader<R> {
         if self.end.is_some() {
             return Ok(None);
         }
-        let at = self.offset;
-        let ty = match self.read_raw()? {
-            RawFrame::Ok(t) => t,
-            RawFrame::Eof => {
-                self.end = Some(ReadEnd::Clean);
-                return Ok(None);
+        let (at, ty) = loop {
+            let at = self.offset;
+            match self.read_raw()? {
+                RawFrame::Ok(t) => {
+                    if let Some(s) = self.skipping.take() {
+                        self.damage.regions += 1;
+                        self.damage.bytes += at - s.at;
+                        self.damage.first.get_or_insert((s.at, s.why));
+                    }
+                    break (at, t);
+                }
+                RawFrame::Eof => {
+                    let end = self.offset;
+                    self.finish(ReadEnd::Clean, end);
+                    return Ok(None);
+                }
+                RawFrame::Truncated(cut_bytes) => {
+                    self.finish(ReadEnd::Truncated { at, cut_bytes }, at + cut_bytes);
+                    return Ok(None);
+                }
+                RawFrame::Corrupt(why, unread_bytes) => {
+                    self.end = Some(ReadEnd::Corrupt {
+                        at,
+                        unread_bytes,
+                        why,
+                    });
+                    return Ok(None);
+                }
+                RawFrame::Damaged {
+                    why,
+                    consumed,
+                    short,
+                } => {
+                    self.skipping.get_or_insert(Skipping { at, why, short });
+                    // look for the next marker from the byte after this frame's first
+                    self.input.unread(&consumed[1..]);
+                    self.offset = at + 1;
+                    if !self.seek_sync()? {
+                        let end = self.offset;
+                        self.finish(ReadEnd::Clean, end);
+                        return Ok(None);
+                    }
+                }
             }
-            RawFrame::Truncated(cut_bytes) => {
-                self.end = Some(ReadEnd::Truncated { at, cut_bytes });
-                return Ok(None);
+        };
+        // decoded into owned values first: the events stay in `self.events`, borrowed last
+        enum Decoded {
+            Events,
+            Symbols(Vec<Symbol>),
+            Loss(LossRecord),
+            Trailer(Trailer),
+            Unknown(u8),
+        }
+        let decoded: Result<Decoded, String> = match ty {
+            frame_type::EVENTS => decode_batch(&self.payload, &mut self.events)
+                .map(|_| Decoded::Events)
+                .map_err(|_| "undecodable event frame".to_string()),
+            frame_type::EVENTS_LZ4 => {
+                unpack_lz4(&self.payload, &mut self.unpacked).and_then(|()| {
+                    decode_batch(&self.unpacked, &mut self.events)
+                        .map(|_| Decoded::Events)
+                        .map_err(|_| "undecodable event frame".to_string())
+                })
             }
-            RawFrame::Corrupt(why, unread_bytes) => {
+            frame_type::SYMBOLS => serde_json::from_slice(&self.payload)
+                .map(Decoded::Symbols)
+                .map_err(|e| format!("bad symbol frame: {e}")),
+            frame_type::LOSS => serde_json::from_slice(&self.payload)
+                .map(Decoded::Loss)
+                .map_err(|e| format!("bad loss frame: {e}")),
+            frame_type::TRAILER => serde_json::from_slice(&self.payload)
+                .map(Decoded::Trailer)
+                .map_err(|e| format!("bad trailer frame: {e}")),
+            frame_type::HEADER => Err("second header frame".into()),
+            other => Ok(Decoded::Unknown(other)),
+        };
+        match decoded {
+            Ok(d) => Ok(Some(match d {
+                Decoded::Events => Frame::Events(&self.events),
+                Decoded::Symbols(s) => Frame::Symbols(s),
+                Decoded::Loss(l) => Frame::Loss(l),
+                Decoded::Trailer(t) => Frame::Trailer(t),
+                Decoded::Unknown(t) => Frame::Unknown(t),
+            })),
+            Err(why) if self.version >= 3 => {
+                // its checksum held, so the framing did: skip this frame alone
+                self.damage.regions += 1;
+                self.damage.bytes += self.offset - at;
+                self.damage.first.get_or_insert((at, why));
+                self.next_frame()
+            }
+            Err(why) => {
+                let rest = count_rest(&mut self.input)?;
                 self.end = Some(ReadEnd::Corrupt {
                     at,
-                    unread_bytes,
+                    unread_bytes: (self.offset - at) + rest,
                     why,
                 });
-                return Ok(None);
+                Ok(None)
             }
-        };
-        let corrupt = |why: String, this: &mut Self| -> io::Result<Option<Frame<'_>>> {
-            let rest = count_rest(&mut this.input)?;
-            this.end = Some(ReadEnd::Corrupt {
-                at,
-                unread_bytes: (this.offset - at) + rest,
-                why,
-            });
-            Ok(None)
-        };
-        match ty {
-            frame_type::EVENTS => {
-                if decode_batch(&self.payload, &mut self.events).is_err() {
-                    return corrupt("undecodable event frame".into(), self);
-                }
-                Ok(Some(Frame::Events(&self.events)))
+        }
+    }
+
+    /// Ends reading at `end_offset` with `end`, unless a damaged stretch was still being
+    /// skipped: then it ran to the end of the file (a frame cut by the end: truncated).
+    fn finish(&mut self, end: ReadEnd, end_offset: u64) {
+        self.end = Some(match self.skipping.take() {
+            Some(s) if s.short => ReadEnd::Truncated {
+                at: s.at,
+                cut_bytes: end_offset - s.at,
+            },
+            Some(s) => ReadEnd::Corrupt {
+                at: s.at,
+                unread_bytes: end_offset - s.at,
+                why: s.why,
+            },
+            None => end,
+        });
+    }
+
+    /// Advances to the next frame marker (leaving it unread); false at the end of the input.
+    /// Every byte passed over is counted in `offset`.
+    fn seek_sync(&mut self) -> io::Result<bool> {
+        let mut window: Vec<u8> = Vec::new();
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            let n = match self.input.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                self.offset += window.len() as u64;
+                return Ok(false);
             }
-            frame_type::EVENTS_LZ4 => {
-                if let Err(why) = unpack_lz4(&self.payload, &mut self.unpacked) {
-                    return corrupt(why, self);
-                }
-                if decode_batch(&self.unpacked, &mut self.events).is_err() {
-                    return corrupt("undecodable event frame".into(), self);
-                }
-                Ok(Some(Frame::Events(&self.events)))
+            window.extend_from_slice(&chunk[..n]);
+            if let Some(i) = window.windows(SYNC.len()).position(|w| w == SYNC) {
+                self.input.unread(&window[i..]);
+                self.offset += i as u64;
+                return Ok(true);
             }
-            frame_type::SYMBOLS => match serde_json::from_slice(&self.payload) {
-                Ok(s) => Ok(Some(Frame::Symbols(s))),
-                Err(e) => corrupt(format!("bad symbol frame: {e}"), self),
-            },
-            frame_type::LOSS => match serde_json::from_slice(&self.payload) {
-                Ok(l) => Ok(Some(Frame::Loss(l))),
-                Err(e) => corrupt(format!("bad loss frame: {e}"), self),
-            },
-            frame_type::TRAILER => match serde_json::from_slice(&self.payload) {
-                Ok(t) => Ok(Some(Frame::Trailer(t))),
-                Err(e) => corrupt(format!("bad trailer frame: {e}"), self),
-            },
-            frame_type::HEADER => corrupt("second header frame".into(), self),
-            other => Ok(Some(Frame::Unknown(other))),
+            // a marker may straddle two reads
+            let keep = window.len().min(SYNC.len() - 1);
+            let passed = window.len() - keep;
+            self.offset += passed as u64;
+            window.drain(..passed);
         }
     }
 
     /// Reads one frame's head and payload into `self.payload`, verifying the checksum.
     fn read_raw(&mut self) -> io::Result<RawFrame> {
-        let mut head = [0u8; FRAME_HEAD_LEN];
-        let n = read_full(&mut self.input, &mut head)?;
+        let v3 = self.version >= 3;
+        let head_len = if v3 {
+            FRAME_HEAD_LEN
+        } else {
+            FRAME_HEAD_LEN_V2
+        };
+        let mut head_buf = [0u8; FRAME_HEAD_LEN];
+        let head = &mut head_buf[..head_len];
+        let n = read_full(&mut self.input, head)?;
         if n == 0 {
             return Ok(RawFrame::Eof);
         }
-        if n < head.len() {
+        if n < head_len {
             return Ok(RawFrame::Truncated(n as u64));
         }
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
-        let ty = head[4];
-        let crc = u32::from_le_bytes([head[5], head[6], head[7], head[8]]);
+        let fields = if v3 { &head[4..] } else { &head[..] };
+        let len = u32::from_le_bytes([fields[0], fields[1], fields[2], fields[3]]);
+        let ty = fields[4];
+        let crc = u32::from_le_bytes([fields[5], fields[6], fields[7], fields[8]]);
+        let damaged = |why: String, consumed: Vec<u8>, short: bool| RawFrame::Damaged {
+            why,
+            consumed,
+            short,
+        };
+        if v3 && head[..4] != SYNC {
+            return Ok(damaged("no frame marker".into(), head.to_vec(), false));
+        }
         if len > MAX_FRAME_LEN {
+            let why = format!("frame length {len} exceeds the {MAX_FRAME_LEN}-byte limit");
+            if v3 {
+                return Ok(damaged(why, head.to_vec(), false));
+            }
             let rest = count_rest(&mut self.input)?;
-            return Ok(RawFrame::Corrupt(
-                format!("frame length {len} exceeds the {MAX_FRAME_LEN}-byte limit"),
-                head.len() as u64 + rest,
-            ));
+            return Ok(RawFrame::Corrupt(why, head_len as u64 + rest));
         }
         // Grow the buffer only as bytes actually arrive, so a lying length costs nothing.
         self.payload.clear();
         let got = (&mut self.input)
             .take(u64::from(len))
             .read_to_end(&mut self.payload)?;
+        let consumed = |payload: &[u8]| [&head_buf[..head_len], payload].concat();
         if got < len as usize {
-            return Ok(RawFrame::Truncated((head.len() + got) as u64));
+            if v3 {
+                let c = consumed(&self.payload);
+                return Ok(damaged("frame cut short".into(), c, true));
+            }
+            return Ok(RawFrame::Truncated((head_len + got) as u64));
         }
         let mut h = crc32fast::Hasher::new();
-        h.update(&[ty]);
+        if v3 {
+            h.update(&head_buf[4..9]);
+        } else {
+            h.update(&[ty]);
+        }
         h.update(&self.payload);
         // fuzz builds skip the checksum so that mutated frames reach the decoders behind it
         if h.finalize() != crc && !cfg!(fuzzing) {
+            if v3 {
+                let c = consumed(&self.payload);
+                return Ok(damaged("checksum mismatch".into(), c, false));
+            }
             let rest = count_rest(&mut self.input)?;
             return Ok(RawFrame::Corrupt(
                 "checksum mismatch".into(),
-                (head.len() + got) as u64 + rest,
+                (head_len + got) as u64 + rest,
             ));
         }
-        self.offset += (head.len() + got) as u64;
+        self.offset += (head_len + got) as u64;
         Ok(RawFrame::Ok(ty))
     }
 }
@@ -431,22 +628,77 @@ mod tests {
         }
     }
 
-    #[test]
-    fn corrupted_checksum_stops_with_offset() {
-        let (mut bytes, frame_ends) = small_trace();
-        // flip one payload byte of the second event frame
-        let at = frame_ends[1] + 12;
-        bytes[at] ^= 0x40;
-        let (events, frames, end) = read_all(&bytes).unwrap();
-        assert_eq!((events, frames), (4, 1));
-        match end {
-            ReadEnd::Corrupt {
-                at, unread_bytes, ..
-            } => {
-                assert_eq!(at, frame_ends[1] as u64);
-                assert_eq!(unread_bytes, (bytes.len() - frame_ends[1]) as u64);
+    /// (events, frames, end, damage) of reading `bytes` to the end.
+    fn read_damaged(bytes: &[u8]) -> (usize, usize, ReadEnd, Damage) {
+        let mut r = TraceReader::new(bytes).unwrap();
+        let (mut events, mut frames) = (0, 0);
+        while let Some(f) = r.next_frame().unwrap() {
+            frames += 1;
+            if let Frame::Events(e) = f {
+                events += e.len();
             }
-            other => panic!("{other:?}"),
+        }
+        (events, frames, r.end().unwrap().clone(), r.damage().clone())
+    }
+
+    #[test]
+    fn a_damaged_frame_is_skipped_and_reading_goes_on() {
+        let (bytes, ends) = small_trace();
+        let second = (ends[1], ends[2]);
+        // one payload byte of the second event frame flipped
+        let mut b = bytes.clone();
+        b[second.0 + 20] ^= 0x40;
+        let (events, frames, end, damage) = read_damaged(&b);
+        assert_eq!((events, frames, end), (8, 5, ReadEnd::Clean));
+        assert_eq!(
+            (damage.regions, damage.bytes),
+            (1, (second.1 - second.0) as u64)
+        );
+        assert_eq!(
+            damage.first,
+            Some((second.0 as u64, "checksum mismatch".into()))
+        );
+        // its length made to run past the end of the file: not a cut, the next frame follows
+        let mut b = bytes.clone();
+        b[second.0 + 5] ^= 0x10;
+        let (events, frames, end, damage) = read_damaged(&b);
+        assert_eq!(
+            (events, frames, end, damage.regions),
+            (8, 5, ReadEnd::Clean, 1)
+        );
+        // 1,000 bytes of garbage between two frames
+        let mut b = bytes[..second.0].to_vec();
+        b.extend((0..1000u32).map(|i| (i * 7 % 251) as u8));
+        b.extend_from_slice(&bytes[second.0..]);
+        let (events, frames, end, damage) = read_damaged(&b);
+        assert_eq!((events, frames, end), (12, 6, ReadEnd::Clean));
+        assert_eq!((damage.regions, damage.bytes), (1, 1000));
+    }
+
+    /// A flipped byte anywhere after the header costs at most the frame it is in.
+    #[test]
+    fn a_flipped_byte_anywhere_loses_at_most_its_frame() {
+        let (bytes, ends) = small_trace();
+        for at in ends[0]..bytes.len() {
+            let mut b = bytes.clone();
+            b[at] ^= 0x01;
+            let (events, frames, end, damage) = read_damaged(&b);
+            let in_trailer = at >= ends[ends.len() - 2];
+            assert!(frames >= 5, "byte {at}: {frames} frames");
+            assert!(events >= 8, "byte {at}: {events} events");
+            if in_trailer {
+                // nothing follows the last frame: damaged, or (its length grown) cut
+                assert!(
+                    matches!(end, ReadEnd::Corrupt { .. } | ReadEnd::Truncated { .. }),
+                    "byte {at}: {end:?}"
+                );
+            } else {
+                assert_eq!(
+                    (frames, end.clone(), damage.regions),
+                    (5, ReadEnd::Clean, 1),
+                    "byte {at}"
+                );
+            }
         }
     }
 
@@ -549,13 +801,13 @@ mod tests {
             Err(TraceError::NotATrace)
         ));
         let mut newer = bytes.clone();
-        newer[8] = 3;
+        newer[8] = 4;
         let err = TraceReader::new(&newer[..]).err().unwrap();
         assert!(matches!(
             err,
             TraceError::UnsupportedVersion {
-                found: 3,
-                supported: 2
+                found: 4,
+                supported: 3
             }
         ));
         assert!(err.to_string().contains("newer"));
@@ -569,6 +821,7 @@ mod tests {
     fn huge_length_field_is_corrupt_not_an_allocation() {
         let (bytes, frame_ends) = small_trace();
         let mut b = bytes[..frame_ends[0]].to_vec();
+        b.extend_from_slice(&SYNC);
         b.extend_from_slice(&(MAX_FRAME_LEN + 1).to_le_bytes());
         b.extend_from_slice(&[2, 0, 0, 0, 0]);
         let (_, _, end) = read_all(&b).unwrap();

@@ -126,14 +126,15 @@ impl<W: Write> TraceWriter<W> {
             .ok()
             .filter(|&l| l <= super::MAX_FRAME_LEN)
             .ok_or_else(|| io::Error::other("frame too large"))?;
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&[ty]);
-        crc.update(payload);
         let mut head = [0u8; super::FRAME_HEAD_LEN];
-        head[..4].copy_from_slice(&len.to_le_bytes());
-        head[4] = ty;
-        head[5..].copy_from_slice(&crc.finalize().to_le_bytes());
-        // One write call per frame keeps a frame contiguous even in a BufWriter that spills.
+        head[..4].copy_from_slice(&super::SYNC);
+        head[4..8].copy_from_slice(&len.to_le_bytes());
+        head[8] = ty;
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head[4..9]);
+        crc.update(payload);
+        head[9..].copy_from_slice(&crc.finalize().to_le_bytes());
+        // Head and payload back to back: the file is append-only, so a frame is contiguous.
         self.out.write_all(&head)?;
         self.out.write_all(payload)?;
         self.bytes_written += (head.len() + payload.len()) as u64;

@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -95,6 +96,20 @@ fn flood(stream: &mut UnixStream, n: usize) -> Result<String> {
     ))
 }
 
+/// Writes one byte into the guest's second UART every second until `stop` is set: wakes a
+/// guest in s2idle through the port's wakeup IRQ, however long its suspend path takes.
+fn wake_bytes(stream: &mut UnixStream, stop: &AtomicBool) -> String {
+    let mut sent = 0;
+    while !stop.load(Ordering::Relaxed) && sent < 600 {
+        std::thread::sleep(Duration::from_secs(1));
+        if stop.load(Ordering::Relaxed) || stream.write_all(b"w").is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    format!("wake bytes: {sent} sent")
+}
+
 fn connect(sock: &Path) -> Result<UnixStream> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -158,6 +173,7 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
     };
     let (ftx, frx) = mpsc::channel::<String>();
     let mut serial_conn: Option<UnixStream> = None;
+    let stop_waking = Arc::new(AtomicBool::new(true));
     loop {
         let left = c.timeout.saturating_sub(start.elapsed());
         if left.is_zero() {
@@ -182,6 +198,19 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
                             .unwrap_or_else(|e| format!("flood failed: {e:#}"));
                         let _ = ftx.send(msg);
                     });
+                }
+                if line.starts_with("@@ST WAKEBYTES START") {
+                    if serial_conn.is_none() {
+                        serial_conn = Some(connect(&serial1)?);
+                    }
+                    let mut stream = serial_conn.as_ref().expect("connected").try_clone()?;
+                    stop_waking.store(false, Ordering::Relaxed);
+                    let (ftx, stop) = (ftx.clone(), Arc::clone(&stop_waking));
+                    std::thread::spawn(move || {
+                        let _ = ftx.send(wake_bytes(&mut stream, &stop));
+                    });
+                } else if line.starts_with("@@ST WAKEBYTES STOP") {
+                    stop_waking.store(true, Ordering::Relaxed);
                 }
                 let lockup = HANG_SIGNS.iter().any(|s| line.contains(s));
                 run.console.push(line.clone());

@@ -63,6 +63,18 @@ pub const SCENARIOS: &[Scenario] = &[
         in_matrix: true,
     },
     Scenario {
+        id: "flood-kill",
+        about: "as flood with 1,500,000 bytes; 5 s after the drops stopped the recorder is killed with SIGKILL: the trace must still hold every drop",
+        body: r#"
+    unread_flood 1500000
+    sleep 5
+    kill -9 $REC; wait $REC; killed_rc=$?
+    fact s3_cycles=0 pm_test_cycles=0 killed_rc=$killed_rc
+"#,
+        record_args: "",
+        in_matrix: true,
+    },
+    Scenario {
         id: "flood-suspend",
         about: "a reader drains ttyS1 while the host writes 3,000,000 bytes; a 40 s freezer cycle (reader frozen, UART awake) interrupts it; once all bytes arrived, a real S3 cycle",
         body: r#"
@@ -82,6 +94,25 @@ pub const SCENARIOS: &[Scenario] = &[
     fact sent=3000000 read=$(wc -c < /tmp/flood-suspend.rx) rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 )) reader_pid=$READER
     rm -f /tmp/flood-suspend.rx
     fact s3_cycles=$full pm_test_cycles=$partial
+"#,
+        record_args: "",
+        in_matrix: true,
+    },
+    Scenario {
+        id: "s2idle",
+        about: "suspend-to-idle (echo freeze) woken by a byte on ttyS1 (its power/wakeup enabled, a reader holding it open); retried up to 3 times if a byte aborts the suspend",
+        body: r#"
+    serial_raw /dev/ttyS1
+    cat /dev/ttyS1 > /dev/null & READER=$!
+    sleep 0.5
+    full=0; tries=0
+    while [ $full -lt 1 ] && [ $tries -lt 3 ]; do
+        sleep 1; tries=$((tries + 1))
+        s2idle_cycle && full=$((full + 1))
+    done
+    wirq=$(cat /sys/power/pm_wakeup_irq 2>/dev/null); uirq=$(grep "^1: " /proc/tty/driver/serial | sed -n 's/.* irq:\([0-9]*\).*/\1/p')
+    kill $READER
+    fact s3_cycles=0 s2idle_cycles=$full pm_test_cycles=$((tries - full)) wake_irq=${wirq:-none} uart_irq=${uirq:-none}
 "#,
         record_args: "",
         in_matrix: true,
@@ -152,6 +183,16 @@ s3() {
     echo 0 > /sys/class/rtc/rtc0/wakealarm
     echo +$1 > /sys/class/rtc/rtc0/wakealarm
     echo mem > /sys/power/state
+}
+# s2idle_cycle: one suspend-to-idle cycle, woken by the bytes the host sends into ttyS1 (one
+# a second from the moment asked) through the port's wakeup IRQ; the port must be open
+s2idle_cycle() {
+    echo enabled > /sys/class/tty/ttyS1/power/wakeup
+    ST WAKEBYTES START
+    echo freeze > /sys/power/state; rc=$?
+    ST WAKEBYTES STOP
+    echo disabled > /sys/class/tty/ttyS1/power/wakeup
+    return $rc
 }
 # pm_test_cycle LEVEL DELAY: a partial cycle stopping at LEVEL for DELAY seconds
 pm_test_cycle() {
