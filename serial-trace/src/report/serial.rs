@@ -656,52 +656,49 @@ pub(crate) mod tests {
         assert_eq!(finish(s), (200 + 700, 2));
     }
 
+    /// One port that dropped 5 bytes in the trace, set beside the kernel's counters read at
+    /// start, once attached and at the end.
+    fn five_dropped_beside(
+        start: PortSnapshot,
+        attached: &[PortSnapshot],
+        end: PortSnapshot,
+    ) -> PortReport {
+        let mut s = SerialStats::default();
+        s.event(&ev(
+            kind::SERIAL_FLIP_DROP,
+            1,
+            "ttyS1",
+            &[0xa0, 5, 0, 0, 0, 4],
+        ));
+        let (mut ports, _, _, _) = s.finish(
+            &[probe("serial:flip_buffer_insert", "fexit")],
+            &[start],
+            attached,
+            &[end],
+            &BTreeMap::new(),
+            true,
+        );
+        ports.remove(0)
+    }
+
     #[test]
     fn disagreement_names_a_reason() {
-        let mut s = SerialStats::default();
-        s.event(&ev(
-            kind::SERIAL_FLIP_DROP,
-            1,
-            "ttyS1",
-            &[0xa0, 5, 0, 0, 0, 4],
-        ));
-        let (ports, _, _, _) = s.finish(
-            &[probe("serial:flip_buffer_insert", "fexit")],
-            &[snap("ttyS1", 0, 0)],
-            &[],
-            &[snap("ttyS1", 5, 2)],
-            &BTreeMap::new(),
-            true,
-        );
-        assert_eq!(ports[0].disagreements.len(), 1);
-        assert!(
-            ports[0].disagreements[0].contains("DMA"),
-            "{:?}",
-            ports[0].disagreements
-        );
+        let p = five_dropped_beside(snap("ttyS1", 0, 0), &[], snap("ttyS1", 5, 2));
+        assert_eq!(p.disagreements.len(), 1);
+        assert!(p.disagreements[0].contains("DMA"), "{:?}", p.disagreements);
         // the kernel dropped 3 more than the trace, and 3 while the hooks were attaching
-        let mut s = SerialStats::default();
-        s.event(&ev(
-            kind::SERIAL_FLIP_DROP,
-            1,
-            "ttyS1",
-            &[0xa0, 5, 0, 0, 0, 4],
-        ));
-        let (ports, _, _, _) = s.finish(
-            &[probe("serial:flip_buffer_insert", "fexit")],
-            &[snap("ttyS1", 0, 10)],
+        let p = five_dropped_beside(
+            snap("ttyS1", 0, 10),
             &[snap("ttyS1", 0, 13)],
-            &[snap("ttyS1", 5, 17)],
-            &BTreeMap::new(),
-            true,
+            snap("ttyS1", 5, 17),
         );
-        let k = &ports[0].kernel_counters;
+        let k = &p.kernel_counters;
         assert_eq!(k.during_attach.map(|c| c.buf_overrun), Some(3));
         assert_eq!(k.delta.map(|c| c.buf_overrun), Some(7));
         assert!(
-            ports[0].disagreements[0].contains("while the hooks were being attached"),
+            p.disagreements[0].contains("while the hooks were being attached"),
             "{:?}",
-            ports[0].disagreements
+            p.disagreements
         );
     }
 
