@@ -166,24 +166,24 @@ pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
     }
     let apt = AptWithBackports::new()?;
     sh(apt.command().args(["update", "-q"]))?;
-    let requested: Vec<String> = missing
+    // A backports package is installed with the suite as apt's target release (`-t`), so
+    // its dependencies come from backports too: naming it `pkg/suite` takes only the package
+    // itself from there, and its bookworm dependencies (qemu-system-data 7.2, seabios 1.16.2)
+    // are then unmet. The rest is installed from the machine's own sources, as usual.
+    let (from_backports, from_release): (Vec<&str>, Vec<&str>) = missing
         .iter()
-        .map(|pkg| match &apt.backports {
-            Some(suite) if FROM_BACKPORTS.contains(pkg) => format!("{pkg}/{suite}"),
-            _ => pkg.to_string(),
-        })
-        .collect();
-    sh(apt
-        .command()
-        .args([
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "--no-remove",
-        ])
-        .args(&requested)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
+        .partition(|pkg| apt.backports.is_some() && FROM_BACKPORTS.contains(pkg));
+    if let Some(suite) = apt
+        .backports
+        .as_deref()
+        .filter(|_| !from_backports.is_empty())
+    {
+        sh(apt.install().args(["-t", suite]).args(&from_backports))?;
+    }
+    if !from_release.is_empty() {
+        sh(apt.install().args(&from_release))?;
+    }
+    Ok(())
 }
 
 /// apt-get with the machine's sources plus its release's backports suite, through a private
@@ -232,6 +232,20 @@ impl AptWithBackports {
             lists,
             backports,
         })
+    }
+
+    /// `apt-get install`, unattended, never removing a package.
+    fn install(&self) -> Command {
+        let mut c = self.command();
+        c.args([
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "--no-remove",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+        c
     }
 
     fn command(&self) -> Command {
