@@ -62,8 +62,17 @@ impl Filter {
     /// Kernel timers (the tick, scheduler and watchdog timers) are re-armed from interrupt
     /// context, where the current task is whichever one was interrupted: they belong to no
     /// task, so the task filter never lets them through and the recorder never takes them
-    /// for its own.
+    /// for its own. Without a task filter their arms are sampled: at most one per kind, CPU
+    /// and [`KERNEL_TIMER_SAMPLE_NS`](crate::KERNEL_TIMER_SAMPLE_NS), which keeps the probe
+    /// visibly alive; every expiry is still recorded and carries its own deadline. On an idle
+    /// CPU the nohz tick alone is cancelled and re-armed two or three times per interrupt: a
+    /// UART flood makes tens of thousands a second, which filled a 32 MiB ring while the
+    /// recorder was frozen for 40 s and cost that suspend cycle its own phase events.
     pub const ARM_BY_CALLBACK: u8 = 3;
+    /// `hrtimer_cancel`: as `TRACKED` under a task filter; without one, a kernel timer's
+    /// cancel (its callback, read from the struct, is no task callback) is sampled like its
+    /// arms (`ARM_BY_CALLBACK`).
+    pub const CANCEL_BY_CALLBACK: u8 = 4;
     /// Expiry/cancel of a timer (runs in interrupt context, so the current task says nothing):
     /// recorded when arg 0, the timer address, was armed by a matching task.
     pub const TRACKED: u8 = 2;
@@ -155,6 +164,11 @@ pub mod arg {
         pub const HRTIMER: usize = 0;
         pub const NOW: usize = 1;
         pub const FUNCTION: usize = 2;
+        /// Derived: the timer's own soft expiry (its deadline on its clock), read from the
+        /// struct at the expiry (0 = unknown: then only a recorded arm gives the deadline).
+        pub const SOFTEXPIRES: usize = 3;
+        /// Derived: the clock id of the timer's base + 1 (0 = unknown).
+        pub const CLOCKID_PLUS1: usize = 4;
     }
     /// `serial:flip_drop`: a run of inserts the flip buffer (partly) refused on one port, summed
     /// in the kernel (one event per run of at most `DROP_RUN_NS`, not per byte). The event's
@@ -243,7 +257,13 @@ pub const KINDS: &[KindInfo] = &[
         id: kind::HRTIMER_EXPIRE_ENTRY,
         category: "timer",
         name: "hrtimer_expire_entry",
-        args: &[req("hrtimer"), req("now"), req("function")],
+        args: &[
+            req("hrtimer"),
+            req("now"),
+            req("function"),
+            derived("softexpires"),
+            derived("clockid"),
+        ],
         texts: &[],
         filter: Filter::TRACKED,
         role: Role::HRTIMER_EXPIRE,
@@ -263,7 +283,7 @@ pub const KINDS: &[KindInfo] = &[
         name: "hrtimer_cancel",
         args: &[req("hrtimer")],
         texts: &[],
-        filter: Filter::TRACKED,
+        filter: Filter::CANCEL_BY_CALLBACK,
         role: Role::NONE,
     },
     KindInfo {

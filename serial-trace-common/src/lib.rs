@@ -42,6 +42,10 @@ pub const TRACKED_MAP: &str = "TRACKED";
 pub const SPECS_GLOBAL: &str = "SPECS";
 /// Global: [`TaskFilter`].
 pub const FILTER_GLOBAL: &str = "FILTER";
+/// Kernel timers' arms and cancels are sampled at most once per kind and CPU in this long
+/// (see `Filter::ARM_BY_CALLBACK`).
+pub const KERNEL_TIMER_SAMPLE_NS: u64 = 1_000_000_000;
+
 /// Global [`WakeConfig`].
 pub const WAKE_GLOBAL: &str = "WAKE";
 
@@ -63,8 +67,13 @@ pub struct WakeConfig {
     pub hrtimer_base_offset: u32,
     /// `offsetof(struct hrtimer_clock_base, clockid)`.
     pub clock_base_clockid_offset: u32,
+    /// `offsetof(struct hrtimer, _softexpires)`; 0 = unknown. Read at each expiry, so an
+    /// expiry carries its own deadline (kernel timers' arms are sampled, not all recorded).
+    pub hrtimer_softexpires_offset: u32,
+    /// `offsetof(struct hrtimer, function)`; 0 = unknown (then every cancel is recorded).
+    pub hrtimer_function_offset: u32,
 }
-const _: () = assert!(size_of::<WakeConfig>() == 104);
+const _: () = assert!(size_of::<WakeConfig>() == 112);
 
 /// Global [`SerialConfig`].
 pub const SERIAL_GLOBAL: &str = "SERIAL";

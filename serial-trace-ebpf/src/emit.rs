@@ -12,8 +12,8 @@ use aya_ebpf::{
     programs::TracePointContext,
 };
 use serial_trace_common::{
-    Event, FieldSpec, Filter, HookSpec, MAX_ARGS, MAX_KINDS, MAX_TEXTS, Role, TaskFilter,
-    WINDOW_START, WINDOW_STOP, WakeConfig, arg, text_kind,
+    Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_ARGS, MAX_KINDS, MAX_TEXTS,
+    Role, TaskFilter, WINDOW_START, WINDOW_STOP, WakeConfig, arg, text_kind,
 };
 
 /// Load-time description of every hook, indexed by kind id (userspace: tracefs formats).
@@ -40,6 +40,8 @@ static WAKE: WakeConfig = WakeConfig {
     task_callbacks: [0; 8],
     hrtimer_base_offset: 0,
     clock_base_clockid_offset: 0,
+    hrtimer_softexpires_offset: 0,
+    hrtimer_function_offset: 0,
 };
 
 /// hrtimer address → tid of the task that armed it.
@@ -258,6 +260,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let task_timer = match spec.filter {
         Filter::ARM => true,
         Filter::ARM_BY_CALLBACK => is_task_callback(rec.field(spec.fields[1])),
+        Filter::CANCEL_BY_CALLBACK => hrtimer_function(timer).is_none_or(is_task_callback),
         _ => false,
     };
     // The recorder's own timers (its polls, the counter poller) are never recorded, neither
@@ -280,7 +283,11 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 let _ = OWN_TIMERS.remove(timer);
             }
         }
-        Filter::TRACKED if unsafe { OWN_TIMERS.get(timer) }.is_some() => return Err(()),
+        Filter::TRACKED | Filter::CANCEL_BY_CALLBACK
+            if unsafe { OWN_TIMERS.get(timer) }.is_some() =>
+        {
+            return Err(());
+        }
         _ => {}
     }
     let filter_active = unsafe { core::ptr::read_volatile(&FILTER.active) } != 0;
@@ -292,8 +299,32 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 }
                 let _ = TRACKED.insert(timer, 1, 0);
             }
-            Filter::TRACKED if unsafe { TRACKED.get(timer) }.is_none() => return Err(()),
+            Filter::TRACKED | Filter::CANCEL_BY_CALLBACK
+                if unsafe { TRACKED.get(timer) }.is_none() =>
+            {
+                return Err(());
+            }
             _ => {}
+        }
+    } else if matches!(
+        spec.filter,
+        Filter::ARM_BY_CALLBACK | Filter::CANCEL_BY_CALLBACK
+    ) && !task_timer
+        && !kernel_sample_due(kind, stamp.mono_ns)
+    {
+        return Err(());
+    }
+    if spec.role == Role::HRTIMER_ARM && task_timer {
+        // Task state first, ring slot or not: a full ring must not leave it stale.
+        let tid = pid_tgid as u32;
+        if tid != 0 {
+            if unsafe { OWNER.get(timer) } != Some(&tid) {
+                let _ = OWNER.insert(timer, tid, 0);
+            }
+            // arming a new timer means the task is back in its own code: no wakeup pending
+            if unsafe { PENDING.get(tid) }.is_some() {
+                let _ = PENDING.remove(tid);
+            }
         }
     }
 
@@ -313,20 +344,57 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
             };
         }
         if spec.role == Role::HRTIMER_ARM {
-            let timer = ev.args[arg::hrtimer_start::HRTIMER];
-            let tid = pid_tgid as u32;
-            if tid != 0 {
-                if unsafe { OWNER.get(timer) } != Some(&tid) {
-                    let _ = OWNER.insert(timer, tid, 0);
-                }
-                // arming a new timer means the task is back in its own code: no wakeup pending
-                if unsafe { PENDING.get(tid) }.is_some() {
-                    let _ = PENDING.remove(tid);
-                }
-            }
             ev.args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
+        } else if spec.role == Role::HRTIMER_EXPIRE {
+            use arg::hrtimer_expire_entry as a;
+            ev.args[a::SOFTEXPIRES] = hrtimer_softexpires(timer);
+            ev.args[a::CLOCKID_PLUS1] = clockid_plus1(timer);
         }
     })
+}
+
+/// Last recorded arm or cancel of a kernel timer, per kind (index) and CPU.
+#[map]
+static KERNEL_SAMPLED: PerCpuArray<u64> = PerCpuArray::with_max_entries(MAX_KINDS as u32, 0);
+
+/// Whether a kernel timer's arm or cancel of this kind is due on this CPU
+/// (`Filter::ARM_BY_CALLBACK`); if so, it is taken as the sample of the period.
+#[inline(always)]
+fn kernel_sample_due(kind: u16, now: u64) -> bool {
+    let Some(last) = KERNEL_SAMPLED.get_ptr_mut(u32::from(kind)) else {
+        return false;
+    };
+    // SAFETY: per-CPU slot, no concurrent writer on this CPU.
+    unsafe {
+        if *last != 0 && now.wrapping_sub(*last) < KERNEL_TIMER_SAMPLE_NS {
+            return false;
+        }
+        *last = now;
+    }
+    true
+}
+
+/// An hrtimer's callback (`None` when the BTF offset is unknown or the read fails).
+#[inline(always)]
+fn hrtimer_function(timer: u64) -> Option<u64> {
+    let off = unsafe { core::ptr::read_volatile(&WAKE.hrtimer_function_offset) };
+    if off == 0 {
+        return None;
+    }
+    // SAFETY: probe reads fault safely.
+    unsafe { bpf_probe_read_kernel((timer + u64::from(off)) as *const u64) }.ok()
+}
+
+/// An hrtimer's soft expiry, its deadline on its own clock (0 when unknown). At
+/// `hrtimer_expire_entry` the callback has not run yet, so it is still this expiry's.
+#[inline(always)]
+fn hrtimer_softexpires(timer: u64) -> u64 {
+    let off = unsafe { core::ptr::read_volatile(&WAKE.hrtimer_softexpires_offset) };
+    if off == 0 {
+        return 0;
+    }
+    // SAFETY: probe reads fault safely.
+    unsafe { bpf_probe_read_kernel((timer + u64::from(off)) as *const u64) }.unwrap_or(0)
 }
 
 /// [`write_event_at`] now, window or not: the serial data path records from attach to detach,

@@ -37,6 +37,9 @@ pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
         Ok(b) => b,
         Err(e) => return (cfg, Some(format!("{e}: timer clock ids not recorded"))),
     };
+    // `node` (a timerqueue_node) comes first, so 0 is never these members' offset.
+    cfg.hrtimer_softexpires_offset = offset_of(&btf, "hrtimer", "_softexpires").unwrap_or(0);
+    cfg.hrtimer_function_offset = offset_of(&btf, "hrtimer", "function").unwrap_or(0);
     match (
         offset_of(&btf, "hrtimer", "base"),
         offset_of(&btf, "hrtimer_clock_base", "clockid"),
@@ -64,6 +67,8 @@ mod tests {
         let base = offset_of(&btf, "hrtimer", "base").expect("hrtimer.base");
         // node (timerqueue_node, 32 bytes) + _softexpires (8) + function (8) come first
         assert_eq!(base, 48);
+        assert_eq!(offset_of(&btf, "hrtimer", "_softexpires"), Some(32));
+        assert_eq!(offset_of(&btf, "hrtimer", "function"), Some(40));
         assert!(offset_of(&btf, "hrtimer_clock_base", "clockid").is_some());
         assert_eq!(offset_of(&btf, "hrtimer", "no_such_member"), None);
     }

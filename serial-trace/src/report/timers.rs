@@ -322,6 +322,8 @@ pub struct TimerStats {
     /// Wakeups placed at the task's first event after its wake, because the trace lacks the
     /// expiry or the switch-in (see `TimerSummary::inferred_wakeups`).
     inferred_wakeups: u64,
+    /// Expiries paired from their own deadline (see `TimerSummary::unrecorded_arms`).
+    unrecorded_arms: u64,
     min_ns: i64,
 }
 
@@ -360,6 +362,7 @@ impl TimerStats {
             task_callbacks: Vec::new(),
             early: 0,
             inferred_wakeups: 0,
+            unrecorded_arms: 0,
             min_ns: i64::MAX,
         }
     }
@@ -408,6 +411,11 @@ pub struct TimerSummary {
     /// `hrtimer_cancel` events that were an expiry's own deactivation, traced right before
     /// it on the same CPU (Debian 5.10.0-32 and other 5.10 point releases): not cancels.
     pub expiry_deactivations: u64,
+    /// Expiries counted from the deadline they carry, their arm not in the trace: kernel
+    /// timers (the recorder samples their arms: the nohz tick alone is re-armed several times
+    /// per interrupt) and timers re-armed without a recorded arm (a periodic callback
+    /// forwarded them). Classed by the moment of their expiry, never as spanning a suspend.
+    pub unrecorded_arms: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
     pub wakeups: WakeupSummary,
@@ -473,7 +481,11 @@ impl TimerStats {
             }
             kind::HRTIMER_EXPIRE_ENTRY => {
                 use arg::hrtimer_expire_entry as a;
-                let armed = self.armed.remove(&ev.args[a::HRTIMER])?;
+                let own = ev.args[a::SOFTEXPIRES] as i64;
+                let armed = match self.armed.remove(&ev.args[a::HRTIMER]) {
+                    Some(armed) if own == 0 || armed.softexpires == own => armed,
+                    recorded => self.unrecorded_arm(ev, recorded)?,
+                };
                 let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
                 self.record(&armed, late, ev);
                 let function = ev.args[a::FUNCTION];
@@ -806,6 +818,37 @@ impl TimerStats {
         });
     }
 
+    /// The arm of an expiry whose own arm is not in the trace, from what the expiry carries
+    /// (its deadline, read from the timer at the expiry): a kernel timer (their arms are
+    /// sampled, not all recorded), or a timer whose last recorded arm is for another deadline
+    /// (a periodic callback forwarded it, or the re-arm was lost). It counts from the expiry:
+    /// the arm's moment is unknown, so it is never taken as spanning a suspend. A task's
+    /// timer with no recorded arm at all stays unpaired: whose it is cannot be known.
+    fn unrecorded_arm(&mut self, ev: &Event, recorded: Option<Armed>) -> Option<Armed> {
+        use arg::hrtimer_expire_entry as a;
+        let softexpires = ev.args[a::SOFTEXPIRES] as i64;
+        let function = ev.args[a::FUNCTION];
+        let kernel_timer =
+            !self.task_callbacks.is_empty() && !self.task_callbacks.contains(&function);
+        if softexpires == 0 || (recorded.is_none() && !kernel_timer) {
+            return None;
+        }
+        self.unrecorded_arms += 1;
+        let (tgid, tid, comm) = recorded.map_or((0, 0, [0; 16]), |r| (r.tgid, r.tid, r.comm));
+        Some(Armed {
+            softexpires,
+            function,
+            tgid,
+            tid,
+            comm,
+            clockid_plus1: ev.args[a::CLOCKID_PLUS1],
+            arm_mono: ev.mono_ns,
+            arm_boot: ev.boot_ns,
+            cycles_at_arm: self.cycles.len() as u32,
+            in_cycle_at_arm: self.in_cycle(),
+        })
+    }
+
     fn record(&mut self, armed: &Armed, late: i64, ev: &Event) {
         self.min_ns = self.min_ns.min(late);
         if late < 0 {
@@ -914,6 +957,7 @@ impl TimerStats {
             early: self.early,
             inferred_wakeups: self.inferred_wakeups,
             expiry_deactivations: self.expiry_deactivations,
+            unrecorded_arms: self.unrecorded_arms,
             by_callback,
             by_task,
             by_phase: PhaseSplit::of([
@@ -967,6 +1011,41 @@ pub(crate) mod tests {
         e.args[1] = now as u64;
         e.args[2] = func;
         e
+    }
+
+    /// An expiry that carries its own deadline, as the recorder writes them (arg 3).
+    fn expire_own(timer: u64, now: i64, func: u64, soft: i64) -> Event {
+        let mut e = expire(timer, now, func);
+        e.args[arg::hrtimer_expire_entry::SOFTEXPIRES] = soft as u64;
+        e
+    }
+
+    #[test]
+    fn expiries_carry_their_deadline_when_the_arm_is_not_recorded() {
+        // The tick (0xe0, a kernel timer) expires without any recorded arm: the recorder
+        // samples kernel timers' arms. Task 42's sleep (0xf1) was armed for 1 ms, then
+        // re-armed for 2 ms in a stretch the ring buffer lost, and expires at 2 ms + 30 µs.
+        let mut s = TimerStats::new(vec![0xf1]).with_task_callbacks(vec![0xf1]);
+        s.event(&expire_own(0x2, 4_000_000 + 7_000, 0xe0, 4_000_000));
+        s.event(&start(0x1, 1_000_000, 0xf1, 42));
+        s.event(&expire_own(0x1, 2_000_000 + 30_000, 0xf1, 2_000_000));
+        // a task timer with no arm at all cannot be attributed: it stays unpaired
+        s.event(&expire_own(0x3, 9_000_000, 0xf1, 8_000_000));
+        let sum = s.summary(&BTreeMap::new(), 10);
+        assert_eq!((sum.count, sum.unrecorded_arms), (2, 2));
+        let rows: Vec<(&str, Option<u32>, u64, u64)> = sum
+            .by_task
+            .iter()
+            .map(|r| (r.name.as_str(), r.tid, r.count, r.lateness_ns.max))
+            .collect();
+        // lateness from each expiry's own deadline
+        assert_eq!(rows[0].0, "(kernel timers)");
+        assert_eq!((rows[0].2, rows[0].3 / 1000), (1, 7));
+        // the sleep is late by 30 µs from its own deadline, not by 1,030 µs from the one
+        // its stale arm asked for; it is still the task's
+        assert_eq!(rows[1].0, "work");
+        assert_eq!((rows[1].1, rows[1].2, rows[1].3 / 1000), (Some(42), 1, 30));
+        assert!(sum.min_lateness_ns >= 7_000, "{}", sum.min_lateness_ns);
     }
 
     #[test]
