@@ -252,13 +252,24 @@ struct AptTransaction {
 impl AptTransaction {
     /// Package names given on the command line (`apt-get install -y foo bar` → foo, bar).
     fn requested(&self) -> Vec<String> {
-        self.commandline
+        let mut words = self
+            .commandline
             .split_whitespace()
             .skip_while(|w| *w != "install")
-            .skip(1)
-            .filter(|w| !w.starts_with('-'))
-            .map(|w| w.split([':', '=', '/']).next().unwrap_or(w).to_string())
-            .collect()
+            .skip(1);
+        let mut out = Vec::new();
+        while let Some(w) = words.next() {
+            // options that take a value as the next word (`-t bookworm-backports`)
+            if matches!(
+                w,
+                "-t" | "--target-release" | "-o" | "--option" | "-c" | "--config-file"
+            ) {
+                words.next();
+            } else if !w.starts_with('-') {
+                out.push(w.split([':', '=', '/']).next().unwrap_or(w).to_string());
+            }
+        }
+        out
     }
 }
 
@@ -339,5 +350,18 @@ End-Date: 2026-12-01  21:00:05
         assert_eq!(t[2].requested(), ["bpftool"]);
         assert_eq!(t[2].installed, ["bpftool"]);
         assert!(t[0].start < t[1].start);
+    }
+
+    #[test]
+    fn an_option_value_is_not_a_requested_package() {
+        // setup's own backports run, as apt logged it
+        let t = AptTransaction {
+            start: String::new(),
+            commandline: "apt-get -o Dir::State::Lists=/x install -y -q --no-remove \
+                          -t bookworm-backports qemu-system-x86"
+                .into(),
+            installed: Vec::new(),
+        };
+        assert_eq!(t.requested(), ["qemu-system-x86"]);
     }
 }
