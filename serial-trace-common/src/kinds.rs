@@ -46,8 +46,16 @@ impl Role {
     pub const HRTIMER_ARM: u8 = 1;
     /// `hrtimer_expire_entry`: a wake callback fired: its task now has a wakeup pending.
     pub const HRTIMER_EXPIRE: u8 = 2;
-    /// `sched_switch`: recorded only when the incoming task has a wakeup pending.
+    /// `sched_switch`: recorded only when the incoming task has a wakeup pending, or the
+    /// outgoing one (how a task switched in while the freezer runs leaves the CPU tells
+    /// whether it ran on or froze).
     pub const SCHED_IN: u8 = 3;
+    /// `sched_waking`: recorded only inside a wake timer's callback on this CPU (between its
+    /// `hrtimer_expire_entry` and `hrtimer_expire_exit`); the woken task then has the wakeup
+    /// pending, whoever armed the timer.
+    pub const WAKING: u8 = 4;
+    /// `hrtimer_expire_exit`: the callback on this CPU is over (ends `WAKING`).
+    pub const HRTIMER_EXPIRE_EXIT: u8 = 5;
 }
 
 /// Which events the `--pid/--comm` filter lets through (values of `HookSpec::filter`).
@@ -125,6 +133,9 @@ pub mod kind {
     /// kernel, as far as it got (the slots of `flip_drop`). The run's own `flip_drop`, when it
     /// comes, supersedes it; after a crash it keeps the run's bytes in the trace.
     pub const SERIAL_DROP_OPEN: u16 = 26;
+    /// `sched:sched_waking`, recorded only inside the callback of a wake timer: the task(s)
+    /// the expiry actually woke (a timerfd wakes whoever waits on it, not its armer).
+    pub const SCHED_WAKING: u16 = 27;
 }
 
 /// Category of the serial data path kinds: their programs hook kernel functions (fentry/fexit
@@ -158,6 +169,19 @@ pub mod arg {
     /// `sched_switch` (only switches to a task with a pending timer wakeup are recorded).
     pub mod sched_switch {
         pub const NEXT_PID: usize = 0;
+        pub const PREV_PID: usize = 1;
+        /// The state the previous task left the CPU in, as the tracepoint reports it: 1 = an
+        /// interruptible sleep (S), 0x80 = idle kthread, 0x100 = preempted; a task entering
+        /// the suspend freezer's refrigerator reports 2 (D, before 6.1) or 0 (6.1+:
+        /// `TASK_FROZEN` is not in `TASK_REPORT`).
+        pub const PREV_STATE: usize = 2;
+    }
+    /// `sched_waking` inside a wake timer's callback. Text 0 is the woken task's comm.
+    pub mod sched_waking {
+        /// The woken task's tid.
+        pub const PID: usize = 0;
+        /// Derived: the hrtimer whose callback woke it.
+        pub const HRTIMER: usize = 1;
     }
     /// `hrtimer_expire_entry`: `now` is the clock base time when expiry processing began.
     pub mod hrtimer_expire_entry {
@@ -275,7 +299,7 @@ pub const KINDS: &[KindInfo] = &[
         args: &[req("hrtimer")],
         texts: &[],
         filter: Filter::TRACKED,
-        role: Role::NONE,
+        role: Role::HRTIMER_EXPIRE_EXIT,
     },
     KindInfo {
         id: kind::HRTIMER_CANCEL,
@@ -516,6 +540,15 @@ pub const KINDS: &[KindInfo] = &[
         texts: PORT_TEXT,
         filter: Filter::ALWAYS,
         role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SCHED_WAKING,
+        category: "sched",
+        name: "sched_waking",
+        args: &[req("pid"), derived("hrtimer")],
+        texts: &[req("comm")],
+        filter: Filter::ALWAYS,
+        role: Role::WAKING,
     },
 ];
 

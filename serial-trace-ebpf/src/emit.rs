@@ -230,13 +230,40 @@ pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
 #[inline(always)]
 fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let spec = spec(kind);
+    // Every wakeup in the system runs this program: leave at once unless a wake timer's
+    // callback is running on this CPU.
+    let expiring = if spec.role == Role::WAKING {
+        match EXPIRING.get(0) {
+            Some(&t) if t != 0 => t,
+            _ => return Err(()),
+        }
+    } else {
+        0
+    };
     let rec = Record::new(ctx).ok_or(())?;
+    if spec.role == Role::HRTIMER_EXPIRE_EXIT {
+        let timer = rec.field(spec.fields[0]);
+        if let Some(mark) = EXPIRING.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, no concurrent writer on this CPU.
+            unsafe {
+                if *mark == timer {
+                    *mark = 0;
+                }
+            }
+        }
+    }
     if spec.role == Role::SCHED_IN {
-        // Most context switches are of no interest: only a task whose wake timer fired.
-        // Its first few switch-ins are recorded (not just one): a task woken inside a
-        // suspend's freeze window runs only to freeze, and its real wakeup comes at thaw.
-        let next = rec.field(spec.fields[arg::sched_switch::NEXT_PID]) as u32;
-        let Some(budget) = PENDING.get_ptr_mut(next) else {
+        // Most context switches are of no interest: only those of a task whose wake timer
+        // fired. Its first few switches are recorded (not just one): a task woken inside a
+        // suspend's freeze window may run only to freeze, its real wakeup then at thaw, and
+        // the state it leaves the CPU in tells which.
+        use arg::sched_switch as a;
+        let next = rec.field(spec.fields[a::NEXT_PID]) as u32;
+        let prev = rec.field(spec.fields[a::PREV_PID]) as u32;
+        let Some(budget) = PENDING
+            .get_ptr_mut(next)
+            .or_else(|| PENDING.get_ptr_mut(prev))
+        else {
             return Err(());
         };
         // SAFETY: map value pointer from a successful lookup.
@@ -251,9 +278,6 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let stamp = Stamp::if_recording().ok_or(())?;
     let pid_tgid = bpf_get_current_pid_tgid();
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    if spec.role == Role::HRTIMER_EXPIRE {
-        mark_pending(&rec, &spec);
-    }
     // Every hook with a timer filter has the timer's address in arg 0.
     let timer = rec.field(spec.fields[0]);
     // A kernel timer re-armed in interrupt context is no task's, whoever was interrupted.
@@ -314,8 +338,22 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     {
         return Err(());
     }
+    // Wakeup state, ring slot or not (a full ring must not leave it stale), and only for what
+    // passed the filters (the recorder's own timers wake nobody of interest).
+    if spec.role == Role::HRTIMER_EXPIRE {
+        mark_pending(&rec, &spec);
+    } else if spec.role == Role::WAKING {
+        // the woken task has the wakeup pending, whoever armed the timer
+        let pid = rec.field(spec.fields[arg::sched_waking::PID]) as u32;
+        let _ = PENDING.insert(pid, SWITCH_BUDGET, 0);
+        if let Some(&owner) = unsafe { OWNER.get(expiring) }.filter(|&&o| o != pid) {
+            let pair = (u64::from(owner) << 32) | u64::from(pid);
+            if unsafe { LAST_WOKEN.get(expiring) } != Some(&pair) {
+                let _ = LAST_WOKEN.insert(expiring, pair, 0);
+            }
+        }
+    }
     if spec.role == Role::HRTIMER_ARM && task_timer {
-        // Task state first, ring slot or not: a full ring must not leave it stale.
         let tid = pid_tgid as u32;
         if tid != 0 {
             if unsafe { OWNER.get(timer) } != Some(&tid) {
@@ -349,6 +387,8 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
             use arg::hrtimer_expire_entry as a;
             ev.args[a::SOFTEXPIRES] = hrtimer_softexpires(timer);
             ev.args[a::CLOCKID_PLUS1] = clockid_plus1(timer);
+        } else if spec.role == Role::WAKING {
+            ev.args[arg::sched_waking::HRTIMER] = expiring;
         }
     })
 }
@@ -503,8 +543,22 @@ fn clockid_plus1(timer: u64) -> u64 {
     }
 }
 
+/// The wake timer whose callback runs on this CPU (0 = none): set at its
+/// `hrtimer_expire_entry`, cleared at its `hrtimer_expire_exit`; `sched_waking` in between is
+/// a task that expiry woke. (A hard-interrupt expiry nested in a soft one ends the mark early:
+/// the soft one's later wakeups are then not recorded.)
+#[map]
+static EXPIRING: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Wake timer → (tid that armed it << 32 | tid its callback last woke), for timers whose
+/// callback woke another task than the armer (a timerfd waited on by an event loop's thread).
+#[map]
+static LAST_WOKEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
+
 /// At an hrtimer expiry: if the callback wakes a task, that task has a wakeup pending until it
-/// next runs (the `sched_switch` program records that moment).
+/// next runs (the `sched_switch` program records that moment). The armer is taken as the
+/// woken task (a sleep's is), and `sched_waking` inside the callback adds the tasks it really
+/// woke (a timerfd's waiter on another thread).
 #[inline(always)]
 fn mark_pending(rec: &Record, spec: &HookSpec) {
     use arg::hrtimer_expire_entry as a;
@@ -513,6 +567,18 @@ fn mark_pending(rec: &Record, spec: &HookSpec) {
         return;
     }
     let timer = rec.field(spec.fields[a::HRTIMER]);
+    if let Some(mark) = EXPIRING.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot, no concurrent writer on this CPU.
+        unsafe { *mark = timer };
+    }
+    // An expiry that finds nobody waiting (a timerfd's event loop was taken out of its wait
+    // by the suspend freezer) is found by the task it last woke, not by its armer.
+    if let (Some(&owner), Some(&pair)) = unsafe { (OWNER.get(timer), LAST_WOKEN.get(timer)) } {
+        if (pair >> 32) as u32 == owner {
+            let _ = PENDING.insert(pair as u32, SWITCH_BUDGET, 0);
+            return;
+        }
+    }
     if let Some(tid) = unsafe { OWNER.get(timer) } {
         let _ = PENDING.insert(*tid, SWITCH_BUDGET, 0);
     }

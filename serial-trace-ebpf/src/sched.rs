@@ -12,3 +12,10 @@ use crate::emit::emit;
 pub fn sched_switch(ctx: TracePointContext) -> u32 {
     emit(&ctx, kind::SCHED_SWITCH)
 }
+
+/// `sched:sched_waking(char comm[16], pid_t pid, int prio, int target_cpu)`
+/// Filtered in the kernel: only wakeups inside a wake timer's callback are recorded.
+#[tracepoint]
+pub fn sched_waking(ctx: TracePointContext) -> u32 {
+    emit(&ctx, kind::SCHED_WAKING)
+}

@@ -112,13 +112,16 @@ fn wait_for_header(p: &Path) {
 #[ignore = "needs root: loads eBPF programs"]
 fn records_hrtimers_of_a_sleeping_workload() {
     let out = tmp("sleep.trace");
-    let wl = workload(4.0);
+    // The workload runs inside the recording from start to end: started before it, it could
+    // end before the recorder had attached (start-up took 3 s on a new machine's cold caches).
+    let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+    wait_for_header(&out);
+    let wl = workload(3.0);
     let pid = wl.id();
-    let st = record(&["--duration", "3", "--quiet"], &out)
-        .status()
-        .unwrap();
-    assert!(st.success());
     let measured = workload_result(wl);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    assert!(rec.wait().unwrap().success());
     let r = report_json(&out);
 
     assert_eq!(r["schema"], "serial-trace.report/1");
@@ -194,11 +197,86 @@ fn records_hrtimers_of_a_sleeping_workload() {
     }
 }
 
+/// Issue 13 item 3: a timerfd wakes whoever waits on it. The workload arms each timerfd on one
+/// thread and waits for it in `epoll_wait` on another, logging every wakeup under the waiting
+/// thread's tid; the report must have each of them, for that thread and that deadline.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_timerfd_wakeup_belongs_to_the_thread_that_waited_for_it() {
+    let out = tmp("epoll-pair.trace");
+    let log = tmp("epoll-pair.jsonl");
+    let wakeups_out = tmp("epoll-pair.wakeups.jsonl");
+    let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+    wait_for_header(&out);
+    std::thread::sleep(Duration::from_millis(500));
+    let st = Command::new(workload_bin())
+        .args(["--api", "epoll-pair", "--clock", "both"])
+        .args(["--interval-us", "20000", "--duration-s", "2", "--log"])
+        .arg(&log)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    assert!(rec.wait().unwrap().success());
+    let o = Command::new(BIN)
+        .args(["report", "--format", "json", "--wakeups"])
+        .arg(&wakeups_out)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["events"]["lost"], 0);
+    let tool: std::collections::HashSet<(u64, i64)> = std::fs::read_to_string(&wakeups_out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| {
+            (
+                v["tid"].as_u64().unwrap(),
+                v["requested_ns"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let logged: Vec<Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(logged.len() >= 100, "only {} wakeups logged", logged.len());
+    let missing: Vec<&Value> = logged
+        .iter()
+        .filter(|w| {
+            !tool.contains(&(
+                w["tid"].as_u64().unwrap(),
+                w["deadline_ns"].as_i64().unwrap(),
+            ))
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} waiter wakeups not in the report under the waiter's tid, e.g. {}",
+        missing.len(),
+        logged.len(),
+        missing[0]
+    );
+    let moved = r["timers"]["wakeups"]["woke_other_than_armer"]
+        .as_u64()
+        .unwrap();
+    assert!(moved as usize >= logged.len(), "{moved} moved");
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn pid_filter_keeps_only_that_process_timers() {
     let out = tmp("pid.trace");
-    let wl = workload(3.0);
+    // The filter needs the pid before recording starts, so the workload runs first, for
+    // longer than the recorder can take to start and record (start-up took 3 s on a new
+    // machine's cold caches: a 3 s workload had ended 18 ms into the recording).
+    let mut wl = workload(30.0);
     let pid = wl.id();
     let st = record(
         &["--duration", "2", "--quiet", "--pid", &pid.to_string()],
@@ -207,7 +285,8 @@ fn pid_filter_keeps_only_that_process_timers() {
     .status()
     .unwrap();
     assert!(st.success());
-    workload_result(wl);
+    wl.kill().unwrap();
+    wl.wait().unwrap();
     let r = report_json(&out);
     let tasks = r["timers"]["by_task"].as_array().unwrap();
     assert!(!tasks.is_empty());

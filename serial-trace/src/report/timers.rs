@@ -113,6 +113,18 @@ struct PendingWake {
     comm: [u8; 16],
 }
 
+/// A wake timer's callback running on a CPU, as far as its expiry said.
+struct ExpiringWake {
+    timer: u64,
+    armer: u32,
+    /// Who was given the pending wakeup at the expiry: the armer, or the task the timer last
+    /// woke when that was another.
+    owner: u32,
+    wake: PendingWake,
+    /// Another task than `owner` was woken: the pending wakeup went to it.
+    moved: bool,
+}
+
 /// One task-visible wakeup (`report --wakeups`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct WakeRecord {
@@ -302,6 +314,8 @@ pub struct TimerStats {
     wakeups: Histogram<u64>,
     /// From `freeze_processes` begin to `thaw_processes` begin user tasks cannot run.
     freezing: bool,
+    /// The last cycle's tasks are thawed (from `thaw_processes` begin to the next cycle).
+    thawed: bool,
     /// Every wakeup, when asked for (`report --wakeups`).
     pub wake_log: Option<Vec<WakeRecord>>,
     overall: Histogram<u64>,
@@ -324,6 +338,15 @@ pub struct TimerStats {
     inferred_wakeups: u64,
     /// Expiries paired from their own deadline (see `TimerSummary::unrecorded_arms`).
     unrecorded_arms: u64,
+    /// See `TimerSummary::rearmed_unseen`.
+    rearmed_unseen: u64,
+    /// Per CPU, the wake timer whose callback is running: `sched_waking` events until its
+    /// `hrtimer_expire_exit` are the tasks it woke.
+    expiring: HashMap<u16, ExpiringWake>,
+    woke_other_than_armer: u64,
+    /// Per wake timer whose callback woke another task than its armer: (armer, that task,
+    /// its comm).
+    last_woken: HashMap<u64, (u32, u32, [u8; 16])>,
     min_ns: i64,
 }
 
@@ -350,6 +373,7 @@ impl TimerStats {
             pending: HashMap::new(),
             wakeups: new_hist(3),
             freezing: false,
+            thawed: false,
             wake_log: None,
             overall: new_hist(3),
             phases: [new_hist(3), new_hist(3), new_hist(3)],
@@ -363,6 +387,10 @@ impl TimerStats {
             early: 0,
             inferred_wakeups: 0,
             unrecorded_arms: 0,
+            rearmed_unseen: 0,
+            expiring: HashMap::new(),
+            woke_other_than_armer: 0,
+            last_woken: HashMap::new(),
             min_ns: i64::MAX,
         }
     }
@@ -375,6 +403,10 @@ pub struct WakeupSummary {
     pub count: u64,
     /// When the task ran − the requested expiry, on the timer's clock.
     pub latency_ns: Percentiles,
+    /// Wake-timer expiries that woke a task other than the one that armed the timer, seen by
+    /// `sched_waking` inside the callback (a timerfd wakes whoever waits on it: typically an
+    /// event loop on another thread): the wakeup is the woken task's.
+    pub woke_other_than_armer: u64,
 }
 
 /// One row of a per-callback or per-task table.
@@ -416,6 +448,11 @@ pub struct TimerSummary {
     /// per interrupt) and timers re-armed without a recorded arm (a periodic callback
     /// forwarded them). Classed by the moment of their expiry, never as spanning a suspend.
     pub unrecorded_arms: u64,
+    /// A task's timer armed again while the trace still had it armed: the cancel or expiry in
+    /// between never reached the trace. Kernels before 5.12 do not count the events their BPF
+    /// recursion guard skips; this counts the timer events among them that the trace shows
+    /// were skipped (an expiry interrupting another BPF program, e.g. during device PM).
+    pub rearmed_unseen: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
     pub wakeups: WakeupSummary,
@@ -438,6 +475,15 @@ impl TimerStats {
             kind::HRTIMER_START => {
                 use arg::hrtimer_start as a;
                 if let Some(prev) = self.armed.get(&ev.args[a::HRTIMER]).copied() {
+                    // The kernel traces a cancel before re-arming a queued timer, and an
+                    // expiry before a callback re-arms it: a task's timer still armed here
+                    // lost one of them (the BPF recursion guard, uncounted before 5.12).
+                    // Kernel timers' arms and cancels are sampled: theirs say nothing.
+                    if self.task_callbacks.is_empty()
+                        || self.task_callbacks.contains(&prev.function)
+                    {
+                        self.rearmed_unseen += 1;
+                    }
                     self.rearmed_after_resume(&prev, ev);
                 }
                 // the task runs and sleeps again: the sleep it cancelled ended otherwise
@@ -490,28 +536,58 @@ impl TimerStats {
                 self.record(&armed, late, ev);
                 let function = ev.args[a::FUNCTION];
                 if self.wake_functions.is_empty() || self.wake_functions.contains(&function) {
-                    self.pending.insert(
-                        armed.tid,
-                        PendingWake {
-                            timer_late: late,
-                            expire_mono: ev.mono_ns,
-                            expire_boot: ev.boot_ns,
-                            clockid_plus1: armed.clockid_plus1,
-                            softexpires: armed.softexpires,
-                            frozen: self.freezing,
-                            cancelled_by_freezer: false,
-                            ran_at: None,
-                            arm_mono: armed.arm_mono,
-                            arm_boot: armed.arm_boot,
-                            tgid: armed.tgid,
-                            comm: armed.comm,
+                    let wake = PendingWake {
+                        timer_late: late,
+                        expire_mono: ev.mono_ns,
+                        expire_boot: ev.boot_ns,
+                        clockid_plus1: armed.clockid_plus1,
+                        softexpires: armed.softexpires,
+                        frozen: self.freezing,
+                        cancelled_by_freezer: false,
+                        ran_at: None,
+                        arm_mono: armed.arm_mono,
+                        arm_boot: armed.arm_boot,
+                        tgid: armed.tgid,
+                        comm: armed.comm,
+                    };
+                    // The armer, unless the timer's callback woke another task before (an
+                    // event loop's thread waiting on a timerfd): an expiry that finds nobody
+                    // waiting, because the freezer took the waiter out of its wait, is found
+                    // by that task when it waits again.
+                    let timer = ev.args[a::HRTIMER];
+                    let (owner, wake) = match self.last_woken.get(&timer) {
+                        Some(&(armer, woken, comm)) if armer == armed.tid => {
+                            (woken, PendingWake { comm, ..wake })
+                        }
+                        _ => (armed.tid, wake),
+                    };
+                    self.pending.insert(owner, wake);
+                    self.expiring.insert(
+                        ev.cpu,
+                        ExpiringWake {
+                            timer,
+                            armer: armed.tid,
+                            owner,
+                            wake,
+                            moved: false,
                         },
                     );
                 }
                 return Some(late);
             }
+            kind::HRTIMER_EXPIRE_EXIT
+                if self
+                    .expiring
+                    .get(&ev.cpu)
+                    .is_some_and(|e| e.timer == ev.args[0]) =>
+            {
+                self.expiring.remove(&ev.cpu);
+            }
+            kind::SCHED_WAKING => self.woken_by_expiry(ev),
             kind::SCHED_SWITCH => {
-                let tid = ev.args[arg::sched_switch::NEXT_PID] as u32;
+                use arg::sched_switch as a;
+                self.switched_out(ev.args[a::PREV_PID] as u32, ev.args[a::PREV_STATE], ev);
+                let tid = ev.args[a::NEXT_PID] as u32;
                 if self.freezing {
                     // a task switched in now may only enter the freezer: its wakeup is at thaw
                     if let Some(p) = self.pending.get_mut(&tid) {
@@ -540,6 +616,9 @@ impl TimerStats {
                     self.freezing = true;
                 } else if begin && action == b"thaw_processes" {
                     self.freezing = false;
+                    self.thawed = true;
+                } else if begin && action == b"suspend_enter" {
+                    self.thawed = false;
                 }
                 // the same cycle boundaries as the suspend analysis (suspend.rs)
                 if begin && action == b"suspend_enter" {
@@ -564,6 +643,48 @@ impl TimerStats {
             _ => {}
         }
         None
+    }
+
+    /// A task woken inside a wake timer's callback: the wakeup is its own. When it is not
+    /// the task that armed the timer (a timerfd's waiter on another thread), the wakeup the
+    /// expiry gave the armer moves to it; every further task it woke gets one too.
+    fn woken_by_expiry(&mut self, ev: &Event) {
+        use arg::sched_waking as a;
+        let woken = ev.args[a::PID] as u32;
+        let Some(e) = self
+            .expiring
+            .get_mut(&ev.cpu)
+            .filter(|e| e.timer == ev.args[a::HRTIMER])
+        else {
+            return;
+        };
+        if woken == 0 {
+            return;
+        }
+        let mut comm = [0; 16];
+        let name = trim_nul(&ev.text[0]);
+        let n = name.len().min(comm.len());
+        comm[..n].copy_from_slice(&name[..n]);
+        if woken != e.armer {
+            if !e.moved && e.owner == e.armer {
+                self.woke_other_than_armer += 1;
+            }
+            self.last_woken.insert(e.timer, (e.armer, woken, comm));
+        }
+        if woken == e.owner {
+            return;
+        }
+        if !e.moved {
+            e.moved = true;
+            if self
+                .pending
+                .get(&e.owner)
+                .is_some_and(|p| p.expire_mono == e.wake.expire_mono)
+            {
+                self.pending.remove(&e.owner);
+            }
+        }
+        self.pending.insert(woken, PendingWake { comm, ..e.wake });
     }
 
     /// Decides the cancel held for `ev`'s CPU ([`HeldCancel`]) before `ev` is taken.
@@ -668,9 +789,36 @@ impl TimerStats {
         if p.cancelled_by_freezer && (now as i64) < p.softexpires {
             return;
         }
-        let p = self.pending.remove(&tid).expect("looked up above");
+        let mut p = self.pending.remove(&tid).expect("looked up above");
+        // a task woken by another's timer carried the armer's process until seen
+        p.tgid = ev.tgid();
         self.inferred_wakeups += 1;
         self.wake_at(tid, &p, ev);
+    }
+
+    /// A task switched in while the freezer ran, leaving the CPU again: into an ordinary sleep
+    /// (S) or preempted, it ran on (it was not taken by the freezer yet), and woke at that
+    /// switch-in; into the refrigerator (D before 6.1, 0 from 6.1: `TASK_FROZEN` is not
+    /// reported) its wakeup is at thaw.
+    fn switched_out(&mut self, tid: u32, state: u64, ev: &Event) {
+        /// `TASK_INTERRUPTIBLE`, `TASK_REPORT_IDLE`, `TASK_REPORT_MAX` (preempted).
+        const RAN_ON: [u64; 3] = [0x1, 0x80, 0x100];
+        if tid == 0 || !RAN_ON.contains(&state) {
+            return;
+        }
+        let Some(&PendingWake {
+            frozen: true,
+            ran_at: Some((mono, boot)),
+            ..
+        }) = self.pending.get(&tid)
+        else {
+            return;
+        };
+        let mut p = self.pending.remove(&tid).expect("looked up above");
+        p.frozen = false;
+        let mut at = *ev;
+        (at.mono_ns, at.boot_ns) = (mono, boot);
+        self.wake_at(tid, &p, &at);
     }
 
     /// `wake` at the moment of `ev`, an event other than the task's switch-in.
@@ -689,21 +837,38 @@ impl TimerStats {
     fn rearmed_after_resume(&mut self, prev: &Armed, ev: &Event) {
         let wakes = self.wake_functions.is_empty() || self.wake_functions.contains(&prev.function);
         let monotonic = is_monotonic(prev.clockid_plus1);
-        let resumed_since = self.cycles.len() as u32 > prev.cycles_at_arm && !self.in_cycle();
+        // a cycle began since the arm, or the arm was inside one (before its freezer), and it
+        // has ended
+        // a cycle began since the arm, or the arm was inside one (before its freezer), and
+        // its tasks are thawed (they run before `thaw_processes` ends)
+        let resumed_since =
+            (self.cycles.len() as u32 > prev.cycles_at_arm || prev.in_cycle_at_arm) && self.thawed;
         let now = if monotonic { ev.mono_ns } else { ev.boot_ns };
         if !wakes
             || !resumed_since
             || ev.tid() != prev.tid
             || !(monotonic || prev.clockid_plus1 == CLOCK_BOOTTIME_PLUS1)
             || (now as i64) < prev.softexpires
-            || self.pending.contains_key(&prev.tid)
         {
+            return;
+        }
+        // a timerfd whose callback woke another task (an event loop's waiter) woke that one
+        let waiter = self
+            .last_woken
+            .get(&ev.args[arg::hrtimer_start::HRTIMER])
+            .filter(|(armer, _, _)| *armer == prev.tid)
+            .map(|&(_, woken, comm)| (woken, comm));
+        let owner = waiter.map_or(prev.tid, |(woken, _)| woken);
+        if self.pending.contains_key(&owner) {
             return;
         }
         self.inferred_wakeups += 1;
         self.cancelled_in_freezer(prev, ev, true);
-        if let Some(p) = self.pending.remove(&prev.tid) {
-            self.wake_at(prev.tid, &p, ev);
+        if let (Some((woken, comm)), Some(p)) = (waiter, self.pending.remove(&prev.tid)) {
+            self.pending.insert(woken, PendingWake { comm, ..p });
+        }
+        if let Some(p) = self.pending.remove(&owner) {
+            self.wake_at(owner, &p, ev);
         }
     }
 
@@ -946,6 +1111,7 @@ impl TimerStats {
             wakeups: WakeupSummary {
                 count: self.wakeups.len(),
                 latency_ns: Percentiles::of(&self.wakeups),
+                woke_other_than_armer: self.woke_other_than_armer,
             },
             count: self.overall.len(),
             lateness_ns: Percentiles::of(&self.overall),
@@ -958,6 +1124,7 @@ impl TimerStats {
             inferred_wakeups: self.inferred_wakeups,
             expiry_deactivations: self.expiry_deactivations,
             unrecorded_arms: self.unrecorded_arms,
+            rearmed_unseen: self.rearmed_unseen,
             by_callback,
             by_task,
             by_phase: PhaseSplit::of([
@@ -1049,6 +1216,19 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_task_timer_armed_again_without_its_expiry_or_cancel_shows_a_skipped_event() {
+        let mut s = TimerStats::new(vec![0xf1]).with_task_callbacks(vec![0xf1]);
+        s.event(&start(0x1, 1_000, 0xf1, 42));
+        s.event(&start(0x1, 2_000, 0xf1, 42)); // the expiry of the first never arrived
+        s.event(&start(0x2, 1_000, 0xe0, 7)); // kernel timers' arms are sampled
+        s.event(&start(0x2, 2_000, 0xe0, 7));
+        s.event(&start(0x3, 1_000, 0xf1, 43));
+        s.event(&expire(0x3, 1_100, 0xf1));
+        s.event(&start(0x3, 2_000, 0xf1, 43));
+        assert_eq!(s.summary(&BTreeMap::new(), 10).rearmed_unseen, 1);
+    }
+
+    #[test]
     fn kernel_timers_go_to_one_row_not_to_the_interrupted_task() {
         // task 42 sleeps (0xf1, a task callback); the tick (0xe0) is re-armed in interrupts
         // that happened to hit task 42 and task 7
@@ -1118,6 +1298,40 @@ pub(crate) mod tests {
     }
 
     use crate::report::suspend::tests::sr;
+
+    /// A timerfd (callback 0xf2) armed by thread 10 and waited on in epoll by thread 20: the
+    /// expiry wakes 20, seen by `sched_waking` inside the callback; the wakeup is 20's.
+    #[test]
+    fn a_timerfd_wakes_its_waiter_not_its_armer() {
+        let mut s = TimerStats::new(vec![0xf1, 0xf2]).with_task_callbacks(vec![0xf1, 0xf2]);
+        s.wake_log = Some(Vec::new());
+        s.event(&start(0x7, 1_000_000, 0xf2, 10));
+        let mut fired = expire(0x7, 1_000_000 + 20_000, 0xf2);
+        (fired.mono_ns, fired.boot_ns) = (1_020_000, 1_020_000);
+        s.event(&fired);
+        let mut waking = Event::ZERO;
+        waking.kind = kind::SCHED_WAKING;
+        waking.args[arg::sched_waking::PID] = 20;
+        waking.args[arg::sched_waking::HRTIMER] = 0x7;
+        waking.text[0][..4].copy_from_slice(b"loop");
+        s.event(&waking);
+        let mut exit = Event::ZERO;
+        exit.kind = kind::HRTIMER_EXPIRE_EXIT;
+        exit.args[0] = 0x7;
+        s.event(&exit);
+        // a wakeup outside any expiry callback is not a timer's
+        let mut stray = waking;
+        stray.args[arg::sched_waking::PID] = 30;
+        s.event(&stray);
+        s.event(&switch_to(10, 1_050_000, 1_050_000));
+        s.event(&switch_to(30, 1_060_000, 1_060_000));
+        s.event(&switch_to(20, 1_100_000, 1_100_000));
+        let log = s.wake_log.take().unwrap();
+        let sum = s.summary(&BTreeMap::new(), 10);
+        assert_eq!(sum.wakeups.woke_other_than_armer, 1);
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!((log[0].tid, log[0].wake_late_ns), (20, 100_000));
+    }
 
     /// Debian 5.10.0-32 (5.10.223) traces `hrtimer_cancel` right before every
     /// `hrtimer_expire_entry` (`debug_deactivate` in `__run_hrtimer`): the expiry still pairs,
@@ -1253,6 +1467,112 @@ mod suspend_tests {
         e.args[arg::sched_switch::NEXT_PID] = u64::from(tid);
         (e.mono_ns, e.boot_ns) = (mono, boot);
         e
+    }
+
+    fn switch_out(mono: u64, tid: u32, state: u64, next: u32) -> Event {
+        let mut e = run_in(mono, mono, next);
+        e.args[arg::sched_switch::PREV_PID] = u64::from(tid);
+        e.args[arg::sched_switch::PREV_STATE] = state;
+        e
+    }
+
+    fn waking(timer: u64, tid: u32, mono: u64) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind::SCHED_WAKING;
+        e.args[arg::sched_waking::PID] = u64::from(tid);
+        e.args[arg::sched_waking::HRTIMER] = timer;
+        (e.mono_ns, e.boot_ns) = (mono, mono);
+        e
+    }
+
+    fn expiry_exit(timer: u64, mono: u64) -> Event {
+        let mut e = Event::ZERO;
+        e.kind = kind::HRTIMER_EXPIRE_EXIT;
+        e.args[0] = timer;
+        (e.mono_ns, e.boot_ns) = (mono, mono);
+        e
+    }
+
+    /// Issue 13 item 1: a task woken just after `freeze_processes` began is switched in; how
+    /// it leaves the CPU says whether it ran on (an ordinary sleep: it woke at that switch-in)
+    /// or froze (the refrigerator: it wakes at thaw). Timer 0x1's task 42 sleeps again (S);
+    /// timer 0x2's task 43 enters the refrigerator (reported 0 from 6.1, 2 before).
+    #[test]
+    fn a_task_switched_in_while_freezing_woke_there_unless_it_froze() {
+        for frozen_state in [0, 2] {
+            let (_, log) = feed_logged(vec![
+                arm(0x1, 42, 2, 100 * MS, 90 * MS, 90 * MS),
+                arm(0x2, 43, 2, 100 * MS, 90 * MS, 90 * MS),
+                sr("freeze_processes", 0, true, 99 * MS, 99 * MS),
+                fire(0x1, 100 * MS, 100 * MS, 100 * MS),
+                run_in(101 * MS, 101 * MS, 42),
+                switch_out(102 * MS, 42, 1, 0),
+                fire(0x2, 103 * MS, 103 * MS, 103 * MS),
+                run_in(104 * MS, 104 * MS, 43),
+                switch_out(105 * MS, 43, frozen_state, 0),
+                sr("thaw_processes", 0, true, 2 * S, 2 * S),
+                run_in(2 * S + MS, 2 * S + MS, 43),
+            ]);
+            let late: Vec<(u32, i64, bool)> = log
+                .iter()
+                .map(|w| (w.tid, w.wake_late_ns, w.frozen))
+                .collect();
+            assert_eq!(
+                late,
+                [
+                    (42, MS as i64, false),
+                    (43, (2 * S + MS - 100 * MS) as i64, true)
+                ],
+                "refrigerator state {frozen_state}"
+            );
+        }
+    }
+
+    /// Issue 13 item 3 across the freezer: thread 20 waits in epoll on the timerfd (0xf2)
+    /// that thread 10 arms. The freezer takes 20 out of its wait; the expiry then wakes
+    /// nobody, and 20 finds the timerfd ready when it waits again after thaw: the late
+    /// wakeup is 20's, not the armer's.
+    #[test]
+    fn a_timerfd_expiry_that_finds_its_waiter_frozen_is_the_waiters_wakeup() {
+        let mut s = TimerStats::new(vec![0xf1, 0xf2]).with_task_callbacks(vec![0xf1, 0xf2]);
+        s.wake_log = Some(Vec::new());
+        let armed_by_10 = |soft: u64| {
+            let mut e = arm(0x7, 10, 2, soft, soft - 10 * MS, soft - 10 * MS);
+            e.args[arg::hrtimer_start::FUNCTION] = 0xf2;
+            e
+        };
+        let fired = |at: u64| {
+            let mut e = fire(0x7, at, at, at);
+            e.args[arg::hrtimer_expire_entry::FUNCTION] = 0xf2;
+            e
+        };
+        for e in [
+            armed_by_10(100 * MS),
+            fired(100 * MS),
+            waking(0x7, 20, 100 * MS),
+            expiry_exit(0x7, 100 * MS),
+            run_in(100 * MS + 50_000, 100 * MS + 50_000, 20),
+            armed_by_10(200 * MS),
+            sr("suspend_enter", 3, true, 140 * MS, 140 * MS),
+            sr("freeze_processes", 0, true, 150 * MS, 150 * MS),
+            fired(200 * MS),
+            expiry_exit(0x7, 200 * MS),
+            sr("thaw_processes", 0, true, 3 * S, 3 * S),
+            sr("thaw_processes", 0, false, 3 * S + MS / 2, 3 * S + MS / 2),
+            run_in(3 * S + MS, 3 * S + MS, 10),
+            run_in(3 * S + 2 * MS, 3 * S + 2 * MS, 20),
+        ] {
+            s.event(&e);
+        }
+        let log = s.wake_log.take().unwrap();
+        let late: Vec<(u32, i64)> = log.iter().map(|w| (w.tid, w.wake_late_ns)).collect();
+        assert_eq!(
+            late,
+            [(20, 50_000), (20, (3 * S + 2 * MS - 200 * MS) as i64)]
+        );
+        let lost = s.take_lost();
+        assert_eq!(lost.len(), 1);
+        assert_eq!((lost[0].tid, lost[0].cause), (20, "suspend"));
     }
 
     /// As [`feed`], with the wake log on; returns it too.

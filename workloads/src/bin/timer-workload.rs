@@ -7,6 +7,10 @@
 //! kernel arms an hrtimer whose soft expiry is exactly that deadline, so each logged wakeup can
 //! be matched with the tracer's `hrtimer_start` by (tid, deadline).
 //!
+//! `--api epoll-pair` is the event-loop shape: one thread arms a timerfd, another waits for it
+//! in `epoll_wait` and logs the wakeup under its own tid (the expiry wakes the waiter, not the
+//! thread that armed the timer).
+//!
 //! stdout: one JSON summary line. `--log FILE`: one JSON line per wakeup.
 
 use serial_trace_workloads::clock_ns;
@@ -19,6 +23,22 @@ use serde::Serialize;
 enum Api {
     Nanosleep,
     Timerfd,
+    /// A timerfd armed by one thread and waited on in `epoll_wait` by another.
+    EpollPair,
+    /// An event loop's sleep: `epoll_wait` with a timeout in ms on an idle set, called again
+    /// for the rest of the time after an early return (EINTR: the suspend freezer ends it).
+    EpollTimeout,
+}
+
+impl Api {
+    fn name(self) -> &'static str {
+        match self {
+            Api::Nanosleep => "nanosleep",
+            Api::Timerfd => "timerfd",
+            Api::EpollPair => "epoll-pair",
+            Api::EpollTimeout => "epoll-timeout",
+        }
+    }
 }
 
 #[derive(Serialize, Clone)]
@@ -103,6 +123,26 @@ fn sleep_nanosleep(clock: libc::clockid_t, deadline: i64) {
 }
 
 fn sleep_timerfd(fd: i32, clock: libc::clockid_t, deadline: i64) {
+    arm_timerfd(fd, deadline);
+    let mut expirations = 0u64;
+    while clock_ns(clock) < deadline {
+        // SAFETY: reading 8 bytes into a u64.
+        unsafe { libc::read(fd, (&mut expirations as *mut u64).cast(), 8) };
+    }
+}
+
+fn timerfd(clock: libc::clockid_t) -> i32 {
+    // SAFETY: plain timerfd_create.
+    let fd = unsafe { libc::timerfd_create(clock, 0) };
+    assert!(
+        fd >= 0,
+        "timerfd_create: {}",
+        std::io::Error::last_os_error()
+    );
+    fd
+}
+
+fn arm_timerfd(fd: i32, deadline: i64) {
     let spec = libc::itimerspec {
         it_interval: timespec(0),
         it_value: timespec(deadline),
@@ -116,10 +156,116 @@ fn sleep_timerfd(fd: i32, clock: libc::clockid_t, deadline: i64) {
         "timerfd_settime: {}",
         std::io::Error::last_os_error()
     );
-    let mut expirations = 0u64;
-    while clock_ns(clock) < deadline {
-        // SAFETY: reading 8 bytes into a u64.
+}
+
+fn wakeup(tid: i32, clock: libc::clockid_t, api: Api, deadline: i64) -> Wakeup {
+    let woke = clock_ns(clock);
+    Wakeup {
+        tid,
+        clock: clock_name(clock),
+        api: api.name(),
+        deadline_ns: deadline,
+        woke_ns: woke,
+        woke_mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+        woke_boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
+        late_ns: woke - deadline,
+    }
+}
+
+/// The calling thread waits in `epoll_wait` on a timerfd that a second thread arms, one
+/// deadline at a time (the next only after the waiter reported the last), and logs each wakeup
+/// under its own tid.
+fn run_epoll_pair(
+    clock: libc::clockid_t,
+    interval_ns: i64,
+    phase_ns: i64,
+    duration: Duration,
+) -> Vec<Wakeup> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+    // SAFETY: gettid has no preconditions.
+    let tid = unsafe { libc::gettid() };
+    let fd = timerfd(clock);
+    // SAFETY: plain epoll_create1; the event names our own fd.
+    let epfd = unsafe { libc::epoll_create1(0) };
+    assert!(
+        epfd >= 0,
+        "epoll_create1: {}",
+        std::io::Error::last_os_error()
+    );
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 0,
+    };
+    // SAFETY: valid epoll fd, timerfd and event.
+    let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
+    assert_eq!(rc, 0, "epoll_ctl: {}", std::io::Error::last_os_error());
+    let deadline = Arc::new(AtomicI64::new(i64::MAX));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let armer = {
+        let (deadline, stop) = (deadline.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            std::thread::sleep(Duration::from_nanos(phase_ns as u64));
+            while start.elapsed() < duration {
+                let d = clock_ns(clock) + interval_ns;
+                deadline.store(d, Ordering::SeqCst);
+                arm_timerfd(fd, d);
+                if done_rx.recv().is_err() {
+                    return;
+                }
+            }
+            // one last expiry, at once, releases the waiter
+            stop.store(true, Ordering::SeqCst);
+            arm_timerfd(fd, clock_ns(clock) + 1);
+        })
+    };
+    let mut out = Vec::new();
+    loop {
+        let mut ready = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: one event slot; -1 waits until the timerfd is readable (EINTR: the freezer).
+        let n = unsafe { libc::epoll_wait(epfd, &mut ready, 1, -1) };
+        if n <= 0 {
+            continue;
+        }
+        let mut expirations = 0u64;
+        // SAFETY: reading 8 bytes into a u64 from our timerfd.
         unsafe { libc::read(fd, (&mut expirations as *mut u64).cast(), 8) };
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let d = deadline.load(Ordering::SeqCst);
+        out.push(wakeup(tid, clock, Api::EpollPair, d));
+        if done_tx.send(()).is_err() {
+            break;
+        }
+    }
+    armer.join().unwrap();
+    // SAFETY: closing our own fds.
+    unsafe {
+        libc::close(epfd);
+        libc::close(fd);
+    }
+    out
+}
+
+/// An event loop's timed wait: `epoll_wait` on a set where nothing becomes ready, with the
+/// time left until the deadline rounded up to whole ms, again after an early return. The
+/// kernel's deadline is its own clock read + the timeout, so the deadline logged is the last
+/// call's clock read + its timeout (always CLOCK_MONOTONIC: epoll's timeout clock).
+fn sleep_epoll(epfd: i32, deadline: i64) -> i64 {
+    let mut asked = deadline;
+    loop {
+        let now = clock_ns(libc::CLOCK_MONOTONIC);
+        if now >= deadline {
+            return asked;
+        }
+        let ms = (deadline - now + 999_999) / 1_000_000;
+        asked = now + ms * 1_000_000;
+        let mut ready = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: one event slot on our own epoll fd.
+        unsafe { libc::epoll_wait(epfd, &mut ready, 1, ms as i32) };
     }
 }
 
@@ -130,17 +276,24 @@ fn run_thread(
     phase_ns: i64,
     duration: Duration,
 ) -> Vec<Wakeup> {
+    if api == Api::EpollPair {
+        return run_epoll_pair(clock, interval_ns, phase_ns, duration);
+    }
+    let clock = if api == Api::EpollTimeout {
+        libc::CLOCK_MONOTONIC
+    } else {
+        clock
+    };
+    // SAFETY: plain epoll_create1 (an empty set: only the timeout ends a wait).
+    let epfd = if api == Api::EpollTimeout {
+        unsafe { libc::epoll_create1(0) }
+    } else {
+        -1
+    };
     // SAFETY: gettid has no preconditions.
     let tid = unsafe { libc::gettid() };
     let fd = if api == Api::Timerfd {
-        // SAFETY: plain timerfd_create.
-        let fd = unsafe { libc::timerfd_create(clock, 0) };
-        assert!(
-            fd >= 0,
-            "timerfd_create: {}",
-            std::io::Error::last_os_error()
-        );
-        fd
+        timerfd(clock)
     } else {
         -1
     };
@@ -150,30 +303,20 @@ fn run_thread(
     std::thread::sleep(Duration::from_nanos(phase_ns as u64));
     let mut out = Vec::new();
     while start.elapsed() < duration {
-        let deadline = clock_ns(clock) + interval_ns;
+        let mut deadline = clock_ns(clock) + interval_ns;
         match api {
             Api::Nanosleep => sleep_nanosleep(clock, deadline),
             Api::Timerfd => sleep_timerfd(fd, clock, deadline),
+            Api::EpollTimeout => deadline = sleep_epoll(epfd, deadline),
+            Api::EpollPair => unreachable!("run_epoll_pair"),
         }
-        let woke = clock_ns(clock);
-        out.push(Wakeup {
-            tid,
-            clock: clock_name(clock),
-            api: if api == Api::Timerfd {
-                "timerfd"
-            } else {
-                "nanosleep"
-            },
-            deadline_ns: deadline,
-            woke_ns: woke,
-            woke_mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
-            woke_boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
-            late_ns: woke - deadline,
-        });
+        out.push(wakeup(tid, clock, api, deadline));
     }
-    if fd >= 0 {
-        // SAFETY: closing our own fd.
-        unsafe { libc::close(fd) };
+    for fd in [fd, epfd] {
+        if fd >= 0 {
+            // SAFETY: closing our own fd.
+            unsafe { libc::close(fd) };
+        }
     }
     out
 }
@@ -194,7 +337,11 @@ fn parse<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 }
 
 const USAGE: &str = "usage: timer-workload [--interval-us N (1000)] [--duration-s S (3)] \
-[--clock monotonic|boottime|both] [--api nanosleep|timerfd|both] [--log FILE]";
+[--clock monotonic|boottime|both] [--api nanosleep|timerfd|epoll-pair|epoll-timeout|both|all]
+[--log FILE]
+  both = nanosleep and timerfd; all = both, epoll-pair (a timerfd armed by one thread,
+  waited on in epoll_wait by another) and epoll-timeout (epoll_wait's own timeout, in ms,
+  always CLOCK_MONOTONIC)";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -216,7 +363,15 @@ fn main() {
     let apis = match value(&args, "--api").unwrap_or("nanosleep") {
         "nanosleep" => vec![Api::Nanosleep],
         "timerfd" => vec![Api::Timerfd],
+        "epoll-pair" => vec![Api::EpollPair],
+        "epoll-timeout" => vec![Api::EpollTimeout],
         "both" => vec![Api::Nanosleep, Api::Timerfd],
+        "all" => vec![
+            Api::Nanosleep,
+            Api::Timerfd,
+            Api::EpollPair,
+            Api::EpollTimeout,
+        ],
         other => {
             eprintln!("timer-workload: unknown --api {other}\n{USAGE}");
             std::process::exit(2)
@@ -225,6 +380,8 @@ fn main() {
     let pairs: Vec<(libc::clockid_t, Api)> = clocks
         .iter()
         .flat_map(|&c| apis.iter().map(move |&a| (c, a)))
+        // epoll's timeout is always CLOCK_MONOTONIC: one such thread, not one per clock
+        .filter(|&(c, a)| a != Api::EpollTimeout || c == clocks[0])
         .collect();
     let n = pairs.len() as i64;
     let handles: Vec<_> = pairs

@@ -30,14 +30,30 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "timers",
-        about: "threads sleeping on CLOCK_MONOTONIC and CLOCK_BOOTTIME (clock_nanosleep, timerfd) every 200 ms across one S3 cycle",
+        about: "threads sleeping on CLOCK_MONOTONIC and CLOCK_BOOTTIME (clock_nanosleep, timerfd, and a timerfd armed by one thread and waited on in epoll_wait by another) every 200 ms across one S3 cycle",
         body: r#"
-    timer-workload --clock both --api both --interval-us 200000 --duration-s 8 \
+    timer-workload --clock both --api all --interval-us 200000 --duration-s 8 \
         --log /tmp/timers.wakeups.jsonl > /tmp/timers.workload.json & WL=$!
     sleep 2; full=0
     s3 3 && full=1
     wait $WL; rc=$?
     fact s3_cycles=$full pm_test_cycles=0 workload_rc=$rc
+"#,
+        record_args: "",
+        in_matrix: true,
+    },
+    Scenario {
+        id: "event-loop",
+        about: "an event loop's sleeps every 10 ms on CLOCK_MONOTONIC (clock_nanosleep, timerfd, a timerfd armed by one thread and waited on in epoll_wait by another, epoll_wait's own timeout) across a 3 s pm_test freezer cycle and an S3 cycle",
+        body: r#"
+    timer-workload --clock monotonic --api all --interval-us 10000 --duration-s 14 \
+        --log /tmp/event-loop.wakeups.jsonl > /tmp/event-loop.workload.json & WL=$!
+    sleep 2; full=0; partial=0
+    pm_test_cycle freezer 3 && partial=1
+    sleep 2
+    s3 3 && full=1
+    wait $WL; rc=$?
+    fact s3_cycles=$full pm_test_cycles=$partial workload_rc=$rc
 "#,
         record_args: "",
         in_matrix: true,
