@@ -123,6 +123,8 @@ struct ExpiringWake {
     wake: PendingWake,
     /// Another task than `owner` was woken: the pending wakeup went to it.
     moved: bool,
+    /// Another task than the armer was woken (counted once per expiry).
+    woke_other: bool,
 }
 
 /// One task-visible wakeup (`report --wakeups`).
@@ -570,6 +572,7 @@ impl TimerStats {
                             owner,
                             wake,
                             moved: false,
+                            woke_other: false,
                         },
                     );
                 }
@@ -666,7 +669,8 @@ impl TimerStats {
         let n = name.len().min(comm.len());
         comm[..n].copy_from_slice(&name[..n]);
         if woken != e.armer {
-            if !e.moved && e.owner == e.armer {
+            if !e.woke_other {
+                e.woke_other = true;
                 self.woke_other_than_armer += 1;
             }
             self.last_woken.insert(e.timer, (e.armer, woken, comm));
@@ -1326,11 +1330,19 @@ pub(crate) mod tests {
         s.event(&switch_to(10, 1_050_000, 1_050_000));
         s.event(&switch_to(30, 1_060_000, 1_060_000));
         s.event(&switch_to(20, 1_100_000, 1_100_000));
+        // the next period: armed again by 10, woken 20 again (each expiry counts)
+        s.event(&start(0x7, 2_000_000, 0xf2, 10));
+        (fired.mono_ns, fired.boot_ns) = (2_020_000, 2_020_000);
+        fired.args[1] = 2_020_000;
+        s.event(&fired);
+        s.event(&waking);
+        s.event(&exit);
+        s.event(&switch_to(20, 2_030_000, 2_030_000));
         let log = s.wake_log.take().unwrap();
         let sum = s.summary(&BTreeMap::new(), 10);
-        assert_eq!(sum.wakeups.woke_other_than_armer, 1);
-        assert_eq!(log.len(), 1, "{log:?}");
-        assert_eq!((log[0].tid, log[0].wake_late_ns), (20, 100_000));
+        assert_eq!(sum.wakeups.woke_other_than_armer, 2);
+        let late: Vec<(u32, i64)> = log.iter().map(|w| (w.tid, w.wake_late_ns)).collect();
+        assert_eq!(late, [(20, 100_000), (20, 30_000)]);
     }
 
     /// Debian 5.10.0-32 (5.10.223) traces `hrtimer_cancel` right before every

@@ -30,9 +30,9 @@ pub struct VmArgs {
     /// built in).
     #[arg(long, value_name = "PATH")]
     pub vmlinuz: Option<PathBuf>,
-    /// Scenarios to run (default: the matrix: suspend, timers, flood, flood-kprobe,
-    /// flood-suspend; `soak` and the benchmark's `serial-cost`, `serial-cost-unhooked` only when
-    /// named).
+    /// Scenarios to run (default: the matrix: suspend, timers, event-loop, flood,
+    /// flood-kprobe, flood-kill, flood-suspend, s2idle; `soak` and the benchmark's
+    /// `serial-cost`, `serial-cost-unhooked` only when named).
     #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
     /// Re-resolve and download the newest kernels even when cached.
