@@ -299,6 +299,10 @@ pub struct LostWakeup {
     pub suspend_cycle: Option<u32>,
 }
 
+/// A sleep the freezer ended, asked again after thaw for a deadline at most this much later
+/// (a timeout in whole ms computed from the time left), is the same sleep going on.
+const CONTINUED_SLEEP_NS: i64 = 2_000_000;
+
 /// A wakeup counts as lost when later than this and later than the sleep it asked for.
 pub const LOST_WAKEUP_MIN_NS: u64 = 20_000_000;
 
@@ -488,29 +492,39 @@ impl TimerStats {
                     }
                     self.rearmed_after_resume(&prev, ev);
                 }
-                // the task runs and sleeps again: the sleep it cancelled ended otherwise
-                if self
+                let mut armed = Armed {
+                    softexpires: ev.args[a::SOFTEXPIRES] as i64,
+                    function: ev.args[a::FUNCTION],
+                    tgid: ev.tgid(),
+                    tid: ev.tid(),
+                    comm: ev.comm,
+                    clockid_plus1: ev.args[a::CLOCKID_PLUS1],
+                    arm_mono: ev.mono_ns,
+                    arm_boot: ev.boot_ns,
+                    cycles_at_arm: self.cycles.len() as u32,
+                    in_cycle_at_arm: self.in_cycle(),
+                };
+                // the task runs and sleeps again: the sleep it cancelled ended otherwise —
+                // unless this is that sleep going on, asked again for the time left (an
+                // event loop's `epoll_wait` timeout, rounded up to whole ms): then it is
+                // the same sleep, armed before the cycle
+                if let Some(p) = self
                     .pending
                     .get(&ev.tid())
-                    .is_some_and(|p| p.cancelled_by_freezer && !p.frozen)
+                    .copied()
+                    .filter(|p| p.cancelled_by_freezer && !p.frozen)
                 {
                     self.pending.remove(&ev.tid());
+                    let gap = armed.softexpires - p.softexpires;
+                    if armed.clockid_plus1 == p.clockid_plus1
+                        && (0..=CONTINUED_SLEEP_NS).contains(&gap)
+                    {
+                        (armed.arm_mono, armed.arm_boot) = (p.arm_mono, p.arm_boot);
+                        armed.cycles_at_arm = (self.cycles.len() as u32).saturating_sub(1);
+                        armed.in_cycle_at_arm = false;
+                    }
                 }
-                self.armed.insert(
-                    ev.args[a::HRTIMER],
-                    Armed {
-                        softexpires: ev.args[a::SOFTEXPIRES] as i64,
-                        function: ev.args[a::FUNCTION],
-                        tgid: ev.tgid(),
-                        tid: ev.tid(),
-                        comm: ev.comm,
-                        clockid_plus1: ev.args[a::CLOCKID_PLUS1],
-                        arm_mono: ev.mono_ns,
-                        arm_boot: ev.boot_ns,
-                        cycles_at_arm: self.cycles.len() as u32,
-                        in_cycle_at_arm: self.in_cycle(),
-                    },
-                );
+                self.armed.insert(ev.args[a::HRTIMER], armed);
             }
             kind::HRTIMER_CANCEL => {
                 if let Some(armed) = self.armed.remove(&ev.args[0]) {
@@ -1538,6 +1552,56 @@ mod suspend_tests {
                 "refrigerator state {frozen_state}"
             );
         }
+    }
+
+    /// An event loop's `epoll_wait` timeout (deadline 300 ms) is ended by the freezer, its
+    /// timer cancelled by the task itself; after a 2 s S3 suspend it waits again for the time
+    /// left, rounded up to whole ms (deadline 300.5 ms), and wakes on time on its clock: the
+    /// same sleep, 2 s late in elapsed time, a wakeup lost to the suspend.
+    #[test]
+    fn a_sleep_asked_again_after_thaw_for_the_time_left_is_the_same_sleep() {
+        let mut c = super::tests::cancel(0x1, 0);
+        c.pid_tgid = (42 << 32) | 42;
+        (c.mono_ns, c.boot_ns) = (170 * MS, 170 * MS);
+        let mut again = arm(0x2, 42, 2, 300 * MS + MS / 2, 260 * MS, 2 * S + 260 * MS);
+        again.kind = kind::HRTIMER_START;
+        let (_, log) = feed_logged(vec![
+            arm(0x1, 42, 2, 300 * MS, 100 * MS, 100 * MS),
+            sr("suspend_enter", 3, true, 150 * MS, 150 * MS),
+            sr("freeze_processes", 0, true, 160 * MS, 160 * MS),
+            c,
+            sr("thaw_processes", 0, true, 250 * MS, 2 * S + 250 * MS),
+            sr("thaw_processes", 0, false, 255 * MS, 2 * S + 255 * MS),
+            again,
+            fire(
+                0x2,
+                300 * MS + MS / 2 + 10_000,
+                300 * MS + MS,
+                2 * S + 300 * MS + MS,
+            ),
+            run_in(300 * MS + 2 * MS, 2 * S + 300 * MS + 2 * MS, 42),
+        ]);
+        assert_eq!(log.len(), 1, "{log:?}");
+        let mut s = feed(vec![
+            arm(0x1, 42, 2, 300 * MS, 100 * MS, 100 * MS),
+            sr("suspend_enter", 3, true, 150 * MS, 150 * MS),
+            sr("freeze_processes", 0, true, 160 * MS, 160 * MS),
+            c,
+            sr("thaw_processes", 0, true, 250 * MS, 2 * S + 250 * MS),
+            sr("thaw_processes", 0, false, 255 * MS, 2 * S + 255 * MS),
+            again,
+            fire(
+                0x2,
+                300 * MS + MS / 2 + 10_000,
+                300 * MS + MS,
+                2 * S + 300 * MS + MS,
+            ),
+            run_in(300 * MS + 2 * MS, 2 * S + 300 * MS + 2 * MS, 42),
+        ]);
+        let lost = s.take_lost();
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert_eq!((lost[0].tid, lost[0].cause), (42, "suspend"));
+        assert!(lost[0].late_ns > 1_900 * MS, "{}", lost[0].late_ns);
     }
 
     /// Issue 13 item 3 across the freezer: thread 20 waits in epoll on the timerfd (0xf2)
