@@ -571,15 +571,14 @@ fn mark_pending(rec: &Record, spec: &HookSpec) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU.
         unsafe { *mark = timer };
     }
+    let Some(&owner) = (unsafe { OWNER.get(timer) }) else {
+        return;
+    };
     // An expiry that finds nobody waiting (a timerfd's event loop was taken out of its wait
     // by the suspend freezer) is found by the task it last woke, not by its armer.
-    if let (Some(&owner), Some(&pair)) = unsafe { (OWNER.get(timer), LAST_WOKEN.get(timer)) } {
-        if (pair >> 32) as u32 == owner {
-            let _ = PENDING.insert(pair as u32, SWITCH_BUDGET, 0);
-            return;
-        }
-    }
-    if let Some(tid) = unsafe { OWNER.get(timer) } {
-        let _ = PENDING.insert(*tid, SWITCH_BUDGET, 0);
-    }
+    let tid = match unsafe { LAST_WOKEN.get(timer) } {
+        Some(&pair) if (pair >> 32) as u32 == owner => pair as u32,
+        _ => owner,
+    };
+    let _ = PENDING.insert(tid, SWITCH_BUDGET, 0);
 }
