@@ -167,6 +167,46 @@ impl DropRun {
     }
 }
 
+/// Per-CPU `u64` counters of the serial hooks' own calls (slots below), from which userspace
+/// derives the calls the kernel skipped. A kprobe is skipped, uncounted by any BPF interface
+/// before 6.7, when it fires inside another kprobe handler (a UART interrupt arriving while a
+/// task-context hook runs) or while another BPF program runs on the CPU: the calls the kernel
+/// made (`kprobe_profile` of a witness event on the same function) minus the calls an entry
+/// program saw are those skips. A return probe the kernel skipped leaves its entry state in
+/// `CALLS`, found when the same thread (or, in interrupts, CPU and thread) calls again.
+pub const HOOK_CALLS_MAP: &str = "HOOK_CALLS";
+
+pub mod hook_calls {
+    /// Entry programs of the kprobe variant; a program's index is its calls-seen slot.
+    pub const KPROBE_ENTRIES: [&str; 7] = [
+        "flip_char_kprobe",
+        "flip_fixed_flag_kprobe",
+        "flip_flags_kprobe",
+        "flip_string_flags_kprobe",
+        "uart_insert_char_kprobe",
+        "receive_buf_kprobe",
+        "tty_read_kprobe",
+    ];
+    pub const FLIP_CHAR: u32 = 0;
+    pub const FLIP_FIXED_FLAG: u32 = 1;
+    pub const FLIP_FLAGS: u32 = 2;
+    pub const FLIP_STRING_FLAGS: u32 = 3;
+    pub const UART_INSERT_CHAR: u32 = 4;
+    pub const RECEIVE_BUF: u32 = 5;
+    pub const TTY_READ: u32 = 6;
+    /// Returns skipped, per hook family (entry state found still saved at the next entry);
+    /// slot `RETURNS_LOST + family - 1` for the families flip (1), receive (2), read (3).
+    pub const RETURNS_LOST: u32 = 7;
+    /// The return programs that take a saved entry state, by family: their skips are what
+    /// those slots count.
+    pub const RETURN_PROGRAMS: [&[&str]; 3] = [
+        &["flip_kretprobe"],
+        &["receive_buf_kretprobe"],
+        &["tty_read_kretprobe", "tty_read_fexit"],
+    ];
+    pub const SLOTS: u32 = 10;
+}
+
 /// Per-thread state saved at a serial function's entry for its return probe.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

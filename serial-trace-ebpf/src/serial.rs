@@ -12,18 +12,19 @@
 //! * `tty_read`: who read which tty, how much, and how long the call took.
 
 use aya_ebpf::{
+    bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str_bytes,
         generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
     },
     macros::{fentry, fexit, kprobe, kretprobe, map},
-    maps::{HashMap, LruHashMap},
+    maps::{HashMap, LruHashMap, PerCpuArray},
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use serial_trace_common::{
     CallState, DROP_RUN_NS, DropRun, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN, arg,
-    kind,
+    hook_calls, kind,
 };
 
 use crate::emit::write_event;
@@ -50,6 +51,21 @@ static SERIAL: SerialConfig = SerialConfig {
 /// time (`tty_read`). Keyed by [`call_key`].
 #[map]
 static CALLS: LruHashMap<u64, CallState> = LruHashMap::with_max_entries(8192, 0);
+
+/// Calls the hooks saw and returns the kernel skipped, per CPU (see `hook_calls`).
+#[map]
+static HOOK_CALLS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook_calls::SLOTS, 0);
+
+/// Adds one to a `HOOK_CALLS` slot of this CPU. A plain add: each program runs to completion
+/// on its CPU, and the programs that share a slot (a family's entries, in one context) do not
+/// nest there.
+#[inline(always)]
+fn count_call(slot: u32) {
+    if let Some(n) = HOOK_CALLS.get_ptr_mut(slot) {
+        // SAFETY: map value pointer from a successful lookup, this CPU's copy.
+        unsafe { *n += 1 };
+    }
+}
 
 /// Open drop run per `tty_port` (see [`DropRun`]). Userspace emits the runs still open when
 /// recording stops, after the programs are detached.
@@ -99,10 +115,16 @@ fn call_key(family: u64) -> u64 {
     (family << 56) | (cpu << 32) | tid
 }
 
-/// Saves the entry state of a call of `family` for its return probe.
+/// Saves the entry state of a call of `family` for its return probe. A state still saved
+/// under the key is a call whose return the kernel skipped (a kretprobe beyond its `maxactive`
+/// instances, a return program skipped by the recursion guard): counted, then replaced.
 #[inline(always)]
 fn save_call(family: u64, state: CallState) -> u32 {
-    let _ = CALLS.insert(call_key(family), state, 0);
+    let key = call_key(family);
+    if CALLS.insert(key, state, u64::from(BPF_NOEXIST)).is_err() {
+        count_call(hook_calls::RETURNS_LOST + family as u32 - 1);
+        let _ = CALLS.insert(key, state, 0);
+    }
     0
 }
 
@@ -335,21 +357,25 @@ fn flip_enter(port: Option<u64>, requested: Option<u64>, function: u64) -> u32 {
 
 #[kprobe]
 pub fn flip_char_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::FLIP_CHAR);
     flip_enter(ctx.arg(0), Some(1), flip_fn::CHAR)
 }
 
 #[kprobe]
 pub fn flip_fixed_flag_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::FLIP_FIXED_FLAG);
     flip_enter(ctx.arg(0), ctx.arg(3), flip_fn::FIXED_FLAG)
 }
 
 #[kprobe]
 pub fn flip_flags_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::FLIP_FLAGS);
     flip_enter(ctx.arg(0), ctx.arg(3), flip_fn::FLAGS)
 }
 
 #[kprobe]
 pub fn flip_string_flags_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::FLIP_STRING_FLAGS);
     flip_enter(ctx.arg(0), ctx.arg(4), flip_fn::STRING_FLAGS)
 }
 
@@ -404,6 +430,7 @@ pub fn uart_insert_char_fentry(ctx: FEntryContext) -> u32 {
 
 #[kprobe]
 pub fn uart_insert_char_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::UART_INSERT_CHAR);
     uart_char(
         ctx.arg(0).unwrap_or(0),
         ctx.arg(1).unwrap_or(0),
@@ -442,6 +469,7 @@ pub fn receive_buf_fexit(ctx: FExitContext) -> u32 {
 
 #[kprobe]
 pub fn receive_buf_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::RECEIVE_BUF);
     let state = CallState {
         object: ctx.arg(0).unwrap_or(0),
         requested: ctx.arg(3).unwrap_or(0),
@@ -511,6 +539,7 @@ pub fn tty_read_fexit(ctx: FExitContext) -> u32 {
 
 #[kprobe]
 pub fn tty_read_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::TTY_READ);
     read_enter(ctx.arg(0).unwrap_or(0), ctx.arg(1).unwrap_or(0))
 }
 

@@ -46,6 +46,8 @@ pub struct Loaded {
     pub programs: Vec<String>,
     /// The flip-buffer drop hook is attached (no counter polling needed).
     pub drops_hooked: bool,
+    /// Kprobe entry programs attached, with their function (see `kprobe_witness`).
+    pub kprobe_entries: Vec<(&'static str, String)>,
 }
 
 pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
@@ -133,6 +135,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         kallsyms,
         programs,
         drops_hooked: serial.drops_hooked,
+        kprobe_entries: serial.kprobe_entries,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `serial-trace record`: load, attach, stream the ring buffer into a trace file until Ctrl-C,
 //! SIGTERM or `--duration`, then detach and write the trailer.
 
+mod kprobe_witness;
 mod loader;
 mod output;
 mod serial_attach;
@@ -20,8 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use serial_trace_common::{
-    DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, LOST_MAP, WINDOW_MAP, WINDOW_START, WINDOW_STOP,
-    arg, kind,
+    DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, HOOK_CALLS_MAP, LOST_MAP, WINDOW_MAP, WINDOW_START,
+    WINDOW_STOP, arg, kind,
 };
 
 pub use loader::{LoadOptions, Loaded, load_and_attach};
@@ -261,6 +262,107 @@ struct Session<'o> {
     rss_start_kb: Option<u64>,
     /// Checkpoint syncs, off this thread so a slow disk does not stop the draining.
     syncer: Option<Syncer>,
+    /// What the serial hooks lost: their own call counters, the kernel's (witnesses).
+    skips: HookSkips,
+}
+
+/// The parts that count the serial hooks' lost calls (`kprobe_witness`), with the values read
+/// when the witnesses were registered (both count from different moments).
+struct HookSkips {
+    counters: Option<PerCpuArray<MapData, u64>>,
+    witnesses: Option<kprobe_witness::Witnesses>,
+    entries: Vec<(&'static str, String)>,
+    base_kernel: BTreeMap<String, kprobe_witness::KernelCalls>,
+    base_counted: Vec<u64>,
+}
+
+impl HookSkips {
+    fn new(loaded: &mut Loaded, quiet: bool) -> Self {
+        let counters = loaded
+            .ebpf
+            .take_map(HOOK_CALLS_MAP)
+            .and_then(|m| PerCpuArray::try_from(m).ok());
+        let entries = loaded.kprobe_entries.clone();
+        let functions: Vec<String> = entries.iter().map(|(_, f)| f.clone()).collect();
+        let witnesses = if functions.is_empty() {
+            None
+        } else {
+            let registered = crate::tracefs::find()
+                .ok_or_else(|| "tracefs is not mounted".to_string())
+                .and_then(|root| kprobe_witness::Witnesses::register(&root, &functions));
+            match registered {
+                Ok(w) => {
+                    if !quiet {
+                        say(format_args!(
+                            "kprobe hooks: the calls they skip are counted by {} witness kprobe events in tracefs (serial_trace/w{}_*)\n",
+                            functions.len(),
+                            std::process::id()
+                        ));
+                    }
+                    Some(w)
+                }
+                Err(e) => {
+                    say(format_args!(
+                        "warning: the calls the kprobe hooks skip cannot be counted: {e}\n"
+                    ));
+                    None
+                }
+            }
+        };
+        let mut skips = Self {
+            counters,
+            witnesses,
+            entries,
+            base_kernel: BTreeMap::new(),
+            base_counted: Vec::new(),
+        };
+        skips.base_counted = skips.counted();
+        skips.base_kernel = skips.kernel();
+        skips
+    }
+
+    /// Each `HOOK_CALLS` slot summed over the CPUs.
+    fn counted(&self) -> Vec<u64> {
+        let Some(map) = &self.counters else {
+            return Vec::new();
+        };
+        (0..serial_trace_common::hook_calls::SLOTS)
+            .map(|slot| map.get(&slot, 0).map_or(0, |v| v.iter().sum()))
+            .collect()
+    }
+
+    fn kernel(&self) -> BTreeMap<String, kprobe_witness::KernelCalls> {
+        self.witnesses
+            .as_ref()
+            .and_then(|w| w.read().ok())
+            .unwrap_or_default()
+    }
+
+    /// Calls lost per serial program since the witnesses were registered.
+    fn lost(&self, loaded: &[String]) -> BTreeMap<String, u64> {
+        if self.counters.is_none() {
+            return BTreeMap::new();
+        }
+        let counted: Vec<u64> = self
+            .counted()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| n.saturating_sub(self.base_counted.get(i).copied().unwrap_or(0)))
+            .collect();
+        let kernel = self
+            .kernel()
+            .into_iter()
+            .map(|(f, c)| {
+                let b = self.base_kernel.get(&f).copied().unwrap_or_default();
+                let c = kprobe_witness::KernelCalls {
+                    hits: c.hits.saturating_sub(b.hits),
+                    missed: c.missed.saturating_sub(b.missed),
+                };
+                (f, c)
+            })
+            .collect();
+        kprobe_witness::lost_calls(&self.entries, &kernel, &counted, loaded)
+    }
 }
 
 impl<'o> Session<'o> {
@@ -280,6 +382,7 @@ impl<'o> Session<'o> {
             .and_then(|m| BpfHashMap::try_from(m).ok());
         let syncer = Syncer::new(writer.get_ref().get_ref())
             .with_context(|| format!("starting the sync thread for {}", opts.output.display()))?;
+        let skips = HookSkips::new(&mut loaded, opts.quiet);
         Ok(Self {
             loaded: Some(loaded),
             ring,
@@ -301,6 +404,7 @@ impl<'o> Session<'o> {
             window,
             rss_start_kb: sysinfo::rss_kb(),
             syncer: Some(syncer),
+            skips,
         })
     }
 
@@ -365,6 +469,11 @@ impl<'o> Session<'o> {
             say(format_args!(
                 "warning: {e:#}; the hooks stop one by one as they detach\n"
             ));
+        }
+        // the witnesses stop counting first: calls made after the hooks' counters are read
+        // would otherwise count as skipped
+        if let Some(w) = self.skips.witnesses.as_mut() {
+            w.freeze();
         }
         self.read_misses();
         drop(self.loaded.take());
@@ -541,6 +650,10 @@ impl<'o> Session<'o> {
                 }
             }
         }
+        // the serial hooks' own accounting replaces the kernel's per-program count where it
+        // has one: it also covers the skips that count is blind to (see `kprobe_witness`)
+        let lost = self.skips.lost(&loaded.programs);
+        self.misses.extend(lost);
     }
 
     /// Moves the events waiting in the ring buffer into the writer: all of them, or (`budget`)

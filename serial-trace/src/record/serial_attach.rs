@@ -68,6 +68,9 @@ pub struct SerialAttach {
     /// True when the drop hook (flip buffer inserts) is attached by some method: then the
     /// counter-polling fallback is not needed.
     pub drops_hooked: bool,
+    /// Kprobe entry programs attached and the function each watches (for counting the calls
+    /// the kernel skipped: `kprobe_witness`).
+    pub kprobe_entries: Vec<(&'static str, String)>,
 }
 
 pub fn attach_serial(
@@ -81,6 +84,7 @@ pub fn attach_serial(
         rows: Vec::new(),
         programs: Vec::new(),
         drops_hooked: false,
+        kprobe_entries: Vec::new(),
     };
     let (methods, why_not) = support.methods(method);
     let btf = Btf::from_sys_fs().map_err(|e| format!("no kernel BTF ({e})"));
@@ -130,6 +134,10 @@ pub fn attach_serial(
                             let name = program_name(p);
                             if !out.programs.contains(&name) {
                                 out.programs.push(name);
+                            }
+                            if let FnProgram::KProbe(entry) = p {
+                                out.kprobe_entries
+                                    .push((entry, target.function.to_string()));
                             }
                         }
                         if hook.name == "serial:flip_buffer_insert" {

@@ -343,13 +343,13 @@ impl SerialStats {
         for ev in std::mem::take(&mut self.open_runs).into_values() {
             self.drop_run(&ev);
         }
-        // calls of the drop hook the kernel skipped (recursion guard), any flip program
-        let skipped = misses
+        // calls of the drop hook the kernel skipped: the flip programs' counts add up (a
+        // call lost at its entry is not counted again at its return)
+        let skipped: u64 = misses
             .iter()
             .filter(|(p, _)| p.starts_with("flip_"))
             .map(|(_, n)| *n)
-            .max()
-            .unwrap_or(0);
+            .sum();
         for snap in start.iter().chain(end) {
             self.ports.entry(snap.name.clone()).or_default();
         }
@@ -482,18 +482,23 @@ fn disagreements(r: &PortReport, skipped: u64, misses_counted: bool) -> Vec<Stri
             )
         } else if missing > 0 && kprobe && skipped >= missing {
             format!(
-                "the kernel skipped {skipped} calls of the drop hook because another BPF \
-                 program was running on that CPU (kprobes share one per-CPU guard with \
-                 tracepoint programs; fentry, where the kernel allows it, does not)"
+                "the kernel skipped {skipped} calls of the drop hook (a kprobe does not run \
+                 inside another kprobe handler, e.g. a UART interrupt arriving while a \
+                 task-context serial hook runs, nor while another BPF program runs on that \
+                 CPU; fentry, where the kernel allows it, does not skip)"
             )
         } else if missing > 0 && kprobe {
             format!(
                 "kprobes skip calls that interrupt another kprobe handler or BPF program on the \
                  same CPU, and {} (fentry, where the kernel allows it, has no such gap)",
-                if misses_counted {
-                    format!("only {skipped} of them were counted where serial-trace can read it")
+                if skipped > 0 || misses_counted {
+                    format!(
+                        "only {skipped} of them were counted (a return skipped at the end of \
+                         the recording is counted only when its thread calls again)"
+                    )
                 } else {
-                    "this kernel does not count them where serial-trace can read it (before 6.7)"
+                    "they were not counted: the recorder could not register its witness kprobe \
+                     events (see its log)"
                         .to_string()
                 }
             )
