@@ -207,6 +207,49 @@ pub mod hook_calls {
     pub const SLOTS: u32 = 10;
 }
 
+/// Per-CPU `u64` counters of the LRU state maps (slot `map * state_counts::WHATS + what`). A full LRU
+/// map makes room by evicting an entry without telling anyone; the programs count the keys
+/// they add and remove, so userspace finds the evictions as added − removed − keys left.
+pub const STATE_COUNTS_MAP: &str = "STATE_COUNTS";
+
+pub mod state_counts {
+    /// The LRU state maps, by index, and what losing an entry of each costs.
+    pub const MAPS: [(&str, &str); 6] = [
+        (
+            "TRACKED",
+            "a filtered task's timer no longer recognized at its expiry",
+        ),
+        (
+            "OWNER",
+            "a timer's expiry no longer marks its task's wakeup pending",
+        ),
+        ("PENDING", "a woken task's switch-in not recorded"),
+        ("OWN_TIMERS", "a recorder timer recorded as someone else's"),
+        (
+            "LAST_WOKEN",
+            "a timerfd wakeup found by the armer instead of its waiter",
+        ),
+        (
+            "CALLS",
+            "a serial hook call's return without its entry (not recorded)",
+        ),
+    ];
+    pub const TRACKED: u32 = 0;
+    pub const OWNER: u32 = 1;
+    pub const PENDING: u32 = 2;
+    pub const OWN_TIMERS: u32 = 3;
+    pub const LAST_WOKEN: u32 = 4;
+    pub const CALLS: u32 = 5;
+    /// Keys added.
+    pub const ADDED: u32 = 0;
+    /// Keys removed.
+    pub const REMOVED: u32 = 1;
+    /// Inserts the kernel refused (no free node): that state was never kept.
+    pub const FAILED: u32 = 2;
+    pub const WHATS: u32 = 3;
+    pub const SLOTS: u32 = 6 * WHATS;
+}
+
 /// Per-thread state saved at a serial function's entry for its return probe.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

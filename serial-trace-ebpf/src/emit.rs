@@ -3,6 +3,7 @@
 
 use aya_ebpf::helpers::bpf_probe_read_kernel;
 use aya_ebpf::{
+    bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes,
         generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
@@ -13,7 +14,7 @@ use aya_ebpf::{
 };
 use serial_trace_common::{
     Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_ARGS, MAX_KINDS, MAX_TEXTS,
-    Role, TaskFilter, WINDOW_START, WINDOW_STOP, WakeConfig, arg, text_kind,
+    Role, TaskFilter, WINDOW_START, WINDOW_STOP, WakeConfig, arg, state_counts, text_kind,
 };
 
 /// Load-time description of every hook, indexed by kind id (userspace: tracefs formats).
@@ -110,6 +111,60 @@ impl Stamp {
 /// Failed reserves, per CPU (slot 0). Userspace sums the CPUs.
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Keys added to and removed from the LRU state maps, and inserts refused, per CPU (see
+/// `state_counts`): userspace derives the evictions nobody is told about.
+#[map]
+static STATE_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(state_counts::SLOTS, 0);
+
+#[inline(always)]
+fn count_state(map: u32, what: u32) {
+    if let Some(n) = STATE_COUNTS.get_ptr_mut(map * state_counts::WHATS + what) {
+        // SAFETY: this CPU's slot; the programs touching one map do not nest on a CPU (the
+        // kernel's recursion guards), so a plain add does not race.
+        unsafe { *n += 1 };
+    }
+}
+
+/// Sets `key` to `value` in LRU state map `map` (a `state_counts` index). An existing entry
+/// is written in place (cheaper than an update, which takes a fresh node); a new key is
+/// counted as added, an insert the kernel refuses as failed.
+#[inline(always)]
+pub fn lru_set<K, V: Copy>(lru: &LruHashMap<K, V>, map: u32, key: &K, value: V) {
+    if let Some(p) = lru.get_ptr_mut(key) {
+        // SAFETY: map value pointer from a successful lookup.
+        unsafe { *p = value };
+        return;
+    }
+    lru_add(lru, map, key, value);
+}
+
+/// `-EEXIST`, what an insert with `BPF_NOEXIST` returns for a key already there.
+const NEG_EEXIST: i32 = -17;
+
+/// Adds `key` (a lookup just found it absent) to LRU state map `map`, counted.
+#[inline(always)]
+pub fn lru_add<K, V: Copy>(lru: &LruHashMap<K, V>, map: u32, key: &K, value: V) {
+    match lru.insert(key, value, u64::from(BPF_NOEXIST)) {
+        Ok(()) => count_state(map, state_counts::ADDED),
+        // another CPU added it since the lookup
+        Err(NEG_EEXIST) => {
+            if let Some(p) = lru.get_ptr_mut(key) {
+                // SAFETY: map value pointer from a successful lookup.
+                unsafe { *p = value };
+            }
+        }
+        Err(_) => count_state(map, state_counts::FAILED),
+    }
+}
+
+/// Removes `key` from LRU state map `map`, counting the removal.
+#[inline(always)]
+pub fn lru_remove<K, V>(lru: &LruHashMap<K, V>, map: u32, key: &K) {
+    if lru.remove(key).is_ok() {
+        count_state(map, state_counts::REMOVED);
+    }
+}
 
 /// Timers armed by a task that passed the filter; their expiries run in interrupt context.
 #[map]
@@ -295,16 +350,15 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 && (pid_tgid >> 32) as u32
                     == unsafe { core::ptr::read_volatile(&FILTER.exclude_tgid) }
             {
-                // Insert once: every LRU update takes a fresh node and can evict another entry.
-                if unsafe { OWN_TIMERS.get(timer) }.is_none() {
-                    let _ = OWN_TIMERS.insert(timer, 1, 0);
-                }
+                // Written in place when present: an LRU update takes a fresh node and can
+                // evict another entry.
+                lru_set(&OWN_TIMERS, state_counts::OWN_TIMERS, &timer, 1);
                 return Err(());
             }
             // Lookups first: an LRU lookup is lock-free, a delete or update takes locks (and
             // an update a fresh node), and most arms change nothing here.
             if unsafe { OWN_TIMERS.get(timer) }.is_some() {
-                let _ = OWN_TIMERS.remove(timer);
+                lru_remove(&OWN_TIMERS, state_counts::OWN_TIMERS, &timer);
             }
         }
         Filter::TRACKED | Filter::CANCEL_BY_CALLBACK
@@ -321,7 +375,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
                 if !task_timer || !task_passes(pid_tgid, &comm) {
                     return Err(());
                 }
-                let _ = TRACKED.insert(timer, 1, 0);
+                lru_set(&TRACKED, state_counts::TRACKED, &timer, 1);
             }
             Filter::TRACKED | Filter::CANCEL_BY_CALLBACK
                 if unsafe { TRACKED.get(timer) }.is_none() =>
@@ -345,23 +399,19 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     } else if spec.role == Role::WAKING {
         // the woken task has the wakeup pending, whoever armed the timer
         let pid = rec.field(spec.fields[arg::sched_waking::PID]) as u32;
-        let _ = PENDING.insert(pid, SWITCH_BUDGET, 0);
+        lru_set(&PENDING, state_counts::PENDING, &pid, SWITCH_BUDGET);
         if let Some(&owner) = unsafe { OWNER.get(expiring) }.filter(|&&o| o != pid) {
             let pair = (u64::from(owner) << 32) | u64::from(pid);
-            if unsafe { LAST_WOKEN.get(expiring) } != Some(&pair) {
-                let _ = LAST_WOKEN.insert(expiring, pair, 0);
-            }
+            lru_set(&LAST_WOKEN, state_counts::LAST_WOKEN, &expiring, pair);
         }
     }
     if spec.role == Role::HRTIMER_ARM && task_timer {
         let tid = pid_tgid as u32;
         if tid != 0 {
-            if unsafe { OWNER.get(timer) } != Some(&tid) {
-                let _ = OWNER.insert(timer, tid, 0);
-            }
+            lru_set(&OWNER, state_counts::OWNER, &timer, tid);
             // arming a new timer means the task is back in its own code: no wakeup pending
             if unsafe { PENDING.get(tid) }.is_some() {
-                let _ = PENDING.remove(tid);
+                lru_remove(&PENDING, state_counts::PENDING, &tid);
             }
         }
     }
@@ -580,5 +630,5 @@ fn mark_pending(rec: &Record, spec: &HookSpec) {
         Some(&pair) if (pair >> 32) as u32 == owner => pair as u32,
         _ => owner,
     };
-    let _ = PENDING.insert(tid, SWITCH_BUDGET, 0);
+    lru_set(&PENDING, state_counts::PENDING, &tid, SWITCH_BUDGET);
 }

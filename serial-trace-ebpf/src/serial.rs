@@ -12,7 +12,6 @@
 //! * `tty_read`: who read which tty, how much, and how long the call took.
 
 use aya_ebpf::{
-    bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str_bytes,
@@ -24,10 +23,10 @@ use aya_ebpf::{
 };
 use serial_trace_common::{
     CallState, DROP_RUN_NS, DropRun, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN, arg,
-    hook_calls, kind,
+    hook_calls, kind, state_counts,
 };
 
-use crate::emit::write_event;
+use crate::emit::{lru_add, lru_remove, write_event};
 
 /// Load-time struct offsets and port filter (userspace: BTF, `record --port`).
 #[unsafe(no_mangle)]
@@ -121,10 +120,13 @@ fn call_key(family: u64) -> u64 {
 #[inline(always)]
 fn save_call(family: u64, state: CallState) -> u32 {
     let key = call_key(family);
-    if CALLS.insert(key, state, u64::from(BPF_NOEXIST)).is_err() {
+    if let Some(saved) = CALLS.get_ptr_mut(key) {
         count_call(hook_calls::RETURNS_LOST + family as u32 - 1);
-        let _ = CALLS.insert(key, state, 0);
+        // SAFETY: map value pointer from a successful lookup.
+        unsafe { *saved = state };
+        return 0;
     }
+    lru_add(&CALLS, state_counts::CALLS, &key, state);
     0
 }
 
@@ -134,7 +136,7 @@ fn take_call(family: u64) -> Option<CallState> {
     let key = call_key(family);
     // SAFETY: the value is copied out before the entry is removed.
     let state = unsafe { CALLS.get(key) }.copied()?;
-    let _ = CALLS.remove(key);
+    lru_remove(&CALLS, state_counts::CALLS, &key);
     Some(state)
 }
 

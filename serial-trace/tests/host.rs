@@ -458,6 +458,53 @@ fn ring_buffer_loss_is_counted_exactly() {
 /// Output on a full file system: `record` stops at once with a clear error and exit 2, keeps
 /// what it wrote (readable), and detaches every program.
 #[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_full_state_map_reports_its_evictions() {
+    // 20,000 timerfds armed at once by one task: each arm adds its timer's owner to the
+    // recorder's OWNER map (16,384 entries), so at least 3,616 owners must be evicted, and
+    // the report must say so (the kernel evicts without telling anyone)
+    const TIMERS: u64 = 20_000;
+    const OWNER_ENTRIES: u64 = 16_384;
+    let out = tmp("state-evictions.trace");
+    let mut rec = record(&["--quiet", "--hooks", "timer"], &out)
+        .spawn()
+        .unwrap();
+    wait_for_header(&out);
+    let gen_out = Command::new(generator_bin())
+        .args(["--timers", &TIMERS.to_string()])
+        .output();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGTERM) };
+    assert!(rec.wait().unwrap().success());
+    let gen_out = gen_out.unwrap();
+    assert!(
+        gen_out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen_out.stderr)
+    );
+    let r = report_json(&out);
+    let owner = &r["events"]["state_losses"]["OWNER"];
+    let evicted = owner["evicted"].as_u64().unwrap_or(0);
+    assert!(
+        evicted >= TIMERS - OWNER_ENTRIES,
+        "{TIMERS} timers armed at once must evict ≥ {} owners: {}",
+        TIMERS - OWNER_ENTRIES,
+        r["events"]
+    );
+    let text = Command::new(BIN)
+        .args(["report"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("state map OWNER full"),
+        "the text report must name the evictions:\n{text}"
+    );
+}
+
+#[test]
 #[ignore = "needs root: mounts a tmpfs, loads eBPF programs"]
 fn full_disk_stops_cleanly_and_keeps_the_trace() {
     let dir = tmp("full");

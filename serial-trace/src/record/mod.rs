@@ -5,6 +5,7 @@ mod kprobe_witness;
 mod loader;
 mod output;
 mod serial_attach;
+mod state_maps;
 mod status;
 mod syncer;
 
@@ -264,6 +265,8 @@ struct Session<'o> {
     syncer: Option<Syncer>,
     /// What the serial hooks lost: their own call counters, the kernel's (witnesses).
     skips: HookSkips,
+    /// The programs' LRU state maps, counted once they are detached.
+    state_maps: Option<state_maps::StateMaps>,
 }
 
 /// The parts that count the serial hooks' lost calls (`kprobe_witness`), with the values read
@@ -383,6 +386,7 @@ impl<'o> Session<'o> {
         let syncer = Syncer::new(writer.get_ref().get_ref())
             .with_context(|| format!("starting the sync thread for {}", opts.output.display()))?;
         let skips = HookSkips::new(&mut loaded, opts.quiet);
+        let state_maps = Some(state_maps::StateMaps::take(&mut loaded.ebpf));
         Ok(Self {
             loaded: Some(loaded),
             ring,
@@ -405,6 +409,7 @@ impl<'o> Session<'o> {
             rss_start_kb: sysinfo::rss_kb(),
             syncer: Some(syncer),
             skips,
+            state_maps,
         })
     }
 
@@ -516,6 +521,11 @@ impl<'o> Session<'o> {
             status.finish();
         }
         let (lost_total, lost_per_cpu) = self.read_lost();
+        let state_losses = self
+            .state_maps
+            .take()
+            .map(|m| m.losses())
+            .unwrap_or_default();
         let trailer = Trailer {
             end,
             events_written: self.writer.events_written(),
@@ -530,6 +540,7 @@ impl<'o> Session<'o> {
             recorder_max_rss_kb: sysinfo::max_rss_kb(),
             recorder_rss_end_kb: sysinfo::rss_kb(),
             recorder_rss_start_kb: self.rss_start_kb,
+            state_losses,
         };
         let events = self.writer.events_written();
         let flushed = self.writer.events_flushed();

@@ -1358,6 +1358,7 @@ pub(crate) mod tests {
             recursion_misses: Default::default(),
             misses_counted: false,
             loss_windows: vec![],
+            state_losses: Default::default(),
             by_kind: Default::default(),
         };
         r.trace.stopped_by = None;

@@ -109,6 +109,10 @@ pub struct EventCounts {
     /// When the loss happened, to checkpoint precision (about a second; longer while the
     /// recorder itself was frozen by a suspend).
     pub loss_windows: Vec<LossWindow>,
+    /// Per LRU state map of the programs, entries the kernel evicted or refused (full map):
+    /// not events, but state the analysis then lacks (`state_counts::MAPS` says which).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub state_losses: BTreeMap<String, crate::trace::StateLoss>,
     pub by_kind: BTreeMap<String, u64>,
 }
 
@@ -281,6 +285,10 @@ pub fn analyze_with_wakeups<R: Read>(
             recursion_misses: misses,
             misses_counted,
             loss_windows: loss_windows(header.start.boot_ns, &checkpoints, &suspend_cycles),
+            state_losses: trailer
+                .as_ref()
+                .map(|t| t.state_losses.clone())
+                .unwrap_or_default(),
             by_kind: by_kind
                 .into_iter()
                 .map(|(k, n)| {

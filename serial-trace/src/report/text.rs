@@ -154,7 +154,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
             .map(|(p, n)| format!("{p} {n}"))
             .collect();
         let line = format!(
-            "  {missed} events skipped by the kernel (a BPF program was already running on that CPU): {}",
+            "  {missed} events skipped by the kernel (a BPF program or kprobe handler was already running on that CPU): {}",
             per.join(", ")
         );
         let _ = writeln!(o, "{}", warn(&line, color));
@@ -163,6 +163,17 @@ pub fn render_text(r: &Report, color: bool) -> String {
             o,
             "  note: this kernel does not count events it skips while another BPF program runs (5.12+ does)"
         );
+    }
+    for (map, loss) in &r.events.state_losses {
+        let cost = serial_trace_common::state_counts::MAPS
+            .iter()
+            .find(|(m, _)| m == map)
+            .map_or("", |(_, c)| c);
+        let line = format!(
+            "  state map {map} full: {} entries evicted, {} inserts refused (each: {cost})",
+            loss.evicted, loss.refused
+        );
+        let _ = writeln!(o, "{}", warn(&line, color));
     }
     for (k, n) in &r.events.by_kind {
         let _ = writeln!(o, "  {k:<28} {n:>12}");

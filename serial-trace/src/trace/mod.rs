@@ -151,6 +151,15 @@ pub struct LossRecord {
     pub misses_counted: bool,
 }
 
+/// What one of the programs' LRU state maps lost (see `record/state_maps.rs`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateLoss {
+    /// Entries the kernel evicted to make room (the map was full).
+    pub evicted: u64,
+    /// Inserts the kernel refused: that state was never kept.
+    pub refused: u64,
+}
+
 /// Written at a clean stop.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trailer {
@@ -184,6 +193,9 @@ pub struct Trailer {
     /// Its resident memory once attached, before recording began, in KiB.
     #[serde(default)]
     pub recorder_rss_start_kb: Option<u64>,
+    /// Per LRU state map of the programs, entries lost (only maps that lost any).
+    #[serde(default)]
+    pub state_losses: BTreeMap<String, StateLoss>,
 }
 
 #[cfg(test)]

@@ -13,7 +13,11 @@
 //! (two per round with a plain timerfd: `hrtimer_start`, `hrtimer_cancel`) for S seconds, or
 //! as fast as it can when it cannot keep up; `rounds` then says how many it made.
 //!
-//! Prints `{"rounds": N, "alarm": bool, "start_boot_ns", "end_boot_ns"}`.
+//! With `--timers N` it arms N timerfds one hour ahead, all open at once (N distinct kernel
+//! timers: more than a state map of the recorder holds), in child processes of at most 4,000
+//! each, then closes them; `timers` says how many.
+//!
+//! Prints `{"rounds": N, "alarm": bool, "timers": N, "start_boot_ns", "end_boot_ns"}`.
 
 use std::io::Error;
 
@@ -43,6 +47,7 @@ fn main() {
     let mut alarm = false;
     let mut rate: Option<f64> = None;
     let mut seconds = 10.0f64;
+    let mut timers: usize = 0;
     while let Some(a) = args.next() {
         let mut value = || {
             args.next()
@@ -54,6 +59,7 @@ fn main() {
             "--count" => rounds = value() as u64,
             "--rate" => rate = Some(value()),
             "--seconds" => seconds = value(),
+            "--timers" => timers = value() as usize,
             "-h" | "--help" => usage(),
             _ => usage(),
         }
@@ -79,14 +85,116 @@ fn main() {
         }
     };
     let start = clock_ns(libc::CLOCK_BOOTTIME);
-    match rate {
-        None => (0..rounds).for_each(|_| round()),
-        Some(rate) => rounds = paced(rate / 2.0, seconds, start, round),
+    if timers > 0 {
+        rounds = 0;
+        many_timers(clock, timers);
+    } else {
+        match rate {
+            None => (0..rounds).for_each(|_| round()),
+            Some(rate) => rounds = paced(rate / 2.0, seconds, start, round),
+        }
     }
     let end = clock_ns(libc::CLOCK_BOOTTIME);
     println!(
-        "{{\"rounds\":{rounds},\"alarm\":{alarm},\"start_boot_ns\":{start},\"end_boot_ns\":{end}}}"
+        "{{\"rounds\":{rounds},\"alarm\":{alarm},\"timers\":{timers},\"start_boot_ns\":{start},\"end_boot_ns\":{end}}}"
     );
+}
+
+/// Arms `n` timerfds on `clock` an hour ahead, all open at once (distinct kernel timers), then
+/// closes them. The open-file limit may be below `n` (20,000 on some machines, 4,096 in some
+/// containers), so the timers are shared among child processes of at most 4,000 each: every
+/// child arms its share, says so, and holds it until the parent has heard from all of them.
+fn many_timers(clock: libc::clockid_t, n: usize) {
+    const SHARE: usize = 4000;
+    let pipe = || {
+        let mut fds = [0i32; 2];
+        // SAFETY: pipe(2) with a valid array.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+            eprintln!("event-generator: pipe: {}", Error::last_os_error());
+            std::process::exit(1);
+        }
+        fds
+    };
+    let (ready, hold) = (pipe(), pipe());
+    let mut children = Vec::new();
+    let mut left = n;
+    while left > 0 {
+        let share = left.min(SHARE);
+        left -= share;
+        // SAFETY: fork(2); the child only makes syscalls and exits.
+        match unsafe { libc::fork() } {
+            -1 => {
+                eprintln!("event-generator: fork: {}", Error::last_os_error());
+                std::process::exit(1);
+            }
+            0 => {
+                arm_timers(clock, share);
+                // SAFETY: pipe ends of this process.
+                unsafe {
+                    libc::close(hold[1]);
+                    libc::write(ready[1], b"r".as_ptr().cast(), 1);
+                    let mut b = 0u8;
+                    // blocks until the parent closes its end: all shares are armed then
+                    libc::read(hold[0], (&mut b as *mut u8).cast(), 1);
+                    libc::_exit(0);
+                }
+            }
+            pid => children.push(pid),
+        }
+    }
+    // SAFETY: pipe ends and children of this process.
+    unsafe {
+        libc::close(ready[1]);
+        libc::close(hold[0]);
+        let mut b = 0u8;
+        for _ in &children {
+            if libc::read(ready[0], (&mut b as *mut u8).cast(), 1) != 1 {
+                eprintln!("event-generator: a child failed to arm its timers");
+                std::process::exit(1);
+            }
+        }
+        libc::close(hold[1]);
+        for pid in children {
+            let mut status = 0;
+            libc::waitpid(pid, &mut status, 0);
+        }
+    }
+}
+
+/// Opens `n` timerfds (raising the open-file limit to fit) and arms each an hour ahead; they
+/// close when the process exits.
+fn arm_timers(clock: libc::clockid_t, n: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        let want = (n as u64 + 64).min(lim.rlim_max);
+        if lim.rlim_cur < want {
+            lim.rlim_cur = want;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+    for i in 0..n {
+        // SAFETY: plain syscall.
+        let fd = unsafe { libc::timerfd_create(clock, libc::TFD_CLOEXEC) };
+        if fd < 0 {
+            eprintln!(
+                "event-generator: timerfd_create #{}: {}",
+                i + 1,
+                Error::last_os_error()
+            );
+            // SAFETY: leaving the child without unwinding.
+            unsafe { libc::_exit(1) };
+        }
+        if let Err(e) = settime(fd, 3600) {
+            eprintln!("event-generator: timerfd_settime: {e}");
+            // SAFETY: as above.
+            unsafe { libc::_exit(1) };
+        }
+    }
 }
 
 /// Runs `round` at `per_sec` rounds a second for `seconds`, from `start` (CLOCK_BOOTTIME):
@@ -114,10 +222,11 @@ fn paced(per_sec: f64, seconds: f64, start: i64, mut round: impl FnMut()) -> u64
 
 fn usage() -> ! {
     eprintln!(
-        "usage: event-generator [--count N | --rate EVENTS_PER_S --seconds S] [--alarm]\n\
+        "usage: event-generator [--count N | --rate EVENTS_PER_S --seconds S | --timers N] [--alarm]\n\
          arms and disarms a timerfd N times (default 100000), or paced to a rate of events\n\
-         (two per round) for S seconds (default 10); --alarm: a CLOCK_BOOTTIME_ALARM timerfd,\n\
-         which makes exactly 3·N + 1 alarmtimer events"
+         (two per round) for S seconds (default 10), or arms N timerfds at once and closes\n\
+         them; --alarm: a CLOCK_BOOTTIME_ALARM timerfd, which makes exactly 3·N + 1\n\
+         alarmtimer events"
     );
     std::process::exit(2);
 }
