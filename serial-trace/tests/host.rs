@@ -53,6 +53,42 @@ fn tmp(name: &str) -> PathBuf {
     p
 }
 
+/// A running recorder, killed if the test ends (a failed assertion) while it still runs: a
+/// recorder left behind would record for as long as the machine runs and disturb later tests.
+struct Recording(std::process::Child);
+
+impl std::ops::Deref for Recording {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Recording {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+trait SpawnGuarded {
+    fn spawn_guarded(&mut self) -> Recording;
+}
+
+impl SpawnGuarded for Command {
+    fn spawn_guarded(&mut self) -> Recording {
+        Recording(self.spawn().expect("starting serial-trace record"))
+    }
+}
+
 fn record(args: &[&str], out: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.arg("record").arg("-o").arg(out).args(args);
@@ -114,7 +150,7 @@ fn records_hrtimers_of_a_sleeping_workload() {
     let out = tmp("sleep.trace");
     // The workload runs inside the recording from start to end: started before it, it could
     // end before the recorder had attached (start-up took 3 s on a new machine's cold caches).
-    let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+    let mut rec = record(&["--quiet"], &out).spawn_guarded();
     wait_for_header(&out);
     let wl = workload(3.0);
     let pid = wl.id();
@@ -206,7 +242,7 @@ fn a_timerfd_wakeup_belongs_to_the_thread_that_waited_for_it() {
     let out = tmp("epoll-pair.trace");
     let log = tmp("epoll-pair.jsonl");
     let wakeups_out = tmp("epoll-pair.wakeups.jsonl");
-    let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+    let mut rec = record(&["--quiet"], &out).spawn_guarded();
     wait_for_header(&out);
     std::thread::sleep(Duration::from_millis(500));
     let st = Command::new(workload_bin())
@@ -340,7 +376,7 @@ fn sigkill_at_any_moment_leaves_a_readable_trace() {
         x ^= x << 17;
         let delay = Duration::from_millis(x % 3500);
         let out = tmp(&format!("killed-{trial}.trace"));
-        let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+        let mut rec = record(&["--quiet"], &out).spawn_guarded();
         wait_for_header(&out);
         std::thread::sleep(delay);
         let killed_at = serial_trace_workloads::clock_ns(libc::CLOCK_BOOTTIME) as u64;
@@ -466,9 +502,7 @@ fn a_full_state_map_reports_its_evictions() {
     const TIMERS: u64 = 20_000;
     const OWNER_ENTRIES: u64 = 16_384;
     let out = tmp("state-evictions.trace");
-    let mut rec = record(&["--quiet", "--hooks", "timer"], &out)
-        .spawn()
-        .unwrap();
+    let mut rec = record(&["--quiet", "--hooks", "timer"], &out).spawn_guarded();
     wait_for_header(&out);
     let gen_out = Command::new(generator_bin())
         .args(["--timers", &TIMERS.to_string()])
@@ -600,7 +634,7 @@ fn bpf_program_ids() -> std::collections::BTreeMap<u32, String> {
 #[ignore = "needs root: loads eBPF programs"]
 fn sigterm_stops_cleanly_with_a_trailer() {
     let out = tmp("term.trace");
-    let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+    let mut rec = record(&["--quiet"], &out).spawn_guarded();
     wait_for_header(&out);
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: signalling our own child.
@@ -848,9 +882,7 @@ fn polled_port_counters_equal_the_kernels() {
     let bo0 = proc_counter(0, "bo").unwrap();
     let port = Loopback::open();
     let out = tmp("poll.trace");
-    let mut rec = record(&["--port", "/dev/ttyS0", "-q"], &out)
-        .spawn()
-        .unwrap();
+    let mut rec = record(&["--port", "/dev/ttyS0", "-q"], &out).spawn_guarded();
     wait_for_header(&out);
     let sent = port.flood_until_drops(10_000, 4_000_000);
     std::thread::sleep(Duration::from_millis(300));
@@ -939,9 +971,7 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
     };
     let mut gens = [flood(), flood()];
     let out = tmp("responsive.trace");
-    let mut rec = record(&["--quiet", "--buffer-size", "64M"], &out)
-        .spawn()
-        .unwrap();
+    let mut rec = record(&["--quiet", "--buffer-size", "64M"], &out).spawn_guarded();
     wait_for_header(&out);
     std::thread::sleep(Duration::from_secs(3));
     let asked = serial_trace_workloads::clock_ns(libc::CLOCK_BOOTTIME) as u64;
@@ -981,7 +1011,7 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
 
     // a second Ctrl-C: out at once, the file reads up to the last checkpoint
     let out = tmp("twice.trace");
-    let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+    let mut rec = record(&["--quiet"], &out).spawn_guarded();
     wait_for_header(&out);
     std::thread::sleep(Duration::from_millis(1500));
     // SAFETY: as above.
@@ -998,7 +1028,7 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
 
     // SIGHUP stops cleanly
     let out = tmp("hangup.trace");
-    let mut rec = record(&["--quiet"], &out).spawn().unwrap();
+    let mut rec = record(&["--quiet"], &out).spawn_guarded();
     wait_for_header(&out);
     // SAFETY: as above.
     unsafe { libc::kill(rec.id() as i32, libc::SIGHUP) };
@@ -1009,8 +1039,7 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
     let out = tmp("no-stderr.trace");
     let mut rec = record(&["--duration", "2"], &out)
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn_guarded();
     drop(rec.stderr.take());
     let st = rec.wait().unwrap();
     assert!(st.success(), "{st:?}");

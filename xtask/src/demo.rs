@@ -32,7 +32,6 @@ pub fn run(a: DemoArgs) -> Result<()> {
     let results = vm::run_matrix(&vm::VmArgs {
         kernels: vec![DEMO_KERNEL.into()],
         scenarios: vec![DEMO_SCENARIO.into()],
-        timeout: 420,
         ..Default::default()
     })?;
     let r = results.first().context("the demo ran no VM")?;

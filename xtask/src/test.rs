@@ -110,7 +110,6 @@ pub fn run(a: TestArgs) -> Result<()> {
         eprintln!("xtask: VM matrix skipped (--no-vm)");
     } else {
         crate::vm::run(crate::vm::VmArgs {
-            timeout: 420,
             ..Default::default()
         })?;
     }

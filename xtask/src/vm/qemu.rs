@@ -212,6 +212,15 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
                 } else if line.starts_with("@@ST WAKEBYTES STOP") {
                     stop_waking.store(true, Ordering::Relaxed);
                 }
+                // when each scenario began and ended, host time since boot: the guest's
+                // timeout is one budget for all of them, and this says which one used it
+                if line.starts_with("@@ST BEGIN ") || line.starts_with("@@ST END ") {
+                    let _ = ftx.send(format!(
+                        "{:.1} s: {}",
+                        start.elapsed().as_secs_f64(),
+                        line.trim_start_matches("@@ST ")
+                    ));
+                }
                 let lockup = HANG_SIGNS.iter().any(|s| line.contains(s));
                 run.console.push(line.clone());
                 if lockup {
