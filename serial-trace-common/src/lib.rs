@@ -234,6 +234,10 @@ pub mod state_counts {
             "a serial hook call's return without its entry (not recorded)",
         ),
     ];
+    /// What losing an entry of map `name` costs ("" for a name not listed).
+    pub fn cost(name: &str) -> &'static str {
+        MAPS.iter().find(|(m, _)| *m == name).map_or("", |(_, c)| c)
+    }
     pub const TRACKED: u32 = 0;
     pub const OWNER: u32 = 1;
     pub const PENDING: u32 = 2;

@@ -888,13 +888,40 @@ fn events(page: &mut Page<'_>) {
         page.table(&["from", "to", "lost", "across suspend cycle"], &rows);
     }
     if e.recursion_misses.values().any(|n| *n > 0) {
-        page.h3("Skipped by the kernel (a BPF program was already running on that CPU)");
+        page.h3(
+            "Skipped by the kernel (a BPF program or kprobe handler was already running on that CPU)",
+        );
         let rows: Vec<Vec<Cell>> = e
             .recursion_misses
             .iter()
             .map(|(p, n)| vec![text(p), Cell::Num(*n)])
             .collect();
         page.table(&["program", "recursion misses"], &rows);
+    }
+    if !e.state_losses.is_empty() {
+        page.h3("State maps that were full (the kernel evicted entries without telling)");
+        let rows: Vec<Vec<Cell>> = e
+            .state_losses
+            .iter()
+            .map(|(map, loss)| {
+                let cost = serial_trace_common::state_counts::cost(map);
+                vec![
+                    text(map),
+                    Cell::Num(loss.evicted),
+                    Cell::Num(loss.refused),
+                    text(cost),
+                ]
+            })
+            .collect();
+        page.table(
+            &[
+                "map",
+                "entries evicted",
+                "inserts refused",
+                "each one means",
+            ],
+            &rows,
+        );
     }
     if !e.by_kind.is_empty() {
         page.h3("By kind");

@@ -118,5 +118,57 @@ pub fn lines(r: &Report) -> Vec<Line> {
             text: format!("{lost} events the kernel could not hand to the tracer (see events)"),
         });
     }
+    let evicted: u64 = r
+        .events
+        .state_losses
+        .values()
+        .map(|l| l.evicted + l.refused)
+        .sum();
+    if evicted > 0 {
+        let maps: Vec<&str> = r.events.state_losses.keys().map(String::as_str).collect();
+        lines.push(Line {
+            warn: true,
+            text: format!(
+                "{evicted} entries of full state maps lost ({}): wakeups and serial calls that needed them may be missing (see events)",
+                maps.join(", ")
+            ),
+        });
+    }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::html::tests::empty_report;
+    use crate::trace::StateLoss;
+
+    #[test]
+    fn evicted_state_is_a_warning_in_the_summary_and_the_html() {
+        let mut r = empty_report();
+        assert!(
+            !super::lines(&r)
+                .iter()
+                .any(|l| l.text.contains("state maps"))
+        );
+        r.events.state_losses.insert(
+            "OWNER".into(),
+            StateLoss {
+                evicted: 3830,
+                refused: 1,
+            },
+        );
+        let line = super::lines(&r)
+            .into_iter()
+            .find(|l| l.text.contains("state maps"))
+            .expect("a summary line for the evictions");
+        assert!(line.warn);
+        assert!(line.text.starts_with("3831 entries"), "{}", line.text);
+        assert!(line.text.contains("OWNER"), "{}", line.text);
+        let html = crate::report::html::render_html(&r);
+        assert!(html.contains("entries evicted"));
+        assert!(
+            html.contains("3,830") || html.contains("3830"),
+            "the HTML shows the count"
+        );
+    }
 }

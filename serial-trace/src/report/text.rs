@@ -165,10 +165,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
         );
     }
     for (map, loss) in &r.events.state_losses {
-        let cost = serial_trace_common::state_counts::MAPS
-            .iter()
-            .find(|(m, _)| m == map)
-            .map_or("", |(_, c)| c);
+        let cost = serial_trace_common::state_counts::cost(map);
         let line = format!(
             "  state map {map} full: {} entries evicted, {} inserts refused (each: {cost})",
             loss.evicted, loss.refused
