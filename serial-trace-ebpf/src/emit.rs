@@ -119,9 +119,15 @@ static STATE_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(state_coun
 
 #[inline(always)]
 fn count_state(map: u32, what: u32) {
-    if let Some(n) = STATE_COUNTS.get_ptr_mut(map * state_counts::WHATS + what) {
-        // SAFETY: this CPU's slot; the programs touching one map do not nest on a CPU (the
-        // kernel's recursion guards), so a plain add does not race.
+    count(&STATE_COUNTS, map * state_counts::WHATS + what);
+}
+
+/// Adds one to slot `slot` of a per-CPU counter map, this CPU's copy. A plain add: the
+/// programs sharing a slot do not nest on a CPU (the kernel's recursion guards).
+#[inline(always)]
+pub fn count(counters: &PerCpuArray<u64>, slot: u32) {
+    if let Some(n) = counters.get_ptr_mut(slot) {
+        // SAFETY: map value pointer from a successful lookup, this CPU's copy.
         unsafe { *n += 1 };
     }
 }
@@ -511,10 +517,7 @@ pub fn write_event_at<F: FnOnce(&mut Event)>(
     fill: F,
 ) -> Result<(), ()> {
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
-        if let Some(n) = LOST.get_ptr_mut(0) {
-            // SAFETY: per-CPU slot, no concurrent writer on this CPU.
-            unsafe { *n += 1 };
-        }
+        count(&LOST, 0);
         return Err(());
     };
     let ev = entry.as_mut_ptr();

@@ -26,7 +26,7 @@ use serial_trace_common::{
     hook_calls, kind, state_counts,
 };
 
-use crate::emit::{lru_add, lru_remove, write_event};
+use crate::emit::{count, lru_add, lru_remove, write_event};
 
 /// Load-time struct offsets and port filter (userspace: BTF, `record --port`).
 #[unsafe(no_mangle)]
@@ -55,15 +55,10 @@ static CALLS: LruHashMap<u64, CallState> = LruHashMap::with_max_entries(8192, 0)
 #[map]
 static HOOK_CALLS: PerCpuArray<u64> = PerCpuArray::with_max_entries(hook_calls::SLOTS, 0);
 
-/// Adds one to a `HOOK_CALLS` slot of this CPU. A plain add: each program runs to completion
-/// on its CPU, and the programs that share a slot (a family's entries, in one context) do not
-/// nest there.
+/// Adds one to a `HOOK_CALLS` slot of this CPU.
 #[inline(always)]
 fn count_call(slot: u32) {
-    if let Some(n) = HOOK_CALLS.get_ptr_mut(slot) {
-        // SAFETY: map value pointer from a successful lookup, this CPU's copy.
-        unsafe { *n += 1 };
-    }
+    count(&HOOK_CALLS, slot);
 }
 
 /// Open drop run per `tty_port` (see [`DropRun`]). Userspace emits the runs still open when
