@@ -2,7 +2,7 @@
 //! timer. Lateness = the clock-base time when expiry processing began − the requested (soft)
 //! expiry, both on the timer's own clock, so it is exact whatever that clock is.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -353,8 +353,27 @@ pub struct TimerStats {
     /// Per wake timer whose callback woke another task than its armer: (armer, that task,
     /// its comm).
     last_woken: HashMap<u64, (u32, u32, [u8; 16])>,
+    /// Per task, its last few recorded switch-ins: where a sleep whose expiry the trace lost
+    /// ended (see `rearmed_after_resume`).
+    recent_switch_ins: HashMap<u32, VecDeque<SwitchIn>>,
+    /// Per task, the sleep timer it armed last (see `outlived_sleep`).
+    sleeping: HashMap<u32, u64>,
     min_ns: i64,
 }
+
+/// A task got the CPU (a recorded `sched_switch` into it).
+#[derive(Clone, Copy)]
+struct SwitchIn {
+    mono: u64,
+    boot: u64,
+    /// The freezer ran: the task may have run only to freeze.
+    freezing: bool,
+}
+
+/// Switch-ins kept per task: the recorder records at most 4 after each wakeup.
+const RECENT_SWITCH_INS: usize = 4;
+/// Tasks whose switch-ins are kept at once.
+const MAX_SWITCH_IN_TASKS: usize = 16_384;
 
 impl Default for TimerStats {
     fn default() -> Self {
@@ -397,6 +416,8 @@ impl TimerStats {
             expiring: HashMap::new(),
             woke_other_than_armer: 0,
             last_woken: HashMap::new(),
+            recent_switch_ins: HashMap::new(),
+            sleeping: HashMap::new(),
             min_ns: i64::MAX,
         }
     }
@@ -475,6 +496,14 @@ impl TimerStats {
         !self.task_callbacks.is_empty() && !self.task_callbacks.contains(&function)
     }
 
+    /// The callback of a sleep in its own task's context (`hrtimer_wakeup`: nanosleep, poll
+    /// and epoll timeouts, futex waits), first of the wake callbacks the recorder resolved.
+    fn is_sleep(&self, function: u64) -> bool {
+        // unresolved callbacks are left out of the list: then which is which is unknown
+        self.wake_functions.len() == crate::wakeup::WAKE_CALLBACKS.len()
+            && self.wake_functions.first() == Some(&function)
+    }
+
     fn in_cycle(&self) -> bool {
         self.cycles.last().is_some_and(|c| c.end.is_none())
     }
@@ -486,6 +515,7 @@ impl TimerStats {
         match ev.kind {
             kind::HRTIMER_START => {
                 use arg::hrtimer_start as a;
+                self.outlived_sleep(ev);
                 if let Some(prev) = self.armed.get(&ev.args[a::HRTIMER]).copied() {
                     // The kernel traces a cancel before re-arming a queued timer, and an
                     // expiry before a callback re-arms it: a task's timer still armed here
@@ -527,6 +557,9 @@ impl TimerStats {
                         armed.cycles_at_arm = (self.cycles.len() as u32).saturating_sub(1);
                         armed.in_cycle_at_arm = false;
                     }
+                }
+                if self.is_sleep(armed.function) && armed.tid != 0 {
+                    self.sleeping.insert(armed.tid, ev.args[a::HRTIMER]);
                 }
                 self.armed.insert(ev.args[a::HRTIMER], armed);
             }
@@ -609,6 +642,7 @@ impl TimerStats {
                 use arg::sched_switch as a;
                 self.switched_out(ev.args[a::PREV_PID] as u32, ev.args[a::PREV_STATE], ev);
                 let tid = ev.args[a::NEXT_PID] as u32;
+                self.remember_switch_in(tid, ev);
                 if self.freezing {
                     // a task switched in now may only enter the freezer: its wakeup is at thaw
                     if let Some(p) = self.pending.get_mut(&tid) {
@@ -843,6 +877,27 @@ impl TimerStats {
         self.wake_at(tid, &p, &at);
     }
 
+    fn remember_switch_in(&mut self, tid: u32, ev: &Event) {
+        if tid == 0 {
+            return;
+        }
+        // bounded memory over thousands of short-lived tasks: old ones matter no more
+        if self.recent_switch_ins.len() >= MAX_SWITCH_IN_TASKS
+            && !self.recent_switch_ins.contains_key(&tid)
+        {
+            self.recent_switch_ins.clear();
+        }
+        let runs = self.recent_switch_ins.entry(tid).or_default();
+        if runs.len() == RECENT_SWITCH_INS {
+            runs.pop_front();
+        }
+        runs.push_back(SwitchIn {
+            mono: ev.mono_ns,
+            boot: ev.boot_ns,
+            freezing: self.freezing,
+        });
+    }
+
     /// `wake` at the moment of `ev`, an event other than the task's switch-in.
     fn wake_at(&mut self, tid: u32, p: &PendingWake, ev: &Event) {
         let mut at = Event::ZERO;
@@ -854,8 +909,10 @@ impl TimerStats {
 
     /// `ev` re-arms `prev`, still armed as far as the trace knows. When its task arms its own
     /// wake timer again after a suspend cycle that began since `prev` was armed, and `prev`'s
-    /// deadline has passed, that sleep ended: its expiry at resume was not recorded. The
-    /// wakeup is reported at the re-arm (the task was running by then) and counted.
+    /// deadline has passed, that sleep ended: its expiry (before the freezer, or at resume)
+    /// was not recorded. The wakeup is reported at the sleeper's first recorded switch-in after
+    /// the deadline outside the freezer, else at the re-arm (the task was running by then),
+    /// and counted.
     fn rearmed_after_resume(&mut self, prev: &Armed, ev: &Event) {
         let wakes = self.wake_functions.is_empty() || self.wake_functions.contains(&prev.function);
         let monotonic = is_monotonic(prev.clockid_plus1);
@@ -884,13 +941,76 @@ impl TimerStats {
         if self.pending.contains_key(&owner) {
             return;
         }
-        self.inferred_wakeups += 1;
         self.cancelled_in_freezer(prev, ev, true);
-        if let (Some((woken, comm)), Some(p)) = (waiter, self.pending.remove(&prev.tid)) {
-            self.pending.insert(woken, PendingWake { comm, ..p });
+        let Some(mut p) = self.pending.remove(&prev.tid) else {
+            return;
+        };
+        if let Some((_, comm)) = waiter {
+            p.comm = comm;
         }
-        if let Some(p) = self.pending.remove(&owner) {
-            self.wake_at(owner, &p, ev);
+        self.wake_after_lost_expiry(owner, p, ev);
+    }
+
+    /// `ev` is its own task arming a timer while the sleep it armed last (a `hrtimer_wakeup`
+    /// timer: the task itself sleeps on it) is still armed in the trace with its deadline
+    /// past: the task is running, so that sleep ended and its expiry was not recorded (the
+    /// kernel skipped the programs; uncounted before 5.12), with or without a suspend in
+    /// between. Its next sleep may sit at another stack address, so the re-arm of the same
+    /// timer is not the only sign.
+    fn outlived_sleep(&mut self, ev: &Event) {
+        let tid = ev.tid();
+        let Some(timer) = self.sleeping.remove(&tid) else {
+            return;
+        };
+        let Some(armed) = self.armed.get(&timer).copied().filter(|a| a.tid == tid) else {
+            return;
+        };
+        let now = if is_monotonic(armed.clockid_plus1) {
+            ev.mono_ns
+        } else {
+            ev.boot_ns
+        };
+        if (now as i64) < armed.softexpires || self.pending.contains_key(&tid) {
+            return;
+        }
+        self.armed.remove(&timer);
+        self.rearmed_unseen += 1;
+        // held by the freezer unless a switch-in shows otherwise: a cycle's tasks were thawed
+        // since the arm, or the freezer runs now
+        let resumed_since = (self.cycles.len() as u32 > armed.cycles_at_arm
+            || armed.in_cycle_at_arm)
+            && self.thawed;
+        self.cancelled_in_freezer(&armed, ev, resumed_since || self.freezing);
+        if let Some(mut p) = self.pending.remove(&tid) {
+            p.cancelled_by_freezer = false;
+            self.wake_after_lost_expiry(tid, p, ev);
+        }
+    }
+
+    /// Reports `p`, a sleep of `owner` whose expiry the trace lacks, as ended at the owner's
+    /// first recorded switch-in after the deadline outside the freezer (the expiry came and
+    /// only its events were lost), else at `ev`, where the owner is known to run: a switch-in
+    /// inside the freezer may only have led into the refrigerator.
+    fn wake_after_lost_expiry(&mut self, owner: u32, mut p: PendingWake, ev: &Event) {
+        self.inferred_wakeups += 1;
+        let monotonic = is_monotonic(p.clockid_plus1);
+        let now = if monotonic { ev.mono_ns } else { ev.boot_ns };
+        let first_run = self.recent_switch_ins.get(&owner).and_then(|runs| {
+            runs.iter()
+                .find(|r| {
+                    let at = if monotonic { r.mono } else { r.boot };
+                    at as i64 >= p.softexpires && at <= now
+                })
+                .copied()
+        });
+        match first_run {
+            Some(run) if !run.freezing => {
+                (p.frozen, p.cancelled_by_freezer) = (false, false);
+                let mut at = *ev;
+                (at.mono_ns, at.boot_ns) = (run.mono, run.boot);
+                self.wake_at(owner, &p, &at);
+            }
+            _ => self.wake_at(owner, &p, ev),
         }
     }
 
@@ -1594,18 +1714,9 @@ mod suspend_tests {
     /// wakeup is 20's, not the armer's.
     #[test]
     fn a_timerfd_expiry_that_finds_its_waiter_frozen_is_the_waiters_wakeup() {
-        let mut s = TimerStats::new(vec![0xf1, 0xf2]).with_task_callbacks(vec![0xf1, 0xf2]);
-        s.wake_log = Some(Vec::new());
-        let armed_by_10 = |soft: u64| {
-            let mut e = arm(0x7, 10, 2, soft, soft - 10 * MS, soft - 10 * MS);
-            e.args[arg::hrtimer_start::FUNCTION] = 0xf2;
-            e
-        };
-        let fired = |at: u64| {
-            let mut e = fire(0x7, at, at, at);
-            e.args[arg::hrtimer_expire_entry::FUNCTION] = 0xf2;
-            e
-        };
+        let mut s = sleeps_and_timerfds();
+        let armed_by_10 = |soft: u64| timerfd_armed(10, soft, soft - 10 * MS);
+        let fired = timerfd_fired;
         for e in [
             armed_by_10(100 * MS),
             fired(100 * MS),
@@ -1630,9 +1741,137 @@ mod suspend_tests {
             late,
             [(20, 50_000), (20, (3 * S + 2 * MS - 200 * MS) as i64)]
         );
+        assert_one_lost_to_suspend(&mut s, 20);
+    }
+
+    /// Both timer events of an expiry lost (the kernel skipped the programs; uncounted before
+    /// 5.12), the timer re-armed after a freezer cycle: the sleep ended at the sleeper's first
+    /// switch-in after its deadline outside the freezer, else by the re-arm.
+    #[test]
+    fn a_sleep_whose_expiry_was_lost_ends_at_its_first_run_after_the_deadline() {
+        let mut s = sleeps_and_timerfds();
+        let armed_by_10 = |soft: u64, at: u64| timerfd_armed(10, soft, at);
+        let fired = timerfd_fired;
+        for e in [
+            // a timerfd armed by 10 wakes its waiter 20 (an event loop)
+            armed_by_10(100 * MS, 90 * MS),
+            fired(100 * MS),
+            waking(0x7, 20, 100 * MS),
+            expiry_exit(0x7, 100 * MS),
+            run_in(100 * MS + 50_000, 100 * MS + 50_000, 20),
+            // its next expiry is lost; the waiter runs 3 ms after the deadline, before the
+            // freezer, and once more inside it
+            armed_by_10(200 * MS, 190 * MS),
+            run_in(203 * MS, 203 * MS, 20),
+            sr("suspend_enter", 3, true, 204 * MS, 204 * MS),
+            sr("freeze_processes", 0, true, 205 * MS, 205 * MS),
+            run_in(206 * MS, 206 * MS, 20),
+            sr("thaw_processes", 0, true, 3 * S, 3 * S),
+            sr("thaw_processes", 0, false, 3 * S + MS / 2, 3 * S + MS / 2),
+            armed_by_10(3 * S + 20 * MS, 3 * S + 10 * MS),
+            // a nanosleep of 30's whose expiry is lost, its task frozen: no run recorded
+            arm(
+                0x9,
+                30,
+                2,
+                3 * S + 100 * MS,
+                3 * S + 90 * MS,
+                3 * S + 90 * MS,
+            ),
+            sr("suspend_enter", 3, true, 3 * S + 95 * MS, 3 * S + 95 * MS),
+            sr(
+                "freeze_processes",
+                0,
+                true,
+                3 * S + 96 * MS,
+                3 * S + 96 * MS,
+            ),
+            sr("thaw_processes", 0, true, 6 * S, 6 * S),
+            sr("thaw_processes", 0, false, 6 * S + MS, 6 * S + MS),
+            arm(0x9, 30, 2, 6 * S + 12 * MS, 6 * S + 2 * MS, 6 * S + 2 * MS),
+        ] {
+            s.event(&e);
+        }
+        let log = s.wake_log.take().unwrap();
+        let late: Vec<(u32, i64, bool)> = log
+            .iter()
+            .map(|w| (w.tid, w.wake_late_ns, w.frozen))
+            .collect();
+        assert_eq!(
+            late,
+            [
+                (20, 50_000, false),
+                (20, (3 * MS) as i64, false),
+                (30, (6 * S + 2 * MS - (3 * S + 100 * MS)) as i64, true)
+            ]
+        );
+        assert_eq!(s.rearmed_unseen, 2);
+        assert_one_lost_to_suspend(&mut s, 30);
+    }
+
+    /// A task arming a new sleep at another address while its last sleep is still armed in
+    /// the trace, past its deadline: that sleep ended, its expiry lost (seen on 6.1: an
+    /// epoll timeout's expiry skipped, the next `epoll_wait` on another stack frame).
+    #[test]
+    fn a_task_arming_after_its_sleeps_deadline_woke_from_that_sleep() {
+        let mut s = sleeps_and_timerfds();
+        for e in [
+            arm(0xa, 40, 2, 100 * MS, 90 * MS, 90 * MS),
+            // its expiry, waking and switch-in are lost; it runs on and sleeps again
+            arm(0xb, 40, 2, 111 * MS, 101 * MS, 101 * MS),
+            fire(0xb, 111 * MS, 111 * MS, 111 * MS),
+            run_in(111 * MS + 40_000, 111 * MS + 40_000, 40),
+            // a sleep seen to its end infers nothing
+            arm(0xa, 40, 2, 121 * MS, 112 * MS, 112 * MS),
+            fire(0xa, 121 * MS, 121 * MS, 121 * MS),
+            run_in(121 * MS + 30_000, 121 * MS + 30_000, 40),
+            arm(0xb, 40, 2, 131 * MS, 122 * MS, 122 * MS),
+            // lost again; re-armed at the same address 2 ms after its deadline
+            arm(0xb, 40, 2, 143 * MS, 133 * MS, 133 * MS),
+        ] {
+            s.event(&e);
+        }
+        let log = s.wake_log.take().unwrap();
+        let late: Vec<(i64, i64)> = log
+            .iter()
+            .map(|w| (w.requested_ns, w.wake_late_ns))
+            .collect();
+        assert_eq!(
+            late,
+            [
+                ((100 * MS) as i64, MS as i64),
+                ((111 * MS) as i64, 40_000),
+                ((121 * MS) as i64, 30_000),
+                ((131 * MS) as i64, (2 * MS) as i64)
+            ]
+        );
+        assert_eq!((s.rearmed_unseen, s.inferred_wakeups), (2, 2));
+    }
+
+    fn assert_one_lost_to_suspend(s: &mut TimerStats, tid: u32) {
         let lost = s.take_lost();
         assert_eq!(lost.len(), 1);
-        assert_eq!((lost[0].tid, lost[0].cause), (20, "suspend"));
+        assert_eq!((lost[0].tid, lost[0].cause), (tid, "suspend"));
+    }
+
+    /// Stats that know sleeps (0xf1) from timerfds (0xf2), with the wake log on.
+    fn sleeps_and_timerfds() -> TimerStats {
+        let mut s = TimerStats::new(vec![0xf1, 0xf2]).with_task_callbacks(vec![0xf1, 0xf2]);
+        s.wake_log = Some(Vec::new());
+        s
+    }
+
+    /// Timerfd 0x7 armed by `tid` at `at` for `soft` (monotonic).
+    fn timerfd_armed(tid: u32, soft: u64, at: u64) -> Event {
+        let mut e = arm(0x7, tid, 2, soft, at, at);
+        e.args[arg::hrtimer_start::FUNCTION] = 0xf2;
+        e
+    }
+
+    fn timerfd_fired(at: u64) -> Event {
+        let mut e = fire(0x7, at, at, at);
+        e.args[arg::hrtimer_expire_entry::FUNCTION] = 0xf2;
+        e
     }
 
     /// As [`feed`], with the wake log on; returns it too.

@@ -336,12 +336,14 @@ fn parse<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     })
 }
 
-const USAGE: &str = "usage: timer-workload [--interval-us N (1000)] [--duration-s S (3)] \
-[--clock monotonic|boottime|both] [--api nanosleep|timerfd|epoll-pair|epoll-timeout|both|all]
-[--log FILE]
+const USAGE: &str = "usage: timer-workload [--interval-us N (1000)] [--pair-interval-us N \
+(--interval-us)] [--duration-s S (3)] [--clock monotonic|boottime|both]
+[--api nanosleep|timerfd|epoll-pair|epoll-timeout|both|all] [--log FILE]
   both = nanosleep and timerfd; all = both, epoll-pair (a timerfd armed by one thread,
   waited on in epoll_wait by another) and epoll-timeout (epoll_wait's own timeout, in ms,
-  always CLOCK_MONOTONIC)";
+  always CLOCK_MONOTONIC). --pair-interval-us: the epoll-pair's own interval (an event
+  loop's long timer: one armed when a suspend comes, unless its expiry falls into the
+  freezer's sweep, and the two threads' round trip then lets the armer freeze first)";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -350,6 +352,7 @@ fn main() {
         return;
     }
     let interval_ns = parse(&args, "--interval-us", 1000i64) * 1000;
+    let pair_interval_ns = parse(&args, "--pair-interval-us", interval_ns / 1000) * 1000;
     let duration = Duration::from_secs_f64(parse(&args, "--duration-s", 3.0f64));
     let clocks = match value(&args, "--clock").unwrap_or("monotonic") {
         "monotonic" => vec![libc::CLOCK_MONOTONIC],
@@ -389,6 +392,11 @@ fn main() {
         .enumerate()
         .map(|(i, (c, a))| {
             let phase = interval_ns * i as i64 / n;
+            let interval_ns = if a == Api::EpollPair {
+                pair_interval_ns
+            } else {
+                interval_ns
+            };
             std::thread::spawn(move || run_thread(c, a, interval_ns, phase, duration))
         })
         .collect();

@@ -418,6 +418,8 @@ fn evaluate(
                 .sum();
             let counted = report["events"]["misses_counted"] == true;
             let tool = checks::tool_lateness(&tool);
+            let held_off =
+                checks::HeldOff::from_dump(&serial_trace(bin, &["dump", "--jsonl"], &trace)?);
             // Timer events the trace shows were skipped (a task's timer re-armed while still
             // armed in the trace): on kernels that do not count skips, the only count there is.
             let rearmed_unseen = report["timers"]["rearmed_unseen"].as_u64().unwrap_or(0);
@@ -428,10 +430,12 @@ fn evaluate(
                     misses + rearmed_unseen,
                     counted || rearmed_unseen > 0,
                 ));
-                checks.extend(checks::timer_checks(&wakeups, &tool, misses, counted));
+                checks.extend(checks::timer_checks(
+                    &wakeups, &tool, &held_off, misses, counted,
+                ));
             } else {
                 checks.extend(checks::event_loop_checks(
-                    &wakeups, &tool, &report, misses, counted,
+                    &wakeups, &tool, &held_off, &report, misses, counted,
                 ));
             }
         }
