@@ -305,6 +305,103 @@ fn a_timerfd_wakeup_belongs_to_the_thread_that_waited_for_it() {
     assert!(moved as usize >= logged.len(), "{moved} moved");
 }
 
+/// Proven against a program this project did not write: rt-tests' cyclictest (installed by
+/// `cargo xtask setup`) prints the latency of every loop it slept. Each loop is a wakeup of its
+/// measurement thread in the report, in the same order, and the report's lateness (to the
+/// switch-in) is never later than what cyclictest read after it (µs, truncated).
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn cyclictest_loops_are_the_reports_wakeups() {
+    let out = tmp("cyclictest.trace");
+    let wakeups_out = tmp("cyclictest.wakeups.jsonl");
+    let mut rec = record(&["--quiet"], &out).spawn_guarded();
+    wait_for_header(&out);
+    std::thread::sleep(Duration::from_millis(500));
+    let loops = 300;
+    let ct = Command::new("cyclictest")
+        .args(["-t1", "-p", "80", "-i", "10000", "-v", "-q", "-l"])
+        .arg(loops.to_string())
+        .output()
+        .expect("cyclictest (rt-tests) is not installed: run `cargo xtask setup`");
+    assert!(
+        ct.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ct.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    assert!(rec.wait().unwrap().success());
+    let text = String::from_utf8_lossy(&ct.stdout);
+    let latencies_us: Vec<i64> = text
+        .lines()
+        .filter_map(
+            |l| match l.split(':').map(str::trim).collect::<Vec<_>>()[..] {
+                ["0", _, us] => us.parse().ok(),
+                _ => None,
+            },
+        )
+        .collect();
+    let tid: u64 = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("T: 0 ("))
+        .and_then(|r| r.split(')').next()?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in cyclictest's output:\n{text}"));
+    assert_eq!(latencies_us.len(), loops, "cyclictest printed {text}");
+    let o = Command::new(BIN)
+        .args(["report", "--format", "json", "--wakeups"])
+        .arg(&wakeups_out)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["events"]["lost"], 0);
+    let mut tool: Vec<(i64, i64)> = std::fs::read_to_string(&wakeups_out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["tid"].as_u64() == Some(tid))
+        .map(|v| {
+            (
+                v["requested_ns"].as_i64().unwrap(),
+                v["wake_late_ns"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    tool.sort_unstable();
+    // the kernel counts skipped programs on this kernel (5.12+): a wakeup may be missing only
+    // for a counted skip
+    let misses: u64 = ["hrtimer_expire_entry", "sched_waking", "sched_switch"]
+        .iter()
+        .map(|p| r["events"]["recursion_misses"][p].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        tool.len() == loops || (loops - tool.len()) as u64 <= misses,
+        "{} of {loops} cyclictest loops are wakeups of tid {tid} in the report ({misses} skips counted)",
+        tool.len()
+    );
+    if tool.len() == loops {
+        // one deadline per period, each loop's in turn
+        assert!(
+            tool.windows(2).all(|w| w[1].0 - w[0].0 == 10_000_000),
+            "{tool:?}"
+        );
+        // the switch-in comes before cyclictest's clock read; 50 µs for the two clock reads
+        // (the BPF program's and the vDSO's) not being the same one
+        let later: Vec<(i64, i64)> = latencies_us
+            .iter()
+            .zip(&tool)
+            .filter(|&(&us, &(_, late))| late > us * 1000 + 1000 + 50_000)
+            .map(|(&us, &(_, late))| (us, late))
+            .collect();
+        assert!(
+            later.is_empty(),
+            "the report later than cyclictest (µs, ns): {later:?}"
+        );
+    }
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn pid_filter_keeps_only_that_process_timers() {

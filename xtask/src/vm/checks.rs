@@ -15,7 +15,7 @@ pub struct Check {
     pub detail: String,
 }
 
-fn check(name: impl Into<String>, ok: bool, detail: impl Into<String>) -> Check {
+pub fn check(name: impl Into<String>, ok: bool, detail: impl Into<String>) -> Check {
     Check {
         name: name.into(),
         ok,
@@ -565,17 +565,34 @@ pub struct Wakeup {
 /// Per task, when the trace shows it held off the CPU while running: an event in its context
 /// that it did not cause (an interrupt's timer expiry or wakeup) or a switch-out while
 /// runnable (preempted). (mono, boot) of each, in trace order.
+/// Also the trace's boottime − monotonic offset over time, for programs that log only one
+/// clock (see [`HeldOff::boot_at`]).
 #[derive(Default)]
-pub struct HeldOff(HashMap<u32, Vec<(i64, i64)>>);
+pub struct HeldOff {
+    by_tid: HashMap<u32, Vec<(i64, i64)>>,
+    /// (mono, boot − mono) where the offset changed by more than 1 ms, in trace order.
+    offsets: Vec<(i64, i64)>,
+}
 
 impl HeldOff {
     /// From `serial-trace dump --jsonl`.
     pub fn from_dump(jsonl: &str) -> Self {
         let mut by_tid: HashMap<u32, Vec<(i64, i64)>> = HashMap::new();
+        let mut offsets: Vec<(i64, i64)> = Vec::new();
         for v in jsonl
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         {
+            let (mono, boot) = (
+                v["mono_ns"].as_i64().unwrap_or(0),
+                v["boot_ns"].as_i64().unwrap_or(0),
+            );
+            if offsets
+                .last()
+                .is_none_or(|&(_, o)| (boot - mono - o).abs() > 1_000_000)
+            {
+                offsets.push((mono, boot - mono));
+            }
             let tid = v["tid"].as_u64().unwrap_or(0) as u32;
             let held = match v["kind"].as_str().unwrap_or("") {
                 // runnable: 0, or TASK_REPORT_MAX (0x100) where the kernel reports preemption
@@ -584,14 +601,16 @@ impl HeldOff {
                 _ => false,
             };
             if held && tid != 0 {
-                let at = (
-                    v["mono_ns"].as_i64().unwrap_or(0),
-                    v["boot_ns"].as_i64().unwrap_or(0),
-                );
-                by_tid.entry(tid).or_default().push(at);
+                by_tid.entry(tid).or_default().push((mono, boot));
             }
         }
-        Self(by_tid)
+        Self { by_tid, offsets }
+    }
+
+    /// CLOCK_BOOTTIME at the monotonic instant `mono`, as the trace's events show it.
+    pub fn boot_at(&self, mono: i64) -> i64 {
+        let i = self.offsets.partition_point(|&(m, _)| m <= mono);
+        mono + i.checked_sub(1).map_or(0, |i| self.offsets[i].1)
     }
 
     /// Whether `w`'s task was held off between the moment the tool says it got the CPU
@@ -604,7 +623,7 @@ impl HeldOff {
         } else {
             w.woke_mono_ns
         };
-        self.0.get(&w.tid).is_some_and(|at| {
+        self.by_tid.get(&w.tid).is_some_and(|at| {
             at.iter().any(|&(mono, boot)| {
                 let t = if boottime { boot } else { mono };
                 (from..=to).contains(&t)
@@ -1031,11 +1050,41 @@ pub fn event_loop_checks(
     misses: u64,
     counted: bool,
 ) -> Vec<Check> {
+    let (mut out, apis_in_cycle) = late_sleep_checks(
+        "event-loop",
+        wakeups,
+        tool,
+        held_off,
+        report,
+        misses,
+        counted,
+    );
+    out.push(check(
+        "event-loop: the cycles made epoll timeouts and cross-thread timerfds late",
+        apis_in_cycle.contains("epoll-timeout") && apis_in_cycle.contains("epoll-pair"),
+        format!("late sleeps inside a cycle by API: {apis_in_cycle:?}"),
+    ));
+    out
+}
+
+/// The checks of [`timer_checks`] but the one that needs boottime sleepers, named for
+/// `scenario`, and every sleep the program saw late by more than [`LISTED_LATE_NS`] is in
+/// `lost_wakeups` under its own thread (see [`event_loop_checks`]). Also returns the APIs of the
+/// late sleeps whose deadline fell inside a cycle: what the run proved.
+pub fn late_sleep_checks(
+    scenario: &str,
+    wakeups: &[Wakeup],
+    tool: &HashMap<(u32, i64), i64>,
+    held_off: &HeldOff,
+    report: &Value,
+    misses: u64,
+    counted: bool,
+) -> (Vec<Check>, BTreeSet<String>) {
     let mut out: Vec<Check> = timer_checks(wakeups, tool, held_off, misses, counted)
         .into_iter()
         .filter(|c| !c.name.contains("on both clocks"))
         .map(|mut c| {
-            c.name = c.name.replacen("timers:", "event-loop:", 1);
+            c.name = c.name.replacen("timers:", &format!("{scenario}:"), 1);
             c
         })
         .collect();
@@ -1101,7 +1150,7 @@ pub fn event_loop_checks(
         }
     }
     out.push(check(
-        "event-loop: every sleep late by > 25 ms listed as a lost wakeup of its thread",
+        format!("{scenario}: every sleep late by > 25 ms listed as a lost wakeup of its thread"),
         // one the trace lacks must be covered by a skip the kernel counted, as in
         // `spanning_checks`
         late > 0
@@ -1116,12 +1165,7 @@ pub fn event_loop_checks(
             }
         ),
     ));
-    out.push(check(
-        "event-loop: the cycles made epoll timeouts and cross-thread timerfds late",
-        apis_in_cycle.contains("epoll-timeout") && apis_in_cycle.contains("epoll-pair"),
-        format!("late sleeps inside a cycle by API: {apis_in_cycle:?}"),
-    ));
-    out
+    (out, apis_in_cycle)
 }
 
 #[cfg(test)]

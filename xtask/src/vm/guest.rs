@@ -1,5 +1,6 @@
-//! What runs inside the guest: static builds of serial-trace and the workloads, busybox, and a
-//! generated `/init`, packed into a newc initramfs.
+//! What runs inside the guest: static builds of serial-trace and the workloads, busybox,
+//! programs this project did not write (with their shared libraries), and a generated `/init`,
+//! packed into a newc initramfs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,11 +79,72 @@ fn busybox() -> Result<(Vec<u8>, Vec<String>)> {
     Ok((bytes, list.lines().map(String::from).collect()))
 }
 
+/// Programs this project did not write that scenarios run, from the host's Debian packages
+/// (see `vm::PACKAGES`), with the shared libraries `ldd` names for them.
+pub const HOST_PROGRAMS: &[&str] = &["cyclictest"];
+
+/// `ldd` output → the files to copy: each library's resolved path and the program interpreter.
+fn ldd_files(ldd: &str) -> Vec<String> {
+    ldd.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let path = match l.split_once("=>") {
+                Some((_, right)) => right.trim(),
+                None => l,
+            };
+            let path = path.split_whitespace().next()?;
+            path.starts_with('/').then(|| path.to_string())
+        })
+        .collect()
+}
+
+/// Adds `program` (found on the host's PATH) as `bin/<program>` and its libraries at the paths
+/// the dynamic loader looks for them, with every parent folder.
+fn add_host_program(c: &mut Cpio, dirs: &mut Vec<String>, program: &str) -> Result<()> {
+    let path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .with_context(|| format!("{program} is not installed: run `cargo xtask setup`"))?;
+    let ldd = stdout_of(Command::new("ldd").arg(&path))
+        .with_context(|| format!("ldd {} failed", path.display()))?;
+    for lib in ldd_files(&ldd) {
+        let real = std::fs::canonicalize(&lib).with_context(|| format!("resolving {lib}"))?;
+        let bytes = std::fs::read(&real).with_context(|| format!("reading {}", real.display()))?;
+        let name = lib.trim_start_matches('/');
+        let mut parent = String::new();
+        for part in name
+            .split('/')
+            .rev()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            parent = if parent.is_empty() {
+                part.to_string()
+            } else {
+                format!("{parent}/{part}")
+            };
+            if !dirs.contains(&parent) {
+                c.dir(&parent);
+                dirs.push(parent.clone());
+            }
+        }
+        c.file(name, &bytes, true);
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    c.file(&format!("bin/{program}"), &bytes, true);
+    Ok(())
+}
+
 /// Writes `initramfs.cpio` into `out_dir` for the given scenarios and returns its path.
 pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) -> Result<PathBuf> {
     let (bb, applets) = busybox()?;
     let mut c = Cpio::default();
-    for d in ["bin", "dev", "proc", "sys", "tmp", "root", "etc"] {
+    let mut dirs: Vec<String> = ["bin", "dev", "proc", "sys", "tmp", "root", "etc"]
+        .map(String::from)
+        .to_vec();
+    for d in &dirs {
         c.dir(d);
     }
     c.char_dev("dev/console", 5, 1);
@@ -97,6 +159,9 @@ pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) 
             bail!("{} is not statically linked", p.display());
         }
         c.file(&format!("bin/{b}"), &bytes, true);
+    }
+    for program in HOST_PROGRAMS {
+        add_host_program(&mut c, &mut dirs, program)?;
     }
     c.file(
         "init",
@@ -115,6 +180,22 @@ pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ldd_lines_give_libraries_and_the_interpreter() {
+        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+                   \tlibnuma.so.1 => /lib/x86_64-linux-gnu/libnuma.so.1 (0x00007f5a)\n\
+                   \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f5b)\n\
+                   \t/lib64/ld-linux-x86-64.so.2 (0x00007f5c)\n";
+        assert_eq!(
+            ldd_files(out),
+            [
+                "/lib/x86_64-linux-gnu/libnuma.so.1",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+        );
+    }
 
     #[test]
     fn recognises_static_and_dynamic_elves() {

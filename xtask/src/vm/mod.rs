@@ -4,6 +4,7 @@
 
 mod checks;
 mod cpio;
+mod cyclictest;
 mod guest;
 mod kernels;
 mod qemu;
@@ -75,6 +76,8 @@ impl Default for VmArgs {
 pub const PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
     ("busybox", "busybox-static"),
+    // a timer program this project did not write, in the guest (see `guest::HOST_PROGRAMS`)
+    ("cyclictest", "rt-tests"),
 ];
 
 /// Per-kernel outcome.
@@ -403,7 +406,7 @@ fn evaluate(
                 }
             }
         }
-        if sc.id == "timers" || sc.id == "event-loop" {
+        if ["timers", "event-loop", "cyclictest"].contains(&sc.id) {
             let log = std::fs::read_to_string(dir.join(format!("{}.wakeups.jsonl", sc.id)))
                 .unwrap_or_default();
             let wakeups: Vec<checks::Wakeup> = log
@@ -433,9 +436,21 @@ fn evaluate(
                 checks.extend(checks::timer_checks(
                     &wakeups, &tool, &held_off, misses, counted,
                 ));
-            } else {
+            } else if sc.id == "event-loop" {
                 checks.extend(checks::event_loop_checks(
                     &wakeups, &tool, &held_off, &report, misses, counted,
+                ));
+            } else {
+                let out = std::fs::read_to_string(dir.join("cyclictest.latencies.log"))
+                    .unwrap_or_default();
+                checks.extend(cyclictest::checks(
+                    cyclictest::parse(&out).as_ref(),
+                    scenarios::CYCLICTEST_LOOPS,
+                    &tool,
+                    &held_off,
+                    &report,
+                    misses,
+                    counted,
                 ));
             }
         }

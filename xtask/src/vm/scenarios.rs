@@ -15,6 +15,9 @@ pub struct Scenario {
     pub in_matrix: bool,
 }
 
+/// Loops the `cyclictest` scenario asks for (its `-l`).
+pub const CYCLICTEST_LOOPS: usize = 900;
+
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         id: "suspend",
@@ -53,6 +56,21 @@ pub const SCENARIOS: &[Scenario] = &[
     sleep 2
     s3 3 && full=1
     wait $WL; rc=$?
+    fact s3_cycles=$full pm_test_cycles=$partial workload_rc=$rc
+"#,
+        record_args: "",
+        in_matrix: true,
+    },
+    Scenario {
+        id: "cyclictest",
+        about: "rt-tests' cyclictest, a program this project did not write: one SCHED_FIFO thread sleeping every 10 ms with clock_nanosleep(TIMER_ABSTIME) on CLOCK_MONOTONIC, printing every latency it measured, across a 3 s pm_test freezer cycle and an S3 cycle",
+        body: r#"
+    cyclictest -t1 -p 80 -i 10000 -l 900 -v -q > /tmp/cyclictest.latencies.log 2>&1 & CT=$!
+    sleep 2; full=0; partial=0
+    pm_test_cycle freezer 3 && partial=1
+    sleep 2
+    s3 3 && full=1
+    wait $CT; rc=$?
     fact s3_cycles=$full pm_test_cycles=$partial workload_rc=$rc
 "#,
         record_args: "",
@@ -327,6 +345,8 @@ mod tests {
                 sc.id
             );
         }
+        let ct = SCENARIOS.iter().find(|s| s.id == "cyclictest").unwrap();
+        assert!(ct.body.contains(&format!("-l {CYCLICTEST_LOOPS} ")));
         // the host's sh must at least parse it
         let dir = std::env::temp_dir().join(format!("st-init-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
