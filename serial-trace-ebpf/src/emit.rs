@@ -122,13 +122,21 @@ fn count_state(map: u32, what: u32) {
     count(&STATE_COUNTS, map * state_counts::WHATS + what);
 }
 
-/// Adds one to slot `slot` of a per-CPU counter map, this CPU's copy. A plain add: the
-/// programs sharing a slot do not nest on a CPU (the kernel's recursion guards).
+/// Adds one to slot `slot` of a per-CPU counter map, this CPU's copy. An atomic add: a
+/// program attached through a trampoline (fentry/fexit) or a raw tracepoint is guarded only
+/// against itself, so an interrupt's serial hook can run inside a task-context program between
+/// its load and its store, and a plain add would lose one of the two counts.
 #[inline(always)]
 pub fn count(counters: &PerCpuArray<u64>, slot: u32) {
     if let Some(n) = counters.get_ptr_mut(slot) {
-        // SAFETY: map value pointer from a successful lookup, this CPU's copy.
-        unsafe { *n += 1 };
+        // SAFETY: map value pointer from a successful lookup, this CPU's copy, aligned u64.
+        // (`AtomicU64::fetch_add` does not exist for bpfel: the target has no compare-and-swap,
+        // but the BPF instruction set has the atomic add this lowers to)
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                n, 1,
+            )
+        };
     }
 }
 

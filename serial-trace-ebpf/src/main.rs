@@ -1,6 +1,8 @@
 //! serial-trace eBPF programs. One file per hook family; every program is a thin entry that
 //! hands its context and kind id to the single [`emit::emit`] helper.
 #![no_std]
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 #![no_main]
 
 mod emit;
