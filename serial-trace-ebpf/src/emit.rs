@@ -310,16 +310,11 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         0
     };
     let rec = Record::new(ctx).ok_or(())?;
+    if spec.role == Role::HRTIMER_EXPIRE {
+        nest_expiry(rec.field(spec.fields[arg::hrtimer_expire_entry::HRTIMER]));
+    }
     if spec.role == Role::HRTIMER_EXPIRE_EXIT {
-        let timer = rec.field(spec.fields[0]);
-        if let Some(mark) = EXPIRING.get_ptr_mut(0) {
-            // SAFETY: per-CPU slot, no concurrent writer on this CPU.
-            unsafe {
-                if *mark == timer {
-                    *mark = 0;
-                }
-            }
-        }
+        unnest_expiry(rec.field(spec.fields[0]));
     }
     if spec.role == Role::SCHED_IN {
         // Most context switches are of no interest: only those of a task whose wake timer
@@ -604,12 +599,55 @@ fn clockid_plus1(timer: u64) -> u64 {
     }
 }
 
-/// The wake timer whose callback runs on this CPU (0 = none): set at its
+/// The wake timer whose callback runs on this CPU (slot 0; 0 = none): set at its
 /// `hrtimer_expire_entry`, cleared at its `hrtimer_expire_exit`; `sched_waking` in between is
-/// a task that expiry woke. (A hard-interrupt expiry nested in a soft one ends the mark early:
-/// the soft one's later wakeups are then not recorded.)
+/// a task that expiry woke. An expiry nested in it (a hard-interrupt timer, the tick, inside a
+/// soft one running in `ktimers/N` on PREEMPT_RT) saves the mark (slot 1) and names itself
+/// (slot 2) until its own exit: the wakeups its callback makes (the tick waking `rcuc/N`) are
+/// not the soft timer's. Seen on 6.12-rt: a timerfd's waiter taken for `rcuc/1`.
 #[map]
-static EXPIRING: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static EXPIRING: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
+
+/// An expiry begins on this CPU: if another's callback is running, save its mark.
+#[inline(always)]
+fn nest_expiry(timer: u64) {
+    let (Some(mark), Some(saved), Some(nested)) = (
+        EXPIRING.get_ptr_mut(0),
+        EXPIRING.get_ptr_mut(1),
+        EXPIRING.get_ptr_mut(2),
+    ) else {
+        return;
+    };
+    // SAFETY: per-CPU slots; the programs touching them do not nest with themselves.
+    unsafe {
+        if *mark != 0 && *mark != timer {
+            *saved = *mark;
+            *nested = timer;
+            *mark = 0;
+        }
+    }
+}
+
+/// An expiry ends on this CPU: a nested one gives the mark back, the marked one clears it.
+#[inline(always)]
+fn unnest_expiry(timer: u64) {
+    let (Some(mark), Some(saved), Some(nested)) = (
+        EXPIRING.get_ptr_mut(0),
+        EXPIRING.get_ptr_mut(1),
+        EXPIRING.get_ptr_mut(2),
+    ) else {
+        return;
+    };
+    // SAFETY: per-CPU slots, as above.
+    unsafe {
+        if *nested != 0 && *nested == timer {
+            *mark = *saved;
+            (*saved, *nested) = (0, 0);
+        } else if *mark == timer {
+            *mark = 0;
+        }
+    }
+}
 
 /// Wake timer → (tid that armed it << 32 | tid its callback last woke), for timers whose
 /// callback woke another task than the armer (a timerfd waited on by an event loop's thread).
