@@ -608,14 +608,20 @@ fn clockid_plus1(timer: u64) -> u64 {
 #[map]
 static EXPIRING: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
 
+/// This CPU's `EXPIRING` slots: the mark, the saved mark, the nested timer.
+#[inline(always)]
+fn expiry_slots() -> Option<(*mut u64, *mut u64, *mut u64)> {
+    Some((
+        EXPIRING.get_ptr_mut(0)?,
+        EXPIRING.get_ptr_mut(1)?,
+        EXPIRING.get_ptr_mut(2)?,
+    ))
+}
+
 /// An expiry begins on this CPU: if another's callback is running, save its mark.
 #[inline(always)]
 fn nest_expiry(timer: u64) {
-    let (Some(mark), Some(saved), Some(nested)) = (
-        EXPIRING.get_ptr_mut(0),
-        EXPIRING.get_ptr_mut(1),
-        EXPIRING.get_ptr_mut(2),
-    ) else {
+    let Some((mark, saved, nested)) = expiry_slots() else {
         return;
     };
     // SAFETY: per-CPU slots; the programs touching them do not nest with themselves.
@@ -631,11 +637,7 @@ fn nest_expiry(timer: u64) {
 /// An expiry ends on this CPU: a nested one gives the mark back, the marked one clears it.
 #[inline(always)]
 fn unnest_expiry(timer: u64) {
-    let (Some(mark), Some(saved), Some(nested)) = (
-        EXPIRING.get_ptr_mut(0),
-        EXPIRING.get_ptr_mut(1),
-        EXPIRING.get_ptr_mut(2),
-    ) else {
+    let Some((mark, saved, nested)) = expiry_slots() else {
         return;
     };
     // SAFETY: per-CPU slots, as above.
