@@ -96,8 +96,14 @@ fn record(args: &[&str], out: &Path) -> Command {
 }
 
 fn report_json(trace: &Path) -> Value {
+    report_json_with(trace, &[])
+}
+
+/// `report --format json` with extra arguments (e.g. `--wakeups FILE`).
+fn report_json_with(trace: &Path, extra: &[&std::ffi::OsStr]) -> Value {
     let o = Command::new(BIN)
         .args(["report", "--format", "json"])
+        .args(extra)
         .arg(trace)
         .output()
         .unwrap();
@@ -361,14 +367,7 @@ fn a_timerfd_wakeup_belongs_to_the_thread_that_waited_for_it() {
     unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
     assert!(rec.wait().unwrap().success());
     let ftrace = witness.finish();
-    let o = Command::new(BIN)
-        .args(["report", "--format", "json", "--wakeups"])
-        .arg(&wakeups_out)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = report_json_with(&out, &["--wakeups".as_ref(), wakeups_out.as_os_str()]);
     assert_eq!(r["events"]["lost"], 0);
     let tool: std::collections::HashSet<(u64, i64)> = std::fs::read_to_string(&wakeups_out)
         .unwrap()
@@ -468,14 +467,7 @@ fn cyclictest_loops_are_the_reports_wakeups() {
         .and_then(|r| r.split(')').next()?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no summary line in cyclictest's output:\n{text}"));
     assert_eq!(latencies_us.len(), loops, "cyclictest printed {text}");
-    let o = Command::new(BIN)
-        .args(["report", "--format", "json", "--wakeups"])
-        .arg(&wakeups_out)
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = report_json_with(&out, &["--wakeups".as_ref(), wakeups_out.as_os_str()]);
     assert_eq!(r["events"]["lost"], 0);
     let mut tool: Vec<(i64, i64)> = std::fs::read_to_string(&wakeups_out)
         .unwrap()
