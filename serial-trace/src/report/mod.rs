@@ -223,6 +223,7 @@ pub fn analyze_with_wakeups<R: Read>(
             Frame::Unknown(ty) => unknown_frames.push(ty),
         }
     }
+    timers.end_of_trace();
     let damage = reader.damage().clone();
     let (end, unread_bytes) = match reader.end() {
         Some(ReadEnd::Clean) | None => ("clean", 0),

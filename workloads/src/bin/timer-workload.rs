@@ -53,6 +53,10 @@ struct Wakeup {
     woke_mono_ns: i64,
     woke_boot_ns: i64,
     late_ns: i64,
+    /// CLOCK_BOOTTIME − CLOCK_MONOTONIC when the sleep was asked (for `epoll-pair`, when the
+    /// other thread armed it): more than a second below the same at wakeup, and the sleep
+    /// spanned a suspend.
+    asked_boot_minus_mono_ns: i64,
 }
 
 #[derive(Serialize)]
@@ -158,7 +162,13 @@ fn arm_timerfd(fd: i32, deadline: i64) {
     );
 }
 
-fn wakeup(tid: i32, clock: libc::clockid_t, api: Api, deadline: i64) -> Wakeup {
+/// CLOCK_BOOTTIME − CLOCK_MONOTONIC now: grows by the time spent in suspend.
+fn boot_minus_mono() -> i64 {
+    let mono = clock_ns(libc::CLOCK_MONOTONIC);
+    clock_ns(libc::CLOCK_BOOTTIME) - mono
+}
+
+fn wakeup(tid: i32, clock: libc::clockid_t, api: Api, deadline: i64, asked_offset: i64) -> Wakeup {
     let woke = clock_ns(clock);
     Wakeup {
         tid,
@@ -169,6 +179,7 @@ fn wakeup(tid: i32, clock: libc::clockid_t, api: Api, deadline: i64) -> Wakeup {
         woke_mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
         woke_boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
         late_ns: woke - deadline,
+        asked_boot_minus_mono_ns: asked_offset,
     }
 }
 
@@ -201,14 +212,16 @@ fn run_epoll_pair(
     let rc = unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
     assert_eq!(rc, 0, "epoll_ctl: {}", std::io::Error::last_os_error());
     let deadline = Arc::new(AtomicI64::new(i64::MAX));
+    let asked_offset = Arc::new(AtomicI64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let armer = {
-        let (deadline, stop) = (deadline.clone(), stop.clone());
+        let (deadline, asked_offset, stop) = (deadline.clone(), asked_offset.clone(), stop.clone());
         std::thread::spawn(move || {
             let start = Instant::now();
             std::thread::sleep(Duration::from_nanos(phase_ns as u64));
             while start.elapsed() < duration {
+                asked_offset.store(boot_minus_mono(), Ordering::SeqCst);
                 let d = clock_ns(clock) + interval_ns;
                 deadline.store(d, Ordering::SeqCst);
                 arm_timerfd(fd, d);
@@ -236,7 +249,8 @@ fn run_epoll_pair(
             break;
         }
         let d = deadline.load(Ordering::SeqCst);
-        out.push(wakeup(tid, clock, Api::EpollPair, d));
+        let asked = asked_offset.load(Ordering::SeqCst);
+        out.push(wakeup(tid, clock, Api::EpollPair, d, asked));
         if done_tx.send(()).is_err() {
             break;
         }
@@ -303,6 +317,7 @@ fn run_thread(
     std::thread::sleep(Duration::from_nanos(phase_ns as u64));
     let mut out = Vec::new();
     while start.elapsed() < duration {
+        let asked_offset = boot_minus_mono();
         let mut deadline = clock_ns(clock) + interval_ns;
         match api {
             Api::Nanosleep => sleep_nanosleep(clock, deadline),
@@ -310,7 +325,7 @@ fn run_thread(
             Api::EpollTimeout => deadline = sleep_epoll(epfd, deadline),
             Api::EpollPair => unreachable!("run_epoll_pair"),
         }
-        out.push(wakeup(tid, clock, api, deadline));
+        out.push(wakeup(tid, clock, api, deadline, asked_offset));
     }
     for fd in [fd, epfd] {
         if fd >= 0 {

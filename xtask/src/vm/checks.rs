@@ -560,6 +560,9 @@ pub struct Wakeup {
     pub woke_mono_ns: i64,
     pub woke_boot_ns: i64,
     pub late_ns: i64,
+    /// Boottime − monotonic when the sleep was asked, where the program logs it.
+    #[serde(default)]
+    pub asked_boot_minus_mono_ns: Option<i64>,
 }
 
 /// Per task, when the trace shows it held off the CPU while running: an event in its context
@@ -680,15 +683,19 @@ pub fn tool_wakeup(tool: &HashMap<(u32, i64), i64>, w: &Wakeup) -> Option<i64> {
 
 /// Whether each wakeup's deadline fell inside a suspend: a boottime sleep then fires late at
 /// resume; a monotonic one is on time on its own clock but the boottime−monotonic offset
-/// jumped since the thread's previous wakeup.
+/// jumped since the sleep was asked (where the program logs it; else since the thread's
+/// previous wakeup, which is the same for a thread that sleeps again at once, but not for a
+/// waiter whose next deadline another thread arms after thaw).
 fn spanning(wakeups: &[Wakeup]) -> Vec<bool> {
     let mut prev_offset: HashMap<u32, i64> = HashMap::new();
     wakeups
         .iter()
         .map(|w| {
             let offset = w.woke_boot_ns - w.woke_mono_ns;
-            let jumped = prev_offset
-                .insert(w.tid, offset)
+            let before = prev_offset.insert(w.tid, offset);
+            let jumped = w
+                .asked_boot_minus_mono_ns
+                .or(before)
                 .is_some_and(|p| offset - p > 1_000_000_000);
             match w.clock.as_str() {
                 "boottime" => w.late_ns > 1_000_000_000,
@@ -1316,6 +1323,7 @@ mod tests {
             woke_mono_ns: mono,
             woke_boot_ns: boot,
             late_ns: late,
+            asked_boot_minus_mono_ns: None,
         };
         let s = 1_000_000_000i64;
         let wakeups = vec![
@@ -1352,6 +1360,31 @@ mod tests {
         // a wakeup the kernel skipped (counted) is accounted for; an uncounted one is not
         assert!(spanning_checks(&wakeups, &unlisted, 1, true)[1].ok);
         assert!(!spanning_checks(&wakeups, &unlisted, 1, false)[1].ok);
+    }
+
+    /// Seen on 5.10: an epoll-pair waiter's first wakeup after resume, on a deadline the
+    /// other thread armed after thaw, follows a wakeup before the suspend. The sleep was asked
+    /// after the suspend: not across it.
+    #[test]
+    fn a_sleep_asked_after_the_suspend_does_not_span_it() {
+        let s = 1_000_000_000i64;
+        let w = |deadline, boot, asked| Wakeup {
+            tid: 7,
+            clock: "monotonic".into(),
+            api: "epoll-pair".into(),
+            deadline_ns: deadline,
+            woke_mono_ns: deadline + 1_000,
+            woke_boot_ns: boot,
+            late_ns: 1_000,
+            asked_boot_minus_mono_ns: asked,
+        };
+        let logged = [w(s, s, Some(0)), w(2 * s, 5 * s, Some(3 * s))];
+        assert_eq!(spanning(&logged), [false, false]);
+        let across = [w(s, s, Some(0)), w(2 * s, 5 * s, Some(0))];
+        assert_eq!(spanning(&across), [false, true]);
+        // without the asked offset, the previous wakeup's stands in
+        let unlogged = [w(s, s, None), w(2 * s, 5 * s, None)];
+        assert_eq!(spanning(&unlogged), [false, true]);
     }
 
     fn cycle(real: bool, suspended: u64) -> Value {
@@ -1529,6 +1562,7 @@ mod tests {
             woke_mono_ns: 0,
             woke_boot_ns: 0,
             late_ns: late,
+            asked_boot_minus_mono_ns: None,
         };
         let c = timer_checks(&[w(900_000)], &tool, &HeldOff::default(), 0, true);
         assert!(c[0].ok && c[2].ok, "{c:#?}");
@@ -1564,6 +1598,7 @@ mod tests {
             woke_mono_ns: 1_021_269_090,
             woke_boot_ns: 3_021_269_090,
             late_ns: 21_269_090,
+            asked_boot_minus_mono_ns: None,
         };
         // nine more that agree keep the share above the TCG floor: only the stall decides
         let agreeing = (1..10).map(|i| Wakeup {
@@ -1613,6 +1648,7 @@ mod tests {
             woke_mono_ns: deadline + late,
             woke_boot_ns: deadline + late + offset,
             late_ns: late,
+            asked_boot_minus_mono_ns: None,
         };
         let log = [w(100, 0, 50_000), w(200, 3_000_000_000, 23_658_963)];
         let tool = |across: i64| HashMap::from([((9, 100), 50_000), ((9, 200), across)]);

@@ -102,6 +102,7 @@ pub fn wakeups(out: &Output, tool: &HashMap<(u32, i64), i64>, held: &HeldOff) ->
                 woke_mono_ns: woke,
                 woke_boot_ns: held.boot_at(woke),
                 late_ns: late_us * 1000,
+                asked_boot_minus_mono_ns: None,
             }
         })
         .collect()

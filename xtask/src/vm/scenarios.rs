@@ -33,13 +33,22 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "timers",
-        about: "threads sleeping on CLOCK_MONOTONIC and CLOCK_BOOTTIME (clock_nanosleep, timerfd, and a timerfd armed by one thread and waited on in epoll_wait by another) every 200 ms across one S3 cycle",
+        about: "threads sleeping on CLOCK_MONOTONIC and CLOCK_BOOTTIME (clock_nanosleep, timerfd, and a timerfd armed by one thread and waited on in epoll_wait by another) every 200 ms across one S3 cycle, and one 1 s monotonic timerfd armed just before it",
         body: r#"
     timer-workload --clock both --api all --interval-us 200000 --duration-s 8 \
         --log /tmp/timers.wakeups.jsonl > /tmp/timers.workload.json & WL=$!
     sleep 2; full=0
+    # one timer certain to span the moment time stops: a 1 s monotonic timerfd armed just
+    # before the cycle (the 200 ms ones span it only when a deadline falls after that moment;
+    # the freezer ends the monotonic sleeps, so only their timerfds can)
+    timer-workload --clock monotonic --api timerfd --interval-us 1000000 --duration-s 0.5 \
+        --log /tmp/timers.span.jsonl > /dev/null & SPAN=$!
+    sleep 0.2
     s3 3 && full=1
+    wait $SPAN; span_rc=$?
     wait $WL; rc=$?
+    [ $rc -eq 0 ] && rc=$span_rc
+    cat /tmp/timers.span.jsonl >> /tmp/timers.wakeups.jsonl
     fact s3_cycles=$full pm_test_cycles=0 workload_rc=$rc
 "#,
         record_args: "",
