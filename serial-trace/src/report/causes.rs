@@ -21,22 +21,6 @@ use super::serial::{DropWindow, PortReport, ReaderReport};
 use super::suspend::SuspendCycle;
 use super::text::fmt_ns;
 
-/// When user tasks could not run in one cycle: `freeze_processes` begin to `thaw_processes`
-/// begin, on CLOCK_BOOTTIME (a cycle without a thaw phase is frozen until its end).
-fn freeze_window(c: &SuspendCycle) -> Option<(u64, u64)> {
-    let begin = c
-        .phases
-        .iter()
-        .find(|p| p.name == "freeze_processes")?
-        .begin_boot_ns;
-    let end = c
-        .phases
-        .iter()
-        .find(|p| p.name == "thaw_processes")
-        .map_or(c.end_boot_ns, |p| p.begin_boot_ns);
-    Some((begin, end))
-}
-
 /// Cause and chain of a window of UART FIFO overruns.
 fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
     let head = format!(
@@ -109,7 +93,7 @@ pub fn attribute(
             .max_by_key(|r| r.bytes);
         let who = reader.map(|r| format!("reader pid {} ({})", r.pid, r.comm));
         let frozen = cycles.iter().find_map(|c| {
-            let (a, b) = freeze_window(c)?;
+            let (a, b) = c.frozen_boot_ns?;
             (w.t_boot_ns >= a && w.t_boot_ns <= b).then_some(c)
         });
         let head = format!(
@@ -200,7 +184,7 @@ mod tests {
             st.event(&e);
         }
         let cycles = st.finish(Default::default(), None);
-        let (fa, fb) = freeze_window(&cycles[0]).unwrap();
+        let (fa, fb) = cycles[0].frozen_boot_ns.unwrap();
         let mut drops = vec![window(fa + 1, 12_345), window(fb + 5_000_000_000, 10)];
         attribute(&mut drops, &[port()], &[reader()], &cycles);
         assert_eq!(drops[0].cause, Some("reader_frozen"));

@@ -3,9 +3,9 @@
 //! but never in the window after it are listed, so a silently dead probe cannot pass unnoticed.
 
 use serde::Serialize;
-use serial_trace_common::{Event, Filter, arg, kind, kind_info};
+use serial_trace_common::{Event, Filter, kind, kind_info};
 
-use crate::trace::trim_nul;
+use super::power::{Edge, PowerState};
 
 /// Kinds that fire only around suspend or on rare system events: their silence after a
 /// resume says nothing about the probe.
@@ -28,7 +28,8 @@ pub struct Liveness {
 pub struct LivenessStats {
     /// Kinds seen since the last boundary (bit = kind id).
     window: u64,
-    in_cycle: bool,
+    /// Cycle boundaries (shared with the other analyses).
+    power: PowerState,
     /// Per cycle: kinds seen before it; the after-window is filled when the next one starts.
     before: Vec<u64>,
     results: Vec<Liveness>,
@@ -40,30 +41,39 @@ impl LivenessStats {
     pub fn event(&mut self, ev: &Event) {
         self.last_boot = self.last_boot.max(ev.boot_ns);
         if ev.kind == kind::SUSPEND_RESUME {
-            let action = trim_nul(&ev.text[0]);
-            let begin = ev.args[arg::suspend_resume::START] != 0;
-            if begin && action == b"suspend_enter" {
-                self.close_after_window();
-                self.before.push(self.window);
-                self.in_cycle = true;
-            } else if !begin && action == b"thaw_processes" && self.in_cycle {
-                self.in_cycle = false;
-                self.window = 0;
-                self.resumed_at_boot = ev.boot_ns;
+            match self.power.event(ev) {
+                Some(Edge::CycleBegan) => {
+                    // `power` is in the new cycle already: was the previous one thawed?
+                    let previous_thawed = self
+                        .power
+                        .cycles()
+                        .iter()
+                        .rev()
+                        .nth(1)
+                        .is_none_or(|c| c.end.is_some());
+                    self.close_after_window(previous_thawed);
+                    self.before.push(self.window);
+                }
+                Some(Edge::CycleEnded) => {
+                    self.window = 0;
+                    self.resumed_at_boot = ev.boot_ns;
+                }
+                None => {}
             }
             return;
         }
-        if !self.in_cycle && (ev.kind as usize) < 64 {
+        if !self.power.in_cycle() && (ev.kind as usize) < 64 {
             self.window |= 1 << ev.kind;
         }
     }
 
-    /// Closes the after-resume window of the previous cycle, if one is open.
-    fn close_after_window(&mut self) {
+    /// Closes the after-resume window of the previous cycle, if one is open; `thawed`: that
+    /// cycle ended.
+    fn close_after_window(&mut self, thawed: bool) {
         let Some(&before) = self.before.get(self.results.len()) else {
             return;
         };
-        if self.in_cycle {
+        if !thawed {
             // the previous cycle never thawed: no after-window to judge
             self.results.push(Liveness::default());
             return;
@@ -80,7 +90,7 @@ impl LivenessStats {
 
     /// One entry per cycle, in order.
     pub fn finish(mut self) -> Vec<Liveness> {
-        self.close_after_window();
+        self.close_after_window(!self.power.in_cycle());
         self.results
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod causes;
 pub mod check;
 mod html;
 mod liveness;
+mod power;
 mod serial;
 mod summary;
 mod suspend;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
 use super::liveness::Liveness;
+use super::power::{Edge, PowerState};
 use crate::trace::trim_nul;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -64,6 +65,10 @@ pub struct SuspendCycle {
     /// Hooks that fired before this cycle but not after it.
     #[serde(flatten)]
     pub liveness: Liveness,
+    /// When user tasks could not run: `freeze_processes` begin to `thaw_processes` begin
+    /// (or the cycle's end without a thaw), CLOCK_BOOTTIME; `None` without a freeze.
+    #[serde(skip)]
+    pub frozen_boot_ns: Option<(u64, u64)>,
 }
 
 /// One entry into the platform's sleep, its exit and the first wake evidence after entering.
@@ -156,11 +161,10 @@ pub struct SuspendStats {
     callbacks: HashMap<String, (u64, u64, Option<String>)>,
     /// Every finished callback of the current cycle.
     devices: Vec<DeviceCallback>,
-    /// The platform returned (machine_suspend or suspend_enter end) in the current cycle.
-    /// CLOCK_MONOTONIC: timekeeping itself is suspended around `machine_suspend` and
-    /// CLOCK_BOOTTIME jumps by the time asleep inside `syscore_resume`, so resume time is
-    /// measured on the clock that does not jump.
-    resumed_at: Option<u64>,
+    /// Cycle boundaries and where resuming began (shared with the other analyses). Resume
+    /// time is measured on CLOCK_MONOTONIC: timekeeping itself is suspended around
+    /// `machine_suspend` and CLOCK_BOOTTIME jumps by the time asleep inside `syscore_resume`.
+    power: PowerState,
     /// Wake evidence of the current cycle, seen after resuming began.
     woke: WakeEvidence,
 }
@@ -173,22 +177,18 @@ struct WakeEvidence {
     alarm_fired: Option<u64>,
 }
 
-/// Whether this `suspend_resume` event is where resuming begins: the platform's return
-/// (`machine_suspend` end) or, for `pm_test` levels that never enter it, the first device resume
-/// phase or the thaw; the first of these in a cycle counts.
-pub fn is_resume_start(action: &str, begin: bool) -> bool {
-    if begin {
-        action.starts_with("dpm_resume") || action == "thaw_processes"
-    } else {
-        action == "machine_suspend"
-    }
-}
-
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(trim_nul(b)).into_owned()
 }
 
 impl SuspendStats {
+    /// Resuming began in the cycle under way.
+    fn resuming(&self) -> bool {
+        self.power
+            .current()
+            .is_some_and(|c| c.resumed_mono.is_some())
+    }
+
     fn device_event(&mut self, ev: &Event) {
         let device = text(&ev.text[0]);
         if ev.kind == kind::DEVICE_PM_CALLBACK_START {
@@ -231,7 +231,7 @@ impl SuspendStats {
         let in_resume = self
             .cycles
             .last()
-            .is_some_and(|c| !c.complete && (self.resumed_at.is_some() || c.platform_entries > 0));
+            .is_some_and(|c| !c.complete && (self.resuming() || c.platform_entries > 0));
         if !in_resume {
             return;
         }
@@ -304,6 +304,9 @@ impl SuspendStats {
             if c.wake_source.is_none() {
                 c.wake_source = wake;
             }
+            let span = self.power.cycles().get(c.index as usize - 1);
+            c.frozen_boot_ns =
+                span.and_then(|s| Some((s.freeze?, s.thaw.unwrap_or(c.end_boot_ns))));
             let mut d = std::mem::take(&mut self.devices);
             c.device_callbacks = d.len() as u64;
             d.sort_by_key(|d| std::cmp::Reverse(d.duration_ns));
@@ -311,7 +314,6 @@ impl SuspendStats {
             c.slowest_devices = d;
         }
         self.callbacks.clear();
-        self.resumed_at = None;
         self.woke = WakeEvidence::default();
     }
 }
@@ -328,10 +330,11 @@ impl SuspendStats {
             }
             _ => return,
         }
+        let edge = self.power.event(ev);
         let action = String::from_utf8_lossy(trim_nul(&ev.text[0])).into_owned();
         let val = ev.args[arg::suspend_resume::VAL] as i64;
         let begin = ev.args[arg::suspend_resume::START] != 0;
-        if begin && action == "suspend_enter" {
+        if edge == Some(Edge::CycleBegan) {
             self.close_cycle();
             self.open.clear();
             self.cycles.push(SuspendCycle {
@@ -354,6 +357,7 @@ impl SuspendStats {
                 device_callbacks: 0,
                 wake_source: None,
                 liveness: Liveness::default(),
+                frozen_boot_ns: None,
             });
         }
         let Some(cycle) = self.cycles.last_mut() else {
@@ -370,7 +374,6 @@ impl SuspendStats {
                 // s2idle sleeps again: resuming (and its wake evidence) starts anew with
                 // this entry
                 cycle.platform_entries += 1;
-                self.resumed_at = None;
                 self.woke = WakeEvidence::default();
                 cycle.platform_wakes.push(PlatformWake {
                     entered_boot_ns: ev.boot_ns,
@@ -382,9 +385,6 @@ impl SuspendStats {
             }
         }
         if begin {
-            if is_resume_start(&action, true) && self.resumed_at.is_none() {
-                self.resumed_at = Some(ev.mono_ns);
-            }
             self.open.insert((action.clone(), val), cycle.phases.len());
             cycle.phases.push(Phase {
                 name: action,
@@ -396,14 +396,12 @@ impl SuspendStats {
                 duration_ns: None,
             });
         } else {
-            if self.resumed_at.is_none() && action == "machine_suspend" {
-                self.resumed_at = Some(ev.mono_ns);
-            }
             if action == "thaw_processes" {
+                let resumed = self.power.cycles().last().and_then(|c| c.resumed_mono);
                 cycle.complete = true;
-                cycle.resume_ns = self.resumed_at.map(|m| ev.mono_ns.saturating_sub(m));
+                cycle.resume_ns = resumed.map(|m| ev.mono_ns.saturating_sub(m));
                 let offset = ev.boot_ns.saturating_sub(ev.mono_ns);
-                cycle.resumed_boot_ns = self.resumed_at.map(|m| m + offset);
+                cycle.resumed_boot_ns = resumed.map(|m| m + offset);
             }
             if let Some(i) = self.open.remove(&(action, val)) {
                 let p = &mut cycle.phases[i];

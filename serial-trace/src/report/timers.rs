@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
-use super::suspend::is_resume_start;
+use super::power::PowerState;
 use super::timeline::Series;
 use crate::trace::trim_nul;
 
@@ -59,20 +59,6 @@ pub enum Phase {
     Spanning,
     /// Armed and expired after a cycle, none in between.
     After,
-}
-
-/// One suspend cycle as the timer analysis sees it (CLOCK_BOOTTIME).
-#[derive(Clone, Copy, Debug)]
-struct CycleSpan {
-    index: u32,
-    start: u64,
-    /// Resuming began ([`is_resume_start`]), on CLOCK_MONOTONIC: timekeeping is suspended
-    /// there and CLOCK_BOOTTIME jumps by the time asleep only later, in `syscore_resume`.
-    resumed_mono: Option<u64>,
-    /// boottime − monotonic at the cycle's latest power event (after the jump, once resumed).
-    offset: u64,
-    /// `thaw_processes` ended.
-    end: Option<u64>,
 }
 
 /// An `hrtimer_cancel` not yet taken as one: decided by the next event on its CPU.
@@ -318,17 +304,14 @@ pub struct TimerStats {
     wake_functions: Vec<u64>,
     pending: HashMap<u32, PendingWake>,
     wakeups: Histogram<u64>,
-    /// From `freeze_processes` begin to `thaw_processes` begin user tasks cannot run.
-    freezing: bool,
-    /// The last cycle's tasks are thawed (from `thaw_processes` begin to the next cycle).
-    thawed: bool,
+    /// Suspend cycles, the freezer and resuming (shared boundaries, `power.rs`).
+    power: PowerState,
     /// Every wakeup, when asked for (`report --wakeups`).
     pub wake_log: Option<Vec<WakeRecord>>,
     overall: Histogram<u64>,
     phases: [Histogram<u64>; 3],
     /// Spanning expiries per clock: (own lateness, wall lateness, most suspended).
     spanning: BTreeMap<u64, (Histogram<u64>, Histogram<u64>, u64)>,
-    cycles: Vec<CycleSpan>,
     lost: Vec<LostWakeup>,
     /// Task-visible wakeups over time.
     pub wake_series: Series,
@@ -406,13 +389,11 @@ impl TimerStats {
             wake_functions,
             pending: HashMap::new(),
             wakeups: new_hist(3),
-            freezing: false,
-            thawed: false,
+            power: PowerState::default(),
             wake_log: None,
             overall: new_hist(3),
             phases: [new_hist(3), new_hist(3), new_hist(3)],
             spanning: BTreeMap::new(),
-            cycles: Vec::new(),
             lost: Vec::new(),
             wake_series: Series::default(),
             by_callback: HashMap::new(),
@@ -520,10 +501,6 @@ impl TimerStats {
             && self.wake_functions.first() == Some(&function)
     }
 
-    fn in_cycle(&self) -> bool {
-        self.cycles.last().is_some_and(|c| c.end.is_none())
-    }
-
     /// Takes one event; returns the lateness (own clock) of an hrtimer expiry it paired.
     pub fn event(&mut self, ev: &Event) -> Option<i64> {
         self.settle_held_cancel(ev);
@@ -551,8 +528,8 @@ impl TimerStats {
                     clockid_plus1: ev.args[a::CLOCKID_PLUS1],
                     arm_mono: ev.mono_ns,
                     arm_boot: ev.boot_ns,
-                    cycles_at_arm: self.cycles.len() as u32,
-                    in_cycle_at_arm: self.in_cycle(),
+                    cycles_at_arm: self.power.cycles().len() as u32,
+                    in_cycle_at_arm: self.power.in_cycle(),
                 };
                 // the task runs and sleeps again: the sleep it cancelled ended otherwise —
                 // unless this is that sleep going on
@@ -581,7 +558,7 @@ impl TimerStats {
                             timer: ev.args[0],
                             armed,
                             ev: *ev,
-                            freezing: self.freezing,
+                            freezing: self.power.freezing(),
                         },
                     );
                 }
@@ -603,7 +580,7 @@ impl TimerStats {
                         expire_boot: ev.boot_ns,
                         clockid_plus1: armed.clockid_plus1,
                         softexpires: armed.softexpires,
-                        frozen: self.freezing,
+                        frozen: self.power.freezing(),
                         cancelled_by_freezer: false,
                         ran_at: None,
                         arm_mono: armed.arm_mono,
@@ -653,7 +630,7 @@ impl TimerStats {
                 self.switched_out(ev.args[a::PREV_PID] as u32, ev.args[a::PREV_STATE], ev);
                 let tid = ev.args[a::NEXT_PID] as u32;
                 self.remember_switch_in(tid, ev);
-                if self.freezing {
+                if self.power.freezing() {
                     // a task switched in now may only enter the freezer: its wakeup is at thaw
                     if let Some(p) = self.pending.get_mut(&tid) {
                         p.frozen = true;
@@ -678,37 +655,7 @@ impl TimerStats {
                 }
             }
             kind::SUSPEND_RESUME => {
-                let action = trim_nul(&ev.text[0]);
-                let begin = ev.args[arg::suspend_resume::START] != 0;
-                // tasks are thawed one by one inside the thaw_processes phase: the window
-                // in which a switch-in only leads into the freezer ends where it begins
-                if begin && action == b"freeze_processes" {
-                    self.freezing = true;
-                } else if begin && action == b"thaw_processes" {
-                    self.freezing = false;
-                    self.thawed = true;
-                } else if begin && action == b"suspend_enter" {
-                    self.thawed = false;
-                }
-                // the same cycle boundaries as the suspend analysis (suspend.rs)
-                if begin && action == b"suspend_enter" {
-                    self.cycles.push(CycleSpan {
-                        index: self.cycles.len() as u32 + 1,
-                        start: ev.boot_ns,
-                        resumed_mono: None,
-                        offset: ev.boot_ns.saturating_sub(ev.mono_ns),
-                        end: None,
-                    });
-                } else if let Some(c) = self.cycles.last_mut().filter(|c| c.end.is_none()) {
-                    let name = String::from_utf8_lossy(action);
-                    if c.resumed_mono.is_none() && is_resume_start(&name, begin) {
-                        c.resumed_mono = Some(ev.mono_ns);
-                    }
-                    c.offset = ev.boot_ns.saturating_sub(ev.mono_ns);
-                    if !begin && action == b"thaw_processes" {
-                        c.end = Some(ev.boot_ns);
-                    }
-                }
+                self.power.event(ev);
             }
             _ => {}
         }
@@ -840,7 +787,7 @@ impl TimerStats {
     /// again after thaw: the task's next arm for that deadline continues it, as armed before
     /// the cycle.
     fn stopped_in_freezer(&mut self, tid: u32, p: &PendingWake) {
-        let cycles = self.cycles.len() as u32;
+        let cycles = self.power.cycles().len() as u32;
         self.remember_stopped_sleep(Armed {
             softexpires: p.softexpires,
             function: self.wake_functions.first().copied().unwrap_or(0),
@@ -927,7 +874,7 @@ impl TimerStats {
         let Some(p) = self.pending.get(&tid) else {
             return;
         };
-        if self.freezing {
+        if self.power.freezing() {
             // switched in while the freezer runs, and now doing what no task on its way into
             // the refrigerator does: it woke at that switch-in
             let Some((mono, boot)) = p.ran_at else { return };
@@ -1006,7 +953,7 @@ impl TimerStats {
         runs.push_back(SwitchIn {
             mono: ev.mono_ns,
             boot: ev.boot_ns,
-            freezing: self.freezing,
+            freezing: self.power.freezing(),
         });
     }
 
@@ -1032,8 +979,9 @@ impl TimerStats {
         // has ended
         // a cycle began since the arm, or the arm was inside one (before its freezer), and
         // its tasks are thawed (they run before `thaw_processes` ends)
-        let resumed_since =
-            (self.cycles.len() as u32 > prev.cycles_at_arm || prev.in_cycle_at_arm) && self.thawed;
+        let resumed_since = (self.power.cycles().len() as u32 > prev.cycles_at_arm
+            || prev.in_cycle_at_arm)
+            && self.power.thawed();
         let now = if monotonic { ev.mono_ns } else { ev.boot_ns };
         if !wakes
             || !resumed_since
@@ -1089,10 +1037,10 @@ impl TimerStats {
         self.rearmed_unseen += 1;
         // held by the freezer unless a switch-in shows otherwise: a cycle's tasks were thawed
         // since the arm, or the freezer runs now
-        let resumed_since = (self.cycles.len() as u32 > armed.cycles_at_arm
+        let resumed_since = (self.power.cycles().len() as u32 > armed.cycles_at_arm
             || armed.in_cycle_at_arm)
-            && self.thawed;
-        self.cancelled_in_freezer(&armed, ev, resumed_since || self.freezing);
+            && self.power.thawed();
+        self.cancelled_in_freezer(&armed, ev, resumed_since || self.power.freezing());
         if let Some(mut p) = self.pending.remove(&tid) {
             p.cancelled_by_freezer = false;
             self.wake_after_lost_expiry(tid, p, ev);
@@ -1128,23 +1076,15 @@ impl TimerStats {
 
     fn phase_of(&self, armed: &Armed) -> Phase {
         if armed.in_cycle_at_arm
-            || self.in_cycle()
-            || self.cycles.len() as u32 > armed.cycles_at_arm
+            || self.power.in_cycle()
+            || self.power.cycles().len() as u32 > armed.cycles_at_arm
         {
             Phase::Spanning
-        } else if self.cycles.is_empty() {
+        } else if self.power.cycles().is_empty() {
             Phase::Before
         } else {
             Phase::After
         }
-    }
-
-    /// The cycle a boottime instant falls in (from `suspend_enter` begin to `thaw_processes`
-    /// end; a cycle without an end runs to the end of the trace).
-    fn cycle_at(&self, boot: u64) -> Option<&CycleSpan> {
-        self.cycles
-            .iter()
-            .find(|c| c.start <= boot && c.end.is_none_or(|e| boot <= e))
     }
 
     /// The task of a pending wakeup got the CPU at `ev`.
@@ -1207,11 +1147,12 @@ impl TimerStats {
             .boot_ns
             .saturating_sub(p.arm_boot)
             .saturating_sub(ev.mono_ns.saturating_sub(p.arm_mono));
-        let cycle = self.cycle_at(expected_boot).copied().or_else(|| {
+        let cycle = self.power.cycle_at(expected_boot).copied().or_else(|| {
             // a monotonic deadline moves with the suspend: blame the cycle that stopped it
             (is_monotonic(p.clockid_plus1) && suspended_between > 0)
                 .then(|| {
-                    self.cycles
+                    self.power
+                        .cycles()
                         .iter()
                         .rev()
                         .find(|c| c.start >= p.arm_boot && c.start <= ev.boot_ns)
@@ -1271,8 +1212,8 @@ impl TimerStats {
             clockid_plus1: ev.args[a::CLOCKID_PLUS1],
             arm_mono: ev.mono_ns,
             arm_boot: ev.boot_ns,
-            cycles_at_arm: self.cycles.len() as u32,
-            in_cycle_at_arm: self.in_cycle(),
+            cycles_at_arm: self.power.cycles().len() as u32,
+            in_cycle_at_arm: self.power.in_cycle(),
         })
     }
 
