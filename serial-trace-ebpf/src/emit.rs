@@ -312,11 +312,23 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let rec = Record::new(ctx).ok_or(())?;
     if spec.role == Role::HRTIMER_EXPIRE {
         nest_expiry(rec.field(spec.fields[arg::hrtimer_expire_entry::HRTIMER]));
+        set_callback_done(0);
     }
     if spec.role == Role::HRTIMER_EXPIRE_EXIT {
-        unnest_expiry(rec.field(spec.fields[0]));
+        let timer = rec.field(spec.fields[0]);
+        unnest_expiry(timer);
+        set_callback_done(timer);
     }
+    // An arm of the timer whose callback just returned on this CPU, with no expiry or
+    // context switch in between, is that callback's restart (`HRTIMER_RESTART`: a POSIX or
+    // alarm timer whose signal is ignored), made in interrupt context: it belongs to the
+    // timer's owner, not to whichever task was interrupted.
+    let restart = spec.role == Role::HRTIMER_ARM && {
+        let timer = rec.field(spec.fields[arg::hrtimer_start::HRTIMER]);
+        take_callback_done() == timer && timer != 0
+    };
     if spec.role == Role::SCHED_IN {
+        set_callback_done(0);
         // Most context switches are of no interest: only those of a task whose wake timer
         // fired. Its first few switches are recorded (not just one): a task woken inside a
         // suspend's freeze window may run only to freeze, its real wakeup then at thaw, and
@@ -354,6 +366,13 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     // The recorder's own timers (its polls, the counter poller) are never recorded, neither
     // armed nor expiring: recording them would only measure the recorder.
     match spec.filter {
+        // a restart changes no ownership: an own timer stays own (and unrecorded), another
+        // task's stays theirs
+        Filter::ARM | Filter::ARM_BY_CALLBACK if restart => {
+            if unsafe { OWN_TIMERS.get(timer) }.is_some() {
+                return Err(());
+            }
+        }
         Filter::ARM | Filter::ARM_BY_CALLBACK => {
             if task_timer
                 && (pid_tgid >> 32) as u32
@@ -380,6 +399,11 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let filter_active = unsafe { core::ptr::read_volatile(&FILTER.active) } != 0;
     if filter_active {
         match spec.filter {
+            Filter::ARM | Filter::ARM_BY_CALLBACK if restart => {
+                if unsafe { TRACKED.get(timer) }.is_none() {
+                    return Err(());
+                }
+            }
             Filter::ARM | Filter::ARM_BY_CALLBACK => {
                 if !task_timer || !task_passes(pid_tgid, &comm) {
                     return Err(());
@@ -414,7 +438,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
             lru_set(&LAST_WOKEN, state_counts::LAST_WOKEN, &expiring, pair);
         }
     }
-    if spec.role == Role::HRTIMER_ARM && task_timer {
+    if spec.role == Role::HRTIMER_ARM && task_timer && !restart {
         let tid = pid_tgid as u32;
         if tid != 0 {
             lru_set(&OWNER, state_counts::OWNER, &timer, tid);
@@ -442,6 +466,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         }
         if spec.role == Role::HRTIMER_ARM {
             ev.args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
+            ev.args[arg::hrtimer_start::RESTART] = u64::from(restart);
         } else if spec.role == Role::HRTIMER_EXPIRE {
             use arg::hrtimer_expire_entry as a;
             ev.args[a::SOFTEXPIRES] = hrtimer_softexpires(timer);
@@ -649,6 +674,33 @@ fn unnest_expiry(timer: u64) {
             *mark = 0;
         }
     }
+}
+
+/// The timer whose callback returned last on this CPU (0 = none, or an expiry or a context
+/// switch came since): its `hrtimer_start` next is the callback's restart (see `try_emit`).
+#[map]
+static CALLBACK_DONE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+fn set_callback_done(timer: u64) {
+    if let Some(slot) = CALLBACK_DONE.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot; written only if it changes (most context switches find 0).
+        unsafe {
+            if *slot != timer {
+                *slot = timer;
+            }
+        }
+    }
+}
+
+/// The timer whose callback just returned on this CPU, clearing the mark.
+#[inline(always)]
+fn take_callback_done() -> u64 {
+    let Some(slot) = CALLBACK_DONE.get_ptr_mut(0) else {
+        return 0;
+    };
+    // SAFETY: per-CPU slot, as above.
+    unsafe { core::mem::replace(&mut *slot, 0) }
 }
 
 /// Wake timer → (tid that armed it << 32 | tid its callback last woke), for timers whose

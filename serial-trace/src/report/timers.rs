@@ -331,6 +331,8 @@ pub struct TimerStats {
     rearmed_unseen: u64,
     /// See `TimerSummary::continued_sleeps`.
     continued_sleeps: u64,
+    /// See `TimerSummary::restarts`.
+    restarts: u64,
     /// Per CPU, the wake timer whose callback is running: `sched_waking` events until its
     /// `hrtimer_expire_exit` are the tasks it woke.
     expiring: HashMap<u16, ExpiringWake>,
@@ -341,6 +343,9 @@ pub struct TimerStats {
     /// Per task, the sleep it stopped without waking from it, which its next arm for the
     /// same deadline continues (see `continue_sleep`).
     continuing: HashMap<u32, Armed>,
+    /// Per CPU, the timer that expired there last, as armed: whose a restart by its callback
+    /// is (see `restarted_by_callback`).
+    last_expired: HashMap<u16, (u64, Armed)>,
     woke_other_than_armer: u64,
     /// Per wake timer whose callback woke another task than its armer: (armer, that task,
     /// its comm).
@@ -404,9 +409,11 @@ impl TimerStats {
             unrecorded_arms: 0,
             rearmed_unseen: 0,
             continued_sleeps: 0,
+            restarts: 0,
             expiring: HashMap::new(),
             behind_callback: Vec::new(),
             continuing: HashMap::new(),
+            last_expired: HashMap::new(),
             woke_other_than_armer: 0,
             last_woken: HashMap::new(),
             recent_switch_ins: HashMap::new(),
@@ -477,6 +484,9 @@ pub struct TimerSummary {
     /// (the kernel's restart of a sleep a signal or the suspend freezer interrupted, or an
     /// event loop's wait asked again for the time left): one sleep, from its first arm.
     pub continued_sleeps: u64,
+    /// Timers re-armed by their own callback in interrupt context (a POSIX or alarm timer
+    /// whose signal is ignored), kept as their owner's, not the interrupted task's.
+    pub restarts: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
     pub wakeups: WakeupSummary,
@@ -508,6 +518,10 @@ impl TimerStats {
         match ev.kind {
             kind::HRTIMER_START => {
                 use arg::hrtimer_start as a;
+                if ev.args[a::RESTART] != 0 {
+                    self.restarted_by_callback(ev);
+                    return None;
+                }
                 self.outlived_sleep(ev);
                 if let Some(prev) = self.armed.get(&ev.args[a::HRTIMER]).copied() {
                     // The kernel traces a cancel before re-arming a queued timer, and an
@@ -572,6 +586,8 @@ impl TimerStats {
                 };
                 let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
                 self.record(&armed, late, ev);
+                self.last_expired
+                    .insert(ev.cpu, (ev.args[a::HRTIMER], armed));
                 let function = ev.args[a::FUNCTION];
                 if self.wake_functions.is_empty() || self.wake_functions.contains(&function) {
                     let wake = PendingWake {
@@ -768,6 +784,36 @@ impl TimerStats {
             // it for the same deadline), or the program re-arms or gives up its timer
             self.remember_stopped_sleep(held.armed);
         }
+    }
+
+    /// `ev` is a timer's own callback re-arming it (`HRTIMER_RESTART`: a POSIX or alarm timer
+    /// whose signal is ignored), in interrupt context: the current task was only interrupted.
+    /// The arm is the timer's owner's, as armed when it expired here; without that expiry in
+    /// the trace, whose it is cannot be known and it stays unpaired.
+    fn restarted_by_callback(&mut self, ev: &Event) {
+        use arg::hrtimer_start as a;
+        let timer = ev.args[a::HRTIMER];
+        let Some((_, owner)) = self
+            .last_expired
+            .remove(&ev.cpu)
+            .filter(|(expired, _)| *expired == timer)
+        else {
+            return;
+        };
+        self.restarts += 1;
+        self.armed.insert(
+            timer,
+            Armed {
+                softexpires: ev.args[a::SOFTEXPIRES] as i64,
+                function: ev.args[a::FUNCTION],
+                clockid_plus1: ev.args[a::CLOCKID_PLUS1],
+                arm_mono: ev.mono_ns,
+                arm_boot: ev.boot_ns,
+                cycles_at_arm: self.power.cycles().len() as u32,
+                in_cycle_at_arm: self.power.in_cycle(),
+                ..owner
+            },
+        );
     }
 
     /// `armed`, a sleep its task stopped before its deadline, is continued by the task's
@@ -1327,6 +1373,7 @@ impl TimerStats {
             unrecorded_arms: self.unrecorded_arms,
             rearmed_unseen: self.rearmed_unseen,
             continued_sleeps: self.continued_sleeps,
+            restarts: self.restarts,
             by_callback,
             by_task,
             by_phase: PhaseSplit::of([
@@ -1455,6 +1502,24 @@ pub(crate) mod tests {
         old.event(&start(0x2, 0, 0xe0, 7));
         old.event(&expire(0x2, 5_000, 0xe0));
         assert_eq!(old.summary(&BTreeMap::new(), 10).by_task[0].tid, Some(7));
+    }
+
+    /// A POSIX timer whose signal is ignored is re-armed by its own callback, in interrupt
+    /// context: the arm is traced in whichever task was interrupted (7), and marked a restart
+    /// by the recorder. Its expiries stay task 42's.
+    #[test]
+    fn a_timer_restarted_by_its_callback_stays_its_owners() {
+        let mut s = TimerStats::new(vec![0xf1]).with_task_callbacks(vec![0xf1, 0xf3]);
+        s.event(&start(0x3, 10_000_000, 0xf3, 42));
+        s.event(&expire(0x3, 10_005_000, 0xf3));
+        let mut restart = start(0x3, 20_000_000, 0xf3, 7);
+        restart.args[arg::hrtimer_start::RESTART] = 1;
+        s.event(&restart);
+        s.event(&expire(0x3, 20_005_000, 0xf3));
+        let sum = s.summary(&BTreeMap::new(), 10);
+        let rows: Vec<(Option<u32>, u64)> = sum.by_task.iter().map(|r| (r.tid, r.count)).collect();
+        assert_eq!(rows, [(Some(42), 2)]);
+        assert_eq!(sum.restarts, 1);
     }
 
     #[test]

@@ -913,6 +913,44 @@ pub fn spanning_checks(
     ]
 }
 
+/// A periodic POSIX timer whose signal is ignored (`posix-timer`, its summary line `posix`)
+/// is re-armed by its own callback in interrupt context on kernels before 6.13: every expiry
+/// must still be its thread's in `timers.by_task` (not the interrupted task's), and the
+/// report must count the restarts. Expiries the kernel skipped (`skipped`: counted misses and
+/// re-arms the trace shows without their expiry) excuse as many missing.
+pub fn restart_checks(posix: &Value, report: &Value, skipped: u64) -> Vec<Check> {
+    let (Some(tid), Some(count)) = (posix["tid"].as_u64(), posix["count"].as_u64()) else {
+        return vec![check(
+            "timers: a POSIX timer restarted by its callback stays its thread's",
+            false,
+            "no summary line from posix-timer",
+        )];
+    };
+    let own = report["timers"]["by_task"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["tid"].as_u64() == Some(tid))
+        .and_then(|r| r["count"].as_u64())
+        .unwrap_or(0);
+    let restarts = report["timers"]["restarts"].as_u64().unwrap_or(0);
+    // the sleep over the intervals is one more expiry of the thread's
+    let expected = count + 1;
+    vec![check(
+        "timers: a POSIX timer restarted by its callback stays its thread's",
+        restarts + 1 >= count.saturating_sub(skipped) && own + skipped >= expected,
+        format!(
+            "thread {tid}: {own} of {expected} expiries in its row, {restarts} restarts by the callback (expected {}){}",
+            count - 1,
+            if skipped > 0 {
+                format!("; {skipped} timer events skipped by the kernel")
+            } else {
+                String::new()
+            }
+        ),
+    )]
+}
+
 /// Share of ordinary wakeups that must agree within 1 ms/5 %: under TCG a vCPU stall or a
 /// preemption of a few ms can fall between the task getting the CPU and its own clock read,
 /// which no in-guest tracer can see (seen: 88–97 % agreement, lowest on PREEMPT_RT).
@@ -1360,6 +1398,21 @@ mod tests {
         // a wakeup the kernel skipped (counted) is accounted for; an uncounted one is not
         assert!(spanning_checks(&wakeups, &unlisted, 1, true)[1].ok);
         assert!(!spanning_checks(&wakeups, &unlisted, 1, false)[1].ok);
+    }
+
+    #[test]
+    fn a_restarted_posix_timer_must_stay_its_threads() {
+        let posix = json!({"tid": 90, "count": 100});
+        let report = |own: u64, restarts: u64| {
+            json!({"timers": {"restarts": restarts, "by_task": [
+                {"tid": 0, "count": 5}, {"tid": 90, "count": own}]}})
+        };
+        assert!(restart_checks(&posix, &report(101, 99), 0)[0].ok);
+        // the restarts taken as the interrupted task's: one expiry left in the row
+        assert!(!restart_checks(&posix, &report(1, 0), 0)[0].ok);
+        // two expiries the kernel skipped excuse two missing
+        assert!(restart_checks(&posix, &report(99, 97), 2)[0].ok);
+        assert!(!restart_checks(&json!({}), &report(101, 99), 0)[0].ok);
     }
 
     /// Seen on 5.10: an epoll-pair waiter's first wakeup after resume, on a deadline the

@@ -13,7 +13,12 @@ use crate::util::{root, sh, stdout_of};
 
 const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Guest programs, built statically.
-pub const GUEST_BINARIES: &[&str] = &["serial-trace", "timer-workload", "guest-export"];
+pub const GUEST_BINARIES: &[&str] = &[
+    "serial-trace",
+    "timer-workload",
+    "posix-timer",
+    "guest-export",
+];
 
 /// Builds the static guest binaries into `target/guest` (own target dir: different RUSTFLAGS
 /// would otherwise rebuild the host binaries every time) and returns their folder.

@@ -436,6 +436,15 @@ fn evaluate(
                 checks.extend(checks::timer_checks(
                     &wakeups, &tool, &held_off, misses, counted,
                 ));
+                let posix: Value = std::fs::read_to_string(dir.join("timers.posix-timer.json"))
+                    .ok()
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default();
+                checks.extend(checks::restart_checks(
+                    &posix,
+                    &report,
+                    misses + rearmed_unseen,
+                ));
             } else if sc.id == "event-loop" {
                 checks.extend(checks::event_loop_checks(
                     &wakeups, &tool, &held_off, &report, misses, counted,

@@ -33,11 +33,14 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "timers",
-        about: "threads sleeping on CLOCK_MONOTONIC and CLOCK_BOOTTIME (clock_nanosleep, timerfd, and a timerfd armed by one thread and waited on in epoll_wait by another) every 200 ms across one S3 cycle, and one 1 s monotonic timerfd armed just before it",
+        about: "threads sleeping on CLOCK_MONOTONIC and CLOCK_BOOTTIME (clock_nanosleep, timerfd, and a timerfd armed by one thread and waited on in epoll_wait by another) every 200 ms across one S3 cycle, and one 1 s monotonic timerfd armed just before it; first, 1 s of a 10 ms POSIX timer whose signal is ignored",
         body: r#"
     timer-workload --clock both --api all --interval-us 200000 --duration-s 8 \
         --log /tmp/timers.wakeups.jsonl > /tmp/timers.workload.json & WL=$!
-    sleep 2; full=0
+    # a periodic POSIX timer whose signal is ignored: re-armed by its own callback, in
+    # interrupt context (kernels before 6.13)
+    posix-timer --interval-ms 10 --count 100 > /tmp/timers.posix-timer.json
+    sleep 1; full=0
     # one timer certain to span the moment time stops: a 1 s monotonic timerfd armed just
     # before the cycle (the 200 ms ones span it only when a deadline falls after that moment;
     # the freezer ends the monotonic sleeps, so only their timerfds can)
