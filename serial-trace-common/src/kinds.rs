@@ -166,8 +166,8 @@ pub mod arg {
         /// Derived: the clock id of the timer's base + 1 (0 = unknown).
         pub const CLOCKID_PLUS1: usize = 6;
         /// Derived: 1 when this arm is the timer's own callback restarting it (right after
-        /// its expiry on the same CPU, in interrupt context): the current task is whichever
-        /// was interrupted, not the timer's owner.
+        /// its expiry on the same CPU, in interrupt context) and the current task, whichever
+        /// was interrupted, is not the timer's owner.
         pub const RESTART: usize = 7;
     }
     /// `sched_switch` (only switches to a task with a pending timer wakeup are recorded).

@@ -320,12 +320,16 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         set_callback_done(timer);
     }
     // An arm of the timer whose callback just returned on this CPU, with no expiry or
-    // context switch in between, is that callback's restart (`HRTIMER_RESTART`: a POSIX or
-    // alarm timer whose signal is ignored), made in interrupt context: it belongs to the
-    // timer's owner, not to whichever task was interrupted.
+    // context switch in between, by another task than the timer's owner, is that callback's
+    // restart (`HRTIMER_RESTART`: a POSIX or alarm timer whose signal is ignored), made in
+    // interrupt context: it belongs to the owner, not to whichever task was interrupted. (The
+    // owner itself re-arming at once, e.g. a sleep whose timer fired before the task left the
+    // CPU, is its own arm either way.)
     let restart = spec.role == Role::HRTIMER_ARM && {
         let timer = rec.field(spec.fields[arg::hrtimer_start::HRTIMER]);
-        take_callback_done() == timer && timer != 0
+        take_callback_done() == timer
+            && timer != 0
+            && unsafe { OWNER.get(timer) }.is_none_or(|&o| o != bpf_get_current_pid_tgid() as u32)
     };
     if spec.role == Role::SCHED_IN {
         set_callback_done(0);

@@ -204,6 +204,16 @@ fn records_hrtimers_of_a_sleeping_workload() {
         "{entries} expiry entries but {exits} exits"
     );
     assert!(r["timers"]["min_lateness_ns"].as_i64().unwrap() >= 0);
+    // A restart mark (an arm right after the same timer's callback returned on that CPU, by
+    // another task than its owner) is never a task's own sleep, even when its timer fired
+    // before it left the CPU and it re-armed at once.
+    let wakeup = kallsyms_addresses(&["hrtimer_wakeup"]);
+    let marked: Vec<_> = dump_events(&out)
+        .into_iter()
+        .filter(|e| e["kind"] == "hrtimer_start" && e["restart"].as_i64() == Some(1))
+        .filter(|e| wakeup.contains(&e["function"].as_u64().unwrap_or(0)))
+        .collect();
+    assert!(marked.is_empty(), "sleeps marked restarts: {marked:?}");
     let p99 = row["lateness_ns"]["p99"].as_u64().unwrap();
     assert!(p99 > 0 && p99 < 50_000_000, "implausible p99 {p99}");
     // The kernel expires the timer before the task can see it wake: the tool's lateness for the
