@@ -484,8 +484,9 @@ pub struct TimerSummary {
     /// (the kernel's restart of a sleep a signal or the suspend freezer interrupted, or an
     /// event loop's wait asked again for the time left): one sleep, from its first arm.
     pub continued_sleeps: u64,
-    /// Timers re-armed by their own callback in interrupt context (a POSIX or alarm timer
-    /// whose signal is ignored), kept as their owner's, not the interrupted task's.
+    /// Timers re-armed by their own callback in interrupt context, whose arm the trace marks
+    /// (`restart`): kernel timers such as the tick, and task timers such as a POSIX or alarm
+    /// timer whose signal is ignored, kept as their owner's, not the interrupted task's.
     pub restarts: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
