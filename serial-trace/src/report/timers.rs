@@ -506,6 +506,11 @@ impl TimerStats {
 
     /// The callback of a sleep in its own task's context (`hrtimer_wakeup`: nanosleep, poll
     /// and epoll timeouts, futex waits), first of the wake callbacks the recorder resolved.
+    /// A callback that wakes a task (a sleep's or a timerfd's; every one when unknown).
+    fn wakes(&self, function: u64) -> bool {
+        self.wake_functions.is_empty() || self.wake_functions.contains(&function)
+    }
+
     fn is_sleep(&self, function: u64) -> bool {
         // unresolved callbacks are left out of the list: then which is which is unknown
         self.wake_functions.len() == crate::wakeup::WAKE_CALLBACKS.len()
@@ -590,7 +595,7 @@ impl TimerStats {
                 self.last_expired
                     .insert(ev.cpu, (ev.args[a::HRTIMER], armed));
                 let function = ev.args[a::FUNCTION];
-                if self.wake_functions.is_empty() || self.wake_functions.contains(&function) {
+                if self.wakes(function) {
                     let wake = PendingWake {
                         timer_late: late,
                         expire_mono: ev.mono_ns,
@@ -780,7 +785,10 @@ impl TimerStats {
             self.expiry_deactivations += 1;
         } else if held.freezing {
             self.cancelled_in_freezer(&held.armed, &held.ev, false);
-        } else if held.ev.tid() == held.armed.tid && held.armed.tid != 0 {
+        } else if held.ev.tid() == held.armed.tid
+            && held.armed.tid != 0
+            && self.wakes(held.armed.function)
+        {
             // a task stopping its own timer: a signal ended the sleep (the kernel restarts
             // it for the same deadline), or the program re-arms or gives up its timer
             self.remember_stopped_sleep(held.armed);
@@ -820,10 +828,6 @@ impl TimerStats {
     /// `armed`, a sleep its task stopped before its deadline, is continued by the task's
     /// next arm if that asks for the same deadline.
     fn remember_stopped_sleep(&mut self, armed: Armed) {
-        let wakes = self.wake_functions.is_empty() || self.wake_functions.contains(&armed.function);
-        if !wakes {
-            return;
-        }
         if self.continuing.len() >= MAX_SWITCH_IN_TASKS {
             self.continuing.clear();
         }
@@ -837,7 +841,8 @@ impl TimerStats {
         let cycles = self.power.cycles().len() as u32;
         self.remember_stopped_sleep(Armed {
             softexpires: p.softexpires,
-            function: self.wake_functions.first().copied().unwrap_or(0),
+            // a wake timer's (the pending wakeup was one); continuing does not look at it
+            function: 0,
             tgid: p.tgid,
             tid,
             comm: p.comm,
@@ -875,7 +880,7 @@ impl TimerStats {
     /// every event carries).
     /// `frozen`: the sleep is known to have spanned the freezer (a re-arm after resume).
     fn cancelled_in_freezer(&mut self, armed: &Armed, ev: &Event, frozen: bool) {
-        let wakes = self.wake_functions.is_empty() || self.wake_functions.contains(&armed.function);
+        let wakes = self.wakes(armed.function);
         let monotonic = is_monotonic(armed.clockid_plus1);
         if !wakes
             || ev.tid() != armed.tid
@@ -929,7 +934,7 @@ impl TimerStats {
                 kind::SUSPEND_RESUME => true,
                 kind::HRTIMER_START => {
                     let f = ev.args[arg::hrtimer_start::FUNCTION];
-                    self.wake_functions.is_empty() || self.wake_functions.contains(&f)
+                    self.wakes(f)
                 }
                 _ => false,
             };
@@ -1020,7 +1025,7 @@ impl TimerStats {
     /// the deadline outside the freezer, else at the re-arm (the task was running by then),
     /// and counted.
     fn rearmed_after_resume(&mut self, prev: &Armed, ev: &Event) {
-        let wakes = self.wake_functions.is_empty() || self.wake_functions.contains(&prev.function);
+        let wakes = self.wakes(prev.function);
         let monotonic = is_monotonic(prev.clockid_plus1);
         // a cycle began since the arm, or the arm was inside one (before its freezer), and it
         // has ended
