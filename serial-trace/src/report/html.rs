@@ -1209,6 +1209,7 @@ pub(crate) mod tests {
             late_ns: 5 * S + 630 * MS,
             cause: "suspend",
             suspend_cycle: Some(2),
+            ran_in_freezer_late_ns: None,
         });
         if let Some(c) = r.suspend_cycles.get_mut(1) {
             c.slowest_devices

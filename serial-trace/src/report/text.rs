@@ -327,6 +327,14 @@ pub fn render_text(r: &Report, color: bool) -> String {
                 fmt_ns(l.late_ns),
                 l.cause
             );
+            if let Some(ran) = l.ran_in_freezer_late_ns {
+                let _ = writeln!(
+                    o,
+                    "  {:<22} (it had the CPU inside the freezer {} after the deadline, then froze: the trace cannot tell whether the program saw the wakeup then)",
+                    "",
+                    fmt_ns(ran.max(0) as u64)
+                );
+            }
         }
         if r.lost_wakeups.len() > 20 {
             let _ = writeln!(

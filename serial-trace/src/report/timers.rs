@@ -128,6 +128,11 @@ pub struct WakeRecord {
     /// The task was held by the suspend freezer between the expiry and its wakeup.
     pub frozen: bool,
     pub wake_boot_ns: u64,
+    /// The task got the CPU inside the freezer this long after the deadline, then froze:
+    /// [`LostWakeup::ran_in_freezer_late_ns`]. Its wakeup is taken at thaw, but it may have
+    /// been this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_in_freezer_late_ns: Option<i64>,
 }
 
 fn clock_name(clockid_plus1: u64) -> &'static str {
@@ -138,6 +143,22 @@ fn clock_name(clockid_plus1: u64) -> &'static str {
         12 => "tai",
         _ => "unknown",
     }
+}
+
+/// `p`'s lateness when its task got the CPU inside the freezer after the expiry and then froze
+/// (its wakeup taken at thaw): whether it reached user space in between is unknown.
+fn ran_in_freezer_late(p: &PendingWake) -> Option<i64> {
+    if !p.frozen || p.cancelled_by_freezer {
+        return None;
+    }
+    let (mono, boot) = p.ran_at?;
+    Some(match p.clockid_plus1 {
+        CLOCK_MONOTONIC_PLUS1 => (mono as i64).saturating_sub(p.softexpires),
+        CLOCK_BOOTTIME_PLUS1 => (boot as i64).saturating_sub(p.softexpires),
+        _ => p
+            .timer_late
+            .saturating_add(mono.saturating_sub(p.expire_mono) as i64),
+    })
 }
 
 const CLOCK_MONOTONIC_PLUS1: u64 = 1 + 1;
@@ -283,6 +304,14 @@ pub struct LostWakeup {
     pub cause: &'static str,
     /// The suspend cycle involved, if any.
     pub suspend_cycle: Option<u32>,
+    /// Set when the task got the CPU inside the freezer after its timer fired (this long after
+    /// the deadline, on the timer's clock) and then went into the refrigerator. Whether it
+    /// returned to user space in between, the trace cannot tell: a sleep the kernel makes
+    /// freezable (nanosleep, epoll and poll before 6.1) freezes before the program sees its
+    /// wakeup, so it is late as listed; a `read()` of a timerfd returns first unless the
+    /// freezer has already marked the task, and the program then woke here, not late.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran_in_freezer_late_ns: Option<i64>,
 }
 
 /// A sleep the freezer ended, asked again after thaw for a deadline at most this much later
@@ -331,6 +360,8 @@ pub struct TimerStats {
     rearmed_unseen: u64,
     /// See `TimerSummary::continued_sleeps`.
     continued_sleeps: u64,
+    /// See `TimerSummary::caught_in_freezer`.
+    caught_in_freezer: u64,
     /// See `TimerSummary::restarts`.
     restarts: u64,
     /// Per CPU, the wake timer whose callback is running: `sched_waking` events until its
@@ -409,6 +440,7 @@ impl TimerStats {
             unrecorded_arms: 0,
             rearmed_unseen: 0,
             continued_sleeps: 0,
+            caught_in_freezer: 0,
             restarts: 0,
             expiring: HashMap::new(),
             behind_callback: Vec::new(),
@@ -484,6 +516,10 @@ pub struct TimerSummary {
     /// (the kernel's restart of a sleep a signal or the suspend freezer interrupted, or an
     /// event loop's wait asked again for the time left): one sleep, from its first arm.
     pub continued_sleeps: u64,
+    /// Wakeups whose task got the CPU inside the freezer after its timer fired and then froze:
+    /// taken at thaw, though the program may have run before the freezer caught it (each
+    /// carries `ran_in_freezer_late_ns`).
+    pub caught_in_freezer: u64,
     /// Timers re-armed by their own callback in interrupt context, whose arm the trace marks
     /// (`restart`): kernel timers such as the tick, and task timers such as a POSIX or alarm
     /// timer whose signal is ignored, kept as their owner's, not the interrupted task's.
@@ -1160,7 +1196,9 @@ impl TimerStats {
         };
         record(&mut self.wakeups, wake_late.max(0) as u64);
         self.wake_series.add(ev.boot_ns, 1);
-        self.check_lost(p, delay, ev);
+        let ran_in_freezer = ran_in_freezer_late(p);
+        self.caught_in_freezer += u64::from(ran_in_freezer.is_some());
+        self.check_lost(p, delay, ran_in_freezer, ev);
         if let Some(log) = &mut self.wake_log {
             log.push(WakeRecord {
                 tid,
@@ -1170,13 +1208,14 @@ impl TimerStats {
                 wake_late_ns: wake_late,
                 frozen: p.frozen || p.cancelled_by_freezer,
                 wake_boot_ns: ev.boot_ns,
+                ran_in_freezer_late_ns: ran_in_freezer,
             });
         }
     }
 
     /// Lists the wakeup of `p` (its task got the CPU at `ev`, `delay` after the expiry) when
     /// it came far later than asked, with its cause.
-    fn check_lost(&mut self, p: &PendingWake, delay: u64, ev: &Event) {
+    fn check_lost(&mut self, p: &PendingWake, delay: u64, ran_in_freezer: Option<i64>, ev: &Event) {
         let arm_offset = p.arm_boot.saturating_sub(p.arm_mono);
         let expected_boot = if is_monotonic(p.clockid_plus1) {
             // the deadline in elapsed time as the task saw it when arming
@@ -1236,6 +1275,7 @@ impl TimerStats {
             late_ns: late,
             cause,
             suspend_cycle: cycle.map(|c| c.index),
+            ran_in_freezer_late_ns: ran_in_freezer,
         });
     }
 
@@ -1379,6 +1419,7 @@ impl TimerStats {
             unrecorded_arms: self.unrecorded_arms,
             rearmed_unseen: self.rearmed_unseen,
             continued_sleeps: self.continued_sleeps,
+            caught_in_freezer: self.caught_in_freezer,
             restarts: self.restarts,
             by_callback,
             by_task,
@@ -1794,19 +1835,52 @@ mod suspend_tests {
                 sr("thaw_processes", 0, true, 2 * S, 2 * S),
                 run_in(2 * S + MS, 2 * S + MS, 43),
             ]);
-            let late: Vec<(u32, i64, bool)> = log
+            let late: Vec<(u32, i64, bool, Option<i64>)> = log
                 .iter()
-                .map(|w| (w.tid, w.wake_late_ns, w.frozen))
+                .map(|w| (w.tid, w.wake_late_ns, w.frozen, w.ran_in_freezer_late_ns))
                 .collect();
             assert_eq!(
                 late,
                 [
-                    (42, MS as i64, false),
-                    (43, (2 * S + MS - 100 * MS) as i64, true)
+                    (42, MS as i64, false, None),
+                    // it had the CPU at 104 ms before it froze: the program may have seen its
+                    // wakeup then, and the report says so
+                    (
+                        43,
+                        (2 * S + MS - 100 * MS) as i64,
+                        true,
+                        Some(4 * MS as i64)
+                    )
                 ],
                 "refrigerator state {frozen_state}"
             );
         }
+    }
+
+    /// Seen on 5.10 (a timerfd read, 1 run in 40): the expiry woke the task inside the freezer,
+    /// it ran (the program read its clock 0.5 ms after the deadline) and froze 0.4 ms later in
+    /// D. Taken at thaw, the lost wakeup carries the moment it had the CPU, and the summary
+    /// counts it.
+    #[test]
+    fn a_wakeup_caught_by_the_freezer_names_when_its_task_had_the_cpu() {
+        let mut s = TimerStats::new(vec![]);
+        s.wake_log = Some(Vec::new());
+        for ev in [
+            arm(0x2, 43, 2, 100 * MS, 90 * MS, 90 * MS),
+            sr("freeze_processes", 0, true, 99 * MS, 99 * MS),
+            fire(0x2, 100 * MS, 100 * MS, 100 * MS),
+            run_in(100 * MS + 200_000, 100 * MS + 200_000, 43),
+            switch_out(100 * MS + 600_000, 43, 2, 0),
+            sr("thaw_processes", 0, true, 300 * MS, 2 * S),
+            run_in(301 * MS, 2 * S + MS, 43),
+        ] {
+            s.event(&ev);
+        }
+        let lost = s.take_lost();
+        assert_eq!(lost.len(), 1, "{lost:#?}");
+        assert_eq!(lost[0].ran_in_freezer_late_ns, Some(200_000));
+        assert_eq!(lost[0].late_ns, 2 * S + MS - 100 * MS);
+        assert_eq!(s.summary(&BTreeMap::new(), 10).caught_in_freezer, 1);
     }
 
     /// An event loop's `epoll_wait` timeout (deadline 300 ms) is ended by the freezer, its

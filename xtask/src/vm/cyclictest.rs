@@ -3,8 +3,6 @@
 //! rebuilt the way it computes them: from the first one on, `next += interval`, and again while
 //! the moment it woke is past `next` (missed periods are skipped, not slept).
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::checks::{self, Check, HeldOff, Wakeup};
@@ -70,7 +68,7 @@ fn deadlines(first: i64, out: &Output) -> Vec<i64> {
 /// latency, boottime from the trace. The first deadline is the tool's earliest for that thread
 /// or one or two periods before it (when the first loops' timer events were skipped): the
 /// one under which most loops match a wakeup of the trace.
-pub fn wakeups(out: &Output, tool: &HashMap<(u32, i64), i64>, held: &HeldOff) -> Vec<Wakeup> {
+pub fn wakeups(out: &Output, tool: &checks::ToolWakeups, held: &HeldOff) -> Vec<Wakeup> {
     let mut own: Vec<i64> = tool
         .keys()
         .filter(|(tid, _)| *tid == out.tid)
@@ -113,7 +111,7 @@ pub fn wakeups(out: &Output, tool: &HashMap<(u32, i64), i64>, held: &HeldOff) ->
 pub fn checks(
     out: Option<&Output>,
     loops_asked: usize,
-    tool: &HashMap<(u32, i64), i64>,
+    tool: &checks::ToolWakeups,
     held: &HeldOff,
     report: &Value,
     misses: u64,
@@ -188,9 +186,9 @@ T: 0 (12242) P:80 I:10000 C:      4 Min:    107 Act:  124 Avg:  331 Max: 3000004
         let o = parse(OUT).unwrap();
         let s = 1_000_000_000;
         // the trace lacks loop 0: its earliest deadline is loop 1's
-        let tool: HashMap<(u32, i64), i64> = [s + 10_000_000, s + 20_000_000, s + 3_030_000_000]
+        let tool: checks::ToolWakeups = [s + 10_000_000, s + 20_000_000, s + 3_030_000_000]
             .into_iter()
-            .map(|d| ((12242, d), 100_000))
+            .map(|d| ((12242, d), 100_000.into()))
             .collect();
         let w = wakeups(&o, &tool, &HeldOff::default());
         assert_eq!(w[0].deadline_ns, s);

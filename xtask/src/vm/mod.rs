@@ -440,8 +440,12 @@ fn evaluate(
                     .ok()
                     .and_then(|s| serde_json::from_str(&s).ok())
                     .unwrap_or_default();
+                let expiries = std::fs::read_to_string(dir.join("timers.posix-ftrace.log"))
+                    .ok()
+                    .map(|s| s.lines().count() as u64);
                 checks.extend(checks::restart_checks(
                     &posix,
+                    expiries,
                     &report,
                     misses + rearmed_unseen,
                 ));

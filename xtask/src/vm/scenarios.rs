@@ -39,7 +39,14 @@ pub const SCENARIOS: &[Scenario] = &[
         --log /tmp/timers.wakeups.jsonl > /tmp/timers.workload.json & WL=$!
     # a periodic POSIX timer whose signal is ignored: re-armed by its own callback, in
     # interrupt context (kernels before 6.13)
+    # ftrace beside the recorder counts its expiries: under TCG an expiry later than the
+    # interval makes the kernel's hrtimer_forward skip periods, so it fires fewer than --count
+    T=/sys/kernel/tracing
+    echo > $T/trace
+    echo 1 > $T/events/timer/hrtimer_expire_entry/enable
     posix-timer --interval-ms 10 --count 100 > /tmp/timers.posix-timer.json
+    echo 0 > $T/events/timer/hrtimer_expire_entry/enable
+    grep 'function=posix_timer_fn' $T/trace > /tmp/timers.posix-ftrace.log
     sleep 1; full=0
     # one timer certain to span the moment time stops: a 1 s monotonic timerfd armed just
     # before the cycle (the 200 ms ones span it only when a deadline falls after that moment;
@@ -222,6 +229,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 ST() { echo "@@ST $*"; }
 fact() { echo "@@ST FACT $SCEN $*"; }
 # counter PORT FIELD: a field of /proc/tty/driver/serial (absent fields are 0)
