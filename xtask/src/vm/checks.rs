@@ -960,12 +960,16 @@ pub fn spanning_checks(
 /// tool): an expiry later than the interval makes the kernel skip periods, so the timer fires
 /// fewer times than the workload's `count` under TCG. Expiries the kernel skipped in BPF
 /// (`skipped`: counted misses and re-arms the trace shows without their expiry) excuse as
-/// many missing.
+/// many missing; a kernel that does not count its skips (`counted` false, before 5.12 for
+/// the recursion guard, and 6.1 here) is allowed 2 % uncounted, as in [`timer_checks`]
+/// (seen on 6.1: one expiry's entry, exit and restart all skipped while the timer wheel's
+/// `timer_expire_entry` program ran on that CPU; ftrace counted 100, the trace 99).
 pub fn restart_checks(
     posix: &Value,
     expiries: Option<u64>,
     report: &Value,
     skipped: u64,
+    counted: bool,
 ) -> Vec<Check> {
     const NAME: &str = "timers: a POSIX timer restarted by its callback stays its thread's";
     let Some(tid) = posix["tid"].as_u64() else {
@@ -1004,18 +1008,25 @@ pub fn restart_checks(
     // the sleep over the intervals is one more expiry of the thread's; every expiry but the
     // last re-arms (the last may be cancelled by timer_delete before or after its restart)
     let expected = expiries + 1;
+    let allowed = if counted {
+        skipped
+    } else {
+        skipped.max(expected / 50)
+    };
     vec![check(
         NAME,
-        restarts + 1 >= expiries.saturating_sub(skipped)
+        restarts + 1 >= expiries.saturating_sub(allowed)
             && own <= expected
-            && own + skipped >= expected,
+            && own + allowed >= expected,
         format!(
             "thread {tid}: {own} of {expected} expiries in its row (ftrace: {expiries} of the timer), {restarts} restarts by the callback (at least {}){}",
             expiries - 1,
-            if skipped > 0 {
-                format!("; {skipped} timer events skipped by the kernel")
-            } else {
-                String::new()
+            match (skipped, counted) {
+                (0, true) => String::new(),
+                (n, true) => format!("; {n} timer events skipped by the kernel"),
+                (n, false) => format!(
+                    "; {n} timer events seen skipped; this kernel does not count its skips ({allowed} allowed)"
+                ),
             }
         ),
     )]
@@ -1478,27 +1489,33 @@ mod tests {
                 {"tid": 0, "count": 5}, {"tid": 90, "count": own}]}})
         };
         let ftrace = Some(100);
-        assert!(restart_checks(&posix, ftrace, &report(101, 99), 0)[0].ok);
+        assert!(restart_checks(&posix, ftrace, &report(101, 99), 0, true)[0].ok);
         // the restarts taken as the interrupted task's: one expiry left in the row
-        assert!(!restart_checks(&posix, ftrace, &report(1, 0), 0)[0].ok);
+        assert!(!restart_checks(&posix, ftrace, &report(1, 0), 0, true)[0].ok);
         // two expiries the kernel skipped in BPF excuse two missing
-        assert!(restart_checks(&posix, ftrace, &report(99, 97), 2)[0].ok);
-        assert!(!restart_checks(&json!({}), ftrace, &report(101, 99), 0)[0].ok);
+        assert!(restart_checks(&posix, ftrace, &report(99, 97), 2, true)[0].ok);
+        assert!(!restart_checks(&json!({}), ftrace, &report(101, 99), 0, true)[0].ok);
         // seen on 5.10 under TCG: two late expiries made the kernel skip two periods, so the
         // timer fired 98 times, as ftrace counted; the workload's count says nothing of that
-        assert!(restart_checks(&posix, Some(98), &report(99, 102), 0)[0].ok);
-        assert!(!restart_checks(&posix, Some(100), &report(99, 102), 0)[0].ok);
+        assert!(restart_checks(&posix, Some(98), &report(99, 102), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, Some(100), &report(99, 102), 0, true)[0].ok);
         // an expiry more than the kernel had is another task's taken as the thread's
-        assert!(!restart_checks(&posix, Some(98), &report(100, 102), 0)[0].ok);
+        assert!(!restart_checks(&posix, Some(98), &report(100, 102), 0, true)[0].ok);
+        // seen on 6.1, which does not count its skips: one whole expiry (entry, exit and
+        // restart) skipped while another BPF program ran on the CPU: 2 % allowed there, as
+        // for every wakeup; where the kernel counts, only what it counted
+        assert!(restart_checks(&posix, ftrace, &report(100, 103), 0, false)[0].ok);
+        assert!(!restart_checks(&posix, ftrace, &report(100, 103), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, ftrace, &report(97, 103), 0, false)[0].ok);
         // without the kernel's count the check cannot pass
-        assert!(!restart_checks(&posix, None, &report(101, 99), 0)[0].ok);
+        assert!(!restart_checks(&posix, None, &report(101, 99), 0, true)[0].ok);
         // a kernel that parks ignored timers: no restart may be seen
         let parked = |restarts: u64| {
             json!({"kernel": {"release": "6.18.44-fc"}, "timers": {"restarts": restarts,
                    "by_task": [{"tid": 90, "count": 2}]}})
         };
-        assert!(restart_checks(&posix, Some(1), &parked(0), 0)[0].ok);
-        assert!(!restart_checks(&posix, Some(1), &parked(3), 0)[0].ok);
+        assert!(restart_checks(&posix, Some(1), &parked(0), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, Some(1), &parked(3), 0, true)[0].ok);
     }
 
     /// Seen on 5.10: an epoll-pair waiter's first wakeup after resume, on a deadline the

@@ -448,6 +448,7 @@ fn evaluate(
                     expiries,
                     &report,
                     misses + rearmed_unseen,
+                    counted,
                 ));
             } else if sc.id == "event-loop" {
                 checks.extend(checks::event_loop_checks(
