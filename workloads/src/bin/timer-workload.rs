@@ -352,13 +352,15 @@ fn parse<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 }
 
 const USAGE: &str = "usage: timer-workload [--interval-us N (1000)] [--pair-interval-us N \
-(--interval-us)] [--duration-s S (3)] [--clock monotonic|boottime|both]
+(--interval-us)] [--pairs N (1)] [--duration-s S (3)] [--clock monotonic|boottime|both]
 [--api nanosleep|timerfd|epoll-pair|epoll-timeout|both|all] [--log FILE]
   both = nanosleep and timerfd; all = both, epoll-pair (a timerfd armed by one thread,
   waited on in epoll_wait by another) and epoll-timeout (epoll_wait's own timeout, in ms,
   always CLOCK_MONOTONIC). --pair-interval-us: the epoll-pair's own interval (an event
   loop's long timer: one armed when a suspend comes, unless its expiry falls into the
-  freezer's sweep, and the two threads' round trip then lets the armer freeze first)";
+  freezer's sweep, and the two threads' round trip then lets the armer freeze first).
+  --pairs N: N epoll-pairs per clock, their deadlines --pair-interval-us / N apart, so that
+  at most one of them can be in that sweep when a suspend comes";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -368,6 +370,7 @@ fn main() {
     }
     let interval_ns = parse(&args, "--interval-us", 1000i64) * 1000;
     let pair_interval_ns = parse(&args, "--pair-interval-us", interval_ns / 1000) * 1000;
+    let pair_count = parse(&args, "--pairs", 1i64).max(1);
     let duration = Duration::from_secs_f64(parse(&args, "--duration-s", 3.0f64));
     let clocks = match value(&args, "--clock").unwrap_or("monotonic") {
         "monotonic" => vec![libc::CLOCK_MONOTONIC],
@@ -395,19 +398,25 @@ fn main() {
             std::process::exit(2)
         }
     };
-    let pairs: Vec<(libc::clockid_t, Api)> = clocks
+    // (clock, API, k-th of its kind: only epoll-pairs come more than once)
+    let pairs: Vec<(libc::clockid_t, Api, i64)> = clocks
         .iter()
         .flat_map(|&c| apis.iter().map(move |&a| (c, a)))
         // epoll's timeout is always CLOCK_MONOTONIC: one such thread, not one per clock
         .filter(|&(c, a)| a != Api::EpollTimeout || c == clocks[0])
+        .flat_map(|(c, a)| {
+            let copies = if a == Api::EpollPair { pair_count } else { 1 };
+            (0..copies).map(move |k| (c, a, k))
+        })
         .collect();
     let n = pairs.len() as i64;
     let handles: Vec<_> = pairs
         .into_iter()
         .enumerate()
-        .map(|(i, (c, a))| {
-            let phase = interval_ns * i as i64 / n;
+        .map(|(i, (c, a, k))| {
+            let mut phase = interval_ns * i as i64 / n;
             let interval_ns = if a == Api::EpollPair {
+                phase += pair_interval_ns * k / pair_count;
                 pair_interval_ns
             } else {
                 interval_ns

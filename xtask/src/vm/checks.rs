@@ -1073,7 +1073,12 @@ pub fn timer_checks(
         // Across a suspend the floor is one TCG vCPU stall (5 ms): a monotonic sleep then is
         // only tens of ms late on its own clock, while a tool that missed the freeze would be
         // off by that much or by seconds.
-        let ok_across = diff <= (w.late_ns.abs() / 20).max(ACROSS_FLOOR_NS);
+        // The workload later than the tool by a TCG stall the trace shows (its task
+        // interrupted or preempted after the switch-in: seen on 6.1, a 3.9 ms expiry handler
+        // run in its context at resume) is no error of the tool; never by more than an
+        // ordinary stall, which a tool that missed the freeze would exceed.
+        let held_across = t < w.late_ns && diff <= STALL_LIMIT_NS && held_off.between(w, t);
+        let ok_across = diff <= (w.late_ns.abs() / 20).max(ACROSS_FLOOR_NS) || held_across;
         let what = format!(
             "{} {} tid {}: own {} ns, tool {} ns",
             w.clock, w.api, w.tid, w.late_ns, t
@@ -1828,6 +1833,20 @@ mod tests {
         assert!(c[1].ok, "{c:#?}");
         // a tool that ignored the freezer (only the timer's own lateness): rejected
         let c = timer_checks(&log, &tool(130_000), &HeldOff::default(), 0, true);
+        assert!(!c[1].ok, "{c:#?}");
+        // seen on 6.1: the task interrupted by an expiry handler in its context after the
+        // switch-in, the workload 6.6 ms later than the tool: accepted with that evidence only
+        let interrupted = HeldOff::from_dump(
+            &json!({"kind": "hrtimer_expire_entry", "tid": 9, "mono_ns": 200 + 18_000_000,
+                    "boot_ns": 3_000_000_200i64 + 18_000_000, "prev_state": 0})
+            .to_string(),
+        );
+        let c = timer_checks(&log, &tool(17_000_000), &HeldOff::default(), 0, true);
+        assert!(!c[1].ok, "{c:#?}");
+        let c = timer_checks(&log, &tool(17_000_000), &interrupted, 0, true);
+        assert!(c[1].ok, "{c:#?}");
+        // … but never by more than an ordinary stall: a tool that missed the freeze
+        let c = timer_checks(&log, &tool(130_000), &interrupted, 0, true);
         assert!(!c[1].ok, "{c:#?}");
     }
 }
