@@ -379,9 +379,12 @@ pub struct TimerStats {
     /// Per task, the sleep it stopped without waking from it, which its next arm for the
     /// same deadline continues (see `continue_sleep`).
     continuing: HashMap<u32, Armed>,
-    /// Per CPU, the timer that expired there last, as armed: whose a restart by its callback
-    /// is (see `restarted_by_callback`).
-    last_expired: HashMap<u16, (u64, Armed)>,
+    /// Per CPU, the timers that expired there last, as armed, most recent last: whose a
+    /// restart by its callback is (see `restarted_by_callback`). More than one: on PREEMPT_RT
+    /// a softirq timer's callback runs in the `ktimers` thread, where a hard-interrupt expiry
+    /// on that CPU can come between its expiry and its restart (seen on 6.12-rt: entry,
+    /// another timer's entry and exit, exit, restart).
+    last_expired: HashMap<u16, Vec<(u64, Armed)>>,
     woke_other_than_armer: u64,
     /// Per wake timer whose callback woke another task than its armer: (armer, that task,
     /// its comm).
@@ -402,6 +405,10 @@ struct SwitchIn {
     /// The freezer ran: the task may have run only to freeze.
     freezing: bool,
 }
+
+/// Expiries remembered per CPU for restarts by their callbacks: the one whose callback runs and
+/// those of interrupts nested in it.
+const LAST_EXPIRED_PER_CPU: usize = 4;
 
 /// Switch-ins kept per task: the recorder records at most 4 after each wakeup.
 const RECENT_SWITCH_INS: usize = 4;
@@ -633,8 +640,11 @@ impl TimerStats {
                 };
                 let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
                 self.record(&armed, late, ev);
-                self.last_expired
-                    .insert(ev.cpu, (ev.args[a::HRTIMER], armed));
+                let recent = self.last_expired.entry(ev.cpu).or_default();
+                if recent.len() >= LAST_EXPIRED_PER_CPU {
+                    recent.remove(0);
+                }
+                recent.push((ev.args[a::HRTIMER], armed));
                 let function = ev.args[a::FUNCTION];
                 if self.wakes(function) {
                     let wake = PendingWake {
@@ -843,13 +853,13 @@ impl TimerStats {
     fn restarted_by_callback(&mut self, ev: &Event) {
         use arg::hrtimer_start as a;
         let timer = ev.args[a::HRTIMER];
-        let Some((_, owner)) = self
-            .last_expired
-            .remove(&ev.cpu)
-            .filter(|(expired, _)| *expired == timer)
-        else {
+        let Some(recent) = self.last_expired.get_mut(&ev.cpu) else {
             return;
         };
+        let Some(i) = recent.iter().rposition(|(expired, _)| *expired == timer) else {
+            return;
+        };
+        let (_, owner) = recent.remove(i);
         self.restarts += 1;
         self.armed.insert(
             timer,
@@ -1572,6 +1582,29 @@ pub(crate) mod tests {
         let rows: Vec<(Option<u32>, u64)> = sum.by_task.iter().map(|r| (r.tid, r.count)).collect();
         assert_eq!(rows, [(Some(42), 2)]);
         assert_eq!(sum.restarts, 1);
+    }
+
+    /// PREEMPT_RT runs a POSIX timer's callback in the `ktimers` thread: a hard-interrupt
+    /// timer (task 50's sleep) can expire on that CPU between the callback's expiry and its
+    /// restart. The restart is still the owner's, and so is every expiry after it.
+    #[test]
+    fn a_restart_after_a_nested_expiry_stays_its_owners() {
+        let mut s = TimerStats::new(vec![0xf1]).with_task_callbacks(vec![0xf1, 0xf3]);
+        s.event(&start(0x3, 10_000_000, 0xf3, 42));
+        s.event(&start(0x9, 10_100_000, 0xf1, 50));
+        for k in 1..=3 {
+            s.event(&expire(0x3, k * 10_000_000 + 5_000, 0xf3));
+            if k == 1 {
+                s.event(&expire(0x9, 10_105_000, 0xf1));
+            }
+            let mut restart = start(0x3, (k + 1) * 10_000_000, 0xf3, 18);
+            restart.args[arg::hrtimer_start::RESTART] = 1;
+            s.event(&restart);
+        }
+        let sum = s.summary(&BTreeMap::new(), 10);
+        let rows: Vec<(Option<u32>, u64)> = sum.by_task.iter().map(|r| (r.tid, r.count)).collect();
+        assert_eq!(rows, [(Some(42), 3), (Some(50), 1)]);
+        assert_eq!(sum.restarts, 3);
     }
 
     #[test]
