@@ -136,7 +136,11 @@ fn cargo_fuzz() -> Result<()> {
     sh(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
 }
 
+/// `name` on PATH, or where it is an absolute path, that file.
 fn have_binary(name: &str) -> bool {
+    if name.starts_with('/') {
+        return std::path::Path::new(name).is_file();
+    }
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(name).is_file()))
 }

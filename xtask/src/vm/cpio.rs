@@ -16,7 +16,7 @@ const S_IFLNK: u32 = 0o120000;
 const S_IFCHR: u32 = 0o020000;
 
 impl Cpio {
-    fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
+    fn entry(&mut self, name: &str, mode: u32, data: &[u8], rdev: (u32, u32), mtime: u32) {
         self.ino += 1;
         let namesize = name.len() + 1;
         let header = format!(
@@ -26,7 +26,7 @@ impl Cpio {
             0, // uid
             0, // gid
             1, // nlink
-            0, // mtime: reproducible images
+            mtime,
             data.len(),
             0,
             0, // dev major/minor
@@ -50,26 +50,33 @@ impl Cpio {
     }
 
     pub fn dir(&mut self, name: &str) {
-        self.entry(name, S_IFDIR | 0o755, &[], (0, 0));
+        self.entry(name, S_IFDIR | 0o755, &[], (0, 0), 0);
     }
 
+    /// A file with mtime 0: images are reproducible.
     pub fn file(&mut self, name: &str, data: &[u8], executable: bool) {
+        self.file_at(name, data, executable, 0);
+    }
+
+    /// A file with the host file's mtime, for files whose readers compare it: Python takes a
+    /// cached `.pyc` only when the `.py` beside it has the mtime recorded in it.
+    pub fn file_at(&mut self, name: &str, data: &[u8], executable: bool, mtime: u32) {
         let perm = if executable { 0o755 } else { 0o644 };
-        self.entry(name, S_IFREG | perm, data, (0, 0));
+        self.entry(name, S_IFREG | perm, data, (0, 0), mtime);
     }
 
     pub fn symlink(&mut self, name: &str, target: &str) {
-        self.entry(name, S_IFLNK | 0o777, target.as_bytes(), (0, 0));
+        self.entry(name, S_IFLNK | 0o777, target.as_bytes(), (0, 0), 0);
     }
 
     /// A character device node (e.g. /dev/console 5:1, needed before devtmpfs is mounted).
     pub fn char_dev(&mut self, name: &str, major: u32, minor: u32) {
-        self.entry(name, S_IFCHR | 0o600, &[], (major, minor));
+        self.entry(name, S_IFCHR | 0o600, &[], (major, minor), 0);
     }
 
     /// Finishes the archive with the `TRAILER!!!` entry.
     pub fn finish(mut self, w: &mut impl Write) -> io::Result<()> {
-        self.entry("TRAILER!!!", 0, &[], (0, 0));
+        self.entry("TRAILER!!!", 0, &[], (0, 0), 0);
         w.write_all(&self.out)
     }
 }

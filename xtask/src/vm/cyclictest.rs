@@ -101,6 +101,7 @@ pub fn wakeups(out: &Output, tool: &checks::ToolWakeups, held: &HeldOff) -> Vec<
                 woke_boot_ns: held.boot_at(woke),
                 late_ns: late_us * 1000,
                 asked_boot_minus_mono_ns: None,
+                asked_ns: None,
             }
         })
         .collect()

@@ -2,6 +2,7 @@
 //! programs this project did not write (with their shared libraries), and a generated `/init`,
 //! packed into a newc initramfs.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -103,42 +104,151 @@ fn ldd_files(ldd: &str) -> Vec<String> {
         .collect()
 }
 
-/// Adds `program` (found on the host's PATH) as `bin/<program>` and its libraries at the paths
-/// the dynamic loader looks for them, with every parent folder.
-fn add_host_program(c: &mut Cpio, dirs: &mut Vec<String>, program: &str) -> Result<()> {
+/// Adds the host file `path` at the same path in the guest, with every parent folder, keeping
+/// its mtime (see [`Cpio::file_at`]), once. `present` holds the paths already in the archive.
+fn add_host_file(c: &mut Cpio, present: &mut Vec<String>, path: &Path) -> Result<()> {
+    let name = path
+        .to_str()
+        .context("non-UTF-8 path")?
+        .trim_start_matches('/');
+    if present.iter().any(|d| d == name) {
+        return Ok(()); // a library two programs need
+    }
+    let real =
+        std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
+    let bytes = std::fs::read(&real).with_context(|| format!("reading {}", real.display()))?;
+    let meta = std::fs::metadata(&real)?;
+    let mtime = meta
+        .modified()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+    present.push(name.to_string());
+    let mut parent = String::new();
+    for part in name
+        .split('/')
+        .rev()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        parent = if parent.is_empty() {
+            part.to_string()
+        } else {
+            format!("{parent}/{part}")
+        };
+        if !present.contains(&parent) {
+            c.dir(&parent);
+            present.push(parent.clone());
+        }
+    }
+    let executable = meta.permissions().mode() & 0o111 != 0;
+    c.file_at(name, &bytes, executable, mtime);
+    Ok(())
+}
+
+/// Adds the shared libraries `ldd` names for the ELF file `path` (and the program
+/// interpreter) at the paths the dynamic loader looks for them.
+fn add_libraries(c: &mut Cpio, present: &mut Vec<String>, path: &Path) -> Result<()> {
+    let ldd = stdout_of(Command::new("ldd").arg(path))
+        .with_context(|| format!("ldd {} failed", path.display()))?;
+    for lib in ldd_files(&ldd) {
+        add_host_file(c, present, Path::new(&lib))?;
+    }
+    Ok(())
+}
+
+/// Adds `program` (found on the host's PATH) as `bin/<program>` and its libraries.
+fn add_host_program(c: &mut Cpio, present: &mut Vec<String>, program: &str) -> Result<()> {
     let path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|d| d.join(program))
         .find(|p| p.is_file())
         .with_context(|| format!("{program} is not installed: run `cargo xtask setup`"))?;
-    let ldd = stdout_of(Command::new("ldd").arg(&path))
-        .with_context(|| format!("ldd {} failed", path.display()))?;
-    for lib in ldd_files(&ldd) {
-        let real = std::fs::canonicalize(&lib).with_context(|| format!("resolving {lib}"))?;
-        let bytes = std::fs::read(&real).with_context(|| format!("reading {}", real.display()))?;
-        let name = lib.trim_start_matches('/');
-        let mut parent = String::new();
-        for part in name
-            .split('/')
-            .rev()
-            .skip(1)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-        {
-            parent = if parent.is_empty() {
-                part.to_string()
-            } else {
-                format!("{parent}/{part}")
-            };
-            if !dirs.contains(&parent) {
-                c.dir(&parent);
-                dirs.push(parent.clone());
-            }
-        }
-        c.file(name, &bytes, true);
-    }
+    add_libraries(c, present, &path)?;
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     c.file(&format!("bin/{program}"), &bytes, true);
+    Ok(())
+}
+
+/// Debian's Python, a language runtime this project did not write (package `python3`, see
+/// `vm::PACKAGES`). Not whatever `python3` is first on PATH: a pyenv or venv build would
+/// bring another standard library than the one its path says.
+pub const PYTHON: &str = "/usr/bin/python3";
+/// The Python program the `asyncio` scenario runs (`/bin/asyncio_service.py` in the guest).
+const PYTHON_SCRIPT: &str = "workloads/python/asyncio_service.py";
+
+/// Runs the script once on the host (0.6 s, every code path but the waiter's timeout) under
+/// an import probe that lists every module file it loaded, and returns those files: the
+/// guest gets exactly the standard library the script uses, with Debian's cached bytecode
+/// (compiling asyncio under TCG would take seconds of the scenario).
+fn python_module_files(script: &Path, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    const PROBE: &str = r#"
+import atexit, importlib.util, os, runpy, sys
+out, script = sys.argv[1], sys.argv[2]
+def dump():
+    files = set()
+    # the landmark by which the interpreter finds its standard library
+    if getattr(sys, "_stdlib_dir", None):
+        files.add(os.path.join(sys._stdlib_dir, "os.py"))
+    for m in list(sys.modules.values()):
+        f = getattr(m, "__file__", None)
+        if not f or os.path.abspath(f) == os.path.abspath(script):
+            continue
+        files.add(f)
+        cached = importlib.util.cache_from_source(f) if f.endswith(".py") else ""
+        if cached and os.path.exists(cached):
+            files.add(cached)
+    with open(out, "w") as o:
+        o.write("".join(f + "\n" for f in sorted(files)))
+atexit.register(dump)
+sys.argv = sys.argv[2:]
+runpy.run_path(script, run_name="__main__")
+"#;
+    std::fs::create_dir_all(out_dir)?;
+    let list = out_dir.join("python-modules.txt");
+    let mut cmd = Command::new(PYTHON);
+    cmd.args(["-S", "-c", PROBE])
+        .arg(&list)
+        .arg(script)
+        .args([
+            "--duration-s",
+            "0.6",
+            "--feed-every",
+            "2",
+            "--log",
+            "/dev/null",
+        ])
+        .stdout(std::process::Stdio::null());
+    sh(&mut cmd).with_context(|| {
+        format!("running {} under {PYTHON} on the host (is Debian's python3 installed? `cargo xtask setup`)", script.display())
+    })?;
+    Ok(std::fs::read_to_string(&list)?
+        .lines()
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// Adds Debian's Python with its libraries, the standard-library files the script loads (and
+/// the libraries of their extension modules) and the script as `/bin/asyncio_service.py`.
+fn add_python(c: &mut Cpio, present: &mut Vec<String>, out_dir: &Path) -> Result<()> {
+    let python = Path::new(PYTHON);
+    if !python.is_file() {
+        bail!("{PYTHON} is missing: install Debian's python3 (`cargo xtask setup` does)");
+    }
+    let script = root().join(PYTHON_SCRIPT);
+    // at its real path: the interpreter finds its standard library relative to itself
+    let real = std::fs::canonicalize(python)?;
+    add_host_file(c, present, &real)?;
+    add_libraries(c, present, &real)?;
+    c.symlink("bin/python3", real.to_str().context("non-UTF-8 path")?);
+    for f in python_module_files(&script, out_dir)? {
+        if f.extension().is_some_and(|e| e == "so") {
+            add_libraries(c, present, &f)?;
+        }
+        add_host_file(c, present, &f)?;
+    }
+    let bytes = std::fs::read(&script).with_context(|| format!("reading {}", script.display()))?;
+    c.file("bin/asyncio_service.py", &bytes, false);
     Ok(())
 }
 
@@ -146,10 +256,10 @@ fn add_host_program(c: &mut Cpio, dirs: &mut Vec<String>, program: &str) -> Resu
 pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) -> Result<PathBuf> {
     let (bb, applets) = busybox()?;
     let mut c = Cpio::default();
-    let mut dirs: Vec<String> = ["bin", "dev", "proc", "sys", "tmp", "root", "etc"]
+    let mut present: Vec<String> = ["bin", "dev", "proc", "sys", "tmp", "root", "etc"]
         .map(String::from)
         .to_vec();
-    for d in &dirs {
+    for d in &present {
         c.dir(d);
     }
     c.char_dev("dev/console", 5, 1);
@@ -166,7 +276,10 @@ pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) 
         c.file(&format!("bin/{b}"), &bytes, true);
     }
     for program in HOST_PROGRAMS {
-        add_host_program(&mut c, &mut dirs, program)?;
+        add_host_program(&mut c, &mut present, program)?;
+    }
+    if scenarios.iter().any(|s| s.python) {
+        add_python(&mut c, &mut present, out_dir)?;
     }
     c.file(
         "init",

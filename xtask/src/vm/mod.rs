@@ -2,6 +2,7 @@
 //! guest did and what the kernel counted. Kernels come from Debian (cached), the guest runs the
 //! static serial-trace and the scenarios, results land in `target/vm/<kernel>/`.
 
+mod asyncio;
 mod checks;
 mod cpio;
 mod cyclictest;
@@ -78,6 +79,8 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("busybox", "busybox-static"),
     // a timer program this project did not write, in the guest (see `guest::HOST_PROGRAMS`)
     ("cyclictest", "rt-tests"),
+    // a language runtime this project did not write, in the guest (see `guest::PYTHON`)
+    (guest::PYTHON, "python3"),
 ];
 
 /// Per-kernel outcome.
@@ -406,7 +409,7 @@ fn evaluate(
                 }
             }
         }
-        if ["timers", "event-loop", "cyclictest"].contains(&sc.id) {
+        if ["timers", "event-loop", "cyclictest", "asyncio"].contains(&sc.id) {
             let log = std::fs::read_to_string(dir.join(format!("{}.wakeups.jsonl", sc.id)))
                 .unwrap_or_default();
             let wakeups: Vec<checks::Wakeup> = log
@@ -453,6 +456,14 @@ fn evaluate(
             } else if sc.id == "event-loop" {
                 checks.extend(checks::event_loop_checks(
                     &wakeups, &tool, &held_off, &report, misses, counted,
+                ));
+            } else if sc.id == "asyncio" {
+                let summary: Value = std::fs::read_to_string(dir.join("asyncio.workload.json"))
+                    .ok()
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                    .unwrap_or_default();
+                checks.extend(asyncio::checks(
+                    &wakeups, &summary, &tool, &held_off, &report, misses, counted,
                 ));
             } else {
                 let out = std::fs::read_to_string(dir.join("cyclictest.latencies.log"))
