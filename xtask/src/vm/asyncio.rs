@@ -6,7 +6,9 @@
 
 use serde_json::Value;
 
-use super::checks::{self, Check, HeldOff, Wakeup};
+#[cfg(test)]
+use super::checks::HeldOff;
+use super::checks::{self, Check, Wakeup};
 
 /// The APIs the script logs (see its module docstring), each of which must have been made late
 /// by a cycle: asyncio's own timer on the main loop, `asyncio.wait_for` timing out on a second
@@ -19,14 +21,10 @@ pub const APIS: [&str; 3] = ["asyncio-call-at", "asyncio-wait-for", "python-time
 pub fn checks(
     wakeups: &[Wakeup],
     summary: &Value,
-    tool: &checks::ToolWakeups,
-    held: &HeldOff,
+    ev: &checks::TimerEvidence,
     report: &Value,
-    misses: u64,
-    counted: bool,
 ) -> Vec<Check> {
-    let (mut all, apis_in_cycle) =
-        checks::late_sleep_checks("asyncio", wakeups, tool, held, report, misses, counted);
+    let (mut all, apis_in_cycle) = checks::late_sleep_checks("asyncio", wakeups, ev, report);
     let logged: Vec<String> = APIS
         .iter()
         .map(|api| {
@@ -121,7 +119,13 @@ mod tests {
         tool: &checks::ToolWakeups,
         report: &Value,
     ) -> Vec<Check> {
-        checks(log, summary, tool, &HeldOff::default(), report, 0, true)
+        let ev = checks::TimerEvidence {
+            tool,
+            held_off: &HeldOff::default(),
+            misses: 0,
+            counted: true,
+        };
+        checks(log, summary, &ev, report)
     }
 
     /// The check that every late sleep is its thread's lost wakeup failed.

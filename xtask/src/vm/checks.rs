@@ -665,6 +665,16 @@ impl HeldOff {
     }
 }
 
+/// What the timer checks compare a program's own log with: the tool's wakeups, where the
+/// trace shows tasks held off, and the timer events the kernel counted as skipped (`misses`;
+/// `counted` false on kernels that do not count them).
+pub struct TimerEvidence<'a> {
+    pub tool: &'a ToolWakeups,
+    pub held_off: &'a HeldOff,
+    pub misses: u64,
+    pub counted: bool,
+}
+
 /// The tool's task-visible wakeups per (tid, requested expiry).
 pub type ToolWakeups = HashMap<(u32, i64), ToolWake>;
 
@@ -1216,23 +1226,8 @@ const LOST_WAKEUP_NS: i64 = 20_000_000;
 /// had such sleeps, including one of `epoll_wait`'s own timeout (the freezer ends that sleep
 /// and cancels its timer: no expiry ever comes) and one of a timerfd waited on by another
 /// thread than its armer.
-pub fn event_loop_checks(
-    wakeups: &[Wakeup],
-    tool: &ToolWakeups,
-    held_off: &HeldOff,
-    report: &Value,
-    misses: u64,
-    counted: bool,
-) -> Vec<Check> {
-    let (mut out, apis_in_cycle) = late_sleep_checks(
-        "event-loop",
-        wakeups,
-        tool,
-        held_off,
-        report,
-        misses,
-        counted,
-    );
+pub fn event_loop_checks(wakeups: &[Wakeup], ev: &TimerEvidence, report: &Value) -> Vec<Check> {
+    let (mut out, apis_in_cycle) = late_sleep_checks("event-loop", wakeups, ev, report);
     out.push(check(
         "event-loop: the cycles made epoll timeouts and cross-thread timerfds late",
         apis_in_cycle.contains("epoll-timeout") && apis_in_cycle.contains("epoll-pair"),
@@ -1248,12 +1243,15 @@ pub fn event_loop_checks(
 pub fn late_sleep_checks(
     scenario: &str,
     wakeups: &[Wakeup],
-    tool: &ToolWakeups,
-    held_off: &HeldOff,
+    ev: &TimerEvidence,
     report: &Value,
-    misses: u64,
-    counted: bool,
 ) -> (Vec<Check>, BTreeSet<String>) {
+    let &TimerEvidence {
+        tool,
+        held_off,
+        misses,
+        counted,
+    } = ev;
     let mut out: Vec<Check> = timer_checks(wakeups, tool, held_off, misses, counted)
         .into_iter()
         .filter(|c| !c.name.contains("on both clocks"))

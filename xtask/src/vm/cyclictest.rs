@@ -112,11 +112,8 @@ pub fn wakeups(out: &Output, tool: &checks::ToolWakeups, held: &HeldOff) -> Vec<
 pub fn checks(
     out: Option<&Output>,
     loops_asked: usize,
-    tool: &checks::ToolWakeups,
-    held: &HeldOff,
+    ev: &checks::TimerEvidence,
     report: &Value,
-    misses: u64,
-    counted: bool,
 ) -> Vec<Check> {
     let Some(out) = out else {
         return vec![checks::check(
@@ -125,9 +122,8 @@ pub fn checks(
             "no `T: 0 (tid) … I:interval` summary in cyclictest's output",
         )];
     };
-    let wakeups = wakeups(out, tool, held);
-    let (mut all, apis_in_cycle) =
-        checks::late_sleep_checks("cyclictest", &wakeups, tool, held, report, misses, counted);
+    let wakeups = wakeups(out, ev.tool, ev.held_off);
+    let (mut all, apis_in_cycle) = checks::late_sleep_checks("cyclictest", &wakeups, ev, report);
     all.push(checks::check(
         "cyclictest: printed every loop",
         out.latencies_us.len() == loops_asked,

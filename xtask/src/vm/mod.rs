@@ -429,6 +429,12 @@ fn evaluate(
             // Timer events the trace shows were skipped (a task's timer re-armed while still
             // armed in the trace): on kernels that do not count skips, the only count there is.
             let rearmed_unseen = report["timers"]["rearmed_unseen"].as_u64().unwrap_or(0);
+            let evidence = checks::TimerEvidence {
+                tool: &tool,
+                held_off: &held_off,
+                misses,
+                counted,
+            };
             if sc.id == "timers" {
                 checks.extend(checks::spanning_checks(
                     &wakeups,
@@ -454,28 +460,21 @@ fn evaluate(
                     counted,
                 ));
             } else if sc.id == "event-loop" {
-                checks.extend(checks::event_loop_checks(
-                    &wakeups, &tool, &held_off, &report, misses, counted,
-                ));
+                checks.extend(checks::event_loop_checks(&wakeups, &evidence, &report));
             } else if sc.id == "asyncio" {
                 let summary: Value = std::fs::read_to_string(dir.join("asyncio.workload.json"))
                     .ok()
                     .and_then(|s| serde_json::from_str(&s).ok())
                     .unwrap_or_default();
-                checks.extend(asyncio::checks(
-                    &wakeups, &summary, &tool, &held_off, &report, misses, counted,
-                ));
+                checks.extend(asyncio::checks(&wakeups, &summary, &evidence, &report));
             } else {
                 let out = std::fs::read_to_string(dir.join("cyclictest.latencies.log"))
                     .unwrap_or_default();
                 checks.extend(cyclictest::checks(
                     cyclictest::parse(&out).as_ref(),
                     scenarios::CYCLICTEST_LOOPS,
-                    &tool,
-                    &held_off,
+                    &evidence,
                     &report,
-                    misses,
-                    counted,
                 ));
             }
         }
