@@ -9,7 +9,9 @@
 //! * `resume_ordering`: the window began after the system resumed but before user tasks were
 //!   thawed: the port took data again before its reader could run;
 //! * `reader_frozen`: the window began while user tasks were frozen by a suspend cycle
-//!   (`freeze_processes` begin to `thaw_processes` begin): the reader could not read;
+//!   (`freeze_processes` begin to `thaw_processes` begin), or after the thaw began but before
+//!   the reader's first read since (or the cycle's end, if it never read again): the reader
+//!   could not read;
 //! * `reader_slow`: the port had readers, but they did not keep up.
 //!
 //! Causes of UART FIFO overruns (bytes lost in the hardware before the driver read them):
@@ -96,6 +98,20 @@ pub fn attribute(
             let (a, b) = c.frozen_boot_ns?;
             (w.t_boot_ns >= a && w.t_boot_ns <= b).then_some(c)
         });
+        // thawed, but the reader had not read yet: tasks thaw one by one and then wait for a
+        // CPU (seen on 6.1 under TCG: a window 35 ms after thaw_processes began, 13 ms before
+        // it ended, the reader's first read after it later still)
+        let not_back = reader.and_then(|r| {
+            cycles.iter().find_map(|c| {
+                let (_, thaw) = c.frozen_boot_ns?;
+                let back = r
+                    .back_after_thaw
+                    .iter()
+                    .find(|&&(t, _)| t == thaw)
+                    .map_or(c.end_boot_ns, |&(_, back)| back);
+                (w.t_boot_ns > thaw && w.t_boot_ns < back).then_some((c, back))
+            })
+        });
         let head = format!(
             "{}: {} bytes lost {}–{}",
             w.port,
@@ -129,7 +145,18 @@ pub fn attribute(
                     c.index
                 ),
             ),
-            (None, Some(who)) => ("reader_slow", format!("{who} did not read fast enough")),
+            (None, Some(who)) => match not_back {
+                Some((c, back)) => (
+                    "reader_frozen",
+                    format!(
+                        "{who} frozen from freeze_processes, first read after the thaw at {} ← {} cycle {}",
+                        fmt_ns(back),
+                        c.kind(),
+                        c.index
+                    ),
+                ),
+                None => ("reader_slow", format!("{who} did not read fast enough")),
+            },
         };
         w.cause = Some(cause);
         w.chain = Some(format!("{head} ← {full} ← {origin}"));
@@ -215,6 +242,43 @@ mod tests {
                 .unwrap()
                 .ends_with("no task read ttyS1 during the recording")
         );
+    }
+
+    #[test]
+    fn a_window_after_the_thaw_began_but_before_the_reader_read_again_is_the_freezers() {
+        // S3 from 10 s, 3 s asleep: thaw_processes from 13.009 s to 13.010 s
+        let mut st = SuspendStats::default();
+        for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
+            st.event(&e);
+        }
+        let cycles = st.finish(Default::default(), None);
+        let (_, thaw) = cycles[0].frozen_boot_ns.unwrap();
+        assert_eq!(thaw, 13_009_000_000);
+        let ms = 1_000_000;
+        // the reader's first read after the thaw returned data 50 ms after it began
+        let back = ReaderReport {
+            back_after_thaw: vec![(thaw, thaw + 50 * ms)],
+            ..reader()
+        };
+        let mut drops = vec![window(thaw + 35 * ms, 81), window(thaw + 60 * ms, 9)];
+        attribute(&mut drops, &[port()], &[back], &cycles);
+        assert_eq!(drops[0].cause, Some("reader_frozen"));
+        let chain = drops[0].chain.as_deref().unwrap();
+        assert!(
+            chain.contains("reader pid 812 (cat) frozen from freeze_processes, first read after the thaw at 13.06 s")
+                && chain.ends_with("← S3 cycle 1"),
+            "{chain}"
+        );
+        // once it read again, a new window is the reader's own
+        assert_eq!(drops[1].cause, Some("reader_slow"));
+        // a reader that never read after the thaw: frozen up to the cycle's end, not after
+        let mut drops = vec![
+            window(thaw + ms / 2, 5),
+            window(cycles[0].end_boot_ns + ms, 5),
+        ];
+        attribute(&mut drops, &[port()], &[reader()], &cycles);
+        assert_eq!(drops[0].cause, Some("reader_frozen"));
+        assert_eq!(drops[1].cause, Some("reader_slow"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
+use super::power::PowerState;
 use super::timeline::PortSeries;
 use crate::ports::{Counters, PortSnapshot};
 use crate::trace::{ProbeRecord, trim_nul};
@@ -97,6 +98,12 @@ pub struct ReaderReport {
     pub lag_ns_max: u64,
     /// The same wait in elapsed time (CLOCK_BOOTTIME: a suspend in between counts).
     pub lag_elapsed_ns_max: u64,
+    /// Per suspend cycle thawed while this task read the port: when `thaw_processes` began
+    /// and when this task's first read after it returned data (CLOCK_BOOTTIME). Tasks thaw
+    /// one by one and then wait for a CPU, so until that read the reader was still not back
+    /// from the freezer (see `causes.rs`).
+    #[serde(skip)]
+    pub back_after_thaw: Vec<(u64, u64)>,
 }
 
 #[derive(Default)]
@@ -127,6 +134,8 @@ pub struct SerialStats {
     /// Per port, the first drop of the latest run whose `flip_drop` came: a checkpoint of it
     /// written after (read from the kernel just before the run closed) is stale.
     closed_runs: BTreeMap<u64, u64>,
+    /// For each reader's first read after a thaw.
+    power: PowerState,
 }
 
 /// The accumulator of port `name`, allocating its key only the first time.
@@ -188,6 +197,7 @@ impl SerialStats {
     }
 
     pub fn event(&mut self, ev: &Event) {
+        self.power.event(ev);
         match ev.kind {
             kind::SERIAL_DROP_OPEN => {
                 use arg::serial_flip_drop as a;
@@ -270,6 +280,12 @@ impl SerialStats {
                     n if n > 0 => r.bytes += n as u64,
                     0 => r.empty_reads += 1,
                     _ => r.failed_reads += 1,
+                }
+                let thaw = self.power.cycles().iter().rev().find_map(|c| c.thaw);
+                if let Some(thaw) = thaw.filter(|&t| returned > 0 && t <= ev.boot_ns)
+                    && r.back_after_thaw.last().map(|b| b.0) != Some(thaw)
+                {
+                    r.back_after_thaw.push((thaw, ev.boot_ns));
                 }
                 r.blocked_ns_total += blocked;
                 r.blocked_ns_max = r.blocked_ns_max.max(blocked);
@@ -564,6 +580,30 @@ pub(crate) mod tests {
             fields: vec![],
             function: None,
         }
+    }
+
+    #[test]
+    fn a_readers_first_data_after_each_thaw_is_kept() {
+        use crate::report::suspend::tests::sr;
+        let mut s = SerialStats::default();
+        let read = |mono: u64, returned: u64| {
+            ev(
+                kind::SERIAL_READ,
+                mono,
+                "ttyS1",
+                &[0xb0, 4096, returned, 1_000, 0],
+            )
+        };
+        s.event(&read(1_000_000, 10));
+        s.event(&sr("suspend_enter", 0, true, 1_500_000, 1_501_000));
+        s.event(&sr("freeze_processes", 0, true, 2_000_000, 2_001_000));
+        s.event(&sr("thaw_processes", 0, true, 8_000_000, 8_001_000));
+        // an empty read is not yet back at work; the first read with data is, once
+        s.event(&read(9_000_000, 0));
+        s.event(&read(9_500_000, 4));
+        s.event(&read(9_600_000, 4));
+        let (_, _, readers, _) = s.finish(&[], &[], &[], &[], &BTreeMap::new(), true);
+        assert_eq!(readers[0].back_after_thaw, [(8_001_000, 9_501_000)]);
     }
 
     #[test]
