@@ -97,6 +97,8 @@ struct PendingWake {
     arm_boot: u64,
     tgid: u32,
     comm: [u8; 16],
+    /// The expiry never reached the trace (see [`WakeRecord::expiry_unseen`]).
+    expiry_unseen: bool,
 }
 
 /// A wake timer's callback running on a CPU, as far as its expiry said.
@@ -133,6 +135,12 @@ pub struct WakeRecord {
     /// been this one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ran_in_freezer_late_ns: Option<i64>,
+    /// The timer's expiry never reached the trace (kernels before 5.12 skip, uncounted, the
+    /// BPF programs of an interrupt that arrives while another runs): the wakeup is placed at
+    /// the task's first sign of running after its deadline, the latest moment it can have
+    /// woken; it may have woken as early as the deadline.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub expiry_unseen: bool,
 }
 
 fn clock_name(clockid_plus1: u64) -> &'static str {
@@ -300,7 +308,10 @@ pub struct LostWakeup {
     /// `suspend` (the deadline passed while suspended, or the clock stopped in suspend),
     /// `resume_latency` (the deadline passed while devices resumed and tasks were still
     /// frozen), `timer_late` (the expiry itself came late), `cpu_contention` (the timer
-    /// fired on time, the task waited for a CPU: seen from the scheduler switch-in).
+    /// fired on time, the task waited for a CPU: seen from the scheduler switch-in),
+    /// `expiry_unseen` (the expiry never reached the trace and was due before the cycle's
+    /// freezer began: the task may have run before the cycle; `actual_*` is the latest moment
+    /// it can have woken, see [`WakeRecord::expiry_unseen`]).
     pub cause: &'static str,
     /// The suspend cycle involved, if any.
     pub suspend_cycle: Option<u32>,
@@ -660,6 +671,7 @@ impl TimerStats {
                         arm_boot: armed.arm_boot,
                         tgid: armed.tgid,
                         comm: armed.comm,
+                        expiry_unseen: false,
                     };
                     // The armer, unless the timer's callback woke another task before (an
                     // event loop's thread waiting on a timerfd): an expiry that finds nobody
@@ -962,6 +974,7 @@ impl TimerStats {
                 arm_boot: armed.arm_boot,
                 tgid: armed.tgid,
                 comm: armed.comm,
+                expiry_unseen: false,
             },
         );
     }
@@ -1111,6 +1124,7 @@ impl TimerStats {
         if let Some((_, comm)) = waiter {
             p.comm = comm;
         }
+        p.expiry_unseen = true;
         self.wake_after_lost_expiry(owner, p, ev);
     }
 
@@ -1146,6 +1160,7 @@ impl TimerStats {
         self.cancelled_in_freezer(&armed, ev, resumed_since || self.power.freezing());
         if let Some(mut p) = self.pending.remove(&tid) {
             p.cancelled_by_freezer = false;
+            p.expiry_unseen = true;
             self.wake_after_lost_expiry(tid, p, ev);
         }
     }
@@ -1224,6 +1239,7 @@ impl TimerStats {
                 frozen: p.frozen || p.cancelled_by_freezer,
                 wake_boot_ns: ev.boot_ns,
                 ran_in_freezer_late_ns: ran_in_freezer,
+                expiry_unseen: p.expiry_unseen,
             });
         }
     }
@@ -1266,7 +1282,12 @@ impl TimerStats {
                 })
                 .flatten()
         });
+        // an expiry the trace lacks, due before the freezer began: the task may have run
+        // before the cycle, and the trace cannot say (seen on 5.10: due 6.9 ms before
+        // suspend_enter, the program's clock read 0.5 ms before freeze_processes)
+        let due_before_freeze = cycle.is_none_or(|c| c.freeze.is_none_or(|f| expected_boot < f));
         let cause = match cycle {
+            _ if p.expiry_unseen && due_before_freeze => "expiry_unseen",
             Some(c)
                 if c.resumed_mono
                     .is_some_and(|r| expected_boot >= r + c.offset) =>
@@ -2222,6 +2243,52 @@ mod suspend_tests {
             s.event(e);
         }
         assert_eq!(s.wake_log.unwrap()[0].wake_late_ns, (7 * MS) as i64);
+    }
+
+    /// Seen on 5.10.223 under TCG: a sleep due 6.9 ms before `suspend_enter` whose expiry,
+    /// waking and switch-in never reached the trace; the task's next sign was its re-arm after
+    /// thaw. The program itself read its clock before the freezer began: the trace cannot say
+    /// whether the suspend delayed it, so the wakeup says its expiry went unseen. Due inside
+    /// the freezer, the suspend delayed it whatever the lost events.
+    #[test]
+    fn a_lost_expiry_due_before_the_freezer_is_unseen_not_blamed_on_the_suspend() {
+        let cause = |soft: u64| {
+            // S3 from 1.5 s: suspend_enter 1.501 s, freeze_processes 1.504 s, thaw 1.509 s
+            let mut evs = s3_cycle(1_500 * MS, 0, 3 * S);
+            evs.push(arm(
+                1,
+                5,
+                CLOCK_MONOTONIC_PLUS1,
+                soft,
+                1_400 * MS,
+                1_400 * MS,
+            ));
+            evs.push(arm(
+                1,
+                5,
+                CLOCK_MONOTONIC_PLUS1,
+                1_530 * MS,
+                1_520 * MS,
+                4_520 * MS,
+            ));
+            let (mut s, log) = feed_logged(evs);
+            let w = log
+                .iter()
+                .find(|w| w.tid == 5)
+                .expect("the inferred wakeup");
+            assert!(w.expiry_unseen);
+            assert_eq!(w.wake_late_ns, (1_520 * MS - soft) as i64, "latest moment");
+            let lost = s.take_lost();
+            assert_eq!(lost.len(), 1);
+            lost[0].cause
+        };
+        assert_eq!(cause(1_495 * MS), "expiry_unseen");
+        assert_eq!(
+            cause(1_502 * MS),
+            "expiry_unseen",
+            "due before freeze_processes"
+        );
+        assert_eq!(cause(1_505 * MS), "suspend");
     }
 
     #[test]

@@ -119,9 +119,20 @@ mod tests {
         tool: &checks::ToolWakeups,
         report: &Value,
     ) -> Vec<Check> {
+        check_with(log, summary, tool, report, &HeldOff::default())
+    }
+
+    /// The checks with this evidence from the trace's events and no skipped events.
+    fn check_with(
+        log: &[Wakeup],
+        summary: &Value,
+        tool: &checks::ToolWakeups,
+        report: &Value,
+        held_off: &HeldOff,
+    ) -> Vec<Check> {
         let ev = checks::TimerEvidence {
             tool,
-            held_off: &HeldOff::default(),
+            held_off,
             misses: 0,
             counted: true,
         };
@@ -181,6 +192,82 @@ mod tests {
         // … and must then be listed with the suspend as its cause
         report["lost_wakeups"][0]["cause"] = json!("preempted");
         let c = check_all(&log, &summary(), &tool, &report);
+        assert!(unlisted(&c), "{c:#?}");
+    }
+
+    #[test]
+    fn a_thread_frozen_between_its_clock_read_and_its_arm_was_late_by_no_timer() {
+        // wait_for read its clock 5 ms into the cycle, before the freezer stopped it; it armed
+        // the kernel's timer 1 ms after the thaw, which fired 0.5 ms late; the program ran
+        // 1 ms more before its log (seen on 5.10: read 0.3 ms before freeze_processes, armed
+        // 142 ms later)
+        let (mut log, mut tool, report) = run(0);
+        let tid = 101;
+        let d = CYCLE.0 + 5_000_000 + ASKED;
+        let requested = CYCLE.1 + 1_000_000 + ASKED;
+        let woke = requested + 1_500_000;
+        log.push(w(tid, "asyncio-wait-for", d, woke - d));
+        tool.insert((tid, requested), 500_000.into());
+        let events = [
+            json!({"kind": "suspend_resume", "action": "freeze_processes", "start": 1,
+                   "mono_ns": CYCLE.0, "boot_ns": CYCLE.0}),
+            json!({"kind": "suspend_resume", "action": "thaw_processes", "start": 0,
+                   "mono_ns": CYCLE.1, "boot_ns": CYCLE.1 + 3_000_000_000i64}),
+        ];
+        let dump: String = events.iter().map(|e| e.to_string() + "\n").collect();
+        let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        // without the cycle between the read and the arm it is a sleep the tool lacks
+        let c = check_all(&log, &summary(), &tool, &report);
+        assert!(unlisted(&c), "{c:#?}");
+        // … and so is one whose timer fired late itself: that one must be listed
+        tool.insert((tid, requested), 30_000_000.into());
+        let late = requested + 31_000_000;
+        log.last_mut().unwrap().late_ns = late - d;
+        log.last_mut().unwrap().woke_mono_ns = late;
+        let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
+        assert!(unlisted(&c), "{c:#?}");
+    }
+
+    #[test]
+    fn a_task_frozen_after_its_wakeup_before_its_clock_read_was_late_by_no_timer() {
+        // the main loop's timer fired 2 ms late, 0.6 ms after suspend_enter; the freezer
+        // stopped the thread before its callback read the clock, after the thaw: 100 ms late
+        // (seen on 5.10)
+        let (mut log, mut tool, report) = run(0);
+        let tid = 100;
+        let d = CYCLE.0 - 1_400_000;
+        let woke = CYCLE.1 + 2_000_000;
+        log.push(w(tid, "asyncio-call-at", d, woke - d));
+        tool.insert((tid, d), 2_000_000.into());
+        // the switch-in the tool reports, 2 ms after the deadline, and the freeze after it
+        let cycle = |start: i64, end: i64| {
+            [
+                json!({"kind": "sched_switch", "tid": 0, "next_pid": tid, "prev_state": 0,
+                       "mono_ns": d + 2_000_000, "boot_ns": d + 2_000_000}),
+                json!({"kind": "suspend_resume", "action": "freeze_processes", "start": 1,
+                       "mono_ns": start, "boot_ns": start}),
+                json!({"kind": "suspend_resume", "action": "thaw_processes", "start": 0,
+                       "mono_ns": end, "boot_ns": end + 3_000_000_000i64}),
+            ]
+            .iter()
+            .map(|e| e.to_string() + "\n")
+            .collect::<String>()
+        };
+        // freeze_processes begins 5 ms after suspend_enter
+        let held = HeldOff::from_dump(&cycle(CYCLE.0 + 5_000_000, CYCLE.1));
+        let c = check_with(&log, &summary(), &tool, &report, &held);
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        // no cycle in the trace between the switch-in and the clock read: unexplained
+        let c = check_all(&log, &summary(), &tool, &report);
+        assert!(unlisted(&c), "{c:#?}");
+        // a freeze shorter than the program's extra lateness (by more than a stall) neither
+        let short = HeldOff::from_dump(&cycle(CYCLE.1 - 50_000_000, CYCLE.1));
+        let c = check_with(&log, &summary(), &tool, &report, &short);
+        assert!(unlisted(&c), "{c:#?}");
+        // nor a freeze that began before the switch-in the tool reports: it missed the freeze
+        let before = HeldOff::from_dump(&cycle(d - 1_000_000, CYCLE.1));
+        let c = check_with(&log, &summary(), &tool, &report, &before);
         assert!(unlisted(&c), "{c:#?}");
     }
 

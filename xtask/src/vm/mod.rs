@@ -51,6 +51,15 @@ pub struct VmArgs {
     /// runs of many S3 cycles (`soak`) use 1.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub cpus: u8,
+    /// Boot nothing: evaluate the checks again on the files the last run of each kernel left
+    /// in target/vm/<kernel>/ (after changing a check, or on a failing run's copy: pass its
+    /// directory with --recheck-dir).
+    #[arg(long)]
+    pub recheck: bool,
+    /// With --recheck, the directory of one kernel's saved run instead of target/vm/<kernel>/
+    /// (exactly one --kernel).
+    #[arg(long, value_name = "DIR", requires = "recheck")]
+    pub recheck_dir: Option<PathBuf>,
 }
 
 /// One guest's wall-clock budget for all its scenarios, in seconds. The slowest kernel,
@@ -69,6 +78,8 @@ impl Default for VmArgs {
             timeout: DEFAULT_TIMEOUT_S,
             echo: false,
             cpus: 2,
+            recheck: false,
+            recheck_dir: None,
         }
     }
 }
@@ -153,6 +164,25 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     let kernels = selected_kernels(a)?;
     let bin_dir = guest::build_static_binaries()?;
     let out_root = root().join("target/vm");
+    if a.recheck {
+        let mut results = Vec::new();
+        if a.recheck_dir.is_some() && kernels.len() != 1 {
+            bail!("--recheck-dir is one kernel's run: name that kernel with one --kernel");
+        }
+        for k in kernels {
+            let dir = a.recheck_dir.clone().unwrap_or(out_root.join(&k.id));
+            let run = qemu::load(&dir)?;
+            eprintln!(
+                "xtask: vm {}: checking the run saved in {}",
+                k.id,
+                dir.display()
+            );
+            let r = evaluate(k, &run, &scenarios, &bin_dir.join("serial-trace"), &dir)?;
+            print_result(&r, &run, &dir);
+            results.push(r);
+        }
+        return Ok(results);
+    }
     let initrd = guest::build_initramfs(&bin_dir, &scenarios, &out_root)?;
     if let Some(v) = crate::util::stdout_of(Command::new("qemu-system-x86_64").arg("--version")) {
         // TCG's behaviour (and its bugs) differ between releases: every run names its emulator.
@@ -201,25 +231,29 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
                 i + 1
             ));
         }
-        for c in &r.checks {
-            eprintln!(
-                "  {} {:<55} {}",
-                if c.ok { "ok  " } else { "FAIL" },
-                c.name,
-                c.detail
-            );
-        }
-        eprintln!(
-            "xtask: vm {}: {} in {:.0} s; files in {}",
-            r.kernel.id,
-            if r.passed() { "passed" } else { "FAILED" },
-            run.elapsed.as_secs_f64(),
-            dir.display()
-        );
+        print_result(&r, &run, &dir);
         results.push(r);
     }
     write_matrix(&results, &out_root)?;
     Ok(results)
+}
+
+fn print_result(r: &KernelResult, run: &qemu::VmRun, dir: &Path) {
+    for c in &r.checks {
+        eprintln!(
+            "  {} {:<55} {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.name,
+            c.detail
+        );
+    }
+    eprintln!(
+        "xtask: vm {}: {} in {:.0} s; files in {}",
+        r.kernel.id,
+        if r.passed() { "passed" } else { "FAILED" },
+        run.elapsed.as_secs_f64(),
+        dir.display()
+    );
 }
 
 /// The `@@ST FACT` lines of the last guest run in `dir`, per scenario.

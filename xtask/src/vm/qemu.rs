@@ -295,6 +295,25 @@ pub fn save(run: &VmRun, dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
+/// A run [`save`]d in `dir`, for checking it again: its console and host log (the guest's
+/// files stay in `dir`, where the checks read them).
+pub fn load(dir: &Path) -> Result<VmRun> {
+    let read = |name: &str| -> Result<Vec<String>> {
+        let p = dir.join(name);
+        let text = std::fs::read_to_string(&p)
+            .with_context(|| format!("reading {} (no saved run there?)", p.display()))?;
+        Ok(text.lines().map(str::to_string).collect())
+    };
+    Ok(VmRun {
+        console: read("console.log")?,
+        files: BTreeMap::new(),
+        timed_out: false,
+        hung: None,
+        elapsed: Duration::ZERO,
+        host_log: read("host.log").unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
