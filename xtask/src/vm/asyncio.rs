@@ -196,7 +196,7 @@ mod tests {
     }
 
     #[test]
-    fn a_thread_frozen_between_its_clock_read_and_its_arm_was_late_by_no_timer() {
+    fn a_thread_frozen_or_busy_between_its_clock_read_and_its_arm_was_late_by_no_timer() {
         // wait_for read its clock 5 ms into the cycle, before the freezer stopped it; it armed
         // the kernel's timer 1 ms after the thaw, which fired 0.5 ms late; the program ran
         // 1 ms more before its log (seen on 5.10: read 0.3 ms before freeze_processes, armed
@@ -217,9 +217,18 @@ mod tests {
         let dump: String = events.iter().map(|e| e.to_string() + "\n").collect();
         let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
         assert!(failed(&c).is_empty(), "{c:#?}");
-        // without the cycle between the read and the arm it is a sleep the tool lacks
+        // without the freeze between the read and the arm the runtime armed it late itself
+        // (seen on 5.10: asyncio entered epoll_wait 21 ms after computing its timeout)
         let c = check_all(&log, &summary(), &tool, &report);
-        assert!(unlisted(&c), "{c:#?}");
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        let listed = c
+            .iter()
+            .find(|c| c.name.contains("listed as a lost wakeup"))
+            .unwrap();
+        assert!(
+            listed.detail.contains("1 armed late by the runtime itself"),
+            "{listed:?}"
+        );
         // … and so is one whose timer fired late itself: that one must be listed
         tool.insert((tid, requested), 30_000_000.into());
         let late = requested + 31_000_000;

@@ -597,6 +597,10 @@ pub struct HeldOff {
     offsets: Vec<(i64, i64)>,
     /// (mono, boot) of each switch-in the trace holds, per task.
     switch_ins: HashMap<u32, Vec<(i64, i64)>>,
+    /// Monotonic times of each task's timer arms, and of every event in its context (it was on
+    /// a CPU then), in trace order.
+    arms: HashMap<u32, Vec<i64>>,
+    on_cpu: HashMap<u32, Vec<i64>>,
     /// When user tasks could not run, as the kernel's events bound it: `freeze_processes`
     /// begin to `thaw_processes` end, (mono, boot) of each (a freeze without an end runs to
     /// the trace's end).
@@ -626,6 +630,9 @@ impl HeldOff {
                 held.offsets.push((mono, boot - mono));
             }
             let tid = v["tid"].as_u64().unwrap_or(0) as u32;
+            if tid != 0 {
+                held.on_cpu.entry(tid).or_default().push(mono);
+            }
             let held_now = match v["kind"].as_str().unwrap_or("") {
                 "sched_switch" => {
                     let next = v["next_pid"].as_u64().unwrap_or(0) as u32;
@@ -648,6 +655,7 @@ impl HeldOff {
                 }
                 "hrtimer_start" => {
                     armed.insert(tid, at);
+                    held.arms.entry(tid).or_default().push(mono);
                     false
                 }
                 "hrtimer_expire_entry" | "sched_waking" => true,
@@ -727,6 +735,27 @@ impl HeldOff {
             .map(|f| (on(f[1]).min(to) - on(f[0])).max(0))
             .sum();
         switched_in && frozen > 0 && extra <= frozen + STALL_LIMIT_NS
+    }
+
+    /// Whether a runtime's logged wakeup (`asked_ns` logged) was no sleep at all: its thread
+    /// armed no timer from the runtime's clock read to its log, and was on a CPU after the
+    /// deadline before the log. The deadline passed while it was still busy, so the runtime
+    /// polled without a timeout (seen on 5.10 under TCG: asyncio's main loop ran 16 ms between
+    /// two timers, its `epoll_wait` timeout 0; 2 of 1,330 wakeups).
+    fn never_slept(&self, w: &Wakeup) -> bool {
+        let Some(asked) = w.asked_ns.filter(|_| w.clock == "monotonic") else {
+            return false;
+        };
+        let (read_at, woke) = (w.deadline_ns - asked, w.woke_mono_ns);
+        let none_armed = self
+            .arms
+            .get(&w.tid)
+            .is_none_or(|a| !a.iter().any(|t| (read_at..=woke).contains(t)));
+        let ran_after_deadline = self
+            .on_cpu
+            .get(&w.tid)
+            .is_some_and(|a| a.iter().any(|t| (w.deadline_ns..=woke).contains(t)));
+        none_armed && ran_after_deadline
     }
 
     /// Whether a freeze began at or after `from` and was under way or had begun by `to`
@@ -826,12 +855,11 @@ fn deadline_window(w: &Wakeup) -> RangeInclusive<i64> {
 
 /// The tool's lateness for a logged wakeup: same tid and requested expiry, or where the
 /// program cannot know the kernel's deadline exactly, the tool's nearest of that tid in
-/// [`deadline_window`] (the workloads' deadlines are 10 ms or more apart), or the timer it
-/// armed only after a suspend cycle froze it ([`frozen_before_arming`]); counted from the
-/// logged deadline.
+/// [`deadline_window`] (the workloads' deadlines are 10 ms or more apart), or the timer a
+/// runtime armed later than that ([`armed_late`]); counted from the logged deadline.
 pub fn tool_wakeup(tool: &ToolWakeups, w: &Wakeup, held_off: &HeldOff) -> Option<i64> {
     let (requested, t) = tool_match(tool, w)
-        .or_else(|| frozen_before_arming(tool, w, held_off).map(|(r, t, _)| (r, t)))?;
+        .or_else(|| armed_late(tool, w, held_off).map(|a| (a.requested, a.tool)))?;
     Some(t.nearest(w.late_ns + w.deadline_ns - requested) + requested - w.deadline_ns)
 }
 
@@ -850,20 +878,25 @@ fn tool_match(tool: &ToolWakeups, w: &Wakeup) -> Option<(i64, ToolWake)> {
         .map(|(&(_, requested), &t)| (requested, t))
 }
 
-/// A runtime that computes its deadline from its own clock read and arms the kernel's timer
-/// after it (`asked_ns` logged) may be frozen in between: the sleep then begins only after
-/// the thaw, and its lateness is no timer's (seen on 5.10: asyncio's `wait_for` read its clock
-/// 0.3 ms before `freeze_processes` began and armed epoll's timeout 142 ms later, after the
-/// thaw; the timer fired on time). The tool's wakeup of that thread that the program logged
-/// (its last wakeup at most [`LISTED_LATE_NS`] before the program's clock read after it,
-/// armed after the program's clock read), where a suspend cycle lies between that read and
-/// the arm and the timer was not late enough to list: its requested expiry, lateness,
-/// and how much later than the read the timer was armed.
-fn frozen_before_arming(
-    tool: &ToolWakeups,
-    w: &Wakeup,
-    held_off: &HeldOff,
-) -> Option<(i64, ToolWake, i64)> {
+/// A runtime's sleep armed late: the runtime computes its deadline from its own clock read
+/// and arms the kernel's timer after it (`asked_ns` logged), and may run, wait for its lock or
+/// be frozen in between. The sleep then begins later than the program asked, and that part of
+/// its lateness is no timer's (seen on 5.10: asyncio's `wait_for` read its clock 0.3 ms before
+/// `freeze_processes` began and armed epoll's timeout 142 ms later, after the thaw; its main
+/// loop computed a 10 ms timeout and entered `epoll_wait` 21 ms later, after 16 ms of Python
+/// and a wait for the GIL). The tool's wakeup of that thread armed after the program's clock
+/// read that the program logged (the last that woke at most [`LISTED_LATE_NS`] before the
+/// program's clock read after it), if the timer was not late enough to list.
+struct ArmedLate {
+    requested: i64,
+    tool: ToolWake,
+    /// How much later than the program's clock read the timer was armed.
+    gap: i64,
+    /// A freeze lies between the read and the arm.
+    frozen: bool,
+}
+
+fn armed_late(tool: &ToolWakeups, w: &Wakeup, held_off: &HeldOff) -> Option<ArmedLate> {
     let asked = w.asked_ns?;
     let read_at = w.deadline_ns - asked;
     let (requested, t) = tool
@@ -877,11 +910,12 @@ fn frozen_before_arming(
         .max_by_key(|((_, requested), t)| requested + t.late)
         .map(|(&(_, requested), &t)| (requested, t))?;
     let armed_at = requested - asked;
-    (held_off.froze_between(read_at, armed_at) && t.late < LOST_WAKEUP_NS).then_some((
+    (t.late < LOST_WAKEUP_NS).then_some(ArmedLate {
         requested,
-        t,
-        armed_at - read_at,
-    ))
+        tool: t,
+        gap: armed_at - read_at,
+        frozen: held_off.froze_between(read_at, armed_at),
+    })
 }
 
 /// Whether each wakeup's deadline fell inside a suspend: a boottime sleep then fires late at
@@ -1229,6 +1263,8 @@ pub fn timer_checks(
 ) -> Vec<Check> {
     let spans = spanning(wakeups);
     let mut missing = 0;
+    // logged by a runtime whose deadline passed before it slept (see `never_slept`)
+    let mut not_slept = 0;
     let (mut ordinary, mut ordinary_ok, mut stalls) = (0, 0, 0);
     let (mut across, mut across_ok) = (0, 0);
     let mut worst_across = String::from("-");
@@ -1236,7 +1272,11 @@ pub fn timer_checks(
     let mut per_clock: BTreeMap<&str, usize> = BTreeMap::new();
     for (w, &span) in wakeups.iter().zip(&spans) {
         let Some(t) = tool_wakeup(tool, w, held_off) else {
-            missing += 1;
+            if held_off.never_slept(w) {
+                not_slept += 1;
+            } else {
+                missing += 1;
+            }
             continue;
         };
         let diff = (w.late_ns - t).abs();
@@ -1296,7 +1336,7 @@ pub fn timer_checks(
                 && (missing as u64 <= misses && (counted || missing == 0)
                     || !counted && missing as u64 <= uncounted_allowance(wakeups.len() as u64)),
             format!(
-                "{} wakeups logged, {missing} without a matching timer in the trace; the kernel counted {misses} skipped events of the programs they need{}",
+                "{} wakeups logged, {not_slept} of them no sleep (the deadline passed while the thread ran, no timer armed), {missing} without a matching timer in the trace; the kernel counted {misses} skipped events of the programs they need{}",
                 wakeups.len(),
                 if counted {
                     ""
@@ -1391,8 +1431,12 @@ pub fn late_sleep_checks(
     let (mut late, mut listed, mut in_cycle, mut unlisted) = (0, 0, 0, 0u64);
     // late only after the task got the CPU (see `HeldOff`): on time as a wakeup
     let mut held = 0;
-    // frozen between the clock read and the arm (see `frozen_before_arming`): no timer late
+    // frozen between the clock read and the arm (see `armed_late`): no timer late
     let mut frozen_first = 0;
+    // no sleep at all (see `HeldOff::never_slept`)
+    let mut not_slept = 0;
+    // armed late by the runtime itself, not frozen (see `armed_late`)
+    let mut armed_later = 0;
     // timer events the trace shows were skipped count as skips too (see `rearmed_unseen`)
     let rearmed_unseen = report["timers"]["rearmed_unseen"].as_u64().unwrap_or(0);
     let (misses, counted) = (misses + rearmed_unseen, counted || rearmed_unseen > 0);
@@ -1405,11 +1449,21 @@ pub fn late_sleep_checks(
             held += 1;
             continue;
         }
-        // late by the freezer before its sleep began; without that, not late enough to list
-        if frozen_before_arming(tool, w, held_off)
-            .is_some_and(|(_, _, gap)| w.late_ns - gap <= LISTED_LATE_NS)
+        // no sleep: the deadline passed while the thread still ran
+        if tool_wakeup(tool, w, held_off).is_none() && held_off.never_slept(w) {
+            not_slept += 1;
+            continue;
+        }
+        // late before its sleep began (frozen, or the runtime's own delay); without that,
+        // not late enough to list
+        if let Some(a) =
+            armed_late(tool, w, held_off).filter(|a| w.late_ns - a.gap <= LISTED_LATE_NS)
         {
-            frozen_first += 1;
+            if a.frozen {
+                frozen_first += 1;
+            } else {
+                armed_later += 1;
+            }
             continue;
         }
         late += 1;
@@ -1466,7 +1520,7 @@ pub fn late_sleep_checks(
             && listed + unlisted as usize == late
             && (unlisted == 0 || counted && unlisted <= misses),
         format!(
-            "{listed}/{late} listed ({in_cycle} made late by a suspend cycle (deadline inside it, or the cycle between deadline and wakeup), cause suspend/resume_latency; {held} more late only after their switch-in, interrupted, preempted or frozen as the trace shows; {frozen_first} frozen by a cycle before they armed their timer, which was on time: the report does not show those){}",
+            "{listed}/{late} listed ({in_cycle} made late by a suspend cycle (deadline inside it, or the cycle between deadline and wakeup), cause suspend/resume_latency; {held} more late only after their switch-in, interrupted, preempted or frozen as the trace shows; {frozen_first} frozen by a cycle before they armed their timer, which was on time: the report does not show those; {armed_later} armed late by the runtime itself, the timer on time; {not_slept} no sleep, the deadline passed while the thread ran){}",
             if wrong.is_empty() {
                 String::new()
             } else {
@@ -1943,6 +1997,37 @@ mod tests {
         assert!(c[2].ok, "{c:#?}");
         let c = timer_checks(&[w(160_000_000)], &unseen, &HeldOff::default(), 0, true);
         assert!(!c[2].ok, "later than the latest moment: {c:#?}");
+        // a runtime's wakeup with no timer at all: its thread ran past the deadline without
+        // arming one after its clock read (asyncio polled with timeout 0), so it never slept;
+        // with an arm in between it slept, and the trace lacks that sleep
+        let busy = Wakeup {
+            asked_ns: Some(10_000_000),
+            deadline_ns: 1_010_000_000,
+            woke_mono_ns: 1_015_700_000,
+            late_ns: 5_700_000,
+            ..w(0)
+        };
+        let ran =
+            |arm_at: Option<i64>| {
+                let mut ev = vec![json!({"kind": "hrtimer_expire_entry", "tid": 7,
+                                     "mono_ns": 1_012_400_000i64, "boot_ns": 1_012_400_000i64})];
+                ev.extend(arm_at.map(
+                    |t| json!({"kind": "hrtimer_start", "tid": 7, "mono_ns": t, "boot_ns": t}),
+                ));
+                HeldOff::from_dump(&ev.iter().map(|e| e.to_string() + "\n").collect::<String>())
+            };
+        let c = timer_checks(std::slice::from_ref(&busy), &tool, &ran(None), 0, true);
+        assert!(c[0].ok, "{c:#?}");
+        let c = timer_checks(
+            std::slice::from_ref(&busy),
+            &tool,
+            &ran(Some(1_001_000_000)),
+            0,
+            true,
+        );
+        assert!(!c[0].ok, "{c:#?}");
+        let c = timer_checks(&[busy], &tool, &HeldOff::default(), 0, true);
+        assert!(!c[0].ok, "not seen running after the deadline: {c:#?}");
         // a wakeup the trace does not have
         let mut lone = w(0);
         lone.deadline_ns = 999;
