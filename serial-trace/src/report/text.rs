@@ -335,6 +335,13 @@ pub fn render_text(r: &Report, color: bool) -> String {
                     fmt_ns(ran.max(0) as u64)
                 );
             }
+            if l.cause == "expiry_unseen" {
+                let _ = writeln!(
+                    o,
+                    "  {:<22} (its timer's expiry never reached the trace: \"ran at\" is the latest it can have woken, its deadline the earliest; kernels before 5.12 skip, uncounted, the BPF programs of an interrupt that comes while another runs)",
+                    ""
+                );
+            }
         }
         if r.lost_wakeups.len() > 20 {
             let _ = writeln!(
@@ -561,6 +568,20 @@ mod tests {
         assert_eq!(fmt_ns(12_345), "12.3 µs");
         assert_eq!(fmt_ns(4_560_000), "4.56 ms");
         assert_eq!(fmt_ns(1_200_000_000), "1.20 s");
+    }
+
+    #[test]
+    fn a_wakeup_whose_expiry_went_unseen_says_what_its_times_mean() {
+        let mut r = crate::report::html::tests::synthetic_report();
+        r.lost_wakeups[0].cause = "expiry_unseen";
+        let text = render_text(&r, false);
+        assert!(
+            text.contains("expiry_unseen")
+                && text.contains(
+                    "\"ran at\" is the latest it can have woken, its deadline the earliest"
+                ),
+            "{text}"
+        );
     }
 
     #[test]
