@@ -44,10 +44,28 @@ pub fn checks(
             logged.join(", ")
         ),
     ));
+    // Each API must have met a cycle: a sleep due inside one, late or not (the agreement
+    // checks hold its lateness to the program's). A late one is not guaranteed: Python threads
+    // run on inside `freeze_processes` and freeze after their callback, before reading the
+    // clock for their next deadline (seen on 6.1: the main loop's timer due 15 ms into a
+    // 23 ms freeze_processes fired on time both cycles; its next deadline was read after thaw).
+    let cycles = checks::cycles_mono(report);
+    let due_in_cycle: std::collections::BTreeSet<&str> = wakeups
+        .iter()
+        .filter(|w| {
+            cycles
+                .iter()
+                .any(|&(start, end)| (start..=end).contains(&w.deadline_ns))
+        })
+        .map(|w| w.api.as_str())
+        .collect();
     all.push(checks::check(
-        "asyncio: the cycles made every API late",
-        APIS.iter().all(|api| apis_in_cycle.contains(*api)),
-        format!("late sleeps inside a cycle by API: {apis_in_cycle:?}"),
+        "asyncio: every API had a sleep due inside a cycle",
+        APIS.iter()
+            .all(|api| due_in_cycle.contains(api) || apis_in_cycle.contains(*api)),
+        format!(
+            "due inside a cycle by API: {due_in_cycle:?}; late sleeps a cycle made late, listed: {apis_in_cycle:?}"
+        ),
     ));
     all
 }
@@ -208,27 +226,49 @@ mod tests {
         let woke = requested + 1_500_000;
         log.push(w(tid, "asyncio-wait-for", d, woke - d));
         tool.insert((tid, requested), 500_000.into());
-        let events = [
+        // the arm the trace holds, 1 ms after the thaw
+        let arm = json!({"kind": "hrtimer_start", "tid": tid, "mono_ns": requested - ASKED,
+                         "boot_ns": requested - ASKED + 3_000_000_000i64});
+        let freeze = [
             json!({"kind": "suspend_resume", "action": "freeze_processes", "start": 1,
                    "mono_ns": CYCLE.0, "boot_ns": CYCLE.0}),
             json!({"kind": "suspend_resume", "action": "thaw_processes", "start": 0,
                    "mono_ns": CYCLE.1, "boot_ns": CYCLE.1 + 3_000_000_000i64}),
         ];
-        let dump: String = events.iter().map(|e| e.to_string() + "\n").collect();
+        let lines = |e: &[Value]| e.iter().map(|e| e.to_string() + "\n").collect::<String>();
+        let dump = lines(&[freeze[0].clone(), freeze[1].clone(), arm.clone()]);
         let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
         assert!(failed(&c).is_empty(), "{c:#?}");
+        let detail = |c: &[Check]| {
+            c.iter()
+                .find(|c| c.name.contains("listed as a lost wakeup"))
+                .unwrap()
+                .detail
+                .clone()
+        };
+        assert!(
+            detail(&c).contains("1 frozen by a cycle before they armed"),
+            "{c:#?}"
+        );
         // without the freeze between the read and the arm the runtime armed it late itself
         // (seen on 5.10: asyncio entered epoll_wait 21 ms after computing its timeout)
-        let c = check_all(&log, &summary(), &tool, &report);
+        let busy = HeldOff::from_dump(&lines(std::slice::from_ref(&arm)));
+        let c = check_with(&log, &summary(), &tool, &report, &busy);
         assert!(failed(&c).is_empty(), "{c:#?}");
-        let listed = c
-            .iter()
-            .find(|c| c.name.contains("listed as a lost wakeup"))
-            .unwrap();
         assert!(
-            listed.detail.contains("1 armed late by the runtime itself"),
-            "{listed:?}"
+            detail(&c).contains("1 armed late by the runtime itself"),
+            "{c:#?}"
         );
+        // without that arm in the trace the match is no sleep of the program's (a GIL wait's
+        // short timer woke before the log: seen on 6.1)
+        let c = check_with(
+            &log,
+            &summary(),
+            &tool,
+            &report,
+            &HeldOff::from_dump(&lines(&freeze)),
+        );
+        assert!(unlisted(&c), "{c:#?}");
         // … and so is one whose timer fired late itself: that one must be listed
         tool.insert((tid, requested), 30_000_000.into());
         let late = requested + 31_000_000;
@@ -286,7 +326,10 @@ mod tests {
         // the heartbeat thread's sleep across the cycle is missing from the log
         log.retain(|w| !(w.api == "python-time-sleep" && w.late_ns > 1_000_000_000));
         let c = check_all(&log, &summary(), &tool, &report);
-        assert_eq!(failed(&c), ["asyncio: the cycles made every API late"]);
+        assert_eq!(
+            failed(&c),
+            ["asyncio: every API had a sleep due inside a cycle"]
+        );
         let (log, tool, report) = run(0);
         let c = check_all(&log, &Value::Null, &tool, &report);
         assert_eq!(
