@@ -169,6 +169,15 @@ mod tests {
     use crate::report::suspend::SuspendStats;
     use crate::report::suspend::tests::s3_cycle;
 
+    /// One S3 cycle from 10 s, 3 s suspended, as the report sees it.
+    fn s3_at_10s() -> Vec<SuspendCycle> {
+        let mut st = SuspendStats::default();
+        for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
+            st.event(&e);
+        }
+        st.finish(Default::default(), None)
+    }
+
     fn window(t: u64, bytes: u64) -> DropWindow {
         DropWindow {
             port: "ttyS1".into(),
@@ -206,11 +215,7 @@ mod tests {
     #[test]
     fn frozen_reader_no_reader_and_slow_reader() {
         // an S3 cycle from 10 s, 3 s suspended; its freeze window starts at 10 s
-        let mut st = SuspendStats::default();
-        for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
-            st.event(&e);
-        }
-        let cycles = st.finish(Default::default(), None);
+        let cycles = s3_at_10s();
         let (fa, fb) = cycles[0].frozen_boot_ns.unwrap();
         let mut drops = vec![window(fa + 1, 12_345), window(fb + 5_000_000_000, 10)];
         attribute(&mut drops, &[port()], &[reader()], &cycles);
@@ -247,11 +252,7 @@ mod tests {
     #[test]
     fn a_window_after_the_thaw_began_but_before_the_reader_read_again_is_the_freezers() {
         // S3 from 10 s, 3 s asleep: thaw_processes from 13.009 s to 13.010 s
-        let mut st = SuspendStats::default();
-        for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
-            st.event(&e);
-        }
-        let cycles = st.finish(Default::default(), None);
+        let cycles = s3_at_10s();
         let (_, thaw) = cycles[0].frozen_boot_ns.unwrap();
         assert_eq!(thaw, 13_009_000_000);
         let ms = 1_000_000;
@@ -285,11 +286,7 @@ mod tests {
     fn resume_ordering_and_late_interrupts() {
         // S3 from 10 s, 3 s asleep: resuming begins at machine_suspend end (boot 13.008 s),
         // tasks thaw from 13.009 s
-        let mut st = SuspendStats::default();
-        for e in s3_cycle(10_000_000_000, 0, 3_000_000_000) {
-            st.event(&e);
-        }
-        let mut cycles = st.finish(Default::default(), None);
+        let mut cycles = s3_at_10s();
         let resumed = cycles[0].resumed_boot_ns.unwrap();
         assert_eq!(resumed, 13_008_000_000);
         // flip buffer drops after the port resumed, reader still frozen

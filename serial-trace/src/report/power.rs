@@ -128,6 +128,11 @@ impl PowerState {
         self.thawed
     }
 
+    /// When the latest thaw began (`thaw_processes` begin of the last cycle that had one).
+    pub fn last_thaw(&self) -> Option<u64> {
+        self.cycles.iter().rev().find_map(|c| c.thaw)
+    }
+
     /// A cycle is under way (begun and not ended).
     pub fn in_cycle(&self) -> bool {
         self.current().is_some()

@@ -281,8 +281,10 @@ impl SerialStats {
                     0 => r.empty_reads += 1,
                     _ => r.failed_reads += 1,
                 }
-                let thaw = self.power.cycles().iter().rev().find_map(|c| c.thaw);
-                if let Some(thaw) = thaw.filter(|&t| returned > 0 && t <= ev.boot_ns)
+                if let Some(thaw) = self
+                    .power
+                    .last_thaw()
+                    .filter(|&t| returned > 0 && t <= ev.boot_ns)
                     && r.back_after_thaw.last().map(|b| b.0) != Some(thaw)
                 {
                     r.back_after_thaw.push((thaw, ev.boot_ns));

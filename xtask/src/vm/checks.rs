@@ -1459,14 +1459,13 @@ pub fn late_sleep_checks(
     let mut apis_in_cycle = BTreeSet::new();
     let mut wrong = Vec::new();
     for w in wakeups.iter().filter(|w| w.late_ns > LISTED_LATE_NS) {
-        if tool_wakeup(tool, w, held_off)
-            .is_some_and(|t| t < LOST_WAKEUP_NS && held_off.explains(w, t, false))
-        {
+        let matched = tool_wakeup(tool, w, held_off);
+        if matched.is_some_and(|t| t < LOST_WAKEUP_NS && held_off.explains(w, t, false)) {
             held += 1;
             continue;
         }
         // no sleep: the deadline passed while the thread still ran
-        if tool_wakeup(tool, w, held_off).is_none() && held_off.never_slept(w) {
+        if matched.is_none() && held_off.never_slept(w) {
             not_slept += 1;
             continue;
         }
