@@ -1,0 +1,137 @@
+//! Every renderer's output on real traces, pinned by hash: a refactor of the analysis or the
+//! renderers must leave each output byte-identical, and a change meant to alter one is seen here
+//! and re-pinned on purpose.
+//!
+//! Inputs: the fuzz seeds (`fuzz/seeds/*.trace`) and real VM traces (`tests/golden/*.trace`).
+//! Pins: `tests/golden/pins.txt`, one line per (trace, output): its SHA-256 and length.
+//!
+//! When a pin no longer holds, the outputs as they are now are written to
+//! `target/tmp/golden/` so they can be compared with the same outputs built at the previous
+//! commit. Re-pin with `GOLDEN_UPDATE=1 cargo test -p serial-trace --test golden`.
+
+use serial_trace::report;
+use serial_trace::trace::TraceReader;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn pins_path() -> PathBuf {
+    crate_dir().join("tests/golden/pins.txt")
+}
+
+/// The traces the pins cover, as (name, path), sorted by name.
+fn traces() -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    for (prefix, dir) in [
+        ("seeds", crate_dir().join("../fuzz/seeds")),
+        ("vm", crate_dir().join("tests/golden")),
+    ] {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for e in entries {
+            let path = e.unwrap().path();
+            if path.extension().is_some_and(|x| x == "trace") {
+                let name = format!("{prefix}/{}", path.file_name().unwrap().to_string_lossy());
+                out.push((name, path));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every output `serial-trace report` can produce for one trace, by output name, built the way
+/// `main.rs` builds it.
+fn outputs(path: &Path) -> Vec<(&'static str, Vec<u8>)> {
+    let reader = TraceReader::open(path).unwrap();
+    let (r, wakeups) = report::analyze_with_wakeups(reader, true).unwrap();
+    let mut jsonl = String::new();
+    for w in &wakeups {
+        jsonl.push_str(&serde_json::to_string(w).unwrap());
+        jsonl.push('\n');
+    }
+    let mut trace_events = Vec::new();
+    report::write_trace_events(&r, TraceReader::open(path).unwrap(), &mut trace_events).unwrap();
+    vec![
+        ("text", report::render_text(&r, false).into_bytes()),
+        ("text-color", report::render_text(&r, true).into_bytes()),
+        ("json", report::render_json(&r).into_bytes()),
+        ("html", report::render_html(&r).into_bytes()),
+        ("svg", report::render_timeline_svg(&r, 1200, 640).into_bytes()),
+        ("trace-event", trace_events),
+        ("wakeups", jsonl.into_bytes()),
+    ]
+}
+
+fn pin(bytes: &[u8]) -> String {
+    format!("{:x} {}", Sha256::digest(bytes), bytes.len())
+}
+
+fn read_pins() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(pins_path()).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn every_renderer_output_matches_its_pin() {
+    let pinned = read_pins();
+    let update = std::env::var_os("GOLDEN_UPDATE").is_some();
+    let actual_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("golden");
+    let _ = std::fs::remove_dir_all(&actual_dir);
+    let mut now = BTreeMap::new();
+    let mut differ = Vec::new();
+    for (name, path) in traces() {
+        for (output, bytes) in outputs(&path) {
+            let key = format!("{name}:{output}");
+            let p = pin(&bytes);
+            if pinned.get(&key) != Some(&p) {
+                differ.push(format!("{key}: pinned {:?}, now {p}", pinned.get(&key)));
+                let file = actual_dir.join(key.replace(['/', ':'], "_"));
+                std::fs::create_dir_all(&actual_dir).unwrap();
+                std::fs::write(&file, &bytes).unwrap();
+            }
+            now.insert(key, p);
+        }
+    }
+    let stale: Vec<_> = pinned.keys().filter(|k| !now.contains_key(*k)).collect();
+    if update {
+        let mut text = String::from(
+            "# serial-trace report outputs pinned by tests/golden.rs: trace:output sha256 length\n",
+        );
+        for (k, v) in &now {
+            text.push_str(&format!("{k} {v}\n"));
+        }
+        std::fs::write(pins_path(), text).unwrap();
+        return;
+    }
+    assert!(
+        differ.is_empty() && stale.is_empty(),
+        "{} output(s) changed (now written to {}), {} pin(s) without a trace:\n{}\n{:?}\n\
+         If the change is meant: GOLDEN_UPDATE=1 cargo test -p serial-trace --test golden",
+        differ.len(),
+        actual_dir.display(),
+        stale.len(),
+        differ.join("\n"),
+        stale
+    );
+}
+
+/// Rendering twice gives the same bytes: a pin over an output that depends on the clock, the
+/// time zone or hash-map order would fail at random, not on a change.
+#[test]
+fn every_output_is_the_same_when_rendered_twice() {
+    for (name, path) in traces() {
+        let a = outputs(&path);
+        let b = outputs(&path);
+        for ((o, x), (_, y)) in a.iter().zip(&b) {
+            assert!(x == y, "{name}:{o} differs between two renderings");
+        }
+    }
+}
