@@ -2,8 +2,11 @@
 //! (`fuzz/`) and other tools can drive the trace reader and the report pipeline directly.
 //! The binary (`main.rs`) is only the command-line front end.
 
+pub mod analysis;
+pub mod check;
 pub mod cli;
 pub mod dump;
+pub mod fmt;
 pub mod hooks;
 pub mod kallsyms;
 pub mod kernel_btf;
@@ -12,7 +15,7 @@ pub mod privileges;
 pub mod probe;
 pub mod prog_stats;
 pub mod record;
-pub mod report;
+pub mod render;
 pub mod sysinfo;
 pub mod trace;
 pub mod tracefs;

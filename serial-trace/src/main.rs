@@ -1,7 +1,7 @@
 //! serial-trace: finds out why serial bytes are lost inside the Linux kernel and why sleeps
 //! wake late around suspend. See README.md.
 
-use serial_trace::{cli, dump, probe, record, report, trace};
+use serial_trace::{analysis, check, cli, dump, probe, record, render, trace};
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // like grep and diff: 1 = the answer is "no" (a --check rule failed), 2 = trouble
-        Err(e) if e.downcast_ref::<report::check::Failed>().is_some() => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<check::Failed>().is_some() => ExitCode::from(1),
         Err(e) => {
             // a closed stderr must not turn the error into a panic
             let _ = writeln!(std::io::stderr(), "serial-trace: error: {e:#}");
@@ -32,7 +32,7 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let reader = trace::TraceReader::open(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
-    let (r, wakeups) = report::analyze_with_wakeups(reader, a.wakeups.is_some())
+    let (r, wakeups) = analysis::analyze_with_wakeups(reader, a.wakeups.is_some())
         .with_context(|| format!("reading {}", a.file.display()))?;
     if let Some(path) = &a.wakeups {
         let mut out = String::new();
@@ -43,9 +43,9 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
         std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
     }
     let mut out = match a.format {
-        cli::ReportFormat::Json => report::render_json(&r) + "\n",
-        cli::ReportFormat::Html => report::render_html(&r),
-        cli::ReportFormat::Svg => report::render_timeline_svg(&r, 1200, 640),
+        cli::ReportFormat::Json => render::render_json(&r) + "\n",
+        cli::ReportFormat::Html => render::render_html(&r),
+        cli::ReportFormat::Svg => render::render_timeline_svg(&r, 1200, 640),
         cli::ReportFormat::TraceEvent => {
             // a second pass over the file, streamed to the output: per-CPU tracks need every
             // event, not the summary
@@ -55,9 +55,9 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
                 Some(path) => {
                     let f = std::fs::File::create(path)
                         .with_context(|| format!("writing {}", path.display()))?;
-                    report::write_trace_events(&r, again, f)
+                    render::write_trace_events(&r, again, f)
                 }
-                None => report::write_trace_events(&r, again, std::io::stdout().lock()),
+                None => render::write_trace_events(&r, again, std::io::stdout().lock()),
             };
             match result {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
@@ -72,12 +72,12 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
                     cli::Color::Never => false,
                     cli::Color::Auto => std::io::stdout().is_terminal(),
                 };
-            report::render_text(&r, color) + "\n"
+            render::render_text(&r, color) + "\n"
         }
     };
-    let failed = report::check::run(&r, &a.checks)?;
+    let failed = check::run(&r, &a.checks)?;
     if !a.checks.is_empty() && matches!(a.format, cli::ReportFormat::Text) {
-        out.push_str(&report::check::render(&failed, a.checks.len()));
+        out.push_str(&check::render(&failed, a.checks.len()));
     }
     match &a.output {
         _ if out.is_empty() => {}
@@ -97,7 +97,7 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
         for f in &failed {
             eprintln!("serial-trace: check failed: {f}");
         }
-        return Err(report::check::Failed(failed.len()).into());
+        return Err(check::Failed(failed.len()).into());
     }
     Ok(())
 }

@@ -9,8 +9,8 @@
 //! `target/tmp/golden/` so they can be compared with the same outputs built at the previous
 //! commit. Re-pin with `GOLDEN_UPDATE=1 cargo test -p serial-trace --test golden`.
 
-use serial_trace::report;
 use serial_trace::trace::TraceReader;
+use serial_trace::{analysis, render};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,20 +47,23 @@ fn traces() -> Vec<(String, PathBuf)> {
 /// `main.rs` builds it.
 fn outputs(path: &Path) -> Vec<(&'static str, Vec<u8>)> {
     let reader = TraceReader::open(path).unwrap();
-    let (r, wakeups) = report::analyze_with_wakeups(reader, true).unwrap();
+    let (r, wakeups) = analysis::analyze_with_wakeups(reader, true).unwrap();
     let mut jsonl = String::new();
     for w in &wakeups {
         jsonl.push_str(&serde_json::to_string(w).unwrap());
         jsonl.push('\n');
     }
     let mut trace_events = Vec::new();
-    report::write_trace_events(&r, TraceReader::open(path).unwrap(), &mut trace_events).unwrap();
+    render::write_trace_events(&r, TraceReader::open(path).unwrap(), &mut trace_events).unwrap();
     vec![
-        ("text", report::render_text(&r, false).into_bytes()),
-        ("text-color", report::render_text(&r, true).into_bytes()),
-        ("json", report::render_json(&r).into_bytes()),
-        ("html", report::render_html(&r).into_bytes()),
-        ("svg", report::render_timeline_svg(&r, 1200, 640).into_bytes()),
+        ("text", render::render_text(&r, false).into_bytes()),
+        ("text-color", render::render_text(&r, true).into_bytes()),
+        ("json", render::render_json(&r).into_bytes()),
+        ("html", render::render_html(&r).into_bytes()),
+        (
+            "svg",
+            render::render_timeline_svg(&r, 1200, 640).into_bytes(),
+        ),
         ("trace-event", trace_events),
         ("wakeups", jsonl.into_bytes()),
     ]

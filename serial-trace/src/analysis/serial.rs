@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
-use super::power::PowerState;
+use super::pm_state::PowerState;
 use super::timeline::PortSeries;
 use crate::ports::{Counters, PortSnapshot};
 use crate::trace::{ProbeRecord, trim_nul};
@@ -586,7 +586,7 @@ pub(crate) mod tests {
 
     #[test]
     fn a_readers_first_data_after_each_thaw_is_kept() {
-        use crate::report::suspend::tests::sr;
+        use crate::analysis::suspend::tests::sr;
         let mut s = SerialStats::default();
         let read = |mono: u64, returned: u64| {
             ev(

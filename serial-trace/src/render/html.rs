@@ -9,31 +9,14 @@
 
 use std::fmt::Write;
 
-use super::text::fmt_ns;
-use super::timeline_svg::{neutralize, render_timeline_svg};
-use super::{Percentiles, Report};
+use super::svg::render_timeline_svg;
+use crate::analysis::{Percentiles, Report};
+use crate::fmt::{escape, fmt_ns};
 
 /// Width of the inline timeline, in CSS pixels (it scales down with the window).
 const SVG_WIDTH: u32 = 1200;
 /// Rows shown of the long tables (drop windows, lost wakeups); the JSON has them all.
 const MAX_ROWS: usize = 500;
-
-/// Escapes text for HTML element content and quoted attribute values (`& < > " '`), after
-/// replacing control characters and bidirectional overrides (see [`neutralize`]).
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in neutralize(s).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em;color:#222;background:#fff;line-height:1.35}
@@ -732,7 +715,7 @@ fn timers(page: &mut Page<'_>) {
     let group_head = [
         "count", "p50", "p90", "p99", "max", "before", "spanning", "after",
     ];
-    let group = |g: &super::timers::GroupRow, first: Vec<Cell>| {
+    let group = |g: &crate::analysis::timers::GroupRow, first: Vec<Cell>| {
         let mut v = first;
         v.push(Cell::Num(g.count));
         v.extend(pct(&g.lateness_ns));
@@ -781,7 +764,7 @@ fn lost_wakeups(page: &mut Page<'_>) {
         &format!(
             "Lost wakeups: {} (later than {} and than the sleep asked for)",
             r.lost_wakeups.len(),
-            fmt_ns(super::timers::LOST_WAKEUP_MIN_NS)
+            fmt_ns(crate::analysis::timers::LOST_WAKEUP_MIN_NS)
         ),
     );
     if r.lost_wakeups.is_empty() {
@@ -963,10 +946,10 @@ fn events(page: &mut Page<'_>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::serial::tests::snap;
-    use crate::report::suspend::tests::sr;
-    use crate::report::timers::tests::{expire, start};
-    use crate::report::{LostWakeup, analyze};
+    use crate::analysis::serial::tests::snap;
+    use crate::analysis::suspend::tests::sr;
+    use crate::analysis::timers::tests::{expire, start};
+    use crate::analysis::{LostWakeup, analyze};
     use crate::trace::{ClockAnchor, LossRecord, Symbol, TraceReader, TraceWriter, Trailer};
     use serial_trace_common::{Event, kind};
 
@@ -1213,7 +1196,7 @@ pub(crate) mod tests {
         });
         if let Some(c) = r.suspend_cycles.get_mut(1) {
             c.slowest_devices
-                .push(crate::report::suspend::DeviceCallback {
+                .push(crate::analysis::suspend::DeviceCallback {
                     device: format!("serial8250{XSS}"),
                     driver: "\x1b[5mblink".into(),
                     event: "resume".into(),
@@ -1256,7 +1239,7 @@ pub(crate) mod tests {
         assert!(!r.timers.spanning_by_clock.is_empty() || r.timers.by_phase.spanning.count == 0);
         // numbers as in the JSON
         let json: serde_json::Value =
-            serde_json::from_str(&crate::report::render_json(&r)).unwrap();
+            serde_json::from_str(&crate::render::render_json(&r)).unwrap();
         let num = |v: &serde_json::Value| v.as_u64().unwrap().to_string();
         let mut expect = vec![
             num(&json["events"]["total"]),
@@ -1379,7 +1362,7 @@ pub(crate) mod tests {
         let mut r = empty_report();
         r.probes.clear();
         r.timers = Default::default();
-        r.events = crate::report::EventCounts {
+        r.events = crate::analysis::EventCounts {
             total: 0,
             lost: 0,
             lost_complete: false,

@@ -160,7 +160,7 @@ impl PowerState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::suspend::tests::{s3_cycle, sr};
+    use crate::analysis::suspend::tests::{s3_cycle, sr};
 
     #[test]
     fn an_s3_cycle_s_boundaries() {

@@ -31,7 +31,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use serial_trace_common::{COMM_LEN, Event, arg, kind, kind_info};
 
-use super::{Report, SCHEMA};
+use crate::analysis::{Report, SCHEMA};
 use crate::trace::{Frame, TraceReader, trim_nul};
 
 /// Process ids of the tracks (never 0: Perfetto treats pid 0 specially).
@@ -865,9 +865,9 @@ fn recording<W: Write>(sink: &mut Sink<W>, r: &Report) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::analyze;
-    use crate::report::suspend::tests::{s3_cycle, sr};
-    use crate::report::timers::tests::{expire, start};
+    use crate::analysis::analyze;
+    use crate::analysis::suspend::tests::{s3_cycle, sr};
+    use crate::analysis::timers::tests::{expire, start};
     use crate::trace::{LossRecord, Symbol, TraceWriter, Trailer, sample_header};
     use serial_trace_common::arg;
 

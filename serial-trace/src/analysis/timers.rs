@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
-use super::power::PowerState;
+use super::pm_state::PowerState;
 use super::timeline::Series;
 use crate::trace::trim_nul;
 
@@ -1692,7 +1692,7 @@ pub(crate) mod tests {
         c
     }
 
-    use crate::report::suspend::tests::sr;
+    use crate::analysis::suspend::tests::sr;
 
     /// A timerfd (callback 0xf2) armed by thread 10 and waited on in epoll by thread 20: the
     /// expiry wakes 20, seen by `sched_waking` inside the callback; the wakeup is 20's.
@@ -1846,7 +1846,7 @@ pub(crate) mod tests {
 mod suspend_tests {
     use super::tests::{expire, start};
     use super::*;
-    use crate::report::suspend::tests::{s3_cycle, sr};
+    use crate::analysis::suspend::tests::{s3_cycle, sr};
 
     const MS: u64 = 1_000_000;
     const S: u64 = 1_000_000_000;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serial_trace_common::{Event, arg, kind};
 
 use super::liveness::Liveness;
-use super::power::{Edge, PowerState};
+use super::pm_state::{Edge, PowerState};
 use crate::trace::trim_nul;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -2,9 +2,8 @@
 //! lost and why, the lost wakeups by cause, what each suspend cycle cost, and tracer loss.
 //! Lines are plain text; each renderer escapes and styles them.
 
-use super::Report;
-use super::causes::thousands;
-use super::text::fmt_ns;
+use crate::analysis::Report;
+use crate::fmt::{fmt_ns, thousands};
 
 /// One line of the verdict; `warn` marks a loss.
 pub struct Line {
@@ -139,7 +138,7 @@ pub fn lines(r: &Report) -> Vec<Line> {
 
 #[cfg(test)]
 mod tests {
-    use crate::report::html::tests::empty_report;
+    use crate::render::html::tests::empty_report;
     use crate::trace::StateLoss;
 
     #[test]
@@ -164,7 +163,7 @@ mod tests {
         assert!(line.warn);
         assert!(line.text.starts_with("3831 entries"), "{}", line.text);
         assert!(line.text.contains("OWNER"), "{}", line.text);
-        let html = crate::report::html::render_html(&r);
+        let html = crate::render::html::render_html(&r);
         assert!(html.contains("entries evicted"));
         assert!(
             html.contains("3,830") || html.contains("3830"),

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serial_trace_common::{Event, Filter, kind, kind_info};
 
-use super::power::{Edge, PowerState};
+use super::pm_state::{Edge, PowerState};
 
 /// Kinds that fire only around suspend or on rare system events: their silence after a
 /// resume says nothing about the probe.
@@ -98,7 +98,7 @@ impl LivenessStats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::suspend::tests::s3_cycle;
+    use crate::analysis::suspend::tests::s3_cycle;
 
     fn ev(kind: u16, boot: u64) -> Event {
         let mut e = Event::ZERO;

@@ -2,21 +2,8 @@
 
 use std::fmt::Write;
 
-use super::{Percentiles, Report};
-
-/// `12.3 µs`, `4.56 ms`, `1.20 s`.
-pub fn fmt_ns(ns: u64) -> String {
-    let n = ns as f64;
-    if ns < 1_000 {
-        format!("{ns} ns")
-    } else if ns < 1_000_000 {
-        format!("{:.1} µs", n / 1e3)
-    } else if ns < 1_000_000_000 {
-        format!("{:.2} ms", n / 1e6)
-    } else {
-        format!("{:.2} s", n / 1e9)
-    }
-}
+use crate::analysis::{Percentiles, Report};
+use crate::fmt::{fmt_ns, neutralize};
 
 fn bold(s: &str, color: bool) -> String {
     if color {
@@ -32,13 +19,6 @@ fn warn(s: &str, color: bool) -> String {
     } else {
         s.to_string()
     }
-}
-
-/// Replaces control characters so kernel-supplied strings cannot drive the terminal.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 fn pct_cells(p: &Percentiles) -> String {
@@ -57,11 +37,11 @@ pub fn render_text(r: &Report, color: bool) -> String {
         o,
         "{} kernel {} ({}) on {}, {:.1} s recorded by {}",
         bold("serial-trace report:", color),
-        clean(&r.kernel.release),
-        clean(&r.kernel.machine),
-        clean(&r.kernel.hostname),
+        neutralize(&r.kernel.release),
+        neutralize(&r.kernel.machine),
+        neutralize(&r.kernel.hostname),
         r.duration_ns as f64 / 1e9,
-        clean(&r.trace.tool)
+        neutralize(&r.trace.tool)
     );
     match r.trace.end {
         "clean" if r.trace.stopped_by.is_some() => {}
@@ -103,7 +83,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
         let _ = writeln!(
             o,
             "{}",
-            warn(&format!("recorder stopped on error: {}", clean(e)), color)
+            warn(
+                &format!("recorder stopped on error: {}", neutralize(e)),
+                color
+            )
         );
     }
 
@@ -181,10 +164,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
         let _ = writeln!(
             o,
             "  {:<40} {:<9} {:<11} {}",
-            clean(&p.name),
+            neutralize(&p.name),
             if p.attached { "attached" } else { "-" },
             p.method.as_deref().unwrap_or("-"),
-            clean(p.reason.as_deref().unwrap_or(""))
+            neutralize(p.reason.as_deref().unwrap_or(""))
         );
     }
 
@@ -276,7 +259,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
             let _ = writeln!(
                 o,
                 "  {:<40} {:>8} {}",
-                clean(&g.name),
+                neutralize(&g.name),
                 g.count,
                 pct_cells(&g.lateness_ns)
             );
@@ -285,9 +268,9 @@ pub fn render_text(r: &Report, color: bool) -> String {
         for g in &t.by_task {
             let (pid, tid) = (g.pid.unwrap_or(0), g.tid.unwrap_or(0));
             let who = if pid == tid {
-                format!("{} ({pid})", clean(&g.name))
+                format!("{} ({pid})", neutralize(&g.name))
             } else {
-                format!("{} ({pid}/{tid})", clean(&g.name))
+                format!("{} ({pid}/{tid})", neutralize(&g.name))
             };
             let _ = writeln!(
                 o,
@@ -305,7 +288,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
             "\n{} {} (later than {} and than the sleep asked for)",
             bold("lost wakeups:", color),
             r.lost_wakeups.len(),
-            fmt_ns(super::timers::LOST_WAKEUP_MIN_NS)
+            fmt_ns(crate::analysis::timers::LOST_WAKEUP_MIN_NS)
         );
         let _ = writeln!(
             o,
@@ -319,7 +302,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
             let _ = writeln!(
                 o,
                 "  {:<22} {:<10} {:>10} {:>12} {:>12} {:>10}  {}{cycle}",
-                format!("{} ({}/{})", clean(&l.comm), l.pid, l.tid),
+                format!("{} ({}/{})", neutralize(&l.comm), l.pid, l.tid),
                 l.clock,
                 fmt_ns(l.requested_ns),
                 fmt_ns(l.expected_boot_ns),
@@ -384,7 +367,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
                 o,
                 "       woken by {} ({}) at {}",
                 w.kind,
-                clean(&w.detail),
+                neutralize(&w.detail),
                 fmt_ns(w.at_boot_ns)
             );
         }
@@ -405,9 +388,9 @@ pub fn render_text(r: &Report, color: bool) -> String {
                     "       {:>10}  {:<8} {:<20} {:<24} {}{err}",
                     fmt_ns(d.duration_ns),
                     d.event,
-                    clean(d.phase.as_deref().unwrap_or("-")),
-                    clean(&d.device),
-                    clean(&d.driver)
+                    neutralize(d.phase.as_deref().unwrap_or("-")),
+                    neutralize(&d.device),
+                    neutralize(&d.driver)
                 );
             }
         }
@@ -437,7 +420,7 @@ fn render_summary(o: &mut String, r: &Report, color: bool) {
     }
     let _ = writeln!(o, "\n{}", bold("summary:", color));
     for l in lines {
-        let t = clean(&l.text);
+        let t = neutralize(&l.text);
         let _ = writeln!(o, "  {}", if l.warn { warn(&t, color) } else { t });
     }
 }
@@ -473,7 +456,7 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
         let _ = writeln!(
             o,
             "  {:<10} {:<16} {:>12} {:>12} {:>8} {:>6} {:>6} {:>6} {:>16}",
-            clean(&p.name),
+            neutralize(&p.name),
             method,
             p.bytes_received,
             p.bytes_dropped,
@@ -498,7 +481,11 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
             );
         }
         for d in &p.disagreements {
-            let _ = writeln!(o, "{}", warn(&format!("  {:<10} {}", "", clean(d)), color));
+            let _ = writeln!(
+                o,
+                "{}",
+                warn(&format!("  {:<10} {}", "", neutralize(d)), color)
+            );
         }
     }
     if !r.drops.is_empty() {
@@ -506,15 +493,15 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
         let _ = writeln!(o, "  {} drop windows, {total} bytes:", r.drops.len());
         for d in r.drops.iter().take(10) {
             let line = match (&d.chain, d.coarse) {
-                (Some(chain), false) => clean(chain),
+                (Some(chain), false) => neutralize(chain),
                 (Some(chain), true) => format!(
                     "{} (coarse: within {} before)",
-                    clean(chain),
+                    neutralize(chain),
                     fmt_ns(d.interval_ns)
                 ),
                 (None, _) => format!(
                     "{}: {} bytes {} – {}",
-                    clean(&d.port),
+                    neutralize(&d.port),
                     d.bytes,
                     fmt_ns(d.t_boot_ns),
                     fmt_ns(d.end_boot_ns)
@@ -544,9 +531,9 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
             let _ = writeln!(
                 o,
                 "  {:<10} {:>7} {:<16} {:>8} {:>12} {:>6} {:>12} {:>12} {:>12}",
-                clean(&rd.port),
+                neutralize(&rd.port),
                 rd.pid,
-                clean(&rd.comm),
+                neutralize(&rd.comm),
                 rd.reads,
                 rd.bytes,
                 rd.empty_reads,
@@ -572,7 +559,7 @@ mod tests {
 
     #[test]
     fn a_wakeup_whose_expiry_went_unseen_says_what_its_times_mean() {
-        let mut r = crate::report::html::tests::synthetic_report();
+        let mut r = crate::render::html::tests::synthetic_report();
         r.lost_wakeups[0].cause = "expiry_unseen";
         let text = render_text(&r, false);
         assert!(
@@ -585,7 +572,15 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_neutralised() {
-        assert_eq!(clean("a\x1b[31mb\n"), "a?[31mb?");
+    fn kernel_strings_cannot_drive_the_terminal_or_reorder_text() {
+        let mut r = crate::render::html::tests::empty_report();
+        r.kernel.hostname = "evil\x1b]0;pwned\x07\u{202e}txt.exe".into();
+        let text = render_text(&r, false);
+        assert!(
+            !text.contains('\x1b')
+                && !text.contains('\u{202e}')
+                && text.contains("evil\u{241b}]0;pwned\u{2407}?txt.exe"),
+            "{text}"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! `timer_p99<2ms`, `lost_events<=10`) or a named rule (`probes_alive`, `counters_agree`).
 //! Every failing rule is printed and the command exits 1.
 
-use super::Report;
+use crate::analysis::Report;
 
 /// The report passed fewer rules than it was given: how many failed.
 #[derive(Debug, thiserror::Error)]

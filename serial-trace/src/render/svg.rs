@@ -14,7 +14,8 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::{Report, Series};
+use crate::analysis::{PortSeries, Report, Series};
+use crate::fmt::{escape, neutralize};
 
 const FONT: &str = "sans-serif";
 const LEFT_AREA: u32 = 78;
@@ -41,26 +42,10 @@ const PHASES: [RGBColor; 8] = [
 ];
 const ASLEEP: RGBColor = RGBColor(0x2c, 0x3e, 0x74);
 
-/// Replaces characters that must not reach a document or a terminal: C0/C1 control characters
-/// (shown as their Unicode control picture, e.g. ESC → `␛`) and bidirectional overrides that
-/// could make a name read differently from what it is. Markup characters are left to the
-/// caller's escaping.
-pub fn neutralize(s: &str) -> String {
-    s.chars()
-        .map(|c| match c {
-            '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + c as u32).unwrap_or('?'),
-            '\u{7f}' => '\u{2421}',
-            '\u{80}'..='\u{9f}' => '?',
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' => '?',
-            c => c,
-        })
-        .collect()
-}
-
 /// Lane heights relative to each other.
 enum Lane<'a> {
     Suspend,
-    Port(&'a super::PortSeries),
+    Port(&'a PortSeries),
     NoPorts,
     Lateness,
     Wakeups,
@@ -191,7 +176,7 @@ pub fn render_timeline_svg(r: &Report, width: u32, height: u32) -> String {
 
 /// A plain SVG saying why the timeline could not be drawn (plotters reported an error).
 fn fallback(width: u32, height: u32, why: &str) -> String {
-    let why = super::html::escape(why);
+    let why = escape(why);
     format!(
         "<svg width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\n<text x=\"10\" y=\"20\" font-family=\"{FONT}\" font-size=\"12\">timeline could not be drawn: {why}</text>\n</svg>\n"
     )
@@ -439,7 +424,7 @@ where
 fn port_lane<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     r: &Report,
-    p: &super::PortSeries,
+    p: &PortSeries,
     axis: &Axis,
     x_area: u32,
 ) -> DrawResult<()>
@@ -572,7 +557,7 @@ where
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::report::html::tests::{empty_report, synthetic_report};
+    use crate::render::html::tests::{empty_report, synthetic_report};
 
     #[test]
     fn timeline_svg_draws_every_lane() {
@@ -638,13 +623,6 @@ pub(crate) mod tests {
             );
         }
         assert!(svg.contains('\u{241b}'), "ESC shown as its control picture");
-    }
-
-    #[test]
-    fn neutralize_replaces_controls_and_overrides() {
-        assert_eq!(neutralize("a\x1b[31mb\n"), "a\u{241b}[31mb\u{240a}");
-        assert_eq!(neutralize("x\u{202e}y\u{7f}\u{85}"), "x?y\u{2421}?");
-        assert_eq!(neutralize("<b>&"), "<b>&");
     }
 
     #[test]

@@ -21,7 +21,7 @@
 
 use super::serial::{DropWindow, PortReport, ReaderReport};
 use super::suspend::SuspendCycle;
-use super::text::fmt_ns;
+use crate::fmt::{fmt_ns, thousands};
 
 /// Cause and chain of a window of UART FIFO overruns.
 fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
@@ -57,18 +57,6 @@ fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
     };
     w.cause = Some(cause);
     w.chain = Some(format!("{head} ← {origin}"));
-}
-
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Sets `cause` and `chain` of every drop window.
@@ -166,8 +154,8 @@ pub fn attribute(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::suspend::SuspendStats;
-    use crate::report::suspend::tests::s3_cycle;
+    use crate::analysis::suspend::SuspendStats;
+    use crate::analysis::suspend::tests::s3_cycle;
 
     /// One S3 cycle from 10 s, 3 s suspended, as the report sees it.
     fn s3_at_10s() -> Vec<SuspendCycle> {
@@ -333,13 +321,5 @@ mod tests {
                 .unwrap()
                 .ends_with("served too late to empty the FIFO")
         );
-    }
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1,000");
-        assert_eq!(thousands(1_640_640), "1,640,640");
     }
 }

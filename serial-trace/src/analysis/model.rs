@@ -1,0 +1,116 @@
+//! The report as a typed value: what every analysis produces and every renderer reads. The JSON
+//! output is this value serialized (`docs/report-json.md`); nothing here formats text.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use super::serial::{DropWindow, PortReport, ReaderReport};
+pub use super::suspend::SuspendCycle;
+pub use super::timeline::{PortSeries, Series, Timeline};
+pub use super::timers::{LostWakeup, Percentiles, TimerSummary, WakeRecord};
+
+/// Version of the JSON contract; bump on any incompatible change.
+pub const SCHEMA: &str = "serial-trace.report/1";
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub kernel: KernelInfo,
+    pub trace: TraceInfo,
+    /// From the start of the recording to its end (or last event), on CLOCK_BOOTTIME.
+    pub duration_ns: u64,
+    pub events: EventCounts,
+    pub probes: Vec<ProbeRow>,
+    pub timers: TimerSummary,
+    /// Wakeups that came far later than asked, with their cause.
+    pub lost_wakeups: Vec<LostWakeup>,
+    pub suspend_cycles: Vec<SuspendCycle>,
+    /// Serial ports: observed bytes and errors beside the kernel's own counters.
+    pub ports: Vec<PortReport>,
+    /// Windows of bytes the flip buffer refused, in time order.
+    pub drops: Vec<DropWindow>,
+    /// Tasks that read a port.
+    pub readers: Vec<ReaderReport>,
+    /// Bytes, drops, timer lateness and wakeups over time, for timelines.
+    pub timeline: Timeline,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct KernelInfo {
+    pub release: String,
+    pub version: String,
+    pub machine: String,
+    pub hostname: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TraceInfo {
+    pub tool: String,
+    /// `clean`, `truncated` or `corrupt`.
+    pub end: &'static str,
+    /// Bytes at the end that could not be read (cut or corrupt).
+    pub unread_bytes: u64,
+    /// Damaged stretches inside the file that were skipped (format 3: reading went on at the
+    /// next good frame), and their bytes. What they held is missing from every number.
+    pub damaged_regions: u64,
+    pub damaged_bytes: u64,
+    /// `duration`, `signal`, `error`, or `null` when the recorder never wrote its trailer.
+    pub stopped_by: Option<String>,
+    pub recorder_error: Option<String>,
+    pub start_realtime_ns: u64,
+    /// The recorder's peak resident memory in KiB (from the trailer).
+    pub recorder_max_rss_kb: Option<u64>,
+    /// Its resident memory when it stopped, in KiB (from the trailer).
+    pub recorder_rss_end_kb: Option<u64>,
+    /// Its resident memory once attached, in KiB (from the trailer).
+    pub recorder_rss_start_kb: Option<u64>,
+    /// Frame types written by a newer serial-trace and skipped by this one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unknown_frame_types: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventCounts {
+    pub total: u64,
+    /// Events the kernel could not hand over (failed ring-buffer reserves).
+    pub lost: u64,
+    /// `true` when `lost` covers the whole recording (trailer present); otherwise it is the
+    /// last count checkpointed before the trace was cut.
+    pub lost_complete: bool,
+    /// Events the kernel skipped because another BPF program was running on the same CPU
+    /// (`recursion_misses`), per program. Never recorded, but counted: they are lost too.
+    pub recursion_misses: BTreeMap<String, u64>,
+    /// False when the kernel does not count recursion misses (before 5.12): then some events
+    /// may be missing without any count.
+    pub misses_counted: bool,
+    /// When the loss happened, to checkpoint precision (about a second; longer while the
+    /// recorder itself was frozen by a suspend).
+    pub loss_windows: Vec<LossWindow>,
+    /// Per LRU state map of the programs, entries the kernel evicted or refused (full map):
+    /// not events, but state the analysis then lacks (`state_counts::MAPS` says which).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub state_losses: BTreeMap<String, crate::trace::StateLoss>,
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+/// Events lost between two loss checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LossWindow {
+    pub from_boot_ns: u64,
+    pub to_boot_ns: u64,
+    pub lost: u64,
+    /// The suspend cycle the window overlaps: the recorder is a user task and is frozen with
+    /// the others, so a ring buffer too small for the freeze overflows there.
+    pub suspend_cycle: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProbeRow {
+    pub name: String,
+    pub attached: bool,
+    pub method: Option<String>,
+    /// Kernel function of a function hook.
+    pub function: Option<String>,
+    pub reason: Option<String>,
+}
