@@ -1,5 +1,5 @@
 //! Serial data path: hooks on kernel functions of the tty receive path, which has no
-//! tracepoints (DESIGN.md §4). Every hook exists twice, as fentry/fexit (preferred) and as
+//! tracepoints (docs/ARCHITECTURE.md, serial-trace-ebpf). Every hook exists twice, as fentry/fexit (preferred) and as
 //! kprobe/kretprobe (fallback); both variants end in the same `*_done` helper, so what is
 //! recorded does not depend on the method. Userspace (`hooks.rs`) picks which function of each
 //! family exists on the running kernel and which variant loads.

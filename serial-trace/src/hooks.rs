@@ -157,7 +157,7 @@ pub struct SerialTarget {
     pub kprobe: &'static [FnProgram],
 }
 
-/// A serial-path hook: kernel functions without tracepoints (see DESIGN.md §4). Every target
+/// A serial-path hook: kernel functions without tracepoints (the tty receive path has none). Every target
 /// that exists on the running kernel is hooked (older kernels split the work across several).
 pub struct SerialHook {
     pub name: &'static str,

@@ -1,5 +1,5 @@
 //! `cargo xtask setup`: makes a fresh machine able to build and test serial-trace, installing
-//! only what is missing, from rustup, crates.io and Debian's archive (DESIGN.md §6). Fast when
+//! only what is missing, from rustup, crates.io and Debian's archive (README, Tests: what and why). Fast when
 //! everything is present: it only runs version checks.
 
 use std::path::{Path, PathBuf};
