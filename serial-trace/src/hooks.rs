@@ -7,9 +7,9 @@ use std::path::Path;
 
 use serial_trace_common::{FieldSpec, HookSpec, KINDS, KindInfo, MAX_KINDS, TextSpec, text_kind};
 
-use crate::kallsyms::Kallsyms;
+use crate::kernel::kallsyms::Kallsyms;
+use crate::kernel::tracefs::{self, FormatField};
 use crate::trace::{FieldOffset, ProbeRecord};
-use crate::tracefs::{self, FormatField};
 
 /// A tracepoint hook that can be attached, with the spec its program needs.
 pub struct TracepointPlan {
@@ -375,7 +375,7 @@ pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeR
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tracefs::parse_format;
+    use crate::kernel::tracefs::parse_format;
     use serial_trace_common::{Filter, kind, kind_info};
 
     fn fmt(lines: &[(&str, u16, u16, bool)]) -> Vec<FormatField> {

@@ -4,11 +4,11 @@
 use anyhow::Result;
 
 use crate::hooks::{self, FunctionHookSupport};
-use crate::kallsyms::Kallsyms;
-use crate::privileges;
+use crate::kernel::kallsyms::Kallsyms;
+use crate::kernel::privileges;
+use crate::kernel::tracefs;
 use crate::record::{LoadOptions, load_and_attach};
 use crate::trace::ProbeRecord;
-use crate::tracefs;
 
 pub fn run(json: bool) -> Result<()> {
     let rows = if privileges::can_trace() {

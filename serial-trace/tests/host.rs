@@ -328,6 +328,20 @@ fn hidden_expiries(ftrace: &str, trace: &[Value], deadlines: &[i64]) -> Vec<i64>
         .collect()
 }
 
+/// Program runs the kernel skipped (and counted, 5.12+) that can each lose one task-visible
+/// wakeup: its expiry, its waking or its switch-in. A wakeup may be missing from the report only
+/// for one of these (or an expiry ftrace shows where the kernel runs no BPF program).
+fn wakeup_skips(report: &Value) -> u64 {
+    ["hrtimer_expire_entry", "sched_waking", "sched_switch"]
+        .iter()
+        .map(|p| {
+            report["events"]["recursion_misses"][p]
+                .as_u64()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
 /// `hidden_expiries` on the lines ftrace printed for a timerfd expiry that reached no BPF
 /// program (this VM, 6.18.44-fc): it ran in the agent's thread 77, absent from the trace.
 #[test]
@@ -414,10 +428,14 @@ fn a_timerfd_wakeup_belongs_to_the_thread_that_waited_for_it() {
         .iter()
         .filter(|w| !hidden.contains(&w["deadline_ns"].as_i64().unwrap()))
         .collect();
+    // a fresh run met this: one expiry (with its exit and waking) skipped because it
+    // interrupted another BPF program on the same CPU; the kernel counted all three
+    let skips = wakeup_skips(&r);
     assert!(
-        unexplained.is_empty(),
-        "{} of {} waiter wakeups not in the report under the waiter's tid ({} more expired \
-         where the kernel runs no BPF program, as ftrace shows), e.g. {}",
+        unexplained.len() as u64 <= skips,
+        "{} of {} waiter wakeups not in the report under the waiter's tid, beyond {skips} \
+         counted kernel skips ({} more expired where the kernel runs no BPF program, as \
+         ftrace shows), e.g. {}",
         unexplained.len(),
         logged.len(),
         hidden.len(),
@@ -427,7 +445,7 @@ fn a_timerfd_wakeup_belongs_to_the_thread_that_waited_for_it() {
         .as_u64()
         .unwrap();
     assert!(
-        moved as usize + hidden.len() >= logged.len(),
+        moved as usize + hidden.len() + unexplained.len() >= logged.len(),
         "{moved} moved"
     );
 }
@@ -492,12 +510,7 @@ fn cyclictest_loops_are_the_reports_wakeups() {
         })
         .collect();
     tool.sort_unstable();
-    // the kernel counts skipped programs on this kernel (5.12+): a wakeup may be missing only
-    // for a counted skip
-    let misses: u64 = ["hrtimer_expire_entry", "sched_waking", "sched_switch"]
-        .iter()
-        .map(|p| r["events"]["recursion_misses"][p].as_u64().unwrap_or(0))
-        .sum();
+    let misses = wakeup_skips(&r);
     // cyclictest's deadlines as the kernel saw them armed (ftrace), those the report lacks
     let requested: std::collections::HashSet<i64> = tool.iter().map(|&(d, _)| d).collect();
     let armed_by_it = format!("-{tid} ");
@@ -583,7 +596,7 @@ fn pid_filter_keeps_only_that_process_timers() {
     assert!(by_task_row(&r, pid).unwrap()["count"].as_u64().unwrap() >= 500);
     // A kernel timer (the tick) re-armed in an interrupt that hit the workload is not the
     // workload's: only callbacks a task arms for itself pass the filter.
-    let task_callbacks = kallsyms_addresses(serial_trace::wakeup::TASK_CALLBACKS);
+    let task_callbacks = kallsyms_addresses(serial_trace::kernel::wakeup::TASK_CALLBACKS);
     for ev in dump_events(&out) {
         if ev["kind"] == "hrtimer_start" {
             let f = ev["function"].as_u64().unwrap();

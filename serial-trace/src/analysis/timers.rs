@@ -572,7 +572,7 @@ impl TimerStats {
 
     fn is_sleep(&self, function: u64) -> bool {
         // unresolved callbacks are left out of the list: then which is which is unknown
-        self.wake_functions.len() == crate::wakeup::WAKE_CALLBACKS.len()
+        self.wake_functions.len() == crate::kernel::wakeup::WAKE_CALLBACKS.len()
             && self.wake_functions.first() == Some(&function)
     }
 

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use aya::{
-    Btf, Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader,
     programs::{FEntry, TracePoint},
 };
 use serial_trace_common::{
@@ -13,9 +13,9 @@ use serial_trace_common::{
 
 use super::serial_attach::{attach_serial, serial_config};
 use crate::hooks::{self, FunctionHookSupport, Plan, SerialMethod};
-use crate::kallsyms::Kallsyms;
+use crate::kernel::kallsyms::Kallsyms;
+use crate::kernel::tracefs;
 use crate::trace::ProbeRecord;
-use crate::tracefs;
 
 /// The eBPF object built by `build.rs` (aya-build) from `serial-trace-ebpf`.
 static EBPF_OBJECT: &[u8] =
@@ -84,7 +84,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let wakeup_bytes = u64::from(opts.buffer_size / 4);
 
     let kallsyms = Kallsyms::load();
-    let (wake, wake_note) = crate::wakeup::wake_config(&kallsyms);
+    let (wake, wake_note) = crate::kernel::wakeup::wake_config(&kallsyms);
     let serial = serial_config(&opts.ports);
     let mut ebpf = EbpfLoader::new()
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
@@ -158,13 +158,13 @@ fn fentry_allowed(ebpf: &mut Ebpf, syms: &Kallsyms) -> Result<(), String> {
         .flat_map(|h| h.targets.iter().map(|t| t.function))
         .find(|t| syms.has_function(t))
         .ok_or("no serial-path function exists to test fentry against")?;
-    let btf = Btf::from_sys_fs().map_err(|e| format!("fentry impossible: no kernel BTF ({e})"))?;
+    let btf = crate::kernel::btf::for_aya().map_err(|e| format!("fentry impossible: {e}"))?;
     let prog: &mut FEntry = ebpf
         .program_mut(FENTRY_PROBE_PROGRAM)
         .ok_or("fentry test program missing from the eBPF object")?
         .try_into()
         .map_err(|e| format!("{e}"))?;
-    let res = prog.load(target, &btf);
+    let res = prog.load(target, btf);
     let _ = prog.unload();
     res.map_err(|e| format!("fentry refused: {}", describe_program_error(&e)))
 }
@@ -176,23 +176,11 @@ pub(super) fn describe_program_error(e: &aya::programs::ProgramError) -> String 
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             if let Some(code) = io.raw_os_error() {
-                return errno_name(code);
+                return crate::kernel::errno::errno_name(code)
+                    .map_or_else(|| format!("errno {code}"), String::from);
             }
         }
         src = s.source();
     }
     e.to_string()
-}
-
-fn errno_name(code: i32) -> String {
-    match code {
-        libc::EPERM => "EPERM".into(),
-        libc::EACCES => "EACCES".into(),
-        libc::EINVAL => "EINVAL".into(),
-        libc::ENOENT => "ENOENT".into(),
-        libc::ENOTSUP => "ENOTSUP".into(),
-        libc::E2BIG => "E2BIG".into(),
-        libc::ESRCH => "ESRCH".into(),
-        other => format!("errno {other}"),
-    }
 }

@@ -30,11 +30,11 @@ pub use loader::{LoadOptions, Loaded, load_and_attach};
 pub use output::parse_buffer_size;
 
 use crate::hooks::{POLL_HOOK, SerialMethod};
-use crate::kallsyms::Kallsyms;
+use crate::kernel::kallsyms::Kallsyms;
+use crate::kernel::privileges;
+use crate::kernel::prog_stats::prog_stats;
+use crate::kernel::sysinfo;
 use crate::ports::{self, CounterPoller, PollSample, PortInfo};
-use crate::privileges;
-use crate::prog_stats::prog_stats;
-use crate::sysinfo;
 use crate::trace::{Header, LossRecord, ProbeRecord, Symbol, TraceWriter, Trailer, trim_nul};
 use status::{Counters, Status, say};
 use syncer::Syncer;
@@ -290,7 +290,7 @@ impl HookSkips {
         let witnesses = if functions.is_empty() {
             None
         } else {
-            let registered = crate::tracefs::find()
+            let registered = crate::kernel::tracefs::find()
                 .ok_or_else(|| "tracefs is not mounted".to_string())
                 .and_then(|root| kprobe_witness::Witnesses::register(&root, &functions));
             match registered {
@@ -402,7 +402,9 @@ impl<'o> Session<'o> {
             counted: Vec::new(),
             misses: BTreeMap::new(),
             misses_counted: false,
-            kernel_counts_skips: crate::prog_stats::all_skips_counted(&sysinfo::kernel_release()),
+            kernel_counts_skips: crate::kernel::prog_stats::all_skips_counted(
+                &sysinfo::kernel_release(),
+            ),
             drop_runs,
             drop_runs_written: HashMap::new(),
             window,

@@ -5,22 +5,22 @@
 use std::collections::HashSet;
 
 use aya::{
-    Btf, Ebpf,
+    Ebpf,
     programs::{FEntry, FExit, KProbe},
 };
 use serial_trace_common::{MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig};
 
 use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
-use crate::kallsyms::Kallsyms;
-use crate::kernel_btf::{self, require_offset};
+use crate::kernel::btf::require_offset;
+use crate::kernel::kallsyms::Kallsyms;
 use crate::trace::ProbeRecord;
 
 /// The struct offsets the serial programs read, from the running kernel's BTF, and the
 /// `record --port` filter.
 pub fn serial_config(ports: &[String]) -> Result<SerialConfig, String> {
     check_port_filter(ports)?;
-    let btf = kernel_btf::load()?;
-    let o = |s: &str, m: &str| require_offset(&btf, s, m);
+    let btf = crate::kernel::btf::layouts()?;
+    let o = |s: &str, m: &str| require_offset(btf, s, m);
     let mut c = SerialConfig {
         tty_port_itty: o("tty_port", "itty")?,
         tty_port_mem_used: o("tty_port", "buf.mem_used")?,
@@ -87,7 +87,7 @@ pub fn attach_serial(
         kprobe_entries: Vec::new(),
     };
     let (methods, why_not) = support.methods(method);
-    let btf = Btf::from_sys_fs().map_err(|e| format!("no kernel BTF ({e})"));
+    let btf = crate::kernel::btf::for_aya();
     let mut loaded: HashSet<&'static str> = HashSet::new();
     for hook in SERIAL_HOOKS {
         if matches!(method, SerialMethod::Off | SerialMethod::Poll) {
@@ -191,7 +191,7 @@ fn attach_target(
     ebpf: &mut Ebpf,
     function: &str,
     programs: &[FnProgram],
-    btf: &Result<Btf, String>,
+    btf: &Result<&aya::Btf, String>,
     loaded: &mut HashSet<&'static str>,
 ) -> Result<(), String> {
     for p in programs {

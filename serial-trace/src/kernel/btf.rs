@@ -1,14 +1,34 @@
-//! Struct layouts of the running kernel, from its BTF (`/sys/kernel/btf/vmlinux`). aya-ebpf has
-//! no CO-RE relocations, so every offset an eBPF program needs is resolved here and passed to
-//! it as a load-time global.
+//! The running kernel's BTF (`/sys/kernel/btf/vmlinux`), parsed once per process and shared.
+//!
+//! Two readers of the same file, each parsed at most once: btf-rs walks struct layouts (aya-ebpf
+//! has no CO-RE relocations, so every offset an eBPF program needs is resolved here and passed
+//! to it as a load-time global), and aya needs its own `Btf` to load fentry/fexit programs.
+
+use std::sync::OnceLock;
 
 use btf_rs::{Btf, Type};
 
 /// Where the running kernel publishes its BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-pub fn load() -> Result<Btf, String> {
-    Btf::from_file(VMLINUX_BTF).map_err(|e| format!("no kernel BTF at {VMLINUX_BTF} ({e})"))
+/// The kernel's BTF for struct layouts ([`offset_of`]), parsed on first use.
+pub fn layouts() -> Result<&'static Btf, String> {
+    static PARSED: OnceLock<Result<Btf, String>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            Btf::from_file(VMLINUX_BTF).map_err(|e| format!("no kernel BTF at {VMLINUX_BTF} ({e})"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The kernel's BTF as aya reads it, for loading fentry/fexit programs, parsed on first use.
+pub fn for_aya() -> Result<&'static aya::Btf, String> {
+    static PARSED: OnceLock<Result<aya::Btf, String>> = OnceLock::new();
+    PARSED
+        .get_or_init(|| aya::Btf::from_sys_fs().map_err(|e| format!("no kernel BTF ({e})")))
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Byte offset of `path` (members separated by `.`, e.g. `buf.mem_used`) in `struct name`.
@@ -85,18 +105,18 @@ mod tests {
     #[test]
     fn resolves_nested_and_anonymous_members_of_this_kernel() {
         // Every kernel the project supports has BTF; the layout is the running one's.
-        let btf = load().expect("this machine has kernel BTF");
-        let buf = offset_of(&btf, "tty_port", "buf").expect("tty_port.buf");
-        let used = offset_of(&btf, "tty_port", "buf.mem_used").expect("tty_port.buf.mem_used");
-        let inner = offset_of(&btf, "tty_bufhead", "mem_used").unwrap();
+        let btf = layouts().expect("this machine has kernel BTF");
+        let buf = offset_of(btf, "tty_port", "buf").expect("tty_port.buf");
+        let used = offset_of(btf, "tty_port", "buf.mem_used").expect("tty_port.buf.mem_used");
+        let inner = offset_of(btf, "tty_bufhead", "mem_used").unwrap();
         assert_eq!(used, buf + inner);
         // 6.x: iov_iter.count lives in an anonymous struct inside an anonymous union
-        let count = offset_of(&btf, "iov_iter", "count").expect("iov_iter.count");
+        let count = offset_of(btf, "iov_iter", "count").expect("iov_iter.count");
         assert!(count > 0);
-        assert_eq!(offset_of(&btf, "kiocb", "ki_filp"), Some(0));
-        assert_eq!(offset_of(&btf, "tty_port", "no_such_member"), None);
+        assert_eq!(offset_of(btf, "kiocb", "ki_filp"), Some(0));
+        assert_eq!(offset_of(btf, "tty_port", "no_such_member"), None);
         assert!(
-            require_offset(&btf, "tty_port", "nope")
+            require_offset(btf, "tty_port", "nope")
                 .unwrap_err()
                 .contains("tty_port")
         );

@@ -50,7 +50,7 @@ pub fn raise_memlock() -> Option<String> {
         return None;
     }
     let err = std::io::Error::last_os_error();
-    let release = crate::sysinfo::kernel_release();
+    let release = crate::kernel::sysinfo::kernel_release();
     if kernel_at_least(&release, 5, 11) {
         return None;
     }

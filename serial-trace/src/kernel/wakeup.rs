@@ -2,10 +2,10 @@
 //! wake the task that armed the timer (kallsyms) and where an hrtimer keeps its clock id (BTF).
 //! aya-ebpf has no CO-RE relocations, so the offsets are resolved here and passed as a global.
 
-use crate::kernel_btf::{self, offset_of};
+use crate::kernel::btf::offset_of;
 use serial_trace_common::WakeConfig;
 
-use crate::kallsyms::Kallsyms;
+use crate::kernel::kallsyms::Kallsyms;
 
 /// Callbacks that wake the task that armed the timer: sleeps (`nanosleep`, `poll`/`epoll`
 /// timeouts, futex waits) and timerfd reads.
@@ -33,16 +33,16 @@ pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
     for (slot, name) in cfg.task_callbacks.iter_mut().zip(TASK_CALLBACKS) {
         *slot = syms.address_of(name).unwrap_or(0);
     }
-    let btf = match kernel_btf::load() {
+    let btf = match crate::kernel::btf::layouts() {
         Ok(b) => b,
         Err(e) => return (cfg, Some(format!("{e}: timer clock ids not recorded"))),
     };
     // `node` (a timerqueue_node) comes first, so 0 is never these members' offset.
-    cfg.hrtimer_softexpires_offset = offset_of(&btf, "hrtimer", "_softexpires").unwrap_or(0);
-    cfg.hrtimer_function_offset = offset_of(&btf, "hrtimer", "function").unwrap_or(0);
+    cfg.hrtimer_softexpires_offset = offset_of(btf, "hrtimer", "_softexpires").unwrap_or(0);
+    cfg.hrtimer_function_offset = offset_of(btf, "hrtimer", "function").unwrap_or(0);
     match (
-        offset_of(&btf, "hrtimer", "base"),
-        offset_of(&btf, "hrtimer_clock_base", "clockid"),
+        offset_of(btf, "hrtimer", "base"),
+        offset_of(btf, "hrtimer_clock_base", "clockid"),
     ) {
         (Some(base), Some(clockid)) if base > 0 => {
             cfg.hrtimer_base_offset = base;
@@ -63,13 +63,13 @@ mod tests {
     #[test]
     fn resolves_this_kernels_hrtimer_layout() {
         // Every kernel the project supports has BTF; the layout is the running one's.
-        let btf = kernel_btf::load().expect("this machine has kernel BTF");
-        let base = offset_of(&btf, "hrtimer", "base").expect("hrtimer.base");
+        let btf = crate::kernel::btf::layouts().expect("this machine has kernel BTF");
+        let base = offset_of(btf, "hrtimer", "base").expect("hrtimer.base");
         // node (timerqueue_node, 32 bytes) + _softexpires (8) + function (8) come first
         assert_eq!(base, 48);
-        assert_eq!(offset_of(&btf, "hrtimer", "_softexpires"), Some(32));
-        assert_eq!(offset_of(&btf, "hrtimer", "function"), Some(40));
-        assert!(offset_of(&btf, "hrtimer_clock_base", "clockid").is_some());
-        assert_eq!(offset_of(&btf, "hrtimer", "no_such_member"), None);
+        assert_eq!(offset_of(btf, "hrtimer", "_softexpires"), Some(32));
+        assert_eq!(offset_of(btf, "hrtimer", "function"), Some(40));
+        assert!(offset_of(btf, "hrtimer_clock_base", "clockid").is_some());
+        assert_eq!(offset_of(btf, "hrtimer", "no_such_member"), None);
     }
 }

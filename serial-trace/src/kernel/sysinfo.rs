@@ -40,22 +40,12 @@ pub fn cpus() -> u32 {
         .unwrap_or(1)
 }
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and out pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 /// The three clocks read back to back.
 pub fn clock_anchor() -> ClockAnchor {
     ClockAnchor {
-        mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
-        boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
-        realtime_ns: clock_ns(libc::CLOCK_REALTIME),
+        mono_ns: super::clock::clock_ns(libc::CLOCK_MONOTONIC),
+        boot_ns: super::clock::clock_ns(libc::CLOCK_BOOTTIME),
+        realtime_ns: super::clock::clock_ns(libc::CLOCK_REALTIME),
     }
 }
 

@@ -1,0 +1,14 @@
+//! Facts about the running kernel, and the only place the recorder reads them: its BTF
+//! (parsed once per process), symbols, tracefs formats, which callbacks wake a task, program
+//! run counters, clocks, capabilities, and errno spelling. `analysis/`, `render/` and `trace/`
+//! never come here: what they need from the kernel is in the trace header.
+
+pub mod btf;
+pub mod clock;
+pub mod errno;
+pub mod kallsyms;
+pub mod privileges;
+pub mod prog_stats;
+pub mod sysinfo;
+pub mod tracefs;
+pub mod wakeup;
