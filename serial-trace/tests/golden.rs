@@ -126,6 +126,26 @@ fn every_renderer_output_matches_its_pin() {
     );
 }
 
+/// The JSON report reads back into the typed model, and writes the same JSON again: tools (and
+/// the VM checks) can
+/// deserialize `serial_trace::analysis::Report` instead of walking untyped JSON.
+#[test]
+fn the_json_report_reads_back_into_the_same_model() {
+    for (name, path) in traces() {
+        let (r, _) =
+            analysis::analyze_with_wakeups(TraceReader::open(&path).unwrap(), false).unwrap();
+        let json = render::render_json(&r);
+        let back: analysis::Report = serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("{name}: the JSON report does not read back: {e}"));
+        // fields the analysis keeps for itself (`#[serde(skip)]`) are not in the JSON: compare
+        // what the JSON holds
+        assert!(
+            render::render_json(&back) == json,
+            "{name}: the JSON report read back writes different JSON"
+        );
+    }
+}
+
 /// Rendering twice gives the same bytes: a pin over an output that depends on the clock, the
 /// time zone or hash-map order would fail at random, not on a change.
 #[test]

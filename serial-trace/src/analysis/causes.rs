@@ -19,7 +19,7 @@
 //!   callback ended;
 //! * `hw_overrun`: otherwise: the receive interrupt was served too late.
 
-use super::serial::{DropWindow, PortReport, ReaderReport};
+use super::serial::{DropCause, DropWindow, LostIn, PortReport, ReaderReport};
 use super::suspend::SuspendCycle;
 use crate::fmt::{fmt_ns, thousands};
 
@@ -41,7 +41,7 @@ fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
     });
     let (cause, origin) = match resuming {
         Some(c) => (
-            "resume_ordering",
+            DropCause::ResumeOrdering,
             format!(
                 "data arrived before the serial driver resumed ({}) ← {} cycle {}",
                 c.serial_resumed_boot_ns
@@ -51,7 +51,7 @@ fn attribute_overrun(w: &mut DropWindow, cycles: &[SuspendCycle]) {
             ),
         ),
         None => (
-            "hw_overrun",
+            DropCause::HwOverrun,
             "the receive interrupt was served too late to empty the FIFO".to_string(),
         ),
     };
@@ -67,7 +67,7 @@ pub fn attribute(
     cycles: &[SuspendCycle],
 ) {
     for w in drops.iter_mut() {
-        if w.lost_in == "uart_fifo" {
+        if w.lost_in == LostIn::UartFifo {
             attribute_overrun(w, cycles);
             continue;
         }
@@ -111,11 +111,11 @@ pub fn attribute(
         let (cause, origin) = match (frozen, &who) {
             // without a reader nothing would have read the bytes, frozen or not
             (_, None) => (
-                "no_reader",
+                DropCause::NoReader,
                 format!("no task read {} during the recording", w.port),
             ),
             (Some(c), _) if resuming.is_some() => (
-                "resume_ordering",
+                DropCause::ResumeOrdering,
                 format!(
                     "port resumed at {} before {} was thawed ← {} cycle {}",
                     fmt_ns(c.resumed_boot_ns.unwrap_or(0)),
@@ -125,7 +125,7 @@ pub fn attribute(
                 ),
             ),
             (Some(c), _) => (
-                "reader_frozen",
+                DropCause::ReaderFrozen,
                 format!(
                     "{} frozen from freeze_processes to thaw_processes ← {} cycle {}",
                     who.as_deref().unwrap_or("every reader"),
@@ -135,7 +135,7 @@ pub fn attribute(
             ),
             (None, Some(who)) => match not_back {
                 Some((c, back)) => (
-                    "reader_frozen",
+                    DropCause::ReaderFrozen,
                     format!(
                         "{who} frozen from freeze_processes, first read after the thaw at {} ← {} cycle {}",
                         fmt_ns(back),
@@ -143,7 +143,10 @@ pub fn attribute(
                         c.index
                     ),
                 ),
-                None => ("reader_slow", format!("{who} did not read fast enough")),
+                None => (
+                    DropCause::ReaderSlow,
+                    format!("{who} did not read fast enough"),
+                ),
             },
         };
         w.cause = Some(cause);
@@ -174,7 +177,7 @@ mod tests {
             end_mono_ns: t + 1_000_000_000,
             end_boot_ns: t + 1_000_000_000,
             bytes,
-            lost_in: "flip_buffer",
+            lost_in: LostIn::FlipBuffer,
             coarse: false,
             interval_ns: 0,
             cause: None,
@@ -207,7 +210,7 @@ mod tests {
         let (fa, fb) = cycles[0].frozen_boot_ns.unwrap();
         let mut drops = vec![window(fa + 1, 12_345), window(fb + 5_000_000_000, 10)];
         attribute(&mut drops, &[port()], &[reader()], &cycles);
-        assert_eq!(drops[0].cause, Some("reader_frozen"));
+        assert_eq!(drops[0].cause, Some(DropCause::ReaderFrozen));
         let chain = drops[0].chain.as_deref().unwrap();
         assert!(
             chain.starts_with("ttyS1: 12,345 bytes lost")
@@ -215,7 +218,7 @@ mod tests {
                 && chain.ends_with("← S3 cycle 1"),
             "{chain}"
         );
-        assert_eq!(drops[1].cause, Some("reader_slow"));
+        assert_eq!(drops[1].cause, Some(DropCause::ReaderSlow));
         assert!(
             drops[1]
                 .chain
@@ -226,8 +229,8 @@ mod tests {
         // without any reader, a window inside the freeze is still no_reader
         let mut drops = vec![window(fb + 5_000_000_000, 10), window(fa + 1, 7)];
         attribute(&mut drops, &[port()], &[], &cycles);
-        assert_eq!(drops[1].cause, Some("no_reader"));
-        assert_eq!(drops[0].cause, Some("no_reader"));
+        assert_eq!(drops[1].cause, Some(DropCause::NoReader));
+        assert_eq!(drops[0].cause, Some(DropCause::NoReader));
         assert!(
             drops[0]
                 .chain
@@ -251,7 +254,7 @@ mod tests {
         };
         let mut drops = vec![window(thaw + 35 * ms, 81), window(thaw + 60 * ms, 9)];
         attribute(&mut drops, &[port()], &[back], &cycles);
-        assert_eq!(drops[0].cause, Some("reader_frozen"));
+        assert_eq!(drops[0].cause, Some(DropCause::ReaderFrozen));
         let chain = drops[0].chain.as_deref().unwrap();
         assert!(
             chain.contains("reader pid 812 (cat) frozen from freeze_processes, first read after the thaw at 13.06 s")
@@ -259,15 +262,15 @@ mod tests {
             "{chain}"
         );
         // once it read again, a new window is the reader's own
-        assert_eq!(drops[1].cause, Some("reader_slow"));
+        assert_eq!(drops[1].cause, Some(DropCause::ReaderSlow));
         // a reader that never read after the thaw: frozen up to the cycle's end, not after
         let mut drops = vec![
             window(thaw + ms / 2, 5),
             window(cycles[0].end_boot_ns + ms, 5),
         ];
         attribute(&mut drops, &[port()], &[reader()], &cycles);
-        assert_eq!(drops[0].cause, Some("reader_frozen"));
-        assert_eq!(drops[1].cause, Some("reader_slow"));
+        assert_eq!(drops[0].cause, Some(DropCause::ReaderFrozen));
+        assert_eq!(drops[1].cause, Some(DropCause::ReaderSlow));
     }
 
     #[test]
@@ -280,7 +283,7 @@ mod tests {
         // flip buffer drops after the port resumed, reader still frozen
         let mut drops = vec![window(resumed + 500_000, 64)];
         attribute(&mut drops, &[port()], &[reader()], &cycles);
-        assert_eq!(drops[0].cause, Some("resume_ordering"));
+        assert_eq!(drops[0].cause, Some(DropCause::ResumeOrdering));
         let chain = drops[0].chain.as_deref().unwrap();
         assert!(
             chain.contains("port resumed at 13.01 s before reader pid 812 (cat) was thawed")
@@ -290,7 +293,7 @@ mod tests {
         // FIFO overruns before the serial driver's resume callback ended, and long after
         cycles[0].serial_resumed_boot_ns = Some(resumed + 1_000_000);
         let fifo = |t: u64, n: u64| DropWindow {
-            lost_in: "uart_fifo",
+            lost_in: LostIn::UartFifo,
             ..window(t, n)
         };
         let mut drops = vec![
@@ -298,7 +301,7 @@ mod tests {
             fifo(resumed + 60_000_000_000, 1),
         ];
         attribute(&mut drops, &[port()], &[reader()], &cycles);
-        assert_eq!(drops[0].cause, Some("resume_ordering"));
+        assert_eq!(drops[0].cause, Some(DropCause::ResumeOrdering));
         assert!(
             drops[0]
                 .chain
@@ -313,7 +316,7 @@ mod tests {
             "{:?}",
             drops[0].chain
         );
-        assert_eq!(drops[1].cause, Some("hw_overrun"));
+        assert_eq!(drops[1].cause, Some(DropCause::HwOverrun));
         assert!(
             drops[1]
                 .chain

@@ -2,7 +2,7 @@
 //! after a resume on some kernels. For every cycle, the hooks that fired in the window before it
 //! but never in the window after it are listed, so a silently dead probe cannot pass unnoticed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, Filter, kind, kind_info};
 
 use super::pm_state::{Edge, PowerState};
@@ -16,7 +16,7 @@ fn exempt(k: u16) -> bool {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Liveness {
     /// Hooks that fired before the cycle and never after it (until the next cycle or the end).
     pub silent_after_resume: Vec<String>,

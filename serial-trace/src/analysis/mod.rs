@@ -3,6 +3,33 @@
 //! typed [`Report`] (`model.rs`). Pure: no kernel access and no text formatting for humans
 //! (renderers live in `crate::render`); tested on synthetic event streams.
 
+/// A closed set of names, serialized as the strings the JSON contract documents
+/// (`docs/report-json.md`). Renderers print `as_str()`; comparisons are on the variants.
+macro_rules! names {
+    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $var),+
+        }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$var => $s),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // pad, not write_str: `{:<10}` in a table must align a name too
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
 pub(crate) mod causes;
 mod liveness;
 pub mod model;
@@ -112,9 +139,9 @@ pub fn analyze_with_wakeups<R: Read>(
     timers.end_of_trace();
     let damage = reader.damage().clone();
     let (end, unread_bytes) = match reader.end() {
-        Some(ReadEnd::Clean) | None => ("clean", 0),
-        Some(ReadEnd::Truncated { cut_bytes, .. }) => ("truncated", *cut_bytes),
-        Some(ReadEnd::Corrupt { unread_bytes, .. }) => ("corrupt", *unread_bytes),
+        Some(ReadEnd::Clean) | None => (TraceEnd::Clean, 0),
+        Some(ReadEnd::Truncated { cut_bytes, .. }) => (TraceEnd::Truncated, *cut_bytes),
+        Some(ReadEnd::Corrupt { unread_bytes, .. }) => (TraceEnd::Corrupt, *unread_bytes),
     };
     if let Some(t) = &trailer {
         checkpoints.push((t.end.boot_ns, t.lost_total));
@@ -143,7 +170,7 @@ pub fn analyze_with_wakeups<R: Read>(
     );
     causes::attribute(&mut drops, &ports, &readers, &suspend_cycles);
     let report = Report {
-        schema: SCHEMA,
+        schema: SCHEMA.to_string(),
         kernel: KernelInfo {
             release: header.kernel_release,
             version: header.kernel_version,
@@ -322,7 +349,7 @@ mod tests {
         assert_eq!(r.suspend_cycles.len(), 1);
         assert_eq!(r.suspend_cycles[0].suspended_ns, 3_000_000_000);
         assert_eq!(r.duration_ns, 12_000_000_000 - 2);
-        assert_eq!(r.trace.end, "clean");
+        assert_eq!(r.trace.end, TraceEnd::Clean);
         let json: serde_json::Value = serde_json::from_str(&render_json(&r)).unwrap();
         for key in [
             "schema",
@@ -355,7 +382,7 @@ mod tests {
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x20;
         let r = analyze(TraceReader::new(&bytes[..]).unwrap()).unwrap();
-        assert_eq!((r.trace.end, r.trace.damaged_regions), ("clean", 1));
+        assert_eq!((r.trace.end, r.trace.damaged_regions), (TraceEnd::Clean, 1));
         assert!(r.trace.damaged_bytes > 0, "{:?}", r.trace);
         assert!(r.events.total < whole.events.total);
         assert!(
@@ -370,7 +397,7 @@ mod tests {
         let bytes = synthetic_trace(false);
         let cut = &bytes[..bytes.len() - 3];
         let r = analyze(TraceReader::new(cut).unwrap()).unwrap();
-        assert_eq!(r.trace.end, "truncated");
+        assert_eq!(r.trace.end, TraceEnd::Truncated);
         assert!(
             r.trace.unread_bytes > 9 && r.trace.unread_bytes < 64,
             "{:?}",

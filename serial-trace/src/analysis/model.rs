@@ -3,19 +3,35 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+pub use super::serial::{DropCause, LostIn};
 pub use super::serial::{DropWindow, PortReport, ReaderReport};
 pub use super::suspend::SuspendCycle;
+pub use super::suspend::{SleepState, WakeSourceKind};
 pub use super::timeline::{PortSeries, Series, Timeline};
-pub use super::timers::{LostWakeup, Percentiles, TimerSummary, WakeRecord};
+pub use super::timers::{
+    Clock, Drift, LostWakeup, Percentiles, TimerSummary, WakeCause, WakeRecord,
+};
+
+names! {
+    /// How the trace file ended.
+    pub enum TraceEnd {
+        /// Read to its end (with or without a trailer: see `stopped_by`).
+        Clean = "clean",
+        /// Cut short: the recorder was killed or the disk filled mid-frame.
+        Truncated = "truncated",
+        /// A damaged stretch at the end that could not be read past.
+        Corrupt = "corrupt",
+    }
+}
 
 /// Version of the JSON contract; bump on any incompatible change.
 pub const SCHEMA: &str = "serial-trace.report/1";
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Report {
-    pub schema: &'static str,
+    pub schema: String,
     pub kernel: KernelInfo,
     pub trace: TraceInfo,
     /// From the start of the recording to its end (or last event), on CLOCK_BOOTTIME.
@@ -36,7 +52,7 @@ pub struct Report {
     pub timeline: Timeline,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct KernelInfo {
     pub release: String,
     pub version: String,
@@ -44,11 +60,10 @@ pub struct KernelInfo {
     pub hostname: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceInfo {
     pub tool: String,
-    /// `clean`, `truncated` or `corrupt`.
-    pub end: &'static str,
+    pub end: TraceEnd,
     /// Bytes at the end that could not be read (cut or corrupt).
     pub unread_bytes: u64,
     /// Damaged stretches inside the file that were skipped (format 3: reading went on at the
@@ -66,11 +81,11 @@ pub struct TraceInfo {
     /// Its resident memory once attached, in KiB (from the trailer).
     pub recorder_rss_start_kb: Option<u64>,
     /// Frame types written by a newer serial-trace and skipped by this one.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_frame_types: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EventCounts {
     pub total: u64,
     /// Events the kernel could not hand over (failed ring-buffer reserves).
@@ -89,13 +104,13 @@ pub struct EventCounts {
     pub loss_windows: Vec<LossWindow>,
     /// Per LRU state map of the programs, entries the kernel evicted or refused (full map):
     /// not events, but state the analysis then lacks (`state_counts::MAPS` says which).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state_losses: BTreeMap<String, crate::trace::StateLoss>,
     pub by_kind: BTreeMap<String, u64>,
 }
 
 /// Events lost between two loss checkpoints.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LossWindow {
     pub from_boot_ns: u64,
     pub to_boot_ns: u64,
@@ -105,7 +120,7 @@ pub struct LossWindow {
     pub suspend_cycle: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRow {
     pub name: String,
     pub attached: bool,

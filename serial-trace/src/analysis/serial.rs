@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, arg, kind};
 
 use super::pm_state::PowerState;
@@ -16,7 +16,7 @@ use crate::trace::{ProbeRecord, trim_nul};
 /// Drops closer together than this on one port are reported as one drop window.
 const DROP_GAP_NS: u64 = 10_000_000;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PortReport {
     pub name: String,
     /// `fentry`/`kprobe` (exact, per event) or `poll` (coarse: counter deltas).
@@ -39,7 +39,7 @@ pub struct PortReport {
     pub disagreements: Vec<String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KernelCounters {
     pub start: Option<Counters>,
     pub end: Option<Counters>,
@@ -53,7 +53,7 @@ pub struct KernelCounters {
 }
 
 /// Bytes lost on one port in one window of consecutive drops.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DropWindow {
     pub port: String,
     /// First drop of the window (polling: the sample that saw it).
@@ -63,22 +63,46 @@ pub struct DropWindow {
     pub end_mono_ns: u64,
     pub end_boot_ns: u64,
     pub bytes: u64,
-    /// Where the bytes were lost: `flip_buffer` (refused by the tty layer: counted in
-    /// `bytes_dropped`, the kernel's `buf_overrun`) or `uart_fifo` (the UART's receive FIFO
-    /// overran before the driver read it: `bytes` counts overruns, each at least one byte lost,
-    /// in `hw_overruns`, the kernel's `overrun`).
-    pub lost_in: &'static str,
+    pub lost_in: LostIn,
     /// Polling: the drop happened somewhere in the `interval_ns` before `t_*`.
     pub coarse: bool,
     pub interval_ns: u64,
-    /// Why the bytes were lost (see `causes.rs`): `reader_frozen`, `no_reader`, `reader_slow`.
-    pub cause: Option<&'static str>,
+    /// Why the bytes were lost (see `causes.rs`).
+    pub cause: Option<DropCause>,
     /// The causal chain in one line, from the loss back to its origin.
     pub chain: Option<String>,
 }
 
+names! {
+    /// Where bytes were lost.
+    pub enum LostIn {
+        /// Refused by the tty layer: counted in `bytes_dropped`, the kernel's `buf_overrun`.
+        FlipBuffer = "flip_buffer",
+        /// The UART's receive FIFO overran before the driver read it: `bytes` counts overruns,
+        /// each at least one byte lost, in `hw_overruns`, the kernel's `overrun`.
+        UartFifo = "uart_fifo",
+    }
+}
+
+names! {
+    /// Why bytes were lost (decided in `causes.rs`, in this order).
+    pub enum DropCause {
+        /// No task read the port during the recording.
+        NoReader = "no_reader",
+        /// The port took data after resuming, before its reader was thawed (flip buffer), or
+        /// before the serial driver's resume callback ended (UART FIFO).
+        ResumeOrdering = "resume_ordering",
+        /// The reader was frozen by a suspend cycle, or thawed but not yet reading again.
+        ReaderFrozen = "reader_frozen",
+        /// The port had readers, but they did not keep up.
+        ReaderSlow = "reader_slow",
+        /// The receive interrupt was served too late to empty the UART FIFO.
+        HwOverrun = "hw_overrun",
+    }
+}
+
 /// One task reading one port.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReaderReport {
     pub port: String,
     pub pid: u32,
@@ -190,7 +214,7 @@ impl SerialStats {
                 first,
                 ev,
                 bytes,
-                lost_in: "flip_buffer",
+                lost_in: LostIn::FlipBuffer,
                 interval_ns: None,
             },
         );
@@ -228,7 +252,7 @@ impl SerialStats {
                             first: (ev.mono_ns, ev.boot_ns),
                             ev,
                             bytes: 1,
-                            lost_in: "uart_fifo",
+                            lost_in: LostIn::UartFifo,
                             interval_ns: None,
                         },
                     );
@@ -321,7 +345,7 @@ impl SerialStats {
                         first,
                         ev,
                         bytes: bo,
-                        lost_in: "flip_buffer",
+                        lost_in: LostIn::FlipBuffer,
                         interval_ns,
                     };
                     add_window(&mut acc.open, &mut self.drops, w);
@@ -332,7 +356,7 @@ impl SerialStats {
                         first,
                         ev,
                         bytes: ev.args[a::OVERRUN],
-                        lost_in: "uart_fifo",
+                        lost_in: LostIn::UartFifo,
                         interval_ns,
                     };
                     add_window(&mut acc.open_overrun, &mut self.drops, w);
@@ -441,7 +465,7 @@ struct Window<'a> {
     /// The event that reported it (its time is the last drop).
     ev: &'a Event,
     bytes: u64,
-    lost_in: &'static str,
+    lost_in: LostIn,
     /// Polling: the loss happened within this interval before the sample (never merged).
     interval_ns: Option<u64>,
 }

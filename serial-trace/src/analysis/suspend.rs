@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, arg, kind};
 
 use super::liveness::Liveness;
 use super::pm_state::{Edge, PowerState};
 use crate::trace::trim_nul;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
     pub name: String,
     pub val: i64,
@@ -23,7 +23,7 @@ pub struct Phase {
     pub duration_ns: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SuspendCycle {
     pub index: u32,
     pub start_mono_ns: u64,
@@ -36,9 +36,9 @@ pub struct SuspendCycle {
     pub complete: bool,
     /// The platform was entered (`machine_suspend` seen), not just a pm_test level.
     pub machine_suspend: bool,
-    /// The sleep state asked for (`suspend_enter`'s value): `s2idle`, `standby` or `mem`.
-    /// s2idle also traces `machine_suspend`, so only this tells it from S3.
-    pub state: Option<&'static str>,
+    /// The sleep state asked for (`suspend_enter`'s value). s2idle also traces
+    /// `machine_suspend`, so only this tells it from S3.
+    pub state: Option<SleepState>,
     /// Times the platform was entered in this cycle (`machine_suspend` begins): s2idle loops
     /// (wakes, finds no wakeup event, sleeps again); S3 enters once.
     pub platform_entries: u32,
@@ -72,7 +72,7 @@ pub struct SuspendCycle {
 }
 
 /// One entry into the platform's sleep, its exit and the first wake evidence after entering.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlatformWake {
     pub entered_boot_ns: u64,
     /// `machine_suspend` ended; `null` if it never did.
@@ -82,12 +82,38 @@ pub struct PlatformWake {
 }
 
 /// `suspend_enter`'s value: the kernel's `suspend_state_t`.
-fn state_name(val: i64) -> Option<&'static str> {
+fn state_name(val: i64) -> Option<SleepState> {
     match val {
-        1 => Some("s2idle"),
-        2 => Some("standby"),
-        3 => Some("mem"),
+        1 => Some(SleepState::S2idle),
+        2 => Some(SleepState::Standby),
+        3 => Some(SleepState::Mem),
         _ => None,
+    }
+}
+
+names! {
+    /// A sleep state as `/sys/power/state` names it.
+    pub enum SleepState {
+        /// Suspend-to-idle: CPUs idle, no platform firmware involved.
+        S2idle = "s2idle",
+        /// Power-on suspend (ACPI S1).
+        Standby = "standby",
+        /// Suspend-to-RAM (ACPI S3).
+        Mem = "mem",
+    }
+}
+
+names! {
+    /// What woke the system from a cycle.
+    pub enum WakeSourceKind {
+        /// An RTC timer fired at resume.
+        RtcAlarm = "rtc_alarm",
+        /// A kernel alarm timer fired at resume.
+        Alarmtimer = "alarmtimer",
+        /// The first wakeup source activated after the platform returned.
+        WakeupSource = "wakeup_source",
+        /// `/sys/power/pm_wakeup_irq` (last cycle only).
+        Irq = "irq",
     }
 }
 
@@ -99,8 +125,8 @@ impl SuspendCycle {
             return "pm_test";
         }
         match self.state {
-            Some("s2idle") => "s2idle",
-            Some("standby") => "standby",
+            Some(SleepState::S2idle) => "s2idle",
+            Some(SleepState::Standby) => "standby",
             _ => "S3",
         }
     }
@@ -110,7 +136,7 @@ impl SuspendCycle {
 pub const DEVICE_ROWS: usize = 10;
 
 /// One device PM callback (`device_pm_callback_start` → `_end`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DeviceCallback {
     pub device: String,
     pub driver: String,
@@ -126,12 +152,9 @@ pub struct DeviceCallback {
 }
 
 /// What woke the system from a cycle.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WakeSource {
-    /// `rtc_alarm` (an RTC timer fired at resume), `alarmtimer` (a kernel alarm timer fired),
-    /// `wakeup_source` (the first wakeup source activated after the platform returned), or
-    /// `irq` (`/sys/power/pm_wakeup_irq`, last cycle only).
-    pub kind: &'static str,
+    pub kind: WakeSourceKind,
     /// The wakeup source's name, the RTC timer's expiry or the IRQ number.
     pub detail: String,
     pub at_boot_ns: u64,
@@ -278,21 +301,21 @@ impl SuspendStats {
         };
         if let Some(at) = w.rtc_fired {
             return Some(WakeSource {
-                kind: "rtc_alarm",
+                kind: WakeSourceKind::RtcAlarm,
                 detail: with_source("RTC alarm timer fired at resume"),
                 at_boot_ns: at,
             });
         }
         if let Some(at) = w.alarm_fired {
             return Some(WakeSource {
-                kind: "alarmtimer",
+                kind: WakeSourceKind::Alarmtimer,
                 detail: with_source("alarm timer fired at resume"),
                 at_boot_ns: at,
             });
         }
         let (_, at) = w.source.as_ref()?;
         Some(WakeSource {
-            kind: "wakeup_source",
+            kind: WakeSourceKind::WakeupSource,
             detail: source.unwrap_or_default(),
             at_boot_ns: *at,
         })
@@ -423,7 +446,7 @@ impl SuspendStats {
         if let (Some(irq), Some(c)) = (pm_wakeup_irq, self.cycles.last_mut()) {
             if c.wake_source.is_none() && c.machine_suspend {
                 c.wake_source = Some(WakeSource {
-                    kind: "irq",
+                    kind: WakeSourceKind::Irq,
                     detail: format!("irq {irq} (/sys/power/pm_wakeup_irq)"),
                     at_boot_ns: c.end_boot_ns,
                 });
@@ -523,7 +546,10 @@ pub(crate) mod tests {
         }
         let c = s.finish(vec![], None);
         assert_eq!((c[0].kind(), c[1].kind()), ("s2idle", "S3"));
-        assert_eq!((c[0].state, c[1].state), (Some("s2idle"), Some("mem")));
+        assert_eq!(
+            (c[0].state, c[1].state),
+            (Some(SleepState::S2idle), Some(SleepState::Mem))
+        );
         assert_eq!((c[0].platform_entries, c[1].platform_entries), (2, 1));
         let loops: Vec<_> = c[0]
             .platform_wakes
@@ -540,7 +566,7 @@ pub(crate) mod tests {
         // what woke the system is the last loop's; resuming began at the last exit
         let w = c[0].wake_source.as_ref().unwrap();
         assert_eq!(
-            (w.kind, w.detail.as_str()),
+            (w.kind.as_str(), w.detail.as_str()),
             ("wakeup_source", "wakeup source serial8250")
         );
         assert_eq!(c[0].resume_ns, Some(19 * ms));
@@ -618,7 +644,7 @@ pub(crate) mod tests {
         assert_eq!(c.suspended_ns, 5_000 * ms);
         // the RTC alarm is the wake source; pm_wakeup_irq is kept only when nothing else is
         let w = c.wake_source.as_ref().unwrap();
-        assert_eq!((w.kind, w.at_boot_ns), ("rtc_alarm", 5_044 * ms));
+        assert_eq!((w.kind.as_str(), w.at_boot_ns), ("rtc_alarm", 5_044 * ms));
     }
 
     #[test]
@@ -630,7 +656,7 @@ pub(crate) mod tests {
         let c = &s.finish(vec![], Some(9))[0];
         let w = c.wake_source.as_ref().unwrap();
         assert_eq!(
-            (w.kind, w.detail.as_str()),
+            (w.kind.as_str(), w.detail.as_str()),
             ("irq", "irq 9 (/sys/power/pm_wakeup_irq)")
         );
         // pm_test cycle (no machine_suspend): resume from the thaw's begin to its end

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Width of one timeline bucket.
 pub const BUCKET_NS: u64 = 100_000_000;
@@ -48,8 +48,18 @@ impl Serialize for Series {
     }
 }
 
+/// Read back from `[[t_boot_ns, value], …]`.
+impl<'de> Deserialize<'de> for Series {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let pairs = Vec::<[u64; 2]>::deserialize(d)?;
+        Ok(Series {
+            points: pairs.into_iter().map(|[t, v]| (t, v)).collect(),
+        })
+    }
+}
+
 /// Bytes over time on one port.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PortSeries {
     pub name: String,
     /// Bytes handed to the line discipline per bucket.
@@ -59,7 +69,7 @@ pub struct PortSeries {
 }
 
 /// The `timeline` object of the report.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timeline {
     pub bucket_ns: u64,
     /// Recording start and end (or last event), CLOCK_BOOTTIME.

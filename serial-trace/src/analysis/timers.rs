@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, arg, kind};
 
 use super::pm_state::PowerState;
@@ -13,7 +13,7 @@ use super::timeline::Series;
 use crate::trace::trim_nul;
 
 /// Percentiles of a lateness distribution, in nanoseconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     pub p50: u64,
     pub p90: u64,
@@ -116,11 +116,11 @@ struct ExpiringWake {
 }
 
 /// One task-visible wakeup (`report --wakeups`).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WakeRecord {
     pub tid: u32,
-    /// Clock of the timer: `monotonic`, `boottime`, `realtime`, `tai`, or `unknown`.
-    pub clock: &'static str,
+    /// Clock of the timer.
+    pub clock: Clock,
     /// The requested (soft) expiry, on that clock.
     pub requested_ns: i64,
     /// Expiry processing began − requested.
@@ -133,23 +133,67 @@ pub struct WakeRecord {
     /// The task got the CPU inside the freezer this long after the deadline, then froze:
     /// [`LostWakeup::ran_in_freezer_late_ns`]. Its wakeup is taken at thaw, but it may have
     /// been this one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ran_in_freezer_late_ns: Option<i64>,
     /// The timer's expiry never reached the trace (kernels before 5.12 skip, uncounted, the
     /// BPF programs of an interrupt that arrives while another runs): the wakeup is placed at
     /// the task's first sign of running after its deadline, the latest moment it can have
     /// woken; it may have woken as early as the deadline.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub expiry_unseen: bool,
 }
 
-fn clock_name(clockid_plus1: u64) -> &'static str {
+names! {
+    /// The clock a timer runs on.
+    pub enum Clock {
+        Realtime = "realtime",
+        Monotonic = "monotonic",
+        Boottime = "boottime",
+        Tai = "tai",
+        /// The trace holds no clock id for the timer.
+        Unknown = "unknown",
+    }
+}
+
+names! {
+    /// How the deadlines of timers that spanned a suspend moved, by their clock.
+    pub enum Drift {
+        /// The clock stops in suspend: in elapsed time the deadline moved by the time
+        /// suspended, while on its own clock the timer is on time.
+        SuspendDrift = "suspend_drift",
+        /// The clock counts suspend: a deadline that passed while suspended fires at resume,
+        /// late by the rest of the suspend plus the resume (with a wake alarm, the resume alone).
+        FiresAtResume = "fires_at_resume",
+        /// The trace holds no clock for these timers: their lateness is computed as if
+        /// monotonic, the base of most sleeps.
+        Unknown = "unknown",
+    }
+}
+
+names! {
+    /// Why a wakeup came far later than asked (`lost_wakeups[].cause`).
+    pub enum WakeCause {
+        /// The deadline passed while suspended, or the clock stopped in suspend.
+        Suspend = "suspend",
+        /// The deadline passed while devices resumed and tasks were still frozen.
+        ResumeLatency = "resume_latency",
+        /// The expiry itself came late.
+        TimerLate = "timer_late",
+        /// The timer fired on time; the task waited for a CPU (seen from the switch-in).
+        CpuContention = "cpu_contention",
+        /// The expiry never reached the trace and was due before the cycle's freezer began:
+        /// the task may have run before the cycle.
+        ExpiryUnseen = "expiry_unseen",
+    }
+}
+
+fn clock_name(clockid_plus1: u64) -> Clock {
     match clockid_plus1 {
-        1 => "realtime",
-        2 => "monotonic",
-        8 => "boottime",
-        12 => "tai",
-        _ => "unknown",
+        1 => Clock::Realtime,
+        2 => Clock::Monotonic,
+        8 => Clock::Boottime,
+        12 => Clock::Tai,
+        _ => Clock::Unknown,
     }
 }
 
@@ -238,14 +282,14 @@ fn record(h: &mut Histogram<u64>, v: u64) {
 }
 
 /// Count and lateness of the expiries of one [`Phase`].
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseStats {
     pub count: u64,
     pub lateness_ns: Percentiles,
 }
 
 /// Lateness split by where the expiry lies relative to the suspend cycles.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseSplit {
     pub before: PhaseStats,
     pub spanning: PhaseStats,
@@ -269,16 +313,10 @@ impl PhaseSplit {
 }
 
 /// Timers that spanned a suspend, per clock: how their deadline drifted.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SpanningClock {
-    pub clock: &'static str,
-    /// `suspend_drift` (the clock stops in suspend: in elapsed time the deadline moved by the
-    /// time suspended, while on its own clock the timer is on time) or `fires_at_resume` (the
-    /// clock counts suspend: a deadline that passed while suspended fires at resume, late by
-    /// the rest of the suspend plus the resume; with a wake alarm, by the resume alone), or
-    /// `unknown` (the trace holds no clock for these timers: their lateness is computed as
-    /// if monotonic, the base of most sleeps).
-    pub drift: &'static str,
+    pub clock: Clock,
+    pub drift: Drift,
     pub count: u64,
     /// Lateness on the timer's own clock.
     pub lateness_ns: Percentiles,
@@ -289,12 +327,12 @@ pub struct SpanningClock {
 }
 
 /// A wakeup that came far later than asked (`lost_wakeups` in the JSON).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LostWakeup {
     pub pid: u32,
     pub tid: u32,
     pub comm: String,
-    pub clock: &'static str,
+    pub clock: Clock,
     /// How long the task asked to sleep (deadline − time of arming).
     pub requested_ns: u64,
     /// When the deadline fell, and when the task got the CPU, on both clocks (a deadline is
@@ -305,14 +343,9 @@ pub struct LostWakeup {
     pub actual_mono_ns: u64,
     /// `actual_boot_ns − expected_boot_ns`.
     pub late_ns: u64,
-    /// `suspend` (the deadline passed while suspended, or the clock stopped in suspend),
-    /// `resume_latency` (the deadline passed while devices resumed and tasks were still
-    /// frozen), `timer_late` (the expiry itself came late), `cpu_contention` (the timer
-    /// fired on time, the task waited for a CPU: seen from the scheduler switch-in),
-    /// `expiry_unseen` (the expiry never reached the trace and was due before the cycle's
-    /// freezer began: the task may have run before the cycle; `actual_*` is the latest moment
-    /// it can have woken, see [`WakeRecord::expiry_unseen`]).
-    pub cause: &'static str,
+    /// Why (see [`WakeCause`]); with `expiry_unseen`, `actual_*` is the latest moment the
+    /// task can have woken (see [`WakeRecord::expiry_unseen`]).
+    pub cause: WakeCause,
     /// The suspend cycle involved, if any.
     pub suspend_cycle: Option<u32>,
     /// Set when the task got the CPU inside the freezer after its timer fired (this long after
@@ -321,7 +354,7 @@ pub struct LostWakeup {
     /// freezable (nanosleep, epoll and poll before 6.1) freezes before the program sees its
     /// wakeup, so it is late as listed; a `read()` of a timerfd returns first unless the
     /// freezer has already marked the task, and the program then woke here, not late.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ran_in_freezer_late_ns: Option<i64>,
 }
 
@@ -479,7 +512,7 @@ impl TimerStats {
 }
 
 /// Task-visible wakeups: timer expiry lateness plus the time until the task got the CPU.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WakeupSummary {
     /// Wake-timer expiries followed to the moment their task ran.
     pub count: u64,
@@ -492,14 +525,14 @@ pub struct WakeupSummary {
 }
 
 /// One row of a per-callback or per-task table.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupRow {
     pub name: String,
     /// Thread group id (per-task rows only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     /// Thread id (per-task rows only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tid: Option<u32>,
     pub count: u64,
     pub lateness_ns: Percentiles,
@@ -507,7 +540,7 @@ pub struct GroupRow {
 }
 
 /// The `timers` object of the report.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TimerSummary {
     /// hrtimer expiries paired with the start that armed them.
     pub count: u64,
@@ -1309,16 +1342,16 @@ impl TimerStats {
         // suspend_enter, the program's clock read 0.5 ms before freeze_processes)
         let due_before_freeze = cycle.is_none_or(|c| c.freeze.is_none_or(|f| expected_boot < f));
         let cause = match cycle {
-            _ if p.expiry_unseen && due_before_freeze => "expiry_unseen",
+            _ if p.expiry_unseen && due_before_freeze => WakeCause::ExpiryUnseen,
             Some(c)
                 if c.resumed_mono
                     .is_some_and(|r| expected_boot >= r + c.offset) =>
             {
-                "resume_latency"
+                WakeCause::ResumeLatency
             }
-            Some(_) => "suspend",
-            None if (p.timer_late.max(0) as u64) >= delay => "timer_late",
-            None => "cpu_contention",
+            Some(_) => WakeCause::Suspend,
+            None if (p.timer_late.max(0) as u64) >= delay => WakeCause::TimerLate,
+            None => WakeCause::CpuContention,
         };
         self.lost.push(LostWakeup {
             pid: p.tgid,
@@ -1492,11 +1525,11 @@ impl TimerStats {
                 .map(|(&clock, (own, wall, suspended))| SpanningClock {
                     clock: clock_name(clock),
                     drift: if clock == 0 {
-                        "unknown"
+                        Drift::Unknown
                     } else if is_monotonic(clock) {
-                        "suspend_drift"
+                        Drift::SuspendDrift
                     } else {
-                        "fires_at_resume"
+                        Drift::FiresAtResume
                     },
                     count: own.len(),
                     lateness_ns: Percentiles::of(own),
@@ -1996,7 +2029,7 @@ mod suspend_tests {
         assert_eq!(log.len(), 1, "{log:?}");
         let lost = s.take_lost();
         assert_eq!(lost.len(), 1, "asked again for {deadline}: {lost:?}");
-        assert_eq!((lost[0].tid, lost[0].cause), (42, "suspend"));
+        assert_eq!((lost[0].tid, lost[0].cause.as_str()), (42, "suspend"));
         assert!(lost[0].late_ns > 1_900 * MS, "{}", lost[0].late_ns);
     }
 
@@ -2143,7 +2176,7 @@ mod suspend_tests {
     fn assert_one_lost_to_suspend(s: &mut TimerStats, tid: u32) {
         let lost = s.take_lost();
         assert_eq!(lost.len(), 1);
-        assert_eq!((lost[0].tid, lost[0].cause), (tid, "suspend"));
+        assert_eq!((lost[0].tid, lost[0].cause.as_str()), (tid, "suspend"));
     }
 
     /// Stats that know sleeps (0xf1) from timerfds (0xf2), with the wake log on.
@@ -2302,7 +2335,7 @@ mod suspend_tests {
             assert_eq!(w.wake_late_ns, (1_520 * MS - soft) as i64, "latest moment");
             let lost = s.take_lost();
             assert_eq!(lost.len(), 1);
-            lost[0].cause
+            lost[0].cause.as_str()
         };
         assert_eq!(cause(1_495 * MS), "expiry_unseen");
         assert_eq!(
@@ -2321,7 +2354,10 @@ mod suspend_tests {
         evs.push(run_in(2 * S + 100_000, 5 * S + 100_000, 5));
         let sum = feed(evs).summary(&BTreeMap::new(), 10);
         let c = &sum.spanning_by_clock[0];
-        assert_eq!((c.clock, c.drift, c.count), ("unknown", "unknown", 1));
+        assert_eq!(
+            (c.clock.as_str(), c.drift.as_str(), c.count),
+            ("unknown", "unknown", 1)
+        );
     }
 
     #[test]
@@ -2366,7 +2402,7 @@ mod suspend_tests {
         assert_eq!(sum.spanning_by_clock.len(), 2);
         let mono = &sum.spanning_by_clock[0];
         assert_eq!(
-            (mono.clock, mono.drift, mono.count),
+            (mono.clock.as_str(), mono.drift.as_str(), mono.count),
             ("monotonic", "suspend_drift", 1)
         );
         assert!(mono.lateness_ns.max < 20_000, "{mono:?}");
@@ -2379,7 +2415,10 @@ mod suspend_tests {
             "{mono:?}"
         );
         let boot = &sum.spanning_by_clock[1];
-        assert_eq!((boot.clock, boot.drift), ("boottime", "fires_at_resume"));
+        assert_eq!(
+            (boot.clock.as_str(), boot.drift.as_str()),
+            ("boottime", "fires_at_resume")
+        );
         assert_eq!(boot.lateness_ns.max, boot.wall_lateness_ns.max);
         assert!(boot.lateness_ns.max > 2_500 * MS, "{boot:?}");
         // per task rows carry the split too
@@ -2389,7 +2428,7 @@ mod suspend_tests {
         assert_eq!(lost.len(), 2, "{lost:?}");
         let m = lost.iter().find(|l| l.tid == 5).unwrap();
         assert_eq!(
-            (m.clock, m.cause, m.suspend_cycle),
+            (m.clock.as_str(), m.cause.as_str(), m.suspend_cycle),
             ("monotonic", "suspend", Some(1))
         );
         assert_eq!(m.expected_boot_ns, 2 * S);
@@ -2397,7 +2436,10 @@ mod suspend_tests {
         assert_eq!(m.late_ns, 3 * S + 100_000);
         assert_eq!(m.requested_ns, S);
         let b = lost.iter().find(|l| l.tid == 6).unwrap();
-        assert_eq!((b.clock, b.cause), ("boottime", "suspend"));
+        assert_eq!(
+            (b.clock.as_str(), b.cause.as_str()),
+            ("boottime", "suspend")
+        );
         assert_eq!(b.expected_boot_ns, 2 * S);
     }
 
@@ -2437,7 +2479,7 @@ mod suspend_tests {
         assert_one_lost_to_suspend(&mut s, 5);
         let sum = s.summary(&BTreeMap::new(), 10);
         assert_eq!(sum.continued_sleeps, 1);
-        assert_eq!(sum.spanning_by_clock[0].clock, "monotonic");
+        assert_eq!(sum.spanning_by_clock[0].clock.as_str(), "monotonic");
         // asked again for another deadline: a new sleep, on time
         let mut s = restarted(soft + 50 * MS);
         assert!(s.take_lost().is_empty());
@@ -2458,7 +2500,10 @@ mod suspend_tests {
         let (mut s, _) = feed_logged(evs);
         let lost = s.take_lost();
         assert_eq!(lost.len(), 1, "{lost:?}");
-        assert_eq!((lost[0].cause, lost[0].suspend_cycle), ("suspend", Some(1)));
+        assert_eq!(
+            (lost[0].cause.as_str(), lost[0].suspend_cycle),
+            ("suspend", Some(1))
+        );
     }
 
     #[test]
@@ -2509,7 +2554,7 @@ mod suspend_tests {
         let (mut s, log) = feed_logged(evs);
         let t8: Vec<_> = log.iter().filter(|w| w.tid == 8).collect();
         assert_eq!(t8.len(), 1, "{log:?}");
-        assert_eq!((t8[0].clock, t8[0].frozen), ("boottime", true));
+        assert_eq!((t8[0].clock.as_str(), t8[0].frozen), ("boottime", true));
         assert_eq!(t8[0].requested_ns, (1_520 * MS) as i64);
         assert_eq!(
             t8[0].wake_late_ns,
@@ -2522,7 +2567,10 @@ mod suspend_tests {
         let lost = s.take_lost();
         assert_eq!(lost.len(), 1, "{lost:?}");
         let l = &lost[0];
-        assert_eq!((l.tid, l.clock, l.cause), (8, "boottime", "suspend"));
+        assert_eq!(
+            (l.tid, l.clock.as_str(), l.cause.as_str()),
+            (8, "boottime", "suspend")
+        );
         assert_eq!(l.suspend_cycle, Some(1));
         assert_eq!(l.expected_boot_ns, 1_520 * MS);
         assert_eq!(l.actual_boot_ns, 4_509 * MS + 500_000);
@@ -2630,7 +2678,7 @@ mod suspend_tests {
         let lost = s.take_lost();
         let causes: Vec<(u32, &str, Option<u32>)> = lost
             .iter()
-            .map(|l| (l.tid, l.cause, l.suspend_cycle))
+            .map(|l| (l.tid, l.cause.as_str(), l.suspend_cycle))
             .collect();
         assert_eq!(
             causes,

@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use super::svg::render_timeline_svg;
-use crate::analysis::{Percentiles, Report};
+use crate::analysis::{Drift, DropCause, Percentiles, Report, TraceEnd};
 use crate::fmt::{escape, fmt_ns};
 
 /// Width of the inline timeline, in CSS pixels (it scales down with the window).
@@ -219,7 +219,7 @@ pub fn render_html(r: &Report) -> String {
     let _ = writeln!(
         page.o,
         "<p class=\"note\">{} · the same numbers as <code>report --format json</code></p>\n</body>\n</html>",
-        escape(r.schema)
+        escape(&r.schema)
     );
     page.o
 }
@@ -270,8 +270,8 @@ fn header(page: &mut Page<'_>) {
     ];
     page.kv(&rows);
     match r.trace.end {
-        "clean" if r.trace.stopped_by.is_some() => {}
-        "clean" => page.p("warn", "note: no trailer; the recorder did not stop cleanly"),
+        TraceEnd::Clean if r.trace.stopped_by.is_some() => {}
+        TraceEnd::Clean => page.p("warn", "note: no trailer; the recorder did not stop cleanly"),
         end => page.p(
             "warn",
             &format!(
@@ -554,7 +554,7 @@ fn serial(page: &mut Page<'_>) {
                     } else {
                         text("exact")
                     },
-                    opt_text(d.cause),
+                    opt_text(d.cause.map(DropCause::as_str)),
                     d.chain
                         .as_deref()
                         .map_or(Cell::None, |c| Cell::Warn(c.into())),
@@ -673,18 +673,17 @@ fn timers(page: &mut Page<'_>) {
             .iter()
             .map(|c| {
                 let mut v = vec![
-                    text(c.clock),
+                    text(c.clock.as_str()),
                     text(match c.drift {
-                        "suspend_drift" => {
+                        Drift::SuspendDrift => {
                             "suspend_drift: the clock stops in suspend, the deadline moved by the time suspended"
                         }
-                        "fires_at_resume" => {
+                        Drift::FiresAtResume => {
                             "fires_at_resume: the clock counts suspend, the timer fires at resume"
                         }
-                        "unknown" => {
+                        Drift::Unknown => {
                             "unknown: the clock was not recorded (no BTF for the clock bases), taken as monotonic"
                         }
-                        other => other,
                     }),
                     Cell::Num(c.count),
                 ];
@@ -779,12 +778,12 @@ fn lost_wakeups(page: &mut Page<'_>) {
                 text(&l.comm),
                 Cell::Num(u64::from(l.pid)),
                 Cell::Num(u64::from(l.tid)),
-                text(l.clock),
+                text(l.clock.as_str()),
                 Cell::Ns(l.requested_ns),
                 Cell::At(l.expected_boot_ns),
                 Cell::At(l.actual_boot_ns),
                 Cell::WarnNs(l.late_ns),
-                text(l.cause),
+                text(l.cause.as_str()),
                 l.suspend_cycle
                     .map_or(Cell::None, |c| Cell::Num(u64::from(c))),
             ]
@@ -918,7 +917,7 @@ fn events(page: &mut Page<'_>) {
     let t = &r.trace;
     page.h3("Trace file");
     let mut rows = vec![
-        vec![text("end"), text(t.end)],
+        vec![text("end"), text(t.end.as_str())],
         vec![text("unread bytes at the end"), Cell::Num(t.unread_bytes)],
         vec![text("stopped by"), opt_text(t.stopped_by.as_deref())],
         vec![
@@ -1183,14 +1182,14 @@ pub(crate) mod tests {
             pid: 77,
             tid: 78,
             comm: format!("sleeper{XSS}\x1b]0;title\x07"),
-            clock: "CLOCK_MONOTONIC",
+            clock: crate::analysis::Clock::Monotonic,
             requested_ns: 10 * MS,
             expected_boot_ns: 40 * S + 100 * MS,
             actual_boot_ns: 45 * S + 730 * MS,
             expected_mono_ns: 40 * S + 100 * MS,
             actual_mono_ns: 40 * S + 730 * MS,
             late_ns: 5 * S + 630 * MS,
-            cause: "suspend",
+            cause: crate::analysis::WakeCause::Suspend,
             suspend_cycle: Some(2),
             ran_in_freezer_late_ns: None,
         });

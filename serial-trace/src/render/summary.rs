@@ -2,7 +2,7 @@
 //! lost and why, the lost wakeups by cause, what each suspend cycle cost, and tracer loss.
 //! Lines are plain text; each renderer escapes and styles them.
 
-use crate::analysis::Report;
+use crate::analysis::{DropCause, LostIn, Report};
 use crate::fmt::{fmt_ns, thousands};
 
 /// One line of the verdict; `warn` marks a loss.
@@ -43,8 +43,8 @@ pub fn lines(r: &Report) -> Vec<Line> {
         let mut causes = tally(
             r.drops
                 .iter()
-                .filter(|d| d.port == p.name && d.lost_in == "flip_buffer")
-                .map(|d| (d.cause.unwrap_or("unknown"), d.bytes)),
+                .filter(|d| d.port == p.name && d.lost_in == LostIn::FlipBuffer)
+                .map(|d| (d.cause.map_or("unknown", DropCause::as_str), d.bytes)),
         );
         causes.sort_by_key(|c| std::cmp::Reverse(c.1));
         let seen = p.bytes_received + p.bytes_dropped;
@@ -71,7 +71,7 @@ pub fn lines(r: &Report) -> Vec<Line> {
         lines.push(Line { warn: true, text });
     }
     if !r.lost_wakeups.is_empty() {
-        let why: Vec<String> = tally(r.lost_wakeups.iter().map(|l| (l.cause, 1)))
+        let why: Vec<String> = tally(r.lost_wakeups.iter().map(|l| (l.cause.as_str(), 1)))
             .iter()
             .map(|(c, n)| format!("{n} {}", c.replace('_', " ")))
             .collect();

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::analysis::{Percentiles, Report};
+use crate::analysis::{Drift, Percentiles, Report, TraceEnd, WakeCause};
 use crate::fmt::{fmt_ns, neutralize};
 
 fn bold(s: &str, color: bool) -> String {
@@ -44,8 +44,8 @@ pub fn render_text(r: &Report, color: bool) -> String {
         neutralize(&r.trace.tool)
     );
     match r.trace.end {
-        "clean" if r.trace.stopped_by.is_some() => {}
-        "clean" => {
+        TraceEnd::Clean if r.trace.stopped_by.is_some() => {}
+        TraceEnd::Clean => {
             let _ = writeln!(
                 o,
                 "{}",
@@ -234,10 +234,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
             );
             for c in &t.spanning_by_clock {
                 let what = match c.drift {
-                    "suspend_drift" => {
+                    Drift::SuspendDrift => {
                         "clock stops in suspend: deadline moved by the time suspended"
                     }
-                    "unknown" => {
+                    Drift::Unknown => {
                         "clock not recorded (no BTF for the clock bases): taken as monotonic"
                     }
                     _ => "clock counts suspend: fires at resume",
@@ -318,7 +318,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
                     fmt_ns(ran.max(0) as u64)
                 );
             }
-            if l.cause == "expiry_unseen" {
+            if l.cause == WakeCause::ExpiryUnseen {
                 let _ = writeln!(
                     o,
                     "  {:<22} (its timer's expiry never reached the trace: \"ran at\" is the latest it can have woken, its deadline the earliest; kernels before 5.12 skip, uncounted, the BPF programs of an interrupt that comes while another runs)",
@@ -560,7 +560,7 @@ mod tests {
     #[test]
     fn a_wakeup_whose_expiry_went_unseen_says_what_its_times_mean() {
         let mut r = crate::render::html::tests::synthetic_report();
-        r.lost_wakeups[0].cause = "expiry_unseen";
+        r.lost_wakeups[0].cause = WakeCause::ExpiryUnseen;
         let text = render_text(&r, false);
         assert!(
             text.contains("expiry_unseen")

@@ -1409,7 +1409,7 @@ mod tests {
     fn cut_trace_exports_valid_json() {
         let bytes = synthetic_trace(false);
         let (r, doc) = export(&bytes[..bytes.len() - 5]);
-        assert_eq!(r.trace.end, "truncated");
+        assert_eq!(r.trace.end, crate::analysis::TraceEnd::Truncated);
         assert_eq!(violations(&doc), Vec::<String>::new());
         assert_eq!(doc["metadata"]["trace_end"], "truncated");
     }
