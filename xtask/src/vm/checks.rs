@@ -1058,6 +1058,25 @@ pub fn renderer_checks(
     ]
 }
 
+/// Whether a lost wakeup the tool listed as `expiry_unseen` was due before the cycle it names
+/// began. Its expiry never reached the trace (a skip 5.10 does not count), so the trace cannot
+/// tell whether the task ran in the moments before the freezer: the tool says so instead of
+/// blaming the suspend (seen on 5.10 in a fresh run: a boottime timerfd due 3.7 ms before
+/// `suspend_enter`, its expiry skipped; that program woke after the cycle, another in session
+/// 13 before it). The check still needs the listing, for that task, deadline and cycle.
+fn due_before_its_cycle(report: &Value, l: &Value) -> bool {
+    let Some(index) = l["suspend_cycle"].as_u64() else {
+        return false;
+    };
+    let start = report["suspend_cycles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["index"].as_u64() == Some(index))
+        .and_then(|c| c["start_boot_ns"].as_i64());
+    matches!((start, l["expected_boot_ns"].as_i64()), (Some(start), Some(due)) if due < start)
+}
+
 /// Spanning timers classified by their clock, and the workload's wakeups across the suspend
 /// listed as lost to it — identified by task and deadline. A wakeup not listed at all must be
 /// covered by `misses`, the events the kernel counted as skipped (recursion guard) in the
@@ -1095,7 +1114,7 @@ pub fn spanning_checks(
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let (mut across, mut found, mut unlisted) = (0, 0, 0u64);
+    let (mut across, mut found, mut unlisted, mut hedged) = (0, 0, 0u64, 0);
     let mut missing = Vec::new();
     for (w, _) in wakeups.iter().zip(&spans).filter(|(_, s)| **s) {
         across += 1;
@@ -1110,6 +1129,14 @@ pub fn spanning_checks(
         });
         match hit {
             Some(l) if l["cause"] == "suspend" || l["cause"] == "resume_latency" => found += 1,
+            Some(l)
+                if l["cause"] == "expiry_unseen"
+                    && (!counted || misses > 0)
+                    && due_before_its_cycle(report, l) =>
+            {
+                found += 1;
+                hedged += 1;
+            }
             Some(l) => missing.push(format!("{} tid {}: cause {}", w.clock, w.tid, l["cause"])),
             None => {
                 unlisted += 1;
@@ -1142,7 +1169,7 @@ pub fn spanning_checks(
                 && found + unlisted as usize == across
                 && (unlisted == 0 || counted && unlisted <= misses),
             format!(
-                "{found}/{across} of the workload's wakeups across the suspend in lost_wakeups with cause suspend/resume_latency ({} listed in all){}{}",
+                "{found}/{across} of the workload's wakeups across the suspend in lost_wakeups with cause suspend/resume_latency ({hedged} of them expiry_unseen: expiry skipped, due before the cycle began) ({} listed in all){}{}",
                 lost.len(),
                 if missing.is_empty() {
                     String::new()
@@ -1733,6 +1760,39 @@ mod tests {
         // a wakeup the kernel skipped (counted) is accounted for; an uncounted one is not
         assert!(spanning_checks(&wakeups, &unlisted, 1, true)[1].ok);
         assert!(!spanning_checks(&wakeups, &unlisted, 1, false)[1].ok);
+        // an expiry skipped uncounted (5.10), due before the cycle began: the tool's hedge
+        // stands, for that cycle only
+        let mut hedged = good_with_cycle(s, 2 * s + 10_000);
+        hedged["lost_wakeups"][1]["cause"] = json!("expiry_unseen");
+        assert!(spanning_checks(&wakeups, &hedged, 0, false)[1].ok);
+        let mut after_start = good_with_cycle(s, 2 * s - 10_000);
+        after_start["lost_wakeups"][1]["cause"] = json!("expiry_unseen");
+        assert!(!spanning_checks(&wakeups, &after_start, 0, false)[1].ok);
+        let mut no_cycle = hedged.clone();
+        no_cycle["lost_wakeups"][1]["suspend_cycle"] = Value::Null;
+        assert!(!spanning_checks(&wakeups, &no_cycle, 0, false)[1].ok);
+        // a kernel that counts its skips must have counted one
+        assert!(!spanning_checks(&wakeups, &hedged, 0, true)[1].ok);
+        assert!(spanning_checks(&wakeups, &hedged, 1, true)[1].ok);
+    }
+
+    /// The report of `spanning_timers_checked_by_clock_and_identity` with cycle 1 beginning at
+    /// `start` (boottime) and both listings naming it.
+    fn good_with_cycle(s: i64, start: i64) -> Value {
+        json!({
+            "suspend_cycles": [{"index": 1, "machine_suspend": true, "suspended_ns": 3 * s,
+                                "start_boot_ns": start}],
+            "timers": {"spanning_by_clock": [
+                {"clock": "monotonic", "drift": "suspend_drift", "lateness_ns": {"max": 20_000},
+                 "wall_lateness_ns": {"max": 3 * s + 20_000}},
+                {"clock": "boottime", "drift": "fires_at_resume", "lateness_ns": {"max": 3 * s},
+                 "wall_lateness_ns": {"max": 3 * s}}]},
+            "lost_wakeups": [
+                {"tid": 5, "expected_mono_ns": 2 * s, "expected_boot_ns": 2 * s,
+                 "cause": "suspend", "suspend_cycle": 1},
+                {"tid": 6, "expected_boot_ns": 2 * s + 4_000, "cause": "suspend",
+                 "suspend_cycle": 1}]
+        })
     }
 
     #[test]
