@@ -10,7 +10,7 @@ use serial_trace_common::{Event, arg, kind};
 
 use super::pm_state::PowerState;
 use super::timeline::PortSeries;
-use crate::ports::{Counters, PortSnapshot};
+use crate::trace::{Counters, PortSnapshot};
 use crate::trace::{ProbeRecord, trim_nul};
 
 /// Drops closer together than this on one port are reported as one drop window.

@@ -605,7 +605,7 @@ impl TimerStats {
 
     fn is_sleep(&self, function: u64) -> bool {
         // unresolved callbacks are left out of the list: then which is which is unknown
-        self.wake_functions.len() == crate::kernel::wakeup::WAKE_CALLBACKS.len()
+        self.wake_functions.len() == crate::trace::WAKE_CALLBACKS.len()
             && self.wake_functions.first() == Some(&function)
     }
 
