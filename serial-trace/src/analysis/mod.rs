@@ -44,7 +44,7 @@ use std::io::Read;
 
 use serial_trace_common::kind_info;
 
-use crate::trace::{Frame, ReadEnd, TraceReader};
+use crate::trace::{Frame, Header, ProbeRecord, ReadEnd, TraceReader, Trailer};
 pub use model::*;
 
 /// Rows kept in per-callback and per-task tables.
@@ -90,154 +90,236 @@ pub fn analyze_with_wakeups<R: Read>(
     want_wakeups: bool,
 ) -> std::io::Result<(Report, Vec<WakeRecord>)> {
     let header = reader.header().clone();
-    let mut by_kind: BTreeMap<u16, u64> = BTreeMap::new();
-    let mut total = 0u64;
-    let mut last_boot = header.start.boot_ns;
-    let mut lost = 0u64;
-    let mut trailer = None;
-    let mut symbols = BTreeMap::new();
-    let mut timers = timers::TimerStats::new(header.wake_functions.clone())
-        .with_task_callbacks(header.task_callbacks.clone());
-    if want_wakeups {
-        timers.wake_log = Some(Vec::new());
-    }
-    let mut suspend = suspend::SuspendStats::default();
-    let mut liveness = liveness::LivenessStats::default();
-    let mut serial = serial::SerialStats::default();
-    let mut misses: BTreeMap<String, u64> = BTreeMap::new();
-    let mut misses_counted = false;
-    let mut unknown_frames = Vec::new();
-    let mut checkpoints: Vec<(u64, u64)> = Vec::new();
-    let mut lateness = Series::default();
-
+    let mut pass = Pass::new(&header, want_wakeups);
     while let Some(frame) = reader.next_frame()? {
-        match frame {
-            Frame::Events(events) => {
-                for ev in events {
-                    total += 1;
-                    *by_kind.entry(ev.kind).or_default() += 1;
-                    last_boot = last_boot.max(ev.boot_ns);
-                    if let Some(late) = timers.event(ev) {
-                        lateness.max(ev.boot_ns, late.max(0) as u64);
-                    }
-                    suspend.event(ev);
-                    liveness.event(ev);
-                    serial.event(ev);
-                }
-            }
-            Frame::Symbols(s) => symbols.extend(s.into_iter().map(|s| (s.addr, s.name))),
-            Frame::Loss(l) => {
-                lost = lost.max(l.lost_total);
-                checkpoints.push((l.at.boot_ns, l.lost_total));
-                misses = l.recursion_misses;
-                misses_counted = l.misses_counted;
-            }
-            Frame::Trailer(t) => trailer = Some(t),
-            Frame::Unknown(ty) => unknown_frames.push(ty),
-        }
+        pass.frame(frame);
     }
-    timers.end_of_trace();
     let damage = reader.damage().clone();
     let (end, unread_bytes) = match reader.end() {
         Some(ReadEnd::Clean) | None => (TraceEnd::Clean, 0),
         Some(ReadEnd::Truncated { cut_bytes, .. }) => (TraceEnd::Truncated, *cut_bytes),
         Some(ReadEnd::Corrupt { unread_bytes, .. }) => (TraceEnd::Corrupt, *unread_bytes),
     };
-    if let Some(t) = &trailer {
-        checkpoints.push((t.end.boot_ns, t.lost_total));
-        lost = lost.max(t.lost_total);
-        last_boot = last_boot.max(t.end.boot_ns);
-        if t.misses_counted {
-            misses = t.recursion_misses.clone();
-            misses_counted = true;
+    let trace_end = TraceEndInfo {
+        end,
+        unread_bytes,
+        damaged_regions: damage.regions,
+        damaged_bytes: damage.bytes,
+    };
+    Ok(pass.finish(header, trace_end))
+}
+
+/// How reading the file ended, for [`TraceInfo`].
+struct TraceEndInfo {
+    end: TraceEnd,
+    unread_bytes: u64,
+    damaged_regions: u64,
+    damaged_bytes: u64,
+}
+
+/// The one pass over a trace: every event to each analyser, loss and symbol frames kept.
+struct Pass {
+    start_boot: u64,
+    by_kind: BTreeMap<u16, u64>,
+    total: u64,
+    last_boot: u64,
+    lost: u64,
+    trailer: Option<Trailer>,
+    symbols: BTreeMap<u64, String>,
+    timers: timers::TimerStats,
+    suspend: suspend::SuspendStats,
+    liveness: liveness::LivenessStats,
+    serial: serial::SerialStats,
+    misses: BTreeMap<String, u64>,
+    misses_counted: bool,
+    unknown_frames: Vec<u8>,
+    /// (boottime, cumulative events lost) at each loss checkpoint.
+    checkpoints: Vec<(u64, u64)>,
+    lateness: Series,
+}
+
+impl Pass {
+    fn new(header: &Header, want_wakeups: bool) -> Self {
+        let mut timers = timers::TimerStats::new(header.wake_functions.clone())
+            .with_task_callbacks(header.task_callbacks.clone());
+        if want_wakeups {
+            timers.wake_log = Some(Vec::new());
+        }
+        Pass {
+            start_boot: header.start.boot_ns,
+            by_kind: BTreeMap::new(),
+            total: 0,
+            last_boot: header.start.boot_ns,
+            lost: 0,
+            trailer: None,
+            symbols: BTreeMap::new(),
+            timers,
+            suspend: suspend::SuspendStats::default(),
+            liveness: liveness::LivenessStats::default(),
+            serial: serial::SerialStats::default(),
+            misses: BTreeMap::new(),
+            misses_counted: false,
+            unknown_frames: Vec::new(),
+            checkpoints: Vec::new(),
+            lateness: Series::default(),
         }
     }
-    let no_end = Vec::new();
-    let (ports, mut drops, readers, port_series) = serial.finish(
-        &header.probes,
-        &header.ports_start,
-        &header.ports_attached,
-        trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
-        &misses,
-        misses_counted,
-    );
-    let wake_log = timers.wake_log.take().unwrap_or_default();
-    let wakeup_series = std::mem::take(&mut timers.wake_series);
-    let lost_wakeups = timers.take_lost();
-    let suspend_cycles = suspend.finish(
-        liveness.finish(),
-        trailer.as_ref().and_then(|t| t.pm_wakeup_irq),
-    );
-    causes::attribute(&mut drops, &ports, &readers, &suspend_cycles);
-    let report = Report {
-        schema: SCHEMA.to_string(),
-        kernel: KernelInfo {
-            release: header.kernel_release,
-            version: header.kernel_version,
-            machine: header.machine,
-            hostname: header.hostname,
-        },
-        trace: TraceInfo {
-            tool: header.tool,
-            end,
-            unread_bytes,
-            damaged_regions: damage.regions,
-            damaged_bytes: damage.bytes,
-            stopped_by: trailer.as_ref().map(|t| t.stopped_by.clone()),
-            recorder_error: trailer.as_ref().and_then(|t| t.error.clone()),
-            start_realtime_ns: header.start.realtime_ns,
-            recorder_max_rss_kb: trailer.as_ref().and_then(|t| t.recorder_max_rss_kb),
-            recorder_rss_end_kb: trailer.as_ref().and_then(|t| t.recorder_rss_end_kb),
-            recorder_rss_start_kb: trailer.as_ref().and_then(|t| t.recorder_rss_start_kb),
-            unknown_frame_types: unknown_frames,
-        },
-        duration_ns: last_boot.saturating_sub(header.start.boot_ns),
-        events: EventCounts {
-            total,
-            lost,
-            lost_complete: trailer.is_some(),
-            recursion_misses: misses,
-            misses_counted,
-            loss_windows: loss_windows(header.start.boot_ns, &checkpoints, &suspend_cycles),
-            state_losses: trailer
-                .as_ref()
-                .map(|t| t.state_losses.clone())
-                .unwrap_or_default(),
-            by_kind: by_kind
-                .into_iter()
-                .map(|(k, n)| {
-                    let name = kind_info(k).map_or_else(|| format!("kind_{k}"), |i| i.name.into());
-                    (name, n)
-                })
-                .collect(),
-        },
-        probes: header
-            .probes
-            .into_iter()
-            .map(|p| ProbeRow {
-                name: p.name,
-                attached: p.attached,
-                method: p.method,
-                function: p.function,
-                reason: p.reason,
-            })
-            .collect(),
-        timers: timers.summary(&symbols, TOP_ROWS),
-        lost_wakeups,
-        suspend_cycles,
-        ports,
-        drops,
-        readers,
-        timeline: Timeline {
-            bucket_ns: timeline::BUCKET_NS,
-            start_boot_ns: header.start.boot_ns,
-            end_boot_ns: last_boot,
-            ports: port_series,
-            timer_lateness_max: lateness,
-            wakeups: wakeup_series,
-        },
-    };
-    Ok((report, wake_log))
+
+    fn frame(&mut self, frame: Frame) {
+        match frame {
+            Frame::Events(events) => {
+                for ev in events {
+                    self.total += 1;
+                    *self.by_kind.entry(ev.kind).or_default() += 1;
+                    self.last_boot = self.last_boot.max(ev.boot_ns);
+                    if let Some(late) = self.timers.event(ev) {
+                        self.lateness.max(ev.boot_ns, late.max(0) as u64);
+                    }
+                    self.suspend.event(ev);
+                    self.liveness.event(ev);
+                    self.serial.event(ev);
+                }
+            }
+            Frame::Symbols(s) => self.symbols.extend(s.into_iter().map(|s| (s.addr, s.name))),
+            Frame::Loss(l) => {
+                self.lost = self.lost.max(l.lost_total);
+                self.checkpoints.push((l.at.boot_ns, l.lost_total));
+                self.misses = l.recursion_misses;
+                self.misses_counted = l.misses_counted;
+            }
+            Frame::Trailer(t) => self.trailer = Some(t),
+            Frame::Unknown(ty) => self.unknown_frames.push(ty),
+        }
+    }
+
+    /// The trailer's totals are the last word on loss: it was written after the last event.
+    fn take_trailer_totals(&mut self) {
+        let Some(t) = &self.trailer else {
+            return;
+        };
+        self.checkpoints.push((t.end.boot_ns, t.lost_total));
+        self.lost = self.lost.max(t.lost_total);
+        self.last_boot = self.last_boot.max(t.end.boot_ns);
+        if t.misses_counted {
+            self.misses = t.recursion_misses.clone();
+            self.misses_counted = true;
+        }
+    }
+
+    fn finish(mut self, header: Header, end: TraceEndInfo) -> (Report, Vec<WakeRecord>) {
+        self.timers.end_of_trace();
+        self.take_trailer_totals();
+        let trailer = self.trailer.take();
+        let no_end = Vec::new();
+        let (ports, mut drops, readers, port_series) = self.serial.finish(
+            &header.probes,
+            &header.ports_start,
+            &header.ports_attached,
+            trailer.as_ref().map_or(&no_end, |t| &t.ports_end),
+            &self.misses,
+            self.misses_counted,
+        );
+        let wake_log = self.timers.wake_log.take().unwrap_or_default();
+        let wakeup_series = std::mem::take(&mut self.timers.wake_series);
+        let lost_wakeups = self.timers.take_lost();
+        let suspend_cycles = self.suspend.finish(
+            self.liveness.finish(),
+            trailer.as_ref().and_then(|t| t.pm_wakeup_irq),
+        );
+        causes::attribute(&mut drops, &ports, &readers, &suspend_cycles);
+        let report = Report {
+            schema: SCHEMA.to_string(),
+            kernel: KernelInfo {
+                release: header.kernel_release,
+                version: header.kernel_version,
+                machine: header.machine,
+                hostname: header.hostname,
+            },
+            trace: trace_info(
+                header.tool,
+                header.start.realtime_ns,
+                &end,
+                trailer.as_ref(),
+                self.unknown_frames,
+            ),
+            duration_ns: self.last_boot.saturating_sub(self.start_boot),
+            events: EventCounts {
+                total: self.total,
+                lost: self.lost,
+                lost_complete: trailer.is_some(),
+                recursion_misses: self.misses,
+                misses_counted: self.misses_counted,
+                loss_windows: loss_windows(self.start_boot, &self.checkpoints, &suspend_cycles),
+                state_losses: trailer
+                    .as_ref()
+                    .map(|t| t.state_losses.clone())
+                    .unwrap_or_default(),
+                by_kind: kind_names(self.by_kind),
+            },
+            probes: header.probes.into_iter().map(ProbeRow::from).collect(),
+            timers: self.timers.summary(&self.symbols, TOP_ROWS),
+            lost_wakeups,
+            suspend_cycles,
+            ports,
+            drops,
+            readers,
+            timeline: Timeline {
+                bucket_ns: timeline::BUCKET_NS,
+                start_boot_ns: self.start_boot,
+                end_boot_ns: self.last_boot,
+                ports: port_series,
+                timer_lateness_max: self.lateness,
+                wakeups: wakeup_series,
+            },
+        };
+        (report, wake_log)
+    }
+}
+
+fn trace_info(
+    tool: String,
+    start_realtime_ns: u64,
+    end: &TraceEndInfo,
+    trailer: Option<&Trailer>,
+    unknown_frame_types: Vec<u8>,
+) -> TraceInfo {
+    TraceInfo {
+        tool,
+        end: end.end,
+        unread_bytes: end.unread_bytes,
+        damaged_regions: end.damaged_regions,
+        damaged_bytes: end.damaged_bytes,
+        stopped_by: trailer.map(|t| t.stopped_by.clone()),
+        recorder_error: trailer.and_then(|t| t.error.clone()),
+        start_realtime_ns,
+        recorder_max_rss_kb: trailer.and_then(|t| t.recorder_max_rss_kb),
+        recorder_rss_end_kb: trailer.and_then(|t| t.recorder_rss_end_kb),
+        recorder_rss_start_kb: trailer.and_then(|t| t.recorder_rss_start_kb),
+        unknown_frame_types,
+    }
+}
+
+/// Event counts by kind id, keyed by the kind's name (`kind_N` for one this build lacks).
+fn kind_names(by_kind: BTreeMap<u16, u64>) -> BTreeMap<String, u64> {
+    by_kind
+        .into_iter()
+        .map(|(k, n)| {
+            let name = kind_info(k).map_or_else(|| format!("kind_{k}"), |i| i.name.into());
+            (name, n)
+        })
+        .collect()
+}
+
+impl From<ProbeRecord> for ProbeRow {
+    fn from(p: ProbeRecord) -> Self {
+        ProbeRow {
+            name: p.name,
+            attached: p.attached,
+            method: p.method,
+            function: p.function,
+            reason: p.reason,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serial_trace_common::{Event, arg, kind};
 
 use super::pm_state::PowerState;
 use super::timeline::PortSeries;
-use crate::ports::{Counters, PortSnapshot};
+use crate::trace::{Counters, PortSnapshot};
 use crate::trace::{ProbeRecord, trim_nul};
 
 /// Drops closer together than this on one port are reported as one drop window.
@@ -223,146 +223,164 @@ impl SerialStats {
     pub fn event(&mut self, ev: &Event) {
         self.power.event(ev);
         match ev.kind {
-            kind::SERIAL_DROP_OPEN => {
-                use arg::serial_flip_drop as a;
-                let key = (ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]);
-                if self.closed_runs.get(&key.0).is_none_or(|&c| c < key.1) {
-                    self.open_runs.insert(key, *ev);
-                }
-            }
-            kind::SERIAL_FLIP_DROP => {
-                use arg::serial_flip_drop as a;
-                let (port, first) = (ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]);
-                self.open_runs.remove(&(port, first));
-                let closed = self.closed_runs.entry(port).or_insert(first);
-                *closed = (*closed).max(first);
-                self.drop_run(ev);
-            }
-            kind::SERIAL_RX_ERROR => {
-                use arg::serial_rx_error as a;
-                let name = self.port_name(ev, ev.args[a::PORT]);
-                let acc = port_acc(&mut self.ports, &name);
-                if ev.args[a::STATUS] & ev.args[a::OVERRUN_MASK] != 0 {
-                    acc.report.hw_overruns += 1;
-                    add_window(
-                        &mut acc.open_overrun,
-                        &mut self.drops,
-                        Window {
-                            port: &name,
-                            first: (ev.mono_ns, ev.boot_ns),
-                            ev,
-                            bytes: 1,
-                            lost_in: LostIn::UartFifo,
-                            interval_ns: None,
-                        },
-                    );
-                }
-                let r = &mut acc.report;
-                match ev.args[a::FLAG] {
-                    1 => r.breaks += 1,
-                    2 => r.frame_errors += 1,
-                    3 => r.parity_errors += 1,
-                    _ => {}
-                }
-            }
-            kind::SERIAL_RECEIVE => {
-                use arg::serial_receive as a;
-                let name = self.port_name(ev, ev.args[a::PORT]);
-                let acc = port_acc(&mut self.ports, &name);
-                acc.report.bytes_received += ev.args[a::ACCEPTED];
-                acc.series.received.add(ev.boot_ns, ev.args[a::ACCEPTED]);
-                note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
-                if ev.args[a::ACCEPTED] > 0 && acc.pending_since.is_none() {
-                    acc.pending_since = Some((ev.mono_ns, ev.boot_ns));
-                }
-            }
-            kind::SERIAL_READ => {
-                use arg::serial_read as a;
-                let name = name_of(ev);
-                let returned = ev.args[a::RETURNED] as i64;
-                let blocked = ev.args[a::BLOCKED_NS];
-                let lag = match self.ports.get_mut(&name) {
-                    Some(acc) if returned > 0 => acc.pending_since.take().map(|(mono, boot)| {
-                        (
-                            ev.mono_ns.saturating_sub(mono),
-                            ev.boot_ns.saturating_sub(boot),
-                        )
-                    }),
-                    _ => None,
-                };
-                let r = self
-                    .readers
-                    .entry((name.clone(), ev.tgid()))
-                    .or_insert_with(|| ReaderReport {
-                        port: name,
-                        pid: ev.tgid(),
-                        comm: String::from_utf8_lossy(trim_nul(&ev.comm)).into_owned(),
-                        ..Default::default()
-                    });
-                r.reads += 1;
-                match returned {
-                    n if n > 0 => r.bytes += n as u64,
-                    0 => r.empty_reads += 1,
-                    _ => r.failed_reads += 1,
-                }
-                if let Some(thaw) = self
-                    .power
-                    .last_thaw()
-                    .filter(|&t| returned > 0 && t <= ev.boot_ns)
-                    && r.back_after_thaw.last().map(|b| b.0) != Some(thaw)
-                {
-                    r.back_after_thaw.push((thaw, ev.boot_ns));
-                }
-                r.blocked_ns_total += blocked;
-                r.blocked_ns_max = r.blocked_ns_max.max(blocked);
-                if let Some((awake, elapsed)) = lag {
-                    r.lag_ns_max = r.lag_ns_max.max(awake);
-                    r.lag_elapsed_ns_max = r.lag_elapsed_ns_max.max(elapsed);
-                }
-            }
-            kind::SERIAL_COUNTERS => {
-                use arg::serial_counters as a;
-                let name = name_of(ev);
-                let acc = port_acc(&mut self.ports, &name);
-                acc.report.coarse = true;
-                let bo = ev.args[a::BUF_OVERRUN];
-                acc.polled_rx += ev.args[a::RX];
-                acc.report.bytes_dropped += bo;
-                acc.series.dropped.add(ev.boot_ns, bo);
-                acc.series
-                    .received
-                    .add(ev.boot_ns, ev.args[a::RX].saturating_sub(bo));
-                let r = &mut acc.report;
-                r.hw_overruns += ev.args[a::OVERRUN];
-                r.frame_errors += ev.args[a::FRAME];
-                r.parity_errors += ev.args[a::PARITY];
-                r.breaks += ev.args[a::BRK];
-                let interval_ns = Some(ev.args[a::INTERVAL_NS]);
-                let first = (ev.mono_ns, ev.boot_ns);
-                if bo > 0 {
-                    let w = Window {
-                        port: &name,
-                        first,
-                        ev,
-                        bytes: bo,
-                        lost_in: LostIn::FlipBuffer,
-                        interval_ns,
-                    };
-                    add_window(&mut acc.open, &mut self.drops, w);
-                }
-                if ev.args[a::OVERRUN] > 0 {
-                    let w = Window {
-                        port: &name,
-                        first,
-                        ev,
-                        bytes: ev.args[a::OVERRUN],
-                        lost_in: LostIn::UartFifo,
-                        interval_ns,
-                    };
-                    add_window(&mut acc.open_overrun, &mut self.drops, w);
-                }
-            }
+            kind::SERIAL_DROP_OPEN => self.on_drop_open(ev),
+            kind::SERIAL_FLIP_DROP => self.on_flip_drop(ev),
+            kind::SERIAL_RX_ERROR => self.on_rx_error(ev),
+            kind::SERIAL_RECEIVE => self.on_receive(ev),
+            kind::SERIAL_READ => self.on_read(ev),
+            kind::SERIAL_COUNTERS => self.on_counters(ev),
             _ => {}
+        }
+    }
+
+    /// A drop run began on a port (its first refused byte): kept open until its close.
+    fn on_drop_open(&mut self, ev: &Event) {
+        use arg::serial_flip_drop as a;
+        let key = (ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]);
+        if self.closed_runs.get(&key.0).is_none_or(|&c| c < key.1) {
+            self.open_runs.insert(key, *ev);
+        }
+    }
+
+    /// A drop run closed: one drop window, unless a later close already covered it.
+    fn on_flip_drop(&mut self, ev: &Event) {
+        use arg::serial_flip_drop as a;
+        let (port, first) = (ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]);
+        self.open_runs.remove(&(port, first));
+        let closed = self.closed_runs.entry(port).or_insert(first);
+        *closed = (*closed).max(first);
+        self.drop_run(ev);
+    }
+
+    /// A line error flagged by the driver: a FIFO overrun opens or extends an overrun window.
+    fn on_rx_error(&mut self, ev: &Event) {
+        use arg::serial_rx_error as a;
+        let name = self.port_name(ev, ev.args[a::PORT]);
+        let acc = port_acc(&mut self.ports, &name);
+        if ev.args[a::STATUS] & ev.args[a::OVERRUN_MASK] != 0 {
+            acc.report.hw_overruns += 1;
+            add_window(
+                &mut acc.open_overrun,
+                &mut self.drops,
+                Window {
+                    port: &name,
+                    first: (ev.mono_ns, ev.boot_ns),
+                    ev,
+                    bytes: 1,
+                    lost_in: LostIn::UartFifo,
+                    interval_ns: None,
+                },
+            );
+        }
+        let r = &mut acc.report;
+        match ev.args[a::FLAG] {
+            1 => r.breaks += 1,
+            2 => r.frame_errors += 1,
+            3 => r.parity_errors += 1,
+            _ => {}
+        }
+    }
+
+    /// Bytes the tty layer accepted into the flip buffer.
+    fn on_receive(&mut self, ev: &Event) {
+        use arg::serial_receive as a;
+        let name = self.port_name(ev, ev.args[a::PORT]);
+        let acc = port_acc(&mut self.ports, &name);
+        acc.report.bytes_received += ev.args[a::ACCEPTED];
+        acc.series.received.add(ev.boot_ns, ev.args[a::ACCEPTED]);
+        note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
+        if ev.args[a::ACCEPTED] > 0 && acc.pending_since.is_none() {
+            acc.pending_since = Some((ev.mono_ns, ev.boot_ns));
+        }
+    }
+
+    /// A read() on a port: the reader's bytes, blocked time and lag behind the data.
+    fn on_read(&mut self, ev: &Event) {
+        use arg::serial_read as a;
+        let name = name_of(ev);
+        let returned = ev.args[a::RETURNED] as i64;
+        let blocked = ev.args[a::BLOCKED_NS];
+        let lag = match self.ports.get_mut(&name) {
+            Some(acc) if returned > 0 => acc.pending_since.take().map(|(mono, boot)| {
+                (
+                    ev.mono_ns.saturating_sub(mono),
+                    ev.boot_ns.saturating_sub(boot),
+                )
+            }),
+            _ => None,
+        };
+        let r = self
+            .readers
+            .entry((name.clone(), ev.tgid()))
+            .or_insert_with(|| ReaderReport {
+                port: name,
+                pid: ev.tgid(),
+                comm: String::from_utf8_lossy(trim_nul(&ev.comm)).into_owned(),
+                ..Default::default()
+            });
+        r.reads += 1;
+        match returned {
+            n if n > 0 => r.bytes += n as u64,
+            0 => r.empty_reads += 1,
+            _ => r.failed_reads += 1,
+        }
+        if let Some(thaw) = self
+            .power
+            .last_thaw()
+            .filter(|&t| returned > 0 && t <= ev.boot_ns)
+            && r.back_after_thaw.last().map(|b| b.0) != Some(thaw)
+        {
+            r.back_after_thaw.push((thaw, ev.boot_ns));
+        }
+        r.blocked_ns_total += blocked;
+        r.blocked_ns_max = r.blocked_ns_max.max(blocked);
+        if let Some((awake, elapsed)) = lag {
+            r.lag_ns_max = r.lag_ns_max.max(awake);
+            r.lag_elapsed_ns_max = r.lag_elapsed_ns_max.max(elapsed);
+        }
+    }
+
+    /// A poll of the kernel's counters (no function hooks): coarse drops and overruns.
+    fn on_counters(&mut self, ev: &Event) {
+        use arg::serial_counters as a;
+        let name = name_of(ev);
+        let acc = port_acc(&mut self.ports, &name);
+        acc.report.coarse = true;
+        let bo = ev.args[a::BUF_OVERRUN];
+        acc.polled_rx += ev.args[a::RX];
+        acc.report.bytes_dropped += bo;
+        acc.series.dropped.add(ev.boot_ns, bo);
+        acc.series
+            .received
+            .add(ev.boot_ns, ev.args[a::RX].saturating_sub(bo));
+        let r = &mut acc.report;
+        r.hw_overruns += ev.args[a::OVERRUN];
+        r.frame_errors += ev.args[a::FRAME];
+        r.parity_errors += ev.args[a::PARITY];
+        r.breaks += ev.args[a::BRK];
+        let interval_ns = Some(ev.args[a::INTERVAL_NS]);
+        let first = (ev.mono_ns, ev.boot_ns);
+        if bo > 0 {
+            let w = Window {
+                port: &name,
+                first,
+                ev,
+                bytes: bo,
+                lost_in: LostIn::FlipBuffer,
+                interval_ns,
+            };
+            add_window(&mut acc.open, &mut self.drops, w);
+        }
+        if ev.args[a::OVERRUN] > 0 {
+            let w = Window {
+                port: &name,
+                first,
+                ev,
+                bytes: ev.args[a::OVERRUN],
+                lost_in: LostIn::UartFifo,
+                interval_ns,
+            };
+            add_window(&mut acc.open_overrun, &mut self.drops, w);
         }
     }
 

@@ -605,7 +605,7 @@ impl TimerStats {
 
     fn is_sleep(&self, function: u64) -> bool {
         // unresolved callbacks are left out of the list: then which is which is unknown
-        self.wake_functions.len() == crate::kernel::wakeup::WAKE_CALLBACKS.len()
+        self.wake_functions.len() == crate::trace::WAKE_CALLBACKS.len()
             && self.wake_functions.first() == Some(&function)
     }
 
@@ -614,125 +614,9 @@ impl TimerStats {
         self.settle_held_cancel(ev);
         self.seen_running(ev);
         match ev.kind {
-            kind::HRTIMER_START => {
-                use arg::hrtimer_start as a;
-                if ev.args[a::RESTART] != 0 {
-                    self.restarted_by_callback(ev);
-                    return None;
-                }
-                self.outlived_sleep(ev);
-                if let Some(prev) = self.armed.get(&ev.args[a::HRTIMER]).copied() {
-                    // The kernel traces a cancel before re-arming a queued timer, and an
-                    // expiry before a callback re-arms it: a task's timer still armed here
-                    // lost one of them (the BPF recursion guard, uncounted before 5.12).
-                    // Kernel timers' arms and cancels are sampled: theirs say nothing.
-                    if !self.is_kernel_timer(prev.function) {
-                        self.rearmed_unseen += 1;
-                    }
-                    self.rearmed_after_resume(&prev, ev);
-                }
-                let mut armed = Armed {
-                    softexpires: ev.args[a::SOFTEXPIRES] as i64,
-                    function: ev.args[a::FUNCTION],
-                    tgid: ev.tgid(),
-                    tid: ev.tid(),
-                    comm: ev.comm,
-                    clockid_plus1: ev.args[a::CLOCKID_PLUS1],
-                    arm_mono: ev.mono_ns,
-                    arm_boot: ev.boot_ns,
-                    cycles_at_arm: self.power.cycles().len() as u32,
-                    in_cycle_at_arm: self.power.in_cycle(),
-                };
-                // the task runs and sleeps again: the sleep it cancelled ended otherwise —
-                // unless this is that sleep going on
-                if let Some(p) = self
-                    .pending
-                    .get(&ev.tid())
-                    .copied()
-                    .filter(|p| p.cancelled_by_freezer && !p.frozen)
-                {
-                    self.pending.remove(&ev.tid());
-                    self.stopped_in_freezer(ev.tid(), &p);
-                }
-                self.continue_sleep(&mut armed);
-                if self.is_sleep(armed.function) && armed.tid != 0 {
-                    self.sleeping.insert(armed.tid, ev.args[a::HRTIMER]);
-                }
-                self.armed.insert(ev.args[a::HRTIMER], armed);
-            }
-            kind::HRTIMER_CANCEL => {
-                if let Some(armed) = self.armed.remove(&ev.args[0]) {
-                    // A cancel still held at the end of the trace is dropped: on its own it
-                    // could only leave a wakeup pending that no later event completes.
-                    self.held_cancels.insert(
-                        ev.cpu,
-                        HeldCancel {
-                            timer: ev.args[0],
-                            armed,
-                            ev: *ev,
-                            freezing: self.power.freezing(),
-                        },
-                    );
-                }
-            }
-            kind::HRTIMER_EXPIRE_ENTRY => {
-                use arg::hrtimer_expire_entry as a;
-                let own = ev.args[a::SOFTEXPIRES] as i64;
-                let armed = match self.armed.remove(&ev.args[a::HRTIMER]) {
-                    Some(armed) if own == 0 || armed.softexpires == own => armed,
-                    recorded => self.unrecorded_arm(ev, recorded)?,
-                };
-                let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
-                self.record(&armed, late, ev);
-                let recent = self.last_expired.entry(ev.cpu).or_default();
-                if recent.len() >= LAST_EXPIRED_PER_CPU {
-                    recent.remove(0);
-                }
-                recent.push((ev.args[a::HRTIMER], armed));
-                let function = ev.args[a::FUNCTION];
-                if self.wakes(function) {
-                    let wake = PendingWake {
-                        timer_late: late,
-                        expire_mono: ev.mono_ns,
-                        expire_boot: ev.boot_ns,
-                        clockid_plus1: armed.clockid_plus1,
-                        softexpires: armed.softexpires,
-                        frozen: self.power.freezing(),
-                        cancelled_by_freezer: false,
-                        ran_at: None,
-                        arm_mono: armed.arm_mono,
-                        arm_boot: armed.arm_boot,
-                        tgid: armed.tgid,
-                        comm: armed.comm,
-                        expiry_unseen: false,
-                    };
-                    // The armer, unless the timer's callback woke another task before (an
-                    // event loop's thread waiting on a timerfd): an expiry that finds nobody
-                    // waiting, because the freezer took the waiter out of its wait, is found
-                    // by that task when it waits again.
-                    let timer = ev.args[a::HRTIMER];
-                    let (owner, wake) = match self.last_woken.get(&timer) {
-                        Some(&(armer, woken, comm)) if armer == armed.tid => {
-                            (woken, PendingWake { comm, ..wake })
-                        }
-                        _ => (armed.tid, wake),
-                    };
-                    self.pending.insert(owner, wake);
-                    self.release_behind_callback(ev.cpu, None);
-                    self.expiring.insert(
-                        ev.cpu,
-                        ExpiringWake {
-                            timer,
-                            armer: armed.tid,
-                            owner,
-                            wake,
-                            moved: false,
-                            woke_other: false,
-                        },
-                    );
-                }
-                return Some(late);
-            }
+            kind::HRTIMER_START => self.on_start(ev),
+            kind::HRTIMER_CANCEL => self.on_cancel(ev),
+            kind::HRTIMER_EXPIRE_ENTRY => return self.on_expire_entry(ev),
             kind::HRTIMER_EXPIRE_EXIT
                 if self
                     .expiring
@@ -743,41 +627,173 @@ impl TimerStats {
                 self.release_behind_callback(ev.cpu, Some(ev));
             }
             kind::SCHED_WAKING => self.woken_by_expiry(ev),
-            kind::SCHED_SWITCH => {
-                use arg::sched_switch as a;
-                self.switched_out(ev.args[a::PREV_PID] as u32, ev.args[a::PREV_STATE], ev);
-                let tid = ev.args[a::NEXT_PID] as u32;
-                self.remember_switch_in(tid, ev);
-                if self.power.freezing() {
-                    // a task switched in now may only enter the freezer: its wakeup is at thaw
-                    if let Some(p) = self.pending.get_mut(&tid) {
-                        p.frozen = true;
-                        p.ran_at.get_or_insert((ev.mono_ns, ev.boot_ns));
-                    }
-                } else if let Some(p) = self.pending.remove(&tid) {
-                    // a sleep the freezer interrupted goes on after thaw (re-armed for the
-                    // same deadline) unless the deadline has passed: then this is its wakeup
-                    let now = if is_monotonic(p.clockid_plus1) {
-                        ev.mono_ns
-                    } else {
-                        ev.boot_ns
-                    };
-                    if !p.cancelled_by_freezer || now as i64 >= p.softexpires {
-                        match self.callback_still_running(&p, ev.cpu) {
-                            Some(cpu) => self.behind_callback.push((cpu, tid, p, *ev)),
-                            None => self.wake(tid, &p, ev),
-                        }
-                    } else {
-                        self.stopped_in_freezer(tid, &p);
-                    }
-                }
-            }
+            kind::SCHED_SWITCH => self.on_switch(ev),
             kind::SUSPEND_RESUME => {
                 self.power.event(ev);
             }
             _ => {}
         }
         None
+    }
+
+    /// A timer armed: a restart by its callback, a task's sleep going on, or a new arming
+    /// (a timer still armed here lost its cancel or expiry).
+    fn on_start(&mut self, ev: &Event) {
+        use arg::hrtimer_start as a;
+        if ev.args[a::RESTART] != 0 {
+            self.restarted_by_callback(ev);
+            return;
+        }
+        self.outlived_sleep(ev);
+        if let Some(prev) = self.armed.get(&ev.args[a::HRTIMER]).copied() {
+            // The kernel traces a cancel before re-arming a queued timer, and an
+            // expiry before a callback re-arms it: a task's timer still armed here
+            // lost one of them (the BPF recursion guard, uncounted before 5.12).
+            // Kernel timers' arms and cancels are sampled: theirs say nothing.
+            if !self.is_kernel_timer(prev.function) {
+                self.rearmed_unseen += 1;
+            }
+            self.rearmed_after_resume(&prev, ev);
+        }
+        let mut armed = Armed {
+            softexpires: ev.args[a::SOFTEXPIRES] as i64,
+            function: ev.args[a::FUNCTION],
+            tgid: ev.tgid(),
+            tid: ev.tid(),
+            comm: ev.comm,
+            clockid_plus1: ev.args[a::CLOCKID_PLUS1],
+            arm_mono: ev.mono_ns,
+            arm_boot: ev.boot_ns,
+            cycles_at_arm: self.power.cycles().len() as u32,
+            in_cycle_at_arm: self.power.in_cycle(),
+        };
+        // the task runs and sleeps again: the sleep it cancelled ended otherwise —
+        // unless this is that sleep going on
+        if let Some(p) = self
+            .pending
+            .get(&ev.tid())
+            .copied()
+            .filter(|p| p.cancelled_by_freezer && !p.frozen)
+        {
+            self.pending.remove(&ev.tid());
+            self.stopped_in_freezer(ev.tid(), &p);
+        }
+        self.continue_sleep(&mut armed);
+        if self.is_sleep(armed.function) && armed.tid != 0 {
+            self.sleeping.insert(armed.tid, ev.args[a::HRTIMER]);
+        }
+        self.armed.insert(ev.args[a::HRTIMER], armed);
+    }
+
+    /// A cancel of an armed timer, held until the next event on its CPU settles what it was
+    /// (see `settle_held_cancel`).
+    fn on_cancel(&mut self, ev: &Event) {
+        if let Some(armed) = self.armed.remove(&ev.args[0]) {
+            // A cancel still held at the end of the trace is dropped: on its own it
+            // could only leave a wakeup pending that no later event completes.
+            self.held_cancels.insert(
+                ev.cpu,
+                HeldCancel {
+                    timer: ev.args[0],
+                    armed,
+                    ev: *ev,
+                    freezing: self.power.freezing(),
+                },
+            );
+        }
+    }
+
+    /// An expiry: its lateness, and for a wake callback the wakeup now pending for the task it
+    /// wakes. Returns the lateness.
+    fn on_expire_entry(&mut self, ev: &Event) -> Option<i64> {
+        use arg::hrtimer_expire_entry as a;
+        let own = ev.args[a::SOFTEXPIRES] as i64;
+        let armed = match self.armed.remove(&ev.args[a::HRTIMER]) {
+            Some(armed) if own == 0 || armed.softexpires == own => armed,
+            recorded => self.unrecorded_arm(ev, recorded)?,
+        };
+        let late = (ev.args[a::NOW] as i64).saturating_sub(armed.softexpires);
+        self.record(&armed, late, ev);
+        let recent = self.last_expired.entry(ev.cpu).or_default();
+        if recent.len() >= LAST_EXPIRED_PER_CPU {
+            recent.remove(0);
+        }
+        recent.push((ev.args[a::HRTIMER], armed));
+        let function = ev.args[a::FUNCTION];
+        if self.wakes(function) {
+            let wake = PendingWake {
+                timer_late: late,
+                expire_mono: ev.mono_ns,
+                expire_boot: ev.boot_ns,
+                clockid_plus1: armed.clockid_plus1,
+                softexpires: armed.softexpires,
+                frozen: self.power.freezing(),
+                cancelled_by_freezer: false,
+                ran_at: None,
+                arm_mono: armed.arm_mono,
+                arm_boot: armed.arm_boot,
+                tgid: armed.tgid,
+                comm: armed.comm,
+                expiry_unseen: false,
+            };
+            // The armer, unless the timer's callback woke another task before (an
+            // event loop's thread waiting on a timerfd): an expiry that finds nobody
+            // waiting, because the freezer took the waiter out of its wait, is found
+            // by that task when it waits again.
+            let timer = ev.args[a::HRTIMER];
+            let (owner, wake) = match self.last_woken.get(&timer) {
+                Some(&(armer, woken, comm)) if armer == armed.tid => {
+                    (woken, PendingWake { comm, ..wake })
+                }
+                _ => (armed.tid, wake),
+            };
+            self.pending.insert(owner, wake);
+            self.release_behind_callback(ev.cpu, None);
+            self.expiring.insert(
+                ev.cpu,
+                ExpiringWake {
+                    timer,
+                    armer: armed.tid,
+                    owner,
+                    wake,
+                    moved: false,
+                    woke_other: false,
+                },
+            );
+        }
+        Some(late)
+    }
+
+    /// A context switch: the task switched in may be a pending wakeup's (or, inside the
+    /// freezer, only enter the refrigerator).
+    fn on_switch(&mut self, ev: &Event) {
+        use arg::sched_switch as a;
+        self.switched_out(ev.args[a::PREV_PID] as u32, ev.args[a::PREV_STATE], ev);
+        let tid = ev.args[a::NEXT_PID] as u32;
+        self.remember_switch_in(tid, ev);
+        if self.power.freezing() {
+            // a task switched in now may only enter the freezer: its wakeup is at thaw
+            if let Some(p) = self.pending.get_mut(&tid) {
+                p.frozen = true;
+                p.ran_at.get_or_insert((ev.mono_ns, ev.boot_ns));
+            }
+        } else if let Some(p) = self.pending.remove(&tid) {
+            // a sleep the freezer interrupted goes on after thaw (re-armed for the
+            // same deadline) unless the deadline has passed: then this is its wakeup
+            let now = if is_monotonic(p.clockid_plus1) {
+                ev.mono_ns
+            } else {
+                ev.boot_ns
+            };
+            if !p.cancelled_by_freezer || now as i64 >= p.softexpires {
+                match self.callback_still_running(&p, ev.cpu) {
+                    Some(cpu) => self.behind_callback.push((cpu, tid, p, *ev)),
+                    None => self.wake(tid, &p, ev),
+                }
+            } else {
+                self.stopped_in_freezer(tid, &p);
+            }
+        }
     }
 
     /// A task woken inside a wake timer's callback: the wakeup is its own. When it is not

@@ -6,23 +6,7 @@ use crate::kernel::btf::offset_of;
 use serial_trace_common::WakeConfig;
 
 use crate::kernel::kallsyms::Kallsyms;
-
-/// Callbacks that wake the task that armed the timer: sleeps (`nanosleep`, `poll`/`epoll`
-/// timeouts, futex waits) and timerfd reads.
-pub const WAKE_CALLBACKS: &[&str] = &["hrtimer_wakeup", "timerfd_tmrproc"];
-
-/// Callbacks of the timers a task arms for itself, in its own context: its sleeps and timerfds,
-/// POSIX timers, `setitimer`, alarm timers (their hrtimer) and `schedule_timeout` (timer
-/// wheel). Any other callback is a kernel timer, often re-armed in interrupt context on behalf
-/// of whichever task was interrupted (`Filter::ARM_BY_CALLBACK`).
-pub const TASK_CALLBACKS: &[&str] = &[
-    "hrtimer_wakeup",
-    "timerfd_tmrproc",
-    "posix_timer_fn",
-    "it_real_fn",
-    "alarmtimer_fired",
-    "process_timeout",
-];
+pub use crate::trace::{TASK_CALLBACKS, WAKE_CALLBACKS};
 
 /// Why the clock id cannot be recorded, when it cannot.
 pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {

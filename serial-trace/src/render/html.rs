@@ -456,6 +456,14 @@ fn serial(page: &mut Page<'_>) {
         "note",
         "received = handed to the line discipline; dropped = refused by the flip buffer",
     );
+    serial_ports(page);
+    serial_drops(page);
+    serial_readers(page);
+}
+
+/// Per port: what the trace saw, the kernel's own counters, and where they disagree.
+fn serial_ports(page: &mut Page<'_>) {
+    let r = page.r;
     let rows: Vec<Vec<Cell>> = r
         .ports
         .iter()
@@ -536,6 +544,11 @@ fn serial(page: &mut Page<'_>) {
         page.h3("Where the trace and the kernel's counters disagree");
         page.table(&["port", "disagreement and likely reason"], &disagreements);
     }
+}
+
+/// Every drop window with its cause and chain (the first MAX_ROWS).
+fn serial_drops(page: &mut Page<'_>) {
+    let r = page.r;
     if !r.drops.is_empty() {
         let total: u64 = r.drops.iter().map(|d| d.bytes).sum();
         page.h3(&format!("Drop windows: {}, {total} bytes", r.drops.len()));
@@ -567,6 +580,11 @@ fn serial(page: &mut Page<'_>) {
         );
         page.more(r.drops.len());
     }
+}
+
+/// Every task that read a port.
+fn serial_readers(page: &mut Page<'_>) {
+    let r = page.r;
     if !r.readers.is_empty() {
         page.h3("Readers");
         let rows: Vec<Vec<Cell>> = r
@@ -666,6 +684,13 @@ fn timers(page: &mut Page<'_>) {
             String::new()
         }
     );
+    timers_spanning(page);
+    timers_by_group(page);
+}
+
+/// Timers that spanned a suspend, per clock: how their deadlines moved.
+fn timers_spanning(page: &mut Page<'_>) {
+    let t = &page.r.timers;
     if !t.spanning_by_clock.is_empty() {
         page.h3("Timers spanning a suspend, per clock");
         let rows: Vec<Vec<Cell>> = t
@@ -711,6 +736,11 @@ fn timers(page: &mut Page<'_>) {
             &rows,
         );
     }
+}
+
+/// Lateness per callback and per task (the top rows).
+fn timers_by_group(page: &mut Page<'_>) {
+    let t = &page.r.timers;
     let group_head = [
         "count", "p50", "p90", "p99", "max", "before", "spanning", "after",
     ];

@@ -33,6 +33,19 @@ fn pct_cells(p: &Percentiles) -> String {
 
 pub fn render_text(r: &Report, color: bool) -> String {
     let mut o = String::new();
+    render_header(&mut o, r, color);
+    render_summary(&mut o, r, color);
+    render_events(&mut o, r, color);
+    render_hooks(&mut o, r, color);
+    render_serial(&mut o, r, color);
+    render_timers(&mut o, r, color);
+    render_lost_wakeups(&mut o, r, color);
+    render_suspend_cycles(&mut o, r, color);
+    o
+}
+
+/// The first line, then how the trace ended and whether the recorder failed.
+fn render_header(o: &mut String, r: &Report, color: bool) {
     let _ = writeln!(
         o,
         "{} kernel {} ({}) on {}, {:.1} s recorded by {}",
@@ -89,9 +102,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
             )
         );
     }
+}
 
-    render_summary(&mut o, r, color);
-
+/// Event counts, and every event lost: ring overflow, kernel skips, state-map evictions.
+fn render_events(o: &mut String, r: &Report, color: bool) {
     let lost_note = if r.events.lost_complete {
         ""
     } else {
@@ -158,7 +172,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
     for (k, n) in &r.events.by_kind {
         let _ = writeln!(o, "  {k:<28} {n:>12}");
     }
+}
 
+/// The attach table.
+fn render_hooks(o: &mut String, r: &Report, color: bool) {
     let _ = writeln!(o, "\n{}", bold("hooks:", color));
     for p in &r.probes {
         let _ = writeln!(
@@ -170,9 +187,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
             neutralize(p.reason.as_deref().unwrap_or(""))
         );
     }
+}
 
-    render_serial(&mut o, r, color);
-
+/// Timer lateness: overall, per clock across suspends, per callback and per task.
+fn render_timers(o: &mut String, r: &Report, color: bool) {
     let t = &r.timers;
     let _ = writeln!(
         o,
@@ -281,7 +299,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
             );
         }
     }
+}
 
+/// The first 20 lost wakeups with their cause.
+fn render_lost_wakeups(o: &mut String, r: &Report, color: bool) {
     if !r.lost_wakeups.is_empty() {
         let _ = writeln!(
             o,
@@ -334,7 +355,10 @@ pub fn render_text(r: &Report, color: bool) -> String {
             );
         }
     }
+}
 
+/// Each suspend cycle: kind, suspended and resume time, wake source, slowest devices.
+fn render_suspend_cycles(o: &mut String, r: &Report, color: bool) {
     let _ = writeln!(
         o,
         "\n{} {}",
@@ -409,7 +433,6 @@ pub fn render_text(r: &Report, color: bool) -> String {
             );
         }
     }
-    o
 }
 
 /// The verdict first: what was lost, why, and what the suspend cycles cost.

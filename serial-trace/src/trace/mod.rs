@@ -8,6 +8,7 @@
 //! The first frame is the JSON [`Header`]; then EVENTS, SYMBOLS and LOSS frames in any order;
 //! a clean stop ends with a JSON [`Trailer`] frame.
 
+mod counters;
 mod events;
 mod reader;
 mod varint;
@@ -17,7 +18,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::ports::PortSnapshot;
+pub use counters::{Counters, PortSnapshot};
 
 pub use events::trim_nul;
 pub use reader::{Frame, ReadEnd, TraceReader};
@@ -25,6 +26,26 @@ pub use writer::TraceWriter;
 
 #[cfg(test)]
 pub(crate) use events::tests::sample_event;
+
+// The header's `wake_functions` and `task_callbacks` hold these functions' addresses (0 where
+// the kernel has none), in this order.
+
+/// Callbacks that wake the task that armed the timer: sleeps (`nanosleep`, `poll`/`epoll`
+/// timeouts, futex waits) and timerfd reads.
+pub const WAKE_CALLBACKS: &[&str] = &["hrtimer_wakeup", "timerfd_tmrproc"];
+
+/// Callbacks of the timers a task arms for itself, in its own context: its sleeps and timerfds,
+/// POSIX timers, `setitimer`, alarm timers (their hrtimer) and `schedule_timeout` (timer
+/// wheel). Any other callback is a kernel timer, often re-armed in interrupt context on behalf
+/// of whichever task was interrupted (`Filter::ARM_BY_CALLBACK`).
+pub const TASK_CALLBACKS: &[&str] = &[
+    "hrtimer_wakeup",
+    "timerfd_tmrproc",
+    "posix_timer_fn",
+    "it_real_fn",
+    "alarmtimer_fired",
+    "process_timeout",
+];
 
 pub const MAGIC: [u8; 8] = *b"SRLTRACE";
 /// 3: every frame starts with [`SYNC`] and its checksum covers its length, so a reader skips a
