@@ -1732,17 +1732,8 @@ mod tests {
             w(5, "monotonic", 2 * s, 2 * s, 5 * s, 20_000),
             w(6, "boottime", 2 * s, 2 * s, 5 * s, 3 * s),
         ];
-        let good = json!({
-            "suspend_cycles": [{"machine_suspend": true, "suspended_ns": 3 * s}],
-            "timers": {"spanning_by_clock": [
-                {"clock": "monotonic", "drift": "suspend_drift", "lateness_ns": {"max": 20_000},
-                 "wall_lateness_ns": {"max": 3 * s + 20_000}},
-                {"clock": "boottime", "drift": "fires_at_resume", "lateness_ns": {"max": 3 * s},
-                 "wall_lateness_ns": {"max": 3 * s}}]},
-            "lost_wakeups": [
-                {"tid": 5, "expected_mono_ns": 2 * s, "cause": "suspend"},
-                {"tid": 6, "expected_boot_ns": 2 * s + 4_000, "cause": "suspend"}]
-        });
+        // cycle 1 began before both deadlines (the hedge case below moves it)
+        let good = good_with_cycle(s, 0);
         assert!(
             spanning_checks(&wakeups, &good, 0, true)
                 .iter()
@@ -1776,8 +1767,8 @@ mod tests {
         assert!(spanning_checks(&wakeups, &hedged, 1, true)[1].ok);
     }
 
-    /// The report of `spanning_timers_checked_by_clock_and_identity` with cycle 1 beginning at
-    /// `start` (boottime) and both listings naming it.
+    /// A report for `spanning_timers_checked_by_clock_and_identity`: both clocks classified
+    /// right, cycle 1 beginning at `start` (boottime), both wakeups listed as lost to it.
     fn good_with_cycle(s: i64, start: i64) -> Value {
         json!({
             "suspend_cycles": [{"index": 1, "machine_suspend": true, "suspended_ns": 3 * s,
