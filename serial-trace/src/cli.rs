@@ -183,6 +183,11 @@ pub struct DumpArgs {
     /// One JSON object per event (named fields) instead of text lines.
     #[arg(long)]
     pub jsonl: bool,
+    /// With --jsonl, also print the trace's symbol records as
+    /// `{"kind":"symbol","addr":…,"name":…}` lines: the kernel names of the timer callbacks
+    /// whose addresses the events' `function` fields hold (the text output always shows them).
+    #[arg(long, requires = "jsonl")]
+    pub symbols: bool,
 }
 
 #[derive(Args)]

@@ -86,7 +86,10 @@ pub fn json_event(ev: &Event) -> serde_json::Value {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     Text,
-    Jsonl,
+    /// `symbols`: also the symbol records, as `{"kind":"symbol",…}` lines.
+    Jsonl {
+        symbols: bool,
+    },
 }
 
 pub fn run<R: Read>(
@@ -95,12 +98,23 @@ pub fn run<R: Read>(
     style: Style,
 ) -> anyhow::Result<()> {
     while let Some(frame) = reader.next_frame()? {
-        if style == Style::Jsonl {
-            if let Frame::Events(events) = frame {
-                for ev in events {
-                    serde_json::to_writer(&mut *out, &json_event(ev))?;
-                    out.write_all(b"\n")?;
+        if let Style::Jsonl { symbols } = style {
+            match frame {
+                Frame::Events(events) => {
+                    for ev in events {
+                        serde_json::to_writer(&mut *out, &json_event(ev))?;
+                        out.write_all(b"\n")?;
+                    }
                 }
+                Frame::Symbols(syms) if symbols => {
+                    for s in syms {
+                        let line =
+                            serde_json::json!({"kind": "symbol", "addr": s.addr, "name": s.name});
+                        serde_json::to_writer(&mut *out, &line)?;
+                        out.write_all(b"\n")?;
+                    }
+                }
+                _ => {}
             }
             continue;
         }
@@ -124,7 +138,7 @@ pub fn run<R: Read>(
             Frame::Unknown(ty) => writeln!(out, "# skipped frame of unknown type {ty}")?,
         }
     }
-    if style == Style::Jsonl {
+    if matches!(style, Style::Jsonl { .. }) {
         return Ok(());
     }
     let damage = reader.damage();

@@ -109,7 +109,7 @@ fn dump_cmd(a: cli::DumpArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let style = if a.jsonl {
-        dump::Style::Jsonl
+        dump::Style::Jsonl { symbols: a.symbols }
     } else {
         dump::Style::Text
     };

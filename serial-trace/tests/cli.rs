@@ -148,3 +148,30 @@ fn check_rules_gate_with_exit_status_1() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn jsonl_dump_names_timer_callbacks_only_when_asked() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/asyncio-5.10-old.trace");
+    let t = trace.to_str().unwrap();
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let o = run(args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON lines"))
+            .collect()
+    };
+    let plain = lines(&["dump", "--jsonl", t]);
+    assert!(plain.iter().all(|e| e["kind"] != "symbol"));
+    let named = lines(&["dump", "--jsonl", "--symbols", t]);
+    let symbols: Vec<_> = named.iter().filter(|e| e["kind"] == "symbol").collect();
+    assert_eq!(named.len() - symbols.len(), plain.len(), "the same events");
+    // the sleeper callback is named, and the address is one the events carry
+    let wakeup = symbols
+        .iter()
+        .find(|s| s["name"] == "hrtimer_wakeup")
+        .expect("hrtimer_wakeup named");
+    assert!(plain.iter().any(|e| e["function"] == wakeup["addr"]));
+    // --symbols belongs to --jsonl (the text dump always shows them)
+    assert_eq!(run(&["dump", "--symbols", t]).status.code(), Some(2));
+}

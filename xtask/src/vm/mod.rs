@@ -458,8 +458,11 @@ fn evaluate(
                 .sum();
             let counted = report["events"]["misses_counted"] == true;
             let tool = checks::tool_lateness(&tool);
-            let held_off =
-                checks::HeldOff::from_dump(&serial_trace(bin, &["dump", "--jsonl"], &trace)?);
+            let held_off = checks::HeldOff::from_dump(&serial_trace(
+                bin,
+                &["dump", "--jsonl", "--symbols"],
+                &trace,
+            )?);
             // Timer events the trace shows were skipped (a task's timer re-armed while still
             // armed in the trace): on kernels that do not count skips, the only count there is.
             let rearmed_unseen = report["timers"]["rearmed_unseen"].as_u64().unwrap_or(0);
