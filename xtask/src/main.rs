@@ -41,8 +41,20 @@ enum Task {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().task {
+/// Errors end the output as one message with its causes, never a backtrace (CI sets
+/// RUST_BACKTRACE, and CI logs keep only the tail: the failing checks must be in it).
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse().task) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> anyhow::Result<()> {
+    match task {
         Task::Setup => setup::run(),
         Task::Demo(a) => demo::run(a),
         Task::Test(a) => test::run(a),

@@ -272,15 +272,34 @@ const HANG_RETRIES: usize = 2;
 /// `cargo xtask vm`: the matrix, failing when any check fails.
 pub fn run(a: VmArgs) -> Result<()> {
     let results = run_matrix(&a)?;
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| !r.passed())
-        .map(|r| r.kernel.id.clone())
-        .collect();
+    let failed: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
     if !failed.is_empty() {
+        // The failing checks again, last: CI logs keep the tail, and the matrix printed
+        // hundreds of lines since.
+        let mut why = String::new();
+        for r in &failed {
+            if r.checks.is_empty() {
+                why += &format!("\n  {} ({}): no checks ran", r.kernel.id, r.release);
+            }
+            for c in r.checks.iter().filter(|c| !c.ok) {
+                why += &format!(
+                    "\n  {} ({}): {}: {}",
+                    r.kernel.id, r.release, c.name, c.detail
+                );
+            }
+        }
         bail!(
-            "VM checks failed on {}; see target/vm/<kernel>/checks.json and console.log",
-            failed.join(", ")
+            "VM checks failed on {}; files in {}:{why}",
+            failed
+                .iter()
+                .map(|r| r.kernel.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            failed
+                .iter()
+                .map(|r| r.dir.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     eprintln!("xtask: VM matrix passed on {} kernels", results.len());
