@@ -2344,7 +2344,8 @@ mod tests {
             lines.join("\n")
         };
         let switch_in = 1_125_894_094;
-        let agree = |held: &HeldOff| timer_checks(&[w.clone()], &tool, held, 0, true)[1].ok;
+        let agree =
+            |held: &HeldOff| timer_checks(std::slice::from_ref(&w), &tool, held, 0, true)[1].ok;
         assert!(!agree(&HeldOff::default()), "7 ms unexplained");
         let gil = [
             wait(
@@ -2406,7 +2407,7 @@ mod tests {
         // the waits never make the tool's lateness exceed the program's
         let early: ToolWakeups = HashMap::from([((9, 1_000_000_000), 131_000_000.into())]);
         let c = timer_checks(
-            &[w.clone()],
+            std::slice::from_ref(&w),
             &early,
             &HeldOff::from_dump(&dump(&gil)),
             0,
