@@ -1,10 +1,14 @@
 //! Builds the eBPF object (serial-trace-ebpf) with the nightly toolchain and bpf-linker, so that
 //! `include_bytes_aligned!` in the loader embeds it. `cargo xtask setup` installs both.
 fn main() -> anyhow::Result<()> {
-    // `cargo fuzz` builds with `--cfg fuzzing` and sanitizer flags the BPF target cannot take;
-    // the fuzz targets exercise the trace reader and the report only, so an empty object is
-    // embedded instead (loading it would fail loudly, and fuzz builds never load).
-    if std::env::var_os("CARGO_CFG_FUZZING").is_some() {
+    // An empty object is embedded instead (`record` then refuses with a clear message) when
+    // * `cargo fuzz` builds with `--cfg fuzzing` and sanitizer flags the BPF target cannot take
+    //   (the fuzz targets exercise the trace reader and the report only), or
+    // * the `ebpf` feature is off: xtask reads reports through the library, and must build on a
+    //   machine where setup has not yet installed nightly and bpf-linker.
+    if std::env::var_os("CARGO_CFG_FUZZING").is_some()
+        || std::env::var_os("CARGO_FEATURE_EBPF").is_none()
+    {
         let out = std::path::Path::new(&std::env::var("OUT_DIR")?).join("serial-trace-ebpf");
         std::fs::write(out, [])?;
         return Ok(());

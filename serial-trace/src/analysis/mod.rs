@@ -5,6 +5,8 @@
 
 /// A closed set of names, serialized as the strings the JSON contract documents
 /// (`docs/report-json.md`). Renderers print `as_str()`; comparisons are on the variants.
+/// The `#[default]` variant only serves `Default` for building fixtures (xtask's tests):
+/// the analysis always sets the value.
 macro_rules! names {
     ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*

@@ -16,8 +16,10 @@ pub use super::timers::{
 
 names! {
     /// How the trace file ended.
+    #[derive(Default)]
     pub enum TraceEnd {
         /// Read to its end (with or without a trailer: see `stopped_by`).
+        #[default]
         Clean = "clean",
         /// Cut short: the recorder was killed or the disk filled mid-frame.
         Truncated = "truncated",
@@ -29,7 +31,7 @@ names! {
 /// Version of the JSON contract; bump on any incompatible change.
 pub const SCHEMA: &str = "serial-trace.report/1";
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub schema: String,
     pub kernel: KernelInfo,
@@ -52,7 +54,7 @@ pub struct Report {
     pub timeline: Timeline,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct KernelInfo {
     pub release: String,
     pub version: String,
@@ -60,7 +62,7 @@ pub struct KernelInfo {
     pub hostname: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TraceInfo {
     pub tool: String,
     pub end: TraceEnd,
@@ -85,7 +87,7 @@ pub struct TraceInfo {
     pub unknown_frame_types: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventCounts {
     pub total: u64,
     /// Events the kernel could not hand over (failed ring-buffer reserves).
@@ -110,7 +112,7 @@ pub struct EventCounts {
 }
 
 /// Events lost between two loss checkpoints.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LossWindow {
     pub from_boot_ns: u64,
     pub to_boot_ns: u64,
@@ -120,7 +122,7 @@ pub struct LossWindow {
     pub suspend_cycle: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRow {
     pub name: String,
     pub attached: bool,

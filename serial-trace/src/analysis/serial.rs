@@ -53,7 +53,7 @@ pub struct KernelCounters {
 }
 
 /// Bytes lost on one port in one window of consecutive drops.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DropWindow {
     pub port: String,
     /// First drop of the window (polling: the sample that saw it).
@@ -75,8 +75,10 @@ pub struct DropWindow {
 
 names! {
     /// Where bytes were lost.
+    #[derive(Default)]
     pub enum LostIn {
         /// Refused by the tty layer: counted in `bytes_dropped`, the kernel's `buf_overrun`.
+        #[default]
         FlipBuffer = "flip_buffer",
         /// The UART's receive FIFO overran before the driver read it: `bytes` counts overruns,
         /// each at least one byte lost, in `hw_overruns`, the kernel's `overrun`.
@@ -86,8 +88,10 @@ names! {
 
 names! {
     /// Why bytes were lost (decided in `causes.rs`, in this order).
+    #[derive(Default)]
     pub enum DropCause {
         /// No task read the port during the recording.
+        #[default]
         NoReader = "no_reader",
         /// The port took data after resuming, before its reader was thawed (flip buffer), or
         /// before the serial driver's resume callback ended (UART FIFO).

@@ -11,7 +11,7 @@ use super::liveness::Liveness;
 use super::pm_state::{Edge, PowerState};
 use crate::trace::trim_nul;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Phase {
     pub name: String,
     pub val: i64,
@@ -23,7 +23,7 @@ pub struct Phase {
     pub duration_ns: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SuspendCycle {
     pub index: u32,
     pub start_mono_ns: u64,
@@ -72,7 +72,7 @@ pub struct SuspendCycle {
 }
 
 /// One entry into the platform's sleep, its exit and the first wake evidence after entering.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlatformWake {
     pub entered_boot_ns: u64,
     /// `machine_suspend` ended; `null` if it never did.
@@ -93,20 +93,24 @@ fn state_name(val: i64) -> Option<SleepState> {
 
 names! {
     /// A sleep state as `/sys/power/state` names it.
+    #[derive(Default)]
     pub enum SleepState {
         /// Suspend-to-idle: CPUs idle, no platform firmware involved.
         S2idle = "s2idle",
         /// Power-on suspend (ACPI S1).
         Standby = "standby",
         /// Suspend-to-RAM (ACPI S3).
+        #[default]
         Mem = "mem",
     }
 }
 
 names! {
     /// What woke the system from a cycle.
+    #[derive(Default)]
     pub enum WakeSourceKind {
         /// An RTC timer fired at resume.
+        #[default]
         RtcAlarm = "rtc_alarm",
         /// A kernel alarm timer fired at resume.
         Alarmtimer = "alarmtimer",
@@ -136,7 +140,7 @@ impl SuspendCycle {
 pub const DEVICE_ROWS: usize = 10;
 
 /// One device PM callback (`device_pm_callback_start` → `_end`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeviceCallback {
     pub device: String,
     pub driver: String,
@@ -152,7 +156,7 @@ pub struct DeviceCallback {
 }
 
 /// What woke the system from a cycle.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WakeSource {
     pub kind: WakeSourceKind,
     /// The wakeup source's name, the RTC timer's expiry or the IRQ number.

@@ -116,7 +116,7 @@ struct ExpiringWake {
 }
 
 /// One task-visible wakeup (`report --wakeups`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WakeRecord {
     pub tid: u32,
     /// Clock of the timer.
@@ -145,18 +145,21 @@ pub struct WakeRecord {
 
 names! {
     /// The clock a timer runs on.
+    #[derive(Default)]
     pub enum Clock {
         Realtime = "realtime",
         Monotonic = "monotonic",
         Boottime = "boottime",
         Tai = "tai",
         /// The trace holds no clock id for the timer.
+        #[default]
         Unknown = "unknown",
     }
 }
 
 names! {
     /// How the deadlines of timers that spanned a suspend moved, by their clock.
+    #[derive(Default)]
     pub enum Drift {
         /// The clock stops in suspend: in elapsed time the deadline moved by the time
         /// suspended, while on its own clock the timer is on time.
@@ -166,14 +169,17 @@ names! {
         FiresAtResume = "fires_at_resume",
         /// The trace holds no clock for these timers: their lateness is computed as if
         /// monotonic, the base of most sleeps.
+        #[default]
         Unknown = "unknown",
     }
 }
 
 names! {
     /// Why a wakeup came far later than asked (`lost_wakeups[].cause`).
+    #[derive(Default)]
     pub enum WakeCause {
         /// The deadline passed while suspended, or the clock stopped in suspend.
+        #[default]
         Suspend = "suspend",
         /// The deadline passed while devices resumed and tasks were still frozen.
         ResumeLatency = "resume_latency",
@@ -313,7 +319,7 @@ impl PhaseSplit {
 }
 
 /// Timers that spanned a suspend, per clock: how their deadline drifted.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpanningClock {
     pub clock: Clock,
     pub drift: Drift,
@@ -327,7 +333,7 @@ pub struct SpanningClock {
 }
 
 /// A wakeup that came far later than asked (`lost_wakeups` in the JSON).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LostWakeup {
     pub pid: u32,
     pub tid: u32,
@@ -525,7 +531,7 @@ pub struct WakeupSummary {
 }
 
 /// One row of a per-callback or per-task table.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct GroupRow {
     pub name: String,
     /// Thread group id (per-task rows only).

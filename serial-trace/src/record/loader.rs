@@ -86,6 +86,12 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let kallsyms = Kallsyms::load();
     let (wake, wake_note) = crate::kernel::wakeup::wake_config(&kallsyms);
     let serial = serial_config(&opts.ports);
+    if EBPF_OBJECT.is_empty() {
+        anyhow::bail!(
+            "this serial-trace was built without its eBPF programs (the `ebpf` feature, or a fuzz \
+             build): it can read and report traces, not record them"
+        );
+    }
     let mut ebpf = EbpfLoader::new()
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
         .override_global(SPECS_GLOBAL, &specs, true)
