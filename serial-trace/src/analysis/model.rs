@@ -5,14 +5,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+// Every type the model holds, so that a reader of the JSON (the VM checks) can name it.
+pub use super::liveness::Liveness;
 pub use super::serial::{DropCause, LostIn};
-pub use super::serial::{DropWindow, PortReport, ReaderReport};
-pub use super::suspend::SuspendCycle;
+pub use super::serial::{DropWindow, KernelCounters, PortReport, ReaderReport};
+pub use super::suspend::{DeviceCallback, Phase, PlatformWake, SuspendCycle, WakeSource};
 pub use super::suspend::{SleepState, WakeSourceKind};
 pub use super::timeline::{PortSeries, Series, Timeline};
 pub use super::timers::{
-    Clock, Drift, LostWakeup, Percentiles, TimerSummary, WakeCause, WakeRecord,
+    Clock, Drift, GroupRow, LostWakeup, Percentiles, PhaseSplit, PhaseStats, SpanningClock,
+    TimerSummary, WakeCause, WakeRecord, WakeupSummary,
 };
+pub use crate::trace::Counters;
 
 names! {
     /// How the trace file ended.

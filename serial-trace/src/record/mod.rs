@@ -35,7 +35,9 @@ use crate::kernel::privileges;
 use crate::kernel::prog_stats::prog_stats;
 use crate::kernel::sysinfo;
 use crate::ports::{self, CounterPoller, PollSample, PortInfo};
-use crate::trace::{Header, LossRecord, ProbeRecord, Symbol, TraceWriter, Trailer, trim_nul};
+use crate::trace::{
+    Header, LossRecord, PortSnapshot, ProbeRecord, Symbol, TraceWriter, Trailer, trim_nul,
+};
 use status::{Counters, Status, say};
 use syncer::Syncer;
 
@@ -70,35 +72,13 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     // Unknown port names are an error before any file is created.
     let chosen = ports::resolve_ports(&opts.ports)?;
     let port_names: Vec<String> = chosen.iter().map(|p| p.name.clone()).collect();
-    // Ports whose kernel counters are stored at start and end (and polled if need be): the
-    // chosen ones, else every port with a UART behind it.
-    let counted: Vec<PortInfo> = if chosen.is_empty() {
-        ports::list_ports()
-            .into_iter()
-            .filter(|p| p.uart.is_some())
-            .collect()
-    } else {
-        chosen
-    };
+    let counted = counted_ports(chosen);
     // Fail on an unwritable output before anything touches the kernel.
     let file = output::create(&opts.output, opts.force)?;
     if let Some(w) = privileges::raise_memlock() {
         say(format_args!("warning: {w}\n"));
     }
-
-    // The first SIGINT, SIGTERM or SIGHUP (the terminal went away) stops cleanly; a second
-    // one exits at once with status 130: the file then holds every checkpoint (at most the
-    // last second missing) and reads without a trailer.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGHUP,
-    ] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
-            .context("installing signal handler")?;
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
-    }
+    let stop = stop_on_signals()?;
 
     // The counters before any hook: every drop the serial hooks record comes after them.
     let ports_start = ports::snapshot(&counted);
@@ -126,7 +106,61 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         );
     }
 
-    let header = Header {
+    let header = header(&loaded, &opts, [ports_start, ports_attached], port_names);
+    // Every program is attached: from the header's start on, all of them record. Opened
+    // before the header is written, so a workload started once the file appears is recorded
+    // from its first event.
+    let mut window: Array<&mut MapData, u64> =
+        Array::try_from(loaded.ebpf.map_mut(WINDOW_MAP).context("WINDOW map")?)?;
+    window
+        .set(WINDOW_START, header.start.mono_ns, 0)
+        .context("opening the recording window")?;
+    let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
+        .with_context(|| format!("writing the header to {}", opts.output.display()))?;
+    let mut session = Session::new(loaded, writer, &opts, stop)?;
+    session.poller = poller;
+    session.counted = counted;
+    session.run()
+}
+
+/// Ports whose kernel counters are stored at start and end (and polled if need be): the
+/// chosen ones, else every port with a UART behind it.
+fn counted_ports(chosen: Vec<PortInfo>) -> Vec<PortInfo> {
+    if !chosen.is_empty() {
+        return chosen;
+    }
+    ports::list_ports()
+        .into_iter()
+        .filter(|p| p.uart.is_some())
+        .collect()
+}
+
+/// The first SIGINT, SIGTERM or SIGHUP (the terminal went away) sets the returned flag: a
+/// clean stop. A second one exits at once with status 130: the file then holds every
+/// checkpoint (at most the last second missing) and reads without a trailer.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&stop))
+            .context("installing signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing signal handler")?;
+    }
+    Ok(stop)
+}
+
+/// The trace's header: the machine, the options, what attached, and the ports' counters
+/// before any hook (`[0]`) and once every hook is attached (`[1]`).
+fn header(
+    loaded: &Loaded,
+    opts: &RecordOptions,
+    [ports_start, ports_attached]: [Vec<PortSnapshot>; 2],
+    port_names: Vec<String>,
+) -> Header {
+    Header {
         tool: format!("serial-trace {}", env!("CARGO_PKG_VERSION")),
         kernel_release: sysinfo::kernel_release(),
         kernel_version: sysinfo::kernel_version(),
@@ -146,30 +180,18 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         wake_functions: loaded
             .wake
             .wake_functions
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|&a| a != 0)
             .collect(),
         task_callbacks: loaded
             .wake
             .task_callbacks
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|&a| a != 0)
             .collect(),
-    };
-    // Every program is attached: from the header's start on, all of them record. Opened
-    // before the header is written, so a workload started once the file appears is recorded
-    // from its first event.
-    let mut window: Array<&mut MapData, u64> =
-        Array::try_from(loaded.ebpf.map_mut(WINDOW_MAP).context("WINDOW map")?)?;
-    window
-        .set(WINDOW_START, header.start.mono_ns, 0)
-        .context("opening the recording window")?;
-    let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
-        .with_context(|| format!("writing the header to {}", opts.output.display()))?;
-    let mut session = Session::new(loaded, writer, &opts, stop)?;
-    session.poller = poller;
-    session.counted = counted;
-    session.run()
+    }
 }
 
 /// Starts counter polling when the flip-buffer hook could not attach (`--serial-method auto`)

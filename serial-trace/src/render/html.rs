@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use super::svg::render_timeline_svg;
-use crate::analysis::{Drift, DropCause, Percentiles, Report, TraceEnd};
+use crate::analysis::{Drift, DropCause, Percentiles, Report, SuspendCycle, TraceEnd};
 use crate::fmt::{escape, fmt_ns};
 
 /// Width of the inline timeline, in CSS pixels (it scales down with the window).
@@ -319,42 +319,7 @@ fn suspend(page: &mut Page<'_>) {
         page.p("note", "no suspend cycle in this recording");
         return;
     }
-    let rows: Vec<Vec<Cell>> = r
-        .suspend_cycles
-        .iter()
-        .map(|c| {
-            vec![
-                Cell::Num(u64::from(c.index)),
-                text(&if c.machine_suspend {
-                    format!("{}: platform entered", c.kind())
-                } else {
-                    "pm_test or abort: platform not entered".to_string()
-                }),
-                Cell::At(c.start_boot_ns),
-                Cell::At(c.end_boot_ns),
-                Cell::Ns(c.suspended_ns),
-                c.resume_ns.map_or(Cell::None, Cell::Ns),
-                if c.complete {
-                    text("yes")
-                } else {
-                    Cell::Warn("incomplete".into())
-                },
-                c.wake_source
-                    .as_ref()
-                    .map_or(Cell::None, |w| text(format!("{} ({})", w.kind, w.detail))),
-                Cell::Num(c.device_callbacks),
-                if c.liveness.silent_after_resume.is_empty() {
-                    Cell::None
-                } else {
-                    Cell::Warn(format!(
-                        "silent for {} after resume: {}",
-                        fmt_ns(c.liveness.after_resume_window_ns),
-                        c.liveness.silent_after_resume.join(", ")
-                    ))
-                },
-            ]
-        })
-        .collect();
+    let rows: Vec<Vec<Cell>> = r.suspend_cycles.iter().map(cycle_row).collect();
     page.table(
         &[
             "#",
@@ -371,74 +336,110 @@ fn suspend(page: &mut Page<'_>) {
         &rows,
     );
     for c in &r.suspend_cycles {
-        let _ = writeln!(
-            page.o,
-            "<details{}><summary>cycle #{} ({}): {} phases, {} slowest device callbacks</summary>",
-            // a few cycles are shown open; many stay folded
-            if r.suspend_cycles.len() <= 3 {
-                " open"
-            } else {
-                ""
-            },
-            c.index,
-            c.kind(),
-            c.phases.len(),
-            c.slowest_devices.len()
+        // a few cycles are shown open; many stay folded
+        cycle_details(page, c, r.suspend_cycles.len() <= 3);
+    }
+}
+
+/// A cycle's row in the table of cycles.
+fn cycle_row(c: &SuspendCycle) -> Vec<Cell> {
+    vec![
+        Cell::Num(u64::from(c.index)),
+        text(&if c.machine_suspend {
+            format!("{}: platform entered", c.kind())
+        } else {
+            "pm_test or abort: platform not entered".to_string()
+        }),
+        Cell::At(c.start_boot_ns),
+        Cell::At(c.end_boot_ns),
+        Cell::Ns(c.suspended_ns),
+        c.resume_ns.map_or(Cell::None, Cell::Ns),
+        if c.complete {
+            text("yes")
+        } else {
+            Cell::Warn("incomplete".into())
+        },
+        c.wake_source
+            .as_ref()
+            .map_or(Cell::None, |w| text(format!("{} ({})", w.kind, w.detail))),
+        Cell::Num(c.device_callbacks),
+        if c.liveness.silent_after_resume.is_empty() {
+            Cell::None
+        } else {
+            Cell::Warn(format!(
+                "silent for {} after resume: {}",
+                fmt_ns(c.liveness.after_resume_window_ns),
+                c.liveness.silent_after_resume.join(", ")
+            ))
+        },
+    ]
+}
+
+/// A cycle folded out: its phases, what woke it, its slowest device callbacks.
+fn cycle_details(page: &mut Page<'_>, c: &SuspendCycle, open: bool) {
+    let r = page.r;
+    let _ = writeln!(
+        page.o,
+        "<details{}><summary>cycle #{} ({}): {} phases, {} slowest device callbacks</summary>",
+        if open { " open" } else { "" },
+        c.index,
+        c.kind(),
+        c.phases.len(),
+        c.slowest_devices.len()
+    );
+    let rows: Vec<Vec<Cell>> = c
+        .phases
+        .iter()
+        .map(|p| {
+            vec![
+                text(&p.name),
+                text(p.val.to_string()),
+                Cell::At(p.begin_boot_ns),
+                p.end_boot_ns.map_or(Cell::None, Cell::At),
+                p.duration_ns.map_or(Cell::Warn("no end".into()), Cell::Ns),
+            ]
+        })
+        .collect();
+    page.table(&["phase", "val", "begin", "end", "duration"], &rows);
+    if let Some(w) = &c.wake_source {
+        page.p(
+            "",
+            &format!(
+                "woken by {} ({}) at +{:.3} s",
+                w.kind,
+                w.detail,
+                rel_s(r, w.at_boot_ns)
+            ),
         );
+    }
+    if !c.slowest_devices.is_empty() {
         let rows: Vec<Vec<Cell>> = c
-            .phases
+            .slowest_devices
             .iter()
-            .map(|p| {
+            .map(|d| {
                 vec![
-                    text(&p.name),
-                    text(p.val.to_string()),
-                    Cell::At(p.begin_boot_ns),
-                    p.end_boot_ns.map_or(Cell::None, Cell::At),
-                    p.duration_ns.map_or(Cell::Warn("no end".into()), Cell::Ns),
+                    Cell::Ns(d.duration_ns),
+                    text(&d.event),
+                    opt_text(d.phase.as_deref()),
+                    text(&d.device),
+                    text(&d.driver),
+                    Cell::At(d.start_boot_ns),
+                    if d.error != 0 {
+                        Cell::Warn(d.error.to_string())
+                    } else {
+                        text("0")
+                    },
                 ]
             })
             .collect();
-        page.table(&["phase", "val", "begin", "end", "duration"], &rows);
-        if let Some(w) = &c.wake_source {
-            page.p(
-                "",
-                &format!(
-                    "woken by {} ({}) at +{:.3} s",
-                    w.kind,
-                    w.detail,
-                    rel_s(r, w.at_boot_ns)
-                ),
-            );
-        }
-        if !c.slowest_devices.is_empty() {
-            let rows: Vec<Vec<Cell>> = c
-                .slowest_devices
-                .iter()
-                .map(|d| {
-                    vec![
-                        Cell::Ns(d.duration_ns),
-                        text(&d.event),
-                        opt_text(d.phase.as_deref()),
-                        text(&d.device),
-                        text(&d.driver),
-                        Cell::At(d.start_boot_ns),
-                        if d.error != 0 {
-                            Cell::Warn(d.error.to_string())
-                        } else {
-                            text("0")
-                        },
-                    ]
-                })
-                .collect();
-            page.table(
-                &[
-                    "duration", "event", "phase", "device", "driver", "start", "error",
-                ],
-                &rows,
-            );
-        }
-        page.o.push_str("</details>\n");
+        page.table(
+            &[
+                "duration", "event", "phase", "device", "driver", "start", "error",
+            ],
+            &rows,
+        );
     }
+    page.o.push_str("</details>\n");
 }
 
 fn rel_s(r: &Report, boot: u64) -> f64 {

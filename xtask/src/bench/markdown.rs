@@ -58,10 +58,23 @@ fn thousands(n: f64) -> String {
 }
 
 pub fn render(r: &Results) -> String {
-    let m = &r.machine;
-    let a = &r.args;
     let mut s = String::new();
     let w = &mut s;
+    header(w, r);
+    overhead_section(w, r);
+    serial_section(w, r);
+    loss_section(w, r);
+    collector_section(w, r);
+    report_section(w, r);
+    targets(w, r);
+    let _ = writeln!(w, "\n{}", include_str!("history.md").trim_end());
+    s
+}
+
+/// The title, how the file was made, and the machine.
+fn header(w: &mut String, r: &Results) {
+    let m = &r.machine;
+    let a = &r.args;
     let _ = writeln!(w, "# Benchmarks\n");
     let _ = writeln!(
         w,
@@ -81,7 +94,18 @@ pub fn render(r: &Results) -> String {
     let _ = writeln!(w, "| kernel | {} |", m.kernel);
     let _ = writeln!(w, "| serial-trace | commit {} |", m.commit);
     let _ = writeln!(w, "| peers | {}; {} |\n", m.bpftrace, m.perf);
+}
 
+/// A tracer's overhead per recorded event, in ns: its median time over the bare median, per
+/// timer event of the workload (2 a round).
+fn per_event_ns(r: &Results, t: Tool) -> f64 {
+    let bare = overhead_median(r, Tool::Bare);
+    (overhead_median(r, t) - bare) / (2.0 * r.args.rounds as f64) * 1e9
+}
+
+/// Section 1: overhead per event, every tracer on the same tracepoints.
+fn overhead_section(w: &mut String, r: &Results) {
+    let a = &r.args;
     let tps = available(TRACEPOINTS).join("`, `");
     let _ = writeln!(w, "## 1. Overhead per event\n");
     let _ = writeln!(
@@ -97,8 +121,7 @@ pub fn render(r: &Results) -> String {
         rounds = thousands(a.rounds as f64),
         events = thousands(2.0 * a.rounds as f64),
     );
-    let bare = overhead_median(r, Tool::Bare);
-    let per_event = |t: Tool| (overhead_median(r, t) - bare) / (2.0 * a.rounds as f64) * 1e9;
+    let per_event = |t: Tool| per_event_ns(r, t);
     let bpftrace_ns = per_event(Tool::Bpftrace);
     let _ = writeln!(
         w,
@@ -120,9 +143,11 @@ pub fn render(r: &Results) -> String {
             overhead_median(r, *tool)
         );
     }
+}
 
-    serial_section(w, r);
-
+/// Section 2: the highest event rate each tracer records without loss.
+fn loss_section(w: &mut String, r: &Results) {
+    let a = &r.args;
     let _ = writeln!(w, "\n## 2. Highest rate with zero loss (default buffers)\n");
     if r.loss.is_empty() {
         let _ = writeln!(w, "Not measured in this run (`--skip-loss`).");
@@ -167,7 +192,10 @@ pub fn render(r: &Results) -> String {
             );
         }
     }
+}
 
+/// Section 3: what the collector process costs, and what it writes per event.
+fn collector_section(w: &mut String, r: &Results) {
     let _ = writeln!(w, "\n## 3. Collector cost and trace size\n");
     let _ = writeln!(
         w,
@@ -201,7 +229,10 @@ pub fn render(r: &Results) -> String {
             }
         );
     }
+}
 
+/// Section 4: how fast `report` reads traces of growing size, and in how much memory.
+fn report_section(w: &mut String, r: &Results) {
     let _ = writeln!(w, "\n## 4. Report throughput and memory\n");
     let _ = writeln!(
         w,
@@ -226,10 +257,14 @@ pub fn render(r: &Results) -> String {
             m.max_rss_kb as f64 / 1024.0
         );
     }
+}
 
+/// The project's performance targets, each with what this run measured.
+fn targets(w: &mut String, r: &Results) {
     let _ = writeln!(w, "\n## Targets\n");
     let _ = writeln!(w, "| target | measured | met |\n|---|---|---|");
-    let st_ns = per_event(Tool::SerialTrace);
+    let st_ns = per_event_ns(r, Tool::SerialTrace);
+    let bpftrace_ns = per_event_ns(r, Tool::Bpftrace);
     target(
         w,
         "overhead per event ≤ ½ of bpftrace's",
@@ -275,8 +310,6 @@ pub fn render(r: &Results) -> String {
             bpe <= 32.0,
         );
     }
-    let _ = writeln!(w, "\n{}", include_str!("history.md").trim_end());
-    s
 }
 
 /// Section 1b: the serial path in a QEMU guest, hooked against unhooked.

@@ -5,6 +5,7 @@
 //! fields timer-workload logs, so the checks are [`checks::late_sleep_checks`]'.
 
 use serde_json::Value;
+use serial_trace::analysis::Report;
 
 #[cfg(test)]
 use super::checks::HeldOff;
@@ -22,7 +23,7 @@ pub fn checks(
     wakeups: &[Wakeup],
     summary: &Value,
     ev: &checks::TimerEvidence,
-    report: &Value,
+    report: &Report,
 ) -> Vec<Check> {
     let (mut all, apis_in_cycle) = checks::late_sleep_checks("asyncio", wakeups, ev, report);
     let logged: Vec<String> = APIS
@@ -154,7 +155,7 @@ mod tests {
             misses: 0,
             counted: true,
         };
-        checks(log, summary, &ev, report)
+        checks(log, summary, &ev, &checks::typed(report))
     }
 
     /// The check that every late sleep is its thread's lost wakeup failed.
@@ -208,7 +209,7 @@ mod tests {
         let c = check_all(&log, &summary(), &tool, &report);
         assert!(failed(&c).is_empty(), "{c:#?}");
         // … and must then be listed with the suspend as its cause
-        report["lost_wakeups"][0]["cause"] = json!("preempted");
+        report["lost_wakeups"][0]["cause"] = json!("cpu_contention");
         let c = check_all(&log, &summary(), &tool, &report);
         assert!(unlisted(&c), "{c:#?}");
     }

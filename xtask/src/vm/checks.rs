@@ -7,6 +7,10 @@ use std::ops::RangeInclusive;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serial_trace::analysis::{
+    Clock, Drift, DropCause, DropWindow, LostIn, LostWakeup, PortReport, Report, SleepState,
+    SuspendCycle, TraceEnd, TraceInfo, WakeCause, WakeSourceKind,
+};
 
 /// One check result.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -47,17 +51,15 @@ fn num(facts: &BTreeMap<String, String>, key: &str) -> Option<i64> {
     facts.get(key).and_then(|v| v.parse().ok())
 }
 
+/// A model value as its JSON shows it (`"ttyS1"`, `null`, `12`): how the checks' messages
+/// quote what the report said.
+fn shown<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
 /// Checks that need only the report and the guest's facts.
-pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String>) -> Vec<Check> {
-    let mut out = Vec::new();
-    let end = report["trace"]["end"].as_str().unwrap_or("?");
-    let stopped = report["trace"]["stopped_by"].as_str().unwrap_or("none");
-    let rc = num(facts, "recorder_rc");
-    out.push(check(
-        format!("{sc}: recorded cleanly"),
-        end == "clean" && stopped == "signal" && rc == Some(0),
-        format!("trace end {end}, stopped by {stopped}, recorder exit {rc:?}"),
-    ));
+pub fn scenario_checks(sc: &str, report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check> {
+    let mut out = vec![recorded_cleanly(sc, report, facts)];
     if let Some(rc) = facts.get("workload_rc") {
         out.push(check(
             format!("{sc}: the workload exited 0"),
@@ -65,23 +67,45 @@ pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String
             format!("exit status {rc}"),
         ));
     }
-    let lost = report["events"]["lost"].as_u64();
+    let events = &report.events;
     out.push(check(
         format!("{sc}: no lost events"),
-        lost == Some(0) && report["events"]["lost_complete"] == true,
-        format!("lost {lost:?} of {} events", report["events"]["total"]),
+        events.lost == 0 && events.lost_complete,
+        format!("lost {:?} of {} events", Some(events.lost), events.total),
     ));
+    let cycles = &report.suspend_cycles;
+    out.push(cycles_performed(sc, cycles, facts));
+    out.push(phases_paired(sc, cycles));
+    out.push(time_suspended(sc, cycles));
+    out.push(probes_alive(sc, cycles));
+    if !cycles.is_empty() {
+        out.extend(cycle_detail_checks(sc, cycles));
+    }
+    if num(facts, "s2idle_cycles").unwrap_or(0) > 0 {
+        out.push(s2idle_check(sc, cycles, facts));
+    }
+    out
+}
 
-    let cycles = report["suspend_cycles"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+fn recorded_cleanly(sc: &str, report: &Report, facts: &BTreeMap<String, String>) -> Check {
+    let end = report.trace.end;
+    let stopped = report.trace.stopped_by.as_deref().unwrap_or("none");
+    let rc = num(facts, "recorder_rc");
+    check(
+        format!("{sc}: recorded cleanly"),
+        end == TraceEnd::Clean && stopped == "signal" && rc == Some(0),
+        format!("trace end {end}, stopped by {stopped}, recorder exit {rc:?}"),
+    )
+}
+
+/// The cycles the report found are the ones the guest performed, kind by kind.
+fn cycles_performed(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, String>) -> Check {
     let (s3, pmt) = (num(facts, "s3_cycles"), num(facts, "pm_test_cycles"));
     let s2idle = num(facts, "s2idle_cycles").unwrap_or(0);
     let performed = s3.unwrap_or(-1) + pmt.unwrap_or(-1) + s2idle;
     let of_kind = |k: &str| cycles.iter().filter(|c| cycle_kind(c) == k).count() as i64;
     let (r_s3, r_s2idle) = (of_kind("S3"), of_kind("s2idle"));
-    out.push(check(
+    check(
         format!("{sc}: suspend cycles reported = performed"),
         s3.is_some()
             && pmt.is_some()
@@ -92,51 +116,54 @@ pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String
             "guest performed {s3:?} S3 + {s2idle} s2idle + {pmt:?} pm_test cycles; report has {} cycles: {r_s3} S3, {r_s2idle} s2idle",
             cycles.len()
         ),
-    ));
-    // enter_state() emits no `suspend_enter` end when the cycle stops at the freezer
-    // (pm_test=freezer, or suspend_prepare failing): accepted only in a cycle that never
-    // reached device suspend.
+    )
+}
+
+/// Every phase has its end. enter_state() emits no `suspend_enter` end when the cycle stops
+/// at the freezer (pm_test=freezer, or suspend_prepare failing): accepted only in a cycle
+/// that never reached device suspend.
+fn phases_paired(sc: &str, cycles: &[SuspendCycle]) -> Check {
     let mut quirks = 0;
     let mut unpaired: Vec<String> = Vec::new();
-    for c in &cycles {
-        let phases = c["phases"].as_array().cloned().unwrap_or_default();
-        let reached_devices = phases.iter().any(|p| {
-            p["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("dpm_suspend"))
-        });
-        for p in phases.iter().filter(|p| p["end_mono_ns"].is_null()) {
-            if p["name"] == "suspend_enter" && !reached_devices {
+    for c in cycles {
+        let reached_devices = c.phases.iter().any(|p| p.name.starts_with("dpm_suspend"));
+        for p in c.phases.iter().filter(|p| p.end_mono_ns.is_none()) {
+            if p.name == "suspend_enter" && !reached_devices {
                 quirks += 1;
             } else {
-                unpaired.push(format!("cycle {}: {}", c["index"], p["name"]));
+                unpaired.push(format!("cycle {}: {}", c.index, shown(&p.name)));
             }
         }
     }
-    let incomplete = cycles.iter().filter(|c| c["complete"] != true).count();
-    let phases: usize = cycles
-        .iter()
-        .map(|c| c["phases"].as_array().map_or(0, Vec::len))
-        .sum();
-    out.push(check(
+    let incomplete = cycles.iter().filter(|c| !c.complete).count();
+    let phases: usize = cycles.iter().map(|c| c.phases.len()).sum();
+    check(
         format!("{sc}: suspend phases paired"),
         unpaired.is_empty() && incomplete == 0,
         if unpaired.is_empty() && incomplete == 0 {
             let note = if quirks > 0 {
-                format!(" (but {quirks} suspend_enter of a freezer-level cycle, where the kernel emits no end)")
+                format!(
+                    " (but {quirks} suspend_enter of a freezer-level cycle, where the kernel emits no end)"
+                )
             } else {
                 String::new()
             };
             format!("{phases} phases, all with begin and end{note}")
         } else {
-            format!("{incomplete} incomplete cycles; phases without end: {}", unpaired.join(", "))
+            format!(
+                "{incomplete} incomplete cycles; phases without end: {}",
+                unpaired.join(", ")
+            )
         },
-    ));
-    // RTC alarm at +3 s: a real S3 cycle sleeps ≥ 1 s; a pm_test cycle never stops the clocks.
+    )
+}
+
+/// RTC alarm at +3 s: a real S3 cycle sleeps ≥ 1 s; a pm_test cycle never stops the clocks.
+fn time_suspended(sc: &str, cycles: &[SuspendCycle]) -> Check {
     let bad_sleep: Vec<String> = cycles
         .iter()
         .filter_map(|c| {
-            let s = c["suspended_ns"].as_u64().unwrap_or(0);
+            let s = c.suspended_ns;
             let kind = cycle_kind(c);
             // s2idle: timekeeping is suspended only if every CPU reached the deepest idle
             // state with a clocksource that stops, so either amount is right
@@ -145,10 +172,10 @@ pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String
                 "s2idle" => true,
                 _ => s < 500_000_000,
             };
-            (!ok).then(|| format!("cycle {} ({kind}): suspended {s} ns", c["index"]))
+            (!ok).then(|| format!("cycle {} ({kind}): suspended {s} ns", c.index))
         })
         .collect();
-    out.push(check(
+    check(
         format!("{sc}: time suspended (boottime − monotonic)"),
         bad_sleep.is_empty(),
         if bad_sleep.is_empty() {
@@ -156,22 +183,23 @@ pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String
         } else {
             bad_sleep.join("; ")
         },
-    ));
+    )
+}
+
+fn probes_alive(sc: &str, cycles: &[SuspendCycle]) -> Check {
     let silent: Vec<String> = cycles
         .iter()
-        .filter_map(|c| {
-            let s = c["silent_after_resume"].as_array()?;
-            (!s.is_empty()).then(|| {
-                format!(
-                    "cycle {}: {} silent for {} ns",
-                    c["index"],
-                    Value::Array(s.clone()),
-                    c["after_resume_window_ns"]
-                )
-            })
+        .filter(|c| !c.liveness.silent_after_resume.is_empty())
+        .map(|c| {
+            format!(
+                "cycle {}: {} silent for {} ns",
+                c.index,
+                shown(&c.liveness.silent_after_resume),
+                c.liveness.after_resume_window_ns
+            )
         })
         .collect();
-    out.push(check(
+    check(
         format!("{sc}: every probe fires after each resume"),
         silent.is_empty(),
         if silent.is_empty() {
@@ -179,36 +207,32 @@ pub fn scenario_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String
         } else {
             silent.join("; ")
         },
-    ));
-    if !cycles.is_empty() {
-        out.extend(cycle_detail_checks(sc, &cycles));
-    }
-    if s2idle > 0 {
-        out.push(s2idle_check(sc, &cycles, facts));
-    }
-    out
+    )
 }
 
 /// Every s2idle cycle: each platform entry exited, and the last exit was caused by the byte
 /// the harness sent into ttyS1, which the kernel confirms (`/sys/power/pm_wakeup_irq`, read by
 /// the guest after resume, is the UART's IRQ).
-fn s2idle_check(sc: &str, cycles: &[Value], facts: &BTreeMap<String, String>) -> Check {
+fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, String>) -> Check {
     let (wake_irq, uart_irq) = (num(facts, "wake_irq"), num(facts, "uart_irq"));
     let mut bad = Vec::new();
     let mut shown = Vec::new();
     for c in cycles.iter().filter(|c| cycle_kind(c) == "s2idle") {
-        let i = &c["index"];
-        let wakes = c["platform_wakes"].as_array().cloned().unwrap_or_default();
-        let entries = c["platform_entries"].as_u64().unwrap_or(0);
-        let all_exited = wakes.iter().all(|w| w["exited_boot_ns"].is_u64());
-        let last = wakes.last().map(|w| w["evidence"].clone());
-        let source = c["wake_source"]["detail"].as_str().unwrap_or("none");
+        let i = c.index;
+        let wakes = &c.platform_wakes;
+        let entries = u64::from(c.platform_entries);
+        let all_exited = wakes.iter().all(|w| w.exited_boot_ns.is_some());
+        let last = wakes.last().map(|w| w.evidence.as_deref());
+        let source = c.wake_source.as_ref().map_or("none", |w| w.detail.as_str());
         // the UART's wakeup source, or (when its activation was not traced in the cycle, as
         // seen on 5.10 with a slow guest) the kernel's own wake IRQ, which must be the UART's
         let the_uart_irq = uart_irq.is_some_and(|irq| {
-            c["wake_source"]["kind"] == "irq" && source.starts_with(&format!("irq {irq} "))
+            c.wake_source
+                .as_ref()
+                .is_some_and(|w| w.kind == WakeSourceKind::Irq)
+                && source.starts_with(&format!("irq {irq} "))
         });
-        let by_port = match last.as_ref().map(|e| e.as_str()) {
+        let by_port = match last {
             Some(Some(e)) => e.contains("ttyS1"),
             Some(None) => the_uart_irq,
             None => false,
@@ -241,62 +265,74 @@ fn s2idle_check(sc: &str, cycles: &[Value], facts: &BTreeMap<String, String>) ->
 
 /// The report's kind of a cycle: `S3`, `s2idle`, `standby` or `pm_test` (the platform not
 /// entered), from `machine_suspend` and the state `suspend_enter` asked for.
-fn cycle_kind(c: &Value) -> &'static str {
-    if c["machine_suspend"] != true {
+fn cycle_kind(c: &SuspendCycle) -> &'static str {
+    if !c.machine_suspend {
         return "pm_test";
     }
-    match c["state"].as_str() {
-        Some("s2idle") => "s2idle",
-        Some("standby") => "standby",
+    match c.state {
+        Some(SleepState::S2idle) => "s2idle",
+        Some(SleepState::Standby) => "standby",
         _ => "S3",
     }
 }
 
 /// Resume time, device callbacks and wake source of every cycle. The harness wakes S3 with
 /// the RTC (`rtc0/wakealarm`), so that must be the wake source the report names.
-fn cycle_detail_checks(sc: &str, cycles: &[Value]) -> Vec<Check> {
+fn cycle_detail_checks(sc: &str, cycles: &[SuspendCycle]) -> Vec<Check> {
     let mut bad_resume = Vec::new();
     let mut bad_devices = Vec::new();
     let mut bad_wake = Vec::new();
-    let mut shown = Vec::new();
+    let mut shown_ok = Vec::new();
     for c in cycles {
-        let i = &c["index"];
+        let i = c.index;
         let s3 = cycle_kind(c) == "S3";
-        let span =
-            c["end_mono_ns"].as_u64().unwrap_or(0) - c["start_mono_ns"].as_u64().unwrap_or(0);
-        match c["resume_ns"].as_u64() {
+        let span = c.end_mono_ns - c.start_mono_ns;
+        match c.resume_ns {
             Some(r) if r > 0 && r <= span => {
-                shown.push(format!("#{i} resume {} ms", r / 1_000_000))
+                shown_ok.push(format!("#{i} resume {} ms", r / 1_000_000))
             }
             other => bad_resume.push(format!("cycle {i}: resume {other:?} of a {span} ns cycle")),
         }
-        let devs = c["slowest_devices"].as_array().cloned().unwrap_or_default();
-        let durations: Vec<u64> = devs
-            .iter()
-            .map(|d| d["duration_ns"].as_u64().unwrap_or(0))
-            .collect();
+        let durations: Vec<u64> = c.slowest_devices.iter().map(|d| d.duration_ns).collect();
         let sorted = durations.windows(2).all(|w| w[0] >= w[1]);
-        if s3 && (c["device_callbacks"].as_u64().unwrap_or(0) == 0 || !sorted || devs.len() > 10) {
+        if s3 && (c.device_callbacks == 0 || !sorted || durations.len() > 10) {
             bad_devices.push(format!(
                 "cycle {i}: {} callbacks, slowest {durations:?}",
-                c["device_callbacks"]
+                c.device_callbacks
             ));
         }
         if s3 {
-            let kind = c["wake_source"]["kind"].as_str().unwrap_or("none");
-            if kind != "rtc_alarm" {
-                bad_wake.push(format!("cycle {i}: {kind}"));
-            } else {
-                shown.push(format!("#{i} woken by {}", c["wake_source"]["detail"]));
+            match &c.wake_source {
+                Some(w) if w.kind == WakeSourceKind::RtcAlarm => {
+                    shown_ok.push(format!("#{i} woken by {}", shown(&w.detail)))
+                }
+                other => bad_wake.push(format!(
+                    "cycle {i}: {}",
+                    other.as_ref().map_or("none", |w| w.kind.as_str())
+                )),
             }
         }
     }
+    let slowest = |c: &SuspendCycle| match c.slowest_devices.first() {
+        Some(d) => format!(
+            "{} callbacks, slowest {} ({}) {} {} ns",
+            c.device_callbacks,
+            shown(&d.device),
+            shown(&d.driver),
+            shown(&d.event),
+            d.duration_ns
+        ),
+        None => format!(
+            "{} callbacks, slowest null (null) null null ns",
+            c.device_callbacks
+        ),
+    };
     vec![
         check(
             format!("{sc}: resume time of every cycle"),
             bad_resume.is_empty(),
             if bad_resume.is_empty() {
-                shown.join("; ")
+                shown_ok.join("; ")
             } else {
                 bad_resume.join("; ")
             },
@@ -308,17 +344,7 @@ fn cycle_detail_checks(sc: &str, cycles: &[Value]) -> Vec<Check> {
                 cycles
                     .iter()
                     .find(|c| cycle_kind(c) == "S3")
-                    .map(|c| {
-                        let d = &c["slowest_devices"][0];
-                        format!(
-                            "{} callbacks, slowest {} ({}) {} {} ns",
-                            c["device_callbacks"],
-                            d["device"],
-                            d["driver"],
-                            d["event"],
-                            d["duration_ns"]
-                        )
-                    })
+                    .map(slowest)
                     .unwrap_or_else(|| "no S3 cycle".into())
             } else {
                 bad_devices.join("; ")
@@ -336,27 +362,29 @@ fn cycle_detail_checks(sc: &str, cycles: &[Value]) -> Vec<Check> {
     ]
 }
 
+/// ttyS1's row of the report.
+fn tty_s1(report: &Report) -> Option<&PortReport> {
+    report.ports.iter().find(|p| p.name == "ttyS1")
+}
+
 /// A recording killed with SIGKILL seconds after a flood's drops stopped (`flood-kill`): the
 /// trace is readable without a trailer, and its drops on ttyS1 equal what the kernel counted
 /// (the guest's `/proc/tty/driver/serial` delta over the flood): every drop older than the
 /// last checkpoint survives the kill. No trailer means no end counters, so the guest's delta
 /// is the only ground truth.
-pub fn killed_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String>) -> Vec<Check> {
+pub fn killed_checks(sc: &str, report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check> {
     let killed = num(facts, "killed_rc");
-    let stopped = &report["trace"]["stopped_by"];
-    let port = report["ports"]
-        .as_array()
-        .and_then(|p| p.iter().find(|p| p["name"] == "ttyS1").cloned())
-        .unwrap_or(Value::Null);
-    let dropped = port["bytes_dropped"].as_i64();
+    let stopped = &report.trace.stopped_by;
+    let dropped = tty_s1(report).map(|p| p.bytes_dropped as i64);
     let bo = num(facts, "bo");
     vec![
         check(
             format!("{sc}: killed recorder left a readable trace"),
-            killed == Some(137) && stopped.is_null(),
+            killed == Some(137) && stopped.is_none(),
             format!(
-                "recorder exit {killed:?} (137 = SIGKILL); trace end {}, stopped by {stopped}",
-                report["trace"]["end"]
+                "recorder exit {killed:?} (137 = SIGKILL); trace end {}, stopped by {}",
+                shown(&report.trace.end),
+                shown(stopped)
             ),
         ),
         check(
@@ -370,10 +398,10 @@ pub fn killed_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String>)
         ),
         check(
             format!("{sc}: no lost events up to the kill"),
-            report["events"]["lost"] == 0,
+            report.events.lost == 0,
             format!(
                 "lost {} of {} events",
-                report["events"]["lost"], report["events"]["total"]
+                report.events.lost, report.events.total
             ),
         ),
     ]
@@ -384,59 +412,91 @@ pub fn killed_checks(sc: &str, report: &Value, facts: &BTreeMap<String, String>)
 /// `readers` for ttyS1, whose hooks must have used `method` (`fexit`, `kprobe`, …).
 pub fn serial_checks(
     sc: &str,
-    report: &Value,
+    report: &Report,
     facts: &BTreeMap<String, String>,
     method: &str,
 ) -> Vec<Check> {
-    let mut out = Vec::new();
     let Some(sent) = num(facts, "sent") else {
-        return out;
+        return Vec::new();
     };
-    let ports = report["ports"].as_array().cloned().unwrap_or_default();
-    let Some(port) = ports.iter().find(|p| p["name"] == "ttyS1") else {
-        out.push(check(
+    let Some(port) = tty_s1(report) else {
+        let names: Vec<&str> = report.ports.iter().map(|p| p.name.as_str()).collect();
+        return vec![check(
             format!("{sc}: ttyS1 in the report"),
             false,
-            format!(
-                "ports reported: {:?}",
-                ports.iter().map(|p| p["name"].clone()).collect::<Vec<_>>()
-            ),
-        ));
-        return out;
+            format!("ports reported: {names:?}"),
+        )];
     };
-    let dropped = port["bytes_dropped"].as_i64().unwrap_or(-1);
-    let received = port["bytes_received"].as_i64().unwrap_or(-1);
-    let kernel_bo = port["kernel_counters"]["delta"]["buf_overrun"]
-        .as_i64()
-        .unwrap_or(-1);
-    let bo = num(facts, "bo").unwrap_or(-2);
-    let used = port["method"].as_str().unwrap_or("none");
+    let dropped = port.bytes_dropped as i64;
+    let used = port.method.as_deref().unwrap_or("none");
+    let mut out = vec![
+        check(
+            format!("{sc}: ttyS1 hooked by {method}"),
+            used.starts_with(method) && !port.coarse,
+            format!("drop hook method {used}, coarse {}", port.coarse),
+        ),
+        drops_equal_kernel(sc, report, port, facts, method),
+    ];
+    let windows: i64 = ttys1_drops(report)
+        .filter(|w| w.lost_in != LostIn::UartFifo)
+        .map(|w| w.bytes as i64)
+        .sum();
     out.push(check(
-        format!("{sc}: ttyS1 hooked by {method}"),
-        used.starts_with(method) && port["coarse"] == false,
-        format!("drop hook method {used}, coarse {}", port["coarse"]),
+        format!("{sc}: ttyS1 drop windows add up"),
+        windows == dropped,
+        format!("drop windows hold {windows} bytes, port total {dropped}"),
     ));
-    // A kprobe does not run inside another kprobe handler (a UART interrupt arriving while a
-    // task-context serial hook runs) nor while another BPF program runs on the CPU: the drop
-    // hook skips those calls. The recorder counts each (witness kprobe events, its own call
-    // counters) and the report carries the count per program, so there the check is that every
-    // byte missing from the trace is covered by a counted skip (each call inserts ≤ 1 byte on
-    // the 8250's per-character path); fentry has no such gap and must be exact.
-    let misses = &report["events"]["recursion_misses"];
-    let skipped: i64 = misses
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter(|(k, _)| k.starts_with("flip_") && k.ends_with("probe"))
-                .map(|(_, v)| v.as_i64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
+    out.push(drops_attributed(sc, report, dropped, facts));
+    if num(facts, "soak").is_some() {
+        out.push(memory_bounded(sc, &report.trace));
+    }
+    let oe = num(facts, "oe").unwrap_or(-1);
+    out.push(check(
+        format!("{sc}: ttyS1 hardware overruns = kernel overrun"),
+        port.hw_overruns as i64 == oe,
+        format!("trace {}, guest's /proc delta {oe}", port.hw_overruns),
+    ));
+    if let Some(read) = num(facts, "read") {
+        out.extend(reader_checks(sc, report, port, sent, read, facts));
+    }
+    out
+}
+
+/// The report's drop windows of ttyS1.
+fn ttys1_drops(report: &Report) -> impl Iterator<Item = &DropWindow> {
+    report.drops.iter().filter(|w| w.port == "ttyS1")
+}
+
+/// ttyS1's dropped bytes equal the kernel's `buf_overrun` delta. A kprobe does not run inside
+/// another kprobe handler (a UART interrupt arriving while a task-context serial hook runs) nor
+/// while another BPF program runs on the CPU: the drop hook skips those calls. The recorder
+/// counts each (witness kprobe events, its own call counters) and the report carries the count
+/// per program, so there the check is that every byte missing from the trace is covered by a
+/// counted skip (each call inserts ≤ 1 byte on the 8250's per-character path); fentry has no
+/// such gap and must be exact.
+fn drops_equal_kernel(
+    sc: &str,
+    report: &Report,
+    port: &PortReport,
+    facts: &BTreeMap<String, String>,
+    method: &str,
+) -> Check {
+    let dropped = port.bytes_dropped as i64;
+    let kernel_bo = port
+        .kernel_counters
+        .delta
+        .as_ref()
+        .map_or(-1, |d| d.buf_overrun as i64);
+    let bo = num(facts, "bo").unwrap_or(-2);
+    let skipped: i64 = report
+        .events
+        .recursion_misses
+        .iter()
+        .filter(|(k, _)| k.starts_with("flip_") && k.ends_with("probe"))
+        .map(|(_, &v)| v as i64)
+        .sum();
     let exact = method != "kprobe";
-    let named = port["disagreements"].as_array().is_some_and(|d| {
-        d.iter()
-            .any(|m| m.as_str().is_some_and(|m| m.contains("skip")))
-    });
+    let named = port.disagreements.iter().any(|m| m.contains("skip"));
     let ok = kernel_bo == bo
         && bo > 0
         && if exact {
@@ -444,7 +504,7 @@ pub fn serial_checks(
         } else {
             dropped <= bo && bo - dropped <= skipped && (dropped == bo || named)
         };
-    out.push(check(
+    check(
         format!(
             "{sc}: ttyS1 bytes dropped = kernel buf_overrun{}",
             if exact {
@@ -457,105 +517,94 @@ pub fn serial_checks(
         format!(
             "trace {dropped}, guest's /proc delta {bo}, counters stored in the trace {kernel_bo}; drop-hook calls the kernel skipped: {skipped}"
         ),
-    ));
-    let windows: i64 = report["drops"]
-        .as_array()
-        .map(|d| {
-            d.iter()
-                .filter(|w| w["port"] == "ttyS1" && w["lost_in"] != "uart_fifo")
-                .map(|w| w["bytes"].as_i64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
-    out.push(check(
-        format!("{sc}: ttyS1 drop windows add up"),
-        windows == dropped,
-        format!("drop windows hold {windows} bytes, port total {dropped}"),
-    ));
-    // Why: with a reader, every byte was lost while the freezer held it; without, because
-    // nobody read the port. The report must say so for every dropped byte, naming the reader.
-    let pid = num(facts, "reader_pid");
-    let (want, who) = match pid {
-        Some(p) => ("reader_frozen", format!("reader pid {p} ")),
-        None => ("no_reader", "no task read ttyS1".to_string()),
+    )
+}
+
+/// Why: with a reader, every byte was lost while the freezer held it; without, because nobody
+/// read the port. The report must say so for every dropped byte, naming the reader.
+fn drops_attributed(
+    sc: &str,
+    report: &Report,
+    dropped: i64,
+    facts: &BTreeMap<String, String>,
+) -> Check {
+    let (want, who) = match num(facts, "reader_pid") {
+        Some(p) => (DropCause::ReaderFrozen, format!("reader pid {p} ")),
+        None => (DropCause::NoReader, "no task read ttyS1".to_string()),
     };
-    let attributed: i64 = report["drops"]
-        .as_array()
-        .map(|d| {
-            d.iter()
-                .filter(|w| {
-                    w["port"] == "ttyS1"
-                        && w["cause"] == want
-                        && w["chain"].as_str().is_some_and(|c| c.contains(&who))
-                })
-                .map(|w| w["bytes"].as_i64().unwrap_or(0))
-                .sum()
-        })
-        .unwrap_or(0);
-    let first_chain = report["drops"]
-        .as_array()
-        .and_then(|d| d.iter().find(|w| w["port"] == "ttyS1"))
-        .map_or("-".to_string(), |w| {
-            w["chain"].as_str().unwrap_or("-").to_string()
-        });
-    out.push(check(
+    let attributed: i64 = ttys1_drops(report)
+        .filter(|w| w.cause == Some(want) && w.chain.as_deref().is_some_and(|c| c.contains(&who)))
+        .map(|w| w.bytes as i64)
+        .sum();
+    let first_chain = ttys1_drops(report)
+        .next()
+        .map_or("-", |w| w.chain.as_deref().unwrap_or("-"));
+    check(
         format!("{sc}: ttyS1 drops attributed ({want})"),
         dropped > 0 && attributed == dropped,
         format!("{attributed} of {dropped} dropped bytes attributed; first: {first_chain}"),
-    ));
-    if num(facts, "soak").is_some() {
-        // after 20 cycles and millions of bytes the recorder may hold more than once attached
-        // only by the ring buffer pages it has read: 32 MiB in the VM runs, mapped twice by the
-        // kernel for wrap-around; 16 MiB of slack for the allocator
-        let t = &report["trace"];
-        let (start, end) = (
-            t["recorder_rss_start_kb"].as_u64(),
-            t["recorder_rss_end_kb"].as_u64(),
-        );
-        out.push(check(
-            format!("{sc}: recorder memory bounded (end ≤ start + 2 × ring buffer + 16 MiB)"),
-            matches!((start, end), (Some(s), Some(e)) if e <= s + (2 * 32 + 16) * 1024),
-            format!(
-                "resident once attached {start:?} KiB, at the end {end:?} KiB, peak {} KiB",
-                t["recorder_max_rss_kb"]
-            ),
-        ));
-    }
-    let oe = num(facts, "oe").unwrap_or(-1);
-    out.push(check(
-        format!("{sc}: ttyS1 hardware overruns = kernel overrun"),
-        port["hw_overruns"].as_i64() == Some(oe),
-        format!("trace {}, guest's /proc delta {oe}", port["hw_overruns"]),
-    ));
-    if let Some(read) = num(facts, "read") {
-        out.push(check(
+    )
+}
+
+/// After 20 cycles and millions of bytes the recorder may hold more than once attached only by
+/// the ring buffer pages it has read: 32 MiB in the VM runs, mapped twice by the kernel for
+/// wrap-around; 16 MiB of slack for the allocator.
+fn memory_bounded(sc: &str, t: &TraceInfo) -> Check {
+    let (start, end) = (t.recorder_rss_start_kb, t.recorder_rss_end_kb);
+    check(
+        format!("{sc}: recorder memory bounded (end ≤ start + 2 × ring buffer + 16 MiB)"),
+        matches!((start, end), (Some(s), Some(e)) if e <= s + (2 * 32 + 16) * 1024),
+        format!(
+            "resident once attached {start:?} KiB, at the end {end:?} KiB, peak {} KiB",
+            shown(&t.recorder_max_rss_kb)
+        ),
+    )
+}
+
+/// A reader that read everything: what it read and what was dropped add up to what was sent,
+/// and the report names that reader with its lag.
+fn reader_checks(
+    sc: &str,
+    report: &Report,
+    port: &PortReport,
+    sent: i64,
+    read: i64,
+    facts: &BTreeMap<String, String>,
+) -> Vec<Check> {
+    let (received, dropped) = (port.bytes_received as i64, port.bytes_dropped as i64);
+    let pid = num(facts, "reader_pid").unwrap_or(-1);
+    let reader = report
+        .readers
+        .iter()
+        .find(|r| r.port == "ttyS1" && i64::from(r.pid) == pid);
+    vec![
+        check(
             format!("{sc}: ttyS1 received + dropped = sent"),
             received + dropped == sent && received == read,
             format!(
                 "received {received} + dropped {dropped} = {} of {sent} sent; the reader read {read}",
                 received + dropped
             ),
-        ));
-        let pid = num(facts, "reader_pid").unwrap_or(-1);
-        let readers = report["readers"].as_array().cloned().unwrap_or_default();
-        let reader = readers
-            .iter()
-            .find(|r| r["port"] == "ttyS1" && r["pid"].as_i64() == Some(pid));
-        out.push(check(
+        ),
+        check(
             format!("{sc}: reader lag reported for the reading task"),
-            reader.is_some_and(|r| {
-                r["bytes"].as_i64() == Some(read) && r["lag_ns_max"].as_u64().unwrap_or(0) > 0
-            }),
+            reader.is_some_and(|r| r.bytes as i64 == read && r.lag_ns_max > 0),
             match reader {
                 Some(r) => format!(
                     "pid {pid} ({}): {} reads, {} bytes, blocked max {} ns, lag max {} ns",
-                    r["comm"], r["reads"], r["bytes"], r["blocked_ns_max"], r["lag_ns_max"]
+                    shown(&r.comm),
+                    r.reads,
+                    r.bytes,
+                    r.blocked_ns_max,
+                    r.lag_ns_max
                 ),
-                None => format!("no reader pid {pid} of ttyS1 in {} readers", readers.len()),
+                None => format!(
+                    "no reader pid {pid} of ttyS1 in {} readers",
+                    report.readers.len()
+                ),
             },
-        ));
-    }
-    out
+        ),
+    ]
 }
 
 /// One wakeup as logged by timer-workload.
@@ -1022,21 +1071,20 @@ fn spanning(wakeups: &[Wakeup]) -> Vec<bool> {
 /// silent probe (`gate_rc`).
 pub fn renderer_checks(
     sc: &str,
-    report: &Value,
+    report: &Report,
     html: &str,
     trace_events: &Value,
     gate_rc: Option<i32>,
 ) -> Vec<Check> {
-    let ports = report["ports"].as_array().cloned().unwrap_or_default();
-    let drops = report["drops"].as_array().map_or(0, Vec::len);
-    let cycles = report["suspend_cycles"].as_array().map_or(0, Vec::len);
+    let drops = report.drops.len();
+    let cycles = report.suspend_cycles.len();
     let events = trace_events["traceEvents"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     let mut bad = Vec::new();
-    for p in &ports {
-        let name = p["name"].as_str().unwrap_or("?");
+    for p in &report.ports {
+        let name = &p.name;
         let last = events
             .iter()
             .filter(|e| e["ph"] == "C" && e["name"] == format!("{name} bytes"))
@@ -1044,9 +1092,12 @@ pub fn renderer_checks(
                 let ts = |e: &Value| e["ts"].as_f64().unwrap_or(0.0);
                 ts(a).total_cmp(&ts(b))
             });
-        let (rx, dropped) = (&p["bytes_received"], &p["bytes_dropped"]);
+        let (rx, dropped) = (p.bytes_received, p.bytes_dropped);
         let ok = match last {
-            Some(e) => &e["args"]["received"] == rx && &e["args"]["dropped"] == dropped,
+            Some(e) => {
+                e["args"]["received"].as_u64() == Some(rx)
+                    && e["args"]["dropped"].as_u64() == Some(dropped)
+            }
             None => rx == 0 && dropped == 0,
         };
         if !ok {
@@ -1087,18 +1138,11 @@ pub fn renderer_checks(
     if !html.contains("<svg") {
         bad.push("html: no inline SVG timeline".into());
     }
-    let dropped_any = ports
+    let dropped_any = report.ports.iter().any(|p| p.bytes_dropped > 0);
+    let silent_any = report
+        .suspend_cycles
         .iter()
-        .any(|p| p["bytes_dropped"].as_u64().unwrap_or(0) > 0);
-    let silent_any = report["suspend_cycles"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| {
-            c["silent_after_resume"]
-                .as_array()
-                .is_some_and(|s| !s.is_empty())
-        });
+        .any(|c| !c.liveness.silent_after_resume.is_empty());
     let want_rc = if dropped_any || silent_any { 1 } else { 0 };
     vec![
         check(
@@ -1107,7 +1151,7 @@ pub fn renderer_checks(
             if bad.is_empty() {
                 format!(
                     "{} ports, {drops} drop windows, {cycles} cycles; {} trace events",
-                    ports.len(),
+                    report.ports.len(),
                     events.len()
                 )
             } else {
@@ -1128,17 +1172,27 @@ pub fn renderer_checks(
 /// blaming the suspend (seen on 5.10 in a fresh run: a boottime timerfd due 3.7 ms before
 /// `suspend_enter`, its expiry skipped; that program woke after the cycle, another in session
 /// 13 before it). The check still needs the listing, for that task, deadline and cycle.
-fn due_before_its_cycle(report: &Value, l: &Value) -> bool {
-    let Some(index) = l["suspend_cycle"].as_u64() else {
+fn due_before_its_cycle(report: &Report, l: &LostWakeup) -> bool {
+    let Some(index) = l.suspend_cycle else {
         return false;
     };
-    let start = report["suspend_cycles"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["index"].as_u64() == Some(index))
-        .and_then(|c| c["start_boot_ns"].as_i64());
-    matches!((start, l["expected_boot_ns"].as_i64()), (Some(start), Some(due)) if due < start)
+    report
+        .suspend_cycles
+        .iter()
+        .find(|c| c.index == index)
+        .is_some_and(|c| l.expected_boot_ns < c.start_boot_ns)
+}
+
+/// The report's lost wakeup of `w`'s thread whose deadline (on `w`'s clock) is `w`'s.
+fn listing_of<'r>(report: &'r Report, w: &Wakeup) -> Option<&'r LostWakeup> {
+    report.lost_wakeups.iter().find(|l| {
+        let due = if w.clock == "boottime" {
+            l.expected_boot_ns
+        } else {
+            l.expected_mono_ns
+        };
+        l.tid == w.tid && deadline_window(w).contains(&(due as i64))
+    })
 }
 
 /// Spanning timers classified by their clock, and the workload's wakeups across the suspend
@@ -1147,61 +1201,55 @@ fn due_before_its_cycle(report: &Value, l: &Value) -> bool {
 /// programs a wakeup needs, as in [`timer_checks`].
 pub fn spanning_checks(
     wakeups: &[Wakeup],
-    report: &Value,
+    report: &Report,
     misses: u64,
     counted: bool,
 ) -> Vec<Check> {
     let spans = spanning(wakeups);
-    let by_clock = report["timers"]["spanning_by_clock"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let group = |clock: &str| by_clock.iter().find(|g| g["clock"] == clock).cloned();
-    let s3_suspended = report["suspend_cycles"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let group = |clock: Clock| {
+        report
+            .timers
+            .spanning_by_clock
+            .iter()
+            .find(|g| g.clock == clock)
+    };
+    let s3_suspended = report
+        .suspend_cycles
+        .iter()
         .filter(|c| cycle_kind(c) == "S3")
-        .filter_map(|c| c["suspended_ns"].as_u64())
+        .map(|c| c.suspended_ns)
         .max()
         .unwrap_or(0);
-    let mono = group("monotonic");
-    let boot = group("boottime");
-    let mono_ok = mono.as_ref().is_some_and(|g| {
-        g["drift"] == "suspend_drift"
-            && g["wall_lateness_ns"]["max"].as_u64().unwrap_or(0) + 1_000_000 >= s3_suspended
+    let mono = group(Clock::Monotonic);
+    let boot = group(Clock::Boottime);
+    let mono_ok = mono.is_some_and(|g| {
+        g.drift == Drift::SuspendDrift && g.wall_lateness_ns.max + 1_000_000 >= s3_suspended
     });
-    let boot_ok = boot.as_ref().is_some_and(|g| {
-        g["drift"] == "fires_at_resume" && g["wall_lateness_ns"]["max"] == g["lateness_ns"]["max"]
+    let boot_ok = boot.is_some_and(|g| {
+        g.drift == Drift::FiresAtResume && g.wall_lateness_ns.max == g.lateness_ns.max
     });
-    let lost = report["lost_wakeups"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     let (mut across, mut found, mut unlisted, mut hedged) = (0, 0, 0u64, 0);
     let mut missing = Vec::new();
     for (w, _) in wakeups.iter().zip(&spans).filter(|(_, s)| **s) {
         across += 1;
-        let key = if w.clock == "boottime" {
-            "expected_boot_ns"
-        } else {
-            "expected_mono_ns"
-        };
-        let hit = lost.iter().find(|l| {
-            l["tid"].as_u64() == Some(u64::from(w.tid))
-                && deadline_window(w).contains(&l[key].as_i64().unwrap_or(0))
-        });
-        match hit {
-            Some(l) if l["cause"] == "suspend" || l["cause"] == "resume_latency" => found += 1,
+        match listing_of(report, w) {
+            Some(l) if matches!(l.cause, WakeCause::Suspend | WakeCause::ResumeLatency) => {
+                found += 1
+            }
             Some(l)
-                if l["cause"] == "expiry_unseen"
+                if l.cause == WakeCause::ExpiryUnseen
                     && (!counted || misses > 0)
                     && due_before_its_cycle(report, l) =>
             {
                 found += 1;
                 hedged += 1;
             }
-            Some(l) => missing.push(format!("{} tid {}: cause {}", w.clock, w.tid, l["cause"])),
+            Some(l) => missing.push(format!(
+                "{} tid {}: cause {}",
+                w.clock,
+                w.tid,
+                shown(&l.cause)
+            )),
             None => {
                 unlisted += 1;
                 missing.push(format!(
@@ -1217,14 +1265,11 @@ pub fn spanning_checks(
             mono_ok && boot_ok,
             format!(
                 "monotonic: drift {} wall max {} ns (S3 suspended {s3_suspended} ns); boottime: drift {} own max {} ns = wall max {} ns",
-                mono.as_ref().map_or(Value::Null, |g| g["drift"].clone()),
-                mono.as_ref()
-                    .map_or(Value::Null, |g| g["wall_lateness_ns"]["max"].clone()),
-                boot.as_ref().map_or(Value::Null, |g| g["drift"].clone()),
-                boot.as_ref()
-                    .map_or(Value::Null, |g| g["lateness_ns"]["max"].clone()),
-                boot.as_ref()
-                    .map_or(Value::Null, |g| g["wall_lateness_ns"]["max"].clone()),
+                shown(&mono.map(|g| g.drift)),
+                shown(&mono.map(|g| g.wall_lateness_ns.max)),
+                shown(&boot.map(|g| g.drift)),
+                shown(&boot.map(|g| g.lateness_ns.max)),
+                shown(&boot.map(|g| g.wall_lateness_ns.max)),
             ),
         ),
         check(
@@ -1234,7 +1279,7 @@ pub fn spanning_checks(
                 && (unlisted == 0 || counted && unlisted <= misses),
             format!(
                 "{found}/{across} of the workload's wakeups across the suspend in lost_wakeups with cause suspend/resume_latency ({hedged} of them expiry_unseen: expiry skipped, due before the cycle began) ({} listed in all){}{}",
-                lost.len(),
+                report.lost_wakeups.len(),
                 if missing.is_empty() {
                     String::new()
                 } else {
@@ -1267,7 +1312,7 @@ pub fn spanning_checks(
 pub fn restart_checks(
     posix: &Value,
     expiries: Option<u64>,
-    report: &Value,
+    report: &Report,
     skipped: u64,
     counted: bool,
 ) -> Vec<Check> {
@@ -1282,17 +1327,16 @@ pub fn restart_checks(
             "no expiry of posix_timer_fn in the guest's ftrace (tracefs missing?)",
         )];
     };
-    let own = report["timers"]["by_task"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["tid"].as_u64() == Some(tid))
-        .and_then(|r| r["count"].as_u64())
-        .unwrap_or(0);
-    let restarts = report["timers"]["restarts"].as_u64().unwrap_or(0);
+    let own = report
+        .timers
+        .by_task
+        .iter()
+        .find(|r| r.tid.map(u64::from) == Some(tid))
+        .map_or(0, |r| r.count);
+    let restarts = report.timers.restarts;
     // 6.13 and later park a timer whose signal is ignored instead of re-arming it: then no
     // restart may be seen (one expiry and the sleep are the thread's)
-    let release = report["kernel"]["release"].as_str().unwrap_or("");
+    let release = report.kernel.release.as_str();
     let mut version = release
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse::<u32>().ok());
@@ -1499,7 +1543,7 @@ const LOST_WAKEUP_NS: i64 = 20_000_000;
 /// had such sleeps, including one of `epoll_wait`'s own timeout (the freezer ends that sleep
 /// and cancels its timer: no expiry ever comes) and one of a timerfd waited on by another
 /// thread than its armer.
-pub fn event_loop_checks(wakeups: &[Wakeup], ev: &TimerEvidence, report: &Value) -> Vec<Check> {
+pub fn event_loop_checks(wakeups: &[Wakeup], ev: &TimerEvidence, report: &Report) -> Vec<Check> {
     let (mut out, apis_in_cycle) = late_sleep_checks("event-loop", wakeups, ev, report);
     out.push(check(
         "event-loop: the cycles made epoll timeouts and cross-thread timerfds late",
@@ -1510,12 +1554,11 @@ pub fn event_loop_checks(wakeups: &[Wakeup], ev: &TimerEvidence, report: &Value)
 }
 
 /// The report's suspend cycles, (start, end) on CLOCK_MONOTONIC.
-pub fn cycles_mono(report: &Value) -> Vec<(i64, i64)> {
-    report["suspend_cycles"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| Some((c["start_mono_ns"].as_i64()?, c["end_mono_ns"].as_i64()?)))
+pub fn cycles_mono(report: &Report) -> Vec<(i64, i64)> {
+    report
+        .suspend_cycles
+        .iter()
+        .map(|c| (c.start_mono_ns as i64, c.end_mono_ns as i64))
         .collect()
 }
 
@@ -1527,7 +1570,7 @@ pub fn late_sleep_checks(
     scenario: &str,
     wakeups: &[Wakeup],
     ev: &TimerEvidence,
-    report: &Value,
+    report: &Report,
 ) -> (Vec<Check>, BTreeSet<String>) {
     let &TimerEvidence {
         tool,
@@ -1544,10 +1587,6 @@ pub fn late_sleep_checks(
         })
         .collect();
     let cycles = cycles_mono(report);
-    let lost = report["lost_wakeups"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
     let (mut late, mut listed, mut in_cycle, mut unlisted) = (0, 0, 0, 0u64);
     // late only after the task got the CPU (see `HeldOff`): on time as a wakeup
     let mut held = 0;
@@ -1558,7 +1597,7 @@ pub fn late_sleep_checks(
     // armed late by the runtime itself, not frozen (see `armed_late`)
     let mut armed_later = 0;
     // timer events the trace shows were skipped count as skips too (see `rearmed_unseen`)
-    let rearmed_unseen = report["timers"]["rearmed_unseen"].as_u64().unwrap_or(0);
+    let rearmed_unseen = report.timers.rearmed_unseen;
     let (misses, counted) = (misses + rearmed_unseen, counted || rearmed_unseen > 0);
     let mut apis_in_cycle = BTreeSet::new();
     let mut wrong = Vec::new();
@@ -1580,17 +1619,18 @@ pub fn late_sleep_checks(
         let during = cycles.iter().any(|&(start, end)| {
             (start..=end).contains(&w.deadline_ns) || w.deadline_ns < start && w.woke_mono_ns > end
         });
-        let hit = lost.iter().find(|l| {
-            l["tid"].as_u64() == Some(u64::from(w.tid))
-                && deadline_window(w).contains(&l["expected_mono_ns"].as_i64().unwrap_or(0))
-        });
+        let hit = report
+            .lost_wakeups
+            .iter()
+            .find(|l| l.tid == w.tid && deadline_window(w).contains(&(l.expected_mono_ns as i64)));
         // or the tool says it cannot know: the expiry never reached the trace, due before
         // the freezer began
-        let cause_ok = |l: &Value| {
+        let cause_ok = |l: &LostWakeup| {
             !during
-                || l["cause"] == "suspend"
-                || l["cause"] == "resume_latency"
-                || l["cause"] == "expiry_unseen"
+                || matches!(
+                    l.cause,
+                    WakeCause::Suspend | WakeCause::ResumeLatency | WakeCause::ExpiryUnseen
+                )
         };
         match hit {
             Some(l) if cause_ok(l) => {
@@ -1605,7 +1645,7 @@ pub fn late_sleep_checks(
                 w.api,
                 w.tid,
                 w.late_ns / 1_000_000,
-                l["cause"]
+                shown(&l.cause)
             )),
             // not listed: late before its sleep began (frozen, or the runtime's own delay),
             // and without that not late enough to list? Looked at only now: a sleep the
@@ -1651,6 +1691,80 @@ pub fn late_sleep_checks(
     (out, apis_in_cycle)
 }
 
+/// A report from a partial JSON fixture: every field the fixture leaves out takes the model's
+/// default, at any depth (array elements and optional objects too), and the model's own
+/// Deserialize reads the result. A fixture field the model lacks panics, so a renamed field
+/// breaks its fixtures as it breaks the checks.
+#[cfg(test)]
+pub fn typed(partial: &Value) -> Report {
+    use serial_trace::analysis::*;
+    /// The default of the element (or optional object) a field named `key` holds.
+    fn template(key: &str) -> Option<Value> {
+        let v = match key {
+            "suspend_cycles" => serde_json::to_value(SuspendCycle::default()),
+            "lost_wakeups" => serde_json::to_value(LostWakeup::default()),
+            "ports" => serde_json::to_value(PortReport::default()),
+            "drops" => serde_json::to_value(DropWindow::default()),
+            "readers" => serde_json::to_value(ReaderReport::default()),
+            "probes" => serde_json::to_value(ProbeRow::default()),
+            "by_task" | "by_callback" => serde_json::to_value(GroupRow::default()),
+            "spanning_by_clock" => serde_json::to_value(SpanningClock::default()),
+            "phases" => serde_json::to_value(Phase::default()),
+            "platform_wakes" => serde_json::to_value(PlatformWake::default()),
+            "slowest_devices" => serde_json::to_value(DeviceCallback::default()),
+            "wake_source" => serde_json::to_value(WakeSource::default()),
+            "start" | "end" | "delta" | "during_attach" => {
+                serde_json::to_value(Counters::default())
+            }
+            _ => return None,
+        };
+        Some(v.expect("a model default serializes"))
+    }
+    fn merge(base: Value, partial: &Value, key: &str) -> Value {
+        match (base, partial) {
+            // a map (`recursion_misses`, `by_kind`): any keys
+            (Value::Object(b), Value::Object(_)) if b.is_empty() => partial.clone(),
+            (Value::Object(mut b), Value::Object(p)) => {
+                // fields the model leaves out of its JSON while empty (`None`, `[]`, `{}`)
+                const OMITTED_WHEN_EMPTY: [&str; 5] = [
+                    "pid",
+                    "tid",
+                    "ran_in_freezer_late_ns",
+                    "unknown_frame_types",
+                    "state_losses",
+                ];
+                for (k, v) in p {
+                    let field = b.remove(k).unwrap_or_else(|| {
+                        assert!(
+                            OMITTED_WHEN_EMPTY.contains(&k.as_str()),
+                            "fixture field {key}.{k} is not in the model"
+                        );
+                        Value::Null
+                    });
+                    b.insert(k.clone(), merge(field, v, k));
+                }
+                Value::Object(b)
+            }
+            (_, Value::Array(items)) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| match template(key) {
+                        Some(t) if i.is_object() => merge(t, i, key),
+                        _ => i.clone(),
+                    })
+                    .collect(),
+            ),
+            (Value::Null, Value::Object(_)) => match template(key) {
+                Some(t) => merge(t, partial, key),
+                None => partial.clone(),
+            },
+            (_, p) => p.clone(),
+        }
+    }
+    let base = serde_json::to_value(Report::default()).expect("the default report serializes");
+    serde_json::from_value(merge(base, partial, "report")).expect("the fixture fits the model")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1684,7 +1798,7 @@ mod tests {
     fn serial_checks_pass_on_exact_counts_and_fail_on_any_difference() {
         let ok = serial_checks(
             "f",
-            &flood_report(400, 2600, 400, "fexit"),
+            &typed(&flood_report(400, 2600, 400, "fexit")),
             &flood_facts(true),
             "fexit",
         );
@@ -1693,7 +1807,7 @@ mod tests {
         // one drop missed by the tool
         let c = serial_checks(
             "f",
-            &flood_report(399, 2600, 400, "fexit"),
+            &typed(&flood_report(399, 2600, 400, "fexit")),
             &flood_facts(true),
             "fexit",
         );
@@ -1707,7 +1821,7 @@ mod tests {
         // a byte the tool thinks arrived that the reader never got
         let c = serial_checks(
             "f",
-            &flood_report(400, 2601, 400, "fexit"),
+            &typed(&flood_report(400, 2601, 400, "fexit")),
             &flood_facts(true),
             "fexit",
         );
@@ -1715,7 +1829,7 @@ mod tests {
         // the wrong method
         let c = serial_checks(
             "f",
-            &flood_report(400, 2600, 400, "fexit"),
+            &typed(&flood_report(400, 2600, 400, "fexit")),
             &flood_facts(false),
             "kprobe",
         );
@@ -1728,7 +1842,7 @@ mod tests {
         // a drop window blamed on another cause
         let mut r = flood_report(400, 2600, 400, "fexit");
         r["drops"][0]["cause"] = json!("reader_slow");
-        let c = serial_checks("f", &r, &flood_facts(true), "fexit");
+        let c = serial_checks("f", &typed(&r), &flood_facts(true), "fexit");
         assert!(!c.iter().find(|c| c.name.contains("attributed")).unwrap().ok);
         // kprobes: a difference is accepted only when every missing byte is a counted skipped
         // call of the drop hook (entry and return programs add up) and the report names it
@@ -1741,22 +1855,42 @@ mod tests {
         };
         r["events"]["recursion_misses"] = json!({"flip_char_kprobe": 2, "flip_kretprobe": 1});
         assert!(
-            !name(&serial_checks("f", &r, &flood_facts(false), "kprobe")),
+            !name(&serial_checks(
+                "f",
+                &typed(&r),
+                &flood_facts(false),
+                "kprobe"
+            )),
             "not named"
         );
         r["ports"][0]["disagreements"] = json!(["… the kernel skipped 3 calls …"]);
         assert!(
-            name(&serial_checks("f", &r, &flood_facts(false), "kprobe")),
+            name(&serial_checks(
+                "f",
+                &typed(&r),
+                &flood_facts(false),
+                "kprobe"
+            )),
             "3 missing bytes, 2 + 1 skipped calls counted, named"
         );
         r["events"]["recursion_misses"] = json!({"flip_char_kprobe": 2, "tty_read_kprobe": 9});
         assert!(
-            !name(&serial_checks("f", &r, &flood_facts(false), "kprobe")),
+            !name(&serial_checks(
+                "f",
+                &typed(&r),
+                &flood_facts(false),
+                "kprobe"
+            )),
             "3 missing bytes, only 2 skipped calls of the drop hook counted"
         );
         r["events"]["recursion_misses"] = json!({"flip_char_kprobe": 3});
         assert!(
-            !name(&serial_checks("f", &r, &flood_facts(false), "fexit")),
+            !name(&serial_checks(
+                "f",
+                &typed(&r),
+                &flood_facts(false),
+                "fexit"
+            )),
             "fentry must be exact"
         );
     }
@@ -1775,18 +1909,20 @@ mod tests {
             {"ph": "X", "name": "S3 cycle 1", "ts": 2.0, "dur": 1.0}
         ]});
         let html = "<svg></svg><td>90</td><td>10</td>";
-        let ok = renderer_checks("f", &report, html, &te, Some(1));
+        let ok = renderer_checks("f", &typed(&report), html, &te, Some(1));
         assert!(ok.iter().all(|c| c.ok), "{ok:#?}");
         // the gate must fail a run with drops
-        assert!(!renderer_checks("f", &report, html, &te, Some(0))[1].ok);
+        assert!(!renderer_checks("f", &typed(&report), html, &te, Some(0))[1].ok);
         // a renderer that lost a number
-        assert!(!renderer_checks("f", &report, "<svg></svg><td>90</td>", &te, Some(1))[0].ok);
+        assert!(
+            !renderer_checks("f", &typed(&report), "<svg></svg><td>90</td>", &te, Some(1))[0].ok
+        );
         let mut short = te.clone();
         short["traceEvents"][1]["args"]["dropped"] = json!(9);
-        assert!(!renderer_checks("f", &report, html, &short, Some(1))[0].ok);
+        assert!(!renderer_checks("f", &typed(&report), html, &short, Some(1))[0].ok);
         let mut no_cycle = te;
         no_cycle["traceEvents"].as_array_mut().unwrap().pop();
-        assert!(!renderer_checks("f", &report, html, &no_cycle, Some(1))[0].ok);
+        assert!(!renderer_checks("f", &typed(&report), html, &no_cycle, Some(1))[0].ok);
     }
 
     #[test]
@@ -1812,36 +1948,36 @@ mod tests {
         // cycle 1 began before both deadlines (the hedge case below moves it)
         let good = good_with_cycle(s, 0);
         assert!(
-            spanning_checks(&wakeups, &good, 0, true)
+            spanning_checks(&wakeups, &typed(&good), 0, true)
                 .iter()
                 .all(|c| c.ok)
         );
         let mut swapped = good.clone();
         swapped["timers"]["spanning_by_clock"][0]["drift"] = json!("fires_at_resume");
-        assert!(!spanning_checks(&wakeups, &swapped, 0, true)[0].ok);
+        assert!(!spanning_checks(&wakeups, &typed(&swapped), 0, true)[0].ok);
         let mut wrong_cause = good.clone();
         wrong_cause["lost_wakeups"][1]["cause"] = json!("cpu_contention");
-        assert!(!spanning_checks(&wakeups, &wrong_cause, 5, true)[1].ok);
+        assert!(!spanning_checks(&wakeups, &typed(&wrong_cause), 5, true)[1].ok);
         let mut unlisted = good;
         unlisted["lost_wakeups"].as_array_mut().unwrap().remove(0);
-        assert!(!spanning_checks(&wakeups, &unlisted, 0, true)[1].ok);
+        assert!(!spanning_checks(&wakeups, &typed(&unlisted), 0, true)[1].ok);
         // a wakeup the kernel skipped (counted) is accounted for; an uncounted one is not
-        assert!(spanning_checks(&wakeups, &unlisted, 1, true)[1].ok);
-        assert!(!spanning_checks(&wakeups, &unlisted, 1, false)[1].ok);
+        assert!(spanning_checks(&wakeups, &typed(&unlisted), 1, true)[1].ok);
+        assert!(!spanning_checks(&wakeups, &typed(&unlisted), 1, false)[1].ok);
         // an expiry skipped uncounted (5.10), due before the cycle began: the tool's hedge
         // stands, for that cycle only
         let mut hedged = good_with_cycle(s, 2 * s + 10_000);
         hedged["lost_wakeups"][1]["cause"] = json!("expiry_unseen");
-        assert!(spanning_checks(&wakeups, &hedged, 0, false)[1].ok);
+        assert!(spanning_checks(&wakeups, &typed(&hedged), 0, false)[1].ok);
         let mut after_start = good_with_cycle(s, 2 * s - 10_000);
         after_start["lost_wakeups"][1]["cause"] = json!("expiry_unseen");
-        assert!(!spanning_checks(&wakeups, &after_start, 0, false)[1].ok);
+        assert!(!spanning_checks(&wakeups, &typed(&after_start), 0, false)[1].ok);
         let mut no_cycle = hedged.clone();
         no_cycle["lost_wakeups"][1]["suspend_cycle"] = Value::Null;
-        assert!(!spanning_checks(&wakeups, &no_cycle, 0, false)[1].ok);
+        assert!(!spanning_checks(&wakeups, &typed(&no_cycle), 0, false)[1].ok);
         // a kernel that counts its skips must have counted one
-        assert!(!spanning_checks(&wakeups, &hedged, 0, true)[1].ok);
-        assert!(spanning_checks(&wakeups, &hedged, 1, true)[1].ok);
+        assert!(!spanning_checks(&wakeups, &typed(&hedged), 0, true)[1].ok);
+        assert!(spanning_checks(&wakeups, &typed(&hedged), 1, true)[1].ok);
     }
 
     /// A report for `spanning_timers_checked_by_clock_and_identity`: both clocks classified
@@ -1871,33 +2007,33 @@ mod tests {
                 {"tid": 0, "count": 5}, {"tid": 90, "count": own}]}})
         };
         let ftrace = Some(100);
-        assert!(restart_checks(&posix, ftrace, &report(101, 99), 0, true)[0].ok);
+        assert!(restart_checks(&posix, ftrace, &typed(&report(101, 99)), 0, true)[0].ok);
         // the restarts taken as the interrupted task's: one expiry left in the row
-        assert!(!restart_checks(&posix, ftrace, &report(1, 0), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, ftrace, &typed(&report(1, 0)), 0, true)[0].ok);
         // two expiries the kernel skipped in BPF excuse two missing
-        assert!(restart_checks(&posix, ftrace, &report(99, 97), 2, true)[0].ok);
-        assert!(!restart_checks(&json!({}), ftrace, &report(101, 99), 0, true)[0].ok);
+        assert!(restart_checks(&posix, ftrace, &typed(&report(99, 97)), 2, true)[0].ok);
+        assert!(!restart_checks(&json!({}), ftrace, &typed(&report(101, 99)), 0, true)[0].ok);
         // seen on 5.10 under TCG: two late expiries made the kernel skip two periods, so the
         // timer fired 98 times, as ftrace counted; the workload's count says nothing of that
-        assert!(restart_checks(&posix, Some(98), &report(99, 102), 0, true)[0].ok);
-        assert!(!restart_checks(&posix, Some(100), &report(99, 102), 0, true)[0].ok);
+        assert!(restart_checks(&posix, Some(98), &typed(&report(99, 102)), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, Some(100), &typed(&report(99, 102)), 0, true)[0].ok);
         // an expiry more than the kernel had is another task's taken as the thread's
-        assert!(!restart_checks(&posix, Some(98), &report(100, 102), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, Some(98), &typed(&report(100, 102)), 0, true)[0].ok);
         // seen on 6.1, which does not count its skips: one whole expiry (entry, exit and
         // restart) skipped while another BPF program ran on the CPU: 2 % allowed there, as
         // for every wakeup; where the kernel counts, only what it counted
-        assert!(restart_checks(&posix, ftrace, &report(100, 103), 0, false)[0].ok);
-        assert!(!restart_checks(&posix, ftrace, &report(100, 103), 0, true)[0].ok);
-        assert!(!restart_checks(&posix, ftrace, &report(97, 103), 0, false)[0].ok);
+        assert!(restart_checks(&posix, ftrace, &typed(&report(100, 103)), 0, false)[0].ok);
+        assert!(!restart_checks(&posix, ftrace, &typed(&report(100, 103)), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, ftrace, &typed(&report(97, 103)), 0, false)[0].ok);
         // without the kernel's count the check cannot pass
-        assert!(!restart_checks(&posix, None, &report(101, 99), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, None, &typed(&report(101, 99)), 0, true)[0].ok);
         // a kernel that parks ignored timers: no restart may be seen
         let parked = |restarts: u64| {
             json!({"kernel": {"release": "6.18.44-fc"}, "timers": {"restarts": restarts,
                    "by_task": [{"tid": 90, "count": 2}]}})
         };
-        assert!(restart_checks(&posix, Some(1), &parked(0), 0, true)[0].ok);
-        assert!(!restart_checks(&posix, Some(1), &parked(3), 0, true)[0].ok);
+        assert!(restart_checks(&posix, Some(1), &typed(&parked(0)), 0, true)[0].ok);
+        assert!(!restart_checks(&posix, Some(1), &typed(&parked(3)), 0, true)[0].ok);
     }
 
     /// Seen on 5.10: an epoll-pair waiter's first wakeup after resume, on a deadline the
@@ -1964,13 +2100,13 @@ mod tests {
                    "events": {"lost": 0, "total": 9},
                    "ports": [{"name": "ttyS1", "bytes_dropped": dropped}]})
         };
-        let c = killed_checks("k", &report(190_000, Value::Null), &facts);
+        let c = killed_checks("k", &typed(&report(190_000, Value::Null)), &facts);
         assert!(c.iter().all(|c| c.ok), "{c:#?}");
         // the last drop run lost with the kill
-        let c = killed_checks("k", &report(189_352, Value::Null), &facts);
+        let c = killed_checks("k", &typed(&report(189_352, Value::Null)), &facts);
         assert!(!c[1].ok);
         // not killed after all
-        let c = killed_checks("k", &report(190_000, json!("signal")), &facts);
+        let c = killed_checks("k", &typed(&report(190_000, json!("signal"))), &facts);
         assert!(!c[0].ok);
     }
 
@@ -1988,12 +2124,12 @@ mod tests {
             facts.insert(k.into(), v.into());
         }
         let named = |c: &[Check], n: &str| c.iter().find(|c| c.name.contains(n)).unwrap().ok;
-        let c = scenario_checks("s", &report(vec![cy.clone()]), &facts);
+        let c = scenario_checks("s", &typed(&report(vec![cy.clone()])), &facts);
         assert!(c.iter().all(|c| c.ok), "{c:#?}");
         // reported as S3 (the kind from machine_suspend alone)
         let mut as_s3 = cy.clone();
         as_s3["state"] = json!("mem");
-        let c = scenario_checks("s", &report(vec![as_s3]), &facts);
+        let c = scenario_checks("s", &typed(&report(vec![as_s3])), &facts);
         assert!(!named(&c, "reported = performed"));
         // a loop not counted, or another wake source
         // the wakeup source not traced: the kernel's wake IRQ must be the UART's
@@ -2001,24 +2137,24 @@ mod tests {
         by_irq["platform_wakes"][1]["evidence"] = Value::Null;
         by_irq["wake_source"] =
             json!({"kind": "irq", "detail": "irq 3 (/sys/power/pm_wakeup_irq)"});
-        let c = scenario_checks("s", &report(vec![by_irq.clone()]), &facts);
+        let c = scenario_checks("s", &typed(&report(vec![by_irq.clone()])), &facts);
         assert!(named(&c, "s2idle cycles"), "{c:#?}");
         by_irq["wake_source"]["detail"] = json!("irq 4 (/sys/power/pm_wakeup_irq)");
-        let c = scenario_checks("s", &report(vec![by_irq]), &facts);
+        let c = scenario_checks("s", &typed(&report(vec![by_irq])), &facts);
         assert!(!named(&c, "s2idle cycles"));
         let mut loops = cy.clone();
         loops["platform_entries"] = json!(1);
-        let c = scenario_checks("s", &report(vec![loops]), &facts);
+        let c = scenario_checks("s", &typed(&report(vec![loops])), &facts);
         assert!(!named(&c, "s2idle cycles"));
         facts.insert("wake_irq".into(), "9".into());
-        let c = scenario_checks("s", &report(vec![cy]), &facts);
+        let c = scenario_checks("s", &typed(&report(vec![cy])), &facts);
         assert!(!named(&c, "s2idle cycles"));
     }
 
     #[test]
     fn good_run_passes() {
         let r = report(vec![cycle(true, 2_500_000_000), cycle(false, 1000)]);
-        let c = scenario_checks("s", &r, &facts_of(1, 1));
+        let c = scenario_checks("s", &typed(&r), &facts_of(1, 1));
         assert!(c.iter().all(|c| c.ok), "{c:#?}");
     }
 
@@ -2026,7 +2162,7 @@ mod tests {
     fn breakages_fail_their_named_check() {
         // boottime stamp dropped: nothing looks suspended
         let r = report(vec![cycle(true, 0)]);
-        let c = scenario_checks("s", &r, &facts_of(1, 0));
+        let c = scenario_checks("s", &typed(&r), &facts_of(1, 0));
         assert!(
             !c.iter()
                 .find(|c| c.name.contains("time suspended"))
@@ -2034,7 +2170,7 @@ mod tests {
                 .ok
         );
         // a cycle lost
-        let c = scenario_checks("s", &report(vec![]), &facts_of(1, 0));
+        let c = scenario_checks("s", &typed(&report(vec![])), &facts_of(1, 0));
         assert!(
             !c.iter()
                 .find(|c| c.name.contains("reported = performed"))
@@ -2057,7 +2193,7 @@ mod tests {
         ] {
             let mut cy = cycle(true, 2_000_000_000);
             cy[key] = val;
-            let c = scenario_checks("s", &report(vec![cy]), &facts_of(1, 0));
+            let c = scenario_checks("s", &typed(&report(vec![cy])), &facts_of(1, 0));
             assert!(
                 !c.iter().find(|c| c.name.contains(name)).unwrap().ok,
                 "{name}"
@@ -2066,7 +2202,7 @@ mod tests {
         // a phase end lost
         let mut cy = cycle(true, 2_000_000_000);
         cy["phases"][0]["end_mono_ns"] = Value::Null;
-        let c = scenario_checks("s", &report(vec![cy]), &facts_of(1, 0));
+        let c = scenario_checks("s", &typed(&report(vec![cy])), &facts_of(1, 0));
         assert!(
             !c.iter()
                 .find(|c| c.name.contains("phases paired"))
@@ -2076,7 +2212,7 @@ mod tests {
         // a probe died after resume
         let mut cy = cycle(true, 2_000_000_000);
         cy["silent_after_resume"] = json!(["timer:hrtimer_start"]);
-        let c = scenario_checks("s", &report(vec![cy]), &facts_of(1, 0));
+        let c = scenario_checks("s", &typed(&report(vec![cy])), &facts_of(1, 0));
         assert!(
             !c.iter()
                 .find(|c| c.name.contains("after each resume"))

@@ -3,7 +3,7 @@
 //! rebuilt the way it computes them: from the first one on, `next += interval`, and again while
 //! the moment it woke is past `next` (missed periods are skipped, not slept).
 
-use serde_json::Value;
+use serial_trace::analysis::Report;
 
 use super::checks::{self, Check, HeldOff, Wakeup};
 
@@ -113,7 +113,7 @@ pub fn checks(
     out: Option<&Output>,
     loops_asked: usize,
     ev: &checks::TimerEvidence,
-    report: &Value,
+    report: &Report,
 ) -> Vec<Check> {
     let Some(out) = out else {
         return vec![checks::check(

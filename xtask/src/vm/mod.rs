@@ -18,6 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::Value;
+use serial_trace::analysis::{ProbeRow, Report};
 
 use crate::util::root;
 use checks::Check;
@@ -99,7 +100,7 @@ pub struct KernelResult {
     pub kernel: kernels::Kernel,
     pub release: String,
     pub checks: Vec<Check>,
-    pub probes: Vec<Value>,
+    pub probes: Vec<ProbeRow>,
     /// Serial hooks attached in any scenario: `hook: method on function`.
     pub serial_rows: Vec<String>,
     pub dir: PathBuf,
@@ -326,7 +327,6 @@ fn evaluate(
     bin: &Path,
     dir: &Path,
 ) -> Result<KernelResult> {
-    let mut checks = Vec::new();
     let release = run
         .console
         .iter()
@@ -334,57 +334,7 @@ fn evaluate(
         .unwrap_or("?")
         .trim_matches('"')
         .to_string();
-    let done = run.console.iter().any(|l| l == "@@ST DONE");
-    let tail: Vec<&str> = run
-        .console
-        .iter()
-        .rev()
-        .take(15)
-        .rev()
-        .map(String::as_str)
-        .collect();
-    checks.push(checks::Check {
-        name: "guest ran every scenario".into(),
-        ok: done && !run.timed_out && run.hung.is_none(),
-        detail: if let Some(h) = &run.hung {
-            format!(
-                "guest kernel hung ({h}) after {:.0} s; console tail:\n{}",
-                run.elapsed.as_secs_f64(),
-                tail.join("\n")
-            )
-        } else if done {
-            format!(
-                "booted {release}, done in {:.0} s",
-                run.elapsed.as_secs_f64()
-            )
-        } else if run.timed_out {
-            format!(
-                "timed out after {:.0} s; console tail:\n{}",
-                run.elapsed.as_secs_f64(),
-                tail.join("\n")
-            )
-        } else {
-            format!("guest stopped early; console tail:\n{}", tail.join("\n"))
-        },
-    });
-    let errors: Vec<&String> = run
-        .console
-        .iter()
-        .filter(|l| l.starts_with("@@ST ERROR"))
-        .collect();
-    checks.push(checks::Check {
-        name: "guest reported no errors".into(),
-        ok: errors.is_empty(),
-        detail: if errors.is_empty() {
-            "none".into()
-        } else {
-            errors
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join("; ")
-        },
-    });
+    let mut checks = guest_checks(run, &release);
     let facts = checks::facts(&run.console);
     let mut probes = Vec::new();
     let mut serial_rows: Vec<String> = Vec::new();
@@ -398,35 +348,14 @@ fn evaluate(
             });
             continue;
         }
-        let tool_wakeups = dir.join(format!("{}.tool-wakeups.jsonl", sc.id));
-        let wakeups_arg = tool_wakeups.to_string_lossy().into_owned();
-        let json = serial_trace(
-            bin,
-            &["report", "--format", "json", "--wakeups", &wakeups_arg],
-            &trace,
-        )?;
-        std::fs::write(dir.join(format!("{}.report.json", sc.id)), &json)?;
-        let text = serial_trace(bin, &["report", "--color", "never"], &trace)?;
-        std::fs::write(dir.join(format!("{}.report.txt", sc.id)), &text)?;
-        let report: Value = serde_json::from_str(&json)?;
-        // the other renderers must carry the same numbers, and --check must gate on them
-        let html = serial_trace(bin, &["report", "--format", "html"], &trace)?;
-        std::fs::write(dir.join(format!("{}.report.html", sc.id)), &html)?;
-        let te = serial_trace(bin, &["report", "--format", "trace-event"], &trace)?;
-        std::fs::write(dir.join(format!("{}.trace-event.json", sc.id)), &te)?;
-        let gate = Command::new(bin)
-            .args(["report", "--check", "drops=0", "--check", "probes_alive"])
-            .arg(&trace)
-            .output()?;
-        checks.extend(checks::renderer_checks(
-            sc.id,
-            &report,
-            &html,
-            &serde_json::from_str(&te).unwrap_or(Value::Null),
-            gate.status.code(),
-        ));
+        let report = render_all(sc, &trace, bin, dir, &mut checks)?;
         if probes.is_empty() {
-            probes = report["probes"].as_array().cloned().unwrap_or_default();
+            probes = report.probes.clone();
+        }
+        for row in serial_hooks(&report) {
+            if !serial_rows.contains(&row) {
+                serial_rows.push(row);
+            }
         }
         let f = facts.get(sc.id).cloned().unwrap_or_default();
         if sc.id == "flood-kill" {
@@ -445,94 +374,8 @@ fn evaluate(
         if !sc.id.starts_with("serial-cost") {
             checks.extend(checks::serial_checks(sc.id, &report, &f, method));
         }
-        for p in report["probes"].as_array().into_iter().flatten() {
-            if p["name"].as_str().is_some_and(|n| n.starts_with("serial:")) && p["attached"] == true
-            {
-                let row = format!(
-                    "{}: {} on {}",
-                    p["name"]
-                        .as_str()
-                        .unwrap_or("?")
-                        .trim_start_matches("serial:"),
-                    p["method"].as_str().unwrap_or("-"),
-                    p["function"].as_str().unwrap_or("-")
-                );
-                if !serial_rows.contains(&row) {
-                    serial_rows.push(row);
-                }
-            }
-        }
         if ["timers", "event-loop", "cyclictest", "asyncio"].contains(&sc.id) {
-            let log = std::fs::read_to_string(dir.join(format!("{}.wakeups.jsonl", sc.id)))
-                .unwrap_or_default();
-            let wakeups: Vec<checks::Wakeup> = log
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            let tool = std::fs::read_to_string(&tool_wakeups).unwrap_or_default();
-            let missed = &report["events"]["recursion_misses"];
-            let misses = ["hrtimer_expire_entry", "sched_waking", "sched_switch"]
-                .iter()
-                .map(|p| missed[p].as_u64().unwrap_or(0))
-                .sum();
-            let counted = report["events"]["misses_counted"] == true;
-            let tool = checks::tool_lateness(&tool);
-            let held_off = checks::HeldOff::from_dump(&serial_trace(
-                bin,
-                &["dump", "--jsonl", "--symbols"],
-                &trace,
-            )?);
-            // Timer events the trace shows were skipped (a task's timer re-armed while still
-            // armed in the trace): on kernels that do not count skips, the only count there is.
-            let rearmed_unseen = report["timers"]["rearmed_unseen"].as_u64().unwrap_or(0);
-            let evidence = checks::TimerEvidence {
-                tool: &tool,
-                held_off: &held_off,
-                misses,
-                counted,
-            };
-            if sc.id == "timers" {
-                checks.extend(checks::spanning_checks(
-                    &wakeups,
-                    &report,
-                    misses + rearmed_unseen,
-                    counted || rearmed_unseen > 0,
-                ));
-                checks.extend(checks::timer_checks(
-                    &wakeups, &tool, &held_off, misses, counted,
-                ));
-                let posix: Value = std::fs::read_to_string(dir.join("timers.posix-timer.json"))
-                    .ok()
-                    .and_then(|s| serde_json::from_str(&s).ok())
-                    .unwrap_or_default();
-                let expiries = std::fs::read_to_string(dir.join("timers.posix-ftrace.log"))
-                    .ok()
-                    .map(|s| s.lines().count() as u64);
-                checks.extend(checks::restart_checks(
-                    &posix,
-                    expiries,
-                    &report,
-                    misses + rearmed_unseen,
-                    counted,
-                ));
-            } else if sc.id == "event-loop" {
-                checks.extend(checks::event_loop_checks(&wakeups, &evidence, &report));
-            } else if sc.id == "asyncio" {
-                let summary: Value = std::fs::read_to_string(dir.join("asyncio.workload.json"))
-                    .ok()
-                    .and_then(|s| serde_json::from_str(&s).ok())
-                    .unwrap_or_default();
-                checks.extend(asyncio::checks(&wakeups, &summary, &evidence, &report));
-            } else {
-                let out = std::fs::read_to_string(dir.join("cyclictest.latencies.log"))
-                    .unwrap_or_default();
-                checks.extend(cyclictest::checks(
-                    cyclictest::parse(&out).as_ref(),
-                    scenarios::CYCLICTEST_LOOPS,
-                    &evidence,
-                    &report,
-                ));
-            }
+            checks.extend(timer_scenario_checks(sc.id, &report, &trace, bin, dir)?);
         }
     }
     std::fs::write(
@@ -550,27 +393,213 @@ fn evaluate(
     })
 }
 
+/// That the guest ran every scenario to its end and reported no error of its own.
+fn guest_checks(run: &qemu::VmRun, release: &str) -> Vec<Check> {
+    let done = run.console.iter().any(|l| l == "@@ST DONE");
+    let tail: Vec<&str> = run
+        .console
+        .iter()
+        .rev()
+        .take(15)
+        .rev()
+        .map(String::as_str)
+        .collect();
+    let secs = run.elapsed.as_secs_f64();
+    let ran = checks::check(
+        "guest ran every scenario",
+        done && !run.timed_out && run.hung.is_none(),
+        if let Some(h) = &run.hung {
+            format!(
+                "guest kernel hung ({h}) after {secs:.0} s; console tail:\n{}",
+                tail.join("\n")
+            )
+        } else if done {
+            format!("booted {release}, done in {secs:.0} s")
+        } else if run.timed_out {
+            format!(
+                "timed out after {secs:.0} s; console tail:\n{}",
+                tail.join("\n")
+            )
+        } else {
+            format!("guest stopped early; console tail:\n{}", tail.join("\n"))
+        },
+    );
+    let errors: Vec<&str> = run
+        .console
+        .iter()
+        .filter(|l| l.starts_with("@@ST ERROR"))
+        .map(String::as_str)
+        .collect();
+    let clean = checks::check(
+        "guest reported no errors",
+        errors.is_empty(),
+        if errors.is_empty() {
+            "none".into()
+        } else {
+            errors.join("; ")
+        },
+    );
+    vec![ran, clean]
+}
+
+/// Every output of `report` for one scenario's trace, kept beside it; the checks that the
+/// renderers and `--check` agree with the JSON go into `checks`. Returns the JSON report,
+/// read back into the model.
+fn render_all(
+    sc: &Scenario,
+    trace: &Path,
+    bin: &Path,
+    dir: &Path,
+    checks: &mut Vec<Check>,
+) -> Result<Report> {
+    let tool_wakeups = dir.join(format!("{}.tool-wakeups.jsonl", sc.id));
+    let wakeups_arg = tool_wakeups.to_string_lossy().into_owned();
+    let json = serial_trace(
+        bin,
+        &["report", "--format", "json", "--wakeups", &wakeups_arg],
+        trace,
+    )?;
+    std::fs::write(dir.join(format!("{}.report.json", sc.id)), &json)?;
+    let text = serial_trace(bin, &["report", "--color", "never"], trace)?;
+    std::fs::write(dir.join(format!("{}.report.txt", sc.id)), &text)?;
+    let report: Report = serde_json::from_str(&json).with_context(|| {
+        format!(
+            "{}: the JSON report does not read back into the model",
+            trace.display()
+        )
+    })?;
+    // the other renderers must carry the same numbers, and --check must gate on them
+    let html = serial_trace(bin, &["report", "--format", "html"], trace)?;
+    std::fs::write(dir.join(format!("{}.report.html", sc.id)), &html)?;
+    let te = serial_trace(bin, &["report", "--format", "trace-event"], trace)?;
+    std::fs::write(dir.join(format!("{}.trace-event.json", sc.id)), &te)?;
+    let gate = Command::new(bin)
+        .args(["report", "--check", "drops=0", "--check", "probes_alive"])
+        .arg(trace)
+        .output()?;
+    checks.extend(checks::renderer_checks(
+        sc.id,
+        &report,
+        &html,
+        &serde_json::from_str(&te).unwrap_or(Value::Null),
+        gate.status.code(),
+    ));
+    Ok(report)
+}
+
+/// The serial hooks that attached, as `hook: method on function`, for the support matrix.
+fn serial_hooks(report: &Report) -> Vec<String> {
+    report
+        .probes
+        .iter()
+        .filter(|p| p.name.starts_with("serial:") && p.attached)
+        .map(|p| {
+            format!(
+                "{}: {} on {}",
+                p.name.trim_start_matches("serial:"),
+                p.method.as_deref().unwrap_or("-"),
+                p.function.as_deref().unwrap_or("-")
+            )
+        })
+        .collect()
+}
+
+/// The timer scenarios: the workload's own log of its wakeups against the tool's
+/// (`report --wakeups`), with what the trace shows of each task (`dump`).
+fn timer_scenario_checks(
+    sc: &str,
+    report: &Report,
+    trace: &Path,
+    bin: &Path,
+    dir: &Path,
+) -> Result<Vec<Check>> {
+    let read = |name: &str| std::fs::read_to_string(dir.join(format!("{sc}.{name}")));
+    let wakeups: Vec<checks::Wakeup> = read("wakeups.jsonl")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let missed = &report.events.recursion_misses;
+    let misses = ["hrtimer_expire_entry", "sched_waking", "sched_switch"]
+        .iter()
+        .map(|&p| missed.get(p).copied().unwrap_or(0))
+        .sum();
+    let counted = report.events.misses_counted;
+    let tool = checks::tool_lateness(&read("tool-wakeups.jsonl").unwrap_or_default());
+    let held_off = checks::HeldOff::from_dump(&serial_trace(
+        bin,
+        &["dump", "--jsonl", "--symbols"],
+        trace,
+    )?);
+    let evidence = checks::TimerEvidence {
+        tool: &tool,
+        held_off: &held_off,
+        misses,
+        counted,
+    };
+    let json = |name: &str| -> Value {
+        read(name)
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    };
+    Ok(match sc {
+        "timers" => {
+            // Timer events the trace shows were skipped (a task's timer re-armed while
+            // still armed in the trace): on kernels that do not count skips, the only count.
+            let rearmed_unseen = report.timers.rearmed_unseen;
+            let skipped = misses + rearmed_unseen;
+            let mut out =
+                checks::spanning_checks(&wakeups, report, skipped, counted || rearmed_unseen > 0);
+            out.extend(checks::timer_checks(
+                &wakeups, &tool, &held_off, misses, counted,
+            ));
+            let expiries = read("posix-ftrace.log")
+                .ok()
+                .map(|s| s.lines().count() as u64);
+            out.extend(checks::restart_checks(
+                &json("posix-timer.json"),
+                expiries,
+                report,
+                skipped,
+                counted,
+            ));
+            out
+        }
+        "event-loop" => checks::event_loop_checks(&wakeups, &evidence, report),
+        "asyncio" => asyncio::checks(&wakeups, &json("workload.json"), &evidence, report),
+        _ => {
+            let out = read("latencies.log").unwrap_or_default();
+            cyclictest::checks(
+                cyclictest::parse(&out).as_ref(),
+                scenarios::CYCLICTEST_LOOPS,
+                &evidence,
+                report,
+            )
+        }
+    })
+}
+
 /// `target/vm/matrix.md`: the kernel support matrix of this run, for the README.
 fn write_matrix(results: &[KernelResult], out: &Path) -> Result<()> {
     let mut md = String::from(
         "| kernel | Debian package | tracepoints attached | not attached | serial path (hook: method on function) | checks |\n|---|---|---|---|---|---|\n",
     );
     for r in results {
+        let tracepoint = |p: &&ProbeRow| p.method.as_deref() == Some("tracepoint");
         let attached = r
             .probes
             .iter()
-            .filter(|p| p["method"] == "tracepoint" && p["attached"] == true)
+            .filter(tracepoint)
+            .filter(|p| p.attached)
             .count();
-        let tracepoints = r
-            .probes
-            .iter()
-            .filter(|p| p["method"] == "tracepoint")
-            .count();
+        let tracepoints = r.probes.iter().filter(tracepoint).count();
         let absent: Vec<String> = r
             .probes
             .iter()
-            .filter(|p| p["method"] == "tracepoint" && p["attached"] != true)
-            .map(|p| p["name"].as_str().unwrap_or("?").to_string())
+            .filter(tracepoint)
+            .filter(|p| !p.attached)
+            .map(|p| p.name.clone())
             .collect();
         let serial = &r.serial_rows;
         let passed = r.checks.iter().filter(|c| c.ok).count();
