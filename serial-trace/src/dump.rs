@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 
 use serial_trace_common::{Event, kind_info};
 
+use crate::fmt::neutralize;
 use crate::trace::{Frame, ReadEnd, TraceReader, trim_nul};
 
 /// One line per event: boottime seconds, cpu, comm/tgid/tid, kind, named fields.
@@ -14,7 +15,7 @@ pub fn format_event(ev: &Event) -> String {
         "{:>14.6} [{:03}] {:>16}/{:<7} {:<7} ",
         ev.boot_ns as f64 / 1e9,
         ev.cpu,
-        comm.replace(|c: char| c.is_control(), "?"),
+        neutralize(&comm),
         ev.tgid(),
         ev.tid()
     );
@@ -126,14 +127,16 @@ pub fn run<R: Read>(
             }
             Frame::Symbols(syms) => {
                 for s in syms {
-                    writeln!(out, "# symbol {:#x} {}", s.addr, s.name)?;
+                    writeln!(out, "# symbol {:#x} {}", s.addr, neutralize(&s.name))?;
                 }
             }
             Frame::Loss(l) => writeln!(out, "# lost so far: {}", l.lost_total)?,
             Frame::Trailer(t) => writeln!(
                 out,
                 "# end: {} events, {} lost, stopped by {}",
-                t.events_written, t.lost_total, t.stopped_by
+                t.events_written,
+                t.lost_total,
+                neutralize(&t.stopped_by)
             )?,
             Frame::Unknown(ty) => writeln!(out, "# skipped frame of unknown type {ty}")?,
         }
@@ -181,7 +184,7 @@ mod tests {
             l.contains("suspend_resume val=0x3 start=0x1 action=\"suspend_enter\""),
             "{l}"
         );
-        assert!(l.contains("a?b?"), "{l}");
+        assert!(l.contains("a␛b␊"), "{l}");
         assert!(l.trim_start().starts_with("1.500000"));
     }
 
