@@ -882,6 +882,23 @@ fn events(page: &mut Page<'_>) {
             "the ring buffer overflowed: raise --buffer-size or narrow with --pid/--comm",
         );
     }
+    loss_tables(page);
+    if !e.by_kind.is_empty() {
+        page.h3("By kind");
+        let rows: Vec<Vec<Cell>> = e
+            .by_kind
+            .iter()
+            .map(|(k, n)| vec![text(k), Cell::Num(*n)])
+            .collect();
+        page.table(&["kind", "events"], &rows);
+    }
+    trace_file(page);
+}
+
+/// Where events were lost, skipped by the kernel, or state maps overflowed.
+fn loss_tables(page: &mut Page<'_>) {
+    let r = page.r;
+    let e = &r.events;
     if !e.loss_windows.is_empty() {
         page.h3("Loss windows");
         let rows: Vec<Vec<Cell>> = e
@@ -936,15 +953,11 @@ fn events(page: &mut Page<'_>) {
             &rows,
         );
     }
-    if !e.by_kind.is_empty() {
-        page.h3("By kind");
-        let rows: Vec<Vec<Cell>> = e
-            .by_kind
-            .iter()
-            .map(|(k, n)| vec![text(k), Cell::Num(*n)])
-            .collect();
-        page.table(&["kind", "events"], &rows);
-    }
+}
+
+/// How the trace file ended, and what of it could not be read.
+fn trace_file(page: &mut Page<'_>) {
+    let r = page.r;
     let t = &r.trace;
     page.h3("Trace file");
     let mut rows = vec![

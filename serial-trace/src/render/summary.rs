@@ -2,7 +2,7 @@
 //! lost and why, the lost wakeups by cause, what each suspend cycle cost, and tracer loss.
 //! Lines are plain text; each renderer escapes and styles them.
 
-use crate::analysis::{DropCause, LostIn, Report};
+use crate::analysis::{DropCause, LostIn, PortReport, Report, SuspendCycle};
 use crate::fmt::{fmt_ns, thousands};
 
 /// One line of the verdict; `warn` marks a loss.
@@ -24,52 +24,7 @@ fn tally<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> Vec<(&'a str, u64)>
 }
 
 pub fn lines(r: &Report) -> Vec<Line> {
-    let mut lines = Vec::new();
-    for p in &r.ports {
-        if p.bytes_received == 0 && p.bytes_dropped == 0 && p.hw_overruns == 0 {
-            continue; // a port without traffic
-        }
-        if p.bytes_dropped == 0 && p.hw_overruns == 0 {
-            lines.push(Line {
-                warn: false,
-                text: format!(
-                    "{}: no bytes lost ({} received)",
-                    p.name,
-                    thousands(p.bytes_received)
-                ),
-            });
-            continue;
-        }
-        let mut causes = tally(
-            r.drops
-                .iter()
-                .filter(|d| d.port == p.name && d.lost_in == LostIn::FlipBuffer)
-                .map(|d| (d.cause.map_or("unknown", DropCause::as_str), d.bytes)),
-        );
-        causes.sort_by_key(|c| std::cmp::Reverse(c.1));
-        let seen = p.bytes_received + p.bytes_dropped;
-        let mut text = format!(
-            "{}: {} of {} bytes lost ({:.1} %)",
-            p.name,
-            thousands(p.bytes_dropped),
-            thousands(seen),
-            p.bytes_dropped as f64 * 100.0 / seen.max(1) as f64
-        );
-        if !causes.is_empty() {
-            let why: Vec<String> = causes
-                .iter()
-                .map(|(c, n)| format!("{} {}", thousands(*n), c.replace('_', " ")))
-                .collect();
-            text.push_str(&format!(" — {}", why.join(", ")));
-        }
-        if p.hw_overruns > 0 {
-            text.push_str(&format!(
-                "; {} UART FIFO overruns (bytes lost before the driver read them)",
-                p.hw_overruns
-            ));
-        }
-        lines.push(Line { warn: true, text });
-    }
+    let mut lines: Vec<Line> = r.ports.iter().filter_map(|p| port_line(r, p)).collect();
     if !r.lost_wakeups.is_empty() {
         let why: Vec<String> = tally(r.lost_wakeups.iter().map(|l| (l.cause.as_str(), 1)))
             .iter()
@@ -80,36 +35,92 @@ pub fn lines(r: &Report) -> Vec<Line> {
             text: format!("{} lost wakeups: {}", r.lost_wakeups.len(), why.join(", ")),
         });
     }
-    for c in &r.suspend_cycles {
-        let mut text = format!(
-            "{} cycle #{}: suspended {}",
-            c.kind(),
-            c.index,
-            fmt_ns(c.suspended_ns)
-        );
-        if let Some(ns) = c.resume_ns {
-            text.push_str(&format!(", resume {}", fmt_ns(ns)));
-        }
-        if let Some(d) = c.slowest_devices.first() {
-            text.push_str(&format!(
-                ", slowest device {} {} {}",
-                d.device,
-                d.event,
-                fmt_ns(d.duration_ns)
-            ));
-        }
-        if let Some(w) = &c.wake_source {
-            text.push_str(&format!(", woken by {}", w.kind));
-        }
-        let silent = c.liveness.silent_after_resume.len();
-        if silent > 0 {
-            text.push_str(&format!(", {silent} probes silent after resume"));
-        }
-        lines.push(Line {
-            warn: silent > 0,
-            text,
+    lines.extend(r.suspend_cycles.iter().map(cycle_line));
+    lines.extend(loss_lines(r));
+    lines
+}
+
+/// A port's line: nothing lost, or how many bytes and why; none for a port without traffic.
+fn port_line(r: &Report, p: &PortReport) -> Option<Line> {
+    if p.bytes_received == 0 && p.bytes_dropped == 0 && p.hw_overruns == 0 {
+        return None;
+    }
+    if p.bytes_dropped == 0 && p.hw_overruns == 0 {
+        return Some(Line {
+            warn: false,
+            text: format!(
+                "{}: no bytes lost ({} received)",
+                p.name,
+                thousands(p.bytes_received)
+            ),
         });
     }
+    let mut causes = tally(
+        r.drops
+            .iter()
+            .filter(|d| d.port == p.name && d.lost_in == LostIn::FlipBuffer)
+            .map(|d| (d.cause.map_or("unknown", DropCause::as_str), d.bytes)),
+    );
+    causes.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let seen = p.bytes_received + p.bytes_dropped;
+    let mut text = format!(
+        "{}: {} of {} bytes lost ({:.1} %)",
+        p.name,
+        thousands(p.bytes_dropped),
+        thousands(seen),
+        p.bytes_dropped as f64 * 100.0 / seen.max(1) as f64
+    );
+    if !causes.is_empty() {
+        let why: Vec<String> = causes
+            .iter()
+            .map(|(c, n)| format!("{} {}", thousands(*n), c.replace('_', " ")))
+            .collect();
+        text.push_str(&format!(" — {}", why.join(", ")));
+    }
+    if p.hw_overruns > 0 {
+        text.push_str(&format!(
+            "; {} UART FIFO overruns (bytes lost before the driver read them)",
+            p.hw_overruns
+        ));
+    }
+    Some(Line { warn: true, text })
+}
+
+/// A suspend cycle's line: how long, how slow to resume, the slowest device, what woke it.
+fn cycle_line(c: &SuspendCycle) -> Line {
+    let mut text = format!(
+        "{} cycle #{}: suspended {}",
+        c.kind(),
+        c.index,
+        fmt_ns(c.suspended_ns)
+    );
+    if let Some(ns) = c.resume_ns {
+        text.push_str(&format!(", resume {}", fmt_ns(ns)));
+    }
+    if let Some(d) = c.slowest_devices.first() {
+        text.push_str(&format!(
+            ", slowest device {} {} {}",
+            d.device,
+            d.event,
+            fmt_ns(d.duration_ns)
+        ));
+    }
+    if let Some(w) = &c.wake_source {
+        text.push_str(&format!(", woken by {}", w.kind));
+    }
+    let silent = c.liveness.silent_after_resume.len();
+    if silent > 0 {
+        text.push_str(&format!(", {silent} probes silent after resume"));
+    }
+    Line {
+        warn: silent > 0,
+        text,
+    }
+}
+
+/// Events the kernel could not hand over, and state maps that overflowed.
+fn loss_lines(r: &Report) -> Vec<Line> {
+    let mut lines = Vec::new();
     let lost = r.events.lost + r.events.recursion_misses.values().sum::<u64>();
     if lost > 0 {
         lines.push(Line {

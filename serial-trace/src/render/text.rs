@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::analysis::{Drift, Percentiles, Report, TraceEnd, WakeCause};
+use crate::analysis::{Drift, Percentiles, PortReport, Report, TraceEnd, WakeCause};
 use crate::fmt::{fmt_ns, neutralize};
 
 fn bold(s: &str, color: bool) -> String {
@@ -471,46 +471,57 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
         "flip peak/limit"
     );
     for p in &r.ports {
-        let method = match (&p.method, p.coarse) {
-            (Some(m), true) => format!("{m} (coarse)"),
-            (Some(m), false) => m.clone(),
-            (None, _) => "-".into(),
-        };
+        port_rows(o, p, color);
+    }
+    drop_lines(o, r, color);
+    reader_rows(o, r);
+}
+
+/// A port's row, the kernel's own counters under it, and any disagreement between the two.
+fn port_rows(o: &mut String, p: &PortReport, color: bool) {
+    let method = match (&p.method, p.coarse) {
+        (Some(m), true) => format!("{m} (coarse)"),
+        (Some(m), false) => m.clone(),
+        (None, _) => "-".into(),
+    };
+    let _ = writeln!(
+        o,
+        "  {:<10} {:<16} {:>12} {:>12} {:>8} {:>6} {:>6} {:>6} {:>16}",
+        neutralize(&p.name),
+        method,
+        p.bytes_received,
+        p.bytes_dropped,
+        p.hw_overruns,
+        p.frame_errors,
+        p.parity_errors,
+        p.breaks,
+        format!("{}/{}", p.flip_buffer_peak, p.flip_buffer_limit)
+    );
+    if let Some(d) = &p.kernel_counters.delta {
         let _ = writeln!(
             o,
-            "  {:<10} {:<16} {:>12} {:>12} {:>8} {:>6} {:>6} {:>6} {:>16}",
-            neutralize(&p.name),
-            method,
-            p.bytes_received,
-            p.bytes_dropped,
-            p.hw_overruns,
-            p.frame_errors,
-            p.parity_errors,
-            p.breaks,
-            format!("{}/{}", p.flip_buffer_peak, p.flip_buffer_limit)
+            "  {:<10} kernel ({}): rx {} bo {} oe {} fe {} pe {} brk {}",
+            "",
+            p.kernel_counters.source.as_deref().unwrap_or("?"),
+            d.rx,
+            d.buf_overrun,
+            d.overrun,
+            d.frame,
+            d.parity,
+            d.brk
         );
-        if let Some(d) = &p.kernel_counters.delta {
-            let _ = writeln!(
-                o,
-                "  {:<10} kernel ({}): rx {} bo {} oe {} fe {} pe {} brk {}",
-                "",
-                p.kernel_counters.source.as_deref().unwrap_or("?"),
-                d.rx,
-                d.buf_overrun,
-                d.overrun,
-                d.frame,
-                d.parity,
-                d.brk
-            );
-        }
-        for d in &p.disagreements {
-            let _ = writeln!(
-                o,
-                "{}",
-                warn(&format!("  {:<10} {}", "", neutralize(d)), color)
-            );
-        }
     }
+    for d in &p.disagreements {
+        let _ = writeln!(
+            o,
+            "{}",
+            warn(&format!("  {:<10} {}", "", neutralize(d)), color)
+        );
+    }
+}
+
+/// The first ten drop windows, each with its causal chain.
+fn drop_lines(o: &mut String, r: &Report, color: bool) {
     if !r.drops.is_empty() {
         let total: u64 = r.drops.iter().map(|d| d.bytes).sum();
         let _ = writeln!(o, "  {} drop windows, {total} bytes:", r.drops.len());
@@ -536,6 +547,10 @@ fn render_serial(o: &mut String, r: &Report, color: bool) {
             let _ = writeln!(o, "    … {} more in the JSON report", r.drops.len() - 10);
         }
     }
+}
+
+/// The tasks that read a port: how much, how long they blocked, how far behind they fell.
+fn reader_rows(o: &mut String, r: &Report) {
     if !r.readers.is_empty() {
         let _ = writeln!(
             o,

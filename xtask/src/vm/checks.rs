@@ -1407,39 +1407,46 @@ pub fn timer_checks(
     misses: u64,
     counted: bool,
 ) -> Vec<Check> {
-    let spans = spanning(wakeups);
-    let mut missing = 0;
-    // logged by a runtime whose deadline passed before it slept (see `never_slept`)
-    let mut not_slept = 0;
-    let (mut ordinary, mut ordinary_ok, mut stalls) = (0, 0, 0);
-    let (mut across, mut across_ok) = (0, 0);
-    let mut worst_across = String::from("-");
-    let mut worst: Option<(i64, String)> = None;
-    let mut per_clock: BTreeMap<&str, usize> = BTreeMap::new();
-    for (w, &span) in wakeups.iter().zip(&spans) {
-        let Some(t) = tool_wakeup(tool, w, held_off) else {
-            if held_off.never_slept(w) {
-                not_slept += 1;
-            } else {
-                missing += 1;
-            }
-            continue;
-        };
+    let mut agreement = Agreement::default();
+    for (w, &span) in wakeups.iter().zip(&spanning(wakeups)) {
+        match tool_wakeup(tool, w, held_off) {
+            Some(t) => agreement.add(w, span, t, held_off),
+            // logged by a runtime whose deadline passed before it slept
+            None if held_off.never_slept(w) => agreement.not_slept += 1,
+            None => agreement.missing += 1,
+        }
+    }
+    agreement.checks(wakeups.len(), misses, counted)
+}
+
+/// The tally of [`timer_checks`]: how each logged wakeup compares with the tool's.
+#[derive(Default)]
+struct Agreement {
+    /// Without a matching timer in the trace.
+    missing: usize,
+    /// No sleep at all (see [`HeldOff::never_slept`]).
+    not_slept: usize,
+    ordinary: usize,
+    ordinary_ok: usize,
+    /// Ordinary wakeups off by more than [`STALL_LIMIT_NS`] with nothing in the trace to say why.
+    stalls: usize,
+    across: usize,
+    across_ok: usize,
+    worst_across: Option<String>,
+    worst: Option<(i64, String)>,
+    /// Wakeups across the suspend per clock.
+    per_clock: BTreeMap<&'static str, usize>,
+}
+
+impl Agreement {
+    /// `w`, which the tool saw `t` late (from `w`'s deadline); `span`: its deadline fell
+    /// inside a suspend.
+    fn add(&mut self, w: &Wakeup, span: bool, t: i64, held_off: &HeldOff) {
         // The tool's wakeup is the switch-in; waits the task began after it are the
         // program's (CPython's GIL after a sleep: seen 3.5 ms of 5 ms timed waits on 6.12,
         // 6.7 ms in all on one wakeup), and the trace shows each one.
         let blocked = held_off.blocked(w, t);
         let diff = (w.late_ns - t - blocked).abs();
-        let ok = diff <= (w.late_ns.abs() / 20).max(1_000_000);
-        // Across a suspend the floor is one TCG vCPU stall (5 ms): a monotonic sleep then is
-        // only tens of ms late on its own clock, while a tool that missed the freeze would be
-        // off by that much or by seconds.
-        // The workload later than the tool by a TCG stall the trace shows (its task
-        // interrupted or preempted after the switch-in: seen on 6.1, a 3.9 ms expiry handler
-        // run in its context at resume) is no error of the tool; never by more than an
-        // ordinary stall, which a tool that missed the freeze would exceed.
-        let held_across = held_off.explains(w, t, true);
-        let ok_across = diff <= (w.late_ns.abs() / 20).max(ACROSS_FLOOR_NS) || held_across;
         let what = format!(
             "{} {} tid {}: own {} ns, tool {} ns{}",
             w.clock,
@@ -1454,79 +1461,105 @@ pub fn timer_checks(
             }
         );
         if span {
-            across += 1;
-            across_ok += usize::from(ok_across);
-            *per_clock
-                .entry(if w.clock == "boottime" {
-                    "boottime"
-                } else {
-                    "monotonic"
-                })
-                .or_default() += 1;
-            if !ok_across {
-                worst_across = what;
+            // Across a suspend the floor is one TCG vCPU stall (5 ms): a monotonic sleep then
+            // is only tens of ms late on its own clock, while a tool that missed the freeze
+            // would be off by that much or by seconds.
+            // The workload later than the tool by a TCG stall the trace shows (its task
+            // interrupted or preempted after the switch-in: seen on 6.1, a 3.9 ms expiry
+            // handler run in its context at resume) is no error of the tool; never by more
+            // than an ordinary stall, which a tool that missed the freeze would exceed.
+            let ok = diff <= (w.late_ns.abs() / 20).max(ACROSS_FLOOR_NS)
+                || held_off.explains(w, t, true);
+            self.across += 1;
+            self.across_ok += usize::from(ok);
+            let clock = if w.clock == "boottime" {
+                "boottime"
+            } else {
+                "monotonic"
+            };
+            *self.per_clock.entry(clock).or_default() += 1;
+            if !ok {
+                self.worst_across = Some(what);
             }
         } else {
-            ordinary += 1;
-            ordinary_ok += usize::from(ok);
+            self.ordinary += 1;
+            self.ordinary_ok += usize::from(diff <= (w.late_ns.abs() / 20).max(1_000_000));
             // The tool's wakeup is the switch-in; the workload reads its clock after it. An
             // interrupt or a preemption in between (a TCG vCPU stall: seen 21 ms) makes the
             // workload later, never earlier: shown by the trace, it is no stall of the tool.
             let held = held_off.explains(w, t, false);
-            stalls += usize::from(diff > STALL_LIMIT_NS && !held);
-            if worst.as_ref().is_none_or(|(d, _)| diff > *d) {
-                worst = Some((diff, what));
+            self.stalls += usize::from(diff > STALL_LIMIT_NS && !held);
+            if self.worst.as_ref().is_none_or(|(d, _)| diff > *d) {
+                self.worst = Some((diff, what));
             }
         }
     }
-    let share = if ordinary == 0 {
-        0.0
-    } else {
-        ordinary_ok as f64 / ordinary as f64
-    };
-    vec![
-        check(
-            "timers: every logged wakeup is in the trace",
-            // An expiry interrupting a running BPF program on the same CPU is skipped by the
-            // kernel's recursion guard (seen under TCG: 2 of 160). The kernel counts those
-            // (5.12+) and the trace reports them, so every missing wakeup must be covered by
-            // a counted miss; a kernel that does not count them is allowed 2 %.
-            !wakeups.is_empty()
-                && (missing as u64 <= misses && (counted || missing == 0)
-                    || !counted && missing as u64 <= uncounted_allowance(wakeups.len() as u64)),
-            format!(
-                "{} wakeups logged, {not_slept} of them no sleep (the deadline passed while the thread ran, no timer armed), {missing} without a matching timer in the trace; the kernel counted {misses} skipped events of the programs they need{}",
-                wakeups.len(),
-                if counted {
-                    ""
-                } else {
-                    " (this kernel does not count them: 2 % allowed)"
-                }
+
+    /// The checks of [`timer_checks`] on `logged` wakeups; `misses`, `counted` as there.
+    fn checks(self, logged: usize, misses: u64, counted: bool) -> Vec<Check> {
+        let Self {
+            missing,
+            not_slept,
+            ordinary,
+            ordinary_ok,
+            stalls,
+            across,
+            across_ok,
+            worst_across,
+            worst,
+            per_clock,
+        } = self;
+        let share = if ordinary == 0 {
+            0.0
+        } else {
+            ordinary_ok as f64 / ordinary as f64
+        };
+        vec![
+            check(
+                "timers: every logged wakeup is in the trace",
+                // An expiry interrupting a running BPF program on the same CPU is skipped by
+                // the kernel's recursion guard (seen under TCG: 2 of 160). The kernel counts
+                // those (5.12+) and the trace reports them, so every missing wakeup must be
+                // covered by a counted miss; a kernel that does not count them is allowed 2 %.
+                logged > 0
+                    && (missing as u64 <= misses && (counted || missing == 0)
+                        || !counted && missing as u64 <= uncounted_allowance(logged as u64)),
+                format!(
+                    "{logged} wakeups logged, {not_slept} of them no sleep (the deadline passed while the thread ran, no timer armed), {missing} without a matching timer in the trace; the kernel counted {misses} skipped events of the programs they need{}",
+                    if counted {
+                        ""
+                    } else {
+                        " (this kernel does not count them: 2 % allowed)"
+                    }
+                ),
             ),
-        ),
-        check(
-            "timers: wakeups across the suspend agree (5 ms/5 %)",
-            across > 0 && across_ok == across,
-            format!("{across_ok}/{across} agree; disagreeing: {worst_across}"),
-        ),
-        check(
-            "timers: other wakeups agree (1 ms/5 %)",
-            ordinary > 0 && share >= ORDINARY_AGREE && stalls == 0,
-            format!(
-                "{ordinary_ok}/{ordinary} agree ({:.0} %, need {:.0} % under TCG), {stalls} off by > {} ms; worst: {}",
-                share * 100.0,
-                ORDINARY_AGREE * 100.0,
-                STALL_LIMIT_NS / 1_000_000,
-                worst.map_or("-".into(), |w| w.1)
+            check(
+                "timers: wakeups across the suspend agree (5 ms/5 %)",
+                across > 0 && across_ok == across,
+                format!(
+                    "{across_ok}/{across} agree; disagreeing: {}",
+                    worst_across.as_deref().unwrap_or("-")
+                ),
             ),
-        ),
-        check(
-            "timers: deadlines fell inside the suspend on both clocks",
-            per_clock.get("boottime").copied().unwrap_or(0) > 0
-                && per_clock.get("monotonic").copied().unwrap_or(0) > 0,
-            format!("wakeups across the suspend per clock: {per_clock:?}"),
-        ),
-    ]
+            check(
+                "timers: other wakeups agree (1 ms/5 %)",
+                ordinary > 0 && share >= ORDINARY_AGREE && stalls == 0,
+                format!(
+                    "{ordinary_ok}/{ordinary} agree ({:.0} %, need {:.0} % under TCG), {stalls} off by > {} ms; worst: {}",
+                    share * 100.0,
+                    ORDINARY_AGREE * 100.0,
+                    STALL_LIMIT_NS / 1_000_000,
+                    worst.map_or("-".into(), |w| w.1)
+                ),
+            ),
+            check(
+                "timers: deadlines fell inside the suspend on both clocks",
+                per_clock.get("boottime").copied().unwrap_or(0) > 0
+                    && per_clock.get("monotonic").copied().unwrap_or(0) > 0,
+                format!("wakeups across the suspend per clock: {per_clock:?}"),
+            ),
+        ]
+    }
 }
 
 /// A logged sleep later than this must be in `lost_wakeups`: the tool lists a wakeup later
