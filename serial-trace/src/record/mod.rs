@@ -106,7 +106,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         );
     }
 
-    let header = header(&loaded, &opts, [ports_start, ports_attached], port_names);
+    let header = header(&loaded, &opts, ports_start, ports_attached, port_names);
     // Every program is attached: from the header's start on, all of them record. Opened
     // before the header is written, so a workload started once the file appears is recorded
     // from its first event.
@@ -153,11 +153,12 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
 }
 
 /// The trace's header: the machine, the options, what attached, and the ports' counters
-/// before any hook (`[0]`) and once every hook is attached (`[1]`).
+/// before any hook and once every hook is attached.
 fn header(
     loaded: &Loaded,
     opts: &RecordOptions,
-    [ports_start, ports_attached]: [Vec<PortSnapshot>; 2],
+    ports_start: Vec<PortSnapshot>,
+    ports_attached: Vec<PortSnapshot>,
     port_names: Vec<String>,
 ) -> Header {
     Header {

@@ -667,13 +667,14 @@ impl HeldOff {
     /// From `serial-trace dump --jsonl --symbols`.
     pub fn from_dump(jsonl: &str) -> Self {
         let mut held = Self::default();
-        let lines: Vec<Value> = jsonl
+        let parse = |l: &str| serde_json::from_str::<Value>(l).ok();
+        // the recorder names a callback after the first events that carry its address: read
+        // the names first (a cheap look for the word, then only those lines parsed), so the
+        // events stream through once without being held
+        let sleepers: HashSet<u64> = jsonl
             .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .collect();
-        // the recorder names a callback after the first events that carry its address
-        let sleepers: HashSet<u64> = lines
-            .iter()
+            .filter(|l| l.contains("hrtimer_wakeup"))
+            .filter_map(parse)
             .filter(|v| v["kind"] == "symbol" && v["name"] == "hrtimer_wakeup")
             .filter_map(|v| v["addr"].as_u64())
             .collect();
@@ -681,7 +682,11 @@ impl HeldOff {
         let mut armed: HashMap<u32, (i64, i64)> = HashMap::new();
         // sleeper timers armed and not yet cancelled or expired: their task and arm
         let mut waiting: HashMap<u64, (u32, (i64, i64))> = HashMap::new();
-        for v in lines.iter().filter(|v| v["kind"] != "symbol") {
+        for v in jsonl
+            .lines()
+            .filter_map(parse)
+            .filter(|v| v["kind"] != "symbol")
+        {
             let at = (
                 v["mono_ns"].as_i64().unwrap_or(0),
                 v["boot_ns"].as_i64().unwrap_or(0),
@@ -735,11 +740,11 @@ impl HeldOff {
                     false
                 }
                 "hrtimer_cancel" => {
-                    held.end_wait(&mut waiting, v, at);
+                    held.end_wait(&mut waiting, &v, at);
                     false
                 }
                 "hrtimer_expire_entry" => {
-                    held.end_wait(&mut waiting, v, at);
+                    held.end_wait(&mut waiting, &v, at);
                     true
                 }
                 "sched_waking" => true,
