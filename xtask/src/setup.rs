@@ -18,6 +18,7 @@ const BROWSER_PACKAGES: &[(&str, &str)] = &[("chromium", "chromium")];
 
 pub fn run() -> Result<()> {
     nightly_with_rust_src()?;
+    rust_targets()?;
     bpf_linker()?;
     cargo_fuzz()?;
     debian_packages(&test_packages())?;
@@ -62,6 +63,20 @@ fn nightly_with_rust_src() -> Result<()> {
             "--toolchain",
             "nightly",
         ]))?;
+    }
+    Ok(())
+}
+
+/// The stable toolchain's targets for the static guest binaries of every VM architecture
+/// (x86_64 is the host's own).
+fn rust_targets() -> Result<()> {
+    let installed = stdout_of(Command::new("rustup").args(["target", "list", "--installed"]))
+        .unwrap_or_default();
+    for arch in [crate::vm::Arch::Arm64] {
+        let t = arch.rust_target();
+        if !installed.lines().any(|l| l.trim() == t) {
+            sh(Command::new("rustup").args(["target", "add", t]))?;
+        }
     }
     Ok(())
 }
@@ -148,7 +163,7 @@ fn have_binary(name: &str) -> bool {
 /// Packages taken from the release's backports suite: the machine image carries
 /// `qemu-utils` 10 from bookworm-backports, and bookworm's own QEMU 7.2 cannot be installed beside
 /// it without removing it. QEMU 10 is also the one whose arm64 `virt` board has a second PL011.
-const FROM_BACKPORTS: &[&str] = &["qemu-system-x86"];
+const FROM_BACKPORTS: &[&str] = &["qemu-system-x86", "qemu-system-arm"];
 
 /// Installs the Debian packages whose binaries are missing (one `apt-get update` first).
 /// Never removes a package (`--no-remove`): the machine's own tools stay as they are.

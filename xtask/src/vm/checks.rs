@@ -79,7 +79,7 @@ pub fn scenario_checks(sc: &str, report: &Report, facts: &BTreeMap<String, Strin
     out.push(time_suspended(sc, cycles));
     out.push(probes_alive(sc, cycles));
     if !cycles.is_empty() {
-        out.extend(cycle_detail_checks(sc, cycles));
+        out.extend(cycle_detail_checks(sc, cycles, &Performed::of(facts)));
     }
     if num(facts, "s2idle_cycles").unwrap_or(0) > 0 {
         out.push(s2idle_check(sc, cycles, facts));
@@ -98,22 +98,60 @@ fn recorded_cleanly(sc: &str, report: &Report, facts: &BTreeMap<String, String>)
     )
 }
 
+/// The real cycles a scenario performed, by the kind the report must give them.
+struct Performed {
+    /// `echo mem` cycles woken by the RTC alarm (None: the guest did not say).
+    rtc: Option<i64>,
+    /// What `echo mem` is on the guest (`deep`: S3; `s2idle`), from its `mem_sleep`.
+    mem_sleep: String,
+    /// `echo freeze` cycles woken by a byte on the flood port.
+    uart_s2idle: i64,
+    pm_test: Option<i64>,
+}
+
+impl Performed {
+    fn of(facts: &BTreeMap<String, String>) -> Self {
+        // runs saved before arm64 joined said `s3_cycles` and had no `mem_sleep`: x86's deep
+        let rtc = num(facts, "rtc_cycles").or_else(|| num(facts, "s3_cycles"));
+        Self {
+            rtc,
+            mem_sleep: facts.get("mem_sleep").cloned().unwrap_or("deep".into()),
+            uart_s2idle: num(facts, "s2idle_cycles").unwrap_or(0),
+            pm_test: num(facts, "pm_test_cycles"),
+        }
+    }
+
+    /// (S3, s2idle) cycles the report must show.
+    fn by_kind(&self) -> (i64, i64) {
+        let rtc = self.rtc.unwrap_or(-1);
+        if self.mem_sleep == "s2idle" {
+            (0, rtc + self.uart_s2idle)
+        } else {
+            (rtc, self.uart_s2idle)
+        }
+    }
+}
+
 /// The cycles the report found are the ones the guest performed, kind by kind.
 fn cycles_performed(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, String>) -> Check {
-    let (s3, pmt) = (num(facts, "s3_cycles"), num(facts, "pm_test_cycles"));
-    let s2idle = num(facts, "s2idle_cycles").unwrap_or(0);
-    let performed = s3.unwrap_or(-1) + pmt.unwrap_or(-1) + s2idle;
+    let p = Performed::of(facts);
+    let (s3, s2idle) = p.by_kind();
+    let performed = p.rtc.unwrap_or(-1) + p.pm_test.unwrap_or(-1) + p.uart_s2idle;
     let of_kind = |k: &str| cycles.iter().filter(|c| cycle_kind(c) == k).count() as i64;
     let (r_s3, r_s2idle) = (of_kind("S3"), of_kind("s2idle"));
     check(
         format!("{sc}: suspend cycles reported = performed"),
-        s3.is_some()
-            && pmt.is_some()
+        p.rtc.is_some()
+            && p.pm_test.is_some()
             && cycles.len() as i64 == performed
-            && r_s3 == s3.unwrap_or(-1)
+            && r_s3 == s3
             && r_s2idle == s2idle,
         format!(
-            "guest performed {s3:?} S3 + {s2idle} s2idle + {pmt:?} pm_test cycles; report has {} cycles: {r_s3} S3, {r_s2idle} s2idle",
+            "guest performed {:?} RTC-woken `echo mem` cycles (mem_sleep {}) + {} s2idle woken by the port + {:?} pm_test cycles: {s3} S3 + {s2idle} s2idle; report has {} cycles: {r_s3} S3, {r_s2idle} s2idle",
+            p.rtc,
+            p.mem_sleep,
+            p.uart_s2idle,
+            p.pm_test,
             cycles.len()
         ),
     )
@@ -211,10 +249,11 @@ fn probes_alive(sc: &str, cycles: &[SuspendCycle]) -> Check {
 }
 
 /// Every s2idle cycle: each platform entry exited, and the last exit was caused by the byte
-/// the harness sent into ttyS1, which the kernel confirms (`/sys/power/pm_wakeup_irq`, read by
+/// the harness sent into the flood port, which the kernel confirms (`/sys/power/pm_wakeup_irq`, read by
 /// the guest after resume, is the UART's IRQ).
 fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, String>) -> Check {
     let (wake_irq, uart_irq) = (num(facts, "wake_irq"), num(facts, "uart_irq"));
+    let port = flood_port(facts);
     let mut bad = Vec::new();
     let mut shown = Vec::new();
     for c in cycles.iter().filter(|c| cycle_kind(c) == "s2idle") {
@@ -233,7 +272,7 @@ fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, Stri
                 && source.starts_with(&format!("irq {irq} "))
         });
         let by_port = match last {
-            Some(Some(e)) => e.contains("ttyS1"),
+            Some(Some(e)) => e.contains(port),
             Some(None) => the_uart_irq,
             None => false,
         };
@@ -242,7 +281,7 @@ fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, Stri
                 "cycle {i}: {entries} entries, {} exits recorded, last evidence {last:?}, wake source {source}",
                 wakes.len()
             ));
-        } else if !source.contains("ttyS1") && !the_uart_irq {
+        } else if !source.contains(port) && !the_uart_irq {
             bad.push(format!("cycle {i}: wake source {source}"));
         } else {
             shown.push(format!("cycle {i}: entered {entries}×, woken by {source}"));
@@ -253,7 +292,7 @@ fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, Stri
         format!("{sc}: s2idle cycles: entries, exits and the UART wake"),
         bad.is_empty() && !shown.is_empty() && kernel_agrees,
         format!(
-            "{}; kernel pm_wakeup_irq {wake_irq:?}, ttyS1 irq {uart_irq:?}",
+            "{}; kernel pm_wakeup_irq {wake_irq:?}, {port} irq {uart_irq:?}",
             if bad.is_empty() {
                 shown.join("; ")
             } else {
@@ -276,16 +315,19 @@ fn cycle_kind(c: &SuspendCycle) -> &'static str {
     }
 }
 
-/// Resume time, device callbacks and wake source of every cycle. The harness wakes S3 with
-/// the RTC (`rtc0/wakealarm`), so that must be the wake source the report names.
-fn cycle_detail_checks(sc: &str, cycles: &[SuspendCycle]) -> Vec<Check> {
+/// Resume time, device callbacks and wake source of every cycle. The harness wakes its
+/// `echo mem` cycles (S3 on x86, s2idle on arm64) with the RTC (`rtc0/wakealarm`), so that
+/// must be the wake source the report names; a scenario whose s2idle cycles a byte on the port
+/// woke is checked by [`s2idle_check`].
+fn cycle_detail_checks(sc: &str, cycles: &[SuspendCycle], performed: &Performed) -> Vec<Check> {
+    let rtc_woken = |c: &SuspendCycle| c.machine_suspend && performed.uart_s2idle == 0;
     let mut bad_resume = Vec::new();
     let mut bad_devices = Vec::new();
     let mut bad_wake = Vec::new();
     let mut shown_ok = Vec::new();
     for c in cycles {
         let i = c.index;
-        let s3 = cycle_kind(c) == "S3";
+        let s3 = rtc_woken(c);
         let span = c.end_mono_ns - c.start_mono_ns;
         match c.resume_ns {
             Some(r) if r > 0 && r <= span => {
@@ -338,23 +380,23 @@ fn cycle_detail_checks(sc: &str, cycles: &[SuspendCycle]) -> Vec<Check> {
             },
         ),
         check(
-            format!("{sc}: S3 device callbacks, slowest first"),
+            format!("{sc}: device callbacks of the real cycles, slowest first"),
             bad_devices.is_empty(),
             if bad_devices.is_empty() {
                 cycles
                     .iter()
-                    .find(|c| cycle_kind(c) == "S3")
+                    .find(|c| rtc_woken(c))
                     .map(slowest)
-                    .unwrap_or_else(|| "no S3 cycle".into())
+                    .unwrap_or_else(|| "no real cycle".into())
             } else {
                 bad_devices.join("; ")
             },
         ),
         check(
-            format!("{sc}: S3 cycles woken by the RTC alarm the harness set"),
+            format!("{sc}: real cycles woken by the RTC alarm the harness set"),
             bad_wake.is_empty(),
             if bad_wake.is_empty() {
-                "every S3 cycle: rtc_alarm".to_string()
+                "every real cycle: rtc_alarm".to_string()
             } else {
                 bad_wake.join("; ")
             },
@@ -362,9 +404,16 @@ fn cycle_detail_checks(sc: &str, cycles: &[SuspendCycle]) -> Vec<Check> {
     ]
 }
 
-/// ttyS1's row of the report.
-fn tty_s1(report: &Report) -> Option<&PortReport> {
-    report.ports.iter().find(|p| p.name == "ttyS1")
+/// The port the scenario flooded, as the guest named it (`ttyS1`, `ttyAMA1`; runs saved
+/// before arm64 joined name none: theirs was ttyS1).
+fn flood_port(facts: &BTreeMap<String, String>) -> &str {
+    facts.get("port").map_or("ttyS1", String::as_str)
+}
+
+/// The flooded port's row of the report.
+fn flood_row<'r>(report: &'r Report, facts: &BTreeMap<String, String>) -> Option<&'r PortReport> {
+    let name = flood_port(facts);
+    report.ports.iter().find(|p| p.name == name)
 }
 
 /// A recording killed with SIGKILL seconds after a flood's drops stopped (`flood-kill`): the
@@ -375,8 +424,9 @@ fn tty_s1(report: &Report) -> Option<&PortReport> {
 pub fn killed_checks(sc: &str, report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check> {
     let killed = num(facts, "killed_rc");
     let stopped = &report.trace.stopped_by;
-    let dropped = tty_s1(report).map(|p| p.bytes_dropped as i64);
+    let dropped = flood_row(report, facts).map(|p| p.bytes_dropped as i64);
     let bo = num(facts, "bo");
+    let name = flood_port(facts);
     vec![
         check(
             format!("{sc}: killed recorder left a readable trace"),
@@ -388,7 +438,7 @@ pub fn killed_checks(sc: &str, report: &Report, facts: &BTreeMap<String, String>
             ),
         ),
         check(
-            format!("{sc}: ttyS1 bytes dropped = kernel buf_overrun after the kill"),
+            format!("{sc}: {name} bytes dropped = kernel buf_overrun after the kill"),
             bo.is_some_and(|b| b > 0) && dropped == bo,
             format!(
                 "trace {dropped:?}, guest's /proc delta {bo:?} (sent {:?}, received {:?})",
@@ -419,10 +469,11 @@ pub fn serial_checks(
     let Some(sent) = num(facts, "sent") else {
         return Vec::new();
     };
-    let Some(port) = tty_s1(report) else {
+    let name = flood_port(facts);
+    let Some(port) = flood_row(report, facts) else {
         let names: Vec<&str> = report.ports.iter().map(|p| p.name.as_str()).collect();
         return vec![check(
-            format!("{sc}: ttyS1 in the report"),
+            format!("{sc}: {name} in the report"),
             false,
             format!("ports reported: {names:?}"),
         )];
@@ -431,18 +482,18 @@ pub fn serial_checks(
     let used = port.method.as_deref().unwrap_or("none");
     let mut out = vec![
         check(
-            format!("{sc}: ttyS1 hooked by {method}"),
+            format!("{sc}: {name} hooked by {method}"),
             used.starts_with(method) && !port.coarse,
             format!("drop hook method {used}, coarse {}", port.coarse),
         ),
         drops_equal_kernel(sc, report, port, facts, method),
     ];
-    let windows: i64 = ttys1_drops(report)
+    let windows: i64 = flood_drops(report, name)
         .filter(|w| w.lost_in != LostIn::UartFifo)
         .map(|w| w.bytes as i64)
         .sum();
     out.push(check(
-        format!("{sc}: ttyS1 drop windows add up"),
+        format!("{sc}: {name} drop windows add up"),
         windows == dropped,
         format!("drop windows hold {windows} bytes, port total {dropped}"),
     ));
@@ -452,7 +503,7 @@ pub fn serial_checks(
     }
     let oe = num(facts, "oe").unwrap_or(-1);
     out.push(check(
-        format!("{sc}: ttyS1 hardware overruns = kernel overrun"),
+        format!("{sc}: {name} hardware overruns = kernel overrun"),
         port.hw_overruns as i64 == oe,
         format!("trace {}, guest's /proc delta {oe}", port.hw_overruns),
     ));
@@ -462,9 +513,9 @@ pub fn serial_checks(
     out
 }
 
-/// The report's drop windows of ttyS1.
-fn ttys1_drops(report: &Report) -> impl Iterator<Item = &DropWindow> {
-    report.drops.iter().filter(|w| w.port == "ttyS1")
+/// The report's drop windows of the flooded port.
+fn flood_drops<'r>(report: &'r Report, port: &'r str) -> impl Iterator<Item = &'r DropWindow> {
+    report.drops.iter().filter(move |w| w.port == port)
 }
 
 /// ttyS1's dropped bytes equal the kernel's `buf_overrun` delta. A kprobe does not run inside
@@ -506,7 +557,8 @@ fn drops_equal_kernel(
         };
     check(
         format!(
-            "{sc}: ttyS1 bytes dropped = kernel buf_overrun{}",
+            "{sc}: {} bytes dropped = kernel buf_overrun{}",
+            port.name,
             if exact {
                 ""
             } else {
@@ -530,17 +582,21 @@ fn drops_attributed(
 ) -> Check {
     let (want, who) = match num(facts, "reader_pid") {
         Some(p) => (DropCause::ReaderFrozen, format!("reader pid {p} ")),
-        None => (DropCause::NoReader, "no task read ttyS1".to_string()),
+        None => (
+            DropCause::NoReader,
+            format!("no task read {}", flood_port(facts)),
+        ),
     };
-    let attributed: i64 = ttys1_drops(report)
+    let name = flood_port(facts);
+    let attributed: i64 = flood_drops(report, name)
         .filter(|w| w.cause == Some(want) && w.chain.as_deref().is_some_and(|c| c.contains(&who)))
         .map(|w| w.bytes as i64)
         .sum();
-    let first_chain = ttys1_drops(report)
+    let first_chain = flood_drops(report, name)
         .next()
         .map_or("-", |w| w.chain.as_deref().unwrap_or("-"));
     check(
-        format!("{sc}: ttyS1 drops attributed ({want})"),
+        format!("{sc}: {name} drops attributed ({want})"),
         dropped > 0 && attributed == dropped,
         format!("{attributed} of {dropped} dropped bytes attributed; first: {first_chain}"),
     )
@@ -576,10 +632,10 @@ fn reader_checks(
     let reader = report
         .readers
         .iter()
-        .find(|r| r.port == "ttyS1" && i64::from(r.pid) == pid);
+        .find(|r| r.port == port.name && i64::from(r.pid) == pid);
     vec![
         check(
-            format!("{sc}: ttyS1 received + dropped = sent"),
+            format!("{sc}: {} received + dropped = sent", port.name),
             received + dropped == sent && received == read,
             format!(
                 "received {received} + dropped {dropped} = {} of {sent} sent; the reader read {read}",
@@ -599,7 +655,8 @@ fn reader_checks(
                     r.lag_ns_max
                 ),
                 None => format!(
-                    "no reader pid {pid} of ttyS1 in {} readers",
+                    "no reader pid {pid} of {} in {} readers",
+                    port.name,
                     report.readers.len()
                 ),
             },

@@ -8,11 +8,12 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use super::arch::Arch;
 use super::cpio::Cpio;
+use super::kernels::Fetcher;
 use super::scenarios::Scenario;
 use crate::util::{root, sh, stdout_of};
 
-const TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Guest programs, built statically.
 pub const GUEST_BINARIES: &[&str] = &[
     "serial-trace",
@@ -21,28 +22,42 @@ pub const GUEST_BINARIES: &[&str] = &[
     "guest-export",
 ];
 
-/// Builds the static guest binaries into `target/guest` (own target dir: different RUSTFLAGS
-/// would otherwise rebuild the host binaries every time) and returns their folder.
-pub fn build_static_binaries() -> Result<PathBuf> {
+/// Builds the static guest binaries for `arch` into `target/guest` (own target dir: different
+/// RUSTFLAGS would otherwise rebuild the host binaries every time) and returns their folder.
+/// The eBPF object inside serial-trace is built by its `build.rs` for the same target, so its
+/// kprobes read that architecture's registers.
+pub fn build_static_binaries(arch: Arch) -> Result<PathBuf> {
     let r = root();
-    sh(Command::new("cargo")
+    let mut cargo = Command::new("cargo");
+    cargo
         .current_dir(&r)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            TARGET,
-            "--target-dir",
-            "target/guest",
-        ])
+        .args(["build", "--release", "--target", arch.rust_target()])
+        .args(["--target-dir", "target/guest"])
         .args([
             "--package",
             "serial-trace",
             "--package",
             "serial-trace-workloads",
         ])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static"))?;
-    Ok(r.join("target/guest").join(TARGET).join("release"))
+        .env("RUSTFLAGS", "-C target-feature=+crt-static");
+    if let Some((var, linker)) = arch.cross_linker() {
+        cargo.env(var, linker);
+    }
+    sh(&mut cargo)?;
+    Ok(r.join("target/guest")
+        .join(arch.rust_target())
+        .join("release"))
+}
+
+/// ELF `e_machine` of a 64-bit little-endian ELF file.
+fn elf_machine(bytes: &[u8]) -> Option<u16> {
+    (bytes.get(..6) == Some(b"\x7fELF\x02\x01"))
+        .then(|| {
+            bytes
+                .get(0x12..0x14)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        })
+        .flatten()
 }
 
 /// True when the ELF file has no program interpreter (statically linked).
@@ -72,17 +87,47 @@ fn is_static_elf(bytes: &[u8]) -> bool {
     (0..phnum as usize).all(|i| u32_at(phoff as usize + i * phentsize as usize) != Some(3))
 }
 
-/// The host's busybox, which must be the static build (Debian's `busybox-static`).
-fn busybox() -> Result<(Vec<u8>, Vec<String>)> {
-    let path = Path::new("/bin/busybox");
-    let bytes = std::fs::read(path).context("no /bin/busybox: install busybox-static")?;
+/// A static busybox for `arch`: the host's on x86_64 (which must be Debian's
+/// `busybox-static`), Debian's `busybox-static` of that architecture otherwise. The guest's
+/// `/init` installs its applets (it cannot run on the host to list them).
+fn busybox(arch: Arch) -> Result<Vec<u8>> {
+    let path = match arch {
+        Arch::X86_64 => PathBuf::from("/bin/busybox"),
+        _ => {
+            // bin/ before trixie, usr/bin/ since
+            let dir = Fetcher::new(arch)?.unpack("busybox-static", &["*/bin/busybox"])?;
+            ["bin/busybox", "usr/bin/busybox"]
+                .iter()
+                .map(|p| dir.join(p))
+                .find(|p| p.is_file())
+                .unwrap_or(dir.join("bin/busybox"))
+        }
+    };
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("no {}: install busybox-static", path.display()))?;
     if !is_static_elf(&bytes) {
         bail!(
-            "/bin/busybox is dynamically linked: install Debian's busybox-static instead of busybox"
+            "{} is dynamically linked: install Debian's busybox-static instead of busybox",
+            path.display()
         );
     }
-    let list = stdout_of(Command::new(path).arg("--list")).context("busybox --list failed")?;
-    Ok((bytes, list.lines().map(String::from).collect()))
+    Ok(bytes)
+}
+
+/// Fails unless every guest binary is a static ELF file for `arch`.
+fn check_guest_elf(path: &Path, bytes: &[u8], arch: Arch) -> Result<()> {
+    if elf_machine(bytes) != Some(arch.elf_machine()) {
+        bail!(
+            "{} is not an {} ELF file (e_machine {:?})",
+            path.display(),
+            arch.debian(),
+            elf_machine(bytes)
+        );
+    }
+    if !is_static_elf(bytes) {
+        bail!("{} is not statically linked", path.display());
+    }
+    Ok(())
 }
 
 /// Programs this project did not write that scenarios run, from the host's Debian packages
@@ -253,8 +298,13 @@ fn add_python(c: &mut Cpio, present: &mut Vec<String>, out_dir: &Path) -> Result
 }
 
 /// Writes `initramfs.cpio` into `out_dir` for the given scenarios and returns its path.
-pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) -> Result<PathBuf> {
-    let (bb, applets) = busybox()?;
+pub fn build_initramfs(
+    arch: Arch,
+    bin_dir: &Path,
+    scenarios: &[&Scenario],
+    out_dir: &Path,
+) -> Result<PathBuf> {
+    let bb = busybox(arch)?;
     let mut c = Cpio::default();
     let mut present: Vec<String> = ["bin", "dev", "proc", "sys", "tmp", "root", "etc"]
         .map(String::from)
@@ -264,26 +314,29 @@ pub fn build_initramfs(bin_dir: &Path, scenarios: &[&Scenario], out_dir: &Path) 
     }
     c.char_dev("dev/console", 5, 1);
     c.file("bin/busybox", &bb, true);
-    for a in applets.iter().filter(|a| a.as_str() != "busybox") {
-        c.symlink(&format!("bin/{a}"), "busybox");
-    }
     for b in GUEST_BINARIES {
         let p = bin_dir.join(b);
         let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        if !is_static_elf(&bytes) {
-            bail!("{} is not statically linked", p.display());
-        }
+        check_guest_elf(&p, &bytes, arch)?;
         c.file(&format!("bin/{b}"), &bytes, true);
     }
-    for program in HOST_PROGRAMS {
-        add_host_program(&mut c, &mut present, program)?;
+    if arch != Arch::X86_64 && scenarios.iter().any(|s| s.python || s.id == "cyclictest") {
+        bail!(
+            "cyclictest and asyncio need {} userland packages: not yet",
+            arch.debian()
+        );
+    }
+    if arch == Arch::X86_64 {
+        for program in HOST_PROGRAMS {
+            add_host_program(&mut c, &mut present, program)?;
+        }
     }
     if scenarios.iter().any(|s| s.python) {
         add_python(&mut c, &mut present, out_dir)?;
     }
     c.file(
         "init",
-        super::scenarios::init_script(scenarios).as_bytes(),
+        super::scenarios::init_script(arch, scenarios).as_bytes(),
         true,
     );
     std::fs::create_dir_all(out_dir)?;
@@ -319,6 +372,8 @@ mod tests {
     fn recognises_static_and_dynamic_elves() {
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         assert!(!is_static_elf(&me), "test binaries are dynamically linked");
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(elf_machine(&me), Some(Arch::X86_64.elf_machine()));
         assert!(!is_static_elf(b"#!/bin/sh"));
         if let Ok(bb) = std::fs::read("/bin/busybox") {
             // Debian's busybox-static (what setup installs) is static

@@ -1,9 +1,12 @@
 //! Debian kernels for the VM matrix: resolved to the newest build of each series through a
 //! private apt configuration (the host's apt state is never touched), downloaded once, and
-//! cached as `vmlinuz` + `config` under `~/.cache/serial-trace/kernels/<id>/`.
+//! cached as `vmlinuz` + `config` under `~/.cache/serial-trace/kernels/<id>/` (arm64:
+//! `arm64-<id>`). The same private apt configuration fetches other packages of the guest's
+//! architecture ([`Fetcher::unpack`]: arm64's static busybox).
 //!
-//! To add a kernel, add a row to [`KERNELS`]: its id, the metapackage that always depends on
-//! the newest image of the flavour, and the version prefix of the series.
+//! To add a kernel, add a row to [`KERNELS`] or [`ARM64_KERNELS`]: its id, the metapackage
+//! that always depends on the newest image of the flavour, and the version prefix of the
+//! series.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,10 +14,13 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
+use super::arch::Arch;
 use crate::util::{sh, stdout_of};
 
 /// One row of the matrix.
 pub struct KernelSpec {
+    pub arch: Arch,
+    /// The series' name (`6.12`), unique within an architecture; see [`KernelSpec::label`].
     pub id: &'static str,
     /// Metapackage whose `Depends` names the newest image (`linux-image-amd64`, `-rt-amd64`).
     pub meta: &'static str,
@@ -22,8 +28,25 @@ pub struct KernelSpec {
     pub series: &'static str,
 }
 
+impl KernelSpec {
+    /// The id with the architecture's prefix (`arm64-6.12`): names its cache and result
+    /// folders and its rows in every message.
+    pub fn label(&self) -> String {
+        format!("{}{}", self.arch.id_prefix(), self.id)
+    }
+}
+
+/// The kernels of one architecture's matrix.
+pub fn specs(arch: Arch) -> &'static [KernelSpec] {
+    match arch {
+        Arch::X86_64 => KERNELS,
+        Arch::Arm64 => ARM64_KERNELS,
+    }
+}
+
 pub const KERNELS: &[KernelSpec] = &[
     KernelSpec {
+        arch: Arch::X86_64,
         id: "5.10",
         meta: "linux-image-amd64",
         series: "5.10.",
@@ -31,44 +54,87 @@ pub const KERNELS: &[KernelSpec] = &[
     // An older point release, as vendor BSP kernels often are: 5.10.223 traces an
     // `hrtimer_cancel` right before every `hrtimer_expire_entry` (5.10.262 does not).
     KernelSpec {
+        arch: Arch::X86_64,
         id: "5.10-old",
         meta: "linux-image-amd64",
         series: "5.10.223-",
     },
     KernelSpec {
+        arch: Arch::X86_64,
         id: "6.1",
         meta: "linux-image-amd64",
         series: "6.1.",
     },
     KernelSpec {
+        arch: Arch::X86_64,
         id: "6.12",
         meta: "linux-image-amd64",
         series: "6.12.",
     },
     KernelSpec {
+        arch: Arch::X86_64,
         id: "6.12-rt",
         meta: "linux-image-rt-amd64",
         series: "6.12.",
     },
 ];
 
+/// The arm64 matrix: the same series; Debian's arm64 `-unsigned` image is a raw `Image` that
+/// QEMU's `virt` boots as is (PL011, PL031, BTF, kprobes built in). 5.10 and 6.1 have no
+/// fentry on arm64 (ftrace direct calls came in 6.4): their serial hooks are kprobes.
+pub const ARM64_KERNELS: &[KernelSpec] = &[
+    KernelSpec {
+        arch: Arch::Arm64,
+        id: "5.10",
+        meta: "linux-image-arm64",
+        series: "5.10.",
+    },
+    KernelSpec {
+        arch: Arch::Arm64,
+        id: "6.1",
+        meta: "linux-image-arm64",
+        series: "6.1.",
+    },
+    KernelSpec {
+        arch: Arch::Arm64,
+        id: "6.12",
+        meta: "linux-image-arm64",
+        series: "6.12.",
+    },
+    KernelSpec {
+        arch: Arch::Arm64,
+        id: "6.12-rt",
+        meta: "linux-image-rt-arm64",
+        series: "6.12.",
+    },
+];
+
 /// Suites searched: bullseye (5.10), bookworm (6.1), trixie (6.12), with updates and security.
-const SOURCES: &str = "\
-deb [arch=amd64] http://deb.debian.org/debian bullseye main
-deb [arch=amd64] http://deb.debian.org/debian bullseye-updates main
-deb [arch=amd64] http://deb.debian.org/debian-security bullseye-security main
-deb [arch=amd64] http://deb.debian.org/debian bookworm main
-deb [arch=amd64] http://deb.debian.org/debian bookworm-updates main
-deb [arch=amd64] http://deb.debian.org/debian-security bookworm-security main
-deb [arch=amd64] http://deb.debian.org/debian trixie main
-deb [arch=amd64] http://deb.debian.org/debian trixie-updates main
-deb [arch=amd64] http://deb.debian.org/debian-security trixie-security main
-";
+fn sources(arch: Arch) -> String {
+    let mut s = String::new();
+    for suite in ["bullseye", "bookworm", "trixie"] {
+        for (archive, dist) in [
+            ("debian", suite.to_string()),
+            ("debian", format!("{suite}-updates")),
+            ("debian-security", format!("{suite}-security")),
+        ] {
+            s += &format!(
+                "deb [arch={}] http://deb.debian.org/{archive} {dist} main\n",
+                arch.debian()
+            );
+        }
+    }
+    s
+}
 
 /// A kernel ready to boot.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Kernel {
+    /// The spec's [`KernelSpec::label`] (`6.12`, `arm64-6.12`).
     pub id: String,
+    /// Set from the spec (not stored: the cache folder's name already says it).
+    #[serde(skip)]
+    pub arch: Arch,
     /// Debian package the image came from (`linux-image-6.1.0-56-amd64-unsigned`), or `local`.
     pub package: String,
     pub version: String,
@@ -80,9 +146,9 @@ pub fn cache_root() -> Result<PathBuf> {
     Ok(Path::new(&home).join(".cache/serial-trace/kernels"))
 }
 
-/// apt-get / apt-cache with a private state under `root/apt`.
-fn apt(root: &Path, tool: &str) -> Command {
-    let d = root.join("apt");
+/// apt-get / apt-cache with a private state under `root/apt` (amd64) or `root/apt-arm64`.
+fn apt(root: &Path, arch: Arch, tool: &str) -> Command {
+    let d = apt_dir(root, arch);
     let mut c = Command::new(tool);
     for (k, v) in [
         ("Dir::Etc::SourceList", d.join("sources.list")),
@@ -93,11 +159,11 @@ fn apt(root: &Path, tool: &str) -> Command {
     ] {
         c.arg("-o").arg(format!("{k}={}", v.display()));
     }
+    c.arg("-o")
+        .arg(format!("APT::Architecture={}", arch.debian()))
+        .arg("-o")
+        .arg(format!("APT::Architectures::={}", arch.debian()));
     c.args([
-        "-o",
-        "APT::Architecture=amd64",
-        "-o",
-        "APT::Architectures::=amd64",
         "-o",
         "Acquire::Languages=none",
         "-o",
@@ -109,31 +175,40 @@ fn apt(root: &Path, tool: &str) -> Command {
     c
 }
 
+fn apt_dir(root: &Path, arch: Arch) -> PathBuf {
+    match arch {
+        Arch::X86_64 => root.join("apt"),
+        Arch::Arm64 => root.join(format!("apt-{}", arch.debian())),
+    }
+}
+
 /// Keeps apt's private state and refreshes its package lists once per process.
 pub struct Fetcher {
     root: PathBuf,
+    arch: Arch,
     updated: bool,
 }
 
 impl Fetcher {
-    pub fn new() -> Result<Self> {
+    pub fn new(arch: Arch) -> Result<Self> {
         let root = cache_root()?;
-        let d = root.join("apt");
+        let d = apt_dir(&root, arch);
         std::fs::create_dir_all(d.join("lists/partial"))?;
         std::fs::create_dir_all(d.join("cache/archives/partial"))?;
-        std::fs::write(d.join("sources.list"), SOURCES)?;
+        std::fs::write(d.join("sources.list"), sources(arch))?;
         if !d.join("status").exists() {
             std::fs::write(d.join("status"), "")?;
         }
         Ok(Self {
             root,
+            arch,
             updated: false,
         })
     }
 
     fn update(&mut self) -> Result<()> {
         if !self.updated {
-            sh(apt(&self.root, "apt-get").arg("update"))?;
+            sh(apt(&self.root, self.arch, "apt-get").arg("update"))?;
             self.updated = true;
         }
         Ok(())
@@ -141,41 +216,46 @@ impl Fetcher {
 
     /// The cached kernel of `spec`, downloading it when missing or when `refresh` is set.
     pub fn ensure(&mut self, spec: &KernelSpec, refresh: bool) -> Result<Kernel> {
-        let dir = self.root.join(spec.id);
+        let dir = self.root.join(spec.label());
         let meta_path = dir.join("kernel.json");
         if !refresh {
             if let Ok(text) = std::fs::read_to_string(&meta_path) {
-                if let Ok(k) = serde_json::from_str::<Kernel>(&text) {
+                if let Ok(mut k) = serde_json::from_str::<Kernel>(&text) {
                     if k.vmlinuz.is_file() {
+                        k.arch = spec.arch;
                         return Ok(k);
                     }
                 }
             }
         }
         self.update()?;
-        let (package, version) = self.resolve(spec)?;
-        eprintln!("xtask: kernel {}: {package} {version}", spec.id);
-        let archives = self.root.join("apt/cache/archives");
-        sh(apt(&self.root, "apt-get")
-            .current_dir(&archives)
-            .arg("download")
-            .arg(format!("{package}={version}")))?;
-        let deb = std::fs::read_dir(&archives)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
-            })
-            .with_context(|| format!("apt-get download left no {package} .deb"))?;
+        // The newest image of the series first; Debian's mirrors sometimes list a version
+        // whose .deb no longer downloads (seen: arm64 5.10), so older ones are tried next.
+        let mut tried = Vec::new();
+        let mut got = None;
+        for (package, version) in self.candidates(spec)?.into_iter().take(4) {
+            eprintln!("xtask: kernel {}: {package} {version}", spec.label());
+            match self.download(&package, &version) {
+                Ok(deb) => {
+                    got = Some((package, version, deb));
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("xtask: kernel {}: {e:#}; trying an older one", spec.label());
+                    tried.push(format!("{package} {version}"));
+                }
+            }
+        }
+        let Some((package, version, deb)) = got else {
+            bail!(
+                "no image of kernel {} downloads (tried {})",
+                spec.label(),
+                tried.join(", ")
+            );
+        };
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        let extract = format!(
-            "dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards './boot/vmlinuz-*' './boot/config-*'",
-            deb.display(),
-            dir.display()
-        );
-        sh(Command::new("sh").args(["-c", &extract]))?;
+        unpack_deb(&deb, &dir, &["./boot/vmlinuz-*", "./boot/config-*"])?;
         std::fs::remove_file(&deb)?;
         let boot = dir.join("boot");
         let mut vmlinuz = None;
@@ -194,7 +274,8 @@ impl Fetcher {
         }
         std::fs::remove_dir(&boot)?;
         let k = Kernel {
-            id: spec.id.into(),
+            id: spec.label(),
+            arch: spec.arch,
             package,
             version,
             vmlinuz: vmlinuz.context("no vmlinuz in the package")?,
@@ -203,43 +284,123 @@ impl Fetcher {
         Ok(k)
     }
 
-    /// (image package, version): the newest metapackage version of the series and the image it
-    /// depends on, as its `-unsigned` twin (same kernel without the EFI signature wrapper).
-    fn resolve(&self, spec: &KernelSpec) -> Result<(String, String)> {
-        let madison = stdout_of(apt(&self.root, "apt-cache").args(["madison", spec.meta]))
-            .with_context(|| format!("apt-cache madison {} failed", spec.meta))?;
-        let mut versions: Vec<&str> = madison
-            .lines()
-            .filter_map(|l| l.split('|').nth(1).map(str::trim))
-            .filter(|v| v.starts_with(spec.series))
-            .collect();
-        versions.sort_by(|a, b| compare_debian_versions(a, b));
-        let Some(meta_version) = versions.last() else {
-            bail!(
-                "no {} of series {} in bullseye/bookworm/trixie",
-                spec.meta,
-                spec.series
-            );
+    /// `apt-get download PACKAGE=VERSION` into the private cache; the .deb's path.
+    fn download(&self, package: &str, version: &str) -> Result<PathBuf> {
+        let archives = apt_dir(&self.root, self.arch).join("cache/archives");
+        let is_deb = |p: &Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{package}_")) && n.ends_with(".deb"))
         };
-        let show = stdout_of(
-            apt(&self.root, "apt-cache").args(["show", &format!("{}={meta_version}", spec.meta)]),
-        )
-        .context("apt-cache show failed")?;
-        let image = show
-            .lines()
-            .find_map(|l| l.strip_prefix("Depends: "))
-            .and_then(|d| d.split([',', ' ']).find(|p| p.starts_with("linux-image-")))
-            .with_context(|| format!("{} {meta_version} depends on no image", spec.meta))?;
-        let unsigned = format!("{image}-unsigned");
-        let policy = stdout_of(apt(&self.root, "apt-cache").args(["madison", &unsigned]))
-            .unwrap_or_default();
-        let version = policy
+        for e in std::fs::read_dir(&archives)?.flatten() {
+            if is_deb(&e.path()) {
+                std::fs::remove_file(e.path())?; // a half-downloaded or older one
+            }
+        }
+        sh(apt(&self.root, self.arch, "apt-get")
+            .current_dir(&archives)
+            .arg("download")
+            .arg(format!("{package}={version}")))?;
+        std::fs::read_dir(&archives)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| is_deb(p))
+            .with_context(|| format!("apt-get download left no {package} .deb"))
+    }
+
+    /// The files of the newest `package` of this architecture that match `wildcards`
+    /// (`./bin/busybox`), unpacked under `dir` once (cached by package name).
+    pub fn unpack(&mut self, package: &str, wildcards: &[&str]) -> Result<PathBuf> {
+        let dir = self
+            .root
+            .join(format!("{}-packages", self.arch.debian()))
+            .join(package);
+        if dir.join(".unpacked").is_file() {
+            return Ok(dir);
+        }
+        self.update()?;
+        let madison = stdout_of(apt(&self.root, self.arch, "apt-cache").args(["madison", package]))
+            .with_context(|| format!("apt-cache madison {package} failed"))?;
+        let version = madison
             .lines()
             .filter_map(|l| l.split('|').nth(1).map(str::trim))
             .max_by(|a, b| compare_debian_versions(a, b))
-            .with_context(|| format!("{unsigned} not found"))?;
-        Ok((unsigned, version.to_string()))
+            .with_context(|| format!("no {package} for {}", self.arch.debian()))?
+            .to_string();
+        let deb = self.download(package, &version)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        unpack_deb(&deb, &dir, wildcards)?;
+        std::fs::remove_file(&deb)?;
+        std::fs::write(dir.join(".unpacked"), format!("{package} {version}\n"))?;
+        Ok(dir)
     }
+
+    /// (image package, version) to try, newest first: for each metapackage version of the
+    /// series, newest first, the image it depends on as its `-unsigned` twin (same kernel
+    /// without the EFI signature wrapper), each of that package's versions newest first.
+    fn candidates(&self, spec: &KernelSpec) -> Result<Vec<(String, String)>> {
+        let versions_of = |package: &str| -> Vec<String> {
+            let madison =
+                stdout_of(apt(&self.root, self.arch, "apt-cache").args(["madison", package]))
+                    .unwrap_or_default();
+            let mut v: Vec<String> = madison
+                .lines()
+                .filter_map(|l| l.split('|').nth(1).map(|v| v.trim().to_string()))
+                .collect();
+            v.sort_by(|a, b| compare_debian_versions(b, a));
+            v.dedup();
+            v
+        };
+        let metas: Vec<String> = versions_of(spec.meta)
+            .into_iter()
+            .filter(|v| v.starts_with(spec.series))
+            .collect();
+        if metas.is_empty() {
+            bail!(
+                "no {} of series {} in bullseye/bookworm/trixie ({})",
+                spec.meta,
+                spec.series,
+                spec.arch.debian()
+            );
+        }
+        let mut out: Vec<(String, String)> = Vec::new();
+        for meta_version in &metas {
+            let show = stdout_of(
+                apt(&self.root, self.arch, "apt-cache")
+                    .args(["show", &format!("{}={meta_version}", spec.meta)]),
+            )
+            .context("apt-cache show failed")?;
+            let Some(image) = show
+                .lines()
+                .find_map(|l| l.strip_prefix("Depends: "))
+                .and_then(|d| d.split([',', ' ']).find(|p| p.starts_with("linux-image-")))
+            else {
+                continue;
+            };
+            let unsigned = format!("{image}-unsigned");
+            for v in versions_of(&unsigned) {
+                if !out.iter().any(|(p, w)| *p == unsigned && *w == v) {
+                    out.push((unsigned.clone(), v));
+                }
+            }
+        }
+        if out.is_empty() {
+            bail!("no -unsigned image for any {} {}", spec.meta, spec.series);
+        }
+        Ok(out)
+    }
+}
+
+/// Extracts the members of a .deb that match `wildcards` into `dir`.
+fn unpack_deb(deb: &Path, dir: &Path, wildcards: &[&str]) -> Result<()> {
+    let quoted: Vec<String> = wildcards.iter().map(|w| format!("'{w}'")).collect();
+    let extract = format!(
+        "dpkg-deb --fsys-tarfile '{}' | tar -x -C '{}' --wildcards {}",
+        deb.display(),
+        dir.display(),
+        quoted.join(" ")
+    );
+    sh(Command::new("sh").args(["-c", &extract]))
 }
 
 /// `dpkg --compare-versions` order, delegated to dpkg itself.
@@ -258,12 +419,13 @@ fn compare_debian_versions(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// A kernel image the user supplies (`--vmlinuz PATH`), booted like the Debian ones.
-pub fn local(path: &Path) -> Result<Kernel> {
+pub fn local(path: &Path, arch: Arch) -> Result<Kernel> {
     if !path.is_file() {
         bail!("--vmlinuz {}: no such file", path.display());
     }
     Ok(Kernel {
-        id: "local".into(),
+        id: format!("{}local", arch.id_prefix()),
+        arch,
         package: "local".into(),
         version: path.display().to_string(),
         vmlinuz: path.to_path_buf(),

@@ -2,6 +2,7 @@
 //! guest did and what the kernel counted. Kernels come from Debian (cached), the guest runs the
 //! static serial-trace and the scenarios, results land in `target/vm/<kernel>/`.
 
+mod arch;
 mod asyncio;
 mod checks;
 mod cpio;
@@ -21,16 +22,22 @@ use serde_json::Value;
 use serial_trace::analysis::{ProbeRow, Report};
 
 use crate::util::root;
+pub use arch::Arch;
 use checks::Check;
 use scenarios::{SCENARIOS, Scenario};
 
 #[derive(Args, Clone)]
 pub struct VmArgs {
-    /// Kernel ids to boot (default: all of 5.10, 5.10-old, 6.1, 6.12, 6.12-rt).
+    /// Guest architecture: x86_64 (PC board, 16550 UARTs, S3) or arm64 (`virt` board, PL011
+    /// UARTs, PL031 RTC, s2idle).
+    #[arg(long, value_enum, default_value_t = Arch::X86_64)]
+    pub arch: Arch,
+    /// Kernel ids to boot (default: all of the architecture's: x86_64 5.10, 5.10-old, 6.1,
+    /// 6.12, 6.12-rt; arm64 5.10, 6.1, 6.12, 6.12-rt; `arm64-6.12` also names an arm64 one).
     #[arg(long = "kernel", value_name = "ID")]
     pub kernels: Vec<String>,
-    /// Boot this kernel image instead of the Debian ones (it needs BPF, BTF, 8250 and RTC
-    /// built in).
+    /// Boot this kernel image (of --arch) instead of the Debian ones (it needs BPF, BTF, the
+    /// UARTs and the RTC built in).
     #[arg(long, value_name = "PATH")]
     pub vmlinuz: Option<PathBuf>,
     /// Scenarios to run (default: the matrix: suspend, timers, event-loop, flood,
@@ -72,6 +79,7 @@ pub const DEFAULT_TIMEOUT_S: u64 = 720;
 impl Default for VmArgs {
     fn default() -> Self {
         Self {
+            arch: Arch::X86_64,
             kernels: Vec::new(),
             vmlinuz: None,
             scenarios: Vec::new(),
@@ -88,6 +96,12 @@ impl Default for VmArgs {
 /// Debian packages the VM harness needs (binary, package).
 pub const PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
+    // arm64 guests: the emulator (QEMU 10, whose `virt` board has a second PL011) and the
+    // cross linker of the static aarch64 guest binaries
+    ("qemu-system-aarch64", "qemu-system-arm"),
+    ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    // (only recommended by the cross gcc, which setup installs without recommends)
+    ("/usr/aarch64-linux-gnu/lib/libc.a", "libc6-dev-arm64-cross"),
     ("busybox", "busybox-static"),
     // a timer program this project did not write, in the guest (see `guest::HOST_PROGRAMS`)
     ("cyclictest", "rt-tests"),
@@ -130,22 +144,23 @@ fn selected_scenarios(ids: &[String]) -> Result<Vec<&'static Scenario>> {
 
 fn selected_kernels(a: &VmArgs) -> Result<Vec<kernels::Kernel>> {
     if let Some(p) = &a.vmlinuz {
-        return Ok(vec![kernels::local(p)?]);
+        return Ok(vec![kernels::local(p, a.arch)?]);
     }
-    let mut fetcher = kernels::Fetcher::new()?;
+    let mut fetcher = kernels::Fetcher::new(a.arch)?;
+    let list = kernels::specs(a.arch);
     let specs: Vec<&kernels::KernelSpec> = if a.kernels.is_empty() {
-        kernels::KERNELS.iter().collect()
+        list.iter().collect()
     } else {
         a.kernels
             .iter()
             .map(|id| {
-                kernels::KERNELS
-                    .iter()
-                    .find(|k| k.id == id)
+                list.iter()
+                    .find(|k| k.id == id || k.label() == *id)
                     .with_context(|| {
-                        let all: Vec<_> = kernels::KERNELS.iter().map(|k| k.id).collect();
+                        let all: Vec<_> = list.iter().map(|k| k.id).collect();
                         format!(
-                            "unknown kernel {id}; known: {} (or --vmlinuz PATH)",
+                            "unknown {} kernel {id}; known: {} (or --vmlinuz PATH; --arch picks the architecture)",
+                            a.arch.debian(),
                             all.join(", ")
                         )
                     })
@@ -163,7 +178,9 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     crate::setup::debian_packages(PACKAGES)?;
     let scenarios = selected_scenarios(&a.scenarios)?;
     let kernels = selected_kernels(a)?;
-    let bin_dir = guest::build_static_binaries()?;
+    // the guest's binaries, and the host's (static x86_64 ones) to read the traces back
+    let bin_dir = guest::build_static_binaries(a.arch)?;
+    let host_bin = guest::build_static_binaries(Arch::X86_64)?.join("serial-trace");
     let out_root = root().join("target/vm");
     if a.recheck {
         let mut results = Vec::new();
@@ -178,14 +195,19 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
                 k.id,
                 dir.display()
             );
-            let r = evaluate(k, &run, &scenarios, &bin_dir.join("serial-trace"), &dir)?;
+            let r = evaluate(k, &run, &scenarios, &host_bin, &dir)?;
             print_result(&r, &run, &dir);
             results.push(r);
         }
         return Ok(results);
     }
-    let initrd = guest::build_initramfs(&bin_dir, &scenarios, &out_root)?;
-    if let Some(v) = crate::util::stdout_of(Command::new("qemu-system-x86_64").arg("--version")) {
+    let initrd = guest::build_initramfs(
+        a.arch,
+        &bin_dir,
+        &scenarios,
+        &out_root.join(format!("guest-{}", a.arch.debian())),
+    )?;
+    if let Some(v) = crate::util::stdout_of(Command::new(a.arch.qemu_binary()).arg("--version")) {
         // TCG's behaviour (and its bugs) differ between releases: every run names its emulator.
         eprintln!("xtask: {}", v.lines().next().unwrap_or(&v));
     }
@@ -198,6 +220,7 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
         let dir = out_root.join(&k.id);
         let _ = std::fs::remove_dir_all(&dir);
         let config = qemu::VmConfig {
+            arch: a.arch,
             vmlinuz: &k.vmlinuz,
             initrd: &initrd,
             workdir: &dir,
@@ -224,7 +247,7 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
             run = qemu::run(&config)?;
         }
         qemu::save(&run, &dir)?;
-        let mut r = evaluate(k, &run, &scenarios, &bin_dir.join("serial-trace"), &dir)?;
+        let mut r = evaluate(k, &run, &scenarios, &host_bin, &dir)?;
         for (i, sign) in retried.iter().enumerate() {
             r.notes.push(format!(
                 "boot {} hung under TCG ({sign}): see hung-attempt-{}/",

@@ -1,6 +1,6 @@
 //! Boots one guest under QEMU (TCG; KVM is broken on the project's machines), follows its
 //! console, serves `@@ST FLOOD` requests on the second UART, enforces a wall-clock timeout and
-//! collects the files the guest exports through the debug console.
+//! collects the files the guest exports (x86: the ISA debug console; arm64: semihosting).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -12,6 +12,8 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+
+use super::arch::Arch;
 
 /// Kernel messages after which a guest never recovers under TCG (seen on 5.10: a CPU that
 /// did not come back from a suspend cycle stops answering IPIs).
@@ -35,6 +37,7 @@ pub struct VmRun {
 }
 
 pub struct VmConfig<'a> {
+    pub arch: Arch,
     pub vmlinuz: &'a Path,
     pub initrd: &'a Path,
     pub workdir: &'a Path,
@@ -45,32 +48,35 @@ pub struct VmConfig<'a> {
     pub cpus: u8,
 }
 
-fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path, debugcon: &Path) -> Command {
-    let mut q = Command::new("qemu-system-x86_64");
-    q.args(["-accel", "tcg", "-machine", "pc", "-m", "1024"])
+/// The file the guest's `guest-export` writes, in the run's folder (QEMU's working directory).
+const EXPORT_FILE: &str = "export.bin";
+
+fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path) -> Command {
+    let mut q = Command::new(c.arch.qemu_binary());
+    q.current_dir(c.workdir)
+        .args(["-accel", "tcg", "-m", "1024"])
         .args(["-smp", &c.cpus.to_string()])
         .args(["-display", "none", "-no-reboot", "-nodefaults"])
         .arg("-kernel")
         .arg(c.vmlinuz)
         .arg("-initrd")
         .arg(c.initrd)
-        .args([
-            "-append",
-            // A pm_test cycle busy-waits in mdelay() for its whole delay (40 s in
-            // flood-suspend): the soft-lockup (2 × watchdog_thresh) and RCU-stall detectors
-            // would call that a hang. Their thresholds are raised past the longest delay; a
-            // real lockup is still caught, only later.
-            "console=ttyS0 panic=-1 quiet no_console_suspend suspend.pm_test_delay=0 \
+        .arg("-append")
+        // A pm_test cycle busy-waits in mdelay() for its whole delay (40 s in
+        // flood-suspend): the soft-lockup (2 × watchdog_thresh) and RCU-stall detectors
+        // would call that a hang. Their thresholds are raised past the longest delay; a
+        // real lockup is still caught, only later.
+        .arg(format!(
+            "console={} panic=-1 quiet no_console_suspend suspend.pm_test_delay=0 \
              watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=100",
-        ])
-        .args(["-global", "PIIX4_PM.disable_s3=0"])
-        .args(["-serial", "stdio"])
+            c.arch.console()
+        ));
+    c.arch.board_args(&mut q, EXPORT_FILE);
+    q.args(["-serial", "stdio"])
         .arg("-serial")
         .arg(format!("unix:{},server=on,wait=off", serial1.display()))
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp.display()))
-        .arg("-debugcon")
-        .arg(format!("file:{}", debugcon.display()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -132,13 +138,16 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
     std::fs::create_dir_all(c.workdir)?;
     let serial1 = c.workdir.join("serial1.sock");
     let qmp = c.workdir.join("qmp.sock");
-    let debugcon = c.workdir.join("debugcon.bin");
-    for p in [&serial1, &qmp, &debugcon] {
+    let export = c.workdir.join(EXPORT_FILE);
+    for p in [&serial1, &qmp, &export] {
         let _ = std::fs::remove_file(p);
     }
-    let mut child = qemu_command(c, &serial1, &qmp, &debugcon)
-        .spawn()
-        .context("starting qemu-system-x86_64 (cargo xtask setup installs qemu-system-x86)")?;
+    let mut child = qemu_command(c, &serial1, &qmp).spawn().with_context(|| {
+        format!(
+            "starting {} (`cargo xtask setup` installs it)",
+            c.arch.qemu_binary()
+        )
+    })?;
     let (tx, rx) = mpsc::channel::<Option<String>>();
     let stdout = child.stdout.take().expect("piped");
     let tx_out = tx.clone();
@@ -239,11 +248,11 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
     run.host_log.extend(frx.try_iter());
     run.host_log
         .extend(erx.try_iter().map(|l| format!("qemu: {l}")));
-    run.files = split_export(&std::fs::read(&debugcon).unwrap_or_default());
+    run.files = split_export(&std::fs::read(&export).unwrap_or_default());
     Ok(run)
 }
 
-/// Splits the debug-console stream (`@@STFILE <name>\n<size>\n<bytes>`…) into files.
+/// Splits the export stream (`@@STFILE <name>\n<size>\n<bytes>`…) into files.
 pub fn split_export(mut s: &[u8]) -> BTreeMap<String, Vec<u8>> {
     const TAG: &[u8] = b"@@STFILE ";
     let mut out = BTreeMap::new();

@@ -3,11 +3,13 @@
 //! `@@ST FACT <scenario> key=value …` (the ground truth the checks compare against) and asks the
 //! host for serial traffic with `@@ST FLOOD <bytes>`.
 
+use super::arch::Arch;
+
 /// One scenario: a shell function body run while a recording is active.
 pub struct Scenario {
     pub id: &'static str,
     pub about: &'static str,
-    /// Body of the guest shell function. Must emit `fact s3_cycles=N pm_test_cycles=M`.
+    /// Body of the guest shell function. Must emit `fact rtc_cycles=N pm_test_cycles=M`.
     pub body: &'static str,
     /// Extra `serial-trace record` arguments.
     pub record_args: &'static str,
@@ -27,9 +29,9 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "2 real S3 cycles woken by the RTC alarm, then pm_test cycles at the devices and platform levels",
         body: r#"
     full=0; partial=0
-    for i in 1 2; do sleep 1; s3 3 && full=$((full+1)); done
+    for i in 1 2; do sleep 1; mem_cycle 3 && full=$((full+1)); done
     for lvl in devices platform; do sleep 1; pm_test_cycle $lvl 0 && partial=$((partial+1)); done
-    fact s3_cycles=$full pm_test_cycles=$partial
+    fact rtc_cycles=$full pm_test_cycles=$partial
 "#,
         record_args: "",
         in_matrix: true,
@@ -58,12 +60,12 @@ pub const SCENARIOS: &[Scenario] = &[
     timer-workload --clock monotonic --api timerfd --interval-us 1000000 --duration-s 0.5 \
         --log /tmp/timers.span.jsonl > /dev/null & SPAN=$!
     sleep 0.2
-    s3 3 && full=1
+    mem_cycle 3 && full=1
     wait $SPAN; span_rc=$?
     wait $WL; rc=$?
     [ $rc -eq 0 ] && rc=$span_rc
     cat /tmp/timers.span.jsonl >> /tmp/timers.wakeups.jsonl
-    fact s3_cycles=$full pm_test_cycles=0 workload_rc=$rc
+    fact rtc_cycles=$full pm_test_cycles=0 workload_rc=$rc
 "#,
         record_args: "",
         in_matrix: true,
@@ -114,7 +116,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "ttyS1 held open and never read while the host writes 2,000,000 bytes",
         body: r#"
     unread_flood 2000000
-    fact s3_cycles=0 pm_test_cycles=0
+    fact rtc_cycles=0 pm_test_cycles=0
 "#,
         record_args: "",
         in_matrix: true,
@@ -125,9 +127,9 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "as flood, with the serial hooks forced to kprobes, serial hooks only, ttyS1 only",
         body: r#"
     unread_flood 2000000
-    fact s3_cycles=0 pm_test_cycles=0
+    fact rtc_cycles=0 pm_test_cycles=0
 "#,
-        record_args: "--serial-method kprobe --hooks serial --port ttyS1",
+        record_args: "--serial-method kprobe --hooks serial --port $PORT",
         in_matrix: true,
         python: false,
     },
@@ -138,7 +140,7 @@ pub const SCENARIOS: &[Scenario] = &[
     unread_flood 1500000
     sleep 5
     kill -9 $REC; wait $REC; killed_rc=$?
-    fact s3_cycles=0 pm_test_cycles=0 killed_rc=$killed_rc
+    fact rtc_cycles=0 pm_test_cycles=0 killed_rc=$killed_rc
 "#,
         record_args: "",
         in_matrix: true,
@@ -148,8 +150,8 @@ pub const SCENARIOS: &[Scenario] = &[
         id: "flood-suspend",
         about: "a reader drains ttyS1 while the host writes 3,000,000 bytes; a 40 s freezer cycle (reader frozen, UART awake) interrupts it, repeated (at most 3) until the kernel counted drops; once all bytes arrived, a real S3 cycle",
         body: r#"
-    serial_raw /dev/ttyS1
-    cat /dev/ttyS1 > /tmp/flood-suspend.rx & READER=$!
+    serial_raw /dev/$PORT
+    cat /dev/$PORT > /tmp/flood-suspend.rx & READER=$!
     sleep 0.5
     rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
     ST FLOOD 3000000
@@ -165,11 +167,11 @@ pub const SCENARIOS: &[Scenario] = &[
     # so the S3 cycle comes after the flood, and received + dropped = sent holds exactly.
     wait_rx 1 $((rx0 + 3000000))
     sleep 1
-    s3 3 && full=1
+    mem_cycle 3 && full=1
     sleep 1; kill $READER
     fact sent=3000000 read=$(wc -c < /tmp/flood-suspend.rx) rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 )) reader_pid=$READER
     rm -f /tmp/flood-suspend.rx
-    fact s3_cycles=$full pm_test_cycles=$partial
+    fact rtc_cycles=$full pm_test_cycles=$partial
 "#,
         record_args: "",
         in_matrix: true,
@@ -179,17 +181,17 @@ pub const SCENARIOS: &[Scenario] = &[
         id: "s2idle",
         about: "suspend-to-idle (echo freeze) woken by a byte on ttyS1 (its power/wakeup enabled, a reader holding it open); retried up to 3 times if a byte aborts the suspend",
         body: r#"
-    serial_raw /dev/ttyS1
-    cat /dev/ttyS1 > /dev/null & READER=$!
+    serial_raw /dev/$PORT
+    cat /dev/$PORT > /dev/null & READER=$!
     sleep 0.5
     full=0; tries=0
     while [ $full -lt 1 ] && [ $tries -lt 3 ]; do
         sleep 1; tries=$((tries + 1))
         s2idle_cycle && full=$((full + 1))
     done
-    wirq=$(cat /sys/power/pm_wakeup_irq 2>/dev/null); uirq=$(grep "^1: " /proc/tty/driver/serial | sed -n 's/.* irq:\([0-9]*\).*/\1/p')
+    wirq=$(cat /sys/power/pm_wakeup_irq 2>/dev/null); uirq=$(grep "^1: " $COUNTERS | sed -n 's/.* irq:\([0-9]*\).*/\1/p')
     kill $READER
-    fact s3_cycles=0 s2idle_cycles=$full pm_test_cycles=$((tries - full)) wake_irq=${wirq:-none} uart_irq=${uirq:-none}
+    fact rtc_cycles=0 s2idle_cycles=$full pm_test_cycles=$((tries - full)) wake_irq=${wirq:-none} uart_irq=${uirq:-none}
 "#,
         record_args: "",
         in_matrix: true,
@@ -200,7 +202,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "benchmark (`cargo xtask bench`): a reader drains 2,000,000 bytes through ttyS1 while serial-trace records every hook; the guest's busy CPU time is measured",
         body: r#"
     reader_flood 2000000
-    fact s3_cycles=0 pm_test_cycles=0
+    fact rtc_cycles=0 pm_test_cycles=0
 "#,
         record_args: "",
         in_matrix: false,
@@ -211,7 +213,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "benchmark (`cargo xtask bench`): as serial-cost, with the serial path unhooked (the recorder runs, `--hooks power --serial-method off`)",
         body: r#"
     reader_flood 2000000
-    fact s3_cycles=0 pm_test_cycles=0
+    fact rtc_cycles=0 pm_test_cycles=0
 "#,
         record_args: "--hooks power --serial-method off",
         in_matrix: false,
@@ -221,17 +223,17 @@ pub const SCENARIOS: &[Scenario] = &[
         id: "soak",
         about: "20 real S3 cycles in one recording while ttyS1, held open and never read, takes a 12,000,000-byte flood (not in the default matrix: `--scenario soak --cpus 1 --timeout 1200`)",
         body: r#"
-    serial_raw /dev/ttyS1
-    sleep 100000 </dev/ttyS1 & HOLD=$!
+    serial_raw /dev/$PORT
+    sleep 100000 </dev/$PORT & HOLD=$!
     sleep 0.5
     rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
     ST FLOOD 12000000
     full=0
-    for i in $(seq 20); do sleep 1; s3 3 && full=$((full+1)); done
+    for i in $(seq 20); do sleep 1; mem_cycle 3 && full=$((full+1)); done
     wait_rx 1 $((rx0 + 12000000))
     fact sent=12000000 rx=$(( $(counter 1 rx) - rx0 )) bo=$(( $(counter 1 bo) - bo0 )) oe=$(( $(counter 1 oe) - oe0 )) soak=1
     kill $HOLD
-    fact s3_cycles=$full pm_test_cycles=0
+    fact rtc_cycles=$full pm_test_cycles=0
 "#,
         record_args: "",
         in_matrix: false,
@@ -243,37 +245,47 @@ pub fn find(id: &str) -> Option<&'static Scenario> {
     SCENARIOS.iter().find(|s| s.id == id)
 }
 
-const PRELUDE: &str = r#"#!/bin/busybox sh
+/// The first lines of `/init`: the busybox applets (installed here, since an arm64 busybox
+/// cannot run on the host to list them) and the architecture's ports ([`init_script`] adds
+/// `PORT` and `COUNTERS`).
+const HEAD: &str = r#"#!/bin/busybox sh
 # Generated by `cargo xtask vm` (xtask/src/vm/scenarios.rs).
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
 export PATH=/bin
-mount -t proc proc /proc
+"#;
+
+const PRELUDE: &str = r#"
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 ST() { echo "@@ST $*"; }
-fact() { echo "@@ST FACT $SCEN $*"; }
-# counter PORT FIELD: a field of /proc/tty/driver/serial (absent fields are 0)
+# every fact line names the flood port and what `echo mem` does on this machine
+MEM_SLEEP=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/power/mem_sleep 2>/dev/null)
+fact() { echo "@@ST FACT $SCEN $* port=$PORT mem_sleep=${MEM_SLEEP:-none}"; }
+# counter LINE FIELD: a field of line LINE of the port driver's counters (absent fields are 0)
 counter() {
-    v=$(grep "^$1: " /proc/tty/driver/serial | tr ' ' '\n' | sed -n "s/^$2://p")
+    v=$(grep "^$1: " $COUNTERS | tr ' ' '\n' | sed -n "s/^$2://p")
     echo ${v:-0}
 }
 serial_raw() { stty -F $1 raw -echo -ixon -ixoff -crtscts; }
-# s3 SECONDS: one real suspend-to-RAM cycle woken by the RTC alarm
-s3() {
+# mem_cycle SECONDS: one real `echo mem` cycle woken by the RTC alarm: S3 where mem_sleep is
+# deep (x86), suspend-to-idle where it is s2idle (arm64 virt)
+mem_cycle() {
     echo 0 > /sys/class/rtc/rtc0/wakealarm
     echo +$1 > /sys/class/rtc/rtc0/wakealarm
     echo mem > /sys/power/state
 }
-# s2idle_cycle: one suspend-to-idle cycle, woken by the bytes the host sends into ttyS1 (one
-# a second from the moment asked) through the port's wakeup IRQ; the port must be open
+# s2idle_cycle: one suspend-to-idle cycle, woken by the bytes the host sends into the flood
+# port (one a second from the moment asked) through the port's wakeup IRQ; the port must be open
 s2idle_cycle() {
-    echo enabled > /sys/class/tty/ttyS1/power/wakeup
+    echo enabled > /sys/class/tty/$PORT/power/wakeup
     ST WAKEBYTES START
     echo freeze > /sys/power/state; rc=$?
     ST WAKEBYTES STOP
-    echo disabled > /sys/class/tty/ttyS1/power/wakeup
+    echo disabled > /sys/class/tty/$PORT/power/wakeup
     return $rc
 }
 # pm_test_cycle LEVEL DELAY: a partial cycle stopping at LEVEL for DELAY seconds
@@ -284,20 +296,20 @@ pm_test_cycle() {
     echo none > /sys/power/pm_test
     return $rc
 }
-# cycles_around PID: 2 s on, a 3 s pm_test freezer cycle, 2 s on, an S3 cycle; then waits for
+# cycles_around PID: 2 s on, a 3 s pm_test freezer cycle, 2 s on, a real cycle; then waits for
 # the workload PID and states what was done and how it exited
 cycles_around() {
     sleep 2; full=0; partial=0
     pm_test_cycle freezer 3 && partial=1
     sleep 2
-    s3 3 && full=1
+    mem_cycle 3 && full=1
     wait $1; rc=$?
-    fact s3_cycles=$full pm_test_cycles=$partial workload_rc=$rc
+    fact rtc_cycles=$full pm_test_cycles=$partial workload_rc=$rc
 }
-# unread_flood BYTES: ttyS1 held open, never read, while the host writes BYTES into it
+# unread_flood BYTES: the flood port held open, never read, while the host writes BYTES into it
 unread_flood() {
-    serial_raw /dev/ttyS1
-    sleep 100000 </dev/ttyS1 & HOLD=$!
+    serial_raw /dev/$PORT
+    sleep 100000 </dev/$PORT & HOLD=$!
     sleep 0.5
     rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe)
     ST FLOOD $1
@@ -310,11 +322,11 @@ busy_cs() {
     read -r _ u n s _ _ irq sirq _ < /proc/stat
     echo $((u + n + s + irq + sirq))
 }
-# reader_flood BYTES: a reader drains ttyS1 while the host writes BYTES; facts: the bytes,
+# reader_flood BYTES: a reader drains the flood port while the host writes BYTES; facts: the bytes,
 # the kernel's counters and the guest's busy CPU time over the flood (the benchmark's cost)
 reader_flood() {
-    serial_raw /dev/ttyS1
-    cat /dev/ttyS1 > /dev/null & READER=$!
+    serial_raw /dev/$PORT
+    cat /dev/$PORT > /dev/null & READER=$!
     sleep 0.5
     rx0=$(counter 1 rx); bo0=$(counter 1 bo); oe0=$(counter 1 oe); b0=$(busy_cs)
     ST FLOOD $1
@@ -334,7 +346,7 @@ wait_rx() {
         if [ "$rx" -eq "$last" ]; then
             still=$((still + 1))
             if [ $still -ge 10 ]; then
-                [ "$rx" -eq "$first" ] && ST ERROR "$SCEN: no bytes arrived on ttyS$1"
+                [ "$rx" -eq "$first" ] && ST ERROR "$SCEN: no bytes arrived on line $1 of $COUNTERS"
                 return 1
             fi
         else
@@ -363,8 +375,14 @@ ST BOOT "$(uname -r)"
 "#;
 
 /// The guest's `/init`: prelude, one function per scenario, the runs, the export, poweroff.
-pub fn init_script(scenarios: &[&Scenario]) -> String {
-    let mut s = String::from(PRELUDE);
+pub fn init_script(arch: Arch, scenarios: &[&Scenario]) -> String {
+    let mut s = String::from(HEAD);
+    s += &format!(
+        "PORT={}\nCOUNTERS={}\n",
+        arch.flood_port(),
+        arch.counters_file()
+    );
+    s.push_str(PRELUDE);
     for sc in scenarios {
         s.push_str(&format!(
             "sc_{}() {{{}}}\n",
@@ -388,11 +406,11 @@ mod tests {
     #[test]
     fn init_runs_every_scenario_and_parses() {
         let all: Vec<&Scenario> = SCENARIOS.iter().collect();
-        let script = init_script(&all);
+        let script = init_script(Arch::X86_64, &all);
         for sc in SCENARIOS {
             assert!(script.contains(&format!("run {} {}\n", sc.id, sc.record_args)));
             assert!(
-                sc.body.contains("fact s3_cycles=") || sc.body.contains("cycles_around "),
+                sc.body.contains("fact rtc_cycles=") || sc.body.contains("cycles_around "),
                 "{} reports no cycle count",
                 sc.id
             );

@@ -1,0 +1,117 @@
+//! The guest architectures of the VM matrix and every fact that differs between them: the
+//! Debian architecture, the Rust target, the emulator and its board, the UARTs and where their
+//! counters live, and how files leave the guest.
+
+use std::process::Command;
+
+use clap::ValueEnum;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Arch {
+    /// PC board, ISA 16550 UARTs (ttyS*), ACPI S3 and s2idle.
+    #[default]
+    #[value(name = "x86_64", alias = "amd64")]
+    X86_64,
+    /// QEMU `virt` board, PL011 UARTs (ttyAMA*), PL031 RTC, s2idle only.
+    #[value(name = "arm64", alias = "aarch64")]
+    Arm64,
+}
+
+impl Arch {
+    /// Debian's name (`dpkg --print-architecture`).
+    pub fn debian(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-gnu",
+            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+        }
+    }
+
+    /// Prefix of the kernel ids and result folders (`target/vm/arm64-6.12`); x86_64's ids
+    /// have none, as before arm64 joined.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "",
+            Arch::Arm64 => "arm64-",
+        }
+    }
+
+    pub fn qemu_binary(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "qemu-system-x86_64",
+            Arch::Arm64 => "qemu-system-aarch64",
+        }
+    }
+
+    /// The board and what it needs to suspend, boot and export files. x86: the PIIX4's S3
+    /// is enabled and files leave through the ISA debug console (`guest-export` writes port
+    /// 0xe9). arm64: QEMU's `virt` (PL011s, PL031 RTC; its only sleep state is s2idle) on a
+    /// Cortex-A72, files through Arm semihosting (`guest-export` asks QEMU to write a file in
+    /// its working directory, which the harness sets to the run's folder).
+    pub fn board_args(self, q: &mut Command, export: &str) {
+        match self {
+            Arch::X86_64 => {
+                q.args(["-machine", "pc"])
+                    .args(["-global", "PIIX4_PM.disable_s3=0"])
+                    .arg("-debugcon")
+                    .arg(format!("file:{export}"));
+            }
+            Arch::Arm64 => {
+                q.args(["-machine", "virt", "-cpu", "cortex-a72"]).args([
+                    "-semihosting-config",
+                    "enable=on,target=native,userspace=on",
+                ]);
+            }
+        }
+    }
+
+    /// The console UART (the guest's /init talks to the harness on it).
+    pub fn console(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "ttyS0",
+            Arch::Arm64 => "ttyAMA0",
+        }
+    }
+
+    /// The second UART, which the scenarios flood: the host writes into its socket.
+    pub fn flood_port(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "ttyS1",
+            Arch::Arm64 => "ttyAMA1",
+        }
+    }
+
+    /// The serial_core driver file that holds the ports' counters (`tx: rx: oe: bo:` …).
+    pub fn counters_file(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "/proc/tty/driver/serial",
+            Arch::Arm64 => "/proc/tty/driver/ttyAMA",
+        }
+    }
+
+    /// `cargo build --target` for this architecture from an x86_64 host: the linker to use
+    /// (Debian's cross gcc), as cargo's environment variable.
+    pub fn cross_linker(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Arch::X86_64 => None,
+            Arch::Arm64 => Some((
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+                "aarch64-linux-gnu-gcc",
+            )),
+        }
+    }
+
+    /// ELF `e_machine` of this architecture's binaries.
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62, // EM_X86_64
+            Arch::Arm64 => 183, // EM_AARCH64
+        }
+    }
+}
