@@ -1108,12 +1108,23 @@ fn armed_late(tool: &ToolWakeups, w: &Wakeup, held_off: &HeldOff) -> Option<Arme
 /// resume; a monotonic one is on time on its own clock but the boottime−monotonic offset
 /// jumped since the sleep was asked (where the program logs it; else since the thread's
 /// previous wakeup, which is the same for a thread that sleeps again at once, but not for a
-/// waiter whose next deadline another thread arms after thaw).
-fn spanning(wakeups: &[Wakeup]) -> Vec<bool> {
+/// waiter whose next deadline another thread arms after thaw). In a real cycle during which
+/// no clock stopped (s2idle with timekeeping running: arm64 `virt`), neither sign exists: there
+/// the deadline itself, on CLOCK_MONOTONIC, inside one of `clockless` (the report's windows of
+/// such cycles; the guest performed them, as `cycles_performed` checks) says so.
+fn spanning(wakeups: &[Wakeup], clockless: &[(i64, i64)]) -> Vec<bool> {
     let mut prev_offset: HashMap<u32, i64> = HashMap::new();
     wakeups
         .iter()
         .map(|w| {
+            // no clock jumped between the deadline and the wakeup in such a cycle
+            let deadline_mono = w.woke_mono_ns - w.late_ns;
+            if clockless
+                .iter()
+                .any(|&(start, end)| (start..=end).contains(&deadline_mono))
+            {
+                return true;
+            }
             let offset = w.woke_boot_ns - w.woke_mono_ns;
             let before = prev_offset.insert(w.tid, offset);
             let jumped = w
@@ -1267,7 +1278,7 @@ pub fn spanning_checks(
     misses: u64,
     counted: bool,
 ) -> Vec<Check> {
-    let spans = spanning(wakeups);
+    let spans = spanning(wakeups, &clockless_cycles(report));
     let group = |clock: Clock| {
         report
             .timers
@@ -1462,6 +1473,7 @@ fn uncounted_allowance(n: u64) -> u64 {
 /// `misses` is what the kernel counted as skipped by the BPF recursion guard in the programs a
 /// wakeup needs (`hrtimer_expire_entry`, `sched_switch`); `counted` is false on kernels before
 /// 5.12, which do not count them.
+#[cfg(test)]
 pub fn timer_checks(
     wakeups: &[Wakeup],
     tool: &ToolWakeups,
@@ -1469,8 +1481,20 @@ pub fn timer_checks(
     misses: u64,
     counted: bool,
 ) -> Vec<Check> {
+    timer_checks_in(wakeups, &[], tool, held_off, misses, counted)
+}
+
+/// The tool's wakeups against the workload's (see the tests' `timer_checks`), with the report's cycles in which no clock stopped (see [`spanning`]).
+pub fn timer_checks_in(
+    wakeups: &[Wakeup],
+    clockless: &[(i64, i64)],
+    tool: &ToolWakeups,
+    held_off: &HeldOff,
+    misses: u64,
+    counted: bool,
+) -> Vec<Check> {
     let mut agreement = Agreement::default();
-    for (w, &span) in wakeups.iter().zip(&spanning(wakeups)) {
+    for (w, &span) in wakeups.iter().zip(&spanning(wakeups, clockless)) {
         match tool_wakeup(tool, w, held_off) {
             Some(t) => agreement.add(w, span, t, held_off),
             // logged by a runtime whose deadline passed before it slept
@@ -1648,6 +1672,17 @@ pub fn event_loop_checks(wakeups: &[Wakeup], ev: &TimerEvidence, report: &Report
     out
 }
 
+/// The report's real cycles during which no clock stopped (boottime − monotonic grew by less
+/// than a second: s2idle on arm64 `virt`), (start, end) on CLOCK_MONOTONIC.
+pub fn clockless_cycles(report: &Report) -> Vec<(i64, i64)> {
+    report
+        .suspend_cycles
+        .iter()
+        .filter(|c| c.machine_suspend && c.suspended_ns < 1_000_000_000)
+        .map(|c| (c.start_mono_ns as i64, c.end_mono_ns as i64))
+        .collect()
+}
+
 /// The report's suspend cycles, (start, end) on CLOCK_MONOTONIC.
 pub fn cycles_mono(report: &Report) -> Vec<(i64, i64)> {
     report
@@ -1673,14 +1708,21 @@ pub fn late_sleep_checks(
         misses,
         counted,
     } = ev;
-    let mut out: Vec<Check> = timer_checks(wakeups, tool, held_off, misses, counted)
-        .into_iter()
-        .filter(|c| !c.name.contains("on both clocks"))
-        .map(|mut c| {
-            c.name = c.name.replacen("timers:", &format!("{scenario}:"), 1);
-            c
-        })
-        .collect();
+    let mut out: Vec<Check> = timer_checks_in(
+        wakeups,
+        &clockless_cycles(report),
+        tool,
+        held_off,
+        misses,
+        counted,
+    )
+    .into_iter()
+    .filter(|c| !c.name.contains("on both clocks"))
+    .map(|mut c| {
+        c.name = c.name.replacen("timers:", &format!("{scenario}:"), 1);
+        c
+    })
+    .collect();
     let cycles = cycles_mono(report);
     let (mut late, mut listed, mut in_cycle, mut unlisted) = (0, 0, 0, 0u64);
     // late only after the task got the CPU (see `HeldOff`): on time as a wakeup
@@ -2149,12 +2191,34 @@ mod tests {
             asked_ns: None,
         };
         let logged = [w(s, s, Some(0)), w(2 * s, 5 * s, Some(3 * s))];
-        assert_eq!(spanning(&logged), [false, false]);
+        assert_eq!(spanning(&logged, &[]), [false, false]);
         let across = [w(s, s, Some(0)), w(2 * s, 5 * s, Some(0))];
-        assert_eq!(spanning(&across), [false, true]);
+        assert_eq!(spanning(&across, &[]), [false, true]);
         // without the asked offset, the previous wakeup's stands in
         let unlogged = [w(s, s, None), w(2 * s, 5 * s, None)];
-        assert_eq!(spanning(&unlogged), [false, true]);
+        assert_eq!(spanning(&unlogged, &[]), [false, true]);
+    }
+
+    /// Seen on arm64 `virt` (6.12): s2idle stops no clock, so a monotonic sleep whose deadline
+    /// fell in the cycle shows no offset jump; only the cycle's window says it spanned it.
+    #[test]
+    fn a_deadline_inside_a_cycle_that_stopped_no_clock_spans_it() {
+        let s = 1_000_000_000i64;
+        let w = |deadline: i64, late: i64| Wakeup {
+            tid: 7,
+            clock: "monotonic".into(),
+            api: "timerfd".into(),
+            deadline_ns: deadline,
+            woke_mono_ns: deadline + late,
+            woke_boot_ns: deadline + late,
+            late_ns: late,
+            asked_boot_minus_mono_ns: Some(0),
+            asked_ns: None,
+        };
+        // before the cycle, inside it (woken at its end), after it
+        let log = [w(2 * s, 1_000), w(4 * s, 3 * s), w(8 * s, 1_000)];
+        assert_eq!(spanning(&log, &[]), [false, false, false]);
+        assert_eq!(spanning(&log, &[(3 * s, 7 * s)]), [false, true, false]);
     }
 
     fn cycle(real: bool, suspended: u64) -> Value {

@@ -12,7 +12,8 @@ use super::arch::Arch;
 use super::cpio::Cpio;
 use super::kernels::Fetcher;
 use super::scenarios::Scenario;
-use crate::util::{root, sh, stdout_of};
+use super::userland::Userland;
+use crate::util::{root, sh};
 
 /// Guest programs, built statically.
 pub const GUEST_BINARIES: &[&str] = &[
@@ -130,28 +131,13 @@ fn check_guest_elf(path: &Path, bytes: &[u8], arch: Arch) -> Result<()> {
     Ok(())
 }
 
-/// Programs this project did not write that scenarios run, from the host's Debian packages
-/// (see `vm::PACKAGES`), with the shared libraries `ldd` names for them.
-pub const HOST_PROGRAMS: &[&str] = &["cyclictest"];
+/// Programs this project did not write that scenarios run, from Debian's packages (see
+/// `vm::PACKAGES` and [`Userland`]), with their shared libraries: (program, package).
+pub const FOREIGN_PROGRAMS: &[(&str, &str)] = &[("cyclictest", "rt-tests")];
 
-/// `ldd` output → the files to copy: each library's resolved path and the program interpreter.
-fn ldd_files(ldd: &str) -> Vec<String> {
-    ldd.lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let path = match l.split_once("=>") {
-                Some((_, right)) => right.trim(),
-                None => l,
-            };
-            let path = path.split_whitespace().next()?;
-            path.starts_with('/').then(|| path.to_string())
-        })
-        .collect()
-}
-
-/// Adds the host file `path` at the same path in the guest, with every parent folder, keeping
-/// its mtime (see [`Cpio::file_at`]), once. `present` holds the paths already in the archive.
-fn add_host_file(c: &mut Cpio, present: &mut Vec<String>, path: &Path) -> Result<()> {
+/// Adds the userland file at guest path `path`, with every parent folder, keeping its mtime
+/// (see [`Cpio::file_at`]), once. `present` holds the paths already in the archive.
+fn add_file(c: &mut Cpio, present: &mut Vec<String>, u: &Userland, path: &Path) -> Result<()> {
     let name = path
         .to_str()
         .context("non-UTF-8 path")?
@@ -159,8 +145,7 @@ fn add_host_file(c: &mut Cpio, present: &mut Vec<String>, path: &Path) -> Result
     if present.iter().any(|d| d == name) {
         return Ok(()); // a library two programs need
     }
-    let real =
-        std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
+    let real = u.source(path)?;
     let bytes = std::fs::read(&real).with_context(|| format!("reading {}", real.display()))?;
     let meta = std::fs::metadata(&real)?;
     let mtime = meta
@@ -192,25 +177,21 @@ fn add_host_file(c: &mut Cpio, present: &mut Vec<String>, path: &Path) -> Result
     Ok(())
 }
 
-/// Adds the shared libraries `ldd` names for the ELF file `path` (and the program
+/// Adds the shared libraries the ELF file at guest path `path` needs (and its program
 /// interpreter) at the paths the dynamic loader looks for them.
-fn add_libraries(c: &mut Cpio, present: &mut Vec<String>, path: &Path) -> Result<()> {
-    let ldd = stdout_of(Command::new("ldd").arg(path))
-        .with_context(|| format!("ldd {} failed", path.display()))?;
-    for lib in ldd_files(&ldd) {
-        add_host_file(c, present, Path::new(&lib))?;
+fn add_libraries(c: &mut Cpio, present: &mut Vec<String>, u: &Userland, path: &Path) -> Result<()> {
+    for lib in u.libraries(path)? {
+        add_file(c, present, u, &lib)?;
     }
     Ok(())
 }
 
-/// Adds `program` (found on the host's PATH) as `bin/<program>` and its libraries.
-fn add_host_program(c: &mut Cpio, present: &mut Vec<String>, program: &str) -> Result<()> {
-    let path = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{program} is not installed: run `cargo xtask setup`"))?;
-    add_libraries(c, present, &path)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+/// Adds `program` as `bin/<program>` and its libraries.
+fn add_program(c: &mut Cpio, present: &mut Vec<String>, u: &Userland, program: &str) -> Result<()> {
+    let path = u.program(program)?;
+    add_libraries(c, present, u, &path)?;
+    let real = u.source(&path)?;
+    let bytes = std::fs::read(&real).with_context(|| format!("reading {}", real.display()))?;
     c.file(&format!("bin/{program}"), &bytes, true);
     Ok(())
 }
@@ -273,24 +254,61 @@ runpy.run_path(script, run_name="__main__")
         .collect())
 }
 
-/// Adds Debian's Python with its libraries, the standard-library files the script loads (and
-/// the libraries of their extension modules) and the script as `/bin/asyncio_service.py`.
-fn add_python(c: &mut Cpio, present: &mut Vec<String>, out_dir: &Path) -> Result<()> {
+/// The host's Debian Python at its real path (`/usr/bin/python3.11`): the guest runs the same
+/// version, from the host (x86_64) or from the sysroot's packages of that version.
+fn host_python() -> Result<PathBuf> {
     let python = Path::new(PYTHON);
     if !python.is_file() {
         bail!("{PYTHON} is missing: install Debian's python3 (`cargo xtask setup` does)");
     }
+    Ok(std::fs::canonicalize(python)?)
+}
+
+/// Debian packages of the host's Python version for a sysroot (`python3.11-minimal`,
+/// `libpython3.11-stdlib`).
+pub fn python_packages() -> Result<Vec<String>> {
+    let real = host_python()?;
+    let version = real
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("python's file name")?
+        .to_string();
+    Ok(vec![
+        format!("{version}-minimal"),
+        format!("lib{version}-stdlib"),
+    ])
+}
+
+/// Adds Debian's Python with its libraries, the standard-library files the script loads (and
+/// the libraries of their extension modules) and the script as `/bin/asyncio_service.py`.
+fn add_python(c: &mut Cpio, present: &mut Vec<String>, u: &Userland, out_dir: &Path) -> Result<()> {
     let script = root().join(PYTHON_SCRIPT);
     // at its real path: the interpreter finds its standard library relative to itself
-    let real = std::fs::canonicalize(python)?;
-    add_host_file(c, present, &real)?;
-    add_libraries(c, present, &real)?;
+    let real = host_python()?;
+    if let Userland::Sysroot { root, .. } = u {
+        // Debian compiles the bytecode when a package is installed; a sysroot is only
+        // unpacked, and compiling asyncio under TCG would take seconds of the scenario. The
+        // host's Python is the same version (same bytecode); paths as the guest sees them.
+        let stdlib = root.join(format!(
+            "usr/lib/{}",
+            real.file_name().unwrap().to_string_lossy()
+        ));
+        sh(Command::new(&real)
+            .args(["-m", "compileall", "-q", "-j", "0", "-s"])
+            .arg(root)
+            .args(["-p", "/"])
+            .arg(&stdlib)
+            .stdout(std::process::Stdio::null()))?;
+    }
+    add_file(c, present, u, &real)?;
+    add_libraries(c, present, u, &real)?;
     c.symlink("bin/python3", real.to_str().context("non-UTF-8 path")?);
     for f in python_module_files(&script, out_dir)? {
+        let f = u.module(&f);
         if f.extension().is_some_and(|e| e == "so") {
-            add_libraries(c, present, &f)?;
+            add_libraries(c, present, u, &f)?;
         }
-        add_host_file(c, present, &f)?;
+        add_file(c, present, u, &f)?;
     }
     let bytes = std::fs::read(&script).with_context(|| format!("reading {}", script.display()))?;
     c.file("bin/asyncio_service.py", &bytes, false);
@@ -320,19 +338,20 @@ pub fn build_initramfs(
         check_guest_elf(&p, &bytes, arch)?;
         c.file(&format!("bin/{b}"), &bytes, true);
     }
-    if arch != Arch::X86_64 && scenarios.iter().any(|s| s.python || s.id == "cyclictest") {
-        bail!(
-            "cyclictest and asyncio need {} userland packages: not yet",
-            arch.debian()
-        );
+    let python = scenarios.iter().any(|s| s.python);
+    let mut packages: Vec<String> = FOREIGN_PROGRAMS
+        .iter()
+        .map(|(_, p)| p.to_string())
+        .collect();
+    if python {
+        packages.extend(python_packages()?);
     }
-    if arch == Arch::X86_64 {
-        for program in HOST_PROGRAMS {
-            add_host_program(&mut c, &mut present, program)?;
-        }
+    let u = Userland::for_arch(arch, &packages)?;
+    for (program, _) in FOREIGN_PROGRAMS {
+        add_program(&mut c, &mut present, &u, program)?;
     }
-    if scenarios.iter().any(|s| s.python) {
-        add_python(&mut c, &mut present, out_dir)?;
+    if python {
+        add_python(&mut c, &mut present, &u, out_dir)?;
     }
     c.file(
         "init",
@@ -351,22 +370,7 @@ pub fn build_initramfs(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ldd_lines_give_libraries_and_the_interpreter() {
-        let out = "\tlinux-vdso.so.1 (0x00007ffd)\n\
-                   \tlibnuma.so.1 => /lib/x86_64-linux-gnu/libnuma.so.1 (0x00007f5a)\n\
-                   \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f5b)\n\
-                   \t/lib64/ld-linux-x86-64.so.2 (0x00007f5c)\n";
-        assert_eq!(
-            ldd_files(out),
-            [
-                "/lib/x86_64-linux-gnu/libnuma.so.1",
-                "/lib/x86_64-linux-gnu/libc.so.6",
-                "/lib64/ld-linux-x86-64.so.2"
-            ]
-        );
-    }
+    use crate::util::stdout_of;
 
     #[test]
     fn recognises_static_and_dynamic_elves() {

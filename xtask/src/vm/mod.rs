@@ -11,6 +11,7 @@ mod guest;
 mod kernels;
 mod qemu;
 mod scenarios;
+mod userland;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -103,7 +104,7 @@ pub const PACKAGES: &[(&str, &str)] = &[
     // (only recommended by the cross gcc, which setup installs without recommends)
     ("/usr/aarch64-linux-gnu/lib/libc.a", "libc6-dev-arm64-cross"),
     ("busybox", "busybox-static"),
-    // a timer program this project did not write, in the guest (see `guest::HOST_PROGRAMS`)
+    // a timer program this project did not write, in the guest (see `guest::FOREIGN_PROGRAMS`)
     ("cyclictest", "rt-tests"),
     // a language runtime this project did not write, in the guest (see `guest::PYTHON`)
     (guest::PYTHON, "python3"),
@@ -574,8 +575,13 @@ fn timer_scenario_checks(
             let skipped = misses + rearmed_unseen;
             let mut out =
                 checks::spanning_checks(&wakeups, report, skipped, counted || rearmed_unseen > 0);
-            out.extend(checks::timer_checks(
-                &wakeups, &tool, &held_off, misses, counted,
+            out.extend(checks::timer_checks_in(
+                &wakeups,
+                &checks::clockless_cycles(report),
+                &tool,
+                &held_off,
+                misses,
+                counted,
             ));
             let expiries = read("posix-ftrace.log")
                 .ok()
