@@ -67,16 +67,14 @@ fn nightly_with_rust_src() -> Result<()> {
     Ok(())
 }
 
-/// The stable toolchain's targets for the static guest binaries of every VM architecture
-/// (x86_64 is the host's own).
+/// The stable toolchain's target for the static aarch64 guest binaries (x86_64 is the host's
+/// own).
 fn rust_targets() -> Result<()> {
     let installed = stdout_of(Command::new("rustup").args(["target", "list", "--installed"]))
         .unwrap_or_default();
-    for arch in [crate::vm::Arch::Arm64] {
-        let t = arch.rust_target();
-        if !installed.lines().any(|l| l.trim() == t) {
-            sh(Command::new("rustup").args(["target", "add", t]))?;
-        }
+    let t = crate::vm::Arch::Arm64.rust_target();
+    if !installed.lines().any(|l| l.trim() == t) {
+        sh(Command::new("rustup").args(["target", "add", t]))?;
     }
     Ok(())
 }
