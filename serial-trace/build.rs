@@ -9,10 +9,17 @@ fn main() -> anyhow::Result<()> {
     if std::env::var_os("CARGO_CFG_FUZZING").is_some()
         || std::env::var_os("CARGO_FEATURE_EBPF").is_none()
     {
+        println!("cargo:rustc-env=SERIAL_TRACE_EBPF_ARCH=none");
         let out = std::path::Path::new(&std::env::var("OUT_DIR")?).join("serial-trace-ebpf");
         std::fs::write(out, [])?;
         return Ok(());
     }
+    // aya-build builds the object for this target's `bpf_target_arch` (its kprobe programs
+    // read that architecture's registers); the loader compares it with the running kernel's.
+    println!(
+        "cargo:rustc-env=SERIAL_TRACE_EBPF_ARCH={}",
+        std::env::var("CARGO_CFG_TARGET_ARCH")?
+    );
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../serial-trace-ebpf");
     aya_build::build_ebpf(
         [aya_build::Package {

@@ -307,6 +307,30 @@ pub enum SerialMethod {
     Off,
 }
 
+/// The architecture the embedded eBPF object was built for (Rust's `target_arch`, which
+/// aya-build passes on as `bpf_target_arch`): its kprobe programs read that one's `pt_regs`.
+pub const EBPF_ARCH: &str = env!("SERIAL_TRACE_EBPF_ARCH");
+
+/// `Ok` when kprobe programs built for `ebpf_arch` read the registers of a kernel whose
+/// `uname -m` is `machine`.
+pub fn kprobe_registers_match(ebpf_arch: &str, machine: &str) -> Result<(), String> {
+    let kernel_arch = match machine {
+        "x86_64" => "x86_64",
+        "aarch64" | "arm64" => "aarch64",
+        m if m.starts_with("armv") => "arm",
+        "riscv64" => "riscv64",
+        m if m.starts_with("i") && m.ends_with("86") => "x86",
+        other => other,
+    };
+    if ebpf_arch == kernel_arch {
+        Ok(())
+    } else {
+        Err(format!(
+            "this serial-trace's kprobe programs read {ebpf_arch} registers, but the kernel is {machine}: use the {kernel_arch} build (`cargo xtask dist`)"
+        ))
+    }
+}
+
 /// How the kernel answered the capability checks for function hooks.
 pub struct FunctionHookSupport {
     /// `Ok` when an fentry program loaded; otherwise the kernel's refusal.
@@ -316,7 +340,11 @@ pub struct FunctionHookSupport {
 }
 
 impl FunctionHookSupport {
+    /// Whether kprobes can be used: the kernel has them, and the embedded eBPF object reads
+    /// the registers of the kernel's architecture (a 32-bit ARM build on a 64-bit kernel would
+    /// read its arguments from the wrong places).
     pub fn kprobe_from_sysfs() -> Result<(), String> {
+        kprobe_registers_match(EBPF_ARCH, &crate::kernel::sysinfo::machine())?;
         if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
             Ok(())
         } else {
@@ -377,6 +405,20 @@ mod tests {
     use super::*;
     use crate::kernel::tracefs::parse_format;
     use serial_trace_common::{Filter, kind, kind_info};
+
+    #[test]
+    fn kprobes_need_the_kernels_registers() {
+        assert!(kprobe_registers_match("aarch64", "aarch64").is_ok());
+        assert!(kprobe_registers_match("x86_64", "x86_64").is_ok());
+        assert!(kprobe_registers_match("arm", "armv7l").is_ok());
+        // a 32-bit ARM userland on a 64-bit kernel (Raspberry Pi OS 32-bit, 64-bit kernel)
+        let e = kprobe_registers_match("arm", "aarch64").unwrap_err();
+        assert!(
+            e.contains("arm registers") && e.contains("aarch64 build"),
+            "{e}"
+        );
+        assert!(kprobe_registers_match("x86_64", "aarch64").is_err());
+    }
 
     fn fmt(lines: &[(&str, u16, u16, bool)]) -> Vec<FormatField> {
         let text: String = lines

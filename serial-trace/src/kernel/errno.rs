@@ -3,7 +3,7 @@
 use std::io;
 
 /// `ENOTSUPP` from `include/linux/errno.h`: not in libc, but bpf() returns it.
-const ENOTSUPP: i32 = 524;
+pub const ENOTSUPP: i32 = 524;
 
 /// The symbolic name of an errno, when it is one this tool meets.
 pub fn errno_name(code: i32) -> Option<&'static str> {

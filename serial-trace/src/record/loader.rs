@@ -132,6 +132,23 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         kprobe: FunctionHookSupport::kprobe_from_sysfs(),
     };
     let serial = attach_serial(&mut ebpf, &kallsyms, &support, opts.serial_method, &serial);
+    if matches!(
+        opts.serial_method,
+        SerialMethod::Fentry | SerialMethod::Kprobe
+    ) && !serial.rows.iter().any(|r| r.attached)
+    {
+        // asked for by name: recording without it would not be what was asked
+        let why: Vec<String> = serial
+            .rows
+            .iter()
+            .map(|r| format!("{}: {}", r.name, r.reason.as_deref().unwrap_or("?")))
+            .collect();
+        anyhow::bail!(
+            "--serial-method {} attached no serial hook on this kernel (`--serial-method auto` picks what works):\n  {}",
+            format!("{:?}", opts.serial_method).to_lowercase(),
+            why.join("\n  ")
+        );
+    }
     probes.extend(serial.rows);
     programs.extend(serial.programs.iter().map(|p| p.to_string()));
     Ok(Loaded {
@@ -170,23 +187,49 @@ fn fentry_allowed(ebpf: &mut Ebpf, syms: &Kallsyms) -> Result<(), String> {
         .ok_or("fentry test program missing from the eBPF object")?
         .try_into()
         .map_err(|e| format!("{e}"))?;
-    let res = prog.load(target, btf);
+    // Loading is not enough: arm64 before 6.4 loads fentry programs but refuses every attach
+    // (no ftrace direct calls), so the test attaches and detaches too.
+    let res = prog.load(target, btf).and_then(|()| {
+        let link = prog.attach()?;
+        prog.detach(link)
+    });
     let _ = prog.unload();
-    res.map_err(|e| format!("fentry refused: {}", describe_program_error(&e)))
+    res.map_err(|e| format!("fentry refused: {}", explain_fentry_error(&e)))
+}
+
+/// [`describe_program_error`], with the reason where the errno alone says little.
+pub(super) fn explain_fentry_error(e: &aya::programs::ProgramError) -> String {
+    let named = describe_program_error(e);
+    if os_error(e) == Some(crate::kernel::errno::ENOTSUPP) {
+        format!(
+            "{named}: this kernel cannot attach fentry/fexit programs (no ftrace direct calls: arm64 before 6.4)"
+        )
+    } else {
+        named
+    }
+}
+
+/// The errno inside an aya program error, if any.
+fn os_error(e: &aya::programs::ProgramError) -> Option<i32> {
+    use std::error::Error;
+    let mut src: Option<&dyn Error> = Some(e);
+    while let Some(s) = src {
+        if let Some(code) = s
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.raw_os_error())
+        {
+            return Some(code);
+        }
+        src = s.source();
+    }
+    None
 }
 
 /// The errno behind an aya program error, spelled like the kernel (EPERM, …), when there is one.
 pub(super) fn describe_program_error(e: &aya::programs::ProgramError) -> String {
-    use std::error::Error;
-    let mut src: Option<&dyn Error> = Some(e);
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if let Some(code) = io.raw_os_error() {
-                return crate::kernel::errno::errno_name(code)
-                    .map_or_else(|| format!("errno {code}"), String::from);
-            }
-        }
-        src = s.source();
+    match os_error(e) {
+        Some(code) => crate::kernel::errno::errno_name(code)
+            .map_or_else(|| format!("errno {code}"), String::from),
+        None => e.to_string(),
     }
-    e.to_string()
 }

@@ -107,11 +107,50 @@ impl Arch {
         }
     }
 
+    /// The method `record --serial-method auto` must pick for the drop hook on a kernel of
+    /// this release (`6.12.118+deb13-arm64`): fexit where the kernel can attach fentry/fexit
+    /// programs, kprobes where it cannot (arm64 before 6.4: no ftrace direct calls).
+    pub fn default_serial_method(self, release: &str) -> &'static str {
+        let mut v = release
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<u32>().ok());
+        let version = (v.next().unwrap_or(0), v.next().unwrap_or(0));
+        match self {
+            Arch::Arm64 if version < (6, 4) => "kprobe",
+            _ => "fexit",
+        }
+    }
+
     /// ELF `e_machine` of this architecture's binaries.
     pub fn elf_machine(self) -> u16 {
         match self {
             Arch::X86_64 => 62, // EM_X86_64
             Arch::Arm64 => 183, // EM_AARCH64
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arm64_before_6_4_hooks_the_serial_path_with_kprobes() {
+        assert_eq!(
+            Arch::Arm64.default_serial_method("5.10.0-32-arm64"),
+            "kprobe"
+        );
+        assert_eq!(
+            Arch::Arm64.default_serial_method("6.1.0-41-arm64"),
+            "kprobe"
+        );
+        assert_eq!(
+            Arch::Arm64.default_serial_method("6.12.118+deb13-arm64"),
+            "fexit"
+        );
+        assert_eq!(
+            Arch::X86_64.default_serial_method("5.10.0-32-amd64"),
+            "fexit"
+        );
     }
 }

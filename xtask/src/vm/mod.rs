@@ -382,17 +382,17 @@ fn evaluate(
             }
         }
         let f = facts.get(sc.id).cloned().unwrap_or_default();
-        if sc.id == "flood-kill" {
-            // no trailer, no end counters, no clean stop: checked against the guest alone
-            checks.extend(checks::killed_checks(sc.id, &report, &f));
-            continue;
-        }
-        checks.extend(checks::scenario_checks(sc.id, &report, &f));
         let method = if sc.record_args.contains("kprobe") {
             "kprobe"
         } else {
-            "fexit"
+            kernel.arch.default_serial_method(&release)
         };
+        if sc.id == "flood-kill" {
+            // no trailer, no end counters, no clean stop: checked against the guest alone
+            checks.extend(checks::killed_checks(sc.id, &report, &f, method));
+            continue;
+        }
+        checks.extend(checks::scenario_checks(sc.id, &report, &f));
         // The serial ground truth is about drops; the benchmark's floods are drained by a
         // reader and drop nothing (and one records with the serial path off).
         if !sc.id.starts_with("serial-cost") {
