@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask setup | demo | test | vm | fuzz | bench`. See README.md.
+//! Project tasks: `cargo xtask setup | demo | test | vm | dist | fuzz | bench`. See README.md.
 
 mod bench;
 mod demo;
+mod dist;
 mod fresh;
 mod fuzz;
 mod setup;
@@ -33,6 +34,9 @@ enum Task {
     Test(test::TestArgs),
     /// Boot Debian kernels under QEMU and check serial-trace against ground truth there.
     Vm(vm::VmArgs),
+    /// Build one static, stripped serial-trace per architecture (x86_64, arm64) with
+    /// checksums into target/dist/: the files the VM guests run, ready to copy to a board.
+    Dist(dist::DistArgs),
     /// Fuzz the trace reader and the report pipeline (cargo-fuzz, libFuzzer + ASan).
     Fuzz(fuzz::FuzzArgs),
     /// Measure serial-trace against bpftrace and perf side by side (overhead per event,
@@ -59,6 +63,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Demo(a) => demo::run(a),
         Task::Test(a) => test::run(a),
         Task::Vm(a) => vm::run(a),
+        Task::Dist(a) => dist::run(a),
         Task::Bench(a) => bench::run(a),
         Task::Fuzz(a) => {
             setup::run()?;

@@ -121,6 +121,14 @@ impl Arch {
         }
     }
 
+    /// binutils' `strip` for this architecture's ELF files.
+    pub fn strip_tool(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "strip",
+            Arch::Arm64 => "aarch64-linux-gnu-strip",
+        }
+    }
+
     /// ELF `e_machine` of this architecture's binaries.
     pub fn elf_machine(self) -> u16 {
         match self {

@@ -23,31 +23,11 @@ pub const GUEST_BINARIES: &[&str] = &[
     "guest-export",
 ];
 
-/// Builds the static guest binaries for `arch` into `target/guest` (own target dir: different
-/// RUSTFLAGS would otherwise rebuild the host binaries every time) and returns their folder.
-/// The eBPF object inside serial-trace is built by its `build.rs` for the same target, so its
-/// kprobes read that architecture's registers.
-pub fn build_static_binaries(arch: Arch) -> Result<PathBuf> {
-    let r = root();
-    let mut cargo = Command::new("cargo");
-    cargo
-        .current_dir(&r)
-        .args(["build", "--release", "--target", arch.rust_target()])
-        .args(["--target-dir", "target/guest"])
-        .args([
-            "--package",
-            "serial-trace",
-            "--package",
-            "serial-trace-workloads",
-        ])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static");
-    if let Some((var, linker)) = arch.cross_linker() {
-        cargo.env(var, linker);
-    }
-    sh(&mut cargo)?;
-    Ok(r.join("target/guest")
-        .join(arch.rust_target())
-        .join("release"))
+/// Builds the guest's static binaries and the shipped serial-trace of `arch` (see
+/// [`crate::dist`]); returns the folder of the workloads and the serial-trace file.
+pub fn build_static_binaries(arch: Arch) -> Result<(PathBuf, PathBuf)> {
+    let dir = crate::dist::build_static(arch)?;
+    Ok((dir, crate::dist::package(arch)?))
 }
 
 /// ELF `e_machine` of a 64-bit little-endian ELF file.
@@ -318,7 +298,7 @@ fn add_python(c: &mut Cpio, present: &mut Vec<String>, u: &Userland, out_dir: &P
 /// Writes `initramfs.cpio` into `out_dir` for the given scenarios and returns its path.
 pub fn build_initramfs(
     arch: Arch,
-    bin_dir: &Path,
+    (bin_dir, serial_trace): (&Path, &Path),
     scenarios: &[&Scenario],
     out_dir: &Path,
 ) -> Result<PathBuf> {
@@ -333,7 +313,11 @@ pub fn build_initramfs(
     c.char_dev("dev/console", 5, 1);
     c.file("bin/busybox", &bb, true);
     for b in GUEST_BINARIES {
-        let p = bin_dir.join(b);
+        let p = if *b == "serial-trace" {
+            serial_trace.to_path_buf()
+        } else {
+            bin_dir.join(b)
+        };
         let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
         check_guest_elf(&p, &bytes, arch)?;
         c.file(&format!("bin/{b}"), &bytes, true);

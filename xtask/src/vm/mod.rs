@@ -180,8 +180,8 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     let scenarios = selected_scenarios(&a.scenarios)?;
     let kernels = selected_kernels(a)?;
     // the guest's binaries, and the host's (static x86_64 ones) to read the traces back
-    let bin_dir = guest::build_static_binaries(a.arch)?;
-    let host_bin = guest::build_static_binaries(Arch::X86_64)?.join("serial-trace");
+    let (bin_dir, shipped) = guest::build_static_binaries(a.arch)?;
+    let host_bin = crate::dist::build_static(Arch::X86_64)?.join("serial-trace");
     let out_root = root().join("target/vm");
     if a.recheck {
         let mut results = Vec::new();
@@ -204,7 +204,7 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     }
     let initrd = guest::build_initramfs(
         a.arch,
-        &bin_dir,
+        (&bin_dir, &shipped),
         &scenarios,
         &out_root.join(format!("guest-{}", a.arch.debian())),
     )?;
