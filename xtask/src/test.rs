@@ -20,6 +20,10 @@ pub struct TestArgs {
     /// Skip the VM matrix (Debian kernels under QEMU).
     #[arg(long)]
     no_vm: bool,
+    /// Boot every kernel of the arm64 matrix (default: 5.10 and 6.12, one kprobe and one
+    /// fentry kernel, to stay within CI's budget).
+    #[arg(long)]
+    full_matrix: bool,
     /// Skip the bounded fuzz run.
     #[arg(long)]
     no_fuzz: bool,
@@ -109,9 +113,21 @@ pub fn run(a: TestArgs) -> Result<()> {
     if a.no_vm {
         eprintln!("xtask: VM matrix skipped (--no-vm)");
     } else {
-        crate::vm::run(crate::vm::VmArgs {
+        // both architectures run before the verdict, which names every failing check
+        let mut results = crate::vm::run_matrix(&crate::vm::VmArgs::default())?;
+        results.extend(crate::vm::run_matrix(&crate::vm::VmArgs {
+            arch: crate::vm::Arch::Arm64,
+            kernels: if a.full_matrix {
+                Vec::new()
+            } else {
+                crate::vm::ARM64_TEST_KERNELS
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect()
+            },
             ..Default::default()
-        })?;
+        })?);
+        crate::vm::verdict(&results)?;
     }
     eprintln!("xtask: all tests passed");
     Ok(())

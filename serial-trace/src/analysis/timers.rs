@@ -167,6 +167,10 @@ names! {
         /// The clock counts suspend: a deadline that passed while suspended fires at resume,
         /// late by the rest of the suspend plus the resume (with a wake alarm, the resume alone).
         FiresAtResume = "fires_at_resume",
+        /// No clock stopped in the cycles these timers spanned (suspend-to-idle with
+        /// timekeeping running, as on arm64 `virt`, or a pm_test cycle): the timer fired on its own clock, and its
+        /// task ran only after the thaw, late by the freezer.
+        NoClockStopped = "no_clock_stopped",
         /// The trace holds no clock for these timers: their lateness is computed as if
         /// monotonic, the base of most sleeps.
         #[default]
@@ -1548,6 +1552,8 @@ impl TimerStats {
                     clock: clock_name(clock),
                     drift: if clock == 0 {
                         Drift::Unknown
+                    } else if *suspended == 0 {
+                        Drift::NoClockStopped
                     } else if is_monotonic(clock) {
                         Drift::SuspendDrift
                     } else {
@@ -2380,6 +2386,45 @@ mod suspend_tests {
             (c.clock.as_str(), c.drift.as_str(), c.count),
             ("unknown", "unknown", 1)
         );
+    }
+
+    /// Suspend-to-idle on arm64 `virt`: timekeeping runs through the cycle, so no clock's
+    /// deadline moves. The timer fires on time inside the cycle; its task runs after the thaw.
+    #[test]
+    fn timers_spanning_a_cycle_that_stopped_no_clock_fired_on_time() {
+        // the cycle from 1.5 s; the platform sleeps 3 s with the clocks running
+        let mut evs = crate::analysis::suspend::tests::s3_cycle(1_500 * MS, 0, 0);
+        let resumed = evs
+            .iter()
+            .position(|e| e.kind == kind::SUSPEND_RESUME && e.mono_ns == 1_508 * MS)
+            .expect("machine_suspend end");
+        for e in &mut evs[resumed..] {
+            e.mono_ns += 3 * S;
+            e.boot_ns += 3 * S;
+        }
+        for (timer, tid, clock_plus1) in [(1, 5, 2), (2, 6, 8)] {
+            evs.push(arm(timer, tid, clock_plus1, 2 * S, S, S));
+            evs.push(fire(timer, 2 * S + 10_000, 2 * S + 10_000, 2 * S + 10_000));
+            evs.push(run_in(4_511 * MS, 4_511 * MS, tid));
+        }
+        evs.sort_by_key(|e| e.mono_ns);
+        let mut s = feed(evs);
+        let lost = s.take_lost();
+        let sum = s.summary(&BTreeMap::new(), 10);
+        assert_eq!(
+            sum.spanning_by_clock.len(),
+            2,
+            "{:?}",
+            sum.spanning_by_clock
+        );
+        for c in &sum.spanning_by_clock {
+            assert_eq!(c.drift.as_str(), "no_clock_stopped", "{c:?}");
+            assert!(c.lateness_ns.max < 20_000, "{c:?}");
+            assert_eq!(c.lateness_ns.max, c.wall_lateness_ns.max, "{c:?}");
+            assert_eq!(c.suspended_ns_max, 0);
+        }
+        // both tasks were woken on time and ran only at the thaw: lost to the cycle
+        assert_eq!(lost.len(), 2, "{lost:?}");
     }
 
     #[test]

@@ -710,6 +710,9 @@ fn timers_spanning(page: &mut Page<'_>) {
                         Drift::Unknown => {
                             "unknown: the clock was not recorded (no BTF for the clock bases), taken as monotonic"
                         }
+                        Drift::NoClockStopped => {
+                            "no_clock_stopped: no clock stopped (suspend-to-idle with timekeeping running, a pm_test cycle); the timer fired on time, its task ran after the thaw"
+                        }
                     }),
                     Cell::Num(c.count),
                 ];

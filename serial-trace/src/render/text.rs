@@ -258,6 +258,9 @@ fn render_timers(o: &mut String, r: &Report, color: bool) {
                     Drift::Unknown => {
                         "clock not recorded (no BTF for the clock bases): taken as monotonic"
                     }
+                    Drift::NoClockStopped => {
+                        "no clock stopped (s2idle, pm_test): fired on time, its task ran after the thaw"
+                    }
                     _ => "clock counts suspend: fires at resume",
                 };
                 let _ = writeln!(
