@@ -213,6 +213,7 @@ impl Pass {
         self.take_trailer_totals();
         let trailer = self.trailer.take();
         let no_end = Vec::new();
+        let in_cycles = self.serial.take_in_cycles();
         let (ports, mut drops, readers, port_series) = self.serial.finish(
             &header.probes,
             &header.ports_start,
@@ -224,10 +225,16 @@ impl Pass {
         let wake_log = self.timers.wake_log.take().unwrap_or_default();
         let wakeup_series = std::mem::take(&mut self.timers.wake_series);
         let lost_wakeups = self.timers.take_lost();
-        let suspend_cycles = self.suspend.finish(
+        let mut suspend_cycles = self.suspend.finish(
             self.liveness.finish(),
             trailer.as_ref().and_then(|t| t.pm_wakeup_irq),
         );
+        for (index, row) in in_cycles {
+            // the power analysers number cycles alike, from the same events
+            if let Some(c) = suspend_cycles.iter_mut().find(|c| c.index == index) {
+                c.serial.push(row);
+            }
+        }
         causes::attribute(&mut drops, &ports, &readers, &suspend_cycles);
         let report = Report {
             schema: SCHEMA.to_string(),

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 pub use super::liveness::Liveness;
 pub use super::serial::{DropCause, LostIn};
 pub use super::serial::{DropWindow, KernelCounters, PortReport, ReaderReport};
-pub use super::suspend::{DeviceCallback, Phase, PlatformWake, SuspendCycle, WakeSource};
+pub use super::suspend::{
+    CycleSerial, DeviceCallback, Phase, PlatformWake, SuspendCycle, WakeSource,
+};
 pub use super::suspend::{SleepState, WakeSourceKind};
 pub use super::timeline::{PortSeries, Series, Timeline};
 pub use super::timers::{

@@ -56,11 +56,26 @@ pub fn is_resume_start(action: &[u8], begin: bool) -> bool {
     }
 }
 
+/// Where the cycle under way is, for what happens in it (bytes arriving on a port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CyclePhase {
+    /// From `suspend_enter` to the platform's entry (or, for a `pm_test` level, to the
+    /// start of resuming).
+    Suspending,
+    /// Inside the platform's sleep: `machine_suspend` begun and not ended (s2idle: the CPUs
+    /// idle; S3: only what runs before the platform sleeps and after it returns).
+    Asleep,
+    /// From the start of resuming to `thaw_processes` end.
+    Resuming,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct PowerState {
     cycles: Vec<CycleSpan>,
     freezing: bool,
     thawed: bool,
+    /// Inside `machine_suspend` (begun, not ended).
+    asleep: bool,
 }
 
 impl PowerState {
@@ -73,8 +88,12 @@ impl PowerState {
         let action = trim_nul(&ev.text[0]);
         let begin = ev.args[arg::suspend_resume::START] != 0;
         let offset = ev.boot_ns.saturating_sub(ev.mono_ns);
+        if action == b"machine_suspend" {
+            self.asleep = begin;
+        }
         if begin && action == b"suspend_enter" {
             self.thawed = false;
+            self.asleep = false;
             self.cycles.push(CycleSpan {
                 index: self.cycles.len() as u32 + 1,
                 start: ev.boot_ns,
@@ -136,6 +155,19 @@ impl PowerState {
     /// A cycle is under way (begun and not ended).
     pub fn in_cycle(&self) -> bool {
         self.current().is_some()
+    }
+
+    /// The cycle under way and where it is.
+    pub fn phase(&self) -> Option<(u32, CyclePhase)> {
+        let c = self.current()?;
+        let phase = if self.asleep {
+            CyclePhase::Asleep
+        } else if c.resumed_mono.is_some() {
+            CyclePhase::Resuming
+        } else {
+            CyclePhase::Suspending
+        };
+        Some((c.index, phase))
     }
 
     /// The cycle under way.

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, arg, kind};
 
-use super::pm_state::PowerState;
+use super::pm_state::{CyclePhase, PowerState};
+use super::suspend::CycleSerial;
 use super::timeline::PortSeries;
 use crate::trace::{Counters, PortSnapshot};
 use crate::trace::{ProbeRecord, trim_nul};
@@ -162,8 +163,26 @@ pub struct SerialStats {
     /// Per port, the first drop of the latest run whose `flip_drop` came: a checkpoint of it
     /// written after (read from the kernel just before the run closed) is stale.
     closed_runs: BTreeMap<u64, u64>,
-    /// For each reader's first read after a thaw.
+    /// For each reader's first read after a thaw, and the cycle phase of each receive.
     power: PowerState,
+    /// Per (cycle, port): what arrived during suspend cycles.
+    in_cycles: BTreeMap<(u32, String), CycleSerial>,
+}
+
+/// The cycle under way's phase and `port`'s row of it, if a cycle is under way.
+fn in_cycle<'a>(
+    power: &PowerState,
+    rows: &'a mut BTreeMap<(u32, String), CycleSerial>,
+    port: &str,
+) -> Option<(CyclePhase, &'a mut CycleSerial)> {
+    let (index, phase) = power.phase()?;
+    let row = rows
+        .entry((index, port.to_string()))
+        .or_insert_with(|| CycleSerial {
+            port: port.to_string(),
+            ..Default::default()
+        });
+    Some((phase, row))
 }
 
 /// The accumulator of port `name`, allocating its key only the first time.
@@ -202,6 +221,10 @@ impl SerialStats {
         let acc = port_acc(&mut self.ports, &name);
         acc.report.bytes_dropped += bytes;
         acc.series.dropped.add(ev.boot_ns, bytes);
+        if let Some(c) = in_cycle(&self.power, &mut self.in_cycles, &name) {
+            c.1.dropped += bytes;
+        }
+        let acc = port_acc(&mut self.ports, &name);
         note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
         let first = (ev.args[a::FIRST_MONO_NS], ev.args[a::FIRST_BOOT_NS]);
         // runs recorded before runs existed (or zeroed) start at their own time
@@ -292,6 +315,15 @@ impl SerialStats {
         let acc = port_acc(&mut self.ports, &name);
         acc.report.bytes_received += ev.args[a::ACCEPTED];
         acc.series.received.add(ev.boot_ns, ev.args[a::ACCEPTED]);
+        if let Some((phase, c)) = in_cycle(&self.power, &mut self.in_cycles, &name) {
+            let n = ev.args[a::ACCEPTED];
+            match phase {
+                CyclePhase::Suspending => c.received_suspending += n,
+                CyclePhase::Asleep => c.received_asleep += n,
+                CyclePhase::Resuming => c.received_resuming += n,
+            }
+        }
+        let acc = port_acc(&mut self.ports, &name);
         note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
         if ev.args[a::ACCEPTED] > 0 && acc.pending_since.is_none() {
             acc.pending_since = Some((ev.mono_ns, ev.boot_ns));
@@ -386,6 +418,14 @@ impl SerialStats {
             };
             add_window(&mut acc.open_overrun, &mut self.drops, w);
         }
+    }
+
+    /// What arrived on each port during each suspend cycle, by cycle index (1-based).
+    pub fn take_in_cycles(&mut self) -> Vec<(u32, CycleSerial)> {
+        std::mem::take(&mut self.in_cycles)
+            .into_iter()
+            .map(|((index, _), row)| (index, row))
+            .collect()
     }
 
     /// Closes open drop windows and sets each port beside the kernel's counters.
@@ -603,6 +643,53 @@ pub(crate) mod tests {
         e.pid_tgid = (812u64 << 32) | 812;
         e.comm[..3].copy_from_slice(b"cat");
         e
+    }
+
+    /// s2idle woken by a byte on the port: the wakeup interrupt's handler runs while the
+    /// platform is still entered, or (deferred while devices sleep) once resuming began;
+    /// bytes before and after the cycle belong to none.
+    #[test]
+    fn bytes_in_a_cycle_are_told_by_where_it_was() {
+        use crate::analysis::suspend::tests::s3_cycle;
+        const MS: u64 = 1_000_000;
+        let mut s = SerialStats::default();
+        let recv = |t: u64, n: u64| {
+            let mut e = ev(
+                kind::SERIAL_RECEIVE,
+                t,
+                "ttyAMA1",
+                &[0xa0, n, n, 64, 655360],
+            );
+            e.boot_ns = t;
+            e
+        };
+        // cycle events at 1..=10 ms: machine_suspend from 7 ms to 8 ms, thaw ends at 10 ms
+        let mut evs = s3_cycle(0, 0, 0);
+        evs.extend([
+            recv(MS / 2, 5),           // before the cycle
+            recv(3 * MS + 1, 2),       // suspending
+            recv(7 * MS + 500_000, 1), // asleep: the wake byte
+            recv(9 * MS + 1, 3),       // resuming
+            recv(11 * MS, 7),          // after the cycle
+        ]);
+        evs.sort_by_key(|e| e.mono_ns);
+        for e in &evs {
+            s.event(e);
+        }
+        let rows = s.take_in_cycles();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let (index, r) = &rows[0];
+        assert_eq!(*index, 1);
+        assert_eq!(
+            (
+                r.port.as_str(),
+                r.received_suspending,
+                r.received_asleep,
+                r.received_resuming,
+                r.dropped
+            ),
+            ("ttyAMA1", 2, 1, 3, 0)
+        );
     }
 
     pub fn snap(name: &str, rx: u64, bo: u64) -> PortSnapshot {

@@ -65,10 +65,30 @@ pub struct SuspendCycle {
     /// Hooks that fired before this cycle but not after it.
     #[serde(flatten)]
     pub liveness: Liveness,
+    /// Per port, bytes that arrived (and were dropped) during the cycle, by where it was: a
+    /// byte that woke an s2idle cycle, or data a device sent while the system slept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub serial: Vec<CycleSerial>,
     /// When user tasks could not run: `freeze_processes` begin to `thaw_processes` begin
     /// (or the cycle's end without a thaw), CLOCK_BOOTTIME; `None` without a freeze.
     #[serde(skip)]
     pub frozen_boot_ns: Option<(u64, u64)>,
+}
+
+/// Bytes one port took in during one suspend cycle (`SERIAL_RECEIVE`/drop events by the
+/// cycle's phase at the moment the hook ran: for a wakeup interrupt the kernel defers while
+/// devices sleep, that is when its handler finally ran).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CycleSerial {
+    pub port: String,
+    /// Accepted into the flip buffer from `suspend_enter` to the platform's entry.
+    pub received_suspending: u64,
+    /// Accepted while the platform slept (`machine_suspend`).
+    pub received_asleep: u64,
+    /// Accepted from the platform's return to the thaw's end.
+    pub received_resuming: u64,
+    /// Refused by the flip buffer during the cycle (counted at each drop run's end).
+    pub dropped: u64,
 }
 
 /// One entry into the platform's sleep, its exit and the first wake evidence after entering.
@@ -384,6 +404,7 @@ impl SuspendStats {
                 device_callbacks: 0,
                 wake_source: None,
                 liveness: Liveness::default(),
+                serial: Vec::new(),
                 frozen_boot_ns: None,
             });
         }

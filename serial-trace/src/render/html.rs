@@ -412,6 +412,35 @@ fn cycle_details(page: &mut Page<'_>, c: &SuspendCycle, open: bool) {
             ),
         );
     }
+    if !c.serial.is_empty() {
+        let rows: Vec<Vec<Cell>> = c
+            .serial
+            .iter()
+            .map(|s| {
+                vec![
+                    text(&s.port),
+                    Cell::Num(s.received_suspending),
+                    Cell::Num(s.received_asleep),
+                    Cell::Num(s.received_resuming),
+                    if s.dropped > 0 {
+                        Cell::Warn(s.dropped.to_string())
+                    } else {
+                        text("0")
+                    },
+                ]
+            })
+            .collect();
+        page.table(
+            &[
+                "port",
+                "bytes in while suspending",
+                "asleep",
+                "resuming",
+                "dropped",
+            ],
+            &rows,
+        );
+    }
     if !c.slowest_devices.is_empty() {
         let rows: Vec<Vec<Cell>> = c
             .slowest_devices

@@ -398,6 +398,17 @@ fn render_suspend_cycles(o: &mut String, r: &Report, color: bool) {
                 fmt_ns(w.at_boot_ns)
             );
         }
+        for s in &c.serial {
+            let _ = writeln!(
+                o,
+                "       {}: {} bytes arrived while suspending, {} asleep, {} resuming; {} dropped",
+                neutralize(&s.port),
+                s.received_suspending,
+                s.received_asleep,
+                s.received_resuming,
+                s.dropped
+            );
+        }
         if !c.slowest_devices.is_empty() {
             let _ = writeln!(
                 o,

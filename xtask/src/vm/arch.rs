@@ -87,14 +87,6 @@ impl Arch {
         }
     }
 
-    /// The serial_core driver file that holds the ports' counters (`tx: rx: oe: bo:` …).
-    pub fn counters_file(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "/proc/tty/driver/serial",
-            Arch::Arm64 => "/proc/tty/driver/ttyAMA",
-        }
-    }
-
     /// `cargo build --target` for this architecture from an x86_64 host: the linker to use
     /// (Debian's cross gcc), as cargo's environment variable.
     pub fn cross_linker(self) -> Option<(&'static str, &'static str)> {

@@ -248,7 +248,8 @@ fn probes_alive(sc: &str, cycles: &[SuspendCycle]) -> Check {
     )
 }
 
-/// Every s2idle cycle: each platform entry exited, and the last exit was caused by the byte
+/// Every s2idle cycle: each platform entry exited, the byte that woke it is among the bytes
+/// the report counts on the port while asleep or resuming, and the last exit was caused by the byte
 /// the harness sent into the flood port, which the kernel confirms (`/sys/power/pm_wakeup_irq`, read by
 /// the guest after resume, is the UART's IRQ).
 fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, String>) -> Check {
@@ -276,6 +277,13 @@ fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, Stri
             Some(None) => the_uart_irq,
             None => false,
         };
+        // the byte that woke it arrived in the cycle: its interrupt's handler runs asleep, or
+        // deferred until the devices resume
+        let woke_with = c
+            .serial
+            .iter()
+            .find(|s| s.port == port)
+            .map_or(0, |s| s.received_asleep + s.received_resuming);
         if entries == 0 || wakes.len() as u64 != entries || !all_exited || !by_port {
             bad.push(format!(
                 "cycle {i}: {entries} entries, {} exits recorded, last evidence {last:?}, wake source {source}",
@@ -283,8 +291,15 @@ fn s2idle_check(sc: &str, cycles: &[SuspendCycle], facts: &BTreeMap<String, Stri
             ));
         } else if !source.contains(port) && !the_uart_irq {
             bad.push(format!("cycle {i}: wake source {source}"));
+        } else if woke_with == 0 {
+            bad.push(format!(
+                "cycle {i}: no byte on {port} while asleep or resuming: {}",
+                serde_json::to_string(&c.serial).unwrap_or_default()
+            ));
         } else {
-            shown.push(format!("cycle {i}: entered {entries}×, woken by {source}"));
+            shown.push(format!(
+                "cycle {i}: entered {entries}×, woken by {source}, {woke_with} bytes on {port} while asleep or resuming"
+            ));
         }
     }
     let kernel_agrees = wake_irq.is_some() && wake_irq == uart_irq;
@@ -1912,12 +1927,13 @@ pub fn typed(partial: &Value) -> Report {
             (Value::Object(b), Value::Object(_)) if b.is_empty() => partial.clone(),
             (Value::Object(mut b), Value::Object(p)) => {
                 // fields the model leaves out of its JSON while empty (`None`, `[]`, `{}`)
-                const OMITTED_WHEN_EMPTY: [&str; 5] = [
+                const OMITTED_WHEN_EMPTY: [&str; 6] = [
                     "pid",
                     "tid",
                     "ran_in_freezer_late_ns",
                     "unknown_frame_types",
                     "state_losses",
+                    "serial",
                 ];
                 for (k, v) in p {
                     let field = b.remove(k).unwrap_or_else(|| {
@@ -2332,6 +2348,12 @@ mod tests {
             {"entered_boot_ns": 1, "exited_boot_ns": 2, "evidence": null},
             {"entered_boot_ns": 3, "exited_boot_ns": 4, "evidence": "wakeup source ttyS1"}]);
         cy["wake_source"] = json!({"kind": "wakeup_source", "detail": "wakeup source ttyS1 (tty)"});
+        // the wake byte, its interrupt handled once the devices resumed
+        let row = |port: &str, asleep: u64, resuming: u64| {
+            json!({"port": port, "received_suspending": 0, "received_asleep": asleep,
+                   "received_resuming": resuming, "dropped": 0})
+        };
+        cy["serial"] = json!([row("ttyS1", 0, 1)]);
         let mut facts = facts_of(0, 0);
         for (k, v) in [("s2idle_cycles", "1"), ("wake_irq", "3"), ("uart_irq", "3")] {
             facts.insert(k.into(), v.into());
@@ -2344,6 +2366,11 @@ mod tests {
         as_s3["state"] = json!("mem");
         let c = scenario_checks("s", &typed(&report(vec![as_s3])), &facts);
         assert!(!named(&c, "reported = performed"));
+        // no byte counted on the port in the cycle: the report missed what woke it
+        let mut no_byte = cy.clone();
+        no_byte["serial"] = json!([row("ttyS0", 5, 0)]);
+        let c = scenario_checks("s", &typed(&report(vec![no_byte])), &facts);
+        assert!(!named(&c, "s2idle cycles"));
         // a loop not counted, or another wake source
         // the wakeup source not traced: the kernel's wake IRQ must be the UART's
         let mut by_irq = cy.clone();

@@ -302,10 +302,15 @@ pub fn run(a: VmArgs) -> Result<()> {
     verdict(&run_matrix(&a)?)
 }
 
-/// Kernels of the arm64 matrix that `cargo xtask test` (CI) boots: one that hooks the serial
-/// path with fentry/fexit and one with kprobes (arm64 before 6.4), within CI's budget; the
-/// others with `--full-matrix`.
-pub const ARM64_TEST_KERNELS: &[&str] = &["5.10", "6.12"];
+/// The ids of `arch`'s kernels that `cargo xtask test` (CI) boots (see
+/// [`kernels::KernelSpec::in_test`]).
+pub fn test_kernels(arch: Arch) -> Vec<String> {
+    kernels::specs(arch)
+        .iter()
+        .filter(|k| k.in_test)
+        .map(|k| k.id.to_string())
+        .collect()
+}
 
 /// Fails when any kernel of `results` failed a check, naming every failing check last: CI
 /// logs keep the tail, and the matrix printed hundreds of lines since.

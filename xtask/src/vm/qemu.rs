@@ -51,6 +51,10 @@ pub struct VmConfig<'a> {
 /// The file the guest's `guest-export` writes, in the run's folder (QEMU's working directory).
 const EXPORT_FILE: &str = "export.bin";
 
+/// The UART sockets the host floods, by the name `@@ST FLOOD <bytes> <name>` gives: the
+/// second on-board UART and an 8250 on PCI (QEMU's `pci-serial`).
+const FLOOD_SOCKETS: &[(&str, &str)] = &[("serial1", "serial1.sock"), ("pci", "pci.sock")];
+
 fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path) -> Command {
     let mut q = Command::new(c.arch.qemu_binary());
     q.current_dir(c.workdir)
@@ -75,6 +79,12 @@ fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path) -> Command {
     q.args(["-serial", "stdio"])
         .arg("-serial")
         .arg(format!("unix:{},server=on,wait=off", serial1.display()))
+        .arg("-chardev")
+        .arg(format!(
+            "socket,id=pci0,path={},server=on,wait=off",
+            c.workdir.join("pci.sock").display()
+        ))
+        .args(["-device", "pci-serial,chardev=pci0"])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp.display()))
         .stdin(Stdio::null())
@@ -139,7 +149,8 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
     let serial1 = c.workdir.join("serial1.sock");
     let qmp = c.workdir.join("qmp.sock");
     let export = c.workdir.join(EXPORT_FILE);
-    for p in [&serial1, &qmp, &export] {
+    let pci = c.workdir.join("pci.sock");
+    for p in [&serial1, &qmp, &export, &pci] {
         let _ = std::fs::remove_file(p);
     }
     let mut child = qemu_command(c, &serial1, &qmp).spawn().with_context(|| {
@@ -181,7 +192,8 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
         host_log: Vec::new(),
     };
     let (ftx, frx) = mpsc::channel::<String>();
-    let mut serial_conn: Option<UnixStream> = None;
+    // one connection per socket for the whole run: QEMU's socket chardev serves one client
+    let mut conns: BTreeMap<&str, UnixStream> = BTreeMap::new();
     let stop_waking = Arc::new(AtomicBool::new(true));
     loop {
         let left = c.timeout.saturating_sub(start.elapsed());
@@ -195,12 +207,20 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
                 if c.echo {
                     eprintln!("  | {line}");
                 }
-                if let Some(n) = line.strip_prefix("@@ST FLOOD ") {
-                    let n: usize = n.trim().parse().unwrap_or(0);
-                    if serial_conn.is_none() {
-                        serial_conn = Some(connect(&serial1)?);
+                if let Some(req) = line.strip_prefix("@@ST FLOOD ") {
+                    let mut words = req.split_whitespace();
+                    let n: usize = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+                    let to = words.next().unwrap_or("serial1");
+                    let (name, file) = FLOOD_SOCKETS
+                        .iter()
+                        .find(|(name, _)| *name == to)
+                        .with_context(|| {
+                            format!("the guest asked to flood an unknown UART {to:?}")
+                        })?;
+                    if !conns.contains_key(name) {
+                        conns.insert(name, connect(&c.workdir.join(file))?);
                     }
-                    let mut stream = serial_conn.as_ref().expect("connected").try_clone()?;
+                    let mut stream = conns[name].try_clone()?;
                     let ftx = ftx.clone();
                     std::thread::spawn(move || {
                         let msg = flood(&mut stream, n)
@@ -209,10 +229,10 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
                     });
                 }
                 if line.starts_with("@@ST WAKEBYTES START") {
-                    if serial_conn.is_none() {
-                        serial_conn = Some(connect(&serial1)?);
+                    if !conns.contains_key("serial1") {
+                        conns.insert("serial1", connect(&serial1)?);
                     }
-                    let mut stream = serial_conn.as_ref().expect("connected").try_clone()?;
+                    let mut stream = conns["serial1"].try_clone()?;
                     stop_waking.store(false, Ordering::Relaxed);
                     let (ftx, stop) = (ftx.clone(), Arc::clone(&stop_waking));
                     std::thread::spawn(move || {
