@@ -278,7 +278,7 @@ impl AptWithBackports {
 }
 
 /// `VERSION_CODENAME` of a Debian release (`bookworm`), from /etc/os-release.
-fn debian_codename() -> Option<String> {
+pub fn debian_codename() -> Option<String> {
     let os = std::fs::read_to_string("/etc/os-release").ok()?;
     let field = |k: &str| {
         os.lines()

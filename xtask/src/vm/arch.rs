@@ -136,21 +136,13 @@ mod tests {
 
     #[test]
     fn arm64_before_6_4_hooks_the_serial_path_with_kprobes() {
-        assert_eq!(
-            Arch::Arm64.default_serial_method("5.10.0-32-arm64"),
-            "kprobe"
-        );
-        assert_eq!(
-            Arch::Arm64.default_serial_method("6.1.0-41-arm64"),
-            "kprobe"
-        );
-        assert_eq!(
-            Arch::Arm64.default_serial_method("6.12.118+deb13-arm64"),
-            "fexit"
-        );
-        assert_eq!(
-            Arch::X86_64.default_serial_method("5.10.0-32-amd64"),
-            "fexit"
-        );
+        for (arch, release, method) in [
+            (Arch::Arm64, "5.10.0-32-arm64", "kprobe"),
+            (Arch::Arm64, "6.1.0-41-arm64", "kprobe"),
+            (Arch::Arm64, "6.12.118+deb13-arm64", "fexit"),
+            (Arch::X86_64, "5.10.0-32-amd64", "fexit"),
+        ] {
+            assert_eq!(arch.default_serial_method(release), method, "{release}");
+        }
     }
 }

@@ -122,10 +122,13 @@ pub const ARM64_KERNELS: &[KernelSpec] = &[
     },
 ];
 
-/// Suites searched: bullseye (5.10), bookworm (6.1), trixie (6.12), with updates and security.
-fn sources(arch: Arch) -> String {
+/// Suites the kernels come from: bullseye (5.10), bookworm (6.1), trixie (6.12).
+const KERNEL_SUITES: &[&str] = &["bullseye", "bookworm", "trixie"];
+
+/// A `sources.list` of `suites` of `arch`, each with its updates and security suites.
+pub fn sources(arch: Arch, suites: &[&str]) -> String {
     let mut s = String::new();
-    for suite in ["bullseye", "bookworm", "trixie"] {
+    for suite in suites {
         for (archive, dist) in [
             ("debian", suite.to_string()),
             ("debian", format!("{suite}-updates")),
@@ -159,9 +162,9 @@ pub fn cache_root() -> Result<PathBuf> {
     Ok(Path::new(&home).join(".cache/serial-trace/kernels"))
 }
 
-/// apt-get / apt-cache with a private state under `root/apt` (amd64) or `root/apt-arm64`.
-fn apt(root: &Path, arch: Arch, tool: &str) -> Command {
-    let d = apt_dir(root, arch);
+/// apt-get / apt-cache for `arch` with a private state in `d` (`sources.list`, `lists/`,
+/// `cache/`, an own dpkg `status`): the host's apt state is never touched.
+pub fn apt(d: &Path, arch: Arch, tool: &str) -> Command {
     let mut c = Command::new(tool);
     for (k, v) in [
         ("Dir::Etc::SourceList", d.join("sources.list")),
@@ -183,6 +186,9 @@ fn apt(root: &Path, arch: Arch, tool: &str) -> Command {
         "APT::Sandbox::User=root",
         "-o",
         "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=false",
+        // its own state: no lock on the host's dpkg is needed
+        "-o",
+        "Debug::NoLocking=1",
         "-q",
     ]);
     c
@@ -208,7 +214,7 @@ impl Fetcher {
         let d = apt_dir(&root, arch);
         std::fs::create_dir_all(d.join("lists/partial"))?;
         std::fs::create_dir_all(d.join("cache/archives/partial"))?;
-        std::fs::write(d.join("sources.list"), sources(arch))?;
+        std::fs::write(d.join("sources.list"), sources(arch, KERNEL_SUITES))?;
         if !d.join("status").exists() {
             std::fs::write(d.join("status"), "")?;
         }
@@ -221,7 +227,7 @@ impl Fetcher {
 
     fn update(&mut self) -> Result<()> {
         if !self.updated {
-            sh(apt(&self.root, self.arch, "apt-get").arg("update"))?;
+            sh(apt(&apt_dir(&self.root, self.arch), self.arch, "apt-get").arg("update"))?;
             self.updated = true;
         }
         Ok(())
@@ -310,7 +316,7 @@ impl Fetcher {
                 std::fs::remove_file(e.path())?; // a half-downloaded or older one
             }
         }
-        sh(apt(&self.root, self.arch, "apt-get")
+        sh(apt(&apt_dir(&self.root, self.arch), self.arch, "apt-get")
             .current_dir(&archives)
             .arg("download")
             .arg(format!("{package}={version}")))?;
@@ -331,8 +337,10 @@ impl Fetcher {
             return Ok(dir);
         }
         self.update()?;
-        let madison = stdout_of(apt(&self.root, self.arch, "apt-cache").args(["madison", package]))
-            .with_context(|| format!("apt-cache madison {package} failed"))?;
+        let madison = stdout_of(
+            apt(&apt_dir(&self.root, self.arch), self.arch, "apt-cache").args(["madison", package]),
+        )
+        .with_context(|| format!("apt-cache madison {package} failed"))?;
         let version = madison
             .lines()
             .filter_map(|l| l.split('|').nth(1).map(str::trim))
@@ -353,9 +361,11 @@ impl Fetcher {
     /// without the EFI signature wrapper), each of that package's versions newest first.
     fn candidates(&self, spec: &KernelSpec) -> Result<Vec<(String, String)>> {
         let versions_of = |package: &str| -> Vec<String> {
-            let madison =
-                stdout_of(apt(&self.root, self.arch, "apt-cache").args(["madison", package]))
-                    .unwrap_or_default();
+            let madison = stdout_of(
+                apt(&apt_dir(&self.root, self.arch), self.arch, "apt-cache")
+                    .args(["madison", package]),
+            )
+            .unwrap_or_default();
             let mut v: Vec<String> = madison
                 .lines()
                 .filter_map(|l| l.split('|').nth(1).map(|v| v.trim().to_string()))
@@ -379,7 +389,7 @@ impl Fetcher {
         let mut out: Vec<(String, String)> = Vec::new();
         for meta_version in &metas {
             let show = stdout_of(
-                apt(&self.root, self.arch, "apt-cache")
+                apt(&apt_dir(&self.root, self.arch), self.arch, "apt-cache")
                     .args(["show", &format!("{}={meta_version}", spec.meta)]),
             )
             .context("apt-cache show failed")?;

@@ -13,6 +13,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use super::arch::Arch;
+use super::kernels;
 use crate::util::{sh, stdout_of};
 
 pub enum Userland {
@@ -220,16 +221,6 @@ fn components(p: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The host's Debian release (`bookworm`): the guest's userland comes from the same one, so
-/// that the host's Python can list (and compile) the standard library the guest's runs.
-fn host_release() -> Result<String> {
-    let os = std::fs::read_to_string("/etc/os-release").context("reading /etc/os-release")?;
-    os.lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .map(|v| v.trim_matches('"').to_string())
-        .context("no VERSION_CODENAME in /etc/os-release (the sysroot needs a Debian host)")
-}
-
 /// `packages` of `arch` and their dependencies, unpacked: the sysroot's folder.
 fn sysroot(arch: Arch, packages: &[String]) -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME not set")?;
@@ -240,49 +231,21 @@ fn sysroot(arch: Arch, packages: &[String]) -> Result<PathBuf> {
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == want) {
         return Ok(root);
     }
-    let release = host_release()?;
+    // the host's release: its Python (same version) lists and compiles the guest's stdlib
+    let release = crate::setup::debian_codename().context(
+        "no Debian VERSION_CODENAME in /etc/os-release (the sysroot needs a Debian host)",
+    )?;
     let apt_dir = base.join("apt");
     std::fs::create_dir_all(apt_dir.join("lists/partial"))?;
     let archives = apt_dir.join("cache/archives");
     let _ = std::fs::remove_dir_all(&archives);
     std::fs::create_dir_all(archives.join("partial"))?;
     std::fs::write(apt_dir.join("status"), "")?;
-    let mut sources = String::new();
-    for (archive, suite) in [
-        ("debian", release.clone()),
-        ("debian", format!("{release}-updates")),
-        ("debian-security", format!("{release}-security")),
-    ] {
-        sources += &format!(
-            "deb [arch={}] http://deb.debian.org/{archive} {suite} main\n",
-            arch.debian()
-        );
-    }
-    std::fs::write(apt_dir.join("sources.list"), sources)?;
-    let apt = || {
-        let mut c = Command::new("apt-get");
-        for (k, v) in [
-            ("Dir::Etc::SourceList", apt_dir.join("sources.list")),
-            ("Dir::Etc::SourceParts", PathBuf::from("/dev/null")),
-            ("Dir::State::Lists", apt_dir.join("lists")),
-            ("Dir::Cache", apt_dir.join("cache")),
-            ("Dir::State::Status", apt_dir.join("status")),
-        ] {
-            c.arg("-o").arg(format!("{k}={}", v.display()));
-        }
-        c.arg("-o")
-            .arg(format!("APT::Architecture={}", arch.debian()))
-            .arg("-o")
-            .arg(format!("APT::Architectures::={}", arch.debian()))
-            .args([
-                "-o",
-                "Acquire::Languages=none",
-                "-o",
-                "APT::Sandbox::User=root",
-            ])
-            .args(["-o", "Debug::NoLocking=1", "-q"]);
-        c
-    };
+    std::fs::write(
+        apt_dir.join("sources.list"),
+        kernels::sources(arch, &[&release]),
+    )?;
+    let apt = || kernels::apt(&apt_dir, arch, "apt-get");
     sh(apt().arg("update"))?;
     // an empty dpkg status: apt resolves the whole dependency closure and only downloads it
     sh(apt()
