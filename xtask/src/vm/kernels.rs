@@ -57,13 +57,15 @@ pub const KERNELS: &[KernelSpec] = &[
         in_test: true,
     },
     // An older point release, as vendor BSP kernels often are: 5.10.223 traces an
-    // `hrtimer_cancel` right before every `hrtimer_expire_entry` (5.10.262 does not).
+    // `hrtimer_cancel` right before every `hrtimer_expire_entry` (5.10.262 does not). Not in
+    // `cargo xtask test`'s budget: arm64 5.10 is that same point release (its 5.10.262 image
+    // does not download), and that quirk is in the architecture-independent timer code.
     KernelSpec {
         arch: Arch::X86_64,
         id: "5.10-old",
         meta: "linux-image-amd64",
         series: "5.10.223-",
-        in_test: true,
+        in_test: false,
     },
     KernelSpec {
         arch: Arch::X86_64,
