@@ -157,6 +157,11 @@ names! {
     }
 }
 
+/// Boottime − monotonic grows by less than this over a cycle in which no clock stopped: the
+/// two clocks are read one after the other, so even then they differ by a few µs (1.4 µs seen
+/// on arm64 5.10 under TCG).
+pub const CLOCK_STOPPED_MIN_NS: u64 = 1_000_000;
+
 names! {
     /// How the deadlines of timers that spanned a suspend moved, by their clock.
     #[derive(Default)]
@@ -167,9 +172,11 @@ names! {
         /// The clock counts suspend: a deadline that passed while suspended fires at resume,
         /// late by the rest of the suspend plus the resume (with a wake alarm, the resume alone).
         FiresAtResume = "fires_at_resume",
-        /// No clock stopped in the cycles these timers spanned (suspend-to-idle with
-        /// timekeeping running, as on arm64 `virt`, or a pm_test cycle): the timer fired on its own clock, and its
-        /// task ran only after the thaw, late by the freezer.
+        /// No clock stopped while these timers were armed (boottime − monotonic grew by less
+        /// than [`CLOCK_STOPPED_MIN_NS`]: suspend-to-idle with timekeeping running, as on
+        /// arm64 `virt`, a pm_test cycle, or a freezer that ended their sleeps before S3
+        /// stopped the clocks): the timer fired on its own clock, and its task ran only after
+        /// the thaw, late by the freezer.
         NoClockStopped = "no_clock_stopped",
         /// The trace holds no clock for these timers: their lateness is computed as if
         /// monotonic, the base of most sleeps.
@@ -1552,7 +1559,7 @@ impl TimerStats {
                     clock: clock_name(clock),
                     drift: if clock == 0 {
                         Drift::Unknown
-                    } else if *suspended == 0 {
+                    } else if *suspended < CLOCK_STOPPED_MIN_NS {
                         Drift::NoClockStopped
                     } else if is_monotonic(clock) {
                         Drift::SuspendDrift
@@ -2400,7 +2407,8 @@ mod suspend_tests {
             .expect("machine_suspend end");
         for e in &mut evs[resumed..] {
             e.mono_ns += 3 * S;
-            e.boot_ns += 3 * S;
+            // the two clocks are read one after the other: µs of skew, no stop
+            e.boot_ns += 3 * S + 1_440;
         }
         for (timer, tid, clock_plus1) in [(1, 5, 2), (2, 6, 8)] {
             evs.push(arm(timer, tid, clock_plus1, 2 * S, S, S));
@@ -2421,7 +2429,7 @@ mod suspend_tests {
             assert_eq!(c.drift.as_str(), "no_clock_stopped", "{c:?}");
             assert!(c.lateness_ns.max < 20_000, "{c:?}");
             assert_eq!(c.lateness_ns.max, c.wall_lateness_ns.max, "{c:?}");
-            assert_eq!(c.suspended_ns_max, 0);
+            assert!(c.suspended_ns_max < CLOCK_STOPPED_MIN_NS, "{c:?}");
         }
         // both tasks were woken on time and ran only at the thaw: lost to the cycle
         assert_eq!(lost.len(), 2, "{lost:?}");

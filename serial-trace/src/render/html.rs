@@ -740,7 +740,7 @@ fn timers_spanning(page: &mut Page<'_>) {
                             "unknown: the clock was not recorded (no BTF for the clock bases), taken as monotonic"
                         }
                         Drift::NoClockStopped => {
-                            "no_clock_stopped: no clock stopped (suspend-to-idle with timekeeping running, a pm_test cycle); the timer fired on time, its task ran after the thaw"
+                            "no_clock_stopped: no clock stopped while these timers were armed (suspend-to-idle with timekeeping running, a pm_test cycle, or a freezer that ended their sleeps before S3); they fired on time, their tasks ran after the thaw"
                         }
                     }),
                     Cell::Num(c.count),

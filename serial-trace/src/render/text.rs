@@ -259,7 +259,7 @@ fn render_timers(o: &mut String, r: &Report, color: bool) {
                         "clock not recorded (no BTF for the clock bases): taken as monotonic"
                     }
                     Drift::NoClockStopped => {
-                        "no clock stopped (s2idle, pm_test): fired on time, its task ran after the thaw"
+                        "no clock stopped while armed: fired on time, task ran after the thaw"
                     }
                     _ => "clock counts suspend: fires at resume",
                 };
