@@ -135,11 +135,11 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "flood-pci",
-        about: "the 8250 UART on PCI (QEMU's pci-serial: 8250_pci, as on boards' PCIe UART cards) held open and never read while the host writes 1,000,000 bytes",
+        about: "the 8250 UART on PCI (QEMU's pci-serial: 8250_pci, as on boards' PCIe UART cards) held open and never read while the host writes 1,500,000 bytes",
         body: r#"
-    local PORT=$PCI_PORT FLOOD_TO=pci
+    PORT=$PCI_PORT; FLOOD_TO=pci
     if [ -z "$PORT" ]; then ST ERROR "$SCEN: no 8250 port on PCI"; return; fi
-    unread_flood 1000000
+    unread_flood 1500000
     fact rtc_cycles=0 pm_test_cycles=0
 "#,
         record_args: "",
@@ -275,13 +275,13 @@ mount -t tmpfs tmpfs /tmp
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
 ST() { echo "@@ST $*"; }
-# the 8250 on PCI (QEMU's pci-serial), whatever ttyS number the kernel gave it; floods go to
-# the second UART's socket unless a scenario names the PCI one (`local FLOOD_TO=pci`)
+# the 8250 on PCI (QEMU's pci-serial), whatever ttyS number the kernel gave it; each scenario
+# starts on the second UART (`run` resets PORT and FLOOD_TO) and may switch to the PCI one
 PCI_PORT=
 for t in /sys/class/tty/ttyS*; do
     case $(readlink -f $t/device) in */pci*) PCI_PORT=${t##*/} ;; esac
 done
-FLOOD_TO=serial1
+BOARD_PORT=$PORT
 # every fact line names the flood port and what `echo mem` does on this machine
 MEM_SLEEP=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/power/mem_sleep 2>/dev/null)
 fact() { echo "@@ST FACT $SCEN $* port=$PORT mem_sleep=${MEM_SLEEP:-none}"; }
@@ -382,6 +382,7 @@ wait_rx() {
 }
 run() {
     SCEN=$1; shift
+    PORT=$BOARD_PORT; FLOOD_TO=serial1
     ST BEGIN $SCEN
     # The recorder is a user task: suspend freezes it with the others, and the ring buffer
     # must hold what the kernel produces meanwhile (40 s of a freezer-level cycle here).
