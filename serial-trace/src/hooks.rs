@@ -388,7 +388,13 @@ pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeR
         };
         for t in existing {
             let (method, reason) = match methods.first() {
-                Some(m) => (Some(*m), format!("would use {m} ({})", h.purpose)),
+                Some(m) if why_not.is_empty() => {
+                    (Some(*m), format!("would use {m} ({})", h.purpose))
+                }
+                Some(m) => (
+                    Some(*m),
+                    format!("would use {m} ({}); not {}", h.purpose, why_not.join("; ")),
+                ),
                 None => (
                     Some("poll"),
                     format!("{}; counters are polled instead", why_not.join("; ")),

@@ -220,6 +220,8 @@ pub struct SuspendStats {
 struct WakeEvidence {
     /// First wakeup source activated, and when.
     source: Option<(String, u64)>,
+    /// The first wakeup source was deactivated (its event handled).
+    source_released: bool,
     rtc_fired: Option<u64>,
     alarm_fired: Option<u64>,
 }
@@ -272,14 +274,33 @@ impl SuspendStats {
         });
     }
 
-    /// Wake evidence: what fired between the start of resuming and the thaw.
+    /// Wake evidence: what fired between the start of resuming and the thaw, and an RTC or
+    /// alarm timer that fired while the first wakeup source was still held.
     fn wake_event(&mut self, ev: &Event) {
+        if ev.kind == kind::WAKEUP_SOURCE_DEACTIVATE {
+            let w = &mut self.woke;
+            if w.source
+                .as_ref()
+                .is_some_and(|(name, _)| *name == text(&ev.text[0]))
+            {
+                w.source_released = true;
+            }
+            return;
+        }
         // s2idle's wake interrupt runs before the platform exit; nothing runs inside S3's
         let in_resume = self
             .cycles
             .last()
             .is_some_and(|c| !c.complete && (self.resuming() || c.platform_entries > 0));
-        if !in_resume {
+        // The RTC's interrupt holds its wakeup source until the kernel's RTC work has run the
+        // expired timer (`rtc_timer_do_work`, on the system workqueue): under load that work
+        // runs after the thaw (seen on 5.10 under TCG), and the timer it fires is still the
+        // wake of this cycle.
+        let held_source = ev.kind != kind::WAKEUP_SOURCE_ACTIVATE
+            && self.cycles.last().is_some_and(|c| c.complete)
+            && self.woke.source.is_some()
+            && !self.woke.source_released;
+        if !in_resume && !held_source {
             return;
         }
         if let Some(last) = self
@@ -372,7 +393,10 @@ impl SuspendStats {
             kind::DEVICE_PM_CALLBACK_START | kind::DEVICE_PM_CALLBACK_END => {
                 return self.device_event(ev);
             }
-            kind::RTC_TIMER_FIRED | kind::ALARMTIMER_FIRED | kind::WAKEUP_SOURCE_ACTIVATE => {
+            kind::RTC_TIMER_FIRED
+            | kind::ALARMTIMER_FIRED
+            | kind::WAKEUP_SOURCE_ACTIVATE
+            | kind::WAKEUP_SOURCE_DEACTIVATE => {
                 return self.wake_event(ev);
             }
             _ => return,
@@ -670,6 +694,56 @@ pub(crate) mod tests {
         // the RTC alarm is the wake source; pm_wakeup_irq is kept only when nothing else is
         let w = c.wake_source.as_ref().unwrap();
         assert_eq!((w.kind.as_str(), w.at_boot_ns), ("rtc_alarm", 5_044 * ms));
+    }
+
+    /// The RTC's wakeup source is held until its work item fired the timer; seen on 5.10
+    /// under TCG, that work ran after the thaw. A timer fired after the source was released
+    /// is not the wake.
+    #[test]
+    fn an_rtc_timer_fired_after_the_thaw_while_its_wakeup_source_is_held_is_the_wake() {
+        let ms = 1_000_000u64;
+        let wake = |released_before_rtc: bool| {
+            let mut ev = s3_cycle(0, 0, 1_000 * ms);
+            let thaw_end = ev.pop().unwrap();
+            // the source activates while resuming, before the thaw
+            ev.push(device(
+                kind::WAKEUP_SOURCE_ACTIVATE,
+                "00:05",
+                "",
+                0,
+                1_008 * ms,
+            ));
+            ev.push(thaw_end);
+            let release = device(kind::WAKEUP_SOURCE_DEACTIVATE, "00:05", "", 0, 1_012 * ms);
+            if released_before_rtc {
+                ev.push(release);
+            }
+            let mut rtc = Event::ZERO;
+            rtc.kind = kind::RTC_TIMER_FIRED;
+            (rtc.mono_ns, rtc.boot_ns) = (11 * ms, 1_011 * ms);
+            ev.push(rtc);
+            if !released_before_rtc {
+                ev.push(release);
+            }
+            let mut s = SuspendStats::default();
+            for e in &ev {
+                s.event(e);
+            }
+            let c = s.finish(vec![], None);
+            let w = c[0].wake_source.clone().unwrap();
+            (w.kind.as_str(), w.detail)
+        };
+        assert_eq!(
+            wake(false),
+            (
+                "rtc_alarm",
+                "RTC alarm timer fired at resume; wakeup source 00:05".to_string()
+            )
+        );
+        assert_eq!(
+            wake(true),
+            ("wakeup_source", "wakeup source 00:05".to_string())
+        );
     }
 
     #[test]

@@ -124,11 +124,17 @@ pub fn attach_serial(
                 };
                 match attach_target(ebpf, target.function, programs, &btf, &mut loaded) {
                     Ok(()) => {
+                        // why a preferred method was passed over (arm64 before 6.4: fentry
+                        // cannot attach) stays visible beside the one that worked
+                        let mut note = format!("on {} ({})", target.function, hook.purpose);
+                        if !failures.is_empty() {
+                            note += &format!("; not {}", failures.join("; "));
+                        }
                         out.rows.push(hook.row(
                             Some(target.function),
                             true,
                             Some(method_label(programs)),
-                            format!("on {} ({})", target.function, hook.purpose),
+                            note,
                         ));
                         for p in programs {
                             let name = program_name(p);

@@ -57,6 +57,11 @@ struct Wakeup {
     /// other thread armed it): more than a second below the same at wakeup, and the sleep
     /// spanned a suspend.
     asked_boot_minus_mono_ns: i64,
+    /// `epoll-timeout` only: the relative timeout passed to the kernel, which adds it to its
+    /// own, later clock read (a stall between ours and the kernel's moves its deadline later
+    /// than `deadline_ns` by as much: seen 2.7 ms under TCG, an interrupt in between).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    asked_ns: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -180,6 +185,7 @@ fn wakeup(tid: i32, clock: libc::clockid_t, api: Api, deadline: i64, asked_offse
         woke_boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
         late_ns: woke - deadline,
         asked_boot_minus_mono_ns: asked_offset,
+        asked_ns: None,
     }
 }
 
@@ -267,16 +273,17 @@ fn run_epoll_pair(
 /// An event loop's timed wait: `epoll_wait` on a set where nothing becomes ready, with the
 /// time left until the deadline rounded up to whole ms, again after an early return. The
 /// kernel's deadline is its own clock read + the timeout, so the deadline logged is the last
-/// call's clock read + its timeout (always CLOCK_MONOTONIC: epoll's timeout clock).
-fn sleep_epoll(epfd: i32, deadline: i64) -> i64 {
-    let mut asked = deadline;
+/// call's clock read + its timeout (always CLOCK_MONOTONIC: epoll's timeout clock), with that
+/// timeout (None: the deadline had passed, no wait was needed).
+fn sleep_epoll(epfd: i32, deadline: i64) -> (i64, Option<i64>) {
+    let mut asked = (deadline, None);
     loop {
         let now = clock_ns(libc::CLOCK_MONOTONIC);
         if now >= deadline {
             return asked;
         }
         let ms = (deadline - now + 999_999) / 1_000_000;
-        asked = now + ms * 1_000_000;
+        asked = (now + ms * 1_000_000, Some(ms * 1_000_000));
         let mut ready = libc::epoll_event { events: 0, u64: 0 };
         // SAFETY: one event slot on our own epoll fd.
         unsafe { libc::epoll_wait(epfd, &mut ready, 1, ms as i32) };
@@ -319,13 +326,17 @@ fn run_thread(
     while start.elapsed() < duration {
         let asked_offset = boot_minus_mono();
         let mut deadline = clock_ns(clock) + interval_ns;
+        let mut asked_ns = None;
         match api {
             Api::Nanosleep => sleep_nanosleep(clock, deadline),
             Api::Timerfd => sleep_timerfd(fd, clock, deadline),
-            Api::EpollTimeout => deadline = sleep_epoll(epfd, deadline),
+            Api::EpollTimeout => (deadline, asked_ns) = sleep_epoll(epfd, deadline),
             Api::EpollPair => unreachable!("run_epoll_pair"),
         }
-        out.push(wakeup(tid, clock, api, deadline, asked_offset));
+        out.push(Wakeup {
+            asked_ns,
+            ..wakeup(tid, clock, api, deadline, asked_offset)
+        });
     }
     for fd in [fd, epfd] {
         if fd >= 0 {

@@ -50,22 +50,26 @@ pub fn checks(
     // run on inside `freeze_processes` and freeze after their callback, before reading the
     // clock for their next deadline (seen on 6.1: the main loop's timer due 15 ms into a
     // 23 ms freeze_processes fired on time both cycles; its next deadline was read after thaw).
+    // A sleep due just before a cycle began whose program ran only after it (the thread woke
+    // on time, then waited for the GIL or the CPU into the freezer: seen on 5.10, a
+    // time.sleep due 0.9 ms before the cycle, logged at its end) met it too: its wait
+    // spans the cycle.
     let cycles = checks::cycles_mono(report);
-    let due_in_cycle: std::collections::BTreeSet<&str> = wakeups
+    let met_cycle: std::collections::BTreeSet<&str> = wakeups
         .iter()
         .filter(|w| {
             cycles
                 .iter()
-                .any(|&(start, end)| (start..=end).contains(&w.deadline_ns))
+                .any(|&(start, end)| w.deadline_ns <= end && w.woke_mono_ns >= start)
         })
         .map(|w| w.api.as_str())
         .collect();
     all.push(checks::check(
-        "asyncio: every API had a sleep due inside a cycle",
+        "asyncio: every API had a sleep due inside a cycle or waiting across its start",
         APIS.iter()
-            .all(|api| due_in_cycle.contains(api) || apis_in_cycle.contains(*api)),
+            .all(|api| met_cycle.contains(api) || apis_in_cycle.contains(*api)),
         format!(
-            "due inside a cycle by API: {due_in_cycle:?}; late sleeps a cycle made late, listed: {apis_in_cycle:?}"
+            "met a cycle by API: {met_cycle:?}; late sleeps a cycle made late, listed: {apis_in_cycle:?}"
         ),
     ));
     all
@@ -329,8 +333,15 @@ mod tests {
         let c = check_all(&log, &summary(), &tool, &report);
         assert_eq!(
             failed(&c),
-            ["asyncio: every API had a sleep due inside a cycle"]
+            ["asyncio: every API had a sleep due inside a cycle or waiting across its start"]
         );
+        // a sleep due 1 ms before the cycle whose thread ran 2 ms later, inside it, met it
+        let (tid, d) = (102, CYCLE.0 - 1_000_000);
+        let mut tool = tool;
+        log.push(w(tid, "python-time-sleep", d, 2_000_000));
+        tool.insert((tid, d), 2_000_000.into());
+        let c = check_all(&log, &summary(), &tool, &report);
+        assert!(failed(&c).is_empty(), "{c:#?}");
         let (log, tool, report) = run(0);
         let c = check_all(&log, &Value::Null, &tool, &report);
         assert_eq!(

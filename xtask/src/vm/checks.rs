@@ -736,8 +736,9 @@ pub struct Wakeup {
     /// Boottime − monotonic when the sleep was asked, where the program logs it.
     #[serde(default)]
     pub asked_boot_minus_mono_ns: Option<i64>,
-    /// The relative sleep asked, logged by programs whose runtime computes the kernel's
-    /// deadline from its own later clock read (see [`deadline_window`]).
+    /// The relative sleep asked, logged by programs whose runtime or kernel computes the
+    /// kernel's deadline from its own later clock read (asyncio; `epoll_wait`'s timeout in
+    /// timer-workload; see [`deadline_window`]).
     #[serde(default)]
     pub asked_ns: Option<i64>,
 }
@@ -1075,9 +1076,10 @@ pub fn tool_lateness(wakeups_jsonl: &str) -> ToolWakeups {
 /// clock just before the call: 2 ms either way. A runtime that reads its own clock after the
 /// program logged (asyncio's timers, which wait in `epoll_wait` with the time left rounded up
 /// to whole ms; CPython's `time.sleep`) can also wait for its own lock in between (the GIL:
-/// seen 5.2 ms under TCG between asyncio's clock read and its `epoll_wait`): its kernel
-/// deadline is later than the logged one by that, never earlier, and earlier than the next
-/// sleep's (asked after this one woke, for as long: `asked_ns`).
+/// seen 5.2 ms under TCG between asyncio's clock read and its `epoll_wait`), and a program
+/// that logs its `epoll_wait` timeout can be interrupted between its read and the kernel's
+/// (seen 2.7 ms): its kernel deadline is later than the logged one by that, never earlier,
+/// and earlier than the next sleep's (asked after this one woke, for as long: `asked_ns`).
 fn deadline_window(w: &Wakeup) -> RangeInclusive<i64> {
     let d = w.deadline_ns;
     match w.asked_ns {
@@ -1571,7 +1573,15 @@ pub fn timer_checks_in(
             Some(t) => agreement.add(w, span, t, held_off),
             // logged by a runtime whose deadline passed before it slept
             None if held_off.never_slept(w) => agreement.not_slept += 1,
-            None => agreement.missing += 1,
+            None => {
+                agreement.missing += 1;
+                agreement.first_missing.get_or_insert_with(|| {
+                    format!(
+                        "{} {} tid {} deadline {} ns, {} ns late",
+                        w.clock, w.api, w.tid, w.deadline_ns, w.late_ns
+                    )
+                });
+            }
         }
     }
     agreement.checks(wakeups.len(), misses, counted)
@@ -1582,6 +1592,8 @@ pub fn timer_checks_in(
 struct Agreement {
     /// Without a matching timer in the trace.
     missing: usize,
+    /// The first of them, named.
+    first_missing: Option<String>,
     /// No sleep at all (see [`HeldOff::never_slept`]).
     not_slept: usize,
     ordinary: usize,
@@ -1657,6 +1669,7 @@ impl Agreement {
     fn checks(self, logged: usize, misses: u64, counted: bool) -> Vec<Check> {
         let Self {
             missing,
+            first_missing,
             not_slept,
             ordinary,
             ordinary_ok,
@@ -1683,7 +1696,8 @@ impl Agreement {
                     && (missing as u64 <= misses && (counted || missing == 0)
                         || !counted && missing as u64 <= uncounted_allowance(logged as u64)),
                 format!(
-                    "{logged} wakeups logged, {not_slept} of them no sleep (the deadline passed while the thread ran, no timer armed), {missing} without a matching timer in the trace; the kernel counted {misses} skipped events of the programs they need{}",
+                    "{logged} wakeups logged, {not_slept} of them no sleep (the deadline passed while the thread ran, no timer armed), {missing} without a matching timer in the trace{}; the kernel counted {misses} skipped events of the programs they need{}",
+                    first_missing.map_or(String::new(), |w| format!(" (first: {w})")),
                     if counted {
                         ""
                     } else {
@@ -2572,6 +2586,39 @@ mod tests {
             !timer_checks(&[lone], &tool, &HeldOff::default(), 0, false)[0].ok,
             "uncounted: 1 of 1 > 2 %"
         );
+    }
+
+    /// An `epoll_wait` timeout's kernel deadline is the kernel's clock read + the timeout: an
+    /// interrupt between the program's read and the call moves it later (seen on 6.12 under
+    /// TCG: a 2.5 ms expiry handler in the thread's context, the kernel's deadline 2.7 ms
+    /// after the logged one). With the timeout logged, the thread's tool deadline inside that
+    /// sleep matches; without it, only ±2 ms does; the next sleep's never does.
+    #[test]
+    fn an_epoll_timeout_armed_after_a_stall_matches_within_its_own_timeout() {
+        let w = Wakeup {
+            tid: 218,
+            clock: "monotonic".into(),
+            api: "epoll-timeout".into(),
+            deadline_ns: 20_865_086_119,
+            woke_mono_ns: 20_872_521_015,
+            woke_boot_ns: 27_834_380_370,
+            late_ns: 7_433_203,
+            asked_boot_minus_mono_ns: None,
+            asked_ns: Some(200_000_000),
+        };
+        let tool: ToolWakeups = HashMap::from([
+            ((218, 20_867_782_197), 4_120_027.into()),
+            ((218, 21_072_547_524), 623_558.into()),
+        ]);
+        let held = HeldOff::default();
+        assert_eq!(tool_wakeup(&tool, &w, &held), Some(2_696_078 + 4_120_027));
+        let unlogged = Wakeup {
+            asked_ns: None,
+            ..w.clone()
+        };
+        assert_eq!(tool_wakeup(&tool, &unlogged, &held), None);
+        let next_only: ToolWakeups = HashMap::from([((218, 21_072_547_524), 623_558.into())]);
+        assert_eq!(tool_wakeup(&next_only, &w, &held), None);
     }
 
     #[test]
