@@ -393,7 +393,7 @@ pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeR
                 }
                 Some(m) => (
                     Some(*m),
-                    format!("would use {m} ({}); not {}", h.purpose, why_not.join("; ")),
+                    format!("would use {m} ({}); {}", h.purpose, why_not.join("; ")),
                 ),
                 None => (
                     Some("poll"),

@@ -128,7 +128,7 @@ pub fn attach_serial(
                         // cannot attach) stays visible beside the one that worked
                         let mut note = format!("on {} ({})", target.function, hook.purpose);
                         if !failures.is_empty() {
-                            note += &format!("; not {}", failures.join("; "));
+                            note += &format!("; {}", failures.join("; "));
                         }
                         out.rows.push(hook.row(
                             Some(target.function),
