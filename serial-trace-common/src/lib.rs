@@ -72,8 +72,12 @@ pub struct WakeConfig {
     pub hrtimer_softexpires_offset: u32,
     /// `offsetof(struct hrtimer, function)`; 0 = unknown (then every cancel is recorded).
     pub hrtimer_function_offset: u32,
+    /// The kernel's pointer width in bytes (4 on 32-bit kernels; 0 = 8): `function` and `base`
+    /// are read with it.
+    pub ptr_size: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<WakeConfig>() == 112);
+const _: () = assert!(size_of::<WakeConfig>() == 120);
 
 /// Global [`SerialConfig`].
 pub const SERIAL_GLOBAL: &str = "SERIAL";
@@ -112,11 +116,16 @@ pub struct SerialConfig {
     pub iov_iter_count: u32,
     /// Number of names in `ports`; 0 = every port.
     pub n_ports: u32,
+    /// The kernel's pointer width in bytes, from BTF (4 on 32-bit kernels; 0 = 8): every
+    /// pointer member above is read with it.
+    pub ptr_size: u32,
+    /// The width of `iov_iter.count` (a `size_t`) in bytes, from BTF (0 = 8).
+    pub iov_iter_count_size: u32,
     pub _pad: u32,
     /// NUL-padded tty names to record (`record --port`).
     pub ports: [[u8; PORT_NAME_LEN]; MAX_PORT_FILTER],
 }
-const _: () = assert!(size_of::<SerialConfig>() == 112);
+const _: () = assert!(size_of::<SerialConfig>() == 120);
 
 /// Hash map of open drop runs, per `tty_port` address.
 pub const DROP_RUNS_MAP: &str = "DROP_RUNS";

@@ -43,6 +43,8 @@ static WAKE: WakeConfig = WakeConfig {
     clock_base_clockid_offset: 0,
     hrtimer_softexpires_offset: 0,
     hrtimer_function_offset: 0,
+    ptr_size: 0,
+    _pad: 0,
 };
 
 /// hrtimer address → tid of the task that armed it.
@@ -502,15 +504,40 @@ fn kernel_sample_due(kind: u16, now: u64) -> bool {
     true
 }
 
+/// The unsigned integer of `size` bytes (4, or 8 for 0 and anything else: a 32-bit kernel's
+/// pointers and `size_t` are 4 bytes, BTF says which) at `base + offset`; 0 when `base` is 0
+/// or the read faults.
+#[inline(always)]
+pub fn read_word(base: u64, offset: u32, size: u32) -> u64 {
+    read_word_checked(base, offset, size).unwrap_or(0)
+}
+
+#[inline(always)]
+fn read_word_checked(base: u64, offset: u32, size: u32) -> Option<u64> {
+    if base == 0 {
+        return None;
+    }
+    let at = base + u64::from(offset);
+    // SAFETY: probe reads fault safely.
+    unsafe {
+        if size == 4 {
+            bpf_probe_read_kernel(at as *const u32).ok().map(u64::from)
+        } else {
+            bpf_probe_read_kernel(at as *const u64).ok()
+        }
+    }
+}
+
 /// An hrtimer's callback (`None` when the BTF offset is unknown or the read fails).
 #[inline(always)]
 fn hrtimer_function(timer: u64) -> Option<u64> {
+    // two fields, not the whole global onto the 512-byte stack
     let off = unsafe { core::ptr::read_volatile(&WAKE.hrtimer_function_offset) };
     if off == 0 {
         return None;
     }
-    // SAFETY: probe reads fault safely.
-    unsafe { bpf_probe_read_kernel((timer + u64::from(off)) as *const u64) }.ok()
+    let size = unsafe { core::ptr::read_volatile(&WAKE.ptr_size) };
+    read_word_checked(timer, off, size)
 }
 
 /// An hrtimer's soft expiry, its deadline on its own clock (0 when unknown). At
@@ -615,10 +642,9 @@ fn clockid_plus1(timer: u64) -> u64 {
     if w.hrtimer_base_offset == 0 {
         return 0;
     }
-    // SAFETY: probe reads fault safely.
-    let base =
-        unsafe { bpf_probe_read_kernel((timer + u64::from(w.hrtimer_base_offset)) as *const u64) };
-    let Ok(base) = base else { return 0 };
+    let Some(base) = read_word_checked(timer, w.hrtimer_base_offset, w.ptr_size) else {
+        return 0;
+    };
     let id = unsafe {
         bpf_probe_read_kernel((base + u64::from(w.clock_base_clockid_offset)) as *const i32)
     };

@@ -26,7 +26,7 @@ use serial_trace_common::{
     hook_calls, kind, state_counts,
 };
 
-use crate::emit::{count, lru_add, lru_remove, write_event};
+use crate::emit::{count, lru_add, lru_remove, read_word, write_event};
 
 /// Load-time struct offsets and port filter (userspace: BTF, `record --port`).
 #[unsafe(no_mangle)]
@@ -42,6 +42,8 @@ static SERIAL: SerialConfig = SerialConfig {
     tty_file_private_tty: 0,
     iov_iter_count: 0,
     n_ports: 0,
+    ptr_size: 0,
+    iov_iter_count_size: 0,
     _pad: 0,
     ports: [[0; PORT_NAME_LEN]; MAX_PORT_FILTER],
 };
@@ -135,13 +137,10 @@ fn take_call(family: u64) -> Option<CallState> {
     Some(state)
 }
 
+/// A pointer member of the kernel struct at `base` (read with the kernel's pointer width).
 #[inline(always)]
-fn read_u64(base: u64, offset: u32) -> u64 {
-    if base == 0 {
-        return 0;
-    }
-    // SAFETY: probe reads fault safely.
-    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const u64) }.unwrap_or(0)
+fn read_ptr(base: u64, offset: u32) -> u64 {
+    read_word(base, offset, cfg!(ptr_size))
 }
 
 #[inline(always)]
@@ -201,7 +200,7 @@ fn tty_name(tty: u64, name: &mut [u8; TEXT_LEN]) -> bool {
 /// The tty currently open on a `tty_port` (0 when none is).
 #[inline(always)]
 fn port_tty(port: u64) -> u64 {
-    read_u64(port, cfg!(tty_port_itty))
+    read_ptr(port, cfg!(tty_port_itty))
 }
 
 // An explicit loop: `copy_from_slice` may become a `memcpy` call, which BPF lacks.
@@ -405,7 +404,7 @@ fn uart_char(uart_port: u64, status: u64, overrun: u64, flag: u64) -> u32 {
         return 0;
     }
     use arg::serial_rx_error as a;
-    let state = read_u64(uart_port, cfg!(uart_port_state));
+    let state = read_ptr(uart_port, cfg!(uart_port_state));
     let port = if state == 0 {
         0
     } else {
@@ -490,11 +489,11 @@ pub fn receive_buf_kretprobe(ctx: RetProbeContext) -> u32 {
 
 #[inline(always)]
 fn read_enter(iocb: u64, to: u64) -> u32 {
-    let file = read_u64(iocb, cfg!(kiocb_filp));
-    let private = read_u64(file, cfg!(file_private_data));
+    let file = read_ptr(iocb, cfg!(kiocb_filp));
+    let private = read_ptr(file, cfg!(file_private_data));
     let state = CallState {
-        object: read_u64(private, cfg!(tty_file_private_tty)),
-        requested: read_u64(to, cfg!(iov_iter_count)),
+        object: read_ptr(private, cfg!(tty_file_private_tty)),
+        requested: read_word(to, cfg!(iov_iter_count), cfg!(iov_iter_count_size)),
         start_ns: unsafe { bpf_ktime_get_ns() },
         function: 0,
     };

@@ -155,6 +155,32 @@ pub struct SerialTarget {
     pub btf: &'static [FnProgram],
     /// kprobe/kretprobe variant (a return probe may be shared by several functions).
     pub kprobe: &'static [FnProgram],
+    /// How many of the function's arguments the kprobe variant reads from registers (the
+    /// highest index + 1): an architecture that passes fewer in registers cannot run it.
+    pub kprobe_args: u8,
+}
+
+impl SerialTarget {
+    /// `Ok` when a kprobe on an `ebpf_arch` kernel finds every argument its program reads in
+    /// a register (aya's `arg(n)` reads register n; past the calling convention's register
+    /// arguments it would read an unrelated register, not the stack).
+    pub fn kprobe_args_fit(&self, ebpf_arch: &str) -> Result<(), String> {
+        let in_registers = match ebpf_arch {
+            "x86_64" => 6,
+            "aarch64" | "riscv64" => 8,
+            // AAPCS: r0–r3; the kernel's i386 build: regparm(3)
+            "arm" => 4,
+            "x86" => 3,
+            _ => 0,
+        };
+        if self.kprobe_args <= in_registers {
+            return Ok(());
+        }
+        Err(format!(
+            "kprobe unavailable: its program reads argument {} of {}, which {ebpf_arch} passes on the stack ({in_registers} in registers)",
+            self.kprobe_args, self.function
+        ))
+    }
 }
 
 /// A serial-path hook: kernel functions without tracepoints (the tty receive path has none). Every target
@@ -179,6 +205,7 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
                     KProbe("flip_string_flags_kprobe"),
                     KRetProbe("flip_kretprobe"),
                 ],
+                kprobe_args: 5,
             },
             SerialTarget {
                 function: "tty_insert_flip_string_fixed_flag",
@@ -187,16 +214,19 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
                     KProbe("flip_fixed_flag_kprobe"),
                     KRetProbe("flip_kretprobe"),
                 ],
+                kprobe_args: 4,
             },
             SerialTarget {
                 function: "tty_insert_flip_string_flags",
                 btf: &[FExit("flip_flags_fexit")],
                 kprobe: &[KProbe("flip_flags_kprobe"), KRetProbe("flip_kretprobe")],
+                kprobe_args: 4,
             },
             SerialTarget {
                 function: "__tty_insert_flip_char",
                 btf: &[FExit("flip_char_fexit")],
                 kprobe: &[KProbe("flip_char_kprobe"), KRetProbe("flip_kretprobe")],
+                kprobe_args: 1,
             },
         ],
     },
@@ -207,6 +237,7 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
             function: "uart_insert_char",
             btf: &[FEntry("uart_insert_char_fentry")],
             kprobe: &[KProbe("uart_insert_char_kprobe")],
+            kprobe_args: 5,
         }],
     },
     SerialHook {
@@ -219,6 +250,7 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
                 KProbe("receive_buf_kprobe"),
                 KRetProbe("receive_buf_kretprobe"),
             ],
+            kprobe_args: 4,
         }],
     },
     SerialHook {
@@ -228,6 +260,7 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
             function: "tty_read",
             btf: &[FEntry("tty_read_fentry"), FExit("tty_read_fexit")],
             kprobe: &[KProbe("tty_read_kprobe"), KRetProbe("tty_read_kretprobe")],
+            kprobe_args: 2,
         }],
     },
 ];
@@ -387,6 +420,18 @@ pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeR
             }
         };
         for t in existing {
+            let mut why_not = why_not.clone();
+            let methods: Vec<&str> = methods
+                .iter()
+                .copied()
+                .filter(|m| match (*m, t.kprobe_args_fit(EBPF_ARCH)) {
+                    ("kprobe", Err(e)) => {
+                        why_not.push(e);
+                        false
+                    }
+                    _ => true,
+                })
+                .collect();
             let (method, reason) = match methods.first() {
                 Some(m) if why_not.is_empty() => {
                     (Some(*m), format!("would use {m} ({})", h.purpose))
@@ -411,6 +456,69 @@ mod tests {
     use super::*;
     use crate::kernel::tracefs::parse_format;
     use serial_trace_common::{Filter, kind, kind_info};
+
+    /// The table's `kprobe_args` is what each kprobe program in the eBPF source reads: the
+    /// highest `ctx.arg(N)` in its body + 1.
+    #[test]
+    fn kprobe_argument_counts_match_the_programs() {
+        let src = include_str!("../../serial-trace-ebpf/src/serial.rs");
+        for t in SERIAL_HOOKS.iter().flat_map(|h| h.targets) {
+            let Some(FnProgram::KProbe(name)) = t.kprobe.first() else {
+                panic!("{}: no kprobe entry program", t.function);
+            };
+            let body = src
+                .split(&format!("pub fn {name}("))
+                .nth(1)
+                .and_then(|b| b.split("\n}\n").next())
+                .unwrap_or_else(|| panic!("{name} not in serial.rs"));
+            let highest = body
+                .split("ctx.arg(")
+                .skip(1)
+                .filter_map(|a| a.split(')').next()?.parse::<u8>().ok())
+                .max()
+                .expect("reads an argument");
+            assert_eq!(t.kprobe_args, highest + 1, "{} ({name})", t.function);
+        }
+    }
+
+    #[test]
+    fn kprobes_reading_stack_arguments_are_unavailable_with_the_reason() {
+        let target = |f: &str| {
+            SERIAL_HOOKS
+                .iter()
+                .flat_map(|h| h.targets)
+                .find(|t| t.function == f)
+                .unwrap()
+        };
+        for arch in ["x86_64", "aarch64"] {
+            assert!(
+                SERIAL_HOOKS
+                    .iter()
+                    .flat_map(|h| h.targets)
+                    .all(|t| t.kprobe_args_fit(arch).is_ok())
+            );
+        }
+        // 32-bit ARM passes 4 arguments in registers: uart_insert_char's `flag` (5th) and
+        // 6.x's `__tty_insert_flip_string_flags` `size` (5th) are on the stack
+        assert!(target("tty_read").kprobe_args_fit("arm").is_ok());
+        assert!(
+            target("tty_insert_flip_string_fixed_flag")
+                .kprobe_args_fit("arm")
+                .is_ok()
+        );
+        let e = target("uart_insert_char")
+            .kprobe_args_fit("arm")
+            .unwrap_err();
+        assert!(
+            e.contains("argument 5 of uart_insert_char") && e.contains("4 in registers"),
+            "{e}"
+        );
+        assert!(
+            target("__tty_insert_flip_string_flags")
+                .kprobe_args_fit("arm")
+                .is_err()
+        );
+    }
 
     #[test]
     fn kprobes_need_the_kernels_registers() {

@@ -47,6 +47,58 @@ pub fn require_offset(btf: &Btf, name: &str, path: &str) -> Result<u32, String> 
         .ok_or_else(|| format!("kernel BTF has no member `{path}` in struct {name}"))
 }
 
+/// Size in bytes of the integer, enum or pointer member `path` of `struct name` (a 32-bit
+/// kernel's pointers and `size_t` are 4 bytes): the width an eBPF program must read it with.
+pub fn member_size(btf: &Btf, name: &str, path: &str) -> Option<u32> {
+    let types = btf.resolve_types_by_name(name).ok()?;
+    let ty = types.iter().find_map(|t| match t {
+        Type::Struct(_) | Type::Union(_) => path_type(btf, t, path),
+        _ => None,
+    })?;
+    match ty {
+        Type::Int(i) => Some(i.size() as u32),
+        Type::Enum(e) => Some(e.size() as u32),
+        Type::Enum64(e) => Some(e.size() as u32),
+        Type::Ptr(_) => pointer_size(btf),
+        _ => None,
+    }
+}
+
+/// The kernel's pointer width: BTF gives pointers no size, and Linux's `long` is pointer-sized
+/// on every architecture it runs on (ILP32, LP64).
+pub fn pointer_size(btf: &Btf) -> Option<u32> {
+    let types = btf.resolve_types_by_name("long unsigned int").ok()?;
+    types.iter().find_map(|t| match t {
+        Type::Int(i) => Some(i.size() as u32),
+        _ => None,
+    })
+}
+
+/// `member_size`, or a message naming what the kernel lacks.
+pub fn require_member_size(btf: &Btf, name: &str, path: &str) -> Result<u32, String> {
+    match member_size(btf, name, path) {
+        Some(size @ (4 | 8)) => Ok(size),
+        Some(other) => Err(format!(
+            "kernel BTF gives `{path}` in struct {name} {other} bytes (4 or 8 expected)"
+        )),
+        None => Err(format!(
+            "kernel BTF has no integer or pointer member `{path}` in struct {name}"
+        )),
+    }
+}
+
+fn path_type(btf: &Btf, ty: &Type, path: &str) -> Option<Type> {
+    let (first, rest) = match path.split_once('.') {
+        Some((f, r)) => (f, Some(r)),
+        None => (path, None),
+    };
+    let (_, member_ty) = member(btf, ty, first, 0)?;
+    match rest {
+        None => Some(member_ty),
+        Some(rest) => path_type(btf, &member_ty, rest),
+    }
+}
+
 fn path_offset(btf: &Btf, ty: &Type, path: &str) -> Option<u32> {
     let (first, rest) = match path.split_once('.') {
         Some((f, r)) => (f, Some(r)),
@@ -119,6 +171,24 @@ mod tests {
             require_offset(btf, "tty_port", "nope")
                 .unwrap_err()
                 .contains("tty_port")
+        );
+    }
+
+    #[test]
+    fn member_widths_come_from_this_kernels_btf() {
+        let btf = layouts().expect("this machine has kernel BTF");
+        let long = pointer_size(btf).expect("unsigned long");
+        assert_eq!(long as usize, size_of::<usize>(), "the host's own width");
+        // pointers, size_t and int members, through typedefs and anonymous unions
+        assert_eq!(member_size(btf, "tty_port", "itty"), Some(long));
+        assert_eq!(member_size(btf, "iov_iter", "count"), Some(long));
+        assert_eq!(member_size(btf, "tty_port", "buf.mem_limit"), Some(4));
+        assert_eq!(require_member_size(btf, "kiocb", "ki_filp"), Ok(long));
+        // a struct member has no scalar width
+        assert!(
+            require_member_size(btf, "tty_port", "buf")
+                .unwrap_err()
+                .contains("integer or pointer")
         );
     }
 }

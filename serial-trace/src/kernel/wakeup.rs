@@ -24,6 +24,8 @@ pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
     // `node` (a timerqueue_node) comes first, so 0 is never these members' offset.
     cfg.hrtimer_softexpires_offset = offset_of(btf, "hrtimer", "_softexpires").unwrap_or(0);
     cfg.hrtimer_function_offset = offset_of(btf, "hrtimer", "function").unwrap_or(0);
+    // 0 leaves the eBPF side's 8-byte default (every 64-bit kernel)
+    cfg.ptr_size = crate::kernel::btf::pointer_size(btf).unwrap_or(0);
     match (
         offset_of(btf, "hrtimer", "base"),
         offset_of(btf, "hrtimer_clock_base", "clockid"),

@@ -10,8 +10,8 @@ use aya::{
 };
 use serial_trace_common::{MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig};
 
-use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
-use crate::kernel::btf::require_offset;
+use crate::hooks::{EBPF_ARCH, FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
+use crate::kernel::btf::{require_member_size, require_offset};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::trace::ProbeRecord;
 
@@ -32,6 +32,9 @@ pub fn serial_config(ports: &[String]) -> Result<SerialConfig, String> {
         file_private_data: o("file", "private_data")?,
         tty_file_private_tty: o("tty_file_private", "tty")?,
         iov_iter_count: o("iov_iter", "count")?,
+        // the pointer members' width (all pointers are one width) and `size_t`'s
+        ptr_size: require_member_size(btf, "tty_port", "itty")?,
+        iov_iter_count_size: require_member_size(btf, "iov_iter", "count")?,
         ..SerialConfig::default()
     };
     c.n_ports = ports.len() as u32;
@@ -120,6 +123,10 @@ pub fn attach_serial(
                 let programs = if *m == "fentry" {
                     target.btf
                 } else {
+                    if let Err(e) = target.kprobe_args_fit(EBPF_ARCH) {
+                        failures.push(e);
+                        continue;
+                    }
                     target.kprobe
                 };
                 match attach_target(ebpf, target.function, programs, &btf, &mut loaded) {
@@ -234,4 +241,19 @@ fn attach_target(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_serial_programs_read_this_kernels_widths() {
+        let c = serial_config(&["ttyS1".into()]).expect("this machine has kernel BTF");
+        let word = size_of::<usize>() as u32;
+        assert_eq!((c.ptr_size, c.iov_iter_count_size), (word, word));
+        assert!(c.tty_port_itty > 0 && c.iov_iter_count > 0);
+        assert_eq!((c.n_ports, &c.ports[0][..6]), (1, &b"ttyS1\0"[..]));
+        assert!(serial_config(&["".into()]).is_err());
+    }
 }
