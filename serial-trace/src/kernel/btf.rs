@@ -36,7 +36,7 @@ pub fn for_aya() -> Result<&'static aya::Btf, String> {
 pub fn offset_of(btf: &Btf, name: &str, path: &str) -> Option<u32> {
     let types = btf.resolve_types_by_name(name).ok()?;
     types.iter().find_map(|t| match t {
-        Type::Struct(_) | Type::Union(_) => path_offset(btf, t, path),
+        Type::Struct(_) | Type::Union(_) => path_member(btf, t, path).map(|(off, _)| off),
         _ => None,
     })
 }
@@ -52,7 +52,7 @@ pub fn require_offset(btf: &Btf, name: &str, path: &str) -> Result<u32, String> 
 pub fn member_size(btf: &Btf, name: &str, path: &str) -> Option<u32> {
     let types = btf.resolve_types_by_name(name).ok()?;
     let ty = types.iter().find_map(|t| match t {
-        Type::Struct(_) | Type::Union(_) => path_type(btf, t, path),
+        Type::Struct(_) | Type::Union(_) => path_member(btf, t, path).map(|(_, ty)| ty),
         _ => None,
     })?;
     match ty {
@@ -87,27 +87,19 @@ pub fn require_member_size(btf: &Btf, name: &str, path: &str) -> Result<u32, Str
     }
 }
 
-fn path_type(btf: &Btf, ty: &Type, path: &str) -> Option<Type> {
-    let (first, rest) = match path.split_once('.') {
-        Some((f, r)) => (f, Some(r)),
-        None => (path, None),
-    };
-    let (_, member_ty) = member(btf, ty, first, 0)?;
-    match rest {
-        None => Some(member_ty),
-        Some(rest) => path_type(btf, &member_ty, rest),
-    }
-}
-
-fn path_offset(btf: &Btf, ty: &Type, path: &str) -> Option<u32> {
+/// The byte offset and type of the member at `path` (`.`-separated) in the struct/union `ty`.
+fn path_member(btf: &Btf, ty: &Type, path: &str) -> Option<(u32, Type)> {
     let (first, rest) = match path.split_once('.') {
         Some((f, r)) => (f, Some(r)),
         None => (path, None),
     };
     let (offset, member_ty) = member(btf, ty, first, 0)?;
     match rest {
-        None => Some(offset),
-        Some(rest) => Some(offset + path_offset(btf, &member_ty, rest)?),
+        None => Some((offset, member_ty)),
+        Some(rest) => {
+            let (inner, t) = path_member(btf, &member_ty, rest)?;
+            Some((offset + inner, t))
+        }
     }
 }
 
