@@ -48,6 +48,8 @@ use serial_trace_common::kind_info;
 
 use crate::trace::{Frame, Header, ProbeRecord, ReadEnd, TraceReader, Trailer};
 pub use model::*;
+/// Below this much boottime − monotonic growth a cycle stopped no clock.
+pub use timers::CLOCK_STOPPED_MIN_NS;
 
 /// Rows kept in per-callback and per-task tables.
 const TOP_ROWS: usize = 20;

@@ -21,6 +21,7 @@ pub const GUEST_BINARIES: &[&str] = &[
     "timer-workload",
     "posix-timer",
     "guest-export",
+    "clock-offset",
 ];
 
 /// Builds the guest's static binaries and the shipped serial-trace of `arch` (see

@@ -282,9 +282,14 @@ for t in /sys/class/tty/ttyS*; do
     case $(readlink -f $t/device) in */pci*) PCI_PORT=${t##*/} ;; esac
 done
 BOARD_PORT=$PORT
+OFFSET0=0
 # every fact line names the flood port and what `echo mem` does on this machine
 MEM_SLEEP=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/power/mem_sleep 2>/dev/null)
-fact() { echo "@@ST FACT $SCEN $* port=$PORT mem_sleep=${MEM_SLEEP:-none}"; }
+# and the time the kernel injected into CLOCK_BOOTTIME since the scenario began (`run` reads
+# OFFSET0): what its cycles slept by the kernel's own clocks
+fact() {
+    echo "@@ST FACT $SCEN $* port=$PORT mem_sleep=${MEM_SLEEP:-none} asleep_ns=$(( $(clock-offset) - OFFSET0 ))"
+}
 # counters_line: $PORT's line of its driver's counters (ttyS4 → line 4: of .../serial)
 counters_line() {
     case $PORT in ttyAMA*) f=/proc/tty/driver/ttyAMA ;; *) f=/proc/tty/driver/serial ;; esac
@@ -382,7 +387,7 @@ wait_rx() {
 }
 run() {
     SCEN=$1; shift
-    PORT=$BOARD_PORT; FLOOD_TO=serial1
+    PORT=$BOARD_PORT; FLOOD_TO=serial1; OFFSET0=$(clock-offset)
     ST BEGIN $SCEN
     # The recorder is a user task: suspend freezes it with the others, and the ring buffer
     # must hold what the kernel produces meanwhile (40 s of a freezer-level cycle here).
