@@ -404,12 +404,28 @@ impl FunctionHookSupport {
         }
         (use_, why_not)
     }
+
+    /// [`Self::methods`] for one target: kprobes dropped, with the reason, where its program
+    /// reads an argument this build's architecture passes on the stack.
+    pub fn target_methods(
+        &self,
+        target: &SerialTarget,
+        method: SerialMethod,
+    ) -> (Vec<&'static str>, Vec<String>) {
+        let (mut use_, mut why_not) = self.methods(method);
+        if use_.contains(&"kprobe") {
+            if let Err(e) = target.kprobe_args_fit(EBPF_ARCH) {
+                use_.retain(|m| *m != "kprobe");
+                why_not.push(e);
+            }
+        }
+        (use_, why_not)
+    }
 }
 
 /// The serial-path rows of the attach table as far as they can be known without loading
 /// (`serial-trace probe` without root): which function and method each hook would use.
 pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeRecord> {
-    let (methods, why_not) = support.methods(SerialMethod::Auto);
     let mut rows = Vec::new();
     for h in SERIAL_HOOKS {
         let existing = match h.existing_targets(syms) {
@@ -420,18 +436,7 @@ pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeR
             }
         };
         for t in existing {
-            let mut why_not = why_not.clone();
-            let methods: Vec<&str> = methods
-                .iter()
-                .copied()
-                .filter(|m| match (*m, t.kprobe_args_fit(EBPF_ARCH)) {
-                    ("kprobe", Err(e)) => {
-                        why_not.push(e);
-                        false
-                    }
-                    _ => true,
-                })
-                .collect();
+            let (methods, why_not) = support.target_methods(t, SerialMethod::Auto);
             let (method, reason) = match methods.first() {
                 Some(m) if why_not.is_empty() => {
                     (Some(*m), format!("would use {m} ({})", h.purpose))

@@ -10,8 +10,8 @@ use aya::{
 };
 use serial_trace_common::{MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig};
 
-use crate::hooks::{EBPF_ARCH, FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
-use crate::kernel::btf::{require_member_size, require_offset};
+use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
+use crate::kernel::btf::{pointer_size, require_member_size, require_offset};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::trace::ProbeRecord;
 
@@ -32,8 +32,10 @@ pub fn serial_config(ports: &[String]) -> Result<SerialConfig, String> {
         file_private_data: o("file", "private_data")?,
         tty_file_private_tty: o("tty_file_private", "tty")?,
         iov_iter_count: o("iov_iter", "count")?,
-        // the pointer members' width (all pointers are one width) and `size_t`'s
-        ptr_size: require_member_size(btf, "tty_port", "itty")?,
+        // the width of the pointer members (one for all, as the timer programs read it) and
+        // of `size_t`
+        ptr_size: pointer_size(btf)
+            .ok_or("kernel BTF has no `unsigned long`: pointer width unknown")?,
         iov_iter_count_size: require_member_size(btf, "iov_iter", "count")?,
         ..SerialConfig::default()
     };
@@ -89,7 +91,6 @@ pub fn attach_serial(
         drops_hooked: false,
         kprobe_entries: Vec::new(),
     };
-    let (methods, why_not) = support.methods(method);
     let btf = crate::kernel::btf::for_aya();
     let mut loaded: HashSet<&'static str> = HashSet::new();
     for hook in SERIAL_HOOKS {
@@ -117,16 +118,12 @@ pub fn attach_serial(
             }
         };
         for target in existing {
-            let mut failures = why_not.clone();
+            let (methods, mut failures) = support.target_methods(target, method);
             let mut done = false;
             for m in &methods {
                 let programs = if *m == "fentry" {
                     target.btf
                 } else {
-                    if let Err(e) = target.kprobe_args_fit(EBPF_ARCH) {
-                        failures.push(e);
-                        continue;
-                    }
                     target.kprobe
                 };
                 match attach_target(ebpf, target.function, programs, &btf, &mut loaded) {

@@ -246,11 +246,16 @@ fn time_suspended(sc: &str, cycles: &[SuspendCycle], performed: &Performed) -> C
         format!("{sc}: time suspended (boottime − monotonic)"),
         bad_sleep.is_empty(),
         match (bad_sleep.is_empty(), performed.asleep_ns) {
-            (true, Some(asleep)) => format!(
-                "{total} ns in all = {asleep} ns injected into CLOCK_BOOTTIME as the guest read it; S3 cycles stopped the clocks, pm_test cycles < 0.5 s, s2idle cycles the RTC woke ≥ 1 s on the boot clock"
+            (false, _) => bad_sleep.join("; "),
+            (true, asleep) => format!(
+                "{}, pm_test cycles < 0.5 s, s2idle cycles the RTC woke ≥ 1 s on the boot clock",
+                match asleep {
+                    Some(a) => format!(
+                        "{total} ns in all = {a} ns injected into CLOCK_BOOTTIME as the guest read it; S3 cycles stopped the clocks"
+                    ),
+                    None => "S3 cycles ≥ 1 s".into(),
+                }
             ),
-            (true, None) => "S3 cycles ≥ 1 s, pm_test cycles < 0.5 s, s2idle cycles the RTC woke ≥ 1 s on the boot clock".into(),
-            _ => bad_sleep.join("; "),
         },
     )
 }
