@@ -136,6 +136,8 @@ pub mod kind {
     /// `sched:sched_waking`, recorded only inside the callback of a wake timer: the task(s)
     /// the expiry actually woke (a timerfd wakes whoever waits on it, not its armer).
     pub const SCHED_WAKING: u16 = 27;
+    /// The line discipline throttled or unthrottled a port (flow control, not loss).
+    pub const SERIAL_THROTTLE: u16 = 28;
 }
 
 /// Category of the serial data path kinds: their programs hook kernel functions (fentry/fexit
@@ -239,6 +241,13 @@ pub mod arg {
         pub const RETURNED: usize = 2;
         pub const BLOCKED_NS: usize = 3;
         pub const START_MONO_NS: usize = 4;
+    }
+    /// `serial:throttle`: a port's throttle state changed in `tty_throttle_safe` or
+    /// `tty_unthrottle_safe` (calls that changed nothing are not recorded).
+    pub mod serial_throttle {
+        pub const TTY: usize = 0;
+        /// 1: the port is now throttled (the driver was asked to stop receiving); 0: resumed.
+        pub const THROTTLED: usize = 1;
     }
     /// `serial:counters`: deltas of the kernel's counters since the previous sample.
     pub mod serial_counters {
@@ -554,6 +563,15 @@ pub const KINDS: &[KindInfo] = &[
         texts: &[req("comm")],
         filter: Filter::ALWAYS,
         role: Role::WAKING,
+    },
+    KindInfo {
+        id: kind::SERIAL_THROTTLE,
+        category: SERIAL_CATEGORY,
+        name: "throttle",
+        args: &[derived("tty"), derived("throttled")],
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
     },
 ];
 

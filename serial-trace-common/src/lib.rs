@@ -121,11 +121,16 @@ pub struct SerialConfig {
     pub ptr_size: u32,
     /// The width of `iov_iter.count` (a `size_t`) in bytes, from BTF (0 = 8).
     pub iov_iter_count_size: u32,
-    pub _pad: u32,
+    /// `offsetof(struct tty_struct, flags)` (an `unsigned long`, read with `ptr_size`): bit
+    /// [`TTY_THROTTLED_BIT`] says whether the line discipline has throttled the driver.
+    pub tty_struct_flags: u32,
     /// NUL-padded tty names to record (`record --port`).
     pub ports: [[u8; PORT_NAME_LEN]; MAX_PORT_FILTER],
 }
 const _: () = assert!(size_of::<SerialConfig>() == 120);
+
+/// `TTY_THROTTLED` in `tty_struct.flags` (a `#define`, so not in BTF; 0 from 2.6 to 6.18).
+pub const TTY_THROTTLED_BIT: u32 = 0;
 
 /// Hash map of open drop runs, per `tty_port` address.
 pub const DROP_RUNS_MAP: &str = "DROP_RUNS";
@@ -187,7 +192,7 @@ pub const HOOK_CALLS_MAP: &str = "HOOK_CALLS";
 
 pub mod hook_calls {
     /// Entry programs of the kprobe variant; a program's index is its calls-seen slot.
-    pub const KPROBE_ENTRIES: [&str; 7] = [
+    pub const KPROBE_ENTRIES: [&str; 9] = [
         "flip_char_kprobe",
         "flip_fixed_flag_kprobe",
         "flip_flags_kprobe",
@@ -195,6 +200,8 @@ pub mod hook_calls {
         "uart_insert_char_kprobe",
         "receive_buf_kprobe",
         "tty_read_kprobe",
+        "throttle_kprobe",
+        "unthrottle_kprobe",
     ];
     pub const FLIP_CHAR: u32 = 0;
     pub const FLIP_FIXED_FLAG: u32 = 1;
@@ -203,17 +210,21 @@ pub mod hook_calls {
     pub const UART_INSERT_CHAR: u32 = 4;
     pub const RECEIVE_BUF: u32 = 5;
     pub const TTY_READ: u32 = 6;
+    pub const THROTTLE: u32 = 7;
+    pub const UNTHROTTLE: u32 = 8;
     /// Returns skipped, per hook family (entry state found still saved at the next entry);
-    /// slot `RETURNS_LOST + family - 1` for the families flip (1), receive (2), read (3).
-    pub const RETURNS_LOST: u32 = 7;
+    /// slot `RETURNS_LOST + family - 1` for the families flip (1), receive (2), read (3),
+    /// throttle (4).
+    pub const RETURNS_LOST: u32 = 9;
     /// The return programs that take a saved entry state, by family: their skips are what
     /// those slots count.
-    pub const RETURN_PROGRAMS: [&[&str]; 3] = [
+    pub const RETURN_PROGRAMS: [&[&str]; 4] = [
         &["flip_kretprobe"],
         &["receive_buf_kretprobe"],
         &["tty_read_kretprobe", "tty_read_fexit"],
+        &["throttle_kretprobe", "throttle_fexit"],
     ];
-    pub const SLOTS: u32 = 10;
+    pub const SLOTS: u32 = 13;
 }
 
 /// Per-CPU `u64` counters of the LRU state maps (slot `map * state_counts::WHATS + what`). A full LRU

@@ -9,7 +9,9 @@
 //!   and never the byte itself: serial-trace records sizes, not payload);
 //! * `tty_port_default_receive_buf`: bytes handed to the line discipline (includes the inline
 //!   fast path of `tty_insert_flip_char`, which no hook can see);
-//! * `tty_read`: who read which tty, how much, and how long the call took.
+//! * `tty_read`: who read which tty, how much, and how long the call took;
+//! * `tty_throttle_safe`/`tty_unthrottle_safe`: the line discipline's flow control, an event
+//!   only when a call changed the port's throttle state.
 
 use aya_ebpf::{
     helpers::{
@@ -22,8 +24,8 @@ use aya_ebpf::{
     programs::{FEntryContext, FExitContext, ProbeContext, RetProbeContext},
 };
 use serial_trace_common::{
-    CallState, DROP_RUN_NS, DropRun, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN, arg,
-    hook_calls, kind, state_counts,
+    CallState, DROP_RUN_NS, DropRun, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN,
+    TTY_THROTTLED_BIT, arg, hook_calls, kind, state_counts,
 };
 
 use crate::emit::{count, lru_add, lru_remove, read_word, write_event};
@@ -44,7 +46,7 @@ static SERIAL: SerialConfig = SerialConfig {
     n_ports: 0,
     ptr_size: 0,
     iov_iter_count_size: 0,
-    _pad: 0,
+    tty_struct_flags: 0,
     ports: [[0; PORT_NAME_LEN]; MAX_PORT_FILTER],
 };
 
@@ -73,6 +75,7 @@ mod family {
     pub const FLIP: u64 = 1;
     pub const RECEIVE: u64 = 2;
     pub const READ: u64 = 3;
+    pub const THROTTLE: u64 = 4;
 }
 
 /// Values of `arg::serial_flip_drop::FUNCTION`.
@@ -542,4 +545,99 @@ pub fn tty_read_kprobe(ctx: ProbeContext) -> u32 {
 #[kretprobe]
 pub fn tty_read_kretprobe(ctx: RetProbeContext) -> u32 {
     read_done(ctx.ret())
+}
+
+// ---------------------------------------------------------------------------------------------
+// tty_throttle_safe / tty_unthrottle_safe(struct tty_struct *tty): n_tty asks the driver to
+// stop (its 4 KiB buffer is nearly full) or to resume (a read made room). Their return value
+// changed meaning across releases (int "retry" before 6.6, bool "throttled" after) and says
+// nothing about whether the state changed, so the TTY_THROTTLED bit is read before and after.
+
+/// Values of `CallState::function` for the throttle family.
+mod throttle_fn {
+    pub const THROTTLE: u64 = 1;
+    pub const UNTHROTTLE: u64 = 2;
+}
+
+#[inline(always)]
+fn tty_throttled(tty: u64) -> u64 {
+    (read_word(tty, cfg!(tty_struct_flags), cfg!(ptr_size)) >> TTY_THROTTLED_BIT) & 1
+}
+
+#[inline(always)]
+fn throttle_enter(tty: u64, function: u64) -> u32 {
+    let state = CallState {
+        object: tty,
+        requested: tty_throttled(tty),
+        start_ns: 0,
+        function,
+    };
+    save_call(family::THROTTLE, state)
+}
+
+/// Emits the change, if the call made one (a repeated call on a throttled port does not).
+#[inline(always)]
+fn throttle_done() -> u32 {
+    let Some(state) = take_call(family::THROTTLE) else {
+        return 0;
+    };
+    let now = tty_throttled(state.object);
+    if now == state.requested {
+        return 0;
+    }
+    let mut name = [0u8; TEXT_LEN];
+    if !tty_name(state.object, &mut name) {
+        return 0;
+    }
+    use arg::serial_throttle as a;
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    let _ = write_event(
+        kind::SERIAL_THROTTLE,
+        bpf_get_current_pid_tgid(),
+        comm,
+        |ev| {
+            ev.args[a::TTY] = state.object;
+            ev.args[a::THROTTLED] = now;
+            ev.text[0] = name;
+        },
+    );
+    0
+}
+
+#[fentry]
+pub fn throttle_fentry(ctx: FEntryContext) -> u32 {
+    throttle_enter(ctx.arg(0), throttle_fn::THROTTLE)
+}
+
+#[fexit]
+pub fn throttle_fexit(_ctx: FExitContext) -> u32 {
+    throttle_done()
+}
+
+#[fentry]
+pub fn unthrottle_fentry(ctx: FEntryContext) -> u32 {
+    throttle_enter(ctx.arg(0), throttle_fn::UNTHROTTLE)
+}
+
+#[fexit]
+pub fn unthrottle_fexit(_ctx: FExitContext) -> u32 {
+    throttle_done()
+}
+
+#[kprobe]
+pub fn throttle_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::THROTTLE);
+    throttle_enter(ctx.arg(0).unwrap_or(0), throttle_fn::THROTTLE)
+}
+
+#[kprobe]
+pub fn unthrottle_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::UNTHROTTLE);
+    throttle_enter(ctx.arg(0).unwrap_or(0), throttle_fn::UNTHROTTLE)
+}
+
+/// Shared return probe of both functions.
+#[kretprobe]
+pub fn throttle_kretprobe(_ctx: RetProbeContext) -> u32 {
+    throttle_done()
 }

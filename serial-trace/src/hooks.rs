@@ -263,6 +263,24 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
             kprobe_args: 2,
         }],
     },
+    SerialHook {
+        name: "serial:throttle",
+        purpose: "flow control: the line discipline stopped and resumed the driver (no loss)",
+        targets: &[
+            SerialTarget {
+                function: "tty_throttle_safe",
+                btf: &[FEntry("throttle_fentry"), FExit("throttle_fexit")],
+                kprobe: &[KProbe("throttle_kprobe"), KRetProbe("throttle_kretprobe")],
+                kprobe_args: 1,
+            },
+            SerialTarget {
+                function: "tty_unthrottle_safe",
+                btf: &[FEntry("unthrottle_fentry"), FExit("unthrottle_fexit")],
+                kprobe: &[KProbe("unthrottle_kprobe"), KRetProbe("throttle_kretprobe")],
+                kprobe_args: 1,
+            },
+        ],
+    },
 ];
 
 /// Hook families `record --hooks` can select: tracepoint categories, and `serial`.

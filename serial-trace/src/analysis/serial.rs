@@ -35,6 +35,17 @@ pub struct PortReport {
     /// Most the flip buffer held (bytes allocated) and its limit, where readable.
     pub flip_buffer_peak: u64,
     pub flip_buffer_limit: u64,
+    /// Times the line discipline throttled the port: its buffer was nearly full, so flow
+    /// control asked the driver to stop receiving (the bytes wait in the device or the sender;
+    /// none are lost). Absent in older traces.
+    #[serde(default)]
+    pub throttles: u64,
+    /// Time the port stayed throttled (CLOCK_MONOTONIC), in total and the longest once; a port
+    /// still throttled when the recording ended counts until the trace's last event.
+    #[serde(default)]
+    pub throttled_ns_total: u64,
+    #[serde(default)]
+    pub throttled_ns_max: u64,
     pub kernel_counters: KernelCounters,
     /// Observed vs kernel disagreements, each with its likely reason.
     pub disagreements: Vec<String>,
@@ -148,6 +159,8 @@ struct PortAcc {
     polled_rx: u64,
     /// Bytes over time, for the timeline.
     series: PortSeries,
+    /// When the port was throttled (mono ns), while it is.
+    throttled_since: Option<u64>,
 }
 
 #[derive(Default)]
@@ -167,6 +180,8 @@ pub struct SerialStats {
     power: PowerState,
     /// Per (cycle, port): what arrived during suspend cycles.
     in_cycles: BTreeMap<(u32, String), CycleSerial>,
+    /// The latest event's time (mono ns): where a throttle still open at the end stops.
+    last_mono_ns: u64,
 }
 
 /// The cycle under way's phase and `port`'s row of it, if a cycle is under way.
@@ -249,6 +264,7 @@ impl SerialStats {
 
     pub fn event(&mut self, ev: &Event) {
         self.power.event(ev);
+        self.last_mono_ns = self.last_mono_ns.max(ev.mono_ns);
         match ev.kind {
             kind::SERIAL_DROP_OPEN => self.on_drop_open(ev),
             kind::SERIAL_FLIP_DROP => self.on_flip_drop(ev),
@@ -256,7 +272,22 @@ impl SerialStats {
             kind::SERIAL_RECEIVE => self.on_receive(ev),
             kind::SERIAL_READ => self.on_read(ev),
             kind::SERIAL_COUNTERS => self.on_counters(ev),
+            kind::SERIAL_THROTTLE => self.on_throttle(ev),
             _ => {}
+        }
+    }
+
+    /// Flow control: the port's throttle state changed (only changes are recorded).
+    fn on_throttle(&mut self, ev: &Event) {
+        use arg::serial_throttle as a;
+        let acc = port_acc(&mut self.ports, &name_of(ev));
+        if ev.args[a::THROTTLED] != 0 {
+            if acc.throttled_since.is_none() {
+                acc.report.throttles += 1;
+                acc.throttled_since = Some(ev.mono_ns);
+            }
+        } else if let Some(since) = acc.throttled_since.take() {
+            end_throttle(&mut acc.report, ev.mono_ns.saturating_sub(since));
         }
     }
 
@@ -474,6 +505,9 @@ impl SerialStats {
             self.drops.extend(acc.open.take());
             self.drops.extend(acc.open_overrun.take());
             let mut r = acc.report;
+            if let Some(since) = acc.throttled_since {
+                end_throttle(&mut r, self.last_mono_ns.saturating_sub(since));
+            }
             if r.coarse {
                 r.bytes_received = acc.polled_rx.saturating_sub(r.bytes_dropped);
             }
@@ -508,6 +542,11 @@ impl SerialStats {
             series,
         )
     }
+}
+
+fn end_throttle(r: &mut PortReport, ns: u64) {
+    r.throttled_ns_total += ns;
+    r.throttled_ns_max = r.throttled_ns_max.max(ns);
 }
 
 fn note_flip(r: &mut PortReport, used: u64, limit: u64) {
@@ -796,6 +835,38 @@ pub(crate) mod tests {
         assert_eq!((r.pid, r.comm.as_str(), r.bytes), (812, "cat", 100));
         assert_eq!(r.lag_ns_max, 5_000_000);
         assert_eq!(r.blocked_ns_max, 4_000_000);
+    }
+
+    /// Flow control is not loss: a throttled USB-serial port (ftdi_sio, which never counts
+    /// buf_overrun) reports its throttles and time throttled, nothing dropped, no
+    /// disagreement; a throttle still open at the end counts until the last event.
+    #[test]
+    fn throttling_is_counted_and_timed_not_lost() {
+        const MS: u64 = 1_000_000;
+        let mut s = SerialStats::default();
+        let throttle = |t: u64, on: u64| ev(kind::SERIAL_THROTTLE, t, "ttyUSB0", &[0xc0, on]);
+        let recv = |t: u64, n: u64| ev(kind::SERIAL_RECEIVE, t, "ttyUSB0", &[0xa0, n, n, 0, 0]);
+        s.event(&recv(MS, 4000));
+        s.event(&throttle(2 * MS, 1));
+        s.event(&throttle(3 * MS, 1)); // a repeat while throttled opens nothing new
+        s.event(&throttle(12 * MS, 0));
+        s.event(&throttle(13 * MS, 0));
+        s.event(&throttle(20 * MS, 1));
+        s.event(&recv(50 * MS, 62));
+        let (ports, drops, _, _) = s.finish(
+            &[probe("serial:flip_buffer_insert", "fexit")],
+            &[snap("ttyUSB0", 0, 0)],
+            &[],
+            &[snap("ttyUSB0", 4062, 0)],
+            &BTreeMap::new(),
+            true,
+        );
+        let p = &ports[0];
+        assert_eq!((p.bytes_received, p.bytes_dropped), (4062, 0));
+        assert_eq!(p.throttles, 2);
+        assert_eq!(p.throttled_ns_total, 10 * MS + 30 * MS);
+        assert_eq!(p.throttled_ns_max, 30 * MS);
+        assert!(drops.is_empty() && p.disagreements.is_empty(), "{drops:?}");
     }
 
     /// A drop run's checkpoints (`flip_drop_open`) count only when its `flip_drop` never came:

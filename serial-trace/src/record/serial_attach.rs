@@ -26,6 +26,7 @@ pub fn serial_config(ports: &[String]) -> Result<SerialConfig, String> {
         tty_port_mem_used: o("tty_port", "buf.mem_used")?,
         tty_port_mem_limit: o("tty_port", "buf.mem_limit")?,
         tty_struct_name: o("tty_struct", "name")?,
+        tty_struct_flags: o("tty_struct", "flags")?,
         uart_port_state: o("uart_port", "state")?,
         uart_state_port: o("uart_state", "port")?,
         kiocb_filp: o("kiocb", "ki_filp")?,

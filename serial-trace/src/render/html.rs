@@ -536,6 +536,20 @@ fn serial_ports(page: &mut Page<'_>) {
         ],
         &rows,
     );
+    let throttled: Vec<Vec<Cell>> = r
+        .ports
+        .iter()
+        .filter_map(|p| {
+            Some(vec![
+                text(&p.name),
+                text(super::summary::throttle_clause(p)?),
+            ])
+        })
+        .collect();
+    if !throttled.is_empty() {
+        page.h3("Flow control");
+        page.table(&["port", "throttling"], &throttled);
+    }
     let rows: Vec<Vec<Cell>> = r
         .ports
         .iter()

@@ -40,20 +40,35 @@ pub fn lines(r: &Report) -> Vec<Line> {
     lines
 }
 
+/// How often and how long flow control held a port back, in one clause; `None` if it never
+/// did. Shared by the verdict and the port tables.
+pub fn throttle_clause(p: &PortReport) -> Option<String> {
+    (p.throttles > 0).then(|| {
+        format!(
+            "throttled {}× for {} (longest {}): the line discipline was full, so flow control \
+             stopped the driver; the bytes waited, none were lost",
+            thousands(p.throttles),
+            fmt_ns(p.throttled_ns_total),
+            fmt_ns(p.throttled_ns_max)
+        )
+    })
+}
+
 /// A port's line: nothing lost, or how many bytes and why; none for a port without traffic.
 fn port_line(r: &Report, p: &PortReport) -> Option<Line> {
     if p.bytes_received == 0 && p.bytes_dropped == 0 && p.hw_overruns == 0 {
         return None;
     }
     if p.bytes_dropped == 0 && p.hw_overruns == 0 {
-        return Some(Line {
-            warn: false,
-            text: format!(
-                "{}: no bytes lost ({} received)",
-                p.name,
-                thousands(p.bytes_received)
-            ),
-        });
+        let mut text = format!(
+            "{}: no bytes lost ({} received)",
+            p.name,
+            thousands(p.bytes_received)
+        );
+        if let Some(t) = throttle_clause(p) {
+            text.push_str(&format!("; {t}"));
+        }
+        return Some(Line { warn: false, text });
     }
     let mut causes = tally(
         r.drops
@@ -82,6 +97,9 @@ fn port_line(r: &Report, p: &PortReport) -> Option<Line> {
             "; {} UART FIFO overruns (bytes lost before the driver read them)",
             p.hw_overruns
         ));
+    }
+    if let Some(t) = throttle_clause(p) {
+        text.push_str(&format!("; {t}"));
     }
     Some(Line { warn: true, text })
 }
@@ -180,5 +198,37 @@ mod tests {
             html.contains("3,830") || html.contains("3830"),
             "the HTML shows the count"
         );
+    }
+
+    /// A throttled port with nothing lost says so in the verdict, the text table and the HTML,
+    /// as flow control and not as a loss.
+    #[test]
+    fn throttling_is_shown_as_flow_control_not_loss() {
+        let mut r = empty_report();
+        r.ports.push(crate::analysis::PortReport {
+            name: "ttyUSB0".into(),
+            bytes_received: 65536,
+            throttles: 3,
+            throttled_ns_total: 1_500_000_000,
+            throttled_ns_max: 900_000_000,
+            ..Default::default()
+        });
+        let line = super::lines(&r)
+            .into_iter()
+            .find(|l| l.text.starts_with("ttyUSB0"))
+            .expect("a line for the port");
+        assert!(!line.warn, "{}", line.text);
+        assert!(
+            line.text.contains("no bytes lost (65,536 received)"),
+            "{}",
+            line.text
+        );
+        assert!(line.text.contains("throttled 3×"), "{}", line.text);
+        let text = crate::render::text::render_text(&r, false);
+        assert!(text.contains("throttled 3× for 1.50 s"), "{text}");
+        let html = crate::render::html::render_html(&r);
+        assert!(html.contains("Flow control") && html.contains("throttled 3×"));
+        r.ports[0].throttles = 0;
+        assert!(!crate::render::html::render_html(&r).contains("Flow control"));
     }
 }

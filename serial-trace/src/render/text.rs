@@ -511,6 +511,9 @@ fn port_rows(o: &mut String, p: &PortReport, color: bool) {
         p.breaks,
         format!("{}/{}", p.flip_buffer_peak, p.flip_buffer_limit)
     );
+    if let Some(t) = super::summary::throttle_clause(p) {
+        let _ = writeln!(o, "  {:<10} {t}", "");
+    }
     if let Some(d) = &p.kernel_counters.delta {
         let _ = writeln!(
             o,
