@@ -365,6 +365,8 @@ pub mod text_kind {
     pub const DATA_LOC: u8 = 2;
     /// `char name[N]` stored inline in the record.
     pub const INLINE: u8 = 3;
+    /// A `const char *` of a 32-bit kernel (4 bytes in the record).
+    pub const POINTER32: u8 = 4;
 }
 
 /// How to read one string tracepoint field.

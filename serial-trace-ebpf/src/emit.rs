@@ -610,6 +610,10 @@ unsafe fn read_text(ctx: &TracePointContext, kind: u8, offset: u16, dst: &mut [u
             Ok(p) => p as *const u8,
             Err(_) => return,
         },
+        text_kind::POINTER32 => match unsafe { ctx.read_at::<u32>(offset as usize) } {
+            Ok(p) => p as u64 as *const u8,
+            Err(_) => return,
+        },
         text_kind::DATA_LOC => match unsafe { ctx.read_at::<u32>(offset as usize) } {
             // low 16 bits: offset of the string from the start of the record
             Ok(loc) => unsafe { base.add((loc & 0xffff) as usize) },

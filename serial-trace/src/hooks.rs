@@ -121,6 +121,9 @@ pub fn build_spec(
             text_kind::DATA_LOC
         } else if f.c_type.contains("char") && f.c_type.ends_with('*') && f.size == 8 {
             text_kind::POINTER
+        } else if f.c_type.contains("char") && f.c_type.ends_with('*') && f.size == 4 {
+            // a 32-bit kernel's pointer (armhf: `suspend_resume.action`)
+            text_kind::POINTER32
         } else if f.c_type.starts_with("char[") {
             text_kind::INLINE
         } else {
@@ -623,6 +626,15 @@ mod tests {
         ]);
         let (spec, _) = build_spec(k, &f).unwrap();
         assert_eq!(spec.texts[0].kind, text_kind::POINTER);
+        // a 32-bit kernel (Debian armhf 6.12): the pointer is 4 bytes, read as such
+        let f32 = fmt(&[
+            ("const char * action", 8, 4, false),
+            ("int val", 12, 4, true),
+            ("bool start", 16, 1, false),
+        ]);
+        let (spec32, _) = build_spec(k, &f32).unwrap();
+        assert_eq!(spec32.texts[0].kind, text_kind::POINTER32);
+        assert_eq!(spec32.fields[0].offset, 12);
         assert_eq!(
             spec.fields[0],
             FieldSpec {

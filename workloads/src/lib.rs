@@ -8,5 +8,8 @@ pub fn clock_ns(clock: libc::clockid_t) -> i64 {
     };
     // SAFETY: valid out pointer; an invalid clock id leaves it zero.
     unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec * 1_000_000_000 + ts.tv_nsec
+    // `time_t` and `long` are 32-bit on 32-bit ARM (a no-op conversion on 64-bit)
+    #[allow(clippy::useless_conversion)]
+    let ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_nsec);
+    ns
 }
