@@ -20,8 +20,9 @@ pub struct TestArgs {
     /// Skip the VM matrix (Debian kernels under QEMU).
     #[arg(long)]
     no_vm: bool,
-    /// Boot every kernel of both architectures' matrices (default: those CI's budget holds:
-    /// each architecture's fentry and kprobe kernels; arm64 6.1 and 6.12-rt only with this).
+    /// Boot every kernel of both architectures' matrices and run every matrix scenario on each
+    /// (default: what CI's budget holds: each architecture's fentry and kprobe kernels, arm64
+    /// 6.1 and 6.12-rt only with this; usb-serial on x86_64 6.12 and arm64 5.10 only).
     #[arg(long)]
     full_matrix: bool,
     /// Skip the bounded fuzz run.
@@ -123,6 +124,7 @@ pub fn run(a: TestArgs) -> Result<()> {
                 } else {
                     crate::vm::test_kernels(arch)
                 },
+                full: a.full_matrix,
                 ..Default::default()
             })?);
         }

@@ -533,22 +533,13 @@ pub fn serial_checks(
         return Vec::new();
     };
     let name = flood_port(facts);
-    let Some(port) = flood_row(report, facts) else {
-        let names: Vec<&str> = report.ports.iter().map(|p| p.name.as_str()).collect();
-        return vec![check(
-            format!("{sc}: {name} in the report"),
-            false,
-            format!("ports reported: {names:?}"),
-        )];
+    let port = match flooded_port(sc, report, facts) {
+        Ok(p) => p,
+        Err(missing) => return vec![missing],
     };
     let dropped = port.bytes_dropped as i64;
-    let used = port.method.as_deref().unwrap_or("none");
     let mut out = vec![
-        check(
-            format!("{sc}: {name} hooked by {method}"),
-            used.starts_with(method) && !port.coarse,
-            format!("drop hook method {used}, coarse {}", port.coarse),
-        ),
+        hooked_by(sc, port, method),
         drops_equal_kernel(sc, report, port, facts, method),
     ];
     let windows: i64 = flood_drops(report, name)
@@ -574,6 +565,150 @@ pub fn serial_checks(
         out.extend(reader_checks(sc, report, port, (sent, read), facts, method));
     }
     out
+}
+
+/// A USB-serial adapter (`usb-serial`: QEMU's FTDI, the kernel's `ftdi_sio`) held open and
+/// unread while the host floods it, then drained by a reader. USB has flow control all the way
+/// back to the sender: the line discipline throttles the port, usb-serial stops asking the
+/// adapter for data, QEMU stops taking bytes from the host. So the truth is: every byte sent was
+/// read and counted by the kernel (`TIOCGICOUNT`, read in the guest by `tty-icount`), the report
+/// invents no loss, shows every byte reaching the line discipline, and shows the throttling the
+/// unread hold caused (the kernel took only part of the flood during it).
+pub fn usb_serial_checks(
+    sc: &str,
+    report: &Report,
+    facts: &BTreeMap<String, String>,
+    method: &str,
+) -> Vec<Check> {
+    let name = flood_port(facts);
+    if facts.get("usb").map(String::as_str) != Some("up") {
+        return vec![check(
+            format!("{sc}: USB-serial port came up"),
+            false,
+            format!("guest said usb={:?}", facts.get("usb")),
+        )];
+    }
+    let port = match flooded_port(sc, report, facts) {
+        Ok(p) => p,
+        Err(missing) => return vec![missing],
+    };
+    let [sent, read, rx, bo, held] =
+        ["sent", "read", "rx", "bo", "held"].map(|k| num(facts, k).unwrap_or(-1));
+    let received = port.bytes_received as i64;
+    let skipped: i64 = report
+        .events
+        .recursion_misses
+        .iter()
+        .filter(|(k, _)| k.starts_with("receive_buf_"))
+        .map(|(_, &v)| v as i64)
+        .sum();
+    let received_ok = if method == "kprobe" {
+        received <= read && read - received <= skipped
+    } else {
+        received == read
+    };
+    let windows = flood_drops(report, name).count();
+    let counters = &port.kernel_counters;
+    let stored_rx = counters.delta.as_ref().map_or(-1, |d| d.rx as i64);
+    let pid = num(facts, "reader_pid").unwrap_or(-1);
+    let reader = report
+        .readers
+        .iter()
+        .find(|r| r.port == name && i64::from(r.pid) == pid);
+    vec![
+        hooked_by(sc, port, method),
+        check(
+            format!("{sc}: nothing lost: read = sent = kernel rx, kernel buf_overrun 0"),
+            read == sent && rx == sent && bo == 0 && sent > 0,
+            format!("host sent {sent}, reader read {read}, TIOCGICOUNT rx {rx}, buf_overrun {bo}"),
+        ),
+        check(
+            format!("{sc}: no loss invented: 0 dropped, no drop window, no disagreement"),
+            port.bytes_dropped == 0
+                && port.hw_overruns == 0
+                && windows == 0
+                && port.disagreements.is_empty(),
+            format!(
+                "dropped {}, hardware overruns {}, {windows} drop windows, disagreements {:?}",
+                port.bytes_dropped, port.hw_overruns, port.disagreements
+            ),
+        ),
+        check(
+            format!(
+                "{sc}: {name} bytes to the line discipline = read{}",
+                if method == "kprobe" {
+                    " (kprobes: every missing byte a counted skipped call)"
+                } else {
+                    ""
+                }
+            ),
+            received_ok,
+            format!(
+                "trace {received}, reader read {read}; receive-hook calls the kernel skipped: {skipped}"
+            ),
+        ),
+        check(
+            format!("{sc}: the unread hold throttled {name} and the reader released it"),
+            held >= 0
+                && held < sent
+                && port.throttles >= 1
+                && port.throttled_ns_max >= 1_000_000_000,
+            format!(
+                "the kernel took {held} of {sent} bytes during the 5 s hold; the report: {} throttles, longest {} ns, {} ns in total",
+                port.throttles, port.throttled_ns_max, port.throttled_ns_total
+            ),
+        ),
+        check(
+            format!("{sc}: {name} counters stored by TIOCGICOUNT agree with the guest's"),
+            counters.source.as_deref() == Some("ioctl") && stored_rx == rx,
+            format!(
+                "source {:?}, rx delta in the trace {stored_rx}, the guest's {rx}",
+                counters.source
+            ),
+        ),
+        check(
+            format!("{sc}: the reading task is reported"),
+            reader.is_some_and(|r| r.bytes as i64 == read),
+            match reader {
+                Some(r) => format!(
+                    "pid {pid} ({}): {} reads, {} bytes",
+                    shown(&r.comm),
+                    r.reads,
+                    r.bytes
+                ),
+                None => format!(
+                    "no reader pid {pid} of {name} in {} readers",
+                    report.readers.len()
+                ),
+            },
+        ),
+    ]
+}
+
+/// The flooded port's row, or the failed check that says the report has none.
+fn flooded_port<'r>(
+    sc: &str,
+    report: &'r Report,
+    facts: &BTreeMap<String, String>,
+) -> Result<&'r PortReport, Check> {
+    flood_row(report, facts).ok_or_else(|| {
+        let names: Vec<&str> = report.ports.iter().map(|p| p.name.as_str()).collect();
+        check(
+            format!("{sc}: {} in the report", flood_port(facts)),
+            false,
+            format!("ports reported: {names:?}"),
+        )
+    })
+}
+
+/// The port's serial hooks used `method` (per event, not the counter-polling fallback).
+fn hooked_by(sc: &str, port: &PortReport, method: &str) -> Check {
+    let used = port.method.as_deref().unwrap_or("none");
+    check(
+        format!("{sc}: {} hooked by {method}", port.name),
+        used.starts_with(method) && !port.coarse,
+        format!("drop hook method {used}, coarse {}", port.coarse),
+    )
 }
 
 /// The report's drop windows of the flooded port.
@@ -2044,6 +2179,72 @@ mod tests {
             f.insert("reader_pid".into(), "812".into());
         }
         f
+    }
+
+    fn usb_report(received: i64, dropped: i64, throttles: u64, method: &str) -> Value {
+        json!({
+            "ports": [{"name": "ttyUSB0", "bytes_dropped": dropped, "bytes_received": received,
+                       "method": method, "coarse": false, "throttles": throttles,
+                       "throttled_ns_max": 4_200_000_000u64, "throttled_ns_total": 4_300_000_000u64,
+                       "kernel_counters": {"source": "ioctl", "delta": {"rx": 131072}}}],
+            "readers": [{"port": "ttyUSB0", "pid": 640, "comm": "head", "reads": 40,
+                         "bytes": 131072}],
+        })
+    }
+
+    fn usb_facts(held: &str) -> BTreeMap<String, String> {
+        [
+            ("usb", "up"),
+            ("port", "ttyUSB0"),
+            ("sent", "131072"),
+            ("read", "131072"),
+            ("rx", "131072"),
+            ("bo", "0"),
+            ("held", held),
+            ("reader_pid", "640"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// USB-serial: no loss, every byte to the line discipline, the throttling shown; each
+    /// difference fails its own check.
+    #[test]
+    fn usb_serial_checks_hold_flow_control_to_the_kernel() {
+        let ok = usb_serial_checks(
+            "u",
+            &typed(&usb_report(131072, 0, 2, "fexit")),
+            &usb_facts("5120"),
+            "fexit",
+        );
+        assert_eq!(ok.len(), 7);
+        assert!(ok.iter().all(|c| c.ok), "{ok:#?}");
+        let failed = |r: Value, f: BTreeMap<String, String>, method: &str| -> Vec<String> {
+            usb_serial_checks("u", &typed(&r), &f, method)
+                .into_iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name)
+                .collect()
+        };
+        for (received, dropped, throttles, held, fails) in [
+            (131072, 3, 2, "5120", "no loss invented"), // an invented drop
+            (131071, 0, 2, "5120", "line discipline"),  // a byte not seen reaching it
+            (131072, 0, 0, "5120", "throttled"),        // throttling not shown
+            (131072, 0, 2, "131072", "throttled"),      // a hold that held nothing back
+        ] {
+            let f = failed(
+                usb_report(received, dropped, throttles, "fexit"),
+                usb_facts(held),
+                "fexit",
+            );
+            assert!(f.len() == 1 && f[0].contains(fails), "{f:?}");
+        }
+        // the port never came up
+        let mut down = usb_facts("5120");
+        down.insert("usb".into(), "absent".into());
+        let f = failed(usb_report(131072, 0, 2, "fexit"), down, "fexit");
+        assert!(f.len() == 1 && f[0].contains("came up"), "{f:?}");
     }
 
     #[test]

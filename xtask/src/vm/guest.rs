@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 
 use super::arch::Arch;
 use super::cpio::Cpio;
-use super::kernels::Fetcher;
+use super::kernels::{Fetcher, Kernel, UsbSerial};
 use super::scenarios::Scenario;
 use super::userland::Userland;
 use crate::util::{root, sh};
@@ -22,6 +22,7 @@ pub const GUEST_BINARIES: &[&str] = &[
     "posix-timer",
     "guest-export",
     "clock-offset",
+    "tty-icount",
 ];
 
 /// Builds the guest's static binaries and the shipped serial-trace of `arch` (see
@@ -349,6 +350,36 @@ pub fn build_initramfs(
     c.finish(&mut f)?;
     use std::io::Write;
     f.flush()?;
+    Ok(path)
+}
+
+/// Where a kernel's USB-serial modules are in the guest (`usb_serial_up` loads them in the order
+/// of their names; the folder exists whenever the modules are known, even with none to load).
+pub const USB_SERIAL_MODULES: &str = "lib/modules/usb-serial";
+
+/// The initrd of kernel `k`: the architecture's `base` initramfs, built once for all its
+/// kernels, followed by a newc archive with this kernel's `/init` (its scenarios: some run only
+/// where they add coverage) and its USB-serial modules (Linux unpacks concatenated archives in
+/// turn, a later file replacing an earlier one). Written to `dir/initrd.cpio`.
+pub fn kernel_initrd(base: &Path, k: &Kernel, init: &str, dir: &Path) -> Result<PathBuf> {
+    let mut c = Cpio::default();
+    c.file("init", init.as_bytes(), true);
+    if let UsbSerial::Modules(modules) = &k.usb_serial {
+        for d in ["lib", "lib/modules", USB_SERIAL_MODULES] {
+            c.dir(d);
+        }
+        for m in modules {
+            let name = m.file_name().context("module path")?.to_string_lossy();
+            let bytes = std::fs::read(m).with_context(|| format!("reading {}", m.display()))?;
+            c.file(&format!("{USB_SERIAL_MODULES}/{name}"), &bytes, false);
+        }
+    }
+    // the base ends 4-byte aligned (Cpio pads every entry), as the next archive must start
+    let mut bytes = std::fs::read(base).with_context(|| format!("reading {}", base.display()))?;
+    c.finish(&mut bytes)?;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("initrd.cpio");
+    std::fs::write(&path, bytes)?;
     Ok(path)
 }
 

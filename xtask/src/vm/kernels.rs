@@ -1,7 +1,8 @@
 //! Debian kernels for the VM matrix: resolved to the newest build of each series through a
 //! private apt configuration (the host's apt state is never touched), downloaded once, and
 //! cached as `vmlinuz` + `config` under `~/.cache/serial-trace/kernels/<id>/` (arm64:
-//! `arm64-<id>`). The same private apt configuration fetches other packages of the guest's
+//! `arm64-<id>`), with the modules that drive QEMU's USB-serial adapter (`usb-serial/`, see
+//! [`UsbSerial`]). The same private apt configuration fetches other packages of the guest's
 //! architecture ([`Fetcher::unpack`]: arm64's static busybox).
 //!
 //! To add a kernel, add a row to [`KERNELS`] or [`ARM64_KERNELS`]: its id, the metapackage
@@ -157,7 +158,37 @@ pub struct Kernel {
     pub package: String,
     pub version: String,
     pub vmlinuz: PathBuf,
+    /// The USB-serial adapter's driver chain (absent from a kernel.json cached before it was
+    /// extracted: [`Fetcher::ensure`] then fetches it).
+    #[serde(default)]
+    pub usb_serial: UsbSerial,
 }
+
+/// What a kernel needs to drive QEMU's FTDI adapter on xHCI (`usb_serial_up` in the guest).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UsbSerial {
+    /// Nothing known: a `--vmlinuz` kernel has no package to take modules from (its port
+    /// comes up only when the drivers are built in), and an old cache entry has none yet.
+    #[default]
+    Unavailable,
+    /// The modules to `insmod`, decompressed, in load order; empty when all are built in.
+    Modules(Vec<PathBuf>),
+}
+
+impl UsbSerial {
+    fn is_cached(&self) -> bool {
+        matches!(self, UsbSerial::Modules(m) if m.iter().all(|p| p.is_file()))
+    }
+}
+
+/// Modules whose dependency closure is the USB-serial chain: the xHCI controller's PCI glue
+/// (QEMU's `qemu-xhci` is a PCI device on both boards) and the FTDI driver.
+const USB_SERIAL_ROOTS: &[&str] = &["xhci-pci", "ftdi_sio"];
+
+/// Members of an image .deb holding them (`./lib/modules/` before trixie, `./usr/lib/modules/`
+/// since) and the list of built-in modules, which need no file.
+const USB_SERIAL_MEMBERS: &[&str] = &["*/kernel/drivers/usb/*", "*/modules.builtin"];
 
 pub fn cache_root() -> Result<PathBuf> {
     let home = std::env::var_os("HOME").context("HOME not set")?;
@@ -244,6 +275,10 @@ impl Fetcher {
                 if let Ok(mut k) = serde_json::from_str::<Kernel>(&text) {
                     if k.vmlinuz.is_file() {
                         k.arch = spec.arch;
+                        if !k.usb_serial.is_cached() {
+                            self.add_usb_serial(&mut k, &dir)?;
+                            std::fs::write(&meta_path, serde_json::to_string_pretty(&k)?)?;
+                        }
                         return Ok(k);
                     }
                 }
@@ -276,8 +311,16 @@ impl Fetcher {
         };
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
-        unpack_deb(&deb, &dir, &["./boot/vmlinuz-*", "./boot/config-*"])?;
+        // one pass over the package: the image, its config and the USB-serial modules
+        let tree = dir.join("deb");
+        std::fs::create_dir_all(&tree)?;
+        let mut members = vec!["./boot/vmlinuz-*", "./boot/config-*"];
+        members.extend(USB_SERIAL_MEMBERS);
+        unpack_deb(&deb, &tree, &members)?;
         std::fs::remove_file(&deb)?;
+        let usb_serial = UsbSerial::Modules(usb_serial_modules(&tree, &dir)?);
+        std::fs::rename(tree.join("boot"), dir.join("boot"))?;
+        std::fs::remove_dir_all(&tree)?;
         let boot = dir.join("boot");
         let mut vmlinuz = None;
         for e in std::fs::read_dir(&boot)? {
@@ -300,9 +343,39 @@ impl Fetcher {
             package,
             version,
             vmlinuz: vmlinuz.context("no vmlinuz in the package")?,
+            usb_serial,
         };
         std::fs::write(&meta_path, serde_json::to_string_pretty(&k)?)?;
         Ok(k)
+    }
+
+    /// The USB-serial modules of a kernel cached before they were extracted, from the same
+    /// package and version as its image. When that version no longer downloads, the kernel
+    /// stays usable without them (`--refresh` fetches the newest image with its modules).
+    fn add_usb_serial(&mut self, k: &mut Kernel, dir: &Path) -> Result<()> {
+        eprintln!(
+            "xtask: kernel {}: fetching its USB-serial modules ({} {})",
+            k.id, k.package, k.version
+        );
+        self.update()?;
+        let deb = match self.download(&k.package, &k.version) {
+            Ok(deb) => deb,
+            Err(e) => {
+                eprintln!(
+                    "xtask: kernel {}: {e:#}; booting it without USB-serial",
+                    k.id
+                );
+                return Ok(());
+            }
+        };
+        let tree = dir.join("deb");
+        let _ = std::fs::remove_dir_all(&tree);
+        std::fs::create_dir_all(&tree)?;
+        unpack_deb(&deb, &tree, USB_SERIAL_MEMBERS)?;
+        std::fs::remove_file(&deb)?;
+        k.usb_serial = UsbSerial::Modules(usb_serial_modules(&tree, dir)?);
+        std::fs::remove_dir_all(&tree)?;
+        Ok(())
     }
 
     /// `apt-get download PACKAGE=VERSION` into the private cache; the .deb's path.
@@ -428,6 +501,130 @@ fn unpack_deb(deb: &Path, dir: &Path, wildcards: &[&str]) -> Result<()> {
     sh(Command::new("sh").args(["-c", &extract]))
 }
 
+/// A module's name as the kernel compares it (`-` and `_` are the same to it).
+fn module_name(file_or_name: &str) -> String {
+    let stem = file_or_name.split(".ko").next().unwrap_or(file_or_name);
+    stem.replace('-', "_")
+}
+
+/// The USB-serial chain from the modules unpacked under `tree`: the closure of
+/// [`USB_SERIAL_ROOTS`] over each module's `depends=` (Debian ships no modules.dep), skipping
+/// built-in ones, written decompressed to `dir/usb-serial/NN-name.ko` in load order (every
+/// module after those it depends on). Their paths.
+fn usb_serial_modules(tree: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut builtin = Vec::new();
+    let mut stack = vec![tree.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if p.is_dir() {
+                stack.push(p);
+            } else if name == "modules.builtin" {
+                let text = std::fs::read_to_string(&p)?;
+                builtin.extend(
+                    text.lines()
+                        .filter_map(|l| l.rsplit('/').next().map(module_name)),
+                );
+            } else if name.ends_with(".ko") || name.ends_with(".ko.xz") {
+                files.insert(module_name(&name), p);
+            }
+        }
+    }
+    let out = dir.join("usb-serial");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    let mut order: Vec<(String, Vec<u8>)> = Vec::new();
+    // depth first, a module after its dependencies; `visiting` breaks a (malformed) cycle
+    fn visit(
+        name: &str,
+        files: &std::collections::BTreeMap<String, PathBuf>,
+        builtin: &[String],
+        visiting: &mut Vec<String>,
+        order: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<()> {
+        let name = module_name(name);
+        if order.iter().any(|(n, _)| *n == name) || visiting.contains(&name) {
+            return Ok(());
+        }
+        let Some(path) = files.get(&name) else {
+            if builtin.contains(&name) {
+                return Ok(());
+            }
+            bail!("module {name} is neither in the package's drivers/usb nor built in");
+        };
+        let bytes = read_module(path)?;
+        visiting.push(name.clone());
+        for dep in modinfo(&bytes, "depends").unwrap_or_default().split(',') {
+            if !dep.is_empty() {
+                visit(dep, files, builtin, visiting, order)?;
+            }
+        }
+        visiting.pop();
+        order.push((name, bytes));
+        Ok(())
+    }
+    for root in USB_SERIAL_ROOTS {
+        visit(root, &files, &builtin, &mut Vec::new(), &mut order)?;
+    }
+    let mut paths = Vec::new();
+    for (i, (name, bytes)) in order.iter().enumerate() {
+        let p = out.join(format!("{:02}-{name}.ko", i + 1));
+        std::fs::write(&p, bytes)?;
+        paths.push(p);
+    }
+    let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
+    eprintln!("xtask: USB-serial modules: {}", names.join(" → "));
+    Ok(paths)
+}
+
+/// A module file's bytes, decompressed with `xz` when Debian compressed it (trixie on).
+fn read_module(path: &Path) -> Result<Vec<u8>> {
+    if path.extension().is_some_and(|e| e == "xz") {
+        let o = Command::new("xz")
+            .arg("-dc")
+            .arg(path)
+            .output()
+            .context("cannot start xz (`cargo xtask setup` installs xz-utils)")?;
+        if !o.status.success() {
+            bail!("xz -dc {} failed ({})", path.display(), o.status);
+        }
+        Ok(o.stdout)
+    } else {
+        std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    }
+}
+
+/// A `key=value` of a module's `.modinfo` section (what `modinfo -F key` prints), read from
+/// the 64-bit little-endian ELF file itself: the host's modinfo may be absent.
+fn modinfo(ko: &[u8], key: &str) -> Option<String> {
+    let at = |o: usize, n: usize| ko.get(o..o + n);
+    let u16_at = |o| at(o, 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32_at = |o| at(o, 4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize);
+    let u64_at = |o| at(o, 8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) as usize);
+    if at(0, 6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let (shoff, shentsize, shnum, shstrndx) =
+        (u64_at(0x28)?, u16_at(0x3a)?, u16_at(0x3c)?, u16_at(0x3e)?);
+    let section = |i: usize| -> Option<(usize, &[u8])> {
+        let h = shoff + i * shentsize;
+        let (off, size) = (u64_at(h + 0x18)?, u64_at(h + 0x20)?);
+        Some((u32_at(h)?, at(off, size)?))
+    };
+    let (_, names) = section(shstrndx)?;
+    (0..shnum).find_map(|i| {
+        let (name, data) = section(i)?;
+        let end = names.get(name..)?.iter().position(|&b| b == 0)?;
+        (&names[name..name + end] == b".modinfo")
+            .then_some(data)?
+            .split(|&b| b == 0)
+            .find_map(|kv| kv.strip_prefix(format!("{key}=").as_bytes()))
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    })
+}
+
 /// `dpkg --compare-versions` order, delegated to dpkg itself.
 fn compare_debian_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let lt = Command::new("dpkg")
@@ -454,5 +651,65 @@ pub fn local(path: &Path, arch: Arch) -> Result<Kernel> {
         package: "local".into(),
         version: path.display().to_string(),
         vmlinuz: path.to_path_buf(),
+        usb_serial: UsbSerial::Unavailable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relocatable ELF file with sections: null, `.shstrtab`, `.modinfo`.
+    fn ko(modinfo: &[u8]) -> Vec<u8> {
+        let names = b"\0.shstrtab\0.modinfo\0";
+        let mut f = vec![0u8; 64];
+        f[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        let (names_at, info_at) = (f.len(), f.len() + names.len());
+        f.extend_from_slice(names);
+        f.extend_from_slice(modinfo);
+        let shoff = f.len();
+        for (name, off, size) in [
+            (0, 0, 0),
+            (1, names_at, names.len()),
+            (11, info_at, modinfo.len()),
+        ] {
+            let mut h = [0u8; 64];
+            h[..4].copy_from_slice(&(name as u32).to_le_bytes());
+            h[0x18..0x20].copy_from_slice(&(off as u64).to_le_bytes());
+            h[0x20..0x28].copy_from_slice(&(size as u64).to_le_bytes());
+            f.extend_from_slice(&h);
+        }
+        f[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+        f[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        f[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+        f[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn reads_depends_from_modinfo() {
+        let f = ko(b"license=GPL\0depends=usbserial,usbcore\0name=ftdi_sio\0");
+        assert_eq!(modinfo(&f, "depends").as_deref(), Some("usbserial,usbcore"));
+        assert_eq!(modinfo(&f, "name").as_deref(), Some("ftdi_sio"));
+        assert_eq!(modinfo(&ko(b"depends=\0"), "depends").as_deref(), Some(""));
+        assert_eq!(modinfo(b"not an ELF file", "depends"), None);
+    }
+
+    #[test]
+    fn module_names_compare_like_the_kernel() {
+        assert_eq!(module_name("usb-common.ko.xz"), "usb_common");
+        assert_eq!(module_name("ftdi_sio.ko"), "ftdi_sio");
+        assert_eq!(module_name("xhci-pci"), "xhci_pci");
+    }
+
+    #[test]
+    fn old_kernel_json_has_no_usb_serial() {
+        let k: Kernel = serde_json::from_str(
+            r#"{"id":"6.12","package":"p","version":"1","vmlinuz":"/nonexistent"}"#,
+        )
+        .unwrap();
+        assert_eq!(k.usb_serial, UsbSerial::Unavailable);
+        assert!(!k.usb_serial.is_cached());
+        assert!(UsbSerial::Modules(Vec::new()).is_cached(), "all built in");
+    }
 }

@@ -41,11 +41,17 @@ pub struct VmArgs {
     /// UARTs and the RTC built in).
     #[arg(long, value_name = "PATH")]
     pub vmlinuz: Option<PathBuf>,
-    /// Scenarios to run (default: the matrix: suspend, timers, event-loop, flood,
-    /// flood-kprobe, flood-kill, flood-suspend, s2idle; `soak` and the benchmark's
-    /// `serial-cost`, `serial-cost-unhooked` only when named).
+    /// Scenarios to run, on every kernel booted (default: the matrix: suspend, timers,
+    /// event-loop, cyclictest, asyncio, flood, flood-kprobe (where the serial hooks do not
+    /// already default to kprobes), flood-pci, flood-kill, flood-suspend, s2idle, usb-serial
+    /// (x86_64 6.12 and arm64 5.10); `soak` and the benchmark's `serial-cost`,
+    /// `serial-cost-unhooked` only when named).
     #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
+    /// Run every matrix scenario on every kernel booted, also those that by default run only
+    /// where they add coverage (usb-serial, flood-kprobe).
+    #[arg(long, conflicts_with = "scenarios")]
+    pub full: bool,
     /// Re-resolve and download the newest kernels even when cached.
     #[arg(long)]
     pub refresh: bool,
@@ -84,6 +90,7 @@ impl Default for VmArgs {
             kernels: Vec::new(),
             vmlinuz: None,
             scenarios: Vec::new(),
+            full: false,
             refresh: false,
             timeout: DEFAULT_TIMEOUT_S,
             echo: false,
@@ -104,6 +111,8 @@ pub const PACKAGES: &[(&str, &str)] = &[
     // (only recommended by the cross gcc, which setup installs without recommends)
     ("/usr/aarch64-linux-gnu/lib/libc.a", "libc6-dev-arm64-cross"),
     ("busybox", "busybox-static"),
+    // decompresses trixie kernels' modules (`.ko.xz`) for the guest's busybox insmod
+    ("xz", "xz-utils"),
     // a timer program this project did not write, in the guest (see `guest::FOREIGN_PROGRAMS`)
     ("cyclictest", "rt-tests"),
     // a language runtime this project did not write, in the guest (see `guest::PYTHON`)
@@ -140,6 +149,20 @@ fn selected_scenarios(ids: &[String]) -> Result<Vec<&'static Scenario>> {
                 format!("unknown scenario {id}; known: {}", all.join(", "))
             })
         })
+        .collect()
+}
+
+/// The scenarios kernel `k` runs: all that were named, or with `--full`; else the matrix's
+/// that add coverage on it (see [`scenarios::OnKernels`]).
+fn kernel_scenarios(
+    a: &VmArgs,
+    scenarios: &[&'static Scenario],
+    k: &kernels::Kernel,
+) -> Vec<&'static Scenario> {
+    scenarios
+        .iter()
+        .copied()
+        .filter(|s| !a.scenarios.is_empty() || a.full || s.runs_on(a.arch, &k.id, &k.version))
         .collect()
 }
 
@@ -196,7 +219,8 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
                 k.id,
                 dir.display()
             );
-            let r = evaluate(k, &run, &scenarios, &host_bin, &dir)?;
+            let mine = kernel_scenarios(a, &scenarios, &k);
+            let r = evaluate(k, &run, &mine, &host_bin, &dir)?;
             print_result(&r, &run, &dir);
             results.push(r);
         }
@@ -220,10 +244,25 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
         eprintln!("xtask: vm {}: booting {} {}", k.id, k.package, k.version);
         let dir = out_root.join(&k.id);
         let _ = std::fs::remove_dir_all(&dir);
+        let mine = kernel_scenarios(a, &scenarios, &k);
+        if mine.len() < scenarios.len() {
+            let skipped: Vec<&str> = scenarios
+                .iter()
+                .filter(|s| !mine.iter().any(|m| m.id == s.id))
+                .map(|s| s.id)
+                .collect();
+            eprintln!(
+                "xtask: vm {}: not here by default (--full runs them): {}",
+                k.id,
+                skipped.join(", ")
+            );
+        }
+        let init = scenarios::init_script(a.arch, &mine);
+        let kernel_initrd = guest::kernel_initrd(&initrd, &k, &init, &dir)?;
         let config = qemu::VmConfig {
             arch: a.arch,
             vmlinuz: &k.vmlinuz,
-            initrd: &initrd,
+            initrd: &kernel_initrd,
             workdir: &dir,
             timeout: Duration::from_secs(a.timeout),
             echo: a.echo,
@@ -247,8 +286,10 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
             qemu::save(&run, &dir.join(format!("hung-attempt-{}", retried.len())))?;
             run = qemu::run(&config)?;
         }
+        // the size of the base (tens of MB), rebuilt at every run: not kept with the results
+        std::fs::remove_file(&kernel_initrd)?;
         qemu::save(&run, &dir)?;
-        let mut r = evaluate(k, &run, &scenarios, &host_bin, &dir)?;
+        let mut r = evaluate(k, &run, &mine, &host_bin, &dir)?;
         for (i, sign) in retried.iter().enumerate() {
             r.notes.push(format!(
                 "boot {} hung under TCG ({sign}): see hung-attempt-{}/",
@@ -410,8 +451,11 @@ fn evaluate(
         }
         checks.extend(checks::scenario_checks(sc.id, &report, &f));
         // The serial ground truth is about drops; the benchmark's floods are drained by a
-        // reader and drop nothing (and one records with the serial path off).
-        if !sc.id.starts_with("serial-cost") {
+        // reader and drop nothing (and one records with the serial path off); USB-serial's is
+        // flow control, not loss.
+        if sc.id == "usb-serial" {
+            checks.extend(checks::usb_serial_checks(sc.id, &report, &f, method));
+        } else if !sc.id.starts_with("serial-cost") {
             checks.extend(checks::serial_checks(sc.id, &report, &f, method));
         }
         if ["timers", "event-loop", "cyclictest", "asyncio"].contains(&sc.id) {

@@ -52,8 +52,14 @@ pub struct VmConfig<'a> {
 const EXPORT_FILE: &str = "export.bin";
 
 /// The UART sockets the host floods, by the name `@@ST FLOOD <bytes> <name>` gives: the
-/// second on-board UART and an 8250 on PCI (QEMU's `pci-serial`).
-const FLOOD_SOCKETS: &[(&str, &str)] = &[("serial1", "serial1.sock"), ("pci", "pci.sock")];
+/// second on-board UART, an 8250 on PCI (QEMU's `pci-serial`) and a USB-serial adapter.
+/// The adapter is flow-controlled (QEMU stops reading its socket while its 496-byte buffer
+/// is full), so its flood blocks on an unread port instead of dropping bytes.
+const FLOOD_SOCKETS: &[(&str, &str)] = &[
+    ("serial1", "serial1.sock"),
+    ("pci", "pci.sock"),
+    ("usb", "usb.sock"),
+];
 
 fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path) -> Command {
     let mut q = Command::new(c.arch.qemu_binary());
@@ -85,6 +91,19 @@ fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path) -> Command {
             c.workdir.join("pci.sock").display()
         ))
         .args(["-device", "pci-serial,chardev=pci0"])
+        // QEMU's FTDI FT232BM (`usb-serial`; the guest's ftdi_sio) on an xHCI controller,
+        // a PCI device on both boards. always-plugged: attached from boot, not only while
+        // the host is connected to its socket (the host connects at the first flood).
+        .arg("-chardev")
+        .arg(format!(
+            "socket,id=usb0,path={},server=on,wait=off",
+            c.workdir.join("usb.sock").display()
+        ))
+        .args(["-device", "qemu-xhci,id=xhci"])
+        .args([
+            "-device",
+            "usb-serial,bus=xhci.0,chardev=usb0,always-plugged=on",
+        ])
         .arg("-qmp")
         .arg(format!("unix:{},server=on,wait=off", qmp.display()))
         .stdin(Stdio::null())
@@ -93,8 +112,9 @@ fn qemu_command(c: &VmConfig, serial1: &Path, qmp: &Path) -> Command {
     q
 }
 
-/// Writes `n` bytes of a counting pattern into the guest's second UART. QEMU's socket chardev
-/// serves one client, so every flood of a run goes through the same connection.
+/// Writes `n` bytes of a counting pattern (byte `i` of each 4096 is `i % 251`) into one of the
+/// guest's ports. QEMU's socket chardev serves one client, so every flood of a run goes
+/// through the same connection.
 fn flood(stream: &mut UnixStream, n: usize) -> Result<String> {
     let start = Instant::now();
     let chunk: Vec<u8> = (0..4096u32).map(|i| (i % 251) as u8).collect();
@@ -150,7 +170,8 @@ pub fn run(c: &VmConfig) -> Result<VmRun> {
     let qmp = c.workdir.join("qmp.sock");
     let export = c.workdir.join(EXPORT_FILE);
     let pci = c.workdir.join("pci.sock");
-    for p in [&serial1, &qmp, &export, &pci] {
+    let usb = c.workdir.join("usb.sock");
+    for p in [&serial1, &qmp, &export, &pci, &usb] {
         let _ = std::fs::remove_file(p);
     }
     let mut child = qemu_command(c, &serial1, &qmp).spawn().with_context(|| {

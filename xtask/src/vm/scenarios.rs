@@ -18,6 +18,35 @@ pub struct Scenario {
     /// Needs Debian's Python and the standard library its script loads in the guest
     /// (`guest::add_python`).
     pub python: bool,
+    /// Shell run before the recorder starts (e.g. loading the drivers of a port the recorder
+    /// is told to watch with `--port`); empty for most.
+    pub prepare: &'static str,
+    /// Which kernels of the default matrix run it (named with `--scenario`, or with `--full`,
+    /// it runs on every kernel booted).
+    pub on_kernels: OnKernels,
+}
+
+/// Where a matrix scenario adds coverage, so CI's budget is spent there only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnKernels {
+    All,
+    /// These kernels only, by label (`6.12`, `arm64-5.10`).
+    Only(&'static [&'static str]),
+    /// Kernels whose serial hooks default to fentry/fexit: on the others the default run
+    /// already uses kprobes.
+    FentryDefault,
+}
+
+impl Scenario {
+    /// Whether the default matrix runs this scenario on kernel `label` whose image is
+    /// `version`, on `arch`.
+    pub fn runs_on(&self, arch: Arch, label: &str, version: &str) -> bool {
+        match self.on_kernels {
+            OnKernels::All => true,
+            OnKernels::Only(labels) => labels.contains(&label),
+            OnKernels::FentryDefault => arch.default_serial_method(version) != "kprobe",
+        }
+    }
 }
 
 /// Loops the `cyclictest` scenario asks for (its `-l`).
@@ -36,6 +65,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "timers",
@@ -70,6 +101,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "event-loop",
@@ -85,6 +118,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "cyclictest",
@@ -96,6 +131,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "asyncio",
@@ -110,6 +147,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: true,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "flood",
@@ -121,6 +160,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "flood-kprobe",
@@ -132,6 +173,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "--serial-method kprobe --hooks serial --port $PORT",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::FentryDefault,
     },
     Scenario {
         id: "flood-pci",
@@ -145,6 +188,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "flood-kill",
@@ -158,6 +203,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "flood-suspend",
@@ -189,6 +236,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "s2idle",
@@ -209,6 +258,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "serial-cost",
@@ -220,6 +271,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: false,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
     Scenario {
         id: "serial-cost-unhooked",
@@ -231,6 +284,42 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "--hooks power --serial-method off",
         in_matrix: false,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
+    },
+    Scenario {
+        id: "usb-serial",
+        about: "a USB-serial adapter (QEMU's FTDI FT232BM on xHCI, the kernel's ftdi_sio) held open and unread for 5 s while the host writes 1,048,576 bytes, then drained by a reader: flow control (the tty throttles, usb-serial stops reading, QEMU stops taking from the host) loses nothing; the recorder watches it with --port",
+        body: r#"
+    PORT=ttyUSB0; FLOOD_TO=usb
+    if [ ! -c /dev/$PORT ]; then fact rtc_cycles=0 pm_test_cycles=0 usb=absent; return; fi
+    serial_raw /dev/$PORT
+    # opened before the flood: ftdi_open resets the adapter, discarding what it held
+    sleep 100000 </dev/$PORT & HOLD=$!
+    sleep 0.5
+    rx0=$(counter rx); bo0=$(counter bo)
+    ST FLOOD 1048576 $FLOOD_TO
+    # unread meanwhile: n_tty's 4 KiB fill and it throttles the port; the rest waits in QEMU
+    # and on the host, whose write blocks
+    sleep 5
+    held=$(( $(counter rx) - rx0 ))
+    head -c 1048576 /dev/$PORT > /tmp/usb-serial.rx & READER=$!
+    wait_rx $((rx0 + 1048576))
+    # head exits with every byte; one still waiting means bytes went missing
+    sleep 1; kill $READER 2>/dev/null; wait $READER
+    fact usb=up sent=1048576 read=$(wc -c < /tmp/usb-serial.rx) rx=$(( $(counter rx) - rx0 )) bo=$(( $(counter bo) - bo0 )) held=$held reader_pid=$READER
+    kill $HOLD
+    rm -f /tmp/usb-serial.rx
+    fact rtc_cycles=0 pm_test_cycles=0
+"#,
+        record_args: "--port ttyUSB0",
+        in_matrix: true,
+        python: false,
+        prepare: "usb_serial_up",
+        // both generations of the tty API (6.12: `__tty_insert_flip_string_flags`,
+        // `tty_throttle_safe` returning bool; 5.10: the fixed-flag insert, int) and both
+        // serial methods (x86_64 6.12: fentry; arm64 5.10: kprobes)
+        on_kernels: OnKernels::Only(&["6.12", "arm64-5.10"]),
     },
     Scenario {
         id: "soak",
@@ -251,6 +340,8 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: false,
         python: false,
+        prepare: "",
+        on_kernels: OnKernels::All,
     },
 ];
 
@@ -295,10 +386,18 @@ counters_line() {
     case $PORT in ttyAMA*) f=/proc/tty/driver/ttyAMA ;; *) f=/proc/tty/driver/serial ;; esac
     grep "^${PORT##*[!0-9]}: " $f
 }
-# counter FIELD: a field of $PORT's counters (absent fields are 0)
+# counter FIELD: a field of $PORT's counters (absent fields are 0); a USB adapter publishes
+# none in /proc, so its are read by TIOCGICOUNT (only while the port is held open: a first
+# open would reset QEMU's FTDI)
 counter() {
-    v=$(counters_line | tr ' ' '\n' | sed -n "s/^$1://p")
-    echo ${v:-0}
+    case $PORT in
+    ttyUSB*)
+        case $1 in bo) f=buf_overrun ;; oe) f=overrun ;; *) f=$1 ;; esac
+        tty-icount /dev/$PORT $f ;;
+    *)
+        v=$(counters_line | tr ' ' '\n' | sed -n "s/^$1://p")
+        echo ${v:-0} ;;
+    esac
 }
 serial_raw() { stty -F $1 raw -echo -ixon -ixoff -crtscts; }
 # mem_cycle SECONDS: one real `echo mem` cycle woken by the RTC alarm: S3 where mem_sleep is
@@ -347,6 +446,34 @@ unread_flood() {
     fact sent=$1 rx=$(( $(counter rx) - rx0 )) bo=$(( $(counter bo) - bo0 )) oe=$(( $(counter oe) - oe0 ))
     kill $HOLD
 }
+# usb_serial_up: the USB-serial adapter (QEMU's FTDI FT232BM on xHCI) as /dev/ttyUSB0. Loads
+# this kernel's driver chain, which the harness appended to the initrd in load order (nothing
+# for a --vmlinuz kernel: its port comes up only with the drivers built in), and waits up to
+# 10 s for the port. Says `@@ST USB up ...` or `@@ST USB absent <why>` with the kernel log's
+# tail: a kernel without the adapter is a finding, not an error. Fails when absent.
+usb_serial_up() {
+    d=/lib/modules/usb-serial
+    for ko in $d/*.ko; do
+        [ -e "$ko" ] || continue
+        m=${ko##*/}; m=${m#*-}; m=${m%.ko}
+        # loaded by an earlier scenario
+        [ -d /sys/module/$(echo $m | tr - _) ] && continue
+        if ! insmod $ko; then ST USB absent "insmod $m failed"; dmesg | tail -n 20; return 1; fi
+    done
+    i=0
+    while [ ! -c /dev/ttyUSB0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    if [ -c /dev/ttyUSB0 ]; then
+        ST USB up ttyUSB0 after_ds=$i modules=$(ls $d 2>/dev/null | tr '\n' ,)
+        return 0
+    fi
+    if [ -d $d ]; then
+        ST USB absent "no /dev/ttyUSB0 10 s after loading its modules"
+    else
+        ST USB absent "no USB-serial modules for this kernel, no /dev/ttyUSB0"
+    fi
+    dmesg | tail -n 20
+    return 1
+}
 # busy_cs: centiseconds all CPUs spent not idle (user, nice, system, irq, softirq)
 busy_cs() {
     read -r _ u n s _ _ irq sirq _ < /proc/stat
@@ -389,6 +516,7 @@ run() {
     SCEN=$1; shift
     PORT=$BOARD_PORT; FLOOD_TO=serial1; OFFSET0=$(clock-offset)
     ST BEGIN $SCEN
+    pre_$(echo $SCEN | tr - _)
     # The recorder is a user task: suspend freezes it with the others, and the ring buffer
     # must hold what the kernel produces meanwhile (40 s of a freezer-level cycle here).
     serial-trace record --buffer-size 32M "$@" -o /tmp/$SCEN.trace 2>/tmp/$SCEN.record.log & REC=$!
@@ -411,11 +539,9 @@ pub fn init_script(arch: Arch, scenarios: &[&Scenario]) -> String {
     s += &format!("PORT={}\n", arch.flood_port());
     s.push_str(PRELUDE);
     for sc in scenarios {
-        s.push_str(&format!(
-            "sc_{}() {{{}}}\n",
-            sc.id.replace('-', "_"),
-            sc.body
-        ));
+        let id = sc.id.replace('-', "_");
+        s.push_str(&format!("sc_{id}() {{{}}}\n", sc.body));
+        s.push_str(&format!("pre_{id}() {{ :; {}\n}}\n", sc.prepare));
     }
     for sc in scenarios {
         s.push_str(&format!("run {} {}\n", sc.id, sc.record_args));
@@ -442,6 +568,7 @@ mod tests {
                 sc.id
             );
         }
+        assert!(script.contains(&format!("d=/{}\n", crate::vm::guest::USB_SERIAL_MODULES)));
         let ct = SCENARIOS.iter().find(|s| s.id == "cyclictest").unwrap();
         assert!(ct.body.contains(&format!("-l {CYCLICTEST_LOOPS} ")));
         // the host's sh must at least parse it
@@ -456,5 +583,38 @@ mod tests {
             .unwrap();
         assert!(st.success(), "init script does not parse");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// CI's budget goes where a scenario adds coverage: USB-serial on one kernel per
+    /// architecture (the two tty API generations, fentry and kprobes), flood-kprobe only where
+    /// the default run is not kprobes already; every other matrix scenario everywhere.
+    #[test]
+    fn scenarios_run_where_they_add_coverage() {
+        let usb = find("usb-serial").unwrap();
+        assert!(usb.in_matrix && usb.prepare.contains("usb_serial_up"));
+        assert!(usb.runs_on(Arch::X86_64, "6.12", "6.12.118-1"));
+        assert!(usb.runs_on(Arch::Arm64, "arm64-5.10", "5.10.223-1"));
+        assert!(!usb.runs_on(Arch::X86_64, "5.10", "5.10.262-1"));
+        assert!(!usb.runs_on(Arch::Arm64, "arm64-6.12", "6.12.118-1"));
+        let kp = find("flood-kprobe").unwrap();
+        assert!(kp.runs_on(Arch::X86_64, "5.10", "5.10.262-1"));
+        assert!(kp.runs_on(Arch::Arm64, "arm64-6.12", "6.12.118-1"));
+        assert!(!kp.runs_on(Arch::Arm64, "arm64-5.10", "5.10.223-1"));
+        assert!(!kp.runs_on(Arch::Arm64, "arm64-6.1", "6.1.192-3"));
+        for sc in SCENARIOS
+            .iter()
+            .filter(|s| !["usb-serial", "flood-kprobe"].contains(&s.id))
+        {
+            assert_eq!(sc.on_kernels, OnKernels::All, "{}", sc.id);
+        }
+        // the prepare step runs before the recorder, which then finds the port
+        let script = init_script(Arch::X86_64, &[usb]);
+        assert!(script.contains("pre_usb_serial() { :; usb_serial_up\n}"));
+        let run = script.find("run() {").unwrap();
+        let (pre, rec) = (
+            script[run..].find("pre_$(echo").unwrap(),
+            script[run..].find("serial-trace record").unwrap(),
+        );
+        assert!(pre < rec);
     }
 }
