@@ -13,3 +13,13 @@ pub fn clock_ns(clock: libc::clockid_t) -> i64 {
     let ns = i64::from(ts.tv_sec) * 1_000_000_000 + i64::from(ts.tv_nsec);
     ns
 }
+
+/// A `timespec` of `ns` nanoseconds. `time_t` and `long` are 32-bit on 32-bit ARM (the casts
+/// are no-ops on 64-bit).
+#[allow(clippy::unnecessary_cast)]
+pub fn timespec(ns: i64) -> libc::timespec {
+    libc::timespec {
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    }
+}

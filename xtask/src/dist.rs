@@ -8,21 +8,116 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use clap::ValueEnum;
+
 use crate::util::{root, sh, stdout_of};
-use crate::vm::Arch;
 
 #[derive(Args)]
 pub struct DistArgs {
-    /// Architectures to build (default: x86_64 and arm64).
+    /// Architectures to build (default: all three). The cross toolchain of each is installed
+    /// when missing.
     #[arg(long = "arch", value_enum)]
-    pub arches: Vec<Arch>,
+    pub arches: Vec<Target>,
+    /// Also run each foreign binary under QEMU's user-mode emulator (Debian's
+    /// qemu-user-static, installed when missing) on every golden trace: its reports (text and
+    /// JSON) must equal the x86_64 build's byte for byte (decode and analysis on that
+    /// architecture, e.g. 32-bit ARM's, where no VM guest can prove the rest).
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// What `cargo xtask dist` builds for: the VM guests' two architectures and 32-bit ARM, whose
+/// build is shipped without a guest to prove it in (no Debian armhf kernel has BTF: README,
+/// "32-bit ARM").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    #[value(name = "x86_64", alias = "amd64")]
+    X86_64,
+    #[value(name = "aarch64", alias = "arm64")]
+    Aarch64,
+    /// ARMv7 hard-float (Raspberry Pi 2/3 on 32-bit OS, i.MX6, AM335x). musl has no prebuilt
+    /// std for it in rustup, so it is glibc, linked statically like the others.
+    #[value(name = "armv7", alias = "armhf")]
+    Armv7,
+}
+
+impl Target {
+    pub const ALL: [Target; 3] = [Target::X86_64, Target::Aarch64, Target::Armv7];
+
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Target::X86_64 => "x86_64-unknown-linux-gnu",
+            Target::Aarch64 => "aarch64-unknown-linux-gnu",
+            Target::Armv7 => "armv7-unknown-linux-gnueabihf",
+        }
+    }
+
+    /// The linker for this target from an x86_64 host (Debian's cross gcc), as cargo's
+    /// environment variable.
+    pub fn cross_linker(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Target::X86_64 => None,
+            Target::Aarch64 => Some((
+                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
+                "aarch64-linux-gnu-gcc",
+            )),
+            Target::Armv7 => Some((
+                "CARGO_TARGET_ARMV7_UNKNOWN_LINUX_GNUEABIHF_LINKER",
+                "arm-linux-gnueabihf-gcc",
+            )),
+        }
+    }
+
+    /// binutils' `strip` for this target's ELF files.
+    pub fn strip_tool(self) -> &'static str {
+        match self {
+            Target::X86_64 => "strip",
+            Target::Aarch64 => "aarch64-linux-gnu-strip",
+            Target::Armv7 => "arm-linux-gnueabihf-strip",
+        }
+    }
+
+    /// Debian packages of the cross toolchain (binary, package); the static C library is only
+    /// recommended by the cross gcc, which setup installs without recommends.
+    fn cross_packages(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Target::X86_64 => &[],
+            Target::Aarch64 => &[
+                ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+                ("/usr/aarch64-linux-gnu/lib/libc.a", "libc6-dev-arm64-cross"),
+            ],
+            Target::Armv7 => &[
+                ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf"),
+                (
+                    "/usr/arm-linux-gnueabihf/lib/libc.a",
+                    "libc6-dev-armhf-cross",
+                ),
+            ],
+        }
+    }
+
+    /// QEMU's user-mode emulator that runs this target's binaries on the x86_64 host.
+    fn user_emulator(self) -> Option<&'static str> {
+        match self {
+            Target::X86_64 => None,
+            Target::Aarch64 => Some("qemu-aarch64-static"),
+            Target::Armv7 => Some("qemu-arm-static"),
+        }
+    }
+
+    /// Installs this target's cross toolchain and Rust standard library when missing.
+    pub fn ensure_toolchain(self) -> Result<()> {
+        crate::setup::debian_packages(self.cross_packages())?;
+        crate::setup::rust_target(self.rust_target())
+    }
 }
 
 /// Builds the static binaries of serial-trace and the workloads for `arch` into
 /// `target/guest` (own target dir: different RUSTFLAGS would otherwise rebuild the host
 /// binaries every time) and returns their folder. The eBPF object inside serial-trace is built
 /// by its `build.rs` for the same target, so its kprobes read that architecture's registers.
-pub fn build_static(arch: Arch) -> Result<PathBuf> {
+pub fn build_static(arch: Target) -> Result<PathBuf> {
+    arch.ensure_toolchain()?;
     let r = root();
     let mut cargo = Command::new("cargo");
     cargo
@@ -48,7 +143,7 @@ pub fn build_static(arch: Arch) -> Result<PathBuf> {
 /// The shipped file of `arch`: the static build, stripped of its own symbols and debug
 /// information (the embedded eBPF object is data and keeps its symbols, which the loader
 /// needs), checked to still hold that object.
-pub fn package(arch: Arch) -> Result<PathBuf> {
+pub fn package(arch: Target) -> Result<PathBuf> {
     let built = build_static(arch)?.join("serial-trace");
     let out = root().join("target/dist");
     std::fs::create_dir_all(&out)?;
@@ -84,13 +179,18 @@ fn holds_bpf_object(bytes: &[u8]) -> bool {
 pub fn run(a: DistArgs) -> Result<()> {
     crate::setup::run()?;
     let arches = if a.arches.is_empty() {
-        vec![Arch::X86_64, Arch::Arm64]
+        Target::ALL.to_vec()
     } else {
         a.arches
     };
     let mut files = Vec::new();
-    for arch in arches {
-        files.push(package(arch)?);
+    for arch in &arches {
+        files.push(package(*arch)?);
+    }
+    if a.verify {
+        for (arch, file) in arches.iter().zip(&files) {
+            verify(*arch, file)?;
+        }
     }
     let dir = root().join("target/dist");
     let names: Vec<String> = files
@@ -110,6 +210,59 @@ pub fn run(a: DistArgs) -> Result<()> {
     eprintln!(
         "xtask: dist: checksums in {}",
         dir.join("SHA256SUMS").display()
+    );
+    Ok(())
+}
+
+/// Runs `file` (a build for `arch`) under QEMU's user-mode emulator on every golden trace and
+/// holds its text and JSON reports to the x86_64 build's, byte for byte.
+fn verify(arch: Target, file: &Path) -> Result<()> {
+    let Some(emulator) = arch.user_emulator() else {
+        return Ok(());
+    };
+    crate::setup::debian_packages(&[(emulator, "qemu-user-static")])?;
+    let host = build_static(Target::X86_64)?.join("serial-trace");
+    // the traces the golden test pins: real VM recordings and the fuzz seeds
+    let mut traces = Vec::new();
+    for dir in ["serial-trace/tests/golden", "fuzz/seeds"] {
+        traces.extend(
+            std::fs::read_dir(root().join(dir))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "trace")),
+        );
+    }
+    traces.sort();
+    let report = |cmd: &mut Command, trace: &Path, format: &str| -> Result<Vec<u8>> {
+        let o = cmd
+            .args(["report", "--color", "never", "--format", format])
+            .arg(trace)
+            .output()?;
+        if !o.status.success() {
+            bail!(
+                "report {} failed: {}",
+                trace.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        Ok(o.stdout)
+    };
+    for trace in &traces {
+        for format in ["text", "json"] {
+            let theirs = report(Command::new(emulator).arg(file), trace, format)?;
+            let ours = report(&mut Command::new(&host), trace, format)?;
+            if theirs != ours {
+                bail!(
+                    "{}: the {format} report of {} differs from the x86_64 build's",
+                    file.display(),
+                    trace.display()
+                );
+            }
+        }
+    }
+    eprintln!(
+        "xtask: dist: {} under {emulator}: text and JSON reports of {} golden traces equal the x86_64 build's",
+        file.display(),
+        traces.len()
     );
     Ok(())
 }

@@ -70,11 +70,15 @@ fn nightly_with_rust_src() -> Result<()> {
 /// The stable toolchain's target for the static aarch64 guest binaries (x86_64 is the host's
 /// own).
 fn rust_targets() -> Result<()> {
+    rust_target(crate::vm::Arch::Arm64.target().rust_target())
+}
+
+/// Adds the stable toolchain's standard library for `target` when missing.
+pub fn rust_target(target: &str) -> Result<()> {
     let installed = stdout_of(Command::new("rustup").args(["target", "list", "--installed"]))
         .unwrap_or_default();
-    let t = crate::vm::Arch::Arm64.rust_target();
-    if !installed.lines().any(|l| l.trim() == t) {
-        sh(Command::new("rustup").args(["target", "add", t]))?;
+    if !installed.lines().any(|l| l.trim() == target) {
+        sh(Command::new("rustup").args(["target", "add", target]))?;
     }
     Ok(())
 }

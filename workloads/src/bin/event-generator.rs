@@ -21,18 +21,12 @@
 
 use std::io::Error;
 
-use serial_trace_workloads::clock_ns;
+use serial_trace_workloads::{clock_ns, timespec};
 
 fn settime(fd: i32, secs: i64) -> Result<(), Error> {
     let its = libc::itimerspec {
-        it_interval: libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        it_value: libc::timespec {
-            tv_sec: secs,
-            tv_nsec: 0,
-        },
+        it_interval: timespec(0),
+        it_value: timespec(secs * 1_000_000_000),
     };
     // SAFETY: valid fd and itimerspec; the old value is not wanted.
     if unsafe { libc::timerfd_settime(fd, 0, &its, std::ptr::null_mut()) } != 0 {
@@ -171,7 +165,7 @@ fn arm_timers(clock: libc::clockid_t, n: usize) {
     // SAFETY: getrlimit/setrlimit with a valid struct.
     unsafe {
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        let want = (n as u64 + 64).min(lim.rlim_max);
+        let want = (n as libc::rlim_t + 64).min(lim.rlim_max);
         if lim.rlim_cur < want {
             lim.rlim_cur = want;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);

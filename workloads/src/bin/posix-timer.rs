@@ -29,10 +29,7 @@ fn main() {
     }
     let interval_ns = value(&args, "--interval-ms", 10) * 1_000_000;
     let count = value(&args, "--count", 100);
-    let ts = |ns: i64| libc::timespec {
-        tv_sec: ns / 1_000_000_000,
-        tv_nsec: ns % 1_000_000_000,
-    };
+    let ts = serial_trace_workloads::timespec;
     // SAFETY: plain syscalls on our own process; the sigevent and itimerspec are valid.
     unsafe {
         if libc::signal(libc::SIGUSR1, libc::SIG_IGN) == libc::SIG_ERR {

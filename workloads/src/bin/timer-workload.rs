@@ -13,7 +13,7 @@
 //!
 //! stdout: one JSON summary line. `--log FILE`: one JSON line per wakeup.
 
-use serial_trace_workloads::clock_ns;
+use serial_trace_workloads::{clock_ns, timespec};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -105,13 +105,6 @@ struct Summary {
     wakeups: usize,
     lateness_ns: Quantiles,
     threads: Vec<ThreadSummary>,
-}
-
-fn timespec(ns: i64) -> libc::timespec {
-    libc::timespec {
-        tv_sec: ns / 1_000_000_000,
-        tv_nsec: ns % 1_000_000_000,
-    }
 }
 
 fn clock_name(c: libc::clockid_t) -> &'static str {

@@ -6,6 +6,8 @@ use std::process::Command;
 
 use clap::ValueEnum;
 
+use crate::dist::Target;
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
 pub enum Arch {
     /// PC board, ISA 16550 UARTs (ttyS*), ACPI S3 and s2idle.
@@ -26,10 +28,11 @@ impl Arch {
         }
     }
 
-    pub fn rust_target(self) -> &'static str {
+    /// The build target of this guest's static binaries (`cargo xtask dist`).
+    pub fn target(self) -> Target {
         match self {
-            Arch::X86_64 => "x86_64-unknown-linux-gnu",
-            Arch::Arm64 => "aarch64-unknown-linux-gnu",
+            Arch::X86_64 => Target::X86_64,
+            Arch::Arm64 => Target::Aarch64,
         }
     }
 
@@ -87,18 +90,6 @@ impl Arch {
         }
     }
 
-    /// `cargo build --target` for this architecture from an x86_64 host: the linker to use
-    /// (Debian's cross gcc), as cargo's environment variable.
-    pub fn cross_linker(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Arch::X86_64 => None,
-            Arch::Arm64 => Some((
-                "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER",
-                "aarch64-linux-gnu-gcc",
-            )),
-        }
-    }
-
     /// The method `record --serial-method auto` must pick for the drop hook on a kernel of
     /// this release (`6.12.118+deb13-arm64`): fexit where the kernel can attach fentry/fexit
     /// programs, kprobes where it cannot (arm64 before 6.4: no ftrace direct calls).
@@ -110,14 +101,6 @@ impl Arch {
         match self {
             Arch::Arm64 if version < (6, 4) => "kprobe",
             _ => "fexit",
-        }
-    }
-
-    /// binutils' `strip` for this architecture's ELF files.
-    pub fn strip_tool(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "strip",
-            Arch::Arm64 => "aarch64-linux-gnu-strip",
         }
     }
 

@@ -28,8 +28,8 @@ pub const GUEST_BINARIES: &[&str] = &[
 /// Builds the guest's static binaries and the shipped serial-trace of `arch` (see
 /// [`crate::dist`]); returns the folder of the workloads and the serial-trace file.
 pub fn build_static_binaries(arch: Arch) -> Result<(PathBuf, PathBuf)> {
-    let dir = crate::dist::build_static(arch)?;
-    Ok((dir, crate::dist::package(arch)?))
+    let dir = crate::dist::build_static(arch.target())?;
+    Ok((dir, crate::dist::package(arch.target())?))
 }
 
 /// ELF `e_machine` of a 64-bit little-endian ELF file.

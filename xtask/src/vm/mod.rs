@@ -104,12 +104,9 @@ impl Default for VmArgs {
 /// Debian packages the VM harness needs (binary, package).
 pub const PACKAGES: &[(&str, &str)] = &[
     ("qemu-system-x86_64", "qemu-system-x86"),
-    // arm64 guests: the emulator (QEMU 10, whose `virt` board has a second PL011) and the
-    // cross linker of the static aarch64 guest binaries
+    // arm64 guests: the emulator (QEMU 10, whose `virt` board has a second PL011); the cross
+    // toolchain of their static binaries is `dist::Target`'s
     ("qemu-system-aarch64", "qemu-system-arm"),
-    ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
-    // (only recommended by the cross gcc, which setup installs without recommends)
-    ("/usr/aarch64-linux-gnu/lib/libc.a", "libc6-dev-arm64-cross"),
     ("busybox", "busybox-static"),
     // decompresses trixie kernels' modules (`.ko.xz`) for the guest's busybox insmod
     ("xz", "xz-utils"),
@@ -204,7 +201,7 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     let kernels = selected_kernels(a)?;
     // the guest's binaries, and the host's (static x86_64 ones) to read the traces back
     let (bin_dir, shipped) = guest::build_static_binaries(a.arch)?;
-    let host_bin = crate::dist::build_static(Arch::X86_64)?.join("serial-trace");
+    let host_bin = crate::dist::build_static(crate::dist::Target::X86_64)?.join("serial-trace");
     let out_root = root().join("target/vm");
     if a.recheck {
         let mut results = Vec::new();
