@@ -79,7 +79,7 @@ impl Target {
 
     /// Debian packages of the cross toolchain (binary, package); the static C library is only
     /// recommended by the cross gcc, which setup installs without recommends.
-    fn cross_packages(self) -> &'static [(&'static str, &'static str)] {
+    pub fn cross_packages(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Target::X86_64 => &[],
             Target::Aarch64 => &[
@@ -96,12 +96,13 @@ impl Target {
         }
     }
 
-    /// QEMU's user-mode emulator that runs this target's binaries on the x86_64 host.
-    fn user_emulator(self) -> Option<&'static str> {
+    /// QEMU's user-mode emulator that runs this target's binaries on the x86_64 host, and its
+    /// Debian package (binary, package).
+    pub fn user_emulator_package(self) -> Option<&'static (&'static str, &'static str)> {
         match self {
             Target::X86_64 => None,
-            Target::Aarch64 => Some("qemu-aarch64-static"),
-            Target::Armv7 => Some("qemu-arm-static"),
+            Target::Aarch64 => Some(&("qemu-aarch64-static", "qemu-user-static")),
+            Target::Armv7 => Some(&("qemu-arm-static", "qemu-user-static")),
         }
     }
 
@@ -217,10 +218,10 @@ pub fn run(a: DistArgs) -> Result<()> {
 /// Runs `file` (a build for `arch`) under QEMU's user-mode emulator on every golden trace and
 /// holds its text and JSON reports to the x86_64 build's, byte for byte.
 fn verify(arch: Target, file: &Path) -> Result<()> {
-    let Some(emulator) = arch.user_emulator() else {
+    let Some(&(emulator, package)) = arch.user_emulator_package() else {
         return Ok(());
     };
-    crate::setup::debian_packages(&[(emulator, "qemu-user-static")])?;
+    crate::setup::debian_packages(&[(emulator, package)])?;
     let host = build_static(Target::X86_64)?.join("serial-trace");
     // the traces the golden test pins: real VM recordings and the fuzz seeds
     let mut traces = Vec::new();

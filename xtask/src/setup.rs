@@ -30,12 +30,26 @@ pub fn run() -> Result<()> {
 /// QEMU and a static busybox for the VM matrix and the demo, Chromium for the HTML report's
 /// browser test. Installed with one `apt-get update` for all.
 fn test_packages() -> Vec<(&'static str, &'static str)> {
-    [crate::vm::PACKAGES, BROWSER_PACKAGES].concat()
+    [
+        crate::vm::PACKAGES,
+        BROWSER_PACKAGES,
+        // the cross toolchain of the arm64 guests' static binaries
+        crate::vm::Arch::Arm64.target().cross_packages(),
+    ]
+    .concat()
 }
 
-/// Names of the Debian packages setup installs (`cargo xtask test --fresh` keeps them visible).
+/// Names of the Debian packages the project installs: setup's, and what `cargo xtask dist`
+/// installs on demand for the other targets (`cargo xtask test --fresh` keeps them visible).
 pub fn debian_package_names() -> Vec<&'static str> {
-    test_packages().into_iter().map(|(_, pkg)| pkg).collect()
+    let dist = crate::dist::Target::ALL
+        .iter()
+        .flat_map(|t| t.cross_packages().iter().chain(t.user_emulator_package()));
+    test_packages()
+        .iter()
+        .chain(dist)
+        .map(|(_, pkg)| *pkg)
+        .collect()
 }
 
 fn nightly_sysroot() -> Option<PathBuf> {
