@@ -284,6 +284,37 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_frozen_before_it_armed_a_timer_slept_on_none() {
+        // asyncio read its clock 1 ms into the freezer's sweep and was frozen before arming
+        // anything; right after the thaw its deadline had passed, so it polled with timeout 0
+        // and logged late: no timer was late, and the report lists none (seen on 6.1: 63 ms
+        // late, 10 ms asked, back 9 ms after the thaw)
+        let (mut log, tool, report) = run(0);
+        let tid = 101;
+        let d = CYCLE.0 + 1_000_000 + ASKED;
+        let woke = CYCLE.1 + ASKED - 1_000_000;
+        log.push(w(tid, "asyncio-call-at", d, woke - d));
+        let freeze = [
+            json!({"kind": "suspend_resume", "action": "freeze_processes", "start": 1,
+                   "mono_ns": CYCLE.0, "boot_ns": CYCLE.0}),
+            json!({"kind": "suspend_resume", "action": "thaw_processes", "start": 0,
+                   "mono_ns": CYCLE.1, "boot_ns": CYCLE.1 + 3_000_000_000i64}),
+        ];
+        let dump: String = freeze.iter().map(|e| e.to_string() + "\n").collect();
+        let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        // without the freeze in the trace nothing explains it: it must be listed
+        let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(""));
+        assert!(unlisted(&c), "{c:#?}");
+        // back a whole timeout after the thaw, it slept on a timer the trace lacks: listed
+        let back = CYCLE.1 + ASKED + 1_000_000;
+        log.last_mut().unwrap().woke_mono_ns = back;
+        log.last_mut().unwrap().late_ns = back - d;
+        let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
+        assert!(unlisted(&c), "{c:#?}");
+    }
+
+    #[test]
     fn a_task_frozen_after_its_wakeup_before_its_clock_read_was_late_by_no_timer() {
         // the main loop's timer fired 2 ms late, 0.6 ms after suspend_enter; the freezer
         // stopped the thread before its callback read the clock, after the thaw: 100 ms late

@@ -1137,9 +1137,13 @@ impl HeldOff {
 
     /// Whether a runtime's logged wakeup (`asked_ns` logged) was no sleep at all: its thread
     /// armed no timer from the runtime's clock read to its log, and was on a CPU after the
-    /// deadline before the log. The deadline passed while it was still busy, so the runtime
-    /// polled without a timeout (seen on 5.10 under TCG: asyncio's main loop ran 16 ms between
-    /// two timers, its `epoll_wait` timeout 0; 2 of 1,330 wakeups).
+    /// deadline before the log, or was frozen by a cycle before the deadline and woke less than
+    /// one timeout after the thaw. The deadline
+    /// passed while it was still busy (seen on 5.10 under TCG: asyncio's main loop ran 16 ms
+    /// between two timers, its `epoll_wait` timeout 0; 2 of 1,330 wakeups), or while the
+    /// freezer held it before it could arm its timer (seen on 6.1: asyncio read its clock at
+    /// 103.235 s in the freezer's sweep, was frozen, and after the thaw its 103.245 s deadline
+    /// had passed: logged 63 ms late, no timer armed, so none was late).
     fn never_slept(&self, w: &Wakeup) -> bool {
         let Some(asked) = w.asked_ns.filter(|_| w.clock == "monotonic") else {
             return false;
@@ -1153,7 +1157,13 @@ impl HeldOff {
             .on_cpu
             .get(&w.tid)
             .is_some_and(|a| a.iter().any(|t| (w.deadline_ns..=woke).contains(t)));
-        none_armed && ran_after_deadline
+        // frozen before the deadline and awake again less than one sleep after the thaw: it
+        // cannot have slept a whole timeout on a timer the trace lacks
+        let frozen_first = self
+            .freezes
+            .iter()
+            .any(|f| read_at <= f[1].0 && f[0].0 <= w.deadline_ns && woke < f[1].0 + asked);
+        none_armed && (ran_after_deadline || frozen_first)
     }
 
     /// Whether a freeze began at or after `from` and was under way or had begun by `to`
@@ -1859,7 +1869,7 @@ impl Agreement {
                     && (missing as u64 <= misses && (counted || missing == 0)
                         || !counted && missing as u64 <= uncounted_allowance(logged as u64)),
                 format!(
-                    "{logged} wakeups logged, {not_slept} of them no sleep (the deadline passed while the thread ran, no timer armed), {missing} without a matching timer in the trace{}; the kernel counted {misses} skipped events of the programs they need{}",
+                    "{logged} wakeups logged, {not_slept} of them no sleep (the deadline passed while the thread ran or was frozen, no timer armed), {missing} without a matching timer in the trace{}; the kernel counted {misses} skipped events of the programs they need{}",
                     first_missing.map_or(String::new(), |w| format!(" (first: {w})")),
                     if counted {
                         ""
@@ -2066,7 +2076,7 @@ pub fn late_sleep_checks(
             && listed + unlisted as usize == late
             && (unlisted == 0 || counted && unlisted <= misses),
         format!(
-            "{listed}/{late} listed ({in_cycle} made late by a suspend cycle (deadline inside it, or the cycle between deadline and wakeup), cause suspend/resume_latency; {held} more late only after their switch-in, interrupted, preempted or frozen as the trace shows; {frozen_first} frozen by a cycle before they armed their timer, which was on time: the report does not show those; {armed_later} armed late by the runtime itself, the timer on time; {not_slept} no sleep, the deadline passed while the thread ran){}",
+            "{listed}/{late} listed ({in_cycle} made late by a suspend cycle (deadline inside it, or the cycle between deadline and wakeup), cause suspend/resume_latency; {held} more late only after their switch-in, interrupted, preempted or frozen as the trace shows; {frozen_first} frozen by a cycle before they armed their timer, which was on time: the report does not show those; {armed_later} armed late by the runtime itself, the timer on time; {not_slept} no sleep, the deadline passed while the thread ran or was frozen before it armed a timer){}",
             if wrong.is_empty() {
                 String::new()
             } else {
