@@ -553,24 +553,19 @@ pub fn tty_read_kretprobe(ctx: RetProbeContext) -> u32 {
 // changed meaning across releases (int "retry" before 6.6, bool "throttled" after) and says
 // nothing about whether the state changed, so the TTY_THROTTLED bit is read before and after.
 
-/// Values of `CallState::function` for the throttle family.
-mod throttle_fn {
-    pub const THROTTLE: u64 = 1;
-    pub const UNTHROTTLE: u64 = 2;
-}
-
 #[inline(always)]
 fn tty_throttled(tty: u64) -> u64 {
     (read_word(tty, cfg!(tty_struct_flags), cfg!(ptr_size)) >> TTY_THROTTLED_BIT) & 1
 }
 
 #[inline(always)]
-fn throttle_enter(tty: u64, function: u64) -> u32 {
+fn throttle_enter(tty: u64) -> u32 {
+    // which of the two functions it was needs no saving: the bit after the call says
     let state = CallState {
         object: tty,
         requested: tty_throttled(tty),
         start_ns: 0,
-        function,
+        function: 0,
     };
     save_call(family::THROTTLE, state)
 }
@@ -606,7 +601,7 @@ fn throttle_done() -> u32 {
 
 #[fentry]
 pub fn throttle_fentry(ctx: FEntryContext) -> u32 {
-    throttle_enter(ctx.arg(0), throttle_fn::THROTTLE)
+    throttle_enter(ctx.arg(0))
 }
 
 #[fexit]
@@ -616,7 +611,7 @@ pub fn throttle_fexit(_ctx: FExitContext) -> u32 {
 
 #[fentry]
 pub fn unthrottle_fentry(ctx: FEntryContext) -> u32 {
-    throttle_enter(ctx.arg(0), throttle_fn::UNTHROTTLE)
+    throttle_enter(ctx.arg(0))
 }
 
 #[fexit]
@@ -627,13 +622,13 @@ pub fn unthrottle_fexit(_ctx: FExitContext) -> u32 {
 #[kprobe]
 pub fn throttle_kprobe(ctx: ProbeContext) -> u32 {
     count_call(hook_calls::THROTTLE);
-    throttle_enter(ctx.arg(0).unwrap_or(0), throttle_fn::THROTTLE)
+    throttle_enter(ctx.arg(0).unwrap_or(0))
 }
 
 #[kprobe]
 pub fn unthrottle_kprobe(ctx: ProbeContext) -> u32 {
     count_call(hook_calls::UNTHROTTLE);
-    throttle_enter(ctx.arg(0).unwrap_or(0), throttle_fn::UNTHROTTLE)
+    throttle_enter(ctx.arg(0).unwrap_or(0))
 }
 
 /// Shared return probe of both functions.
