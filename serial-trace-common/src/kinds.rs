@@ -180,7 +180,18 @@ pub mod arg {
         /// interruptible sleep (S), 0x80 = idle kthread, 0x100 = preempted; a task entering
         /// the suspend freezer's refrigerator reports 2 (D, before 6.1) or 0 (6.1+:
         /// `TASK_FROZEN` is not in `TASK_REPORT`).
+        ///
+        /// The raw tracepoint program computes it as the tracepoint does
+        /// (`__trace_sched_switch_state`) from the task state (argument `prev_state` from
+        /// 5.18, the task's own `__state`/`state` before), `preempt` and `exit_state`, without
+        /// the clause later kernels added to report a frozen task as D: frozen is 2 before
+        /// 6.1 and 0 after on that path.
         pub const PREV_STATE: usize = 2;
+        /// Raw tracepoint program only, cleared before the event is written: `preempt`.
+        pub const RAW_PREEMPT: usize = 3;
+        /// Raw tracepoint program only, cleared before the event is written: the previous
+        /// task's `exit_state`.
+        pub const RAW_EXIT_STATE: usize = 4;
     }
     /// `sched_waking` inside a wake timer's callback. Text 0 is the woken task's comm.
     pub mod sched_waking {

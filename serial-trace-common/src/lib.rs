@@ -38,8 +38,12 @@ pub const WINDOW_START: u32 = 0;
 pub const WINDOW_STOP: u32 = 1;
 /// Name of the LRU hash of timer addresses armed by a task that passed the filter.
 pub const TRACKED_MAP: &str = "TRACKED";
-/// Global: `[HookSpec; MAX_KINDS]`.
+/// Global: `[HookSpec; MAX_KINDS]`, for the classic tracepoint programs.
 pub const SPECS_GLOBAL: &str = "SPECS";
+/// Global: `[HookSpec; MAX_KINDS]`, for the raw tracepoint programs (named `<kind>_raw`):
+/// the same slots, read from the tracepoint's arguments. Both tables are filled before
+/// loading, so a raw program the kernel refuses falls back to its classic twin.
+pub const RAW_SPECS_GLOBAL: &str = "RAW_SPECS";
 /// Global: [`TaskFilter`].
 pub const FILTER_GLOBAL: &str = "FILTER";
 /// Kernel timers' arms and cancels are sampled at most once per kind and CPU in this long
@@ -342,18 +346,39 @@ impl Event {
     }
 }
 
-/// How to read one numeric tracepoint field. `size == 0` means "absent on this kernel".
+/// How to read one numeric field. `size == 0` means "absent on this kernel".
+///
+/// A classic tracepoint program reads it from the tracepoint's record (`source` [`field_source::RECORD`],
+/// offsets from tracefs); a raw tracepoint program from the tracepoint's own arguments
+/// (`TP_PROTO`, offsets of the structs they point to from BTF).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FieldSpec {
-    /// Offset from the start of the tracepoint record (common fields included).
+    /// Offset from the start of the tracepoint record (common fields included), or of the
+    /// struct argument `arg` points to ([`field_source::ARG_DEREF`]).
     pub offset: u16,
     /// 1, 2, 4 or 8; 0 = not present, the slot stays 0.
     pub size: u8,
     /// 1 = sign-extend to 64 bits.
     pub signed: u8,
+    /// One of [`field_source`].
+    pub source: u8,
+    /// The raw tracepoint argument (0 = the first of `TP_PROTO`) for the `ARG*` sources.
+    pub arg: u8,
+    pub _pad: [u8; 2],
 }
-const _: () = assert!(size_of::<FieldSpec>() == 4);
+const _: () = assert!(size_of::<FieldSpec>() == 8);
+
+/// Where a [`FieldSpec`] is read from.
+pub mod field_source {
+    /// The classic tracepoint's record.
+    pub const RECORD: u8 = 0;
+    /// A raw tracepoint argument itself (an integer, or a pointer as a number).
+    pub const ARG: u8 = 1;
+    /// The integer at `offset` in the struct a raw tracepoint argument points to (`offset` 0
+    /// of a `ktime_t *` is the value pointed to).
+    pub const ARG_DEREF: u8 = 2;
+}
 
 /// How a string field is stored in the tracepoint record.
 pub mod text_kind {
@@ -367,6 +392,11 @@ pub mod text_kind {
     pub const INLINE: u8 = 3;
     /// A `const char *` of a 32-bit kernel (4 bytes in the record).
     pub const POINTER32: u8 = 4;
+    /// Raw tracepoints: argument `arg` is a `const char *`.
+    pub const ARG_POINTER: u8 = 5;
+    /// Raw tracepoints: a `char name[N]` at `offset` in the struct argument `arg` points to
+    /// (a task's `comm`).
+    pub const ARG_INLINE: u8 = 6;
 }
 
 /// How to read one string tracepoint field.
@@ -376,7 +406,8 @@ pub struct TextSpec {
     pub offset: u16,
     /// One of [`text_kind`].
     pub kind: u8,
-    pub _pad: u8,
+    /// The raw tracepoint argument of the `ARG_*` kinds.
+    pub arg: u8,
 }
 const _: () = assert!(size_of::<TextSpec>() == 4);
 
@@ -392,7 +423,7 @@ pub struct HookSpec {
     pub role: u8,
     pub _pad: [u8; 2],
 }
-const _: () = assert!(size_of::<HookSpec>() == 44);
+const _: () = assert!(size_of::<HookSpec>() == 76);
 
 impl HookSpec {
     pub const EMPTY: HookSpec = HookSpec {
@@ -400,11 +431,14 @@ impl HookSpec {
             offset: 0,
             size: 0,
             signed: 0,
+            source: field_source::RECORD,
+            arg: 0,
+            _pad: [0; 2],
         }; MAX_ARGS],
         texts: [TextSpec {
             offset: 0,
             kind: 0,
-            _pad: 0,
+            arg: 0,
         }; MAX_TEXTS],
         filter: 0,
         role: 0,

@@ -9,17 +9,24 @@ use aya_ebpf::{
         generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
     },
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
-    programs::TracePointContext,
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
+    programs::{RawTracePointContext, TracePointContext},
 };
 use serial_trace_common::{
     Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_ARGS, MAX_KINDS, MAX_TEXTS,
-    Role, TaskFilter, WINDOW_START, WINDOW_STOP, WakeConfig, arg, state_counts, text_kind,
+    Role, TEXT_LEN, TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source,
+    state_counts, text_kind,
 };
 
-/// Load-time description of every hook, indexed by kind id (userspace: tracefs formats).
+/// Load-time description of every hook, indexed by kind id, for the classic tracepoint
+/// programs (userspace: tracefs formats).
 #[unsafe(no_mangle)]
 static SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
+
+/// The same for the raw tracepoint programs (userspace: the tracepoints' prototypes and the
+/// layouts of the structs they pass, from BTF).
+#[unsafe(no_mangle)]
+static RAW_SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
 
 /// Load-time task filter of `record --pid/--comm`.
 #[unsafe(no_mangle)]
@@ -186,14 +193,56 @@ pub fn lru_remove<K, V>(lru: &LruHashMap<K, V>, map: u32, key: &K) {
 #[map]
 static TRACKED: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 
-#[inline(always)]
-fn spec(kind: u16) -> HookSpec {
-    let i = kind as usize;
-    if i >= MAX_KINDS {
-        return HookSpec::EMPTY;
+/// One hook's spec in a load-time table, read a field at a time (a whole `HookSpec` copied
+/// onto the stack would not leave the rest of the program its 512 bytes). Volatile reads:
+/// the loader rewrites .rodata, so the compiler must not fold the defaults.
+pub struct Spec {
+    hook: &'static HookSpec,
+    pub role: u8,
+    pub filter: u8,
+}
+
+impl Spec {
+    #[inline(always)]
+    fn of(table: &'static [HookSpec; MAX_KINDS], kind: u16) -> Option<Self> {
+        let hook = table.get(kind as usize)?;
+        // SAFETY: plain loads from a static.
+        unsafe {
+            Some(Self {
+                hook,
+                role: core::ptr::read_volatile(&hook.role),
+                filter: core::ptr::read_volatile(&hook.filter),
+            })
+        }
     }
-    // Volatile: the loader rewrites .rodata, so the compiler must not fold the default.
-    unsafe { core::ptr::read_volatile(&SPECS[i]) }
+
+    #[inline(always)]
+    fn field(&self, i: usize) -> FieldSpec {
+        match self.hook.fields.get(i) {
+            // SAFETY: a plain load from a static.
+            Some(f) => unsafe { core::ptr::read_volatile(f) },
+            None => FieldSpec::default(),
+        }
+    }
+
+    #[inline(always)]
+    fn text(&self, i: usize) -> TextSpec {
+        match self.hook.texts.get(i) {
+            // SAFETY: a plain load from a static.
+            Some(t) => unsafe { core::ptr::read_volatile(t) },
+            None => TextSpec::default(),
+        }
+    }
+}
+
+/// Where a program finds the values of its slots: a classic tracepoint's record, or a raw
+/// tracepoint's arguments.
+pub trait Fields {
+    /// Raw tracepoint arguments (the program computes a few slots the record would hold).
+    const RAW: bool;
+    fn field(&self, f: FieldSpec) -> u64;
+    /// Copies string field `t` into `dst` (left empty when absent or unreadable).
+    fn text(&self, t: TextSpec, dst: &mut [u8; TEXT_LEN]);
 }
 
 /// Bytes of a tracepoint record copied in one helper call; the fields of every hook but a few
@@ -228,6 +277,10 @@ impl<'a> Record<'a> {
             head: head as *const u8,
         })
     }
+}
+
+impl Fields for Record<'_> {
+    const RAW: bool = false;
 
     #[inline(always)]
     fn field(&self, f: FieldSpec) -> u64 {
@@ -253,6 +306,147 @@ impl<'a> Record<'a> {
             }
         }
     }
+
+    #[inline(always)]
+    fn text(&self, t: TextSpec, dst: &mut [u8; TEXT_LEN]) {
+        // SAFETY: probe reads fault safely.
+        unsafe { read_text(self.ctx, t.kind, t.offset, dst) }
+    }
+}
+
+/// Arguments a raw tracepoint program reads, at most (`sched_switch` has four).
+const MAX_RAW_ARGS: usize = 4;
+
+/// A raw tracepoint's arguments, copied once with constant offsets: the verifier accepts a
+/// context read only at a constant offset, and the attach only within the tracepoint's own
+/// argument count (so each program copies exactly as many as every kernel passes).
+pub struct RawArgs {
+    args: [u64; MAX_RAW_ARGS],
+}
+
+impl RawArgs {
+    #[inline(always)]
+    pub fn new<const N: usize>(ctx: &RawTracePointContext) -> Self {
+        let mut args = [0u64; MAX_RAW_ARGS];
+        if N > 0 {
+            args[0] = ctx.arg(0);
+        }
+        if N > 1 {
+            args[1] = ctx.arg(1);
+        }
+        if N > 2 {
+            args[2] = ctx.arg(2);
+        }
+        if N > 3 {
+            args[3] = ctx.arg(3);
+        }
+        Self { args }
+    }
+
+    #[inline(always)]
+    fn arg(&self, i: u8) -> u64 {
+        match i {
+            0 => self.args[0],
+            1 => self.args[1],
+            2 => self.args[2],
+            3 => self.args[3],
+            _ => 0,
+        }
+    }
+}
+
+impl Fields for RawArgs {
+    const RAW: bool = true;
+
+    #[inline(always)]
+    fn field(&self, f: FieldSpec) -> u64 {
+        if f.size == 0 {
+            return 0;
+        }
+        let a = self.arg(f.arg);
+        let raw = match f.source {
+            field_source::ARG => a,
+            field_source::ARG_DEREF => read_sized(a, u32::from(f.offset), f.size),
+            _ => 0,
+        };
+        extend(raw, f.size, f.signed)
+    }
+
+    #[inline(always)]
+    fn text(&self, t: TextSpec, dst: &mut [u8; TEXT_LEN]) {
+        let a = self.arg(t.arg);
+        let src = match t.kind {
+            text_kind::ARG_POINTER => a,
+            text_kind::ARG_INLINE if a != 0 => a + u64::from(t.offset),
+            _ => return,
+        };
+        if src == 0 {
+            return;
+        }
+        // SAFETY: probe reads fault safely.
+        let _ = unsafe { bpf_probe_read_kernel_str_bytes(src as *const u8, dst) };
+    }
+}
+
+/// The integer of `size` bytes at `base + offset` (0 when `base` is 0 or the read faults).
+#[inline(always)]
+fn read_sized(base: u64, offset: u32, size: u8) -> u64 {
+    if base == 0 {
+        return 0;
+    }
+    let at = base + u64::from(offset);
+    // SAFETY: probe reads fault safely.
+    unsafe {
+        match size {
+            1 => bpf_probe_read_kernel(at as *const u8).map(u64::from),
+            2 => bpf_probe_read_kernel(at as *const u16).map(u64::from),
+            4 => bpf_probe_read_kernel(at as *const u32).map(u64::from),
+            _ => bpf_probe_read_kernel(at as *const u64),
+        }
+    }
+    .unwrap_or(0)
+}
+
+/// `v` cut to `size` bytes, sign-extended when `signed` (a raw argument or struct member is
+/// passed as a whole register; the record's slot holds the C value).
+#[inline(always)]
+fn extend(v: u64, size: u8, signed: u8) -> u64 {
+    match (size, signed) {
+        (1, 0) => v & 0xff,
+        (1, _) => v as u8 as i8 as i64 as u64,
+        (2, 0) => v & 0xffff,
+        (2, _) => v as u16 as i16 as i64 as u64,
+        (4, 0) => v & 0xffff_ffff,
+        (4, _) => v as u32 as i32 as i64 as u64,
+        _ => v,
+    }
+}
+
+/// `sched_switch`'s `prev_state` as the tracepoint reports it (`__trace_sched_switch_state`):
+/// `TASK_REPORT_MAX` when preempted, else the highest `TASK_REPORT` bit of the state
+/// (`TASK_REPORT_IDLE` for an idle kthread, D for an rtlock waiter).
+#[inline(always)]
+fn reported_state(preempt: u64, state: u64, exit_state: u64) -> u64 {
+    const TASK_REPORT: u64 = 0x7f;
+    const TASK_IDLE: u64 = 0x402;
+    const TASK_RTLOCK_WAIT: u64 = 0x1000;
+    const TASK_REPORT_IDLE: u64 = 0x80;
+    const TASK_REPORT_MAX: u64 = 0x100;
+    if preempt & 0xff != 0 {
+        return TASK_REPORT_MAX;
+    }
+    let mut s = (state | exit_state) & TASK_REPORT;
+    if state & TASK_IDLE == TASK_IDLE {
+        s = TASK_REPORT_IDLE;
+    }
+    if state & TASK_RTLOCK_WAIT != 0 {
+        s = 2;
+    }
+    if s == 0 {
+        return 0;
+    }
+    // the highest set bit: fls(s) as a mask
+    1 << (63 - s.leading_zeros())
 }
 
 #[inline(always)]
@@ -291,33 +485,58 @@ fn task_passes(pid_tgid: u64, comm: &[u8; 16]) -> bool {
     true
 }
 
-/// Entry for every tracepoint program. Always returns 0 (the tracepoint's return is ignored).
+/// Entry for every classic tracepoint program. Always returns 0 (the tracepoint's return is
+/// ignored).
 #[inline(always)]
 pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
-    let _ = try_emit(ctx, kind);
+    let Some(spec) = Spec::of(&SPECS, kind) else {
+        return 0;
+    };
+    // Every wakeup in the system runs `sched_waking`: leave before copying its record.
+    if spec.role == Role::WAKING && expiring_timer() == 0 {
+        return 0;
+    }
+    if let Some(rec) = Record::new(ctx) {
+        let _ = try_emit(&rec, &spec, kind);
+    }
     0
 }
 
+/// Entry for every raw tracepoint program, which reads the tracepoint's first `N`
+/// arguments. Always returns 0.
 #[inline(always)]
-fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
-    let spec = spec(kind);
-    // Every wakeup in the system runs this program: leave at once unless a wake timer's
+pub fn emit_raw<const N: usize>(ctx: &RawTracePointContext, kind: u16) -> i32 {
+    let Some(spec) = Spec::of(&RAW_SPECS, kind) else {
+        return 0;
+    };
+    if spec.role == Role::WAKING && expiring_timer() == 0 {
+        return 0;
+    }
+    let _ = try_emit(&RawArgs::new::<N>(ctx), &spec, kind);
+    0
+}
+
+/// The wake timer whose callback runs on this CPU (0: none).
+#[inline(always)]
+fn expiring_timer() -> u64 {
+    EXPIRING.get(0).copied().unwrap_or(0)
+}
+
+#[inline(always)]
+fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16) -> Result<(), ()> {
+    // Every wakeup in the system runs `sched_waking`: the entries left unless a wake timer's
     // callback is running on this CPU.
     let expiring = if spec.role == Role::WAKING {
-        match EXPIRING.get(0) {
-            Some(&t) if t != 0 => t,
-            _ => return Err(()),
-        }
+        expiring_timer()
     } else {
         0
     };
-    let rec = Record::new(ctx).ok_or(())?;
     if spec.role == Role::HRTIMER_EXPIRE {
-        nest_expiry(rec.field(spec.fields[arg::hrtimer_expire_entry::HRTIMER]));
+        nest_expiry(rec.field(spec.field(arg::hrtimer_expire_entry::HRTIMER)));
         set_callback_done(0);
     }
     if spec.role == Role::HRTIMER_EXPIRE_EXIT {
-        let timer = rec.field(spec.fields[0]);
+        let timer = rec.field(spec.field(0));
         unnest_expiry(timer);
         set_callback_done(timer);
     }
@@ -328,7 +547,7 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     // owner itself re-arming at once, e.g. a sleep whose timer fired before the task left the
     // CPU, is its own arm either way.)
     let restart = spec.role == Role::HRTIMER_ARM && {
-        let timer = rec.field(spec.fields[arg::hrtimer_start::HRTIMER]);
+        let timer = rec.field(spec.field(arg::hrtimer_start::HRTIMER));
         take_callback_done() == timer
             && timer != 0
             && unsafe { OWNER.get(timer) }.is_none_or(|&o| o != bpf_get_current_pid_tgid() as u32)
@@ -340,8 +559,8 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         // suspend's freeze window may run only to freeze, its real wakeup then at thaw, and
         // the state it leaves the CPU in tells which.
         use arg::sched_switch as a;
-        let next = rec.field(spec.fields[a::NEXT_PID]) as u32;
-        let prev = rec.field(spec.fields[a::PREV_PID]) as u32;
+        let next = rec.field(spec.field(a::NEXT_PID)) as u32;
+        let prev = rec.field(spec.field(a::PREV_PID)) as u32;
         let Some(budget) = PENDING
             .get_ptr_mut(next)
             .or_else(|| PENDING.get_ptr_mut(prev))
@@ -361,11 +580,11 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
     // Every hook with a timer filter has the timer's address in arg 0.
-    let timer = rec.field(spec.fields[0]);
+    let timer = rec.field(spec.field(0));
     // A kernel timer re-armed in interrupt context is no task's, whoever was interrupted.
     let task_timer = match spec.filter {
         Filter::ARM => true,
-        Filter::ARM_BY_CALLBACK => is_task_callback(rec.field(spec.fields[1])),
+        Filter::ARM_BY_CALLBACK => is_task_callback(rec.field(spec.field(1))),
         Filter::CANCEL_BY_CALLBACK => hrtimer_function(timer).is_none_or(is_task_callback),
         _ => false,
     };
@@ -434,10 +653,10 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
     // Wakeup state, ring slot or not (a full ring must not leave it stale), and only for what
     // passed the filters (the recorder's own timers wake nobody of interest).
     if spec.role == Role::HRTIMER_EXPIRE {
-        mark_pending(&rec, &spec);
+        mark_pending(rec, spec);
     } else if spec.role == Role::WAKING {
         // the woken task has the wakeup pending, whoever armed the timer
-        let pid = rec.field(spec.fields[arg::sched_waking::PID]) as u32;
+        let pid = rec.field(spec.field(arg::sched_waking::PID)) as u32;
         lru_set(&PENDING, state_counts::PENDING, &pid, SWITCH_BUDGET);
         if let Some(&owner) = unsafe { OWNER.get(expiring) }.filter(|&&o| o != pid) {
             let pair = (u64::from(owner) << 32) | u64::from(pid);
@@ -455,20 +674,27 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         }
     }
 
-    write_event_at(stamp, kind, pid_tgid, comm, |ev| {
+    // Filled here, not in a closure for `write_event_at`: LLVM outlines a closure this size
+    // into a BPF subprogram, which the verifier refused for leaving a stack pointer in r0.
+    let mut entry = reserve_event(stamp, kind, pid_tgid, comm)?;
+    // SAFETY: a reserved, exclusively owned, zeroed Event-sized slot.
+    let ev = unsafe { &mut *entry.as_mut_ptr() };
+    {
         for i in 0..MAX_ARGS {
-            ev.args[i] = rec.field(spec.fields[i]);
+            ev.args[i] = rec.field(spec.field(i));
         }
         for i in 0..MAX_TEXTS {
-            // SAFETY: probe reads fault safely.
-            unsafe {
-                read_text(
-                    ctx,
-                    spec.texts[i].kind,
-                    spec.texts[i].offset,
-                    &mut ev.text[i],
-                )
-            };
+            rec.text(spec.text(i), &mut ev.text[i]);
+        }
+        if F::RAW && spec.role == Role::SCHED_IN {
+            use arg::sched_switch as a;
+            ev.args[a::PREV_STATE] = reported_state(
+                ev.args[a::RAW_PREEMPT],
+                ev.args[a::PREV_STATE],
+                ev.args[a::RAW_EXIT_STATE],
+            );
+            ev.args[a::RAW_PREEMPT] = 0;
+            ev.args[a::RAW_EXIT_STATE] = 0;
         }
         if spec.role == Role::HRTIMER_ARM {
             ev.args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
@@ -480,7 +706,9 @@ fn try_emit(ctx: &TracePointContext, kind: u16) -> Result<(), ()> {
         } else if spec.role == Role::WAKING {
             ev.args[arg::sched_waking::HRTIMER] = expiring;
         }
-    })
+    }
+    submit_event(entry);
+    Ok(())
 }
 
 /// Last recorded arm or cancel of a kernel timer, per kind (index) and CPU.
@@ -575,6 +803,22 @@ pub fn write_event_at<F: FnOnce(&mut Event)>(
     comm: [u8; 16],
     fill: F,
 ) -> Result<(), ()> {
+    let mut entry = reserve_event(stamp, kind, pid_tgid, comm)?;
+    // SAFETY: a reserved, exclusively owned Event-sized slot.
+    fill(unsafe { &mut *entry.as_mut_ptr() });
+    submit_event(entry);
+    Ok(())
+}
+
+/// Reserves one event, zeroed and stamped with time, task, kind and CPU. A full ring buffer
+/// is counted in `LOST`.
+#[inline(always)]
+fn reserve_event(
+    stamp: Stamp,
+    kind: u16,
+    pid_tgid: u64,
+    comm: [u8; 16],
+) -> Result<RingBufEntry<Event>, ()> {
     let Some(mut entry) = EVENTS.reserve::<Event>(0) else {
         count(&LOST, 0);
         return Err(());
@@ -590,8 +834,13 @@ pub fn write_event_at<F: FnOnce(&mut Event)>(
         (*ev).kind = kind;
         (*ev).cpu = bpf_get_smp_processor_id() as u16;
         (*ev).comm = comm;
-        fill(&mut *ev);
     }
+    Ok(entry)
+}
+
+/// Submits a filled event, waking the reader once enough bytes wait.
+#[inline(always)]
+fn submit_event(entry: RingBufEntry<Event>) {
     let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
     let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
         BPF_RB_FORCE_WAKEUP
@@ -599,7 +848,6 @@ pub fn write_event_at<F: FnOnce(&mut Event)>(
         BPF_RB_NO_WAKEUP
     };
     entry.submit(flags);
-    Ok(())
 }
 
 #[inline(always)]
@@ -747,13 +995,13 @@ static LAST_WOKEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 /// woken task (a sleep's is), and `sched_waking` inside the callback adds the tasks it really
 /// woke (a timerfd's waiter on another thread).
 #[inline(always)]
-fn mark_pending(rec: &Record, spec: &HookSpec) {
+fn mark_pending<F: Fields>(rec: &F, spec: &Spec) {
     use arg::hrtimer_expire_entry as a;
     let w = unsafe { core::ptr::read_volatile(&WAKE) };
-    if !listed(&w.wake_functions, rec.field(spec.fields[a::FUNCTION])) {
+    if !listed(&w.wake_functions, rec.field(spec.field(a::FUNCTION))) {
         return;
     }
-    let timer = rec.field(spec.fields[a::HRTIMER]);
+    let timer = rec.field(spec.field(a::HRTIMER));
     if let Some(mark) = EXPIRING.get_ptr_mut(0) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU.
         unsafe { *mark = timer };

@@ -1,10 +1,18 @@
 //! Scheduler tracepoint: the moment a task whose wake timer fired gets the CPU, which turns a
 //! timer's expiry lateness into the lateness the task itself sees.
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+//!
+//! Both also exist as raw tracepoint programs (`<name>_raw`), preferred by the attach table:
+//! `sched_switch` runs at every context switch, and its classic program makes the kernel fill
+//! a record (two comms among it) only to discard almost all of them.
+
+use aya_ebpf::{
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
 use serial_trace_common::kind;
 
-use crate::emit::emit;
+use crate::emit::{emit, emit_raw};
 
 /// `sched:sched_switch(bool preempt, struct task_struct *prev, struct task_struct *next, …)`
 /// Filtered in the kernel: only switches to a task with a pending timer wakeup are recorded.
@@ -18,4 +26,23 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn sched_waking(ctx: TracePointContext) -> u32 {
     emit(&ctx, kind::SCHED_WAKING)
+}
+
+/// Raw twin of [`sched_switch`] from 5.18 (`preempt, prev, next, prev_state`).
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<4>(&ctx, kind::SCHED_SWITCH)
+}
+
+/// Raw twin of [`sched_switch`] before 5.18 (`preempt, prev, next`: the state is read from
+/// the task, as those kernels' tracepoint did).
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch_raw3(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<3>(&ctx, kind::SCHED_SWITCH)
+}
+
+/// Raw twin of [`sched_waking`] (`p`).
+#[raw_tracepoint(tracepoint = "sched_waking")]
+pub fn sched_waking_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<1>(&ctx, kind::SCHED_WAKING)
 }

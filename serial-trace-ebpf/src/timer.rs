@@ -1,9 +1,17 @@
 //! Timer tracepoints (`timer:*`, `alarmtimer:*`): arming, expiry and cancel of hrtimers, timer-wheel timers and alarm timers.
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+//!
+//! The hrtimer hooks, the hot path, also exist as raw tracepoint programs (`<name>_raw`): they
+//! read the tracepoint's arguments instead of a record the kernel first builds for them, and
+//! the attach table prefers them.
+
+use aya_ebpf::{
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
 use serial_trace_common::kind;
 
-use crate::emit::emit;
+use crate::emit::{emit, emit_raw};
 
 /// `timer:hrtimer_start(struct hrtimer *hrtimer, enum hrtimer_mode mode[, bool was_armed])`
 #[tracepoint]
@@ -27,6 +35,30 @@ pub fn hrtimer_expire_exit(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn hrtimer_cancel(ctx: TracePointContext) -> u32 {
     emit(&ctx, kind::HRTIMER_CANCEL)
+}
+
+/// Raw twin of [`hrtimer_start`]: its first two arguments (`was_armed`, 6.18+, is not read).
+#[raw_tracepoint(tracepoint = "hrtimer_start")]
+pub fn hrtimer_start_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2>(&ctx, kind::HRTIMER_START)
+}
+
+/// Raw twin of [`hrtimer_expire_entry`].
+#[raw_tracepoint(tracepoint = "hrtimer_expire_entry")]
+pub fn hrtimer_expire_entry_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2>(&ctx, kind::HRTIMER_EXPIRE_ENTRY)
+}
+
+/// Raw twin of [`hrtimer_expire_exit`].
+#[raw_tracepoint(tracepoint = "hrtimer_expire_exit")]
+pub fn hrtimer_expire_exit_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<1>(&ctx, kind::HRTIMER_EXPIRE_EXIT)
+}
+
+/// Raw twin of [`hrtimer_cancel`].
+#[raw_tracepoint(tracepoint = "hrtimer_cancel")]
+pub fn hrtimer_cancel_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<1>(&ctx, kind::HRTIMER_CANCEL)
 }
 
 /// `timer:timer_start(struct timer_list *timer, unsigned long bucket_expiry)`

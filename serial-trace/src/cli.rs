@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::hooks::SerialMethod;
+use crate::hooks::{SerialMethod, TracepointMethod};
 use crate::record::{RecordOptions, parse_buffer_size};
 
 #[derive(Parser)]
@@ -73,6 +73,12 @@ pub struct RecordArgs {
     /// counters (auto); or force one of them; `off` records no serial events.
     #[arg(long, value_enum, default_value_t = SerialMethodArg::Auto)]
     pub serial_method: SerialMethodArg,
+    /// How to attach the hot tracepoint hooks (hrtimers, sched_switch, sched_waking): as raw
+    /// tracepoints, which read the tracepoint's arguments (cheaper per event; needs kernel
+    /// BTF), else as classic tracepoints, which read the record the kernel builds (auto); or
+    /// force one. The other hooks are always classic tracepoints.
+    #[arg(long, value_enum, default_value_t = TracepointMethodArg::Auto)]
+    pub tracepoint_method: TracepointMethodArg,
     /// Hook families to record, comma-separated: timer, alarmtimer, power, rtc, sched, serial
     /// (default: all). Fewer families cost less; note that `sched` and `timer` are needed for
     /// task wakeups, and `power` for suspend cycles.
@@ -82,6 +88,23 @@ pub struct RecordArgs {
     /// function hook works, or --serial-method poll).
     #[arg(long, value_name = "HZ", default_value_t = 100)]
     pub poll_hz: u32,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TracepointMethodArg {
+    Auto,
+    Raw,
+    Classic,
+}
+
+impl From<TracepointMethodArg> for TracepointMethod {
+    fn from(m: TracepointMethodArg) -> Self {
+        match m {
+            TracepointMethodArg::Auto => TracepointMethod::Auto,
+            TracepointMethodArg::Raw => TracepointMethod::Raw,
+            TracepointMethodArg::Classic => TracepointMethod::Classic,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -124,6 +147,7 @@ impl RecordArgs {
             quiet: self.quiet,
             ports: self.ports,
             serial_method: self.serial_method.into(),
+            tracepoint_method: self.tracepoint_method.into(),
             poll_hz: self.poll_hz,
             hooks: crate::hooks::parse_families(&self.hooks)?,
         })

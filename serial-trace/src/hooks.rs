@@ -9,13 +9,32 @@ use serial_trace_common::{FieldSpec, HookSpec, KINDS, KindInfo, MAX_KINDS, TextS
 
 use crate::kernel::kallsyms::Kallsyms;
 use crate::kernel::tracefs::{self, FormatField};
+use crate::raw_tracepoints::{self, RawPlan};
 use crate::trace::{FieldOffset, ProbeRecord};
 
 /// A tracepoint hook that can be attached, with the spec its program needs.
 pub struct TracepointPlan {
     pub kind: &'static KindInfo,
     pub spec: HookSpec,
+    /// Its raw tracepoint twin on this kernel (`Ok(None)`: the hook has none; `Err`: why the
+    /// classic program stays).
+    pub raw: Result<Option<RawPlan>, String>,
 }
+
+/// How `record --tracepoint-method` wants the tracepoint hooks attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TracepointMethod {
+    /// The raw twin where a hook has one and the kernel takes it, else the classic program.
+    #[default]
+    Auto,
+    /// Raw twins only where a hook has one (an error if one cannot be used).
+    Raw,
+    /// Classic tracepoint programs only.
+    Classic,
+}
+
+/// The `method` of a probe row of a raw tracepoint program.
+pub const RAW_TRACEPOINT_METHOD: &str = "raw_tracepoint";
 
 /// The outcome of planning every tracepoint hook.
 pub struct Plan {
@@ -25,11 +44,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The `[HookSpec; MAX_KINDS]` global (unused kinds stay empty).
+    /// The `[HookSpec; MAX_KINDS]` global of the classic programs (unused kinds stay empty).
     pub fn specs(&self) -> [HookSpec; MAX_KINDS] {
         let mut specs = [HookSpec::EMPTY; MAX_KINDS];
         for p in &self.attachable {
             specs[p.kind.id as usize] = p.spec;
+        }
+        specs
+    }
+
+    /// The same for the raw programs.
+    pub fn raw_specs(&self) -> [HookSpec; MAX_KINDS] {
+        let mut specs = [HookSpec::EMPTY; MAX_KINDS];
+        for p in &self.attachable {
+            if let Ok(Some(raw)) = &p.raw {
+                specs[p.kind.id as usize] = raw.spec;
+            }
         }
         specs
     }
@@ -39,8 +69,9 @@ pub fn tracepoint_name(k: &KindInfo) -> String {
     format!("{}:{}", k.category, k.name)
 }
 
-/// Plans every tracepoint kind against the formats found under the tracefs `root`.
-pub fn plan_tracepoints(root: &Path) -> Plan {
+/// Plans every tracepoint kind against the formats found under the tracefs `root`, and the
+/// raw twins of the hot ones against the kernel's BTF (`Err`: there is none, and why).
+pub fn plan_tracepoints(root: &Path, btf: Result<&btf_rs::Btf, String>) -> Plan {
     let mut attachable = Vec::new();
     let mut probes = Vec::new();
     for kind in KINDS.iter().filter(|k| k.is_tracepoint()) {
@@ -59,7 +90,12 @@ pub fn plan_tracepoints(root: &Path) -> Plan {
             Err(e) => probes.push(record(false, Some(format!("{e:#}")), vec![])),
             Ok(Some(format)) => match build_spec(kind, &format) {
                 Ok((spec, fields)) => {
-                    attachable.push(TracepointPlan { kind, spec });
+                    let raw = match &btf {
+                        _ if raw_tracepoints::raw_programs(kind.id).is_empty() => Ok(None),
+                        Ok(btf) => raw_tracepoints::plan(btf, kind),
+                        Err(e) => Err(e.clone()),
+                    };
+                    attachable.push(TracepointPlan { kind, spec, raw });
                     probes.push(record(false, None, fields));
                 }
                 Err(why) => probes.push(record(false, Some(why), vec![])),
@@ -89,6 +125,7 @@ pub fn build_spec(
                     offset: f.offset,
                     size: f.size as u8,
                     signed: f.signed as u8,
+                    ..FieldSpec::default()
                 };
                 used.push(f.to_offset());
             }
@@ -135,7 +172,7 @@ pub fn build_spec(
         spec.texts[i] = TextSpec {
             offset: f.offset,
             kind: tk,
-            _pad: 0,
+            arg: 0,
         };
         used.push(f.to_offset());
     }
@@ -587,7 +624,8 @@ mod tests {
             FieldSpec {
                 offset: 32,
                 size: 8,
-                signed: 1
+                signed: 1,
+                ..FieldSpec::default()
             }
         );
         assert_eq!(spec.fields[5].size, 0, "was_armed absent before 6.18");
@@ -601,7 +639,8 @@ mod tests {
             FieldSpec {
                 offset: 44,
                 size: 1,
-                signed: 0
+                signed: 0,
+                ..FieldSpec::default()
             }
         );
     }
@@ -638,7 +677,8 @@ mod tests {
             FieldSpec {
                 offset: 16,
                 size: 4,
-                signed: 1
+                signed: 1,
+                ..FieldSpec::default()
             }
         );
         let k = kind_info(kind::WAKEUP_SOURCE_ACTIVATE).unwrap();
@@ -652,7 +692,7 @@ mod tests {
             TextSpec {
                 offset: 8,
                 kind: text_kind::DATA_LOC,
-                _pad: 0
+                arg: 0
             }
         );
     }

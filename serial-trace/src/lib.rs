@@ -11,6 +11,7 @@ pub mod hooks;
 pub mod kernel;
 pub mod ports;
 pub mod probe;
+pub mod raw_tracepoints;
 pub mod record;
 pub mod render;
 pub mod trace;

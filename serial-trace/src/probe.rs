@@ -18,6 +18,7 @@ pub fn run(json: bool) -> Result<()> {
             comm: None,
             ports: vec![],
             serial_method: crate::hooks::SerialMethod::Auto,
+            tracepoint_method: crate::hooks::TracepointMethod::Auto,
             hooks: vec![],
         })?;
         let mut rows = loaded.probes;
@@ -83,7 +84,7 @@ fn poll_row() -> ProbeRecord {
 
 fn unprivileged_rows() -> Vec<ProbeRecord> {
     let mut rows = match tracefs::find() {
-        Some(root) => hooks::plan_tracepoints(&root).probes,
+        Some(root) => hooks::plan_tracepoints(&root, crate::kernel::btf::layouts()).probes,
         None => Vec::new(),
     };
     let support = FunctionHookSupport {

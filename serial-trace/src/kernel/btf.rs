@@ -87,6 +87,78 @@ pub fn require_member_size(btf: &Btf, name: &str, path: &str) -> Result<u32, Str
     }
 }
 
+/// The C types of a tracepoint's arguments (`TP_PROTO`, what a raw tracepoint program gets in
+/// order), from the `btf_trace_<name>` typedef the kernel declares for every tracepoint:
+/// `void (*)(void *__data, <TP_PROTO>)`. Types are spelled as in C (`struct hrtimer *`,
+/// `enum hrtimer_mode`, `ktime_t *`, `bool`), typedef names kept, qualifiers dropped.
+pub fn tracepoint_prototype(btf: &Btf, name: &str) -> Result<Vec<String>, String> {
+    let typedef = format!("btf_trace_{name}");
+    let missing = || format!("kernel BTF has no prototype for tracepoint {name} ({typedef})");
+    let types = btf.resolve_types_by_name(&typedef).map_err(|_| missing())?;
+    let Some(Type::Typedef(t)) = types.into_iter().find(|t| matches!(t, Type::Typedef(_))) else {
+        return Err(missing());
+    };
+    let Ok(Type::Ptr(ptr)) = btf.resolve_chained_type(&t) else {
+        return Err(missing());
+    };
+    let Ok(Type::FuncProto(proto)) = btf.resolve_chained_type(&ptr) else {
+        return Err(missing());
+    };
+    // the first parameter is the probe's `void *__data`, not the tracepoint's
+    proto
+        .parameters
+        .iter()
+        .skip(1)
+        .map(|p| {
+            let ty = btf
+                .resolve_chained_type(p)
+                .map_err(|e| format!("{typedef}: {e}"))?;
+            Ok(c_type(btf, &ty, 0))
+        })
+        .collect()
+}
+
+/// `ty` spelled as in C, typedef names kept and qualifiers dropped.
+fn c_type(btf: &Btf, ty: &Type, depth: u32) -> String {
+    let named = |prefix: &str, t: &dyn btf_rs::BtfType| {
+        let n = btf.resolve_name(t).unwrap_or_default();
+        if n.is_empty() {
+            format!("{prefix}(anonymous)")
+        } else {
+            format!("{prefix}{n}")
+        }
+    };
+    if depth > 8 {
+        return "?".into();
+    }
+    match ty {
+        Type::Void => "void".into(),
+        Type::Int(i) if i.is_bool() => "bool".into(),
+        Type::Int(i) => named("", i),
+        Type::Typedef(t) => named("", t),
+        Type::Struct(s) => named("struct ", s),
+        Type::Union(u) => named("union ", u),
+        Type::Enum(e) => named("enum ", e),
+        Type::Enum64(e) => named("enum ", e),
+        Type::Fwd(f) => named("struct ", f),
+        Type::Ptr(p) => match btf.resolve_chained_type(p) {
+            Ok(inner) => format!("{} *", c_type(btf, &inner, depth + 1)),
+            Err(_) => "void *".into(),
+        },
+        Type::Volatile(t) | Type::Const(t) | Type::Restrict(t) => {
+            match btf.resolve_chained_type(t) {
+                Ok(inner) => c_type(btf, &inner, depth + 1),
+                Err(_) => "?".into(),
+            }
+        }
+        Type::TypeTag(t) => match btf.resolve_chained_type(t) {
+            Ok(inner) => c_type(btf, &inner, depth + 1),
+            Err(_) => "?".into(),
+        },
+        _ => "?".into(),
+    }
+}
+
 /// The byte offset and type of the member at `path` (`.`-separated) in the struct/union `ty`.
 fn path_member(btf: &Btf, ty: &Type, path: &str) -> Option<(u32, Type)> {
     let (first, rest) = match path.split_once('.') {
@@ -163,6 +235,27 @@ mod tests {
             require_offset(btf, "tty_port", "nope")
                 .unwrap_err()
                 .contains("tty_port")
+        );
+    }
+
+    #[test]
+    fn tracepoint_prototypes_come_from_this_kernels_btf() {
+        let btf = layouts().expect("this machine has kernel BTF");
+        let p = tracepoint_prototype(btf, "hrtimer_expire_entry").unwrap();
+        assert_eq!(p, ["struct hrtimer *", "ktime_t *"]);
+        let p = tracepoint_prototype(btf, "sched_switch").unwrap();
+        assert_eq!(
+            &p[..3],
+            ["bool", "struct task_struct *", "struct task_struct *"]
+        );
+        assert_eq!(
+            tracepoint_prototype(btf, "sched_waking").unwrap(),
+            ["struct task_struct *"]
+        );
+        assert!(
+            tracepoint_prototype(btf, "no_such_tracepoint")
+                .unwrap_err()
+                .contains("btf_trace_no_such_tracepoint")
         );
     }
 

@@ -4,15 +4,18 @@
 use anyhow::{Context, Result};
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{FEntry, TracePoint},
+    programs::{FEntry, RawTracePoint, TracePoint},
 };
 use serial_trace_common::{
-    COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL,
-    TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, RAW_SPECS_GLOBAL, SERIAL_GLOBAL,
+    SPECS_GLOBAL, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
 use super::serial_attach::{attach_serial, serial_config};
-use crate::hooks::{self, FunctionHookSupport, Plan, SerialMethod};
+use crate::hooks::{
+    self, FunctionHookSupport, Plan, RAW_TRACEPOINT_METHOD, SerialMethod, TracepointMethod,
+    TracepointPlan,
+};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::kernel::tracefs;
 use crate::trace::ProbeRecord;
@@ -29,6 +32,8 @@ pub struct LoadOptions {
     /// Ports to record (`--port`, names like `ttyS1`); empty = every port.
     pub ports: Vec<String>,
     pub serial_method: SerialMethod,
+    /// `--tracepoint-method`.
+    pub tracepoint_method: TracepointMethod,
     /// `--hooks` families; empty = all.
     pub hooks: Vec<String>,
 }
@@ -77,8 +82,14 @@ pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
 
 pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let root = tracefs::ensure_mounted()?;
-    let plan: Plan = hooks::plan_tracepoints(&root);
+    let btf = match opts.tracepoint_method {
+        TracepointMethod::Classic => Err("not asked for (--tracepoint-method classic)".into()),
+        _ => crate::kernel::btf::layouts()
+            .map_err(|e| format!("the raw programs need the layouts BTF gives: {e}")),
+    };
+    let plan: Plan = hooks::plan_tracepoints(&root, btf);
     let specs = plan.specs();
+    let raw_specs = plan.raw_specs();
     let filter = task_filter(opts.pid, opts.comm.as_deref())?;
     // Wake the reader at a quarter full; between wakeups it polls every 100 ms anyway.
     let wakeup_bytes = u64::from(opts.buffer_size / 4);
@@ -95,6 +106,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let mut ebpf = EbpfLoader::new()
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
         .override_global(SPECS_GLOBAL, &specs, true)
+        .override_global(RAW_SPECS_GLOBAL, &raw_specs, true)
         .override_global(FILTER_GLOBAL, &filter, true)
         .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
         .override_global(WAKE_GLOBAL, &wake, true)
@@ -113,10 +125,12 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             row.reason = Some("not selected (--hooks)".into());
             continue;
         }
-        match attach_tracepoint(&mut ebpf, p.kind.name, p.kind.category) {
-            Ok(()) => {
+        match attach_planned(&mut ebpf, p, opts.tracepoint_method) {
+            Ok((program, method, note)) => {
                 row.attached = true;
-                programs.push(p.kind.name.to_string());
+                row.method = Some(method.into());
+                row.reason = note;
+                programs.push(program.to_string());
             }
             Err(e) => row.reason = Some(format!("{e:#}")),
         }
@@ -124,7 +138,10 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
 
     if let Some(note) = wake_note {
         if let Some(row) = probes.iter_mut().find(|r| r.name == "timer:hrtimer_start") {
-            row.reason = Some(note);
+            row.reason = Some(match row.reason.take() {
+                Some(before) => format!("{before}; {note}"),
+                None => note,
+            });
         }
     }
     let support = FunctionHookSupport {
@@ -160,6 +177,45 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         drops_hooked: serial.drops_hooked,
         kprobe_entries: serial.kprobe_entries,
     })
+}
+
+/// Attaches a planned tracepoint hook by the method asked for: its raw twin where it has one
+/// the kernel takes, else its classic program. Returns the program, the method, and a note
+/// saying why a hook with a raw twin runs the classic program.
+fn attach_planned(
+    ebpf: &mut Ebpf,
+    p: &TracepointPlan,
+    method: TracepointMethod,
+) -> Result<(&'static str, &'static str, Option<String>)> {
+    let k = p.kind;
+    let why_classic = match (&p.raw, method) {
+        (_, TracepointMethod::Classic) | (Ok(None), _) => None,
+        (Ok(Some(raw)), _) => match attach_raw(ebpf, raw.program, k.name) {
+            Ok(()) => return Ok((raw.program, RAW_TRACEPOINT_METHOD, None)),
+            Err(e) => Some(format!("{e:#}")),
+        },
+        (Err(why), _) => Some(why.clone()),
+    };
+    if let (Some(why), TracepointMethod::Raw) = (&why_classic, method) {
+        anyhow::bail!("raw tracepoint impossible (--tracepoint-method raw): {why}");
+    }
+    attach_tracepoint(ebpf, k.name, k.category)?;
+    let note = why_classic.map(|why| format!("raw tracepoint not used: {why}"));
+    Ok((k.name, "tracepoint", note))
+}
+
+fn attach_raw(ebpf: &mut Ebpf, program: &str, tracepoint: &str) -> Result<()> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(program)
+        .with_context(|| format!("program {program} missing from the eBPF object"))?
+        .try_into()?;
+    prog.load()
+        .with_context(|| format!("verifier rejected {program}"))?;
+    if let Err(e) = prog.attach(tracepoint) {
+        let _ = prog.unload();
+        return Err(e).with_context(|| format!("attaching raw tracepoint {tracepoint}"));
+    }
+    Ok(())
 }
 
 fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str) -> Result<()> {

@@ -53,6 +53,7 @@ pub struct RecordOptions {
     /// `--port` names; empty = every port.
     pub ports: Vec<String>,
     pub serial_method: SerialMethod,
+    pub tracepoint_method: crate::hooks::TracepointMethod,
     /// Counter-polling rate when no function hook works.
     pub poll_hz: u32,
     /// `--hooks` families; empty = all.
@@ -92,6 +93,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         } else {
             SerialMethod::Off
         },
+        tracepoint_method: opts.tracepoint_method,
         hooks: opts.hooks.clone(),
     })?;
     let poller = start_poller(&mut loaded, &counted, &opts);
