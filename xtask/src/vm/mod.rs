@@ -685,9 +685,8 @@ fn write_matrix(results: &[KernelResult], out: &Path) -> Result<()> {
     );
     for r in results {
         // classic or raw: a hook of a tracepoint either way
-        let tracepoint = |p: &&ProbeRow| {
-            matches!(p.method.as_deref(), Some("tracepoint" | "raw_tracepoint"))
-        };
+        let tracepoint =
+            |p: &&ProbeRow| matches!(p.method.as_deref(), Some("tracepoint" | "raw_tracepoint"));
         let attached = r
             .probes
             .iter()
