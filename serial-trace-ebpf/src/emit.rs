@@ -366,7 +366,7 @@ impl Fields for RawArgs {
         let a = self.arg(f.arg);
         let raw = match f.source {
             field_source::ARG => a,
-            field_source::ARG_DEREF => read_sized(a, u32::from(f.offset), f.size),
+            field_source::ARG_DEREF => read_word(a, u32::from(f.offset), u32::from(f.size)),
             _ => 0,
         };
         extend(raw, f.size, f.signed)
@@ -388,11 +388,12 @@ impl Fields for RawArgs {
     }
 }
 
-/// The integer of `size` bytes at `base + offset` (0 when `base` is 0 or the read faults).
+/// The unsigned integer of `size` bytes (1, 2, 4, else 8) at `base + offset`; `None` when
+/// `base` is 0 or the read faults.
 #[inline(always)]
-fn read_sized(base: u64, offset: u32, size: u8) -> u64 {
+fn read_sized(base: u64, offset: u32, size: u32) -> Option<u64> {
     if base == 0 {
-        return 0;
+        return None;
     }
     let at = base + u64::from(offset);
     // SAFETY: probe reads fault safely.
@@ -404,7 +405,7 @@ fn read_sized(base: u64, offset: u32, size: u8) -> u64 {
             _ => bpf_probe_read_kernel(at as *const u64),
         }
     }
-    .unwrap_or(0)
+    .ok()
 }
 
 /// `v` cut to `size` bytes, sign-extended when `signed` (a raw argument or struct member is
@@ -493,11 +494,11 @@ pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
         return 0;
     };
     // Every wakeup in the system runs `sched_waking`: leave before copying its record.
-    if spec.role == Role::WAKING && expiring_timer() == 0 {
+    let Some(expiring) = expiring_for(&spec) else {
         return 0;
-    }
+    };
     if let Some(rec) = Record::new(ctx) {
-        let _ = try_emit(&rec, &spec, kind);
+        let _ = try_emit(&rec, &spec, kind, expiring);
     }
     0
 }
@@ -509,36 +510,38 @@ pub fn emit_raw<const N: usize>(ctx: &RawTracePointContext, kind: u16) -> i32 {
     let Some(spec) = Spec::of(&RAW_SPECS, kind) else {
         return 0;
     };
-    if spec.role == Role::WAKING && expiring_timer() == 0 {
+    let Some(expiring) = expiring_for(&spec) else {
         return 0;
-    }
-    let _ = try_emit(&RawArgs::new::<N>(ctx), &spec, kind);
+    };
+    let _ = try_emit(&RawArgs::new::<N>(ctx), &spec, kind, expiring);
     0
 }
 
-/// The wake timer whose callback runs on this CPU (0: none).
+/// For `sched_waking` (every wakeup in the system runs it), the wake timer whose callback
+/// runs on this CPU, `None` when there is none and the program has nothing to do; 0 for the
+/// other hooks.
 #[inline(always)]
-fn expiring_timer() -> u64 {
-    EXPIRING.get(0).copied().unwrap_or(0)
+fn expiring_for(spec: &Spec) -> Option<u64> {
+    if spec.role != Role::WAKING {
+        return Some(0);
+    }
+    EXPIRING.get(0).copied().filter(|&t| t != 0)
 }
 
 #[inline(always)]
-fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16) -> Result<(), ()> {
-    // Every wakeup in the system runs `sched_waking`: the entries left unless a wake timer's
-    // callback is running on this CPU.
-    let expiring = if spec.role == Role::WAKING {
-        expiring_timer()
-    } else {
-        0
-    };
+fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16, expiring: u64) -> Result<(), ()> {
+    // Slots 0 and 1 are read once (a raw program's are kernel reads): every hook's filter
+    // and state need one or both (the timer and its callback; the next and previous task).
+    let slot0 = rec.field(spec.field(0));
+    let slot1 = rec.field(spec.field(1));
     if spec.role == Role::HRTIMER_EXPIRE {
-        nest_expiry(rec.field(spec.field(arg::hrtimer_expire_entry::HRTIMER)));
+        const { assert!(arg::hrtimer_expire_entry::HRTIMER == 0) };
+        nest_expiry(slot0);
         set_callback_done(0);
     }
     if spec.role == Role::HRTIMER_EXPIRE_EXIT {
-        let timer = rec.field(spec.field(0));
-        unnest_expiry(timer);
-        set_callback_done(timer);
+        unnest_expiry(slot0);
+        set_callback_done(slot0);
     }
     // An arm of the timer whose callback just returned on this CPU, with no expiry or
     // context switch in between, by another task than the timer's owner, is that callback's
@@ -547,7 +550,8 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16) -> Result<(), ()> {
     // owner itself re-arming at once, e.g. a sleep whose timer fired before the task left the
     // CPU, is its own arm either way.)
     let restart = spec.role == Role::HRTIMER_ARM && {
-        let timer = rec.field(spec.field(arg::hrtimer_start::HRTIMER));
+        const { assert!(arg::hrtimer_start::HRTIMER == 0) };
+        let timer = slot0;
         take_callback_done() == timer
             && timer != 0
             && unsafe { OWNER.get(timer) }.is_none_or(|&o| o != bpf_get_current_pid_tgid() as u32)
@@ -558,9 +562,8 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16) -> Result<(), ()> {
         // fired. Its first few switches are recorded (not just one): a task woken inside a
         // suspend's freeze window may run only to freeze, its real wakeup then at thaw, and
         // the state it leaves the CPU in tells which.
-        use arg::sched_switch as a;
-        let next = rec.field(spec.field(a::NEXT_PID)) as u32;
-        let prev = rec.field(spec.field(a::PREV_PID)) as u32;
+        const { assert!(arg::sched_switch::NEXT_PID == 0 && arg::sched_switch::PREV_PID == 1) };
+        let (next, prev) = (slot0 as u32, slot1 as u32);
         let Some(budget) = PENDING
             .get_ptr_mut(next)
             .or_else(|| PENDING.get_ptr_mut(prev))
@@ -580,11 +583,11 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16) -> Result<(), ()> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
     // Every hook with a timer filter has the timer's address in arg 0.
-    let timer = rec.field(spec.field(0));
+    let timer = slot0;
     // A kernel timer re-armed in interrupt context is no task's, whoever was interrupted.
     let task_timer = match spec.filter {
         Filter::ARM => true,
-        Filter::ARM_BY_CALLBACK => is_task_callback(rec.field(spec.field(1))),
+        Filter::ARM_BY_CALLBACK => is_task_callback(slot1),
         Filter::CANCEL_BY_CALLBACK => hrtimer_function(timer).is_none_or(is_task_callback),
         _ => false,
     };
@@ -653,10 +656,11 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16) -> Result<(), ()> {
     // Wakeup state, ring slot or not (a full ring must not leave it stale), and only for what
     // passed the filters (the recorder's own timers wake nobody of interest).
     if spec.role == Role::HRTIMER_EXPIRE {
-        mark_pending(rec, spec);
+        mark_pending(rec, spec, slot0);
     } else if spec.role == Role::WAKING {
         // the woken task has the wakeup pending, whoever armed the timer
-        let pid = rec.field(spec.field(arg::sched_waking::PID)) as u32;
+        const { assert!(arg::sched_waking::PID == 0) };
+        let pid = slot0 as u32;
         lru_set(&PENDING, state_counts::PENDING, &pid, SWITCH_BUDGET);
         if let Some(&owner) = unsafe { OWNER.get(expiring) }.filter(|&&o| o != pid) {
             let pair = (u64::from(owner) << 32) | u64::from(pid);
@@ -680,7 +684,9 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16) -> Result<(), ()> {
     // SAFETY: a reserved, exclusively owned, zeroed Event-sized slot.
     let ev = unsafe { &mut *entry.as_mut_ptr() };
     {
-        for i in 0..MAX_ARGS {
+        ev.args[0] = slot0;
+        ev.args[1] = slot1;
+        for i in 2..MAX_ARGS {
             ev.args[i] = rec.field(spec.field(i));
         }
         for i in 0..MAX_TEXTS {
@@ -732,28 +738,11 @@ fn kernel_sample_due(kind: u16, now: u64) -> bool {
     true
 }
 
-/// The unsigned integer of `size` bytes (4, or 8 for 0 and anything else: a 32-bit kernel's
-/// pointers and `size_t` are 4 bytes, BTF says which) at `base + offset`; 0 when `base` is 0
-/// or the read faults.
+/// [`read_sized`], 0 when it reads nothing. A width of 0 reads 8 bytes: a 32-bit kernel's
+/// pointers and `size_t` are 4 bytes, and BTF says which (0 = not looked up).
 #[inline(always)]
 pub fn read_word(base: u64, offset: u32, size: u32) -> u64 {
-    read_word_checked(base, offset, size).unwrap_or(0)
-}
-
-#[inline(always)]
-fn read_word_checked(base: u64, offset: u32, size: u32) -> Option<u64> {
-    if base == 0 {
-        return None;
-    }
-    let at = base + u64::from(offset);
-    // SAFETY: probe reads fault safely.
-    unsafe {
-        if size == 4 {
-            bpf_probe_read_kernel(at as *const u32).ok().map(u64::from)
-        } else {
-            bpf_probe_read_kernel(at as *const u64).ok()
-        }
-    }
+    read_sized(base, offset, size).unwrap_or(0)
 }
 
 /// An hrtimer's callback (`None` when the BTF offset is unknown or the read fails).
@@ -765,7 +754,7 @@ fn hrtimer_function(timer: u64) -> Option<u64> {
         return None;
     }
     let size = unsafe { core::ptr::read_volatile(&WAKE.ptr_size) };
-    read_word_checked(timer, off, size)
+    read_sized(timer, off, size)
 }
 
 /// An hrtimer's soft expiry, its deadline on its own clock (0 when unknown). At
@@ -894,7 +883,7 @@ fn clockid_plus1(timer: u64) -> u64 {
     if w.hrtimer_base_offset == 0 {
         return 0;
     }
-    let Some(base) = read_word_checked(timer, w.hrtimer_base_offset, w.ptr_size) else {
+    let Some(base) = read_sized(timer, w.hrtimer_base_offset, w.ptr_size) else {
         return 0;
     };
     let id = unsafe {
@@ -995,13 +984,12 @@ static LAST_WOKEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 /// woken task (a sleep's is), and `sched_waking` inside the callback adds the tasks it really
 /// woke (a timerfd's waiter on another thread).
 #[inline(always)]
-fn mark_pending<F: Fields>(rec: &F, spec: &Spec) {
+fn mark_pending<F: Fields>(rec: &F, spec: &Spec, timer: u64) {
     use arg::hrtimer_expire_entry as a;
     let w = unsafe { core::ptr::read_volatile(&WAKE) };
     if !listed(&w.wake_functions, rec.field(spec.field(a::FUNCTION))) {
         return;
     }
-    let timer = rec.field(spec.field(a::HRTIMER));
     if let Some(mark) = EXPIRING.get_ptr_mut(0) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU.
         unsafe { *mark = timer };

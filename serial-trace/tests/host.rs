@@ -328,15 +328,7 @@ impl FtraceWitness {
 fn hidden_expiries(ftrace: &str, trace: &[Value], deadlines: &[i64]) -> Vec<i64> {
     let seen: std::collections::HashSet<u64> =
         trace.iter().filter_map(|e| e["tid"].as_u64()).collect();
-    let field = |l: &str, key: &str| -> Option<String> {
-        let at = l.find(&format!(" {key}="))? + key.len() + 2;
-        Some(l[at..].split_whitespace().next()?.to_string())
-    };
-    // the task an ftrace line ran in: "comm-TID   [cpu] ..."
-    let context = |l: &str| -> Option<u64> {
-        let head = l.split(" [").next()?.trim_end();
-        head.rsplit('-').next()?.parse().ok()
-    };
+    let (field, context) = (ftrace_field, ftrace_context);
     deadlines
         .iter()
         .copied()
@@ -393,6 +385,12 @@ fn program_skips(report: &Value, hooks: &[&str]) -> u64 {
 fn ftrace_field(line: &str, key: &str) -> Option<String> {
     let at = line.find(&format!(" {key}="))? + key.len() + 2;
     Some(line[at..].split_whitespace().next()?.to_string())
+}
+
+/// The task an ftrace line ran in: "comm-TID   [cpu] ...".
+fn ftrace_context(line: &str) -> Option<u64> {
+    let head = line.split(" [").next()?.trim_end();
+    head.rsplit('-').next()?.parse().ok()
 }
 
 /// An hrtimer mode as ftrace prints it (`REL`, `ABS|PINNED`, `REL|SOFT`, …) as the number.
@@ -594,10 +592,6 @@ fn raw_tracepoint_events_equal_what_ftrace_prints() {
     // program (this VM's agent threads, see `hidden_expiries`) is explained by ftrace itself
     let seen: std::collections::HashSet<u64> =
         events.iter().filter_map(|e| e["tid"].as_u64()).collect();
-    let context = |l: &str| -> Option<u64> {
-        let head = l.split(" [").next()?.trim_end();
-        head.rsplit('-').next()?.parse().ok()
-    };
     let missing: Vec<&str> = ftrace
         .lines()
         .filter(|l| l.contains(" hrtimer_expire_entry:"))
@@ -605,7 +599,7 @@ fn raw_tracepoint_events_equal_what_ftrace_prints() {
             let e = (hex(l, "hrtimer"), num(l, "now"), function(l));
             kernel_expiries.contains(&e) && !recorded_expiries.contains(&e)
         })
-        .filter(|l| context(l).is_none_or(|tid| tid == 0 || seen.contains(&tid)))
+        .filter(|l| ftrace_context(l).is_none_or(|tid| tid == 0 || seen.contains(&tid)))
         .collect();
     assert!(
         missing.len() <= skipped,
