@@ -537,14 +537,15 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16, expiring: u64) -> Result
     if spec.role == Role::HRTIMER_EXPIRE {
         const { assert!(arg::hrtimer_expire_entry::HRTIMER == 0) };
         nest_expiry(slot0);
-        set_callback_done(0);
+        callback_window_expiry();
     }
     if spec.role == Role::HRTIMER_EXPIRE_EXIT {
         unnest_expiry(slot0);
-        set_callback_done(slot0);
+        callback_returned(slot0);
     }
-    // An arm of the timer whose callback just returned on this CPU, with no expiry or
-    // context switch in between, by another task than the timer's owner, is that callback's
+    // An arm of the timer whose callback just returned on this CPU, with no context switch
+    // and at most one expiry (an interrupt's) in between (see `CALLBACK_DONE`), by another
+    // task than the timer's owner, is that callback's
     // restart (`HRTIMER_RESTART`: a POSIX or alarm timer whose signal is ignored), made in
     // interrupt context: it belongs to the owner, not to whichever task was interrupted. (The
     // owner itself re-arming at once, e.g. a sleep whose timer fired before the task left the
@@ -552,12 +553,11 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16, expiring: u64) -> Result
     let restart = spec.role == Role::HRTIMER_ARM && {
         const { assert!(arg::hrtimer_start::HRTIMER == 0) };
         let timer = slot0;
-        take_callback_done() == timer
-            && timer != 0
+        take_restart(timer)
             && unsafe { OWNER.get(timer) }.is_none_or(|&o| o != bpf_get_current_pid_tgid() as u32)
     };
     if spec.role == Role::SCHED_IN {
-        set_callback_done(0);
+        callback_window_end();
         // Most context switches are of no interest: only those of a task whose wake timer
         // fired. Its first few switches are recorded (not just one): a task woken inside a
         // suspend's freeze window may run only to freeze, its real wakeup then at thaw, and
@@ -947,31 +947,85 @@ fn unnest_expiry(timer: u64) {
     }
 }
 
-/// The timer whose callback returned last on this CPU (0 = none, or an expiry or a context
-/// switch came since): its `hrtimer_start` next is the callback's restart (see `try_emit`).
+/// The timers whose callbacks returned on this CPU and whose restart may still come: slot 0
+/// the last one; slot 1 the one before, kept when an expiry began before its restart came.
+/// `__run_hrtimer` re-arms a restarting timer right after its `hrtimer_expire_exit`, but an
+/// interrupt can come in between (on PREEMPT_RT the soft timers run in `ktimers/N` with
+/// interrupts on), and the tick's expiry, exit and own restart inside it must not take the
+/// interrupted timer's mark: seen on 6.12-rt once the hrtimer programs were raw tracepoints,
+/// which, unlike classic ones, run inside another program's interrupted run. A context switch
+/// ends both (the restart happens in the callback's own context).
 #[map]
-static CALLBACK_DONE: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+static CALLBACK_DONE: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
+/// This CPU's `CALLBACK_DONE` slots.
 #[inline(always)]
-fn set_callback_done(timer: u64) {
-    if let Some(slot) = CALLBACK_DONE.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot; written only if it changes (most context switches find 0).
-        unsafe {
-            if *slot != timer {
-                *slot = timer;
-            }
+fn callback_slots() -> Option<(*mut u64, *mut u64)> {
+    Some((CALLBACK_DONE.get_ptr_mut(0)?, CALLBACK_DONE.get_ptr_mut(1)?))
+}
+
+/// An expiry begins: a callback that returned before it keeps its mark one level down.
+#[inline(always)]
+fn callback_window_expiry() {
+    let Some((last, before)) = callback_slots() else {
+        return;
+    };
+    // SAFETY: per-CPU slots.
+    unsafe {
+        if *last != 0 {
+            *before = *last;
+            *last = 0;
         }
     }
 }
 
-/// The timer whose callback just returned on this CPU, clearing the mark.
+/// `timer`'s callback returned on this CPU.
 #[inline(always)]
-fn take_callback_done() -> u64 {
-    let Some(slot) = CALLBACK_DONE.get_ptr_mut(0) else {
-        return 0;
+fn callback_returned(timer: u64) {
+    if let Some((last, _)) = callback_slots() {
+        // SAFETY: per-CPU slot.
+        unsafe { *last = timer };
+    }
+}
+
+/// A context switch: no callback's restart can come any more.
+#[inline(always)]
+fn callback_window_end() {
+    let Some((last, before)) = callback_slots() else {
+        return;
     };
-    // SAFETY: per-CPU slot, as above.
-    unsafe { core::mem::replace(&mut *slot, 0) }
+    // SAFETY: per-CPU slots; written only if set (most context switches find them 0).
+    unsafe {
+        if *last != 0 {
+            *last = 0;
+        }
+        if *before != 0 {
+            *before = 0;
+        }
+    }
+}
+
+/// Whether an arm of `timer` is its callback's restart (its mark taken, so only once).
+#[inline(always)]
+fn take_restart(timer: u64) -> bool {
+    let Some((last, before)) = callback_slots() else {
+        return false;
+    };
+    if timer == 0 {
+        return false;
+    }
+    // SAFETY: per-CPU slots.
+    unsafe {
+        if *last == timer {
+            *last = 0;
+            true
+        } else if *before == timer {
+            *before = 0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Wake timer → (tid that armed it << 32 | tid its callback last woke), for timers whose
