@@ -16,7 +16,12 @@ pub fn layouts() -> Result<&'static Btf, String> {
     static PARSED: OnceLock<Result<Btf, String>> = OnceLock::new();
     PARSED
         .get_or_init(|| {
-            Btf::from_file(VMLINUX_BTF).map_err(|e| format!("no kernel BTF at {VMLINUX_BTF} ({e})"))
+            // Read whole, then parsed from memory: btf-rs parsing the file through a reader
+            // seeks for every type (125,831 lseek calls for 6.18's vmlinux, 0.3 s under strace)
+            let bytes = std::fs::read(VMLINUX_BTF)
+                .map_err(|e| format!("no kernel BTF at {VMLINUX_BTF} ({e})"))?;
+            Btf::from_bytes(&bytes)
+                .map_err(|e| format!("kernel BTF at {VMLINUX_BTF} unreadable ({e})"))
         })
         .as_ref()
         .map_err(Clone::clone)
