@@ -62,6 +62,10 @@ struct Wakeup {
     /// than `deadline_ns` by as much: seen 2.7 ms under TCG, an interrupt in between).
     #[serde(skip_serializing_if = "Option::is_none")]
     asked_ns: Option<i64>,
+    /// The sleep asked at the clock read that computed `deadline_ns` (the interval): a tracer
+    /// lists a wakeup as lost only when it came later than the sleep itself, so the checks
+    /// expect a 400 ms sleep 100 ms late on its list no more than a 10 ms one 8 ms late.
+    sleep_ns: i64,
 }
 
 #[derive(Serialize)]
@@ -166,7 +170,13 @@ fn boot_minus_mono() -> i64 {
     clock_ns(libc::CLOCK_BOOTTIME) - mono
 }
 
-fn wakeup(tid: i32, clock: libc::clockid_t, api: Api, deadline: i64, asked_offset: i64) -> Wakeup {
+fn wakeup(
+    tid: i32,
+    clock: libc::clockid_t,
+    api: Api,
+    (deadline, sleep_ns): (i64, i64),
+    asked_offset: i64,
+) -> Wakeup {
     let woke = clock_ns(clock);
     Wakeup {
         tid,
@@ -179,6 +189,7 @@ fn wakeup(tid: i32, clock: libc::clockid_t, api: Api, deadline: i64, asked_offse
         late_ns: woke - deadline,
         asked_boot_minus_mono_ns: asked_offset,
         asked_ns: None,
+        sleep_ns,
     }
 }
 
@@ -249,7 +260,7 @@ fn run_epoll_pair(
         }
         let d = deadline.load(Ordering::SeqCst);
         let asked = asked_offset.load(Ordering::SeqCst);
-        out.push(wakeup(tid, clock, Api::EpollPair, d, asked));
+        out.push(wakeup(tid, clock, Api::EpollPair, (d, interval_ns), asked));
         if done_tx.send(()).is_err() {
             break;
         }
@@ -328,7 +339,7 @@ fn run_thread(
         }
         out.push(Wakeup {
             asked_ns,
-            ..wakeup(tid, clock, api, deadline, asked_offset)
+            ..wakeup(tid, clock, api, (deadline, interval_ns), asked_offset)
         });
     }
     for fd in [fd, epfd] {

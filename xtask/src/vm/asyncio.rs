@@ -83,15 +83,8 @@ mod tests {
     /// One logged wakeup of `api` on thread `tid`, `late` after a deadline at `deadline`.
     fn w(tid: u32, api: &str, deadline: i64, late: i64) -> Wakeup {
         Wakeup {
-            tid,
-            clock: "monotonic".into(),
-            api: api.into(),
-            deadline_ns: deadline,
-            woke_mono_ns: deadline + late,
-            woke_boot_ns: deadline + late,
-            late_ns: late,
-            asked_boot_minus_mono_ns: None,
             asked_ns: Some(ASKED),
+            ..checks::tests::sleeper(tid, api, deadline, late)
         }
     }
 

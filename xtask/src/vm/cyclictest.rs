@@ -102,6 +102,7 @@ pub fn wakeups(out: &Output, tool: &checks::ToolWakeups, held: &HeldOff) -> Vec<
                 late_ns: late_us * 1000,
                 asked_boot_minus_mono_ns: None,
                 asked_ns: None,
+                sleep_ns: None,
             }
         })
         .collect()
