@@ -2,7 +2,7 @@
 //! runs to the event before the next cycle (or the end of the trace); it is complete when
 //! `thaw_processes` ended. Phases pair each begin with the next end of the same action.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, arg, kind};

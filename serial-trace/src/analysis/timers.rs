@@ -2,7 +2,9 @@
 //! timer. Lateness = the clock-base time when expiry processing began − the requested (soft)
 //! expiry, both on the timer's own clock, so it is exact whatever that clock is.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
+
+use rustc_hash::FxHashMap as HashMap;
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -492,11 +494,11 @@ impl TimerStats {
 
     pub fn new(wake_functions: Vec<u64>) -> Self {
         Self {
-            armed: HashMap::new(),
-            held_cancels: HashMap::new(),
+            armed: HashMap::default(),
+            held_cancels: HashMap::default(),
             expiry_deactivations: 0,
             wake_functions,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             wakeups: new_hist(3),
             power: PowerState::default(),
             wake_log: None,
@@ -505,8 +507,8 @@ impl TimerStats {
             spanning: BTreeMap::new(),
             lost: Vec::new(),
             wake_series: Series::default(),
-            by_callback: HashMap::new(),
-            by_task: HashMap::new(),
+            by_callback: HashMap::default(),
+            by_task: HashMap::default(),
             task_callbacks: Vec::new(),
             early: 0,
             inferred_wakeups: 0,
@@ -515,14 +517,14 @@ impl TimerStats {
             continued_sleeps: 0,
             caught_in_freezer: 0,
             restarts: 0,
-            expiring: HashMap::new(),
+            expiring: HashMap::default(),
             behind_callback: Vec::new(),
-            continuing: HashMap::new(),
-            last_expired: HashMap::new(),
+            continuing: HashMap::default(),
+            last_expired: HashMap::default(),
             woke_other_than_armer: 0,
-            last_woken: HashMap::new(),
-            recent_switch_ins: HashMap::new(),
-            sleeping: HashMap::new(),
+            last_woken: HashMap::default(),
+            recent_switch_ins: HashMap::default(),
+            sleeping: HashMap::default(),
             min_ns: i64::MAX,
         }
     }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use counters::{Counters, PortSnapshot};
 
 pub use events::trim_nul;
-pub use reader::{Frame, ReadEnd, TraceReader};
+pub use reader::{Frame, OwnedFrame, ReadEnd, TraceReader};
 pub use writer::TraceWriter;
 
 #[cfg(test)]

@@ -46,6 +46,16 @@ pub enum Frame<'a> {
     Unknown(u8),
 }
 
+/// A [`Frame`] that owns its events, so that one thread can read and decode while another
+/// analyses (see [`TraceReader::next_owned`]).
+pub enum OwnedFrame {
+    Events(Vec<Event>),
+    Symbols(Vec<Symbol>),
+    Loss(LossRecord),
+    Trailer(Trailer),
+    Unknown(u8),
+}
+
 /// How reading stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReadEnd {
@@ -239,6 +249,22 @@ impl<R: Read> TraceReader<R> {
     /// How reading ended; `None` until [`Self::next_frame`] returned `Ok(None)`.
     pub fn end(&self) -> Option<&ReadEnd> {
         self.end.as_ref()
+    }
+
+    /// [`Self::next_frame`], its events moved out (no copy: the reader decodes the next
+    /// frame into `spare`, a buffer handed back once analysed, or a new one).
+    pub fn next_owned(&mut self, spare: Vec<Event>) -> io::Result<Option<OwnedFrame>> {
+        let other = match self.next_frame()? {
+            None => return Ok(None),
+            Some(Frame::Events(_)) => None,
+            Some(Frame::Symbols(s)) => Some(OwnedFrame::Symbols(s)),
+            Some(Frame::Loss(l)) => Some(OwnedFrame::Loss(l)),
+            Some(Frame::Trailer(t)) => Some(OwnedFrame::Trailer(t)),
+            Some(Frame::Unknown(t)) => Some(OwnedFrame::Unknown(t)),
+        };
+        Ok(Some(other.unwrap_or_else(|| {
+            OwnedFrame::Events(std::mem::replace(&mut self.events, spare))
+        })))
     }
 
     /// The next frame, or `None` at the end (see [`Self::end`] for how it ended).
