@@ -2,7 +2,8 @@
 //! events, at its default buffer size: the rate doubles from 250 k events/s until a step loses
 //! events, then three bisections narrow it down. A step where the generator cannot reach its
 //! target under the tracer ends the search: the tracer slowed the workload down before it
-//! lost anything, and the best rate is what the generator reached.
+//! lost anything, and the best rate is what the generator reached. The generator runs one
+//! thread per CPU, so that it is the tracer, not the generator, that ends the search.
 
 use std::path::Path;
 
@@ -47,6 +48,15 @@ impl Search {
             .max_by(f64::total_cmp)
     }
 
+    /// The lowest rate at which a step lost events: where loss begins.
+    pub fn loss_onset(&self) -> Option<f64> {
+        self.steps
+            .iter()
+            .filter(|s| s.lost > 0)
+            .map(|s| s.achieved)
+            .min_by(f64::total_cmp)
+    }
+
     /// Whether the search ended at the generator's limit rather than at a loss.
     pub fn generator_bound(&self) -> bool {
         self.steps.iter().all(|s| s.lost == 0)
@@ -87,14 +97,29 @@ pub fn search(tool: Tool, seconds: f64, bins: &Bins, dir: &Path) -> Result<Searc
     Ok(Search { tool, steps })
 }
 
+/// The generator's threads in the search: one per CPU.
+pub fn generator_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn step(tool: Tool, rate: f64, seconds: f64, bins: &Bins, dir: &Path) -> Result<Step> {
     let rate_arg = format!("{rate:.0}");
     let seconds_arg = seconds.to_string();
+    // one generator thread per CPU: the search must end at the tracer's limit, and one thread
+    // makes only ~1.7 M events/s under a tracer here
+    let threads = generator_threads().to_string();
     let (run, out) = under(
         tool,
         bins,
         dir,
-        &["--rate", &rate_arg, "--seconds", &seconds_arg],
+        &[
+            "--rate",
+            &rate_arg,
+            "--seconds",
+            &seconds_arg,
+            "--threads",
+            &threads,
+        ],
     )?;
     let s = Step {
         target: rate,

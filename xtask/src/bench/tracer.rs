@@ -32,18 +32,29 @@ pub enum Tool {
     /// No tracer: the workload alone.
     Bare,
     SerialTrace,
+    /// bpftrace printing every field serial-trace keeps.
     Bpftrace,
+    /// bpftrace counting the events in a map, in the kernel: the least a tracer can do per
+    /// event, the bar serial-trace's recording of every event is measured against.
+    BpftraceCount,
     Perf,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 4] = [Tool::Bare, Tool::SerialTrace, Tool::Bpftrace, Tool::Perf];
+    pub const ALL: [Tool; 5] = [
+        Tool::Bare,
+        Tool::SerialTrace,
+        Tool::Bpftrace,
+        Tool::BpftraceCount,
+        Tool::Perf,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Tool::Bare => "bare",
             Tool::SerialTrace => "serial-trace",
             Tool::Bpftrace => "bpftrace",
+            Tool::BpftraceCount => "bpftrace count()",
             Tool::Perf => "perf record",
         }
     }
@@ -60,6 +71,11 @@ pub struct Outcome {
     pub cpu_s: f64,
     /// Size of its output.
     pub bytes: u64,
+    /// Seconds from its exec to recording (serial-trace: its header written, after every
+    /// attach; bpftrace: its BEGIN probe ran; perf: its header written).
+    pub ready_s: f64,
+    /// Its peak resident set while recording, KiB (`VmHWM` before it is stopped).
+    pub max_rss_kb: u64,
 }
 
 /// A running tracer.
@@ -70,6 +86,8 @@ pub struct Session {
     log: PathBuf,
     /// CPU the tracer had used when the workload started (loading, compiling, attaching).
     cpu_before: f64,
+    /// Seconds from its exec to recording.
+    ready_s: f64,
 }
 
 /// Starts `tool` writing into `dir` and returns once it records (its output is started).
@@ -91,12 +109,29 @@ pub fn start(tool: Tool, dir: &Path, serial_trace: &Path) -> Result<Option<Sessi
             .arg(&out);
             (out, c)
         }
-        Tool::Bpftrace => {
+        Tool::Bpftrace | Tool::BpftraceCount => {
             let script = dir.join("peer.bt");
-            fs::write(&script, bpftrace_script())?;
-            let out = dir.join("bpftrace.txt");
+            fs::write(
+                &script,
+                if tool == Tool::Bpftrace {
+                    bpftrace_script()
+                } else {
+                    bpftrace_count_script()
+                },
+            )?;
             let mut c = Command::new("bpftrace");
-            c.arg("-o").arg(&out).arg(&script);
+            let out = if tool == Tool::Bpftrace {
+                let out = dir.join("bpftrace.txt");
+                c.arg("-o").arg(&out);
+                out
+            } else {
+                // its only line before exit is READY: on its stdout (the session's log),
+                // line-buffered; `-o`'s file keeps it buffered until the end whatever `-B`
+                // says (the printing script fills its buffer at once)
+                c.args(["-B", "line"]);
+                dir.join(log_name(tool))
+            };
+            c.arg(&script);
             (out, c)
         }
         Tool::Perf => {
@@ -110,7 +145,8 @@ pub fn start(tool: Tool, dir: &Path, serial_trace: &Path) -> Result<Option<Sessi
         }
     };
     let _ = fs::remove_file(&out);
-    let log = dir.join(format!("{}.log", tool.name().replace(' ', "-")));
+    let log = dir.join(log_name(tool));
+    let started = Instant::now();
     let child = cmd
         .stdin(Stdio::null())
         .stdout(fs::File::create(&log)?)
@@ -126,8 +162,10 @@ pub fn start(tool: Tool, dir: &Path, serial_trace: &Path) -> Result<Option<Sessi
         out,
         log,
         cpu_before: 0.0,
+        ready_s: 0.0,
     };
     s.wait_ready()?;
+    s.ready_s = started.elapsed().as_secs_f64() - SETTLE.as_secs_f64();
     Ok(Some(s))
 }
 
@@ -139,7 +177,7 @@ impl Session {
         let t = Instant::now();
         loop {
             let ready = match self.tool {
-                Tool::Bpftrace => fs::read_to_string(&self.out)
+                Tool::Bpftrace | Tool::BpftraceCount => fs::read_to_string(&self.out)
                     .map(|s| s.contains("READY"))
                     .unwrap_or(false),
                 _ => fs::metadata(&self.out)
@@ -149,17 +187,27 @@ impl Session {
             if ready {
                 break;
             }
-            if exited(self.pid) || t.elapsed() > Duration::from_secs(60) {
+            let status = exited(self.pid);
+            if status.is_some() || t.elapsed() > Duration::from_secs(60) {
+                if status.is_none() {
+                    // SAFETY: killing and reaping our own child: no tracer left running
+                    unsafe {
+                        libc::kill(self.pid, libc::SIGKILL);
+                        libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+                    }
+                }
                 let err = fs::read_to_string(self.log.with_extension("err")).unwrap_or_default();
                 bail!(
-                    "{} did not start recording: {}",
+                    "{} did not start recording ({} after {:.1} s): {}",
                     self.tool.name(),
+                    status.map_or("still running".into(), |s| format!("wait status {s:#x}")),
+                    t.elapsed().as_secs_f64(),
                     err.trim()
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(SETTLE);
         Ok(())
     }
 
@@ -170,6 +218,10 @@ impl Session {
 
     /// Stops the tracer (SIGINT, as Ctrl-C), waits for it and reads its output back.
     pub fn stop(self, serial_trace: &Path) -> Result<Outcome> {
+        // its peak so far, from the kernel's own high-water mark of its memory (`wait4`'s
+        // `ru_maxrss` would count the resident size this large xtask process had when it
+        // forked the tracer); the shutdown after it is not included
+        let max_rss_kb = vm_hwm_kb(self.pid);
         // SAFETY: signalling our own child.
         unsafe { libc::kill(self.pid, libc::SIGINT) };
         let mut status = 0;
@@ -191,6 +243,7 @@ impl Session {
             Tool::Bare => (0, 0),
             Tool::SerialTrace => serial_trace_counts(serial_trace, &self.out)?,
             Tool::Bpftrace => bpftrace_counts(&self.out)?,
+            Tool::BpftraceCount => bpftrace_map_total(&self.out)?,
             Tool::Perf => perf_counts(&self.out)?,
         };
         Ok(Outcome {
@@ -198,9 +251,19 @@ impl Session {
             lost,
             cpu_s: (cpu_total - self.cpu_before).max(0.0),
             bytes,
+            ready_s: self.ready_s,
+            max_rss_kb,
         })
     }
 }
+
+/// The file that takes a tracer's standard output.
+fn log_name(tool: Tool) -> String {
+    format!("{}.log", tool.name().replace(' ', "-").replace("()", ""))
+}
+
+/// The pause after a tracer says it records, before the workload starts.
+const SETTLE: Duration = Duration::from_millis(500);
 
 /// The tracepoints of `wanted` this kernel has.
 pub fn available(wanted: &[&'static str]) -> Vec<&'static str> {
@@ -264,6 +327,29 @@ fn bpftrace_script() -> String {
         ));
     }
     s
+}
+
+/// The same tracepoints counted in a map per probe, in the kernel; bpftrace prints the map at
+/// exit.
+fn bpftrace_count_script() -> String {
+    let mut s = String::from("BEGIN { printf(\"READY\\n\"); }\n");
+    for tp in available(TRACEPOINTS) {
+        s.push_str(&format!(
+            "tracepoint:{tp} /comm != \"bpftrace\"/ {{ @[probe] = count(); }}\n"
+        ));
+    }
+    s
+}
+
+/// `(events, 0)` of a bpftrace count map printed at exit: `@[tracepoint:timer:…]: N` lines.
+fn bpftrace_map_total(out: &Path) -> Result<(u64, u64)> {
+    let text = fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
+    let total = text
+        .lines()
+        .filter(|l| l.starts_with("@["))
+        .filter_map(|l| l.rsplit_once(": ")?.1.trim().parse::<u64>().ok())
+        .sum();
+    Ok((total, 0))
 }
 
 /// `(events, lost)` of a serial-trace file, from its report.
@@ -333,10 +419,23 @@ fn perf_counts(data: &Path) -> Result<(u64, u64)> {
     ))
 }
 
-fn exited(pid: libc::pid_t) -> bool {
+/// `VmHWM` of `pid` (the peak resident set of its process image), KiB; 0 if unreadable.
+fn vm_hwm_kb(pid: libc::pid_t) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The wait status of `pid` if it has exited (then reaped: `stop` fails clearly after it).
+fn exited(pid: libc::pid_t) -> Option<i32> {
     let mut status = 0;
-    // SAFETY: non-blocking check of our own child; a reaped child makes `stop` fail clearly.
-    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) == pid }
+    // SAFETY: non-blocking check of our own child.
+    (unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid).then_some(status)
 }
 
 /// CPU seconds used by `pid` and its living descendants (`/proc/*/stat`).
