@@ -308,12 +308,12 @@ fn targets(w: &mut String, r: &Results) {
             w,
             "zero loss at ≥ 2 M events/s",
             format!(
-                "{} events/s; loss begins at {}",
+                "{} events/s; {}",
                 thousands(best),
-                l.loss_onset().map_or("no rate reached".into(), |r| format!(
-                    "{} events/s",
-                    thousands(r)
-                ))
+                l.loss_onset().map_or(
+                    "no loss at any rate the workload reached under it".into(),
+                    |r| format!("loss begins at {} events/s", thousands(r))
+                )
             ),
             best >= 2_000_000.0,
         );
