@@ -88,6 +88,16 @@ mod tests {
         }
     }
 
+    /// The freezer's hold of the S3 cycle `CYCLE`, as the trace shows it.
+    fn freeze_events() -> [Value; 2] {
+        [
+            json!({"kind": "suspend_resume", "action": "freeze_processes", "start": 1,
+                   "mono_ns": CYCLE.0, "boot_ns": CYCLE.0}),
+            json!({"kind": "suspend_resume", "action": "thaw_processes", "start": 0,
+                   "mono_ns": CYCLE.1, "boot_ns": CYCLE.1 + 3_000_000_000i64}),
+        ]
+    }
+
     const CYCLE: (i64, i64) = (10_000_000_000, 13_000_000_000);
     /// The sleep each wakeup asked for.
     const ASKED: i64 = 10_000_000;
@@ -227,12 +237,7 @@ mod tests {
         // the arm the trace holds, 1 ms after the thaw
         let arm = json!({"kind": "hrtimer_start", "tid": tid, "mono_ns": requested - ASKED,
                          "boot_ns": requested - ASKED + 3_000_000_000i64});
-        let freeze = [
-            json!({"kind": "suspend_resume", "action": "freeze_processes", "start": 1,
-                   "mono_ns": CYCLE.0, "boot_ns": CYCLE.0}),
-            json!({"kind": "suspend_resume", "action": "thaw_processes", "start": 0,
-                   "mono_ns": CYCLE.1, "boot_ns": CYCLE.1 + 3_000_000_000i64}),
-        ];
+        let freeze = freeze_events();
         let lines = |e: &[Value]| e.iter().map(|e| e.to_string() + "\n").collect::<String>();
         let dump = lines(&[freeze[0].clone(), freeze[1].clone(), arm.clone()]);
         let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
@@ -277,6 +282,66 @@ mod tests {
     }
 
     #[test]
+    fn a_wakeup_held_behind_a_callback_on_another_cpu_and_then_frozen_agrees() {
+        // seen on 5.10 under TCG: asyncio's epoll timeout fired 8.4 ms before the freezer
+        // began; its task was switched in 1.3 ms after the deadline on CPU 0 but waited in
+        // hrtimer_cancel for the callback still running on CPU 1, which ended 5.3 ms after the
+        // deadline (the tool's wakeup); the freezer took the task, and it read its clock just
+        // before the thaw ended, 90 ms late on CLOCK_MONOTONIC
+        let (mut log, mut tool, report) = run(0);
+        let tid = 101;
+        let d = CYCLE.0 - 8_400_000;
+        let woke = CYCLE.1 - 1_000_000;
+        let mut across = w(tid, "asyncio-call-at", d, woke - d);
+        across.woke_boot_ns = woke + 3_000_000_000;
+        across.asked_boot_minus_mono_ns = Some(0);
+        log.push(across);
+        let requested = d + 100_000;
+        let callback_end = requested + 5_284_000;
+        tool.insert((tid, requested), 5_284_000.into());
+        let at = |mono: i64| json!({"mono_ns": mono, "boot_ns": mono});
+        let with = |mut v: Value, extra: Value| {
+            for (k, x) in extra.as_object().unwrap() {
+                v[k] = x.clone();
+            }
+            v
+        };
+        let switch_in = with(
+            at(requested + 1_300_000),
+            json!({"kind": "sched_switch", "tid": 0, "next_pid": tid, "prev_pid": 0, "prev_state": 0}),
+        );
+        let exit = with(
+            at(callback_end),
+            json!({"kind": "hrtimer_expire_exit", "tid": 1}),
+        );
+        let freeze = freeze_events();
+        let lines = |e: &[Value]| e.iter().map(|e| e.to_string() + "\n").collect::<String>();
+        let across_ok = |c: &[Check]| {
+            c.iter()
+                .find(|c| c.name.contains("across the suspend agree"))
+                .is_some_and(|c| c.ok)
+        };
+        let held = HeldOff::from_dump(&lines(&[
+            switch_in.clone(),
+            exit.clone(),
+            freeze[0].clone(),
+            freeze[1].clone(),
+        ]));
+        let c = check_with(&log, &summary(), &tool, &report, &held);
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        // without the callback's end at the tool's moment, or without the switch-in before
+        // it, nothing shows the task on a CPU then: the tool's 5 ms against the program's
+        // 90 ms stays unexplained
+        for dump in [
+            lines(&[switch_in, freeze[0].clone(), freeze[1].clone()]),
+            lines(&[exit, freeze[0].clone(), freeze[1].clone()]),
+        ] {
+            let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
+            assert!(!across_ok(&c), "{c:#?}");
+        }
+    }
+
+    #[test]
     fn a_thread_frozen_before_it_armed_a_timer_slept_on_none() {
         // asyncio read its clock 1 ms into the freezer's sweep and was frozen before arming
         // anything; right after the thaw its deadline had passed, so it polled with timeout 0
@@ -287,12 +352,7 @@ mod tests {
         let d = CYCLE.0 + 1_000_000 + ASKED;
         let woke = CYCLE.1 + ASKED - 1_000_000;
         log.push(w(tid, "asyncio-call-at", d, woke - d));
-        let freeze = [
-            json!({"kind": "suspend_resume", "action": "freeze_processes", "start": 1,
-                   "mono_ns": CYCLE.0, "boot_ns": CYCLE.0}),
-            json!({"kind": "suspend_resume", "action": "thaw_processes", "start": 0,
-                   "mono_ns": CYCLE.1, "boot_ns": CYCLE.1 + 3_000_000_000i64}),
-        ];
+        let freeze = freeze_events();
         let dump: String = freeze.iter().map(|e| e.to_string() + "\n").collect();
         let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(&dump));
         assert!(failed(&c).is_empty(), "{c:#?}");

@@ -937,6 +937,10 @@ pub struct HeldOff {
     offsets: Vec<(i64, i64)>,
     /// (mono, boot) of each switch-in the trace holds, per task.
     switch_ins: HashMap<u32, Vec<(i64, i64)>>,
+    /// (mono, boot) of every hrtimer callback's end (`hrtimer_expire_exit`): the moment a task
+    /// woken by that callback and switched in on another CPU meanwhile can go on (the tool's
+    /// wakeup then; see `callback_still_running` in the report's timer analysis).
+    callback_ends: Vec<(i64, i64)>,
     /// Monotonic times of each task's timer arms, and of every event in its context (it was on
     /// a CPU then), in trace order.
     arms: HashMap<u32, Vec<i64>>,
@@ -1030,6 +1034,10 @@ impl HeldOff {
                 "hrtimer_expire_entry" => {
                     held.end_wait(&mut waiting, &v, at);
                     true
+                }
+                "hrtimer_expire_exit" => {
+                    held.callback_ends.push(at);
+                    false
                 }
                 "sched_waking" => true,
                 "suspend_resume" => {
@@ -1125,10 +1133,22 @@ impl HeldOff {
             return true;
         }
         let (from, to, on) = Self::window(w, tool_late);
-        let switched_in = self
-            .switch_ins
-            .get(&w.tid)
-            .is_some_and(|at| at.iter().any(|&t| (on(t) - from).abs() <= 1_000_000));
+        let switch_ins = self.switch_ins.get(&w.tid);
+        // the tool's moment is a switch-in, or the end of the callback that woke the task
+        // while it was switched in on another CPU, waiting for that end (seen on 5.10 under
+        // TCG: an asyncio wait switched in 1.3 ms after its deadline, its callback on the
+        // other CPU ending 4 ms later; then the freezer took it, and it read its clock after
+        // the thaw)
+        let switched_in = switch_ins
+            .is_some_and(|at| at.iter().any(|&t| (on(t) - from).abs() <= 1_000_000))
+            || self
+                .callback_ends
+                .iter()
+                .any(|&e| (on(e) - from).abs() <= 1_000_000)
+                && switch_ins.is_some_and(|at| {
+                    at.iter()
+                        .any(|&t| (w.deadline_ns - 1_000_000..=from).contains(&on(t)))
+                });
         // tasks thaw inside thaw_processes: the clock read may come before it ends
         let frozen: i64 = self
             .freezes
