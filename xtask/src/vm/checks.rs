@@ -1374,18 +1374,21 @@ fn armed_late_any(tool: &ToolWakeups, w: &Wakeup, held_off: &HeldOff) -> Option<
 /// waiter whose next deadline another thread arms after thaw). In a real cycle during which
 /// no clock stopped (s2idle with timekeeping running: arm64 `virt`), neither sign exists: there
 /// the deadline itself, on CLOCK_MONOTONIC, inside one of `clockless` (the report's windows of
-/// such cycles; the guest performed them, as `cycles_performed` checks) says so.
+/// such cycles, to their thaw; the guest performed them, as `cycles_performed` checks) with the
+/// program's wakeup at or after that thaw says so.
 fn spanning(wakeups: &[Wakeup], clockless: &[(i64, i64)]) -> Vec<bool> {
     let mut prev_offset: HashMap<u32, i64> = HashMap::new();
     wakeups
         .iter()
         .map(|w| {
             // no clock jumped between the deadline and the wakeup in such a cycle
+            // and the cycle held it: a task the freezer had not reached yet woke on time, and
+            // read its clock before the thaw began (seen on arm64 6.12: a 200 ms sleep due
+            // 2.2 ms after the cycle began, 1 ms late)
             let deadline_mono = w.woke_mono_ns - w.late_ns;
-            if clockless
-                .iter()
-                .any(|&(start, end)| (start..=end).contains(&deadline_mono))
-            {
+            if clockless.iter().any(|&(start, thaw)| {
+                (start..=thaw).contains(&deadline_mono) && w.woke_mono_ns >= thaw
+            }) {
                 return true;
             }
             let offset = w.woke_boot_ns - w.woke_mono_ns;
@@ -1987,13 +1990,21 @@ pub fn event_loop_checks(wakeups: &[Wakeup], ev: &TimerEvidence, report: &Report
 }
 
 /// The report's real cycles during which no clock stopped (boottime − monotonic grew by less
-/// than a second: s2idle on arm64 `virt`), (start, end) on CLOCK_MONOTONIC.
+/// than a second: s2idle on arm64 `virt`), (start, thaw) on CLOCK_MONOTONIC: from the cycle's
+/// start to the moment `thaw_processes` began (the cycle's end where the trace lacks it).
 pub fn clockless_cycles(report: &Report) -> Vec<(i64, i64)> {
     report
         .suspend_cycles
         .iter()
         .filter(|c| c.machine_suspend && c.suspended_ns < 1_000_000_000)
-        .map(|c| (c.start_mono_ns as i64, c.end_mono_ns as i64))
+        .map(|c| {
+            let thaw = c
+                .phases
+                .iter()
+                .find(|p| p.name == "thaw_processes")
+                .map_or(c.end_mono_ns, |p| p.begin_mono_ns);
+            (c.start_mono_ns as i64, thaw as i64)
+        })
         .collect()
 }
 
@@ -3259,6 +3270,17 @@ pub(crate) mod tests {
             .into_iter()
             .find(|c| c.name.contains("listed as a lost wakeup"))
             .expect("the listing check")
+    }
+
+    #[test]
+    fn a_sleep_due_in_a_clockless_cycle_spans_it_only_if_the_thaw_woke_it() {
+        // arm64 s2idle, no clock stopped: the cycle began at 10 s, the thaw at 13 s
+        let clockless = [(10_000_000_000, 13_000_000_000)];
+        // due 2.2 ms into the cycle, before the freezer reached its task: 1 ms late (seen on
+        // arm64 6.12), and one held until the thaw
+        let early = sleeper(5, "nanosleep", 10_002_200_000, 1_000_000);
+        let held = sleeper(6, "nanosleep", 10_002_200_000, 2_998_000_000);
+        assert_eq!(spanning(&[early, held], &clockless), [false, true]);
     }
 
     #[test]
