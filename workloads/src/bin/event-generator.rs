@@ -93,7 +93,10 @@ fn main() {
                     })
                 })
                 .collect();
-            workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a generator thread panicked"))
+                .sum()
         });
     }
     let end = clock_ns(libc::CLOCK_BOOTTIME);

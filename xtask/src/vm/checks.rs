@@ -2083,9 +2083,8 @@ pub fn late_sleep_checks(
         });
         // listed at the program's deadline, or at the kernel's where a stall between the
         // program's clock read and the arm moved it past that window (`armed_late`)
-        let kernel_deadline = tool_match(tool, w)
-            .map(|(requested, _)| requested)
-            .or_else(|| armed_late_any(tool, w, held_off).map(|a| a.requested));
+        let kernel = kernel_match(tool, w, held_off);
+        let kernel_deadline = kernel.map(|(requested, _)| requested);
         let hit = report.lost_wakeups.iter().find(|l| {
             let expected = l.expected_mono_ns as i64;
             l.tid == w.tid
@@ -2137,7 +2136,7 @@ pub fn late_sleep_checks(
                     w.tid,
                     w.deadline_ns,
                     w.late_ns / 1_000_000,
-                    tool_view(tool, w, held_off)
+                    tool_view(kernel, w, held_off)
                 ));
             }
         }
@@ -2169,14 +2168,19 @@ fn listed_late(w: &Wakeup) -> i64 {
     LISTED_LATE_NS.max(w.sleep_ns.unwrap_or(0) + LISTED_LATE_NS - LOST_WAKEUP_NS)
 }
 
-/// What the tool saw of a sleep it did not list, for the failure's message: the kernel's
+/// The tool's wakeup of `w`'s sleep at the kernel's deadline, however late: by `w`'s deadline
+/// ([`tool_match`]), or armed after a stall ([`armed_late_any`]). Its requested expiry and
+/// lateness.
+fn kernel_match(tool: &ToolWakeups, w: &Wakeup, held_off: &HeldOff) -> Option<(i64, ToolWake)> {
+    tool_match(tool, w).or_else(|| armed_late_any(tool, w, held_off).map(|a| (a.requested, a.tool)))
+}
+
+/// What the tool saw of a sleep it did not list (`kernel`: [`kernel_match`]), for the failure's message: the kernel's
 /// deadline it matched, how late it says the task got the CPU, and how many of the task's events
 /// the trace holds from then to the program's clock read (none: nothing in the guest explains
 /// the rest).
-fn tool_view(tool: &ToolWakeups, w: &Wakeup, held_off: &HeldOff) -> String {
-    let Some((requested, t)) = tool_match(tool, w)
-        .or_else(|| armed_late_any(tool, w, held_off).map(|a| (a.requested, a.tool)))
-    else {
+fn tool_view(kernel: Option<(i64, ToolWake)>, w: &Wakeup, held_off: &HeldOff) -> String {
+    let Some((requested, t)) = kernel else {
         return "the tool has no wakeup of that thread near it".into();
     };
     let late = t.late + requested - w.deadline_ns;
