@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod kinds;
+pub mod wire;
 
 pub use kinds::{ArgField, Filter, KINDS, KindInfo, Role, SERIAL_CATEGORY, arg, kind, kind_info};
 
@@ -298,7 +299,8 @@ pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
 /// Program used only to find out whether fentry programs load on this kernel.
 pub const FENTRY_PROBE_PROGRAM: &str = "fentry_capability";
 
-/// One event as written by the eBPF side. 176 bytes, 8-aligned.
+/// One event. 176 bytes, 8-aligned. The eBPF side writes it cut to its kind's slots
+/// ([`wire`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -312,7 +314,8 @@ pub struct Event {
     pub kind: u16,
     /// CPU the event fired on.
     pub cpu: u16,
-    pub _pad: u32,
+    /// In the ring buffer, the record's slots (see [`wire`]); 0 in userspace.
+    pub shape: u32,
     /// `comm` of the current task (NUL padded).
     pub comm: [u8; COMM_LEN],
     /// Tracepoint fields in the order of [`KindInfo::args`], sign-extended to 64 bits.
@@ -329,7 +332,7 @@ impl Event {
         pid_tgid: 0,
         kind: 0,
         cpu: 0,
-        _pad: 0,
+        shape: 0,
         comm: [0; COMM_LEN],
         args: [0; MAX_ARGS],
         text: [[0; TEXT_LEN]; MAX_TEXTS],

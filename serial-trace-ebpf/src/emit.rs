@@ -9,13 +9,16 @@ use aya_ebpf::{
         generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
     },
     macros::map,
-    maps::{Array, LruHashMap, PerCpuArray, RingBuf, ring_buf::RingBufEntry},
+    maps::{
+        Array, LruHashMap, PerCpuArray, RingBuf,
+        ring_buf::{RingBufBytes, RingBufEntry},
+    },
     programs::{RawTracePointContext, TracePointContext},
 };
 use serial_trace_common::{
-    Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_ARGS, MAX_KINDS, MAX_TEXTS,
-    Role, TEXT_LEN, TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source,
-    state_counts, text_kind,
+    Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_KINDS, Role, TEXT_LEN,
+    TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source, state_counts,
+    text_kind, wire,
 };
 
 /// Load-time description of every hook, indexed by kind id, for the classic tracepoint
@@ -489,8 +492,8 @@ fn task_passes(pid_tgid: u64, comm: &[u8; 16]) -> bool {
 /// Entry for every classic tracepoint program. Always returns 0 (the tracepoint's return is
 /// ignored).
 #[inline(always)]
-pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
-    let Some(spec) = Spec::of(&SPECS, kind) else {
+pub fn emit<const K: u16>(ctx: &TracePointContext) -> u32 {
+    let Some(spec) = Spec::of(&SPECS, K) else {
         return 0;
     };
     // Every wakeup in the system runs `sched_waking`: leave before copying its record.
@@ -498,7 +501,7 @@ pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
         return 0;
     };
     if let Some(rec) = Record::new(ctx) {
-        let _ = try_emit(&rec, &spec, kind, expiring);
+        let _ = try_emit::<_, K>(&rec, &spec, expiring);
     }
     0
 }
@@ -506,14 +509,14 @@ pub fn emit(ctx: &TracePointContext, kind: u16) -> u32 {
 /// Entry for every raw tracepoint program, which reads the tracepoint's first `N`
 /// arguments. Always returns 0.
 #[inline(always)]
-pub fn emit_raw<const N: usize>(ctx: &RawTracePointContext, kind: u16) -> i32 {
-    let Some(spec) = Spec::of(&RAW_SPECS, kind) else {
+pub fn emit_raw<const N: usize, const K: u16>(ctx: &RawTracePointContext) -> i32 {
+    let Some(spec) = Spec::of(&RAW_SPECS, K) else {
         return 0;
     };
     let Some(expiring) = expiring_for(&spec) else {
         return 0;
     };
-    let _ = try_emit(&RawArgs::new::<N>(ctx), &spec, kind, expiring);
+    let _ = try_emit::<_, K>(&RawArgs::new::<N>(ctx), &spec, expiring);
     0
 }
 
@@ -529,7 +532,7 @@ fn expiring_for(spec: &Spec) -> Option<u64> {
 }
 
 #[inline(always)]
-fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16, expiring: u64) -> Result<(), ()> {
+fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Result<(), ()> {
     // Slots 0 and 1 are read once (a raw program's are kernel reads): every hook's filter
     // and state need one or both (the timer and its callback; the next and previous task).
     let slot0 = rec.field(spec.field(0));
@@ -649,7 +652,7 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16, expiring: u64) -> Result
         spec.filter,
         Filter::ARM_BY_CALLBACK | Filter::CANCEL_BY_CALLBACK
     ) && !task_timer
-        && !kernel_sample_due(kind, stamp.mono_ns)
+        && !kernel_sample_due(K, stamp.mono_ns)
     {
         return Err(());
     }
@@ -680,40 +683,77 @@ fn try_emit<F: Fields>(rec: &F, spec: &Spec, kind: u16, expiring: u64) -> Result
 
     // Filled here, not in a closure for `write_event_at`: LLVM outlines a closure this size
     // into a BPF subprogram, which the verifier refused for leaving a stack pointer in r0.
-    let mut entry = reserve_event(stamp, kind, pid_tgid, comm)?;
-    // SAFETY: a reserved, exclusively owned, zeroed Event-sized slot.
-    let ev = unsafe { &mut *entry.as_mut_ptr() };
-    {
-        ev.args[0] = slot0;
-        ev.args[1] = slot1;
-        for i in 2..MAX_ARGS {
-            ev.args[i] = rec.field(spec.field(i));
+    // The record is cut to the kind's slots (`wire`): its size is a constant of the program.
+    let nargs = const { wire::kind_nargs(K) };
+    let ntexts = const { wire::kind_ntexts(K) };
+    let Some(mut entry) = EVENTS.reserve_bytes(const { wire::kind_record_len(K) }, 0) else {
+        count(&LOST, 0);
+        return Err(());
+    };
+    let base = entry.as_mut_ptr();
+    // SAFETY: every write below lies within the reserved, exclusively owned record of
+    // `kind_record_len(K)` bytes (8-aligned, as ring records are): the head, `nargs` slots,
+    // `ntexts` strings. Every byte of it is written (ring memory is not cleared).
+    unsafe {
+        base.cast::<wire::Head>().write(wire::Head {
+            mono_ns: stamp.mono_ns,
+            boot_ns: stamp.boot_ns,
+            pid_tgid,
+            kind: K,
+            cpu: bpf_get_smp_processor_id() as u16,
+            shape: const { wire::shape(wire::kind_nargs(K), wire::kind_ntexts(K)) },
+            comm,
+        });
+        let args = base.add(wire::HEAD_LEN).cast::<u64>();
+        for i in 0..nargs {
+            let v = match i {
+                0 => slot0,
+                1 => slot1,
+                _ => rec.field(spec.field(i)),
+            };
+            args.add(i).write(v);
         }
-        for i in 0..MAX_TEXTS {
-            rec.text(spec.text(i), &mut ev.text[i]);
-        }
+        // The slots the program computes (each index checked against the kind's slots at
+        // compile time: the role is a load-time value the verifier follows on every path).
         if F::RAW && spec.role == Role::SCHED_IN {
             use arg::sched_switch as a;
-            ev.args[a::PREV_STATE] = reported_state(
-                ev.args[a::RAW_PREEMPT],
-                ev.args[a::PREV_STATE],
-                ev.args[a::RAW_EXIT_STATE],
-            );
-            ev.args[a::RAW_PREEMPT] = 0;
-            ev.args[a::RAW_EXIT_STATE] = 0;
+            if a::PREV_STATE < nargs {
+                let state = args.add(a::PREV_STATE).read();
+                args.add(a::PREV_STATE).write(reported_state(
+                    rec.field(spec.field(a::RAW_PREEMPT)),
+                    state,
+                    rec.field(spec.field(a::RAW_EXIT_STATE)),
+                ));
+            }
         }
         if spec.role == Role::HRTIMER_ARM {
-            ev.args[arg::hrtimer_start::CLOCKID_PLUS1] = clockid_plus1(timer);
-            ev.args[arg::hrtimer_start::RESTART] = u64::from(restart);
+            use arg::hrtimer_start as a;
+            if a::CLOCKID_PLUS1.max(a::RESTART) < nargs {
+                args.add(a::CLOCKID_PLUS1).write(clockid_plus1(timer));
+                args.add(a::RESTART).write(u64::from(restart));
+            }
         } else if spec.role == Role::HRTIMER_EXPIRE {
             use arg::hrtimer_expire_entry as a;
-            ev.args[a::SOFTEXPIRES] = hrtimer_softexpires(timer);
-            ev.args[a::CLOCKID_PLUS1] = clockid_plus1(timer);
+            if a::SOFTEXPIRES.max(a::CLOCKID_PLUS1) < nargs {
+                args.add(a::SOFTEXPIRES).write(hrtimer_softexpires(timer));
+                args.add(a::CLOCKID_PLUS1).write(clockid_plus1(timer));
+            }
         } else if spec.role == Role::WAKING {
-            ev.args[arg::sched_waking::HRTIMER] = expiring;
+            use arg::sched_waking as a;
+            if a::HRTIMER < nargs {
+                args.add(a::HRTIMER).write(expiring);
+            }
+        }
+        let texts = base
+            .add(wire::record_len(nargs, 0))
+            .cast::<[u8; TEXT_LEN]>();
+        for i in 0..ntexts {
+            let t = &mut *texts.add(i);
+            *t = [0; TEXT_LEN];
+            rec.text(spec.text(i), t);
         }
     }
-    submit_event(entry);
+    submit(entry);
     Ok(())
 }
 
@@ -795,7 +835,7 @@ pub fn write_event_at<F: FnOnce(&mut Event)>(
     let mut entry = reserve_event(stamp, kind, pid_tgid, comm)?;
     // SAFETY: a reserved, exclusively owned Event-sized slot.
     fill(unsafe { &mut *entry.as_mut_ptr() });
-    submit_event(entry);
+    submit(entry);
     Ok(())
 }
 
@@ -822,14 +862,34 @@ fn reserve_event(
         (*ev).pid_tgid = pid_tgid;
         (*ev).kind = kind;
         (*ev).cpu = bpf_get_smp_processor_id() as u16;
+        (*ev).shape = wire::FULL_SHAPE;
         (*ev).comm = comm;
     }
     Ok(entry)
 }
 
-/// Submits a filled event, waking the reader once enough bytes wait.
+/// A reserved ring record, whole or cut to its kind's slots.
+trait Reserved {
+    fn submit(self, flags: u64);
+}
+
+impl Reserved for RingBufEntry<Event> {
+    #[inline(always)]
+    fn submit(self, flags: u64) {
+        RingBufEntry::submit(self, flags)
+    }
+}
+
+impl Reserved for RingBufBytes<'_> {
+    #[inline(always)]
+    fn submit(self, flags: u64) {
+        RingBufBytes::submit(self, flags)
+    }
+}
+
+/// Submits a filled record, waking the reader once enough bytes wait.
 #[inline(always)]
-fn submit_event(entry: RingBufEntry<Event>) {
+fn submit<R: Reserved>(entry: R) {
     let threshold = unsafe { core::ptr::read_volatile(&WAKEUP_BYTES) };
     let flags = if EVENTS.query(BPF_RB_AVAIL_DATA) >= threshold {
         BPF_RB_FORCE_WAKEUP

@@ -8,17 +8,17 @@ use crate::emit::emit;
 /// `rtc:rtc_timer_enqueue(struct rtc_timer *timer)`
 #[tracepoint]
 pub fn rtc_timer_enqueue(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::RTC_TIMER_ENQUEUE)
+    emit::<{ kind::RTC_TIMER_ENQUEUE }>(&ctx)
 }
 
 /// `rtc:rtc_timer_fired(struct rtc_timer *timer)`
 #[tracepoint]
 pub fn rtc_timer_fired(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::RTC_TIMER_FIRED)
+    emit::<{ kind::RTC_TIMER_FIRED }>(&ctx)
 }
 
 /// `rtc:rtc_set_alarm(time64_t secs, int err)`
 #[tracepoint]
 pub fn rtc_set_alarm(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::RTC_SET_ALARM)
+    emit::<{ kind::RTC_SET_ALARM }>(&ctx)
 }

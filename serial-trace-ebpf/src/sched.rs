@@ -18,31 +18,31 @@ use crate::emit::{emit, emit_raw};
 /// Filtered in the kernel: only switches to a task with a pending timer wakeup are recorded.
 #[tracepoint]
 pub fn sched_switch(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::SCHED_SWITCH)
+    emit::<{ kind::SCHED_SWITCH }>(&ctx)
 }
 
 /// `sched:sched_waking(char comm[16], pid_t pid, int prio, int target_cpu)`
 /// Filtered in the kernel: only wakeups inside a wake timer's callback are recorded.
 #[tracepoint]
 pub fn sched_waking(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::SCHED_WAKING)
+    emit::<{ kind::SCHED_WAKING }>(&ctx)
 }
 
 /// Raw twin of [`sched_switch`] from 5.18 (`preempt, prev, next, prev_state`).
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
-    emit_raw::<4>(&ctx, kind::SCHED_SWITCH)
+    emit_raw::<4, { kind::SCHED_SWITCH }>(&ctx)
 }
 
 /// Raw twin of [`sched_switch`] before 5.18 (`preempt, prev, next`: the state is read from
 /// the task, as those kernels' tracepoint did).
 #[raw_tracepoint(tracepoint = "sched_switch")]
 pub fn sched_switch_raw3(ctx: RawTracePointContext) -> i32 {
-    emit_raw::<3>(&ctx, kind::SCHED_SWITCH)
+    emit_raw::<3, { kind::SCHED_SWITCH }>(&ctx)
 }
 
 /// Raw twin of [`sched_waking`] (`p`).
 #[raw_tracepoint(tracepoint = "sched_waking")]
 pub fn sched_waking_raw(ctx: RawTracePointContext) -> i32 {
-    emit_raw::<1>(&ctx, kind::SCHED_WAKING)
+    emit_raw::<1, { kind::SCHED_WAKING }>(&ctx)
 }

@@ -16,89 +16,89 @@ use crate::emit::{emit, emit_raw};
 /// `timer:hrtimer_start(struct hrtimer *hrtimer, enum hrtimer_mode mode[, bool was_armed])`
 #[tracepoint]
 pub fn hrtimer_start(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::HRTIMER_START)
+    emit::<{ kind::HRTIMER_START }>(&ctx)
 }
 
 /// `timer:hrtimer_expire_entry(struct hrtimer *hrtimer, ktime_t *now)`
 #[tracepoint]
 pub fn hrtimer_expire_entry(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::HRTIMER_EXPIRE_ENTRY)
+    emit::<{ kind::HRTIMER_EXPIRE_ENTRY }>(&ctx)
 }
 
 /// `timer:hrtimer_expire_exit(struct hrtimer *hrtimer)`
 #[tracepoint]
 pub fn hrtimer_expire_exit(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::HRTIMER_EXPIRE_EXIT)
+    emit::<{ kind::HRTIMER_EXPIRE_EXIT }>(&ctx)
 }
 
 /// `timer:hrtimer_cancel(struct hrtimer *hrtimer)`
 #[tracepoint]
 pub fn hrtimer_cancel(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::HRTIMER_CANCEL)
+    emit::<{ kind::HRTIMER_CANCEL }>(&ctx)
 }
 
 /// Raw twin of [`hrtimer_start`]: its first two arguments (`was_armed`, 6.18+, is not read).
 #[raw_tracepoint(tracepoint = "hrtimer_start")]
 pub fn hrtimer_start_raw(ctx: RawTracePointContext) -> i32 {
-    emit_raw::<2>(&ctx, kind::HRTIMER_START)
+    emit_raw::<2, { kind::HRTIMER_START }>(&ctx)
 }
 
 /// Raw twin of [`hrtimer_expire_entry`].
 #[raw_tracepoint(tracepoint = "hrtimer_expire_entry")]
 pub fn hrtimer_expire_entry_raw(ctx: RawTracePointContext) -> i32 {
-    emit_raw::<2>(&ctx, kind::HRTIMER_EXPIRE_ENTRY)
+    emit_raw::<2, { kind::HRTIMER_EXPIRE_ENTRY }>(&ctx)
 }
 
 /// Raw twin of [`hrtimer_expire_exit`].
 #[raw_tracepoint(tracepoint = "hrtimer_expire_exit")]
 pub fn hrtimer_expire_exit_raw(ctx: RawTracePointContext) -> i32 {
-    emit_raw::<1>(&ctx, kind::HRTIMER_EXPIRE_EXIT)
+    emit_raw::<1, { kind::HRTIMER_EXPIRE_EXIT }>(&ctx)
 }
 
 /// Raw twin of [`hrtimer_cancel`].
 #[raw_tracepoint(tracepoint = "hrtimer_cancel")]
 pub fn hrtimer_cancel_raw(ctx: RawTracePointContext) -> i32 {
-    emit_raw::<1>(&ctx, kind::HRTIMER_CANCEL)
+    emit_raw::<1, { kind::HRTIMER_CANCEL }>(&ctx)
 }
 
 /// `timer:timer_start(struct timer_list *timer, unsigned long bucket_expiry)`
 #[tracepoint]
 pub fn timer_start(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::TIMER_START)
+    emit::<{ kind::TIMER_START }>(&ctx)
 }
 
 /// `timer:timer_expire_entry(struct timer_list *timer, unsigned long baseclk)`
 #[tracepoint]
 pub fn timer_expire_entry(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::TIMER_EXPIRE_ENTRY)
+    emit::<{ kind::TIMER_EXPIRE_ENTRY }>(&ctx)
 }
 
 /// `timer:timer_cancel(struct timer_list *timer)`
 #[tracepoint]
 pub fn timer_cancel(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::TIMER_CANCEL)
+    emit::<{ kind::TIMER_CANCEL }>(&ctx)
 }
 
 /// `alarmtimer:alarmtimer_start(struct alarm *alarm, ktime_t now)`
 #[tracepoint]
 pub fn alarmtimer_start(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::ALARMTIMER_START)
+    emit::<{ kind::ALARMTIMER_START }>(&ctx)
 }
 
 /// `alarmtimer:alarmtimer_fired(struct alarm *alarm, ktime_t now)`
 #[tracepoint]
 pub fn alarmtimer_fired(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::ALARMTIMER_FIRED)
+    emit::<{ kind::ALARMTIMER_FIRED }>(&ctx)
 }
 
 /// `alarmtimer:alarmtimer_cancel(struct alarm *alarm, ktime_t now)`
 #[tracepoint]
 pub fn alarmtimer_cancel(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::ALARMTIMER_CANCEL)
+    emit::<{ kind::ALARMTIMER_CANCEL }>(&ctx)
 }
 
 /// `alarmtimer:alarmtimer_suspend(ktime_t expires, int alarm_type)`
 #[tracepoint]
 pub fn alarmtimer_suspend(ctx: TracePointContext) -> u32 {
-    emit(&ctx, kind::ALARMTIMER_SUSPEND)
+    emit::<{ kind::ALARMTIMER_SUSPEND }>(&ctx)
 }

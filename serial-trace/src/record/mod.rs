@@ -23,7 +23,7 @@ use anyhow::{Context, Result, bail};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use serial_trace_common::{
     DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, HOOK_CALLS_MAP, LOST_MAP, WINDOW_MAP, WINDOW_START,
-    WINDOW_STOP, arg, kind,
+    WINDOW_STOP, arg, kind, wire,
 };
 
 pub use loader::{LoadOptions, Loaded, load_and_attach};
@@ -64,6 +64,9 @@ pub struct RecordOptions {
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Poll timeout: bounds the latency of noticing a stop request.
 const POLL_MS: i32 = 100;
+/// Where ring records that did not decode are counted as lost (with the per-program misses).
+const MALFORMED_RECORDS: &str = "(malformed ring records)";
+
 /// Events taken from the ring buffer between two looks at the stop flag and the checkpoint
 /// clock: at the ~1 µs an event costs to write, a few tens of ms.
 const DRAIN_BUDGET: usize = 32_768;
@@ -710,12 +713,15 @@ impl<'o> Session<'o> {
             taken += 1;
             let ev: Event = {
                 let Some(item) = self.ring.next() else { break };
-                if item.len() < size_of::<Event>() {
-                    continue;
+                match wire::decode(&item) {
+                    Ok(ev) => ev,
+                    Err(_) => {
+                        // Never expected (the programs write whole records); counted as
+                        // lost with the programs' misses, never skipped silently.
+                        *self.misses.entry(MALFORMED_RECORDS.into()).or_default() += 1;
+                        continue;
+                    }
                 }
-                // SAFETY: the eBPF side writes exactly one `Event` per record;
-                // read_unaligned does not rely on the ring buffer's 8-byte alignment.
-                unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) }
             };
             self.note(&ev);
             self.writer

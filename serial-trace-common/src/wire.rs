@@ -1,0 +1,215 @@
+//! The ring buffer record: an [`Event`] cut to what its kind carries.
+//!
+//! Every record starts with the first [`HEAD_LEN`] bytes of an [`Event`] (clocks, task, kind,
+//! CPU, `comm`), its `shape` field saying how many argument slots and string slots follow,
+//! in that order: `args[..nargs]` (8 bytes each), then `text[..ntexts]` ([`TEXT_LEN`] each).
+//! A timer event is 56–112 bytes instead of 176, so a program touches fewer cache lines of
+//! the ring and the recorder copies less. A record with every slot ([`FULL_SHAPE`]) is
+//! byte for byte an [`Event`], which is how the serial programs still write theirs.
+//!
+//! The size of a record must be a constant the verifier can see, so the tracepoint programs
+//! take it from their kind at compile time ([`kind_record_len`]).
+
+use crate::{COMM_LEN, Event, KINDS, MAX_ARGS, MAX_TEXTS, TEXT_LEN};
+
+/// The common part of every record: the fields an [`Event`] starts with, at the same offsets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub mono_ns: u64,
+    pub boot_ns: u64,
+    pub pid_tgid: u64,
+    pub kind: u16,
+    pub cpu: u16,
+    /// [`shape`] of the slots that follow.
+    pub shape: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// Bytes of [`Head`].
+pub const HEAD_LEN: usize = size_of::<Head>();
+const _: () = {
+    use core::mem::offset_of;
+    assert!(HEAD_LEN == 48 && HEAD_LEN == offset_of!(Event, args));
+    assert!(offset_of!(Head, boot_ns) == offset_of!(Event, boot_ns));
+    assert!(offset_of!(Head, pid_tgid) == offset_of!(Event, pid_tgid));
+    assert!(offset_of!(Head, kind) == offset_of!(Event, kind));
+    assert!(offset_of!(Head, cpu) == offset_of!(Event, cpu));
+    assert!(offset_of!(Head, shape) == offset_of!(Event, shape));
+    assert!(offset_of!(Head, comm) == offset_of!(Event, comm));
+};
+
+/// `Event::shape` of a record with `nargs` argument and `ntexts` string slots.
+pub const fn shape(nargs: usize, ntexts: usize) -> u32 {
+    nargs as u32 | ((ntexts as u32) << 8)
+}
+
+/// The shape of a whole [`Event`].
+pub const FULL_SHAPE: u32 = shape(MAX_ARGS, MAX_TEXTS);
+
+/// Bytes of a record with this many slots.
+pub const fn record_len(nargs: usize, ntexts: usize) -> usize {
+    HEAD_LEN + 8 * nargs + TEXT_LEN * ntexts
+}
+
+/// Argument slots written for kind `kind` (0 for an unknown kind).
+pub const fn kind_nargs(kind: u16) -> usize {
+    match kind_at(kind) {
+        Some(i) => KINDS[i].args.len(),
+        None => 0,
+    }
+}
+
+/// String slots written for kind `kind`.
+pub const fn kind_ntexts(kind: u16) -> usize {
+    match kind_at(kind) {
+        Some(i) => KINDS[i].texts.len(),
+        None => 0,
+    }
+}
+
+/// The record length of kind `kind`.
+pub const fn kind_record_len(kind: u16) -> usize {
+    record_len(kind_nargs(kind), kind_ntexts(kind))
+}
+
+/// Index of `kind` in [`KINDS`] (ids are 1-based and in order; `kinds_fit_the_wire` holds it).
+const fn kind_at(kind: u16) -> Option<usize> {
+    let i = kind as usize;
+    if i == 0 || i > KINDS.len() {
+        None
+    } else {
+        Some(i - 1)
+    }
+}
+
+/// Why a ring record could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Malformed {
+    /// Shorter than the common part.
+    Short,
+    /// More slots than an [`Event`] has.
+    Shape,
+    /// Shorter than its shape says.
+    Truncated,
+}
+
+/// Reads one ring record back into a whole [`Event`] (slots it does not carry are 0, and
+/// `shape` is 0 as in every userspace event).
+pub fn decode(bytes: &[u8]) -> Result<Event, Malformed> {
+    if bytes.len() < HEAD_LEN {
+        return Err(Malformed::Short);
+    }
+    // SAFETY: `bytes` holds HEAD_LEN bytes; `Head` is repr(C) integers (every bit pattern
+    // valid); read_unaligned does not rely on the ring buffer's 8-byte alignment.
+    let head: Head = unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) };
+    let nargs = (head.shape & 0xff) as usize;
+    let ntexts = ((head.shape >> 8) & 0xff) as usize;
+    let mut ev = Event::ZERO;
+    ev.mono_ns = head.mono_ns;
+    ev.boot_ns = head.boot_ns;
+    ev.pid_tgid = head.pid_tgid;
+    ev.kind = head.kind;
+    ev.cpu = head.cpu;
+    ev.comm = head.comm;
+    if nargs > MAX_ARGS || ntexts > MAX_TEXTS {
+        return Err(Malformed::Shape);
+    }
+    if bytes.len() < record_len(nargs, ntexts) {
+        return Err(Malformed::Truncated);
+    }
+    let args = &bytes[HEAD_LEN..HEAD_LEN + 8 * nargs];
+    for (slot, b) in ev.args.iter_mut().zip(args.chunks_exact(8)) {
+        *slot = u64::from_le_bytes(b.try_into().expect("8-byte chunk"));
+    }
+    let texts = &bytes[HEAD_LEN + 8 * nargs..record_len(nargs, ntexts)];
+    for (slot, b) in ev.text.iter_mut().zip(texts.chunks_exact(TEXT_LEN)) {
+        slot.copy_from_slice(b);
+    }
+    Ok(ev)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind;
+
+    /// What an eBPF program writes for `ev` with this shape.
+    fn encode(ev: &Event, nargs: usize, ntexts: usize) -> Vec<u8> {
+        let mut head = *ev;
+        head.shape = shape(nargs, ntexts);
+        // SAFETY: repr(C) integers, read as bytes.
+        let whole: &[u8] =
+            unsafe { core::slice::from_raw_parts((&raw const head).cast(), size_of::<Event>()) };
+        let mut out = whole[..HEAD_LEN].to_vec();
+        for a in &ev.args[..nargs] {
+            out.extend_from_slice(&a.to_le_bytes());
+        }
+        for t in &ev.text[..ntexts] {
+            out.extend_from_slice(t);
+        }
+        out
+    }
+
+    fn sample() -> Event {
+        let mut ev = Event::ZERO;
+        ev.mono_ns = 11;
+        ev.boot_ns = 22;
+        ev.pid_tgid = (7 << 32) | 9;
+        ev.kind = kind::SUSPEND_RESUME;
+        ev.cpu = 3;
+        ev.comm[..4].copy_from_slice(b"sshd");
+        ev.args[0] = 5;
+        ev.args[1] = u64::MAX;
+        ev.text[0][..7].copy_from_slice(b"suspend");
+        ev
+    }
+
+    #[test]
+    fn a_cut_record_reads_back_as_the_event() {
+        let ev = sample();
+        let bytes = encode(&ev, 2, 1);
+        assert_eq!(bytes.len(), kind_record_len(kind::SUSPEND_RESUME));
+        assert_eq!(decode(&bytes), Ok(ev));
+    }
+
+    #[test]
+    fn a_full_record_is_an_event() {
+        let mut ev = sample();
+        ev.args[7] = 77;
+        ev.text[1][0] = b'x';
+        let bytes = encode(&ev, MAX_ARGS, MAX_TEXTS);
+        assert_eq!(bytes.len(), size_of::<Event>());
+        assert_eq!(decode(&bytes), Ok(ev));
+    }
+
+    #[test]
+    fn slots_beyond_the_shape_read_as_zero() {
+        let mut ev = sample();
+        ev.args[2] = 99; // not in a 2-argument record
+        let mut want = ev;
+        want.args[2] = 0;
+        assert_eq!(decode(&encode(&ev, 2, 1)), Ok(want));
+    }
+
+    #[test]
+    fn malformed_records_are_refused() {
+        let bytes = encode(&sample(), 2, 1);
+        assert_eq!(decode(&bytes[..HEAD_LEN - 1]), Err(Malformed::Short));
+        assert_eq!(decode(&bytes[..bytes.len() - 1]), Err(Malformed::Truncated));
+        let mut bad = bytes.clone();
+        bad[core::mem::offset_of!(Event, shape)] = MAX_ARGS as u8 + 1;
+        assert_eq!(decode(&bad), Err(Malformed::Shape));
+    }
+
+    #[test]
+    fn timer_records_are_small() {
+        assert_eq!(kind_record_len(kind::HRTIMER_START), 112);
+        assert_eq!(kind_record_len(kind::HRTIMER_CANCEL), 56);
+        assert_eq!(kind_record_len(kind::SCHED_SWITCH), 72);
+        assert_eq!(kind_record_len(0), HEAD_LEN);
+        for k in KINDS {
+            assert!(kind_record_len(k.id) <= size_of::<Event>(), "{}", k.name);
+        }
+    }
+}
