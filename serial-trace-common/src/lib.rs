@@ -296,8 +296,6 @@ pub struct CallState {
 /// Global `u64`: wake the reader only once this many bytes wait in the ring buffer (batching
 /// wakeups keeps the recorder from waking, and arming a timer, once per event).
 pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
-/// Program used only to find out whether fentry programs load on this kernel.
-pub const FENTRY_PROBE_PROGRAM: &str = "fentry_capability";
 
 /// One event. 176 bytes, 8-aligned. The eBPF side writes it cut to its kind's slots
 /// ([`wire`]).

@@ -6,7 +6,6 @@
 #![no_main]
 
 mod emit;
-mod fentry_capability;
 mod power;
 mod rtc;
 mod sched;

@@ -71,7 +71,7 @@ pub fn tracepoint_name(k: &KindInfo) -> String {
 
 /// Plans every tracepoint kind against the formats found under the tracefs `root`, and the
 /// raw twins of the hot ones against the kernel's BTF (`Err`: there is none, and why).
-pub fn plan_tracepoints(root: &Path, btf: Result<&btf_rs::Btf, String>) -> Plan {
+pub fn plan_tracepoints(root: &Path, btf: Result<&crate::kernel::btf::Btf, String>) -> Plan {
     let mut attachable = Vec::new();
     let mut probes = Vec::new();
     for kind in KINDS.iter().filter(|k| k.is_tracepoint()) {

@@ -84,7 +84,10 @@ fn poll_row() -> ProbeRecord {
 
 fn unprivileged_rows() -> Vec<ProbeRecord> {
     let mut rows = match tracefs::find() {
-        Some(root) => hooks::plan_tracepoints(&root, crate::kernel::btf::layouts()).probes,
+        Some(root) => {
+            let btf = crate::kernel::btf::layouts();
+            hooks::plan_tracepoints(&root, btf.as_deref().map_err(Clone::clone)).probes
+        }
         None => Vec::new(),
     };
     let support = FunctionHookSupport {

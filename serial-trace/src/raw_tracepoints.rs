@@ -11,13 +11,12 @@
 //! whose prototype differs from what a program reads, or that has no BTF, keeps the classic
 //! program, and `probe` says why.
 
-use btf_rs::Btf;
 use serial_trace_common::{
     FieldSpec, HookSpec, KindInfo, TextSpec, arg, field_source, kind, text_kind,
 };
 
 use crate::kernel::btf::{
-    offset_of, pointer_size, require_member_size, require_offset, tracepoint_prototype,
+    Btf, offset_of, pointer_size, require_member_size, require_offset, tracepoint_prototype,
 };
 
 /// One raw program of a hook: its name in the eBPF object and the leading `TP_PROTO`
@@ -212,7 +211,7 @@ mod tests {
 
     #[test]
     fn every_hot_hook_has_a_raw_twin_on_this_kernel() {
-        let btf = crate::kernel::btf::layouts().expect("this machine has kernel BTF");
+        let btf = &*crate::kernel::btf::layouts().expect("this machine has kernel BTF");
         let mut planned = 0;
         for k in KINDS.iter().filter(|k| k.is_tracepoint()) {
             match plan(btf, k) {
@@ -236,7 +235,7 @@ mod tests {
 
     #[test]
     fn sched_switch_takes_the_state_argument_where_the_kernel_passes_it() {
-        let btf = crate::kernel::btf::layouts().expect("this machine has kernel BTF");
+        let btf = &*crate::kernel::btf::layouts().expect("this machine has kernel BTF");
         // this machine runs 6.18: four arguments
         let p = plan(btf, kind_info(kind::SCHED_SWITCH).unwrap())
             .unwrap()

@@ -1,33 +1,39 @@
-//! The running kernel's BTF (`/sys/kernel/btf/vmlinux`), parsed once per process and shared.
+//! The running kernel's BTF (`/sys/kernel/btf/vmlinux`): struct layouts and tracepoint
+//! prototypes.
 //!
-//! Two readers of the same file, each parsed at most once: btf-rs walks struct layouts (aya-ebpf
-//! has no CO-RE relocations, so every offset an eBPF program needs is resolved here and passed
-//! to it as a load-time global), and aya needs its own `Btf` to load fentry/fexit programs.
+//! aya-ebpf has no CO-RE relocations, so every offset an eBPF program needs is resolved here
+//! and passed to it as a load-time global. The file is read by `btf_format` (bytes and an
+//! index, nothing per type), once while the recorder sets up, and freed when set-up lets go
+//! of it. aya reads the file its own way only to load fentry/fexit programs ([`for_aya`]).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use btf_rs::{Btf, Type};
+pub use crate::kernel::btf_format::Btf;
+use crate::kernel::btf_format::{Type, kind};
 
 /// Where the running kernel publishes its BTF.
 pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// The kernel's BTF for struct layouts ([`offset_of`]), parsed on first use.
-pub fn layouts() -> Result<&'static Btf, String> {
-    static PARSED: OnceLock<Result<Btf, String>> = OnceLock::new();
-    PARSED
-        .get_or_init(|| {
-            // Read whole, then parsed from memory: btf-rs parsing the file through a reader
-            // seeks for every type (125,831 lseek calls for 6.18's vmlinux, 0.3 s under strace)
-            let bytes = std::fs::read(VMLINUX_BTF)
-                .map_err(|e| format!("no kernel BTF at {VMLINUX_BTF} ({e})"))?;
-            Btf::from_bytes(&bytes)
-                .map_err(|e| format!("kernel BTF at {VMLINUX_BTF} unreadable ({e})"))
-        })
-        .as_ref()
-        .map_err(Clone::clone)
+/// The kernel's BTF for struct layouts ([`offset_of`]): parsed when nobody holds it, shared
+/// while someone does (the loader holds it through set-up, so it is parsed once per recording
+/// and freed before the programs load).
+pub fn layouts() -> Result<Arc<Btf>, String> {
+    static HELD: Mutex<Weak<Btf>> = Mutex::new(Weak::new());
+    let mut held = HELD.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(btf) = held.upgrade() {
+        return Ok(btf);
+    }
+    let bytes =
+        std::fs::read(VMLINUX_BTF).map_err(|e| format!("no kernel BTF at {VMLINUX_BTF} ({e})"))?;
+    let btf = Arc::new(
+        Btf::parse(bytes).map_err(|e| format!("kernel BTF at {VMLINUX_BTF} unreadable ({e})"))?,
+    );
+    *held = Arc::downgrade(&btf);
+    Ok(btf)
 }
 
-/// The kernel's BTF as aya reads it, for loading fentry/fexit programs, parsed on first use.
+/// The kernel's BTF as aya reads it, for loading fentry/fexit programs, parsed on first use
+/// (only when one is loaded: it takes 16 MB).
 pub fn for_aya() -> Result<&'static aya::Btf, String> {
     static PARSED: OnceLock<Result<aya::Btf, String>> = OnceLock::new();
     PARSED
@@ -39,11 +45,13 @@ pub fn for_aya() -> Result<&'static aya::Btf, String> {
 /// Byte offset of `path` (members separated by `.`, e.g. `buf.mem_used`) in `struct name`.
 /// Members of anonymous structs and unions are found as if they were direct members, like C.
 pub fn offset_of(btf: &Btf, name: &str, path: &str) -> Option<u32> {
-    let types = btf.resolve_types_by_name(name).ok()?;
-    types.iter().find_map(|t| match t {
-        Type::Struct(_) | Type::Union(_) => path_member(btf, t, path).map(|(off, _)| off),
-        _ => None,
-    })
+    composites(btf, name).find_map(|t| path_member(btf, &t, path).map(|(off, _)| off))
+}
+
+/// The structs and unions named `name`.
+fn composites<'a>(btf: &'a Btf, name: &'a str) -> impl Iterator<Item = Type<'a>> + 'a {
+    btf.by_name(name)
+        .filter(|t| matches!(t.kind, kind::STRUCT | kind::UNION))
 }
 
 /// `offset_of`, or a message naming what the kernel lacks.
@@ -55,16 +63,10 @@ pub fn require_offset(btf: &Btf, name: &str, path: &str) -> Result<u32, String> 
 /// Size in bytes of the integer, enum or pointer member `path` of `struct name` (a 32-bit
 /// kernel's pointers and `size_t` are 4 bytes): the width an eBPF program must read it with.
 pub fn member_size(btf: &Btf, name: &str, path: &str) -> Option<u32> {
-    let types = btf.resolve_types_by_name(name).ok()?;
-    let ty = types.iter().find_map(|t| match t {
-        Type::Struct(_) | Type::Union(_) => path_member(btf, t, path).map(|(_, ty)| ty),
-        _ => None,
-    })?;
-    match ty {
-        Type::Int(i) => Some(i.size() as u32),
-        Type::Enum(e) => Some(e.size() as u32),
-        Type::Enum64(e) => Some(e.size() as u32),
-        Type::Ptr(_) => pointer_size(btf),
+    let ty = composites(btf, name).find_map(|t| path_member(btf, &t, path).map(|(_, ty)| ty))?;
+    match ty.kind {
+        kind::INT | kind::ENUM | kind::ENUM64 => Some(ty.size_or_type),
+        kind::PTR => pointer_size(btf),
         _ => None,
     }
 }
@@ -72,11 +74,9 @@ pub fn member_size(btf: &Btf, name: &str, path: &str) -> Option<u32> {
 /// The kernel's pointer width: BTF gives pointers no size, and Linux's `long` is pointer-sized
 /// on every architecture it runs on (ILP32, LP64).
 pub fn pointer_size(btf: &Btf) -> Option<u32> {
-    let types = btf.resolve_types_by_name("long unsigned int").ok()?;
-    types.iter().find_map(|t| match t {
-        Type::Int(i) => Some(i.size() as u32),
-        _ => None,
-    })
+    btf.by_name("long unsigned int")
+        .find(|t| t.kind == kind::INT)
+        .map(|t| t.size_or_type)
 }
 
 /// `member_size`, or a message naming what the kernel lacks.
@@ -99,73 +99,57 @@ pub fn require_member_size(btf: &Btf, name: &str, path: &str) -> Result<u32, Str
 pub fn tracepoint_prototype(btf: &Btf, name: &str) -> Result<Vec<String>, String> {
     let typedef = format!("btf_trace_{name}");
     let missing = || format!("kernel BTF has no prototype for tracepoint {name} ({typedef})");
-    let types = btf.resolve_types_by_name(&typedef).map_err(|_| missing())?;
-    let Some(Type::Typedef(t)) = types.into_iter().find(|t| matches!(t, Type::Typedef(_))) else {
-        return Err(missing());
-    };
-    let Ok(Type::Ptr(ptr)) = btf.resolve_chained_type(&t) else {
-        return Err(missing());
-    };
-    let Ok(Type::FuncProto(proto)) = btf.resolve_chained_type(&ptr) else {
-        return Err(missing());
-    };
+    let t = btf
+        .by_name(&typedef)
+        .find(|t| t.kind == kind::TYPEDEF)
+        .ok_or_else(missing)?;
+    let ptr = btf
+        .ty(t.size_or_type)
+        .filter(|t| t.kind == kind::PTR)
+        .ok_or_else(missing)?;
+    let proto = btf
+        .ty(ptr.size_or_type)
+        .filter(|t| t.kind == kind::FUNC_PROTO)
+        .ok_or_else(missing)?;
     // the first parameter is the probe's `void *__data`, not the tracepoint's
-    proto
-        .parameters
-        .iter()
+    Ok(btf
+        .params(&proto)
         .skip(1)
-        .map(|p| {
-            let ty = btf
-                .resolve_chained_type(p)
-                .map_err(|e| format!("{typedef}: {e}"))?;
-            Ok(c_type(btf, &ty, 0))
-        })
-        .collect()
+        .map(|id| c_type(btf, id, 0))
+        .collect())
 }
 
-/// `ty` spelled as in C, typedef names kept and qualifiers dropped.
-fn c_type(btf: &Btf, ty: &Type, depth: u32) -> String {
-    let named = |prefix: &str, t: &dyn btf_rs::BtfType| {
-        let n = btf.resolve_name(t).unwrap_or_default();
-        if n.is_empty() {
-            format!("{prefix}(anonymous)")
-        } else {
-            format!("{prefix}{n}")
-        }
-    };
+/// Type `id` spelled as in C, typedef names kept and qualifiers dropped.
+fn c_type(btf: &Btf, id: u32, depth: u32) -> String {
     if depth > 8 {
         return "?".into();
     }
-    match ty {
-        Type::Void => "void".into(),
-        Type::Int(i) if i.is_bool() => "bool".into(),
-        Type::Int(i) => named("", i),
-        Type::Typedef(t) => named("", t),
-        Type::Struct(s) => named("struct ", s),
-        Type::Union(u) => named("union ", u),
-        Type::Enum(e) => named("enum ", e),
-        Type::Enum64(e) => named("enum ", e),
-        Type::Fwd(f) => named("struct ", f),
-        Type::Ptr(p) => match btf.resolve_chained_type(p) {
-            Ok(inner) => format!("{} *", c_type(btf, &inner, depth + 1)),
-            Err(_) => "void *".into(),
-        },
-        Type::Volatile(t) | Type::Const(t) | Type::Restrict(t) => {
-            match btf.resolve_chained_type(t) {
-                Ok(inner) => c_type(btf, &inner, depth + 1),
-                Err(_) => "?".into(),
-            }
+    let Some(ty) = btf.ty(id) else {
+        return "void".into();
+    };
+    let named = |prefix: &str| {
+        if ty.name.is_empty() {
+            format!("{prefix}(anonymous)")
+        } else {
+            format!("{prefix}{}", ty.name)
         }
-        Type::TypeTag(t) => match btf.resolve_chained_type(t) {
-            Ok(inner) => c_type(btf, &inner, depth + 1),
-            Err(_) => "?".into(),
-        },
+    };
+    match ty.kind {
+        kind::INT if Btf::is_bool(&ty) => "bool".into(),
+        kind::INT | kind::TYPEDEF => named(""),
+        kind::STRUCT | kind::FWD => named("struct "),
+        kind::UNION => named("union "),
+        kind::ENUM | kind::ENUM64 => named("enum "),
+        kind::PTR => format!("{} *", c_type(btf, ty.size_or_type, depth + 1)),
+        kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
+            c_type(btf, ty.size_or_type, depth + 1)
+        }
         _ => "?".into(),
     }
 }
 
 /// The byte offset and type of the member at `path` (`.`-separated) in the struct/union `ty`.
-fn path_member(btf: &Btf, ty: &Type, path: &str) -> Option<(u32, Type)> {
+fn path_member<'a>(btf: &'a Btf, ty: &Type<'a>, path: &str) -> Option<(u32, Type<'a>)> {
     let (first, rest) = match path.split_once('.') {
         Some((f, r)) => (f, Some(r)),
         None => (path, None),
@@ -182,37 +166,32 @@ fn path_member(btf: &Btf, ty: &Type, path: &str) -> Option<(u32, Type)> {
 
 /// The byte offset and (typedef-stripped) type of member `name` of the struct/union `ty`,
 /// searching anonymous members too. `depth` bounds the recursion on malformed BTF.
-fn member(btf: &Btf, ty: &Type, name: &str, depth: u32) -> Option<(u32, Type)> {
-    let (Type::Struct(s) | Type::Union(s)) = ty else {
-        return None;
-    };
+fn member<'a>(btf: &'a Btf, ty: &Type<'a>, name: &str, depth: u32) -> Option<(u32, Type<'a>)> {
     if depth > 8 {
         return None;
     }
-    for m in &s.members {
-        let m_name = btf.resolve_name(m).unwrap_or_default();
-        let m_ty = strip(btf, btf.resolve_chained_type(m).ok()?)?;
-        if m_name == name {
-            return Some((m.bit_offset() / 8, m_ty));
+    for m in btf.members(ty) {
+        let m_ty = strip(btf, m.type_id)?;
+        if m.name == name {
+            return Some((m.bit_offset / 8, m_ty));
         }
-        if m_name.is_empty() {
+        if m.name.is_empty() {
             if let Some((off, t)) = member(btf, &m_ty, name, depth + 1) {
-                return Some((m.bit_offset() / 8 + off, t));
+                return Some((m.bit_offset / 8 + off, t));
             }
         }
     }
     None
 }
 
-/// Follows typedefs and qualifiers to the underlying type.
-fn strip(btf: &Btf, mut ty: Type) -> Option<Type> {
+/// Type `id` with typedefs and qualifiers followed to the underlying type (`None` for void).
+fn strip(btf: &Btf, mut id: u32) -> Option<Type<'_>> {
     for _ in 0..16 {
-        match &ty {
-            Type::Typedef(t) => ty = btf.resolve_chained_type(t).ok()?,
-            Type::Volatile(t) | Type::Const(t) | Type::Restrict(t) => {
-                ty = btf.resolve_chained_type(t).ok()?;
+        let ty = btf.ty(id)?;
+        match ty.kind {
+            kind::TYPEDEF | kind::VOLATILE | kind::CONST | kind::RESTRICT | kind::TYPE_TAG => {
+                id = ty.size_or_type;
             }
-            Type::TypeTag(t) => ty = btf.resolve_chained_type(t).ok()?,
             _ => return Some(ty),
         }
     }
@@ -222,11 +201,73 @@ fn strip(btf: &Btf, mut ty: Type) -> Option<Type> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::btf_format::tests::{Strings, blob_with};
+
+    /// A kernel's BTF in miniature: typedefs, pointers, a bitfield, a member inside an
+    /// anonymous union, and a tracepoint prototype.
+    fn miniature() -> Btf {
+        let mut s = Strings::new();
+        let (a, b, x, inner, p) = (
+            s.off("a"),
+            s.off("b"),
+            s.off("x"),
+            s.off("inner"),
+            s.off("p"),
+        );
+        let types: &[crate::kernel::btf_format::tests::TypeSpec<'_>] = &[
+            ("long unsigned int", kind::INT, 0, false, 8, &[64]), // 1
+            ("int", kind::INT, 0, false, 4, &[32]),               // 2
+            ("", kind::PTR, 0, false, 0, &[]),                    // 3: void *
+            ("pair", kind::STRUCT, 2, false, 8, &[a, 2, 0, b, 2, 32]), // 4
+            ("", kind::UNION, 1, false, 8, &[inner, 4, 0]),       // 5
+            // 6: `int x:4; union { struct pair inner; }; void *p;`
+            (
+                "outer",
+                kind::STRUCT,
+                3,
+                true,
+                24,
+                &[x, 2, 4 << 24, 0, 5, 64, p, 3, 128],
+            ),
+            ("outer_t", kind::TYPEDEF, 0, false, 6, &[]), // 7
+            ("", kind::FUNC_PROTO, 3, false, 0, &[0, 3, 0, 9, 0, 2]), // 8
+            ("", kind::PTR, 0, false, 7, &[]),            // 9: outer_t *
+            ("", kind::PTR, 0, false, 8, &[]),            // 10
+            ("btf_trace_demo", kind::TYPEDEF, 0, false, 10, &[]), // 11
+            ("_Bool", kind::INT, 0, false, 1, &[(4 << 24) | 8]), // 12
+        ];
+        Btf::parse(blob_with(types, s)).unwrap()
+    }
+
+    #[test]
+    fn layouts_of_a_miniature_kernel() {
+        let btf = miniature();
+        assert_eq!(offset_of(&btf, "outer", "x"), Some(0));
+        assert_eq!(offset_of(&btf, "outer", "inner"), Some(8));
+        assert_eq!(offset_of(&btf, "outer", "inner.b"), Some(12));
+        // a member of the anonymous union is found as if it were the struct's own
+        assert_eq!(offset_of(&btf, "outer", "p"), Some(16));
+        assert_eq!(offset_of(&btf, "outer", "nope"), None);
+        assert_eq!(
+            offset_of(&btf, "outer_t", "p"),
+            None,
+            "a typedef is not a struct"
+        );
+        assert_eq!(pointer_size(&btf), Some(8));
+        assert_eq!(member_size(&btf, "outer", "p"), Some(8));
+        assert_eq!(member_size(&btf, "outer", "inner.a"), Some(4));
+        assert_eq!(member_size(&btf, "outer", "inner"), None);
+        assert_eq!(
+            tracepoint_prototype(&btf, "demo").unwrap(),
+            ["outer_t *", "int"]
+        );
+        assert!(tracepoint_prototype(&btf, "other").is_err());
+    }
 
     #[test]
     fn resolves_nested_and_anonymous_members_of_this_kernel() {
         // Every kernel the project supports has BTF; the layout is the running one's.
-        let btf = layouts().expect("this machine has kernel BTF");
+        let btf = &*layouts().expect("this machine has kernel BTF");
         let buf = offset_of(btf, "tty_port", "buf").expect("tty_port.buf");
         let used = offset_of(btf, "tty_port", "buf.mem_used").expect("tty_port.buf.mem_used");
         let inner = offset_of(btf, "tty_bufhead", "mem_used").unwrap();
@@ -245,7 +286,7 @@ mod tests {
 
     #[test]
     fn tracepoint_prototypes_come_from_this_kernels_btf() {
-        let btf = layouts().expect("this machine has kernel BTF");
+        let btf = &*layouts().expect("this machine has kernel BTF");
         let p = tracepoint_prototype(btf, "hrtimer_expire_entry").unwrap();
         assert_eq!(p, ["struct hrtimer *", "ktime_t *"]);
         let p = tracepoint_prototype(btf, "sched_switch").unwrap();
@@ -266,7 +307,7 @@ mod tests {
 
     #[test]
     fn member_widths_come_from_this_kernels_btf() {
-        let btf = layouts().expect("this machine has kernel BTF");
+        let btf = &*layouts().expect("this machine has kernel BTF");
         let long = pointer_size(btf).expect("unsigned long");
         assert_eq!(long as usize, size_of::<usize>(), "the host's own width");
         // pointers, size_t and int members, through typedefs and anonymous unions

@@ -3,7 +3,9 @@
 //! run counters, clocks, capabilities, and errno spelling. `analysis/`, `render/` and `trace/`
 //! never come here: what they need from the kernel is in the trace header.
 
+pub mod bpf_syscall;
 pub mod btf;
+pub mod btf_format;
 pub mod clock;
 pub mod errno;
 pub mod kallsyms;

@@ -21,6 +21,8 @@ use std::io;
 use std::mem::{offset_of, size_of};
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use crate::kernel::bpf_syscall::sys_bpf;
+
 /// `BPF_OBJ_GET_INFO_BY_FD` from `enum bpf_cmd` (include/uapi/linux/bpf.h).
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 
@@ -119,20 +121,6 @@ const _: () = {
 /// valid.
 const MISSES_END: usize = offset_of!(BpfProgInfo, recursion_misses) + size_of::<u64>();
 
-/// The `bpf()` system call with a `union bpf_attr` prefix `T`; the kernel's result or errno.
-///
-/// # Safety
-/// `attr` must point to a valid, initialised `bpf_attr` prefix for `cmd` whose pointers are
-/// valid for what `cmd` reads and writes.
-unsafe fn sys_bpf<T>(cmd: libc::c_long, attr: *mut T) -> io::Result<libc::c_long> {
-    // SAFETY: upheld by the caller.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr, size_of::<T>() as libc::c_uint) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(ret)
-}
-
 /// The `info` member of `union bpf_attr` used by `BPF_OBJ_GET_INFO_BY_FD`.
 /// Passing only this prefix of the union is fine: the kernel zero-extends a
 /// shorter attr.
@@ -202,7 +190,7 @@ mod tests {
         assert!(!all_skips_counted("5.10.0-46-amd64"));
         assert!(!all_skips_counted("garbage"));
     }
-    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsFd;
 
     #[test]
     fn prog_stats_recursion_misses_offset_matches_uapi() {
@@ -212,71 +200,13 @@ mod tests {
         assert_eq!(std::mem::align_of::<BpfProgInfo>(), 8);
     }
 
-    /// Prefix of the `BPF_PROG_LOAD` member of `union bpf_attr`.
-    #[repr(C, align(8))]
-    struct BpfAttrProgLoad {
-        prog_type: u32,
-        insn_cnt: u32,
-        insns: u64,
-        license: u64,
-        log_level: u32,
-        log_size: u32,
-        log_buf: u64,
-        kern_version: u32,
-        prog_flags: u32,
-    }
-
-    /// `struct bpf_insn`: code, dst_reg:4|src_reg:4, off, imm.
-    #[repr(C)]
-    struct BpfInsn {
-        code: u8,
-        regs: u8,
-        off: i16,
-        imm: i32,
-    }
-
-    /// Loads `mov r0, 0; exit` as a socket filter with the raw syscall.
-    fn load_trivial_prog() -> io::Result<OwnedFd> {
-        const BPF_PROG_LOAD: libc::c_long = 5;
-        const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
-        let insns = [
-            // BPF_ALU64 | BPF_MOV | BPF_K, r0 = 0
-            BpfInsn {
-                code: 0xb7,
-                regs: 0,
-                off: 0,
-                imm: 0,
-            },
-            // BPF_JMP | BPF_EXIT
-            BpfInsn {
-                code: 0x95,
-                regs: 0,
-                off: 0,
-                imm: 0,
-            },
-        ];
-        let license = c"GPL";
-        let mut attr = BpfAttrProgLoad {
-            prog_type: BPF_PROG_TYPE_SOCKET_FILTER,
-            insn_cnt: insns.len() as u32,
-            insns: insns.as_ptr() as u64,
-            license: license.as_ptr() as u64,
-            log_level: 0,
-            log_size: 0,
-            log_buf: 0,
-            kern_version: 0,
-            prog_flags: 0,
-        };
-        // SAFETY: `attr` is a valid `bpf_attr` prefix and its pointers refer to live locals.
-        let ret = unsafe { sys_bpf(BPF_PROG_LOAD, &raw mut attr) }?;
-        // SAFETY: on success the syscall returns a new fd we now own.
-        Ok(unsafe { OwnedFd::from_raw_fd(ret as i32) })
-    }
-
     #[test]
     #[ignore = "needs root: loads a BPF program"]
     fn prog_stats_of_loaded_prog() {
-        let fd = load_trivial_prog().expect("BPF_PROG_LOAD");
+        let fd = crate::kernel::bpf_syscall::load_trivial(
+            crate::kernel::bpf_syscall::PROG_TYPE_SOCKET_FILTER,
+        )
+        .expect("BPF_PROG_LOAD");
         let stats = prog_stats(fd.as_fd()).expect("BPF_OBJ_GET_INFO_BY_FD");
         assert_eq!(stats.run_cnt, 0, "{stats:?}");
         assert_eq!(stats.recursion_misses, 0, "{stats:?}");

@@ -67,6 +67,16 @@ pub fn max_rss_kb() -> Option<u64> {
     (unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } == 0).then_some(ru.ru_maxrss as u64)
 }
 
+/// Gives the heap's free memory back to the kernel (glibc keeps freed memory for reuse, so a
+/// large structure freed early would otherwise stay resident for the whole recording).
+pub fn release_freed_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only walks glibc's own arenas.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// This process's resident set size now, in KiB (`VmRSS` of `/proc/self/status`).
 pub fn rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

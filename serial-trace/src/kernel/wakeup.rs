@@ -21,6 +21,7 @@ pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
         Ok(b) => b,
         Err(e) => return (cfg, Some(format!("{e}: timer clock ids not recorded"))),
     };
+    let btf = &*btf;
     // `node` (a timerqueue_node) comes first, so 0 is never these members' offset.
     cfg.hrtimer_softexpires_offset = offset_of(btf, "hrtimer", "_softexpires").unwrap_or(0);
     cfg.hrtimer_function_offset = offset_of(btf, "hrtimer", "function").unwrap_or(0);
@@ -49,7 +50,7 @@ mod tests {
     #[test]
     fn resolves_this_kernels_hrtimer_layout() {
         // Every kernel the project supports has BTF; the layout is the running one's.
-        let btf = crate::kernel::btf::layouts().expect("this machine has kernel BTF");
+        let btf = &*crate::kernel::btf::layouts().expect("this machine has kernel BTF");
         let base = offset_of(btf, "hrtimer", "base").expect("hrtimer.base");
         // node (timerqueue_node, 32 bytes) + _softexpires (8) + function (8) come first
         assert_eq!(base, 48);

@@ -1,14 +1,16 @@
 //! Loads the eBPF object with the load-time globals, attaches every hook the plan allows and
 //! fills in the attach table with what actually happened.
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result};
 use aya::{
     Ebpf, EbpfLoader,
-    programs::{FEntry, RawTracePoint, TracePoint},
+    programs::{RawTracePoint, TracePoint},
 };
 use serial_trace_common::{
-    COMM_LEN, EVENTS_MAP, FENTRY_PROBE_PROGRAM, FILTER_GLOBAL, RAW_SPECS_GLOBAL, SERIAL_GLOBAL,
-    SPECS_GLOBAL, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    COMM_LEN, EVENTS_MAP, FILTER_GLOBAL, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL, TaskFilter,
+    WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
 use super::serial_attach::{attach_serial, serial_config};
@@ -16,8 +18,9 @@ use crate::hooks::{
     self, FunctionHookSupport, Plan, RAW_TRACEPOINT_METHOD, SerialMethod, TracepointMethod,
     TracepointPlan,
 };
+use crate::kernel::btf::Btf;
 use crate::kernel::kallsyms::Kallsyms;
-use crate::kernel::tracefs;
+use crate::kernel::{bpf_syscall, btf_format, tracefs};
 use crate::trace::ProbeRecord;
 
 /// The eBPF object built by `build.rs` (aya-build) from `serial-trace-ebpf`.
@@ -81,13 +84,31 @@ pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
 }
 
 pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
+    if EBPF_OBJECT.is_empty() {
+        anyhow::bail!(
+            "this serial-trace was built without its eBPF programs (the `ebpf` feature, or a fuzz \
+             build): it can read and report traces, not record them"
+        );
+    }
+    // aya 0.14's `EbpfLoader::new` parses the whole kernel BTF into 16 MB of objects, needed
+    // or not (aya 0.16 defers it, but needs rustc 1.98). aya-ebpf programs carry no CO-RE
+    // relocations, so it is not: the loader is made first, while nothing else is held, its
+    // BTF dropped at once (`.btf(None)`; fentry loads read their own, `for_aya`) and the heap
+    // it took given back, so that it is not on top of everything set-up holds next.
+    let mut loader = EbpfLoader::new();
+    loader.btf(None);
+    crate::kernel::sysinfo::release_freed_heap();
     let root = tracefs::ensure_mounted()?;
-    let btf = match opts.tracepoint_method {
+    // Held through set-up (every reader below shares this one parse), dropped before the
+    // programs load.
+    let btf = crate::kernel::btf::layouts();
+    let raw_btf = match opts.tracepoint_method {
         TracepointMethod::Classic => Err("not asked for (--tracepoint-method classic)".into()),
-        _ => crate::kernel::btf::layouts()
+        _ => btf
+            .as_deref()
             .map_err(|e| format!("the raw programs need the layouts BTF gives: {e}")),
     };
-    let plan: Plan = hooks::plan_tracepoints(&root, btf);
+    let plan: Plan = hooks::plan_tracepoints(&root, raw_btf);
     let specs = plan.specs();
     let raw_specs = plan.raw_specs();
     let filter = task_filter(opts.pid, opts.comm.as_deref())?;
@@ -97,13 +118,10 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let kallsyms = Kallsyms::load();
     let (wake, wake_note) = crate::kernel::wakeup::wake_config(&kallsyms);
     let serial = serial_config(&opts.ports);
-    if EBPF_OBJECT.is_empty() {
-        anyhow::bail!(
-            "this serial-trace was built without its eBPF programs (the `ebpf` feature, or a fuzz \
-             build): it can read and report traces, not record them"
-        );
-    }
-    let mut ebpf = EbpfLoader::new()
+    // asked with the BTF still held (the fentry programs themselves load later, through aya)
+    let fentry = fentry_allowed(&btf, &kallsyms);
+    drop(btf);
+    let mut ebpf = loader
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
         .override_global(SPECS_GLOBAL, &specs, true)
         .override_global(RAW_SPECS_GLOBAL, &raw_specs, true)
@@ -145,7 +163,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         }
     }
     let support = FunctionHookSupport {
-        fentry: fentry_allowed(&mut ebpf, &kallsyms),
+        fentry,
         kprobe: FunctionHookSupport::kprobe_from_sysfs(),
     };
     let serial = attach_serial(&mut ebpf, &kallsyms, &support, opts.serial_method, &serial);
@@ -230,33 +248,34 @@ fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str) -> Result<(
     Ok(())
 }
 
-/// Asks the kernel whether fentry programs load, against the first serial target that exists.
-fn fentry_allowed(ebpf: &mut Ebpf, syms: &Kallsyms) -> Result<(), String> {
+/// Asks the kernel whether fentry programs load and attach, against the first serial target
+/// that exists (a program that returns 0, attached and detached at once).
+fn fentry_allowed(btf: &Result<Arc<Btf>, String>, syms: &Kallsyms) -> Result<(), String> {
     let target = hooks::SERIAL_HOOKS
         .iter()
         .flat_map(|h| h.targets.iter().map(|t| t.function))
         .find(|t| syms.has_function(t))
         .ok_or("no serial-path function exists to test fentry against")?;
-    let btf = crate::kernel::btf::for_aya().map_err(|e| format!("fentry impossible: {e}"))?;
-    let prog: &mut FEntry = ebpf
-        .program_mut(FENTRY_PROBE_PROGRAM)
-        .ok_or("fentry test program missing from the eBPF object")?
-        .try_into()
-        .map_err(|e| format!("{e}"))?;
-    // Loading is not enough: arm64 before 6.4 loads fentry programs but refuses every attach
-    // (no ftrace direct calls), so the test attaches and detaches too.
-    let res = prog.load(target, btf).and_then(|()| {
-        let link = prog.attach()?;
-        prog.detach(link)
-    });
-    let _ = prog.unload();
-    res.map_err(|e| format!("fentry refused: {}", explain_fentry_error(&e)))
+    let btf = btf
+        .as_ref()
+        .map_err(|e| format!("fentry impossible: {e}"))?;
+    let id = btf
+        .by_name(target)
+        .find(|t| t.kind == btf_format::kind::FUNC)
+        .ok_or_else(|| format!("fentry impossible: kernel BTF has no function {target}"))?
+        .id;
+    bpf_syscall::fentry_attaches(id).map_err(|e| {
+        let code = e.raw_os_error();
+        let named = code
+            .and_then(crate::kernel::errno::errno_name)
+            .map_or_else(|| e.to_string(), String::from);
+        format!("fentry refused: {}", explain_fentry_errno(named, code))
+    })
 }
 
-/// [`describe_program_error`], with the reason where the errno alone says little.
-pub(super) fn explain_fentry_error(e: &aya::programs::ProgramError) -> String {
-    let named = describe_program_error(e);
-    if os_error(e) == Some(crate::kernel::errno::ENOTSUPP) {
+/// `named` (an error's errno name), with the reason where the errno alone says little.
+fn explain_fentry_errno(named: String, code: Option<i32>) -> String {
+    if code == Some(crate::kernel::errno::ENOTSUPP) {
         format!(
             "{named}: this kernel cannot attach fentry/fexit programs (no ftrace direct calls: arm64 before 6.4)"
         )

@@ -19,7 +19,7 @@ use crate::trace::ProbeRecord;
 /// `record --port` filter.
 pub fn serial_config(ports: &[String]) -> Result<SerialConfig, String> {
     check_port_filter(ports)?;
-    let btf = crate::kernel::btf::layouts()?;
+    let btf = &*crate::kernel::btf::layouts()?;
     let o = |s: &str, m: &str| require_offset(btf, s, m);
     let mut c = SerialConfig {
         tty_port_itty: o("tty_port", "itty")?,
@@ -92,7 +92,6 @@ pub fn attach_serial(
         drops_hooked: false,
         kprobe_entries: Vec::new(),
     };
-    let btf = crate::kernel::btf::for_aya();
     let mut loaded: HashSet<&'static str> = HashSet::new();
     for hook in SERIAL_HOOKS {
         if matches!(method, SerialMethod::Off | SerialMethod::Poll) {
@@ -127,7 +126,7 @@ pub fn attach_serial(
                 } else {
                     target.kprobe
                 };
-                match attach_target(ebpf, target.function, programs, &btf, &mut loaded) {
+                match attach_target(ebpf, target.function, programs, &mut loaded) {
                     Ok(()) => {
                         // why a preferred method was passed over (arm64 before 6.4: fentry
                         // cannot attach) stays visible beside the one that worked
@@ -202,7 +201,6 @@ fn attach_target(
     ebpf: &mut Ebpf,
     function: &str,
     programs: &[FnProgram],
-    btf: &Result<&aya::Btf, String>,
     loaded: &mut HashSet<&'static str>,
 ) -> Result<(), String> {
     for p in programs {
@@ -218,13 +216,14 @@ fn attach_target(
         };
         match p {
             FnProgram::FEntry(_) => {
-                let btf = btf.as_ref().map_err(Clone::clone)?;
+                // parsed on the first fentry/fexit load only (aya's parse is 16 MB)
+                let btf = crate::kernel::btf::for_aya()?;
                 let prog: &mut FEntry = prog.try_into().map_err(|e| format!("{e}"))?;
                 prog.load(function, btf).map_err(|e| err("loading", e))?;
                 prog.attach().map_err(|e| err("attaching", e))?;
             }
             FnProgram::FExit(_) => {
-                let btf = btf.as_ref().map_err(Clone::clone)?;
+                let btf = crate::kernel::btf::for_aya()?;
                 let prog: &mut FExit = prog.try_into().map_err(|e| format!("{e}"))?;
                 prog.load(function, btf).map_err(|e| err("loading", e))?;
                 prog.attach().map_err(|e| err("attaching", e))?;
