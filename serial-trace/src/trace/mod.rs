@@ -48,10 +48,11 @@ pub const TASK_CALLBACKS: &[&str] = &[
 ];
 
 pub const MAGIC: [u8; 8] = *b"SRLTRACE";
-/// 3: every frame starts with [`SYNC`] and its checksum covers its length, so a reader skips a
-/// damaged frame and goes on; 2: event frames are LZ4-compressed (`EVENTS_LZ4`). Versions 1
-/// and 2 still read.
-pub const VERSION: u16 = 3;
+/// 4: event frames code argument slots as differences (`EVENTS_DELTA_LZ4`); 3: every frame
+/// starts with [`SYNC`] and its checksum covers its length, so a reader skips a damaged frame
+/// and goes on; 2: event frames are LZ4-compressed (`EVENTS_LZ4`). Versions 1 to 3 still
+/// read.
+pub const VERSION: u16 = 4;
 /// Largest payload a reader accepts; the writer stays far below it.
 pub const MAX_FRAME_LEN: u32 = 64 << 20;
 /// The marker in front of every frame (version 3): after a damaged frame the reader looks for
@@ -71,6 +72,8 @@ pub mod frame_type {
     pub const TRAILER: u8 = 5;
     /// An `EVENTS` payload as one LZ4 block: `uncompressed_len:u32le block` (version 2).
     pub const EVENTS_LZ4: u8 = 6;
+    /// `EVENTS_LZ4` with argument slots delta-coded per kind (version 4).
+    pub const EVENTS_DELTA_LZ4: u8 = 7;
 }
 
 /// CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME read back to back; maps event stamps to

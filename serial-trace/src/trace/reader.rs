@@ -12,7 +12,7 @@ use std::path::Path;
 use serial_trace_common::Event;
 use thiserror::Error;
 
-use super::events::decode_batch;
+use super::events::{ArgCoding, decode_batch};
 use super::{
     FRAME_HEAD_LEN, FRAME_HEAD_LEN_V2, Header, LossRecord, MAGIC, MAX_FRAME_LEN, SYNC, Symbol,
     Trailer, VERSION, frame_type,
@@ -326,12 +326,17 @@ impl<R: Read> TraceReader<R> {
             Unknown(u8),
         }
         let decoded: Result<Decoded, String> = match ty {
-            frame_type::EVENTS => decode_batch(&self.payload, &mut self.events)
+            frame_type::EVENTS => decode_batch(&self.payload, ArgCoding::Plain, &mut self.events)
                 .map(|_| Decoded::Events)
                 .map_err(|_| "undecodable event frame".to_string()),
-            frame_type::EVENTS_LZ4 => {
+            frame_type::EVENTS_LZ4 | frame_type::EVENTS_DELTA_LZ4 => {
+                let args = if ty == frame_type::EVENTS_LZ4 {
+                    ArgCoding::Plain
+                } else {
+                    ArgCoding::DeltaPerKind
+                };
                 unpack_lz4(&self.payload, &mut self.unpacked).and_then(|()| {
-                    decode_batch(&self.unpacked, &mut self.events)
+                    decode_batch(&self.unpacked, args, &mut self.events)
                         .map(|_| Decoded::Events)
                         .map_err(|_| "undecodable event frame".to_string())
                 })
@@ -773,7 +778,7 @@ mod tests {
 
     #[test]
     fn version_1_files_with_plain_event_frames_still_read() {
-        let mut enc = super::super::events::BatchEncoder::default();
+        let mut enc = super::super::events::BatchEncoder::with_coding(ArgCoding::Plain);
         let evs: Vec<Event> = (0..5).map(sample_event).collect();
         evs.iter().for_each(|e| enc.push(e));
         let mut v1 = start_of_trace(1);
@@ -785,7 +790,7 @@ mod tests {
 
     #[test]
     fn lying_or_broken_lz4_frames_are_corrupt_not_allocated() {
-        let mut enc = super::super::events::BatchEncoder::default();
+        let mut enc = super::super::events::BatchEncoder::with_coding(ArgCoding::Plain);
         enc.push(&sample_event(1));
         let plain = enc.take_payload();
         let block = lz4_flex::block::compress(&plain);
@@ -827,14 +832,11 @@ mod tests {
             Err(TraceError::NotATrace)
         ));
         let mut newer = bytes.clone();
-        newer[8] = 4;
+        newer[8] = (VERSION + 1) as u8;
         let err = TraceReader::new(&newer[..]).err().unwrap();
         assert!(matches!(
             err,
-            TraceError::UnsupportedVersion {
-                found: 4,
-                supported: 3
-            }
+            TraceError::UnsupportedVersion { found, supported: VERSION } if found == VERSION + 1
         ));
         assert!(err.to_string().contains("newer"));
         assert!(matches!(

@@ -12,6 +12,9 @@ use super::{Header, LossRecord, MAGIC, Symbol, Trailer, VERSION, frame_type};
 
 /// Flush a batch early once it holds about this many bytes.
 pub const BATCH_BYTES: usize = 1 << 20;
+/// Events in a frame at most: a reader holds a frame's events decoded (176 bytes each), and
+/// delta-coded events are small enough that 1 MiB of them would be 75,000.
+pub const BATCH_EVENTS: usize = 1 << 15;
 
 pub struct TraceWriter<W: Write> {
     out: W,
@@ -45,7 +48,7 @@ impl<W: Write> TraceWriter<W> {
     /// Queues one event; writes a frame when the batch is large.
     pub fn push(&mut self, ev: &Event) -> io::Result<()> {
         self.batch.push(ev);
-        if self.batch.approx_size() >= BATCH_BYTES {
+        if self.batch.approx_size() >= BATCH_BYTES || self.batch.len() >= BATCH_EVENTS {
             self.write_batch()?;
         }
         Ok(())
@@ -104,14 +107,15 @@ impl<W: Write> TraceWriter<W> {
         }
         let n = self.batch.len() as u64;
         let payload = self.batch.take_payload();
-        // LZ4 takes ~36 → ~10 bytes an event: kernel addresses and field patterns repeat.
+        // LZ4 takes the coded events to ~5 bytes each: their kinds, tasks and field patterns
+        // repeat.
         // Compressed straight behind the length, no second buffer.
         let mut framed = vec![0u8; 4 + lz4_flex::block::get_maximum_output_size(payload.len())];
         framed[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
         let packed =
             lz4_flex::block::compress_into(&payload, &mut framed[4..]).map_err(io::Error::other)?;
         framed.truncate(4 + packed);
-        self.write_frame(frame_type::EVENTS_LZ4, &framed)?;
+        self.write_frame(frame_type::EVENTS_DELTA_LZ4, &framed)?;
         self.events_written += n;
         Ok(())
     }
