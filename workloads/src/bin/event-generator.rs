@@ -21,6 +21,10 @@
 //! of its own: one thread on a 2-CPU machine makes about 1.7 M events/s under a tracer, less
 //! than a tracer's ring may take, so the benchmark's zero-loss search runs one per CPU.
 //!
+//! With `--cpu C` it runs on CPU C only: a tracer's cost per event can depend on the CPU (a
+//! classic tracepoint's perf event, opened on CPU 0 by bpftrace and aya, adds perf's own work
+//! to every hit there), so the benchmark runs its repetitions on each CPU in turn.
+//!
 //! Prints `{"rounds": N, "alarm": bool, "timers": N, "threads": T, "start_boot_ns", "end_boot_ns"}`.
 
 use std::io::Error;
@@ -47,6 +51,7 @@ fn main() {
     let mut seconds = 10.0f64;
     let mut timers: usize = 0;
     let mut threads: usize = 1;
+    let mut cpu: Option<usize> = None;
     while let Some(a) = args.next() {
         let mut value = || {
             args.next()
@@ -60,9 +65,13 @@ fn main() {
             "--seconds" => seconds = value(),
             "--timers" => timers = value() as usize,
             "--threads" => threads = (value() as usize).max(1),
+            "--cpu" => cpu = Some(value() as usize),
             "-h" | "--help" => usage(),
             _ => usage(),
         }
+    }
+    if let Some(cpu) = cpu {
+        pin_to(cpu);
     }
     let clock = if alarm {
         libc::CLOCK_BOOTTIME_ALARM
@@ -244,13 +253,35 @@ fn paced(per_sec: f64, seconds: f64, start: i64, mut round: impl FnMut()) -> u64
     }
 }
 
+/// Pins this process (threads made later inherit it) to `cpu`.
+fn pin_to(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET stays inside it for cpu < CPU_SETSIZE.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= libc::CPU_SETSIZE as usize {
+            false
+        } else {
+            libc::CPU_SET(cpu, &mut set);
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) == 0
+        }
+    };
+    if !ok {
+        eprintln!(
+            "event-generator: cannot run on CPU {cpu}: {}",
+            Error::last_os_error()
+        );
+        std::process::exit(1);
+    }
+}
+
 fn usage() -> ! {
     eprintln!(
-        "usage: event-generator [--count N | --rate EVENTS_PER_S --seconds S | --timers N] [--alarm] [--threads T]\n\
+        "usage: event-generator [--count N | --rate EVENTS_PER_S --seconds S | --timers N] [--alarm] [--threads T] [--cpu C]\n\
          arms and disarms a timerfd N times (default 100000), or paced to a rate of events\n\
          (two per round) for S seconds (default 10), or arms N timerfds at once and closes\n\
          them; --alarm: a CLOCK_BOOTTIME_ALARM timerfd, which makes exactly 3·N + 1\n\
-         alarmtimer events; --threads: the rounds or the rate shared among T threads"
+         alarmtimer events; --threads: the rounds or the rate shared among T threads;\n\
+         --cpu: run on CPU C only"
     );
     std::process::exit(2);
 }

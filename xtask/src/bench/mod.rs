@@ -20,8 +20,8 @@ use tracer::{Outcome, Tool};
 #[derive(Args, Clone, Debug)]
 pub struct BenchArgs {
     /// Repetitions of the overhead workload under each tracer (interleaved, tracer order
-    /// rotated each repetition).
-    #[arg(long, default_value_t = 5)]
+    /// rotated each repetition; repetition r runs the workload on CPU r mod the CPU count).
+    #[arg(long, default_value_t = 6)]
     pub reps: usize,
     /// Rounds of the overhead workload per repetition: each arms and disarms a timerfd,
     /// two timer events.
@@ -50,6 +50,8 @@ pub struct BenchArgs {
 pub struct Sample {
     /// Wall time of the workload, as it measured itself.
     pub wall_s: f64,
+    /// The CPU the workload ran on.
+    pub cpu: usize,
     pub tracer: Outcome,
 }
 
@@ -150,18 +152,21 @@ impl Bins {
 }
 
 /// The overhead workload under every tracer, `reps` times, interleaved: repetition r starts
-/// with tracer r (mod 4), so no tracer always runs first or right after another.
+/// with tracer r (mod 4), so no tracer always runs first or right after another, and runs on
+/// CPU r (mod the CPU count): a tracer's cost can differ between CPUs (see `overhead_section`).
 fn overhead(args: &BenchArgs, bins: &Bins, dir: &Path) -> Result<Vec<(Tool, Vec<Sample>)>> {
     let mut samples: Vec<(Tool, Vec<Sample>)> =
         Tool::ALL.iter().map(|&t| (t, Vec::new())).collect();
     for rep in 0..args.reps {
+        let cpu = rep % loss_rate::generator_threads();
         for i in 0..Tool::ALL.len() {
             let k = (rep + i) % Tool::ALL.len();
             let tool = Tool::ALL[k];
-            let (run, outcome) = under(tool, bins, dir, &["--count", &args.rounds.to_string()])?;
+            let (rounds, cpu_arg) = (args.rounds.to_string(), cpu.to_string());
+            let (run, outcome) = under(tool, bins, dir, &["--count", &rounds, "--cpu", &cpu_arg])?;
             let wall_s = run.seconds();
             eprintln!(
-                "xtask bench: rep {} {:<13} {:.3} s, {} events recorded, {} lost, collector {:.3} s CPU",
+                "xtask bench: rep {} cpu {cpu} {:<13} {:.3} s, {} events recorded, {} lost, collector {:.3} s CPU",
                 rep + 1,
                 tool.name(),
                 wall_s,
@@ -171,6 +176,7 @@ fn overhead(args: &BenchArgs, bins: &Bins, dir: &Path) -> Result<Vec<(Tool, Vec<
             );
             samples[k].1.push(Sample {
                 wall_s,
+                cpu,
                 tracer: outcome,
             });
         }
