@@ -44,7 +44,10 @@ fn strip_debug_info(object: &std::path::Path) -> anyhow::Result<()> {
         .args(["+nightly", "--print", "sysroot"])
         .output()
         .context("rustc +nightly --print sysroot")?;
-    anyhow::ensure!(sysroot.status.success(), "rustc +nightly --print sysroot failed");
+    anyhow::ensure!(
+        sysroot.status.success(),
+        "rustc +nightly --print sysroot failed"
+    );
     let sysroot = std::path::PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
     let host = std::env::var("HOST")?;
     let objcopy = sysroot.join(format!("lib/rustlib/{host}/bin/rust-objcopy"));
@@ -54,6 +57,10 @@ fn strip_debug_info(object: &std::path::Path) -> anyhow::Result<()> {
         .arg(object)
         .status()
         .with_context(|| format!("running {}", objcopy.display()))?;
-    anyhow::ensure!(status.success(), "{} --strip-debug failed", objcopy.display());
+    anyhow::ensure!(
+        status.success(),
+        "{} --strip-debug failed",
+        objcopy.display()
+    );
     Ok(())
 }

@@ -80,7 +80,10 @@ pub struct WakeConfig {
     /// The kernel's pointer width in bytes (4 on 32-bit kernels; 0 = 8): `function` and `base`
     /// are read with it.
     pub ptr_size: u32,
-    pub _pad: u32,
+    /// `offsetof(struct hrtimer, node.expires)` when `node.expires`, `_softexpires`,
+    /// `function` and `base` lie back to back, 8 bytes each (every 64-bit kernel so far): the
+    /// raw programs then read the four with one kernel read instead of four. 0 = read each.
+    pub hrtimer_window_offset: u32,
 }
 const _: () = assert!(size_of::<WakeConfig>() == 120);
 

@@ -27,6 +27,7 @@ pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
     cfg.hrtimer_function_offset = offset_of(btf, "hrtimer", "function").unwrap_or(0);
     // 0 leaves the eBPF side's 8-byte default (every 64-bit kernel)
     cfg.ptr_size = crate::kernel::btf::pointer_size(btf).unwrap_or(0);
+    cfg.hrtimer_window_offset = hrtimer_window(btf).unwrap_or(0);
     match (
         offset_of(btf, "hrtimer", "base"),
         offset_of(btf, "hrtimer_clock_base", "clockid"),
@@ -43,6 +44,19 @@ pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
     }
 }
 
+/// Where `node.expires`, `_softexpires`, `function` and `base` of `struct hrtimer` start,
+/// when they lie back to back and are 8 bytes each (see `WakeConfig::hrtimer_window_offset`).
+fn hrtimer_window(btf: &crate::kernel::btf::Btf) -> Option<u32> {
+    let at = |path: &str| offset_of(btf, "hrtimer", path);
+    let start = at("node.expires")?;
+    let wide = crate::kernel::btf::pointer_size(btf) == Some(8);
+    let back_to_back = [at("_softexpires")?, at("function")?, at("base")?]
+        .iter()
+        .enumerate()
+        .all(|(i, &off)| off == start + 8 * (i as u32 + 1));
+    (wide && back_to_back && start > 0).then_some(start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +71,8 @@ mod tests {
         assert_eq!(offset_of(btf, "hrtimer", "_softexpires"), Some(32));
         assert_eq!(offset_of(btf, "hrtimer", "function"), Some(40));
         assert!(offset_of(btf, "hrtimer_clock_base", "clockid").is_some());
+        // node (rb_node 24 bytes, then expires), _softexpires, function, base: back to back
+        assert_eq!(hrtimer_window(btf), Some(24));
         assert_eq!(offset_of(btf, "hrtimer", "no_such_member"), None);
     }
 }
