@@ -242,17 +242,17 @@ pub const STATE_COUNTS_MAP: &str = "STATE_COUNTS";
 
 pub mod state_counts {
     /// The LRU state maps, by index, and what losing an entry of each costs.
-    pub const MAPS: [(&str, &str); 6] = [
+    pub const MAPS: [(&str, &str); 5] = [
         (
             "TRACKED",
             "a filtered task's timer no longer recognized at its expiry",
         ),
         (
             "OWNER",
-            "a timer's expiry no longer marks its task's wakeup pending",
+            "a timer's expiry no longer marks its task's wakeup pending, or a recorder timer \
+             is recorded as someone else's",
         ),
         ("PENDING", "a woken task's switch-in not recorded"),
-        ("OWN_TIMERS", "a recorder timer recorded as someone else's"),
         (
             "LAST_WOKEN",
             "a timerfd wakeup found by the armer instead of its waiter",
@@ -269,9 +269,8 @@ pub mod state_counts {
     pub const TRACKED: u32 = 0;
     pub const OWNER: u32 = 1;
     pub const PENDING: u32 = 2;
-    pub const OWN_TIMERS: u32 = 3;
-    pub const LAST_WOKEN: u32 = 4;
-    pub const CALLS: u32 = 5;
+    pub const LAST_WOKEN: u32 = 3;
+    pub const CALLS: u32 = 4;
     /// Keys added.
     pub const ADDED: u32 = 0;
     /// Keys removed.
@@ -279,7 +278,7 @@ pub mod state_counts {
     /// Inserts the kernel refused (no free node): that state was never kept.
     pub const FAILED: u32 = 2;
     pub const WHATS: u32 = 3;
-    pub const SLOTS: u32 = 6 * WHATS;
+    pub const SLOTS: u32 = MAPS.len() as u32 * WHATS;
 }
 
 /// Per-thread state saved at a serial function's entry for its return probe.

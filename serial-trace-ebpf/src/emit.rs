@@ -57,7 +57,8 @@ static WAKE: WakeConfig = WakeConfig {
     hrtimer_window_offset: 0,
 };
 
-/// hrtimer address → tid of the task that armed it.
+/// Timer address → tid of the task that armed it, or `OWN_TIMER`: one lookup per arm tells
+/// the owner, whether it is the recorder's, and where a re-arm writes.
 #[map]
 static OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 
@@ -65,9 +66,9 @@ static OWNER: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16384, 0);
 #[map]
 static PENDING: LruHashMap<u32, u8> = LruHashMap::with_max_entries(4096, 0);
 
-/// Timers armed by the recorder itself (see `TaskFilter::exclude_tgid`).
-#[map]
-static OWN_TIMERS: LruHashMap<u64, u8> = LruHashMap::with_max_entries(256, 0);
+/// `OWNER`'s value for a timer armed by the recorder itself (see `TaskFilter::exclude_tgid`):
+/// no thread id is this large.
+const OWN_TIMER: u32 = u32::MAX;
 
 /// Switch-ins recorded per wakeup at most (bounds the cost for a task that never re-arms).
 const SWITCH_BUDGET: u8 = 4;
@@ -610,11 +611,21 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     // interrupt context: it belongs to the owner, not to whichever task was interrupted. (The
     // owner itself re-arming at once, e.g. a sleep whose timer fired before the task left the
     // CPU, is its own arm either way.)
+    //
+    // The timer's `OWNER` entry is looked up once (every hook with a timer filter has the
+    // timer's address in arg 0): its owner (a restart's), whether the recorder armed it, and
+    // the slot a new arm writes in place.
+    let mut owner_slot = match spec.filter {
+        Filter::ARM | Filter::ARM_BY_CALLBACK | Filter::TRACKED | Filter::CANCEL_BY_CALLBACK => {
+            OWNER.get_ptr_mut(slot0)
+        }
+        _ => None,
+    };
+    // SAFETY: map value pointer from a successful lookup.
+    let owner = owner_slot.map(|p| unsafe { *p });
     let restart = spec.role == Role::HRTIMER_ARM && {
         const { assert!(arg::hrtimer_start::HRTIMER == 0) };
-        let timer = slot0;
-        take_restart(timer)
-            && unsafe { OWNER.get(timer) }.is_none_or(|&o| o != bpf_get_current_pid_tgid() as u32)
+        take_restart(slot0) && owner.is_none_or(|o| o != bpf_get_current_pid_tgid() as u32)
     };
     if spec.role == Role::SCHED_IN {
         callback_window_end();
@@ -652,12 +663,14 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
         _ => false,
     };
     // The recorder's own timers (its polls, the counter poller) are never recorded, neither
-    // armed nor expiring: recording them would only measure the recorder.
+    // armed nor expiring: recording them would only measure the recorder. `OWNER` marks them
+    // `OWN_TIMER`.
+    let own = owner == Some(OWN_TIMER);
     match spec.filter {
         // a restart changes no ownership: an own timer stays own (and unrecorded), another
         // task's stays theirs
         Filter::ARM | Filter::ARM_BY_CALLBACK if restart => {
-            if unsafe { OWN_TIMERS.get(timer) }.is_some() {
+            if own {
                 return Err(());
             }
         }
@@ -668,18 +681,20 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
             {
                 // Written in place when present: an LRU update takes a fresh node and can
                 // evict another entry.
-                lru_set(&OWN_TIMERS, state_counts::OWN_TIMERS, &timer, 1);
+                match owner_slot {
+                    // SAFETY: map value pointer from a successful lookup.
+                    Some(p) => unsafe { *p = OWN_TIMER },
+                    None => lru_add(&OWNER, state_counts::OWNER, &timer, OWN_TIMER),
+                }
                 return Err(());
             }
-            // Lookups first: an LRU lookup is lock-free, a delete or update takes locks (and
-            // an update a fresh node), and most arms change nothing here.
-            if unsafe { OWN_TIMERS.get(timer) }.is_some() {
-                lru_remove(&OWN_TIMERS, state_counts::OWN_TIMERS, &timer);
+            // another task arms what was the recorder's timer: it is the recorder's no more
+            if own {
+                lru_remove(&OWNER, state_counts::OWNER, &timer);
+                owner_slot = None;
             }
         }
-        Filter::TRACKED | Filter::CANCEL_BY_CALLBACK
-            if unsafe { OWN_TIMERS.get(timer) }.is_some() =>
-        {
+        Filter::TRACKED | Filter::CANCEL_BY_CALLBACK if own => {
             return Err(());
         }
         _ => {}
@@ -716,7 +731,7 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     // Wakeup state, ring slot or not (a full ring must not leave it stale), and only for what
     // passed the filters (the recorder's own timers wake nobody of interest).
     if spec.role == Role::HRTIMER_EXPIRE {
-        mark_pending(rec, spec, slot0);
+        mark_pending(rec, spec, slot0, owner);
     } else if spec.role == Role::WAKING {
         // the woken task has the wakeup pending, whoever armed the timer
         const { assert!(arg::sched_waking::PID == 0) };
@@ -730,7 +745,11 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     if spec.role == Role::HRTIMER_ARM && task_timer && !restart {
         let tid = pid_tgid as u32;
         if tid != 0 {
-            lru_set(&OWNER, state_counts::OWNER, &timer, tid);
+            match owner_slot {
+                // SAFETY: map value pointer from the lookup above (the key was not removed).
+                Some(p) => unsafe { *p = tid },
+                None => lru_add(&OWNER, state_counts::OWNER, &timer, tid),
+            }
             // arming a new timer means the task is back in its own code: no wakeup pending
             if unsafe { PENDING.get(tid) }.is_some() {
                 lru_remove(&PENDING, state_counts::PENDING, &tid);
@@ -1168,7 +1187,7 @@ static LAST_WOKEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 /// woken task (a sleep's is), and `sched_waking` inside the callback adds the tasks it really
 /// woke (a timerfd's waiter on another thread).
 #[inline(always)]
-fn mark_pending<F: Fields>(rec: &F, spec: &Spec, timer: u64) {
+fn mark_pending<F: Fields>(rec: &F, spec: &Spec, timer: u64, owner: Option<u32>) {
     use arg::hrtimer_expire_entry as a;
     let w = unsafe { core::ptr::read_volatile(&WAKE) };
     if !listed(&w.wake_functions, rec.field(spec.field(a::FUNCTION))) {
@@ -1178,7 +1197,7 @@ fn mark_pending<F: Fields>(rec: &F, spec: &Spec, timer: u64) {
         // SAFETY: per-CPU slot, no concurrent writer on this CPU.
         unsafe { *mark = timer };
     }
-    let Some(&owner) = (unsafe { OWNER.get(timer) }) else {
+    let Some(owner) = owner else {
         return;
     };
     // An expiry that finds nobody waiting (a timerfd's event loop was taken out of its wait

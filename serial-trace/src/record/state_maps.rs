@@ -74,7 +74,7 @@ fn count_keys(index: usize, map: Map) -> Option<u64> {
         Some(m.keys().filter(|k| k.is_ok()).count() as u64)
     }
     match index as u32 {
-        state_counts::TRACKED | state_counts::OWN_TIMERS => keys::<u64, u8>(map),
+        state_counts::TRACKED => keys::<u64, u8>(map),
         state_counts::OWNER => keys::<u64, u32>(map),
         state_counts::PENDING => keys::<u32, u8>(map),
         state_counts::LAST_WOKEN => keys::<u64, u64>(map),
