@@ -34,6 +34,11 @@ pub fn errno_name(code: i32) -> Option<&'static str> {
     })
 }
 
+/// The errno's symbolic name, or `errno N` for one this tool does not name.
+pub fn short_name(code: i32) -> String {
+    errno_name(code).map_or_else(|| format!("errno {code}"), String::from)
+}
+
 /// "EINVAL: Invalid argument (os error 22)".
 pub fn describe(err: &io::Error) -> String {
     match err.raw_os_error().and_then(errno_name) {

@@ -266,9 +266,7 @@ fn fentry_allowed(btf: &Result<Arc<Btf>, String>, syms: &Kallsyms) -> Result<(),
         .id;
     bpf_syscall::fentry_attaches(id).map_err(|e| {
         let code = e.raw_os_error();
-        let named = code
-            .and_then(crate::kernel::errno::errno_name)
-            .map_or_else(|| e.to_string(), String::from);
+        let named = code.map_or_else(|| e.to_string(), crate::kernel::errno::short_name);
         format!("fentry refused: {}", explain_fentry_errno(named, code))
     })
 }
@@ -303,8 +301,7 @@ fn os_error(e: &aya::programs::ProgramError) -> Option<i32> {
 /// The errno behind an aya program error, spelled like the kernel (EPERM, …), when there is one.
 pub(super) fn describe_program_error(e: &aya::programs::ProgramError) -> String {
     match os_error(e) {
-        Some(code) => crate::kernel::errno::errno_name(code)
-            .map_or_else(|| format!("errno {code}"), String::from),
+        Some(code) => crate::kernel::errno::short_name(code),
         None => e.to_string(),
     }
 }

@@ -29,9 +29,11 @@ use super::varint::{Cursor, Malformed, put_i64, put_u64};
 pub const MAX_EVENTS_PER_FRAME: usize = 1 << 20;
 
 /// How a frame codes its events' argument slots (see the module documentation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ArgCoding {
     Plain,
+    /// What the writer writes.
+    #[default]
     DeltaPerKind,
 }
 
@@ -56,8 +58,7 @@ impl PrevArgs {
 #[derive(Default)]
 pub struct BatchEncoder {
     body: Vec<u8>,
-    /// Arguments as they are (`ArgCoding::Plain`).
-    plain: bool,
+    coding: ArgCoding,
     prev_args: PrevArgs,
     comms: Vec<[u8; COMM_LEN]>,
     comm_index: HashMap<[u8; COMM_LEN], u32>,
@@ -73,7 +74,7 @@ impl BatchEncoder {
     #[cfg(test)]
     pub fn with_coding(coding: ArgCoding) -> Self {
         Self {
-            plain: coding == ArgCoding::Plain,
+            coding,
             ..Self::default()
         }
     }
@@ -119,7 +120,11 @@ impl BatchEncoder {
         self.prev_offset = offset;
 
         let mut coded = ev.args;
-        if let Some(prev) = self.prev_args.slots(ev.kind).filter(|_| !self.plain) {
+        if let Some(prev) = self
+            .prev_args
+            .slots(ev.kind)
+            .filter(|_| self.coding == ArgCoding::DeltaPerKind)
+        {
             for (c, p) in coded.iter_mut().zip(prev.iter_mut()) {
                 let value = *c;
                 *c = zigzag(value.wrapping_sub(*p) as i64);
