@@ -381,6 +381,9 @@ pub mod field_source {
     /// The integer at `offset` in the struct a raw tracepoint argument points to (`offset` 0
     /// of a `ktime_t *` is the value pointed to).
     pub const ARG_DEREF: u8 = 2;
+    /// The kernel's `jiffies` when the program runs (a record's `now = jiffies`), cut to
+    /// `size` bytes (an `unsigned long`).
+    pub const JIFFIES: u8 = 3;
 }
 
 /// How a string field is stored in the tracepoint record.
@@ -400,7 +403,38 @@ pub mod text_kind {
     /// Raw tracepoints: a `char name[N]` at `offset` in the struct argument `arg` points to
     /// (a task's `comm`).
     pub const ARG_INLINE: u8 = 6;
+    /// Raw tracepoints: `dev_name(dev)` of the `struct device *` in argument `arg` (its
+    /// `init_name`, else its kobject's name; offsets in [`DeviceLayout`]).
+    pub const ARG_DEVICE_NAME: u8 = 7;
+    /// Raw tracepoints: `dev_driver_string(dev)` of the `struct device *` in argument `arg`
+    /// (its driver's name, else its bus's, else its class's, else empty).
+    pub const ARG_DEVICE_DRIVER: u8 = 8;
 }
+
+/// Global [`DeviceLayout`].
+pub const DEVICE_GLOBAL: &str = "DEVICE";
+
+/// Offsets (from BTF) that the raw device PM programs follow to name a `struct device` the
+/// way the tracepoint's record does (`dev_name`, `dev_driver_string`). All zero = unknown:
+/// the classic programs are used instead.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeviceLayout {
+    /// `struct device`: `init_name`, `kobj.name`, `driver`, `bus`, `class`.
+    pub init_name: u16,
+    pub kobj_name: u16,
+    pub driver: u16,
+    pub bus: u16,
+    pub class: u16,
+    /// `name` in `struct device_driver`, `struct bus_type` and `struct class`.
+    pub driver_name: u16,
+    pub bus_name: u16,
+    pub class_name: u16,
+    /// The kernel's pointer width in bytes (4 or 8).
+    pub ptr_size: u16,
+    pub _pad: [u16; 3],
+}
+const _: () = assert!(size_of::<DeviceLayout>() == 24);
 
 /// How to read one string tracepoint field.
 #[repr(C)]
@@ -477,6 +511,7 @@ mod pod {
     unsafe impl aya::Pod for super::HookSpec {}
     unsafe impl aya::Pod for super::TaskFilter {}
     unsafe impl aya::Pod for super::WakeConfig {}
+    unsafe impl aya::Pod for super::DeviceLayout {}
     unsafe impl aya::Pod for super::SerialConfig {}
     unsafe impl aya::Pod for super::CallState {}
     unsafe impl aya::Pod for super::DropRun {}

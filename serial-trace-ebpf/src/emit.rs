@@ -6,7 +6,9 @@ use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel_str_bytes,
-        generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
+        generated::{
+            bpf_get_smp_processor_id, bpf_jiffies64, bpf_ktime_get_boot_ns, bpf_ktime_get_ns,
+        },
     },
     macros::map,
     maps::{
@@ -16,9 +18,9 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use serial_trace_common::{
-    Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_KINDS, Role, TEXT_LEN,
-    TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source, state_counts,
-    text_kind, wire,
+    DeviceLayout, Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_KINDS, Role,
+    TEXT_LEN, TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source,
+    state_counts, text_kind, wire,
 };
 
 /// Load-time description of every hook, indexed by kind id, for the classic tracepoint
@@ -55,6 +57,21 @@ static WAKE: WakeConfig = WakeConfig {
     hrtimer_function_offset: 0,
     ptr_size: 0,
     hrtimer_window_offset: 0,
+};
+
+/// Load-time: how the raw device PM programs name a device (BTF).
+#[unsafe(no_mangle)]
+static DEVICE: DeviceLayout = DeviceLayout {
+    init_name: 0,
+    kobj_name: 0,
+    driver: 0,
+    bus: 0,
+    class: 0,
+    driver_name: 0,
+    bus_name: 0,
+    class_name: 0,
+    ptr_size: 0,
+    _pad: [0; 3],
 };
 
 /// Timer address → tid of the task that armed it, or `OWN_TIMER`: one lookup per arm tells
@@ -419,6 +436,8 @@ impl Fields for RawArgs {
             field_source::ARG_DEREF => self
                 .window_word(f)
                 .unwrap_or_else(|| read_word(a, u32::from(f.offset), u32::from(f.size))),
+            // SAFETY: no arguments, no memory access.
+            field_source::JIFFIES => unsafe { bpf_jiffies64() },
             _ => 0,
         };
         extend(raw, f.size, f.signed)
@@ -435,6 +454,8 @@ impl Fields for RawArgs {
         let src = match t.kind {
             text_kind::ARG_POINTER => a,
             text_kind::ARG_INLINE if a != 0 => a + u64::from(t.offset),
+            text_kind::ARG_DEVICE_NAME => device_name(a),
+            text_kind::ARG_DEVICE_DRIVER => device_driver(a),
             _ => return,
         };
         if src == 0 {
@@ -443,6 +464,41 @@ impl Fields for RawArgs {
         // SAFETY: probe reads fault safely.
         let _ = unsafe { bpf_probe_read_kernel_str_bytes(src as *const u8, dst) };
     }
+}
+
+/// The pointer at `base + offset` (0 when unreadable), the kernel's width.
+#[inline(always)]
+fn read_pointer(base: u64, offset: u16, l: &DeviceLayout) -> u64 {
+    read_sized(base, u32::from(offset), u32::from(l.ptr_size)).unwrap_or(0)
+}
+
+/// `dev_name(dev)`: the device's `init_name` until its kobject is named, then that name
+/// (0 when `dev` is 0 or unreadable).
+#[inline(always)]
+fn device_name(dev: u64) -> u64 {
+    let l = unsafe { core::ptr::read_volatile(&DEVICE) };
+    match read_pointer(dev, l.init_name, &l) {
+        0 => read_pointer(dev, l.kobj_name, &l),
+        init => init,
+    }
+}
+
+/// `dev_driver_string(dev)`: the name of the device's driver, else of its bus, else of its
+/// class; 0 (an empty string) when it has none of them.
+#[inline(always)]
+fn device_driver(dev: u64) -> u64 {
+    let l = unsafe { core::ptr::read_volatile(&DEVICE) };
+    for (member, name) in [
+        (l.driver, l.driver_name),
+        (l.bus, l.bus_name),
+        (l.class, l.class_name),
+    ] {
+        let owner = read_pointer(dev, member, &l);
+        if owner != 0 {
+            return read_pointer(owner, name, &l);
+        }
+    }
+    0
 }
 
 /// The unsigned integer of `size` bytes (1, 2, 4, else 8) at `base + offset`; `None` when

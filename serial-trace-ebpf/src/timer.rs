@@ -1,9 +1,9 @@
 //! Timer tracepoints (`timer:*`, `alarmtimer:*`): arming, expiry and cancel of hrtimers, timer-wheel timers and alarm timers.
 
 //!
-//! The hrtimer hooks, the hot path, also exist as raw tracepoint programs (`<name>_raw`): they
-//! read the tracepoint's arguments instead of a record the kernel first builds for them, and
-//! the attach table prefers them.
+//! Every hook also exists as a raw tracepoint program (`<name>_raw`, with a digit where
+//! kernels pass different argument counts): it reads the tracepoint's arguments instead of a
+//! record the kernel first builds for it, and the attach table prefers it.
 
 use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
@@ -101,4 +101,52 @@ pub fn alarmtimer_cancel(ctx: TracePointContext) -> u32 {
 #[tracepoint]
 pub fn alarmtimer_suspend(ctx: TracePointContext) -> u32 {
     emit::<{ kind::ALARMTIMER_SUSPEND }>(&ctx)
+}
+
+/// Raw twin of [`timer_start`] on kernels that pass `(timer, expires, flags)` (5.10).
+#[raw_tracepoint(tracepoint = "timer_start")]
+pub fn timer_start_raw3(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<3, { kind::TIMER_START }>(&ctx)
+}
+
+/// Raw twin of [`timer_start`] on kernels that pass `(timer, bucket_expiry)`.
+#[raw_tracepoint(tracepoint = "timer_start")]
+pub fn timer_start_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2, { kind::TIMER_START }>(&ctx)
+}
+
+/// Raw twin of [`timer_expire_entry`].
+#[raw_tracepoint(tracepoint = "timer_expire_entry")]
+pub fn timer_expire_entry_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2, { kind::TIMER_EXPIRE_ENTRY }>(&ctx)
+}
+
+/// Raw twin of [`timer_cancel`].
+#[raw_tracepoint(tracepoint = "timer_cancel")]
+pub fn timer_cancel_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<1, { kind::TIMER_CANCEL }>(&ctx)
+}
+
+/// Raw twin of [`alarmtimer_start`].
+#[raw_tracepoint(tracepoint = "alarmtimer_start")]
+pub fn alarmtimer_start_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2, { kind::ALARMTIMER_START }>(&ctx)
+}
+
+/// Raw twin of [`alarmtimer_fired`].
+#[raw_tracepoint(tracepoint = "alarmtimer_fired")]
+pub fn alarmtimer_fired_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2, { kind::ALARMTIMER_FIRED }>(&ctx)
+}
+
+/// Raw twin of [`alarmtimer_cancel`].
+#[raw_tracepoint(tracepoint = "alarmtimer_cancel")]
+pub fn alarmtimer_cancel_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2, { kind::ALARMTIMER_CANCEL }>(&ctx)
+}
+
+/// Raw twin of [`alarmtimer_suspend`].
+#[raw_tracepoint(tracepoint = "alarmtimer_suspend")]
+pub fn alarmtimer_suspend_raw(ctx: RawTracePointContext) -> i32 {
+    emit_raw::<2, { kind::ALARMTIMER_SUSPEND }>(&ctx)
 }

@@ -439,6 +439,32 @@ fn switch_state(text: &str) -> u64 {
         .sum()
 }
 
+/// Every symbol of `/proc/kallsyms` by name (the last of equal names).
+fn kernel_symbols() -> std::collections::HashMap<String, u64> {
+    std::fs::read_to_string("/proc/kallsyms")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            let addr = u64::from_str_radix(it.next()?, 16).ok()?;
+            let _ = it.next()?;
+            Some((it.next()?.to_string(), addr))
+        })
+        .collect()
+}
+
+/// That the report's attach table shows each of `hooks` attached as a raw tracepoint.
+fn assert_raw(report: &Value, hooks: &[&str]) {
+    for hook in hooks {
+        let p = report["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == *hook);
+        assert_eq!(p.unwrap()["method"], "raw_tracepoint", "{hook}");
+    }
+}
+
 /// The raw tracepoint programs read the tracepoints' arguments, not the record the kernel
 /// builds, so they are held to that record as ftrace prints it: every `hrtimer_start`
 /// of a workload we did not tune for this (sleeps, timerfd, epoll waits and timeouts, on two
@@ -480,29 +506,15 @@ fn raw_tracepoint_events_equal_what_ftrace_prints() {
     let r = report_json(&out);
     let events = dump_events(&out);
     assert_eq!(r["events"]["lost"], 0);
-    for hook in [
-        "timer:hrtimer_start",
-        "timer:hrtimer_expire_entry",
-        "sched:sched_switch",
-    ] {
-        let p = r["probes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["name"] == hook);
-        assert_eq!(p.unwrap()["method"], "raw_tracepoint", "{hook}");
-    }
-    let functions: std::collections::HashMap<String, u64> =
-        std::fs::read_to_string("/proc/kallsyms")
-            .unwrap()
-            .lines()
-            .filter_map(|l| {
-                let mut it = l.split_whitespace();
-                let addr = u64::from_str_radix(it.next()?, 16).ok()?;
-                let _ = it.next()?;
-                Some((it.next()?.to_string(), addr))
-            })
-            .collect();
+    assert_raw(
+        &r,
+        &[
+            "timer:hrtimer_start",
+            "timer:hrtimer_expire_entry",
+            "sched:sched_switch",
+        ],
+    );
+    let functions = kernel_symbols();
     let function = |l: &str| -> u64 {
         let name = ftrace_field(l, "function").unwrap_or_default();
         functions.get(&name).copied().unwrap_or(0)
@@ -656,6 +668,198 @@ fn raw_tracepoint_events_equal_what_ftrace_prints() {
         matched >= 100,
         "only {matched} recorded switches matched ftrace's lines"
     );
+}
+
+/// Reads a pseudo-terminal the way a serial reader with a read timeout does (VMIN=0,
+/// VTIME=1: each read waits 100 ms for bytes that never come): `n_tty_read` sleeps in
+/// `schedule_timeout`, a timer-wheel timer (`process_timeout`) armed and expired by this
+/// thread, `reads` times.
+fn pty_reads_with_timeout(reads: usize) {
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two descriptors; null name, termios and winsize are allowed.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: termios calls on our own descriptors; `t` is fully written by tcgetattr.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        assert_eq!(libc::tcgetattr(slave, &mut t), 0);
+        libc::cfmakeraw(&mut t);
+        t.c_cc[libc::VMIN] = 0;
+        t.c_cc[libc::VTIME] = 1;
+        assert_eq!(libc::tcsetattr(slave, libc::TCSANOW, &t), 0);
+        let mut buf = [0u8; 16];
+        for _ in 0..reads {
+            assert_eq!(libc::read(slave, buf.as_mut_ptr().cast(), buf.len()), 0);
+        }
+        libc::close(slave);
+        libc::close(master);
+    }
+}
+
+/// The raw timer-wheel programs, held to the kernel's own record as ftrace prints it: every
+/// `timer_start` and `timer_expire_entry` in the trace (a reader's read timeouts, and the
+/// kernel timers sampled once a second per CPU) has ftrace's line with the same timer,
+/// callback, expiry, bucket, CPU and wheel index, and `now` read from `jiffies` in the same
+/// call (ftrace's program runs first: ours is equal or one tick later when another CPU
+/// advanced `jiffies` in between); every `timer_cancel` names a timer ftrace saw cancelled.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn raw_timer_wheel_events_equal_what_ftrace_prints() {
+    let out = tmp("raw-timer-wheel.trace");
+    let witness = FtraceWitness::start_with(
+        &[
+            ("timer/timer_start", None),
+            ("timer/timer_expire_entry", None),
+            ("timer/timer_cancel", None),
+        ],
+        "mono",
+    );
+    let mut rec = record(
+        &["--quiet", "--tracepoint-method", "raw", "--hooks", "timer"],
+        &out,
+    )
+    .spawn_guarded();
+    wait_for_header(&out);
+    pty_reads_with_timeout(15);
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    assert!(rec.wait().unwrap().success());
+    let ftrace = witness.finish();
+    let r = report_json(&out);
+    assert_eq!(r["events"]["lost"], 0);
+    assert_raw(
+        &r,
+        &[
+            "timer:timer_start",
+            "timer:timer_expire_entry",
+            "timer:timer_cancel",
+        ],
+    );
+    let functions = kernel_symbols();
+    let hex = |l: &str, k: &str| u64::from_str_radix(&ftrace_field(l, k)?, 16).ok();
+    let num = |l: &str, k: &str| ftrace_field(l, k)?.parse::<u64>().ok();
+    let function = |l: &str| functions.get(&ftrace_field(l, "function")?).copied();
+    let field = |e: &Value, k: &str| e[k].as_u64().unwrap_or_else(|| panic!("{k} in {e}"));
+    let events = dump_events(&out);
+    let process_timeout = functions["process_timeout"];
+
+    // (timer, function, expires, bucket_expiry, cpu, idx) → ftrace's `now`s
+    type Start = (u64, u64, u64, u64, u64, u64);
+    let mut starts: std::collections::HashMap<Start, Vec<u64>> = Default::default();
+    for l in ftrace.lines().filter(|l| l.contains(" timer_start:")) {
+        let (Some(timer), Some(f), Some(expires)) =
+            (hex(l, "timer"), function(l), num(l, "expires"))
+        else {
+            continue;
+        };
+        // `[timeout=N]` is expires − now
+        let timeout: i64 = l
+            .split("[timeout=")
+            .nth(1)
+            .and_then(|t| t.split(']').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no timeout in {l}"));
+        let key = (
+            timer,
+            f,
+            expires,
+            num(l, "bucket_expiry").unwrap_or(0),
+            num(l, "cpu").unwrap(),
+            num(l, "idx").unwrap(),
+        );
+        starts
+            .entry(key)
+            .or_default()
+            .push(expires.wrapping_sub(timeout as u64));
+    }
+    let recorded_starts: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "timer_start")
+        .collect();
+    let timeouts = recorded_starts
+        .iter()
+        .filter(|e| field(e, "function") == process_timeout)
+        .count();
+    assert!(timeouts >= 15, "only {timeouts} read-timeout arms recorded");
+    for e in &recorded_starts {
+        let flags = field(e, "flags");
+        let key = (
+            field(e, "timer"),
+            field(e, "function"),
+            field(e, "expires"),
+            e["bucket_expiry"].as_u64().unwrap_or(0),
+            flags & 0x3ffff,
+            flags >> 22,
+        );
+        let now = field(e, "now");
+        let nows = starts
+            .get(&key)
+            .unwrap_or_else(|| panic!("no ftrace line for {e}"));
+        assert!(
+            nows.iter().any(|&n| (0..=1).contains(&now.wrapping_sub(n))),
+            "now {now} vs ftrace's {nows:?}: {e}"
+        );
+    }
+
+    let expiries: std::collections::HashMap<(u64, u64, u64), Vec<u64>> = ftrace
+        .lines()
+        .filter(|l| l.contains(" timer_expire_entry:"))
+        .filter_map(|l| {
+            Some((
+                (hex(l, "timer")?, function(l)?, num(l, "baseclk")?),
+                num(l, "now")?,
+            ))
+        })
+        .fold(Default::default(), |mut m, (k, now)| {
+            m.entry(k).or_insert_with(Vec::new).push(now);
+            m
+        });
+    let recorded_expiries: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "timer_expire_entry")
+        .collect();
+    assert!(
+        recorded_expiries
+            .iter()
+            .filter(|e| field(e, "function") == process_timeout)
+            .count()
+            >= 15,
+        "the read timeouts' expiries are missing"
+    );
+    for e in &recorded_expiries {
+        let key = (field(e, "timer"), field(e, "function"), field(e, "baseclk"));
+        let now = field(e, "now");
+        let nows = expiries
+            .get(&key)
+            .unwrap_or_else(|| panic!("no ftrace line for {e}"));
+        assert!(
+            nows.iter().any(|&n| (0..=1).contains(&now.wrapping_sub(n))),
+            "now {now} vs ftrace's {nows:?}: {e}"
+        );
+    }
+
+    let cancelled: std::collections::HashSet<u64> = ftrace
+        .lines()
+        .filter(|l| l.contains(" timer_cancel:"))
+        .filter_map(|l| hex(l, "timer"))
+        .collect();
+    let recorded_cancels: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "timer_cancel")
+        .collect();
+    for e in &recorded_cancels {
+        assert!(
+            cancelled.contains(&field(e, "timer")),
+            "{e} not cancelled in ftrace"
+        );
+    }
 }
 
 /// `hidden_expiries` on the lines ftrace printed for a timerfd expiry that reached no BPF
@@ -1604,13 +1808,33 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
     let mut rec = record(&["--quiet"], &out).spawn_guarded();
     wait_for_header(&out);
     std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: as above.
-    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
-    // apart, or the kernel merges the two into one pending signal; the clean stop (detaching
-    // some 20 programs, tens of ms each) is still under way 100 ms later
-    std::thread::sleep(Duration::from_millis(100));
-    // SAFETY: as above.
-    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    // The clean stop takes a few ms, too short to aim a second signal into. So both are sent
+    // while the recorder is stopped, one to its main thread and one to the process: they wait
+    // in different queues (two SIGINTs in one queue would merge into one), and at SIGCONT both
+    // are handled, one right after the other, before the clean stop can get anywhere.
+    let pid = rec.id() as i32;
+    let stopped = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| Some(s.rsplit_once(") ")?.1.starts_with('T')))
+            .unwrap_or(false)
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let t0 = Instant::now();
+    while !stopped() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the recorder never stopped"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // SAFETY: as above (the main thread's id is the process id).
+    unsafe {
+        libc::syscall(libc::SYS_tgkill, pid, pid, libc::SIGINT);
+        libc::kill(pid, libc::SIGINT);
+        libc::kill(pid, libc::SIGCONT);
+    }
     let st = rec.wait().unwrap();
     assert_eq!(st.code(), Some(130), "{st:?}");
     let r = report_json(&out);

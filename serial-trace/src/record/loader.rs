@@ -9,8 +9,8 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
 };
 use serial_trace_common::{
-    COMM_LEN, EVENTS_MAP, FILTER_GLOBAL, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL, TaskFilter,
-    WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    COMM_LEN, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, RAW_SPECS_GLOBAL, SERIAL_GLOBAL,
+    SPECS_GLOBAL, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
 use super::serial_attach::{attach_serial, serial_config};
@@ -120,6 +120,12 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let serial = serial_config(&opts.ports);
     // asked with the BTF still held (the fentry programs themselves load later, through aya)
     let fentry = fentry_allowed(&btf, &kallsyms);
+    // unknown (all zero) where the BTF lacks a member: then no device PM hook was planned raw
+    let device = btf
+        .as_deref()
+        .ok()
+        .and_then(|b| crate::raw_tracepoints::device_layout(b).ok())
+        .unwrap_or_default();
     drop(btf);
     let mut ebpf = loader
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
@@ -128,6 +134,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .override_global(FILTER_GLOBAL, &filter, true)
         .override_global(WAKEUP_GLOBAL, &wakeup_bytes, true)
         .override_global(WAKE_GLOBAL, &wake, true)
+        .override_global(DEVICE_GLOBAL, &device, true)
         .map_max_entries(EVENTS_MAP, opts.buffer_size)
         .load(EBPF_OBJECT)
         .context("loading the eBPF object into the kernel")?;

@@ -9,6 +9,7 @@ mod cpio;
 mod cyclictest;
 mod guest;
 mod kernels;
+mod pm_witness;
 mod qemu;
 mod scenarios;
 mod userland;
@@ -466,6 +467,24 @@ fn evaluate(
             checks.extend(checks::usb_serial_checks(sc.id, &report, &f, method));
         } else if !sc.id.starts_with("serial-cost") {
             checks.extend(checks::serial_checks(sc.id, &report, &f, method));
+        }
+        if sc.id == "suspend" {
+            let dump = serial_trace(bin, &["dump", "--jsonl"], &trace)?;
+            let ftrace =
+                std::fs::read_to_string(dir.join("suspend.pm-ftrace.log")).unwrap_or_default();
+            let misses = report
+                .events
+                .recursion_misses
+                .get("device_pm_callback_start")
+                .copied()
+                .unwrap_or(0);
+            checks.push(pm_witness::check_callbacks(
+                sc.id,
+                &pm_witness::recorded_callbacks(&dump),
+                &pm_witness::ftrace_callbacks(&ftrace),
+                f.get("pm_ftrace_overrun").and_then(|v| v.parse().ok()),
+                misses,
+            ));
         }
         if ["timers", "event-loop", "cyclictest", "asyncio"].contains(&sc.id) {
             checks.extend(timer_scenario_checks(sc.id, &report, &trace, bin, dir)?);

@@ -55,12 +55,20 @@ pub const CYCLICTEST_LOOPS: usize = 900;
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
         id: "suspend",
-        about: "2 real S3 cycles woken by the RTC alarm, then pm_test cycles at the devices and platform levels",
+        about: "2 real S3 cycles woken by the RTC alarm, then pm_test cycles at the devices and platform levels; ftrace beside the recorder prints every device PM callback",
         body: r#"
+    # the kernel's own record of every device PM callback, the witness of the names the
+    # recorder's programs read (dev_name, dev_driver_string)
+    T=/sys/kernel/tracing
+    echo 4096 > $T/buffer_size_kb
+    echo > $T/trace
+    echo 1 > $T/events/power/device_pm_callback_start/enable
     full=0; partial=0
     for i in 1 2; do sleep 1; mem_cycle 3 && full=$((full+1)); done
     for lvl in devices platform; do sleep 1; pm_test_cycle $lvl 0 && partial=$((partial+1)); done
-    fact rtc_cycles=$full pm_test_cycles=$partial
+    echo 0 > $T/events/power/device_pm_callback_start/enable
+    grep ' device_pm_callback_start: ' $T/trace > /tmp/suspend.pm-ftrace.log
+    fact rtc_cycles=$full pm_test_cycles=$partial pm_ftrace_overrun=$(grep -h '^overrun' $T/per_cpu/cpu*/stats | awk '{s+=$2} END {print s+0}')
 "#,
         record_args: "",
         in_matrix: true,
