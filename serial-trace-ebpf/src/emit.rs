@@ -715,6 +715,11 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     let task_timer = match spec.filter {
         Filter::ARM => true,
         Filter::ARM_BY_CALLBACK => is_task_callback(slot1),
+        // A timer a task armed with a task callback (its `OWNER` entry) is a task's without
+        // reading its callback again. (Were the entry stale, its address reused by a kernel
+        // timer, this records one cancel the sampling would have skipped: a cancel of a
+        // timer the trace shows unarmed changes nothing downstream.)
+        Filter::CANCEL_BY_CALLBACK if owner.is_some_and(|o| o != OWN_TIMER) => true,
         Filter::CANCEL_BY_CALLBACK => hrtimer_function(timer).is_none_or(is_task_callback),
         _ => false,
     };
@@ -1071,31 +1076,62 @@ fn listed(list: &[u64], function: u64) -> bool {
 /// Whether a timer with this callback is one a task arms for itself (`WAKE.task_callbacks`).
 #[inline(always)]
 fn is_task_callback(function: u64) -> bool {
-    let w = unsafe { core::ptr::read_volatile(&WAKE) };
-    listed(&w.task_callbacks, function)
+    // the list, not the whole global onto the stack
+    let callbacks = unsafe { core::ptr::read_volatile(&WAKE.task_callbacks) };
+    listed(&callbacks, function)
 }
+
+/// Slots of [`CLOCK_IDS`] (a power of two).
+const CLOCK_ID_SLOTS: u32 = 64;
+/// The low bits of a clock base's address, always 0: the bases are cache-line aligned.
+const CLOCK_BASE_ALIGN_MASK: u64 = 0x3f;
+
+/// Clock base address | its clock id + 1, direct-mapped by the base's address. A base's
+/// clock id never changes (the bases are static per-CPU structs, 8 a CPU), so an arm reads it
+/// from the kernel once per base instead of at every arm and expiry. A slot another base took
+/// is a miss, not a wrong answer (the address is compared), and a slot is one 8-byte store,
+/// so a reader on another CPU sees the old pair or the new one.
+#[map]
+static CLOCK_IDS: Array<u64> = Array::with_max_entries(CLOCK_ID_SLOTS, 0);
 
 /// The clock id of an hrtimer's base + 1 (0 when the BTF offsets are unknown or unreadable), its
 /// `base` taken from the hrtimer window when one was read.
 #[inline(always)]
 fn clockid_plus1(timer: u64, window: Option<[u64; 4]>) -> u64 {
-    let w = unsafe { core::ptr::read_volatile(&WAKE) };
-    if w.hrtimer_base_offset == 0 {
+    let base_offset = unsafe { core::ptr::read_volatile(&WAKE.hrtimer_base_offset) };
+    if base_offset == 0 {
         return 0;
     }
     // `base` is the window's last word
     let base = match window {
         Some(words) => Some(words[3]).filter(|&b| b != 0),
-        None => read_sized(timer, w.hrtimer_base_offset, w.ptr_size),
+        None => read_sized(timer, base_offset, unsafe {
+            core::ptr::read_volatile(&WAKE.ptr_size)
+        }),
     };
     let Some(base) = base else {
         return 0;
     };
-    let id = unsafe {
-        bpf_probe_read_kernel((base + u64::from(w.clock_base_clockid_offset)) as *const i32)
-    };
-    match id {
-        Ok(id) if id >= 0 => id as u64 + 1,
+    let slot = CLOCK_IDS.get_ptr_mut(((base >> 6) as u32) & (CLOCK_ID_SLOTS - 1));
+    if let Some(p) = slot {
+        // SAFETY: map value pointer from a successful lookup.
+        let pair = unsafe { core::ptr::read_volatile(p) };
+        if pair & !CLOCK_BASE_ALIGN_MASK == base && pair & CLOCK_BASE_ALIGN_MASK != 0 {
+            return pair & CLOCK_BASE_ALIGN_MASK;
+        }
+    }
+    let at = unsafe { core::ptr::read_volatile(&WAKE.clock_base_clockid_offset) };
+    match unsafe { bpf_probe_read_kernel((base + u64::from(at)) as *const i32) } {
+        Ok(id) if id >= 0 => {
+            let plus1 = id as u64 + 1;
+            if base & CLOCK_BASE_ALIGN_MASK == 0 && plus1 <= CLOCK_BASE_ALIGN_MASK {
+                if let Some(p) = slot {
+                    // SAFETY: as above; one aligned 8-byte store.
+                    unsafe { core::ptr::write_volatile(p, base | plus1) };
+                }
+            }
+            plus1
+        }
         _ => 0,
     }
 }
@@ -1245,8 +1281,8 @@ static LAST_WOKEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 #[inline(always)]
 fn mark_pending<F: Fields>(rec: &F, spec: &Spec, timer: u64, owner: Option<u32>) {
     use arg::hrtimer_expire_entry as a;
-    let w = unsafe { core::ptr::read_volatile(&WAKE) };
-    if !listed(&w.wake_functions, rec.field(spec.field(a::FUNCTION))) {
+    let wake_functions = unsafe { core::ptr::read_volatile(&WAKE.wake_functions) };
+    if !listed(&wake_functions, rec.field(spec.field(a::FUNCTION))) {
         return;
     }
     if let Some(mark) = EXPIRING.get_ptr_mut(0) {
