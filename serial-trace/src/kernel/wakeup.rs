@@ -8,15 +8,20 @@ use serial_trace_common::WakeConfig;
 use crate::kernel::kallsyms::Kallsyms;
 pub use crate::trace::{TASK_CALLBACKS, WAKE_CALLBACKS};
 
-/// Why the clock id cannot be recorded, when it cannot.
-pub fn wake_config(syms: &Kallsyms) -> (WakeConfig, Option<String>) {
-    let mut cfg = WakeConfig::default();
+/// The callbacks' addresses in `cfg` (see [`wake_layout`] for the rest).
+pub fn add_callbacks(cfg: &mut WakeConfig, syms: &Kallsyms) {
     for (slot, name) in cfg.wake_functions.iter_mut().zip(WAKE_CALLBACKS) {
         *slot = syms.address_of(name).unwrap_or(0);
     }
     for (slot, name) in cfg.task_callbacks.iter_mut().zip(TASK_CALLBACKS) {
         *slot = syms.address_of(name).unwrap_or(0);
     }
+}
+
+/// The struct offsets of the config, from BTF (the callbacks come from kallsyms, read once the
+/// BTF is freed: [`add_callbacks`]); with why the clock id cannot be recorded, when it cannot.
+pub fn wake_layout() -> (WakeConfig, Option<String>) {
+    let mut cfg = WakeConfig::default();
     let btf = match crate::kernel::btf::layouts() {
         Ok(b) => b,
         Err(e) => return (cfg, Some(format!("{e}: timer clock ids not recorded"))),

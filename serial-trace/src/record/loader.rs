@@ -41,9 +41,28 @@ pub struct LoadOptions {
     pub hooks: Vec<String>,
 }
 
+/// The attachments of the programs, owned apart from the `Ebpf` they came from: holding one
+/// keeps its program attached (the kernel holds the program through it), dropping it
+/// detaches. So the object aya parsed — every program's instructions, some 6 MB, kept by aya
+/// for as long as the `Ebpf` lives — is freed once the recording starts
+/// ([`Loaded::release_object`]).
+#[derive(Default)]
+pub struct Links(Vec<Box<dyn std::any::Any>>);
+
+impl Links {
+    pub fn keep<L: 'static>(&mut self, link: L) {
+        self.0.push(Box::new(link));
+    }
+}
+
 /// A loaded object with its programs attached.
 pub struct Loaded {
-    pub ebpf: Ebpf,
+    /// The object, until [`Self::release_object`].
+    ebpf: Option<Ebpf>,
+    /// Every attachment; dropping them detaches the programs.
+    pub links: Links,
+    /// Each attached program's fd, by name, once the object is released (for its counters).
+    pub program_fds: Vec<(String, aya::programs::ProgramFd)>,
     /// Wake callbacks and hrtimer offsets passed to the programs.
     pub wake: WakeConfig,
     /// Every hook the tool knows, with what happened to it.
@@ -56,6 +75,33 @@ pub struct Loaded {
     pub drops_hooked: bool,
     /// Kprobe entry programs attached, with their function (see `kprobe_witness`).
     pub kprobe_entries: Vec<(&'static str, String)>,
+}
+
+impl Loaded {
+    /// The object, during set-up (the maps are taken from it).
+    pub fn object(&mut self) -> &mut Ebpf {
+        self.ebpf
+            .as_mut()
+            .expect("the object is released only once the recording runs")
+    }
+
+    /// Frees the object aya parsed, keeping what the recording needs: the attachments
+    /// (`links`), every map already taken out of it, and each attached program's fd.
+    pub fn release_object(&mut self) {
+        let Some(ebpf) = self.ebpf.take() else {
+            return;
+        };
+        self.program_fds = self
+            .programs
+            .iter()
+            .filter_map(|name| {
+                let fd = ebpf.program(name)?.fd().ok()?.try_clone().ok()?;
+                Some((name.clone(), fd))
+            })
+            .collect();
+        drop(ebpf);
+        crate::kernel::sysinfo::release_freed_heap();
+    }
 }
 
 pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
@@ -83,6 +129,59 @@ pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
     Ok(f)
 }
 
+/// An `EbpfLoader` that holds no kernel BTF.
+///
+/// aya 0.14's `EbpfLoader::new` parses the whole kernel BTF (19 MB of objects at its peak,
+/// most of the recorder's peak memory), needed or not; aya 0.16 defers it, but needs rustc
+/// 1.98. aya-ebpf programs carry no CO-RE relocations, so it is not needed (fentry loads read
+/// their own, `btf::for_aya`). The loader is therefore made on a thread of its own that first
+/// moves into a private mount namespace (`unshare(CLONE_NEWNS)` affects that thread alone)
+/// and binds `/dev/null` over `/sys/kernel/btf/vmlinux`: aya reads an empty file, finds no
+/// BTF and parses nothing, and the namespace goes with the thread. Where that is not allowed
+/// (no CAP_SYS_ADMIN, no `/sys/kernel/btf`), the loader parses it after all and drops it at
+/// once, its heap given back before set-up holds anything else.
+fn loader_without_kernel_btf<'a>() -> EbpfLoader<'a> {
+    let blind = std::thread::spawn(|| -> Option<EbpfLoader<'static>> {
+        let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+        let (root, null, vmlinux) = (c("/"), c("/dev/null"), c("/sys/kernel/btf/vmlinux"));
+        // SAFETY: plain syscalls on NUL-terminated paths; they change this thread's mount
+        // namespace only (unshare gave it its own).
+        unsafe {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    null.as_ptr(),
+                    vmlinux.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return None;
+            }
+        }
+        Some(EbpfLoader::new())
+    })
+    .join()
+    .ok()
+    .flatten();
+    match blind {
+        Some(loader) => loader,
+        None => {
+            let mut loader = EbpfLoader::new();
+            loader.btf(None);
+            crate::kernel::sysinfo::release_freed_heap();
+            loader
+        }
+    }
+}
+
 pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     if EBPF_OBJECT.is_empty() {
         anyhow::bail!(
@@ -90,14 +189,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
              build): it can read and report traces, not record them"
         );
     }
-    // aya 0.14's `EbpfLoader::new` parses the whole kernel BTF into 16 MB of objects, needed
-    // or not (aya 0.16 defers it, but needs rustc 1.98). aya-ebpf programs carry no CO-RE
-    // relocations, so it is not: the loader is made first, while nothing else is held, its
-    // BTF dropped at once (`.btf(None)`; fentry loads read their own, `for_aya`) and the heap
-    // it took given back, so that it is not on top of everything set-up holds next.
-    let mut loader = EbpfLoader::new();
-    loader.btf(None);
-    crate::kernel::sysinfo::release_freed_heap();
+    let mut loader = loader_without_kernel_btf();
     let root = tracefs::ensure_mounted()?;
     // Held through set-up (every reader below shares this one parse), dropped before the
     // programs load.
@@ -115,18 +207,22 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     // Wake the reader at a quarter full; between wakeups it polls every 100 ms anyway.
     let wakeup_bytes = u64::from(opts.buffer_size / 4);
 
-    let kallsyms = Kallsyms::load();
-    let (wake, wake_note) = crate::kernel::wakeup::wake_config(&kallsyms);
+    let (mut wake, wake_note) = crate::kernel::wakeup::wake_layout();
     let serial = serial_config(&opts.ports);
     // asked with the BTF still held (the fentry programs themselves load later, through aya)
-    let fentry = fentry_allowed(&btf, &kallsyms);
+    let fentry = fentry_allowed(&btf);
     // unknown (all zero) where the BTF lacks a member: then no device PM hook was planned raw
     let device = btf
         .as_deref()
         .ok()
         .and_then(|b| crate::raw_tracepoints::device_layout(b).ok())
         .unwrap_or_default();
+    // kallsyms (5 MB, kept for naming callbacks) only once the BTF (6 MB) is given back: the
+    // two never add up
     drop(btf);
+    crate::kernel::sysinfo::release_freed_heap();
+    let kallsyms = Kallsyms::load();
+    crate::kernel::wakeup::add_callbacks(&mut wake, &kallsyms);
     let mut ebpf = loader
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
         .override_global(SPECS_GLOBAL, &specs, true)
@@ -141,6 +237,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
 
     let mut probes = plan.probes;
     let mut programs = Vec::new();
+    let mut links = Links::default();
     for p in &plan.attachable {
         let row = probes
             .iter_mut()
@@ -150,7 +247,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             row.reason = Some("not selected (--hooks)".into());
             continue;
         }
-        match attach_planned(&mut ebpf, p, opts.tracepoint_method) {
+        match attach_planned(&mut ebpf, &mut links, p, opts.tracepoint_method) {
             Ok((program, method, note)) => {
                 row.attached = true;
                 row.method = Some(method.into());
@@ -173,7 +270,14 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         fentry,
         kprobe: FunctionHookSupport::kprobe_from_sysfs(),
     };
-    let serial = attach_serial(&mut ebpf, &kallsyms, &support, opts.serial_method, &serial);
+    let serial = attach_serial(
+        &mut ebpf,
+        &mut links,
+        &kallsyms,
+        &support,
+        opts.serial_method,
+        &serial,
+    );
     if matches!(
         opts.serial_method,
         SerialMethod::Fentry | SerialMethod::Kprobe
@@ -194,7 +298,9 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     probes.extend(serial.rows);
     programs.extend(serial.programs.iter().map(|p| p.to_string()));
     Ok(Loaded {
-        ebpf,
+        ebpf: Some(ebpf),
+        links,
+        program_fds: Vec::new(),
         wake,
         probes,
         kallsyms,
@@ -209,13 +315,14 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
 /// saying why a hook with a raw twin runs the classic program.
 fn attach_planned(
     ebpf: &mut Ebpf,
+    links: &mut Links,
     p: &TracepointPlan,
     method: TracepointMethod,
 ) -> Result<(&'static str, &'static str, Option<String>)> {
     let k = p.kind;
     let why_classic = match (&p.raw, method) {
         (_, TracepointMethod::Classic) | (Ok(None), _) => None,
-        (Ok(Some(raw)), _) => match attach_raw(ebpf, raw.program, k.name) {
+        (Ok(Some(raw)), _) => match attach_raw(ebpf, links, raw.program, k.name) {
             Ok(()) => return Ok((raw.program, RAW_TRACEPOINT_METHOD, None)),
             Err(e) => Some(format!("{e:#}")),
         },
@@ -224,52 +331,60 @@ fn attach_planned(
     if let (Some(why), TracepointMethod::Raw) = (&why_classic, method) {
         anyhow::bail!("raw tracepoint impossible (--tracepoint-method raw): {why}");
     }
-    attach_tracepoint(ebpf, k.name, k.category)?;
+    attach_tracepoint(ebpf, links, k.name, k.category)?;
     let note = why_classic.map(|why| format!("raw tracepoint not used: {why}"));
     Ok((k.name, "tracepoint", note))
 }
 
-fn attach_raw(ebpf: &mut Ebpf, program: &str, tracepoint: &str) -> Result<()> {
+fn attach_raw(ebpf: &mut Ebpf, links: &mut Links, program: &str, tracepoint: &str) -> Result<()> {
     let prog: &mut RawTracePoint = ebpf
         .program_mut(program)
         .with_context(|| format!("program {program} missing from the eBPF object"))?
         .try_into()?;
     prog.load()
         .with_context(|| format!("verifier rejected {program}"))?;
-    if let Err(e) = prog.attach(tracepoint) {
-        let _ = prog.unload();
-        return Err(e).with_context(|| format!("attaching raw tracepoint {tracepoint}"));
+    match prog.attach(tracepoint) {
+        Ok(id) => links.keep(prog.take_link(id)?),
+        Err(e) => {
+            let _ = prog.unload();
+            return Err(e).with_context(|| format!("attaching raw tracepoint {tracepoint}"));
+        }
     }
     Ok(())
 }
 
-fn attach_tracepoint(ebpf: &mut Ebpf, program: &str, category: &str) -> Result<()> {
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    links: &mut Links,
+    program: &str,
+    category: &str,
+) -> Result<()> {
     let prog: &mut TracePoint = ebpf
         .program_mut(program)
         .with_context(|| format!("program {program} missing from the eBPF object"))?
         .try_into()?;
     prog.load()
         .with_context(|| format!("verifier rejected {program}"))?;
-    prog.attach(category, program)
+    let id = prog
+        .attach(category, program)
         .with_context(|| format!("attaching {category}:{program}"))?;
+    links.keep(prog.take_link(id)?);
     Ok(())
 }
 
 /// Asks the kernel whether fentry programs load and attach, against the first serial target
 /// that exists (a program that returns 0, attached and detached at once).
-fn fentry_allowed(btf: &Result<Arc<Btf>, String>, syms: &Kallsyms) -> Result<(), String> {
-    let target = hooks::SERIAL_HOOKS
-        .iter()
-        .flat_map(|h| h.targets.iter().map(|t| t.function))
-        .find(|t| syms.has_function(t))
-        .ok_or("no serial-path function exists to test fentry against")?;
+fn fentry_allowed(btf: &Result<Arc<Btf>, String>) -> Result<(), String> {
     let btf = btf
         .as_ref()
         .map_err(|e| format!("fentry impossible: {e}"))?;
-    let id = btf
-        .by_name(target)
-        .find(|t| t.kind == btf_format::kind::FUNC)
-        .ok_or_else(|| format!("fentry impossible: kernel BTF has no function {target}"))?
+    // the first serial-path function the kernel has (BTF describes every function it has a
+    // symbol for)
+    let id = hooks::SERIAL_HOOKS
+        .iter()
+        .flat_map(|h| h.targets.iter().map(|t| t.function))
+        .find_map(|t| btf.by_name(t).find(|t| t.kind == btf_format::kind::FUNC))
+        .ok_or("fentry impossible: kernel BTF has none of the serial-path functions")?
         .id;
     bpf_syscall::fentry_attaches(id).map_err(|e| {
         let code = e.raw_os_error();

@@ -30,7 +30,7 @@ pub use loader::{LoadOptions, Loaded, load_and_attach};
 pub use output::parse_buffer_size;
 
 use crate::hooks::{POLL_HOOK, SerialMethod};
-use crate::kernel::kallsyms::Kallsyms;
+use crate::kernel::kallsyms::SymbolNames;
 use crate::kernel::privileges;
 use crate::kernel::prog_stats::prog_stats;
 use crate::kernel::sysinfo;
@@ -116,7 +116,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     // before the header is written, so a workload started once the file appears is recorded
     // from its first event.
     let mut window: Array<&mut MapData, u64> =
-        Array::try_from(loaded.ebpf.map_mut(WINDOW_MAP).context("WINDOW map")?)?;
+        Array::try_from(loaded.object().map_mut(WINDOW_MAP).context("WINDOW map")?)?;
     window
         .set(WINDOW_START, header.start.mono_ns, 0)
         .context("opening the recording window")?;
@@ -269,7 +269,7 @@ struct Session<'o> {
     writer: TraceWriter<BufWriter<File>>,
     opts: &'o RecordOptions,
     stop: Arc<AtomicBool>,
-    kallsyms: Kallsyms,
+    kallsyms: SymbolNames,
     seen_functions: HashSet<u64>,
     new_symbols: Vec<Symbol>,
     counters: Counters,
@@ -310,7 +310,7 @@ struct HookSkips {
 impl HookSkips {
     fn new(loaded: &mut Loaded, quiet: bool) -> Self {
         let counters = loaded
-            .ebpf
+            .object()
             .take_map(HOOK_CALLS_MAP)
             .and_then(|m| PerCpuArray::try_from(m).ok());
         let entries = loaded.kprobe_entries.clone();
@@ -403,18 +403,24 @@ impl<'o> Session<'o> {
         opts: &'o RecordOptions,
         stop: Arc<AtomicBool>,
     ) -> Result<Self> {
-        let ring = RingBuf::try_from(loaded.ebpf.take_map(EVENTS_MAP).context("EVENTS map")?)?;
-        let lost_map = PerCpuArray::try_from(loaded.ebpf.take_map(LOST_MAP).context("LOST map")?)?;
-        let window = Array::try_from(loaded.ebpf.take_map(WINDOW_MAP).context("WINDOW map")?)?;
-        let kallsyms = std::mem::take(&mut loaded.kallsyms);
+        // mapped (8 MB resident at once: the kernel maps every page, the data twice) only once
+        // the object is freed below, so the two never add up
+        let events = loaded.object().take_map(EVENTS_MAP).context("EVENTS map")?;
+        let lost_map =
+            PerCpuArray::try_from(loaded.object().take_map(LOST_MAP).context("LOST map")?)?;
+        let window = Array::try_from(loaded.object().take_map(WINDOW_MAP).context("WINDOW map")?)?;
+        let kallsyms = std::mem::take(&mut loaded.kallsyms).into_names();
         let drop_runs = loaded
-            .ebpf
+            .object()
             .take_map(DROP_RUNS_MAP)
             .and_then(|m| BpfHashMap::try_from(m).ok());
         let syncer = Syncer::new(writer.get_ref().get_ref())
             .with_context(|| format!("starting the sync thread for {}", opts.output.display()))?;
         let skips = HookSkips::new(&mut loaded, opts.quiet);
-        let state_maps = Some(state_maps::StateMaps::take(&mut loaded.ebpf));
+        let state_maps = Some(state_maps::StateMaps::take(loaded.object()));
+        // every map is out of the object: the rest of it (the programs' instructions) goes
+        loaded.release_object();
+        let ring = RingBuf::try_from(events)?;
         Ok(Self {
             loaded: Some(loaded),
             ring,
@@ -679,11 +685,7 @@ impl<'o> Session<'o> {
         let Some(loaded) = self.loaded.as_ref() else {
             return;
         };
-        for name in &loaded.programs {
-            let Some(prog) = loaded.ebpf.program(name) else {
-                continue;
-            };
-            let Ok(fd) = prog.fd() else { continue };
+        for (name, fd) in &loaded.program_fds {
             if let Ok(st) = prog_stats(fd.as_fd()) {
                 self.misses_counted = st.misses_supported && self.kernel_counts_skips;
                 if st.misses_supported {

@@ -10,6 +10,7 @@ use aya::{
 };
 use serial_trace_common::{MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig};
 
+use super::loader::Links;
 use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
 use crate::kernel::btf::{pointer_size, require_member_size, require_offset};
 use crate::kernel::kallsyms::Kallsyms;
@@ -81,6 +82,7 @@ pub struct SerialAttach {
 
 pub fn attach_serial(
     ebpf: &mut Ebpf,
+    links: &mut Links,
     syms: &Kallsyms,
     support: &FunctionHookSupport,
     method: SerialMethod,
@@ -126,7 +128,7 @@ pub fn attach_serial(
                 } else {
                     target.kprobe
                 };
-                match attach_target(ebpf, target.function, programs, &mut loaded) {
+                match attach_target(ebpf, links, target.function, programs, &mut loaded) {
                     Ok(()) => {
                         // why a preferred method was passed over (arm64 before 6.4: fentry
                         // cannot attach) stays visible beside the one that worked
@@ -199,6 +201,7 @@ fn method_label(programs: &[FnProgram]) -> String {
 /// several functions is loaded once and attached again.
 fn attach_target(
     ebpf: &mut Ebpf,
+    links: &mut Links,
     function: &str,
     programs: &[FnProgram],
     loaded: &mut HashSet<&'static str>,
@@ -220,20 +223,23 @@ fn attach_target(
                 let btf = crate::kernel::btf::for_aya()?;
                 let prog: &mut FEntry = prog.try_into().map_err(|e| format!("{e}"))?;
                 prog.load(function, btf).map_err(|e| err("loading", e))?;
-                prog.attach().map_err(|e| err("attaching", e))?;
+                let id = prog.attach().map_err(|e| err("attaching", e))?;
+                links.keep(prog.take_link(id).map_err(|e| err("keeping", e))?);
             }
             FnProgram::FExit(_) => {
                 let btf = crate::kernel::btf::for_aya()?;
                 let prog: &mut FExit = prog.try_into().map_err(|e| format!("{e}"))?;
                 prog.load(function, btf).map_err(|e| err("loading", e))?;
-                prog.attach().map_err(|e| err("attaching", e))?;
+                let id = prog.attach().map_err(|e| err("attaching", e))?;
+                links.keep(prog.take_link(id).map_err(|e| err("keeping", e))?);
             }
             FnProgram::KProbe(_) | FnProgram::KRetProbe(_) => {
                 let prog: &mut KProbe = prog.try_into().map_err(|e| format!("{e}"))?;
                 if loaded.insert(name) {
                     prog.load().map_err(|e| err("loading", e))?;
                 }
-                prog.attach(function, 0).map_err(|e| err("attaching", e))?;
+                let id = prog.attach(function, 0).map_err(|e| err("attaching", e))?;
+                links.keep(prog.take_link(id).map_err(|e| err("keeping", e))?);
             }
         }
     }

@@ -387,12 +387,17 @@ fn targets(w: &mut String, r: &Results) {
             format!("{start:.2} s"),
             start <= 0.3,
         );
-        // the ring buffer counted once: its pages are resident once the recorder maps them
+        // The kernel maps every page of the ring at once, and its data pages twice (so that a
+        // record may wrap): the 4 MiB ring is 8 MiB of the resident set. Held to the stricter
+        // reading: the whole resident set, the ring in it twice, against 16 MB + 4 MiB.
         let rss_mb = med(&|s| s.tracer.max_rss_kb as f64) / 1024.0;
         target(
             w,
             "recorder peak RSS ≤ 16 MB + the 4 MiB ring",
-            format!("{rss_mb:.1} MB"),
+            format!(
+                "{rss_mb:.1} MB (the ring in it twice: {:.1} MB besides it)",
+                rss_mb - 8.0
+            ),
             rss_mb <= 20.0,
         );
     }
