@@ -37,6 +37,25 @@ pub const LOST_MAP: &str = "LOST";
 pub const WINDOW_MAP: &str = "WINDOW";
 pub const WINDOW_START: u32 = 0;
 pub const WINDOW_STOP: u32 = 1;
+/// Name of the array that tells the hot programs whether they may leave the boot clock out
+/// of an event: the boot clock runs `offs_boot` ahead of the monotonic one, and that offset
+/// changes only inside a suspend/resume phase (`timekeeping_resume`, the RTC's injected
+/// sleep time), so outside one `boot_ns = mono_ns + offset` with the offset of the last
+/// `suspend_resume` event. Slot [`CLOCKS_ELIDE_BOOT`]: 1 once userspace attached the
+/// `suspend_resume` hook (without it a phase could go unseen); slot
+/// [`CLOCKS_SUSPEND_DEPTH`]: phases open (a program's atomic count, wrapping).
+pub const CLOCKS_MAP: &str = "CLOCKS";
+/// Name of the array that lets the hot programs leave a task's `comm` out of its events
+/// (`wire::COMM_OMITTED`): slot [`TASK_NAMES_ENABLED`] is 1 once userspace attached the
+/// `task_rename` program, which counts renames in slot [`TASK_NAMES_RENAMES`] (a rename
+/// makes every task's next event carry its `comm` again).
+pub const TASK_NAMES_MAP: &str = "TASK_NAMES";
+pub const TASK_NAMES_ENABLED: u32 = 0;
+pub const TASK_NAMES_RENAMES: u32 = 1;
+/// The program that counts task renames (`task:task_rename`, also at every exec).
+pub const TASK_RENAME_PROGRAM: &str = "task_rename_raw";
+pub const CLOCKS_ELIDE_BOOT: u32 = 0;
+pub const CLOCKS_SUSPEND_DEPTH: u32 = 1;
 /// Name of the LRU hash of timer addresses armed by a task that passed the filter.
 pub const TRACKED_MAP: &str = "TRACKED";
 /// Global: `[HookSpec; MAX_KINDS]`, for the classic tracepoint programs.

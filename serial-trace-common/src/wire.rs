@@ -47,6 +47,20 @@ pub const fn shape(nargs: usize, ntexts: usize) -> u32 {
 /// The shape of a whole [`Event`].
 pub const FULL_SHAPE: u32 = shape(MAX_ARGS, MAX_TEXTS);
 
+/// A `shape` flag: the record leaves its task's `comm` out (zeros), because an earlier record
+/// of the same task, on the same CPU, carried it and the task was not renamed since
+/// (`TASK_NAMES_MAP`). The reader takes the task's last `comm` in ring order.
+pub const COMM_OMITTED: u32 = 1 << 16;
+
+/// Whether the record `bytes` (at least a head) leaves its `comm` out ([`COMM_OMITTED`]).
+pub fn omits_comm(bytes: &[u8]) -> bool {
+    bytes.len() >= HEAD_LEN && {
+        let at = core::mem::offset_of!(Head, shape);
+        let shape = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+        shape & COMM_OMITTED != 0
+    }
+}
+
 /// Bytes of a record with this many slots.
 pub const fn record_len(nargs: usize, ntexts: usize) -> usize {
     HEAD_LEN + 8 * nargs + TEXT_LEN * ntexts

@@ -18,8 +18,9 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use serial_trace_common::{
-    DeviceLayout, Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_KINDS, Role,
-    TEXT_LEN, TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source,
+    CLOCKS_ELIDE_BOOT, CLOCKS_SUSPEND_DEPTH, DeviceLayout, Event, FieldSpec, Filter, HookSpec,
+    KERNEL_TIMER_SAMPLE_NS, MAX_KINDS, Role, TASK_NAMES_ENABLED, TASK_NAMES_RENAMES, TEXT_LEN,
+    TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source, kind,
     state_counts, text_kind, wire,
 };
 
@@ -106,6 +107,99 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(1 << 22, 0);
 #[map]
 static WINDOW: Array<u64> = Array::with_max_entries(2, 0);
 
+/// Whether the boot clock may be left out of events (`serial_trace_common::CLOCKS_MAP`).
+#[map]
+static CLOCKS: Array<u64> = Array::with_max_entries(2, 0);
+
+/// The kinds whose events leave the boot clock out while no suspend/resume phase is open:
+/// the hot ones (a clock read is ~40 ns of their ~350). The rest carry both clocks always.
+const fn boot_clock_elidable(kind: u16) -> bool {
+    matches!(
+        kind,
+        kind::HRTIMER_START
+            | kind::HRTIMER_EXPIRE_ENTRY
+            | kind::HRTIMER_EXPIRE_EXIT
+            | kind::HRTIMER_CANCEL
+            | kind::TIMER_START
+            | kind::TIMER_EXPIRE_ENTRY
+            | kind::TIMER_CANCEL
+            | kind::SCHED_SWITCH
+            | kind::SCHED_WAKING
+    )
+}
+
+/// Whether the boot clock runs a constant offset ahead of the monotonic one now: userspace
+/// allowed leaving it out and no suspend/resume phase is open.
+#[inline(always)]
+fn boot_offset_constant() -> bool {
+    CLOCKS.get(CLOCKS_ELIDE_BOOT).is_some_and(|&e| e != 0)
+        && CLOCKS.get(CLOCKS_SUSPEND_DEPTH).is_some_and(|&d| d == 0)
+}
+
+/// Opens (`+1`) or closes (`-1`, as a wrapping add) a suspend/resume phase.
+#[inline(always)]
+fn suspend_depth_add(delta: u64) {
+    if let Some(p) = CLOCKS.get_ptr_mut(CLOCKS_SUSPEND_DEPTH) {
+        // SAFETY: map value pointer from a successful lookup, shared by every CPU: an atomic
+        // add (see `count`).
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                p, delta,
+            )
+        };
+    }
+}
+
+/// Whether the hot programs may leave `comm` out, and the renames so far
+/// (`serial_trace_common::TASK_NAMES_MAP`).
+#[map]
+static TASK_NAMES: Array<u64> = Array::with_max_entries(2, 0);
+
+/// The task whose `comm` this CPU's last record carried, and the rename count then.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct CommSent {
+    task: u64,
+    pid_tgid: u64,
+    renames: u64,
+}
+
+#[map]
+static COMM_SENT: PerCpuArray<CommSent> = PerCpuArray::with_max_entries(1, 0);
+
+/// Counts one task rename (`task_rename_raw`).
+#[inline(always)]
+pub fn count_rename() {
+    if let Some(p) = TASK_NAMES.get_ptr_mut(TASK_NAMES_RENAMES) {
+        // SAFETY: map value pointer from a successful lookup, shared: an atomic add.
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                p, 1,
+            )
+        };
+    }
+}
+
+/// The current task as `COMM_SENT` keeps it, and whether this CPU's last record carried its
+/// `comm` with no task renamed since and leaving it out allowed. The idle tasks all have pid
+/// 0 and one name per CPU: never left out. (A plain pair, every field written on every path:
+/// the verifier refuses a spill of a register a `Result`'s unused payload left unset.)
+#[inline(always)]
+fn comm_sent(pid_tgid: u64) -> (bool, CommSent) {
+    let now = CommSent {
+        task: unsafe { aya_ebpf::helpers::bpf_get_current_task() },
+        pid_tgid,
+        renames: TASK_NAMES.get(TASK_NAMES_RENAMES).copied().unwrap_or(0),
+    };
+    let enabled = TASK_NAMES.get(TASK_NAMES_ENABLED).is_some_and(|&e| e != 0);
+    let sent = enabled
+        && pid_tgid as u32 != 0
+        && COMM_SENT.get(0).is_some_and(|last| {
+            last.task == now.task && last.pid_tgid == pid_tgid && last.renames == now.renames
+        });
+    (sent, now)
+}
+
 /// Both clocks, read back to back at the start of a program.
 #[derive(Clone, Copy)]
 pub struct Stamp {
@@ -123,18 +217,22 @@ impl Stamp {
     }
 
     /// Now, if now is inside the recording window; `None` before it opens and once it closed.
+    /// The boot clock is 0 (left out, see `CLOCKS`) when `elide_boot` and its offset is
+    /// constant.
     #[inline(always)]
-    pub fn if_recording() -> Option<Self> {
+    pub fn if_recording(elide_boot: bool) -> Option<Self> {
         let mono_ns = unsafe { bpf_ktime_get_ns() };
         let start = *WINDOW.get(WINDOW_START)?;
         let stop = *WINDOW.get(WINDOW_STOP)?;
         if start == 0 || mono_ns < start || (stop != 0 && mono_ns >= stop) {
             return None;
         }
-        Some(Self {
-            mono_ns,
-            boot_ns: unsafe { bpf_ktime_get_boot_ns() },
-        })
+        let boot_ns = if elide_boot && boot_offset_constant() {
+            0
+        } else {
+            unsafe { bpf_ktime_get_boot_ns() }
+        };
+        Some(Self { mono_ns, boot_ns })
     }
 }
 
@@ -705,10 +803,32 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
             *budget -= 1;
         }
     }
+    // A suspend/resume phase opens before its event and closes only once its event is in
+    // the ring (below): a hot event that finds none open, and so leaves its boot clock out, is
+    // behind the closing event in the ring, whose offset userspace then applies. A closing
+    // event lost to a full ring leaves the phase open: both clocks from then on.
+    const { assert!(arg::suspend_resume::START == 1) };
+    let phase_ends = K == kind::SUSPEND_RESUME && slot1 == 0;
+    if K == kind::SUSPEND_RESUME && slot1 != 0 {
+        suspend_depth_add(1);
+    }
     // Nothing below runs outside the recording window: no event, no change to the maps.
-    let stamp = Stamp::if_recording().ok_or(())?;
+    let Some(stamp) = Stamp::if_recording(const { boot_clock_elidable(K) }) else {
+        if phase_ends {
+            suspend_depth_add(u64::MAX);
+        }
+        return Err(());
+    };
     let pid_tgid = bpf_get_current_pid_tgid();
-    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    // `comm` once per task and CPU (`COMM_SENT`), unless the --comm filter needs it
+    let (sent, now_task) = comm_sent(pid_tgid);
+    let by_comm = unsafe { core::ptr::read_volatile(&FILTER.by_comm) } != 0;
+    let omit_comm = sent && !by_comm;
+    let comm = if omit_comm {
+        [0; 16]
+    } else {
+        bpf_get_current_comm().unwrap_or([0; 16])
+    };
     // Every hook with a timer filter has the timer's address in arg 0.
     let timer = slot0;
     // A kernel timer re-armed in interrupt context is no task's, whoever was interrupted.
@@ -838,7 +958,8 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
             pid_tgid,
             kind: K,
             cpu: bpf_get_smp_processor_id() as u16,
-            shape: const { wire::shape(wire::kind_nargs(K), wire::kind_ntexts(K)) },
+            shape: const { wire::shape(wire::kind_nargs(K), wire::kind_ntexts(K)) }
+                | if omit_comm { wire::COMM_OMITTED } else { 0 },
             comm,
         });
         let args = base.add(wire::HEAD_LEN).cast::<u64>();
@@ -898,6 +1019,16 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
         }
     }
     submit(entry);
+    // this CPU's next record of the task may leave the name out: this one is in the ring
+    if !omit_comm {
+        if let Some(p) = COMM_SENT.get_ptr_mut(0) {
+            // SAFETY: per-CPU slot, no concurrent writer on this CPU.
+            unsafe { *p = now_task };
+        }
+    }
+    if phase_ends {
+        suspend_depth_add(u64::MAX);
+    }
     Ok(())
 }
 

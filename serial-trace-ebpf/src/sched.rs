@@ -46,3 +46,12 @@ pub fn sched_switch_raw3(ctx: RawTracePointContext) -> i32 {
 pub fn sched_waking_raw(ctx: RawTracePointContext) -> i32 {
     emit_raw::<1, { kind::SCHED_WAKING }>(&ctx)
 }
+
+/// `task:task_rename` (every `comm` change: `prctl(PR_SET_NAME)`, a thread named through
+/// `/proc`, every exec): counts renames, so that the hot programs stop leaving a `comm` out
+/// that may have changed (see `emit::comm_sent`). Records nothing itself.
+#[raw_tracepoint(tracepoint = "task_rename")]
+pub fn task_rename_raw(_ctx: RawTracePointContext) -> i32 {
+    crate::emit::count_rename();
+    0
+}

@@ -862,6 +862,63 @@ fn raw_timer_wheel_events_equal_what_ftrace_prints() {
     }
 }
 
+/// A thread renames itself halfway through arming and disarming a timerfd
+/// (`prctl(PR_SET_NAME)`, as a runtime naming its worker threads does): the programs leave a
+/// task's comm out of its events once its CPU sent it, so the rename must reach every later
+/// event and no earlier one.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_threads_new_name_is_on_every_event_after_its_rename() {
+    let out = tmp("rename.trace");
+    let mut rec = record(&["--quiet", "--hooks", "timer"], &out).spawn_guarded();
+    wait_for_header(&out);
+    let (before, after) = (c"st-before", c"st-after");
+    let tid = std::thread::spawn(move || {
+        // a timerfd armed and disarmed back to back: the thread's events follow each other
+        // on its CPU, which is when a program leaves the comm out
+        // SAFETY: timerfd calls on a descriptor this thread owns; `spec` is fully written.
+        let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, 0) };
+        assert!(fd >= 0);
+        let sleeps = || {
+            for _ in 0..150 {
+                let mut spec: libc::itimerspec = unsafe { std::mem::zeroed() };
+                spec.it_value.tv_sec = 10;
+                unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
+                spec.it_value.tv_sec = 0;
+                unsafe { libc::timerfd_settime(fd, 0, &spec, std::ptr::null_mut()) };
+            }
+        };
+        // SAFETY: prctl on this thread with a NUL-terminated name of at most 16 bytes.
+        unsafe { libc::prctl(libc::PR_SET_NAME, before.as_ptr()) };
+        sleeps();
+        unsafe { libc::prctl(libc::PR_SET_NAME, after.as_ptr()) };
+        sleeps();
+        unsafe { libc::close(fd) };
+        // SAFETY: no arguments.
+        unsafe { libc::gettid() }
+    })
+    .join()
+    .unwrap();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    assert!(rec.wait().unwrap().success());
+    let names: Vec<String> = dump_events(&out)
+        .iter()
+        .filter(|e| e["kind"] == "hrtimer_start" && e["tid"].as_i64() == Some(tid.into()))
+        .map(|e| e["comm"].as_str().unwrap().to_string())
+        .collect();
+    let first_after = names.iter().position(|n| n == "st-after");
+    let (old, new) = names.split_at(first_after.expect("no event after the rename"));
+    assert!(
+        old.len() >= 140 && old.iter().all(|n| n == "st-before"),
+        "{old:?}"
+    );
+    assert!(
+        new.len() >= 140 && new.iter().all(|n| n == "st-after"),
+        "{new:?}"
+    );
+}
+
 /// `hidden_expiries` on the lines ftrace printed for a timerfd expiry that reached no BPF
 /// program (this VM, 6.18.44-fc): it ran in the agent's thread 77, absent from the trace.
 #[test]
@@ -1519,6 +1576,19 @@ fn probe_reports_every_hook_with_a_reason() {
         .find(|r| r["name"] == "timer:hrtimer_start")
         .unwrap();
     assert_eq!(hs["usable"], true);
+    // every tracepoint this kernel has attaches, and as its raw twin: a program the verifier
+    // refuses falls back to the classic one (or to nothing) without failing anything else
+    let tracepoints = rows.iter().filter(|r| {
+        !r["name"].as_str().unwrap().starts_with("serial:")
+            && r["reason"].as_str() != Some("tracepoint absent")
+    });
+    for r in tracepoints {
+        assert_eq!(
+            (&r["usable"], &r["method"]),
+            (&Value::Bool(true), &Value::from("raw_tracepoint")),
+            "{r}"
+        );
+    }
 }
 
 /// Number of tracepoint hooks the tool knows: the tracepoint kinds of the wire format.

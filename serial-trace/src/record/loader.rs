@@ -10,7 +10,7 @@ use aya::{
 };
 use serial_trace_common::{
     COMM_LEN, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, RAW_SPECS_GLOBAL, SERIAL_GLOBAL,
-    SPECS_GLOBAL, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    SPECS_GLOBAL, TASK_RENAME_PROGRAM, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
 use super::serial_attach::{attach_serial, serial_config};
@@ -71,6 +71,8 @@ pub struct Loaded {
     /// Names of the attached programs (tracepoints and serial hooks), for their kernel-side
     /// miss counters.
     pub programs: Vec<String>,
+    /// The `task_rename` program is attached: the hot programs may leave `comm` out.
+    pub task_renames_hooked: bool,
     /// The flip-buffer drop hook is attached (no counter polling needed).
     pub drops_hooked: bool,
     /// Kprobe entry programs attached, with their function (see `kprobe_witness`).
@@ -295,6 +297,11 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             why.join("\n  ")
         );
     }
+    // Renames counted, or every event carries its comm: without the count a record could
+    // leave out a name that changed.
+    let task_renames_hooked = attach_raw(&mut ebpf, &mut links, TASK_RENAME_PROGRAM, "task_rename")
+        .map(|()| programs.push(TASK_RENAME_PROGRAM.to_string()))
+        .is_ok();
     probes.extend(serial.rows);
     programs.extend(serial.programs.iter().map(|p| p.to_string()));
     Ok(Loaded {
@@ -306,6 +313,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         kallsyms,
         programs,
         drops_hooked: serial.drops_hooked,
+        task_renames_hooked,
         kprobe_entries: serial.kprobe_entries,
     })
 }

@@ -1,6 +1,7 @@
 //! `serial-trace record`: load, attach, stream the ring buffer into a trace file until Ctrl-C,
 //! SIGTERM or `--duration`, then detach and write the trailer.
 
+mod boot_clock;
 mod kprobe_witness;
 mod loader;
 mod output;
@@ -8,6 +9,7 @@ mod serial_attach;
 mod state_maps;
 mod status;
 mod syncer;
+mod task_names;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
@@ -22,8 +24,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use serial_trace_common::{
-    DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, HOOK_CALLS_MAP, LOST_MAP, WINDOW_MAP, WINDOW_START,
-    WINDOW_STOP, arg, kind, wire,
+    CLOCKS_ELIDE_BOOT, CLOCKS_MAP, DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, HOOK_CALLS_MAP,
+    LOST_MAP, TASK_NAMES_ENABLED, TASK_NAMES_MAP, WINDOW_MAP, WINDOW_START, WINDOW_STOP, arg, kind,
+    wire,
 };
 
 pub use loader::{LoadOptions, Loaded, load_and_attach};
@@ -112,9 +115,34 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     }
 
     let header = header(&loaded, &opts, ports_start, ports_attached, port_names);
+    // With the suspend/resume phases seen, the hot programs may leave the boot clock out
+    // (`CLOCKS_MAP`): set before the window opens, so no event of the recording misses it.
+    if loaded
+        .probes
+        .iter()
+        .any(|p| p.attached && p.kind == Some(kind::SUSPEND_RESUME))
+    {
+        let mut clocks: Array<&mut MapData, u64> =
+            Array::try_from(loaded.object().map_mut(CLOCKS_MAP).context("CLOCKS map")?)?;
+        clocks
+            .set(CLOCKS_ELIDE_BOOT, 1, 0)
+            .context("allowing the boot clock to be left out")?;
+    }
     // Every program is attached: from the header's start on, all of them record. Opened
     // before the header is written, so a workload started once the file appears is recorded
     // from its first event.
+    // With renames counted, the hot programs may leave a task's comm out of its events
+    if loaded.task_renames_hooked {
+        let mut names: Array<&mut MapData, u64> = Array::try_from(
+            loaded
+                .object()
+                .map_mut(TASK_NAMES_MAP)
+                .context("TASK_NAMES map")?,
+        )?;
+        names
+            .set(TASK_NAMES_ENABLED, 1, 0)
+            .context("allowing comm to be left out")?;
+    }
     let mut window: Array<&mut MapData, u64> =
         Array::try_from(loaded.object().map_mut(WINDOW_MAP).context("WINDOW map")?)?;
     window
@@ -122,7 +150,8 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         .context("opening the recording window")?;
     let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
         .with_context(|| format!("writing the header to {}", opts.output.display()))?;
-    let mut session = Session::new(loaded, writer, &opts, stop)?;
+    let boot_clock = boot_clock::BootClock::new(header.start.mono_ns, header.start.boot_ns);
+    let mut session = Session::new(loaded, writer, &opts, stop, boot_clock)?;
     session.poller = poller;
     session.counted = counted;
     session.run()
@@ -272,6 +301,10 @@ struct Session<'o> {
     kallsyms: SymbolNames,
     seen_functions: HashSet<u64>,
     new_symbols: Vec<Symbol>,
+    /// Fills in the boot clock the hot programs leave out.
+    boot_clock: boot_clock::BootClock,
+    /// Fills in the `comm` the hot programs leave out.
+    task_names: task_names::TaskNames,
     counters: Counters,
     poller: Option<CounterPoller>,
     /// Ports whose kernel counters go into the trailer.
@@ -402,6 +435,7 @@ impl<'o> Session<'o> {
         writer: TraceWriter<BufWriter<File>>,
         opts: &'o RecordOptions,
         stop: Arc<AtomicBool>,
+        boot_clock: boot_clock::BootClock,
     ) -> Result<Self> {
         // mapped (8 MB resident at once: the kernel maps every page, the data twice) only once
         // the object is freed below, so the two never add up
@@ -431,6 +465,8 @@ impl<'o> Session<'o> {
             kallsyms,
             seen_functions: HashSet::new(),
             new_symbols: Vec::new(),
+            boot_clock,
+            task_names: task_names::TaskNames::default(),
             counters: Counters::default(),
             poller: None,
             counted: Vec::new(),
@@ -713,10 +749,10 @@ impl<'o> Session<'o> {
                 return Ok(true);
             }
             taken += 1;
-            let ev: Event = {
+            let (mut ev, comm_omitted): (Event, bool) = {
                 let Some(item) = self.ring.next() else { break };
                 match wire::decode(&item) {
-                    Ok(ev) => ev,
+                    Ok(ev) => (ev, wire::omits_comm(&item)),
                     Err(_) => {
                         // Never expected (the programs write whole records); counted as
                         // lost with the programs' misses, never skipped silently.
@@ -725,6 +761,8 @@ impl<'o> Session<'o> {
                     }
                 }
             };
+            self.boot_clock.complete(&mut ev);
+            self.task_names.complete(&mut ev, comm_omitted);
             self.note(&ev);
             self.writer
                 .push(&ev)

@@ -387,6 +387,15 @@ fn targets(w: &mut String, r: &Results) {
             format!("{start:.2} s"),
             start <= 0.3,
         );
+        let mut probe = r.probe_s.clone();
+        probe.sort_by(f64::total_cmp);
+        let probe_med = probe.get(probe.len() / 2).copied().unwrap_or(f64::NAN);
+        target(
+            w,
+            "`probe` ≤ 0.3 s",
+            format!("{probe_med:.2} s (median of {})", probe.len()),
+            probe_med <= 0.3,
+        );
         // The kernel maps every page of the ring at once, and its data pages twice (so that a
         // record may wrap): the 4 MiB ring is 8 MiB of the resident set. Held to the stricter
         // reading: the whole resident set, the ring in it twice, against 16 MB + 4 MiB.

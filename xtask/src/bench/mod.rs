@@ -62,6 +62,9 @@ pub struct Results {
     pub loss: Vec<loss_rate::Search>,
     pub serial: Option<serial_vm::SerialCost>,
     pub report: Vec<report_speed::Measured>,
+    /// Wall time of `serial-trace probe`, each run (exec to exit: planning, test loads,
+    /// detaching).
+    pub probe_s: Vec<f64>,
     pub machine: markdown::Machine,
 }
 
@@ -109,12 +112,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
         .iter()
         .map(|&n| report_speed::measure(n, &bins, &dir))
         .collect::<Result<_>>()?;
+    let probe_s = probe_times(&bins, 5)?;
     let results = Results {
         args: args.clone(),
         overhead,
         loss,
         serial,
         report,
+        probe_s,
         machine,
     };
     let text = markdown::render(&results);
@@ -125,6 +130,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         eprintln!("xtask bench: wrote {}", path.display());
     }
     Ok(())
+}
+
+/// `serial-trace probe`'s wall time, `runs` times (its output is not kept).
+fn probe_times(bins: &Bins, runs: usize) -> Result<Vec<f64>> {
+    (0..runs)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            let st = std::process::Command::new(&bins.serial_trace)
+                .arg("probe")
+                .stdout(std::process::Stdio::null())
+                .status()
+                .context("running serial-trace probe")?;
+            anyhow::ensure!(st.success(), "serial-trace probe failed: {st}");
+            Ok(t.elapsed().as_secs_f64())
+        })
+        .collect()
 }
 
 /// The peers, and GNU time for the report's peak memory, by binary and Debian package.

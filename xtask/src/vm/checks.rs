@@ -28,6 +28,44 @@ pub fn check(name: impl Into<String>, ok: bool, detail: impl Into<String>) -> Ch
     }
 }
 
+/// Every tracepoint hook of the guest's kernel attached as its raw twin (every matrix kernel
+/// has BTF): a raw program the verifier refuses falls back to the classic one, or a hook to
+/// nothing, and the scenarios' own checks could all still pass.
+pub fn raw_hooks_check(probes: &[serial_trace::analysis::ProbeRow]) -> Check {
+    // a scenario recording only some families (`--hooks`) leaves the others out on purpose
+    let tracepoints: Vec<_> = probes
+        .iter()
+        .filter(|p| !p.name.starts_with("serial:"))
+        .filter(|p| {
+            !p.reason
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("not selected")
+        })
+        .collect();
+    let not_raw: Vec<String> = tracepoints
+        .iter()
+        .filter(|p| !(p.attached && p.method.as_deref() == Some("raw_tracepoint")))
+        .map(|p| {
+            format!(
+                "{} ({}, {})",
+                p.name,
+                p.method.as_deref().unwrap_or("-"),
+                p.reason.as_deref().unwrap_or("attached")
+            )
+        })
+        .collect();
+    check(
+        "every tracepoint hook attached as a raw tracepoint",
+        !tracepoints.is_empty() && not_raw.is_empty(),
+        if not_raw.is_empty() {
+            format!("{} of {}", tracepoints.len(), tracepoints.len())
+        } else {
+            not_raw.join("; ")
+        },
+    )
+}
+
 /// `@@ST FACT <scenario> k=v …` lines, merged per scenario.
 pub fn facts(console: &[String]) -> BTreeMap<String, BTreeMap<String, String>> {
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();

@@ -490,6 +490,7 @@ fn evaluate(
             checks.extend(timer_scenario_checks(sc.id, &report, &trace, bin, dir)?);
         }
     }
+    checks.push(checks::raw_hooks_check(&probes));
     std::fs::write(
         dir.join("checks.json"),
         serde_json::to_string_pretty(&checks)?,
