@@ -168,7 +168,10 @@ fn loader_without_kernel_btf<'a>() -> EbpfLoader<'a> {
                 return None;
             }
         }
-        Some(EbpfLoader::new())
+        let mut loader = EbpfLoader::new();
+        // none was parsed; should the bind not have hidden it, none is kept either
+        loader.btf(None);
+        Some(loader)
     })
     .join()
     .ok()
