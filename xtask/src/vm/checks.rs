@@ -1422,11 +1422,15 @@ fn spanning(wakeups: &[Wakeup], clockless: &[(i64, i64)]) -> Vec<bool> {
             // no clock jumped between the deadline and the wakeup in such a cycle
             // and the cycle held it: a task the freezer had not reached yet woke on time, and
             // read its clock before the thaw began (seen on arm64 6.12: a 200 ms sleep due
-            // 2.2 ms after the cycle began, 1 ms late)
+            // 2.2 ms after the cycle began, 1 ms late). A sleep due before the cycle began
+            // whose task had not run yet when the freezer took it is held as much (seen on
+            // arm64 5.10: cyclictest due 3.4 ms before, frozen before it ran, woken at the
+            // thaw): due before the thaw, woken after it.
             let deadline_mono = w.woke_mono_ns - w.late_ns;
-            if clockless.iter().any(|&(start, thaw)| {
-                (start..=thaw).contains(&deadline_mono) && w.woke_mono_ns >= thaw
-            }) {
+            if clockless
+                .iter()
+                .any(|&(_, thaw)| deadline_mono <= thaw && w.woke_mono_ns >= thaw)
+            {
                 return true;
             }
             let offset = w.woke_boot_ns - w.woke_mono_ns;
@@ -3322,7 +3326,14 @@ pub(crate) mod tests {
         // arm64 6.12), and one held until the thaw
         let early = sleeper(5, "nanosleep", 10_002_200_000, 1_000_000);
         let held = sleeper(6, "nanosleep", 10_002_200_000, 2_998_000_000);
-        assert_eq!(spanning(&[early, held], &clockless), [false, true]);
+        // due 3.4 ms before the cycle, its task frozen before it ran: held until the thaw
+        // (seen on arm64 5.10); and one due and woken before the cycle
+        let frozen_first = sleeper(7, "nanosleep", 9_996_600_000, 3_004_000_000);
+        let before = sleeper(8, "nanosleep", 9_990_000_000, 500_000);
+        assert_eq!(
+            spanning(&[early, held, frozen_first, before], &clockless),
+            [false, true, true, false]
+        );
     }
 
     #[test]
