@@ -182,7 +182,10 @@ pub fn count_rename() {
 
 /// The current task as `COMM_SENT` keeps it, and whether this CPU's last record carried its
 /// `comm` with no task renamed since and leaving it out allowed. The idle tasks all have pid
-/// 0 and one name per CPU: never left out. (A plain pair, every field written on every path:
+/// 0 and one name per CPU: never left out. (`task_rename` fires before the kernel copies the
+/// new name: a record of the renamed task made on another CPU in those nanoseconds carries
+/// the old name with the new count, and that CPU's next records of it keep the old name
+/// until another task's record comes between.) (A plain pair, every field written on every path:
 /// the verifier refuses a spill of a register a `Result`'s unused payload left unset.)
 #[inline(always)]
 fn comm_sent(pid_tgid: u64) -> (bool, CommSent) {
