@@ -185,22 +185,44 @@ pub fn count_rename() {
 /// 0 and one name per CPU: never left out. (`task_rename` fires before the kernel copies the
 /// new name: a record of the renamed task made on another CPU in those nanoseconds carries
 /// the old name with the new count, and that CPU's next records of it keep the old name
-/// until another task's record comes between.) (A plain pair, every field written on every path:
-/// the verifier refuses a spill of a register a `Result`'s unused payload left unset.)
+/// until another task's record comes between.) Every field is written on every path: the
+/// verifier refuses a spill of a register an unused enum payload left unset.
 #[inline(always)]
-fn comm_sent(pid_tgid: u64) -> (bool, CommSent) {
-    let now = CommSent {
-        task: unsafe { aya_ebpf::helpers::bpf_get_current_task() },
-        pid_tgid,
-        renames: TASK_NAMES.get(TASK_NAMES_RENAMES).copied().unwrap_or(0),
+fn comm_sent(pid_tgid: u64) -> CommCheck {
+    let mut check = CommCheck {
+        sent: false,
+        slot: core::ptr::null_mut(),
+        now: CommSent {
+            task: 0,
+            pid_tgid,
+            renames: 0,
+        },
     };
-    let enabled = TASK_NAMES.get(TASK_NAMES_ENABLED).is_some_and(|&e| e != 0);
-    let sent = enabled
-        && pid_tgid as u32 != 0
-        && COMM_SENT.get(0).is_some_and(|last| {
-            last.task == now.task && last.pid_tgid == pid_tgid && last.renames == now.renames
-        });
-    (sent, now)
+    if !TASK_NAMES.get(TASK_NAMES_ENABLED).is_some_and(|&e| e != 0) {
+        return check;
+    }
+    let Some(slot) = COMM_SENT.get_ptr_mut(0) else {
+        return check;
+    };
+    check.slot = slot;
+    check.now.task = unsafe { aya_ebpf::helpers::bpf_get_current_task() };
+    check.now.renames = TASK_NAMES.get(TASK_NAMES_RENAMES).copied().unwrap_or(0);
+    // SAFETY: map value pointer from a successful lookup, this CPU's slot.
+    let last = unsafe { *slot };
+    check.sent = pid_tgid as u32 != 0
+        && last.task == check.now.task
+        && last.pid_tgid == pid_tgid
+        && last.renames == check.now.renames;
+    check
+}
+
+/// What [`comm_sent`] found: whether the name may be left out, this CPU's `COMM_SENT` slot
+/// (null when leaving names out is off: nothing to remember), and the task as it keeps it.
+/// The slot is looked up once per event, read here and written after the record is in.
+struct CommCheck {
+    sent: bool,
+    slot: *mut CommSent,
+    now: CommSent,
 }
 
 /// Both clocks, read back to back at the start of a program.
@@ -824,9 +846,9 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     };
     let pid_tgid = bpf_get_current_pid_tgid();
     // `comm` once per task and CPU (`COMM_SENT`), unless the --comm filter needs it
-    let (sent, now_task) = comm_sent(pid_tgid);
+    let comm_check = comm_sent(pid_tgid);
     let by_comm = unsafe { core::ptr::read_volatile(&FILTER.by_comm) } != 0;
-    let omit_comm = sent && !by_comm;
+    let omit_comm = comm_check.sent && !by_comm;
     let comm = if omit_comm {
         [0; 16]
     } else {
@@ -1023,11 +1045,9 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     }
     submit(entry);
     // this CPU's next record of the task may leave the name out: this one is in the ring
-    if !omit_comm {
-        if let Some(p) = COMM_SENT.get_ptr_mut(0) {
-            // SAFETY: per-CPU slot, no concurrent writer on this CPU.
-            unsafe { *p = now_task };
-        }
+    if !omit_comm && !comm_check.slot.is_null() {
+        // SAFETY: this CPU's slot from the lookup in `comm_sent`, no concurrent writer.
+        unsafe { *comm_check.slot = comm_check.now };
     }
     if phase_ends {
         suspend_depth_add(u64::MAX);
