@@ -765,7 +765,10 @@ fn expiring_for(spec: &Spec) -> Option<u64> {
     if spec.role != Role::WAKING {
         return Some(0);
     }
-    EXPIRING.get(0).copied().filter(|&t| t != 0)
+    let mark = EXPIRING.get(0).copied().filter(|&t| t != 0)?;
+    // only the callback's own task wakes for it (see `EXPIRING`): read only inside a window
+    let context = EXPIRING.get(3).copied()?;
+    (bpf_get_current_pid_tgid() as u32 as u64 == context).then_some(mark)
 }
 
 #[inline(always)]
@@ -937,7 +940,7 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     // Wakeup state, ring slot or not (a full ring must not leave it stale), and only for what
     // passed the filters (the recorder's own timers wake nobody of interest).
     if spec.role == Role::HRTIMER_EXPIRE {
-        mark_pending(rec, spec, slot0, owner);
+        mark_pending(rec, spec, slot0, owner, pid_tgid as u32);
     } else if spec.role == Role::WAKING {
         // the woken task has the wakeup pending, whoever armed the timer
         const { assert!(arg::sched_waking::PID == 0) };
@@ -1296,29 +1299,40 @@ fn clockid_plus1(timer: u64, window: Option<[u64; 4]>) -> u64 {
 /// soft one running in `ktimers/N` on PREEMPT_RT) saves the mark (slot 1) and names itself
 /// (slot 2) until its own exit: the wakeups its callback makes (the tick waking `rcuc/N`) are
 /// not the soft timer's. Seen on 6.12-rt: a timerfd's waiter taken for `rcuc/1`.
+///
+/// Slot 3 holds the tid of the task whose context the marked callback runs in (slot 4 the
+/// saved mark's): only that task's wakeups are the callback's. On PREEMPT_RT a soft callback
+/// can block on a sleeping lock in `ktimers/N`, and the task that runs meanwhile (a timerfd's
+/// reader holding its wait-queue lock) wakes `ktimers/N` when it lets go. Seen on arm64
+/// 6.12-rt: that taken for the timer's waiter, so the timer's next expiry, finding its reader
+/// frozen, was left pending for `ktimers/0`.
 #[map]
-static EXPIRING: PerCpuArray<u64> = PerCpuArray::with_max_entries(3, 0);
+static EXPIRING: PerCpuArray<u64> = PerCpuArray::with_max_entries(5, 0);
 
-/// This CPU's `EXPIRING` slots: the mark, the saved mark, the nested timer.
+/// This CPU's `EXPIRING` slots: the mark, the saved mark, the nested timer, the mark's task,
+/// the saved mark's task.
 #[inline(always)]
-fn expiry_slots() -> Option<(*mut u64, *mut u64, *mut u64)> {
+fn expiry_slots() -> Option<(*mut u64, *mut u64, *mut u64, *mut u64, *mut u64)> {
     Some((
         EXPIRING.get_ptr_mut(0)?,
         EXPIRING.get_ptr_mut(1)?,
         EXPIRING.get_ptr_mut(2)?,
+        EXPIRING.get_ptr_mut(3)?,
+        EXPIRING.get_ptr_mut(4)?,
     ))
 }
 
 /// An expiry begins on this CPU: if another's callback is running, save its mark.
 #[inline(always)]
 fn nest_expiry(timer: u64) {
-    let Some((mark, saved, nested)) = expiry_slots() else {
+    let Some((mark, saved, nested, context, saved_context)) = expiry_slots() else {
         return;
     };
     // SAFETY: per-CPU slots; the programs touching them do not nest with themselves.
     unsafe {
         if *mark != 0 && *mark != timer {
             *saved = *mark;
+            *saved_context = *context;
             *nested = timer;
             *mark = 0;
         }
@@ -1328,13 +1342,14 @@ fn nest_expiry(timer: u64) {
 /// An expiry ends on this CPU: a nested one gives the mark back, the marked one clears it.
 #[inline(always)]
 fn unnest_expiry(timer: u64) {
-    let Some((mark, saved, nested)) = expiry_slots() else {
+    let Some((mark, saved, nested, context, saved_context)) = expiry_slots() else {
         return;
     };
     // SAFETY: per-CPU slots, as above.
     unsafe {
         if *nested != 0 && *nested == timer {
             *mark = *saved;
+            *context = *saved_context;
             (*saved, *nested) = (0, 0);
         } else if *mark == timer {
             *mark = 0;
@@ -1433,15 +1448,18 @@ static LAST_WOKEN: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 /// woken task (a sleep's is), and `sched_waking` inside the callback adds the tasks it really
 /// woke (a timerfd's waiter on another thread).
 #[inline(always)]
-fn mark_pending<F: Fields>(rec: &F, spec: &Spec, timer: u64, owner: Option<u32>) {
+fn mark_pending<F: Fields>(rec: &F, spec: &Spec, timer: u64, owner: Option<u32>, tid_now: u32) {
     use arg::hrtimer_expire_entry as a;
     let wake_functions = unsafe { core::ptr::read_volatile(&WAKE.wake_functions) };
     if !listed(&wake_functions, rec.field(spec.field(a::FUNCTION))) {
         return;
     }
-    if let Some(mark) = EXPIRING.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot, no concurrent writer on this CPU.
-        unsafe { *mark = timer };
+    if let (Some(mark), Some(context)) = (EXPIRING.get_ptr_mut(0), EXPIRING.get_ptr_mut(3)) {
+        // SAFETY: per-CPU slots, no concurrent writer on this CPU.
+        unsafe {
+            *mark = timer;
+            *context = u64::from(tid_now);
+        }
     }
     let Some(owner) = owner else {
         return;

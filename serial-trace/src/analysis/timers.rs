@@ -107,6 +107,12 @@ struct PendingWake {
 struct ExpiringWake {
     timer: u64,
     armer: u32,
+    /// The task in whose context the callback runs (the interrupted one, or `ktimers/N` on
+    /// PREEMPT_RT). Only its wakeups are the callback's: on PREEMPT_RT a soft timer's callback
+    /// can block on a sleeping lock, and the task that then runs on the CPU, and wakes the
+    /// blocked `ktimers/N` when it lets go of the lock, is not woken by the timer (seen on
+    /// arm64 6.12-rt: a timerfd's reader, holding its wait-queue lock, "woke" `ktimers/0`).
+    context: u32,
     /// Who was given the pending wakeup at the expiry: the armer, or the task the timer last
     /// woke when that was another.
     owner: u32,
@@ -773,6 +779,7 @@ impl TimerStats {
                 ExpiringWake {
                     timer,
                     armer: armed.tid,
+                    context: ev.tid(),
                     owner,
                     wake,
                     moved: false,
@@ -824,7 +831,7 @@ impl TimerStats {
         let Some(e) = self
             .expiring
             .get_mut(&ev.cpu)
-            .filter(|e| e.timer == ev.args[a::HRTIMER])
+            .filter(|e| e.timer == ev.args[a::HRTIMER] && e.context == ev.tid())
         else {
             return;
         };
@@ -2104,6 +2111,49 @@ mod suspend_tests {
             [(20, 50_000), (20, (3 * S + 2 * MS - 200 * MS) as i64)]
         );
         assert_one_lost_to_suspend(&mut s, 20);
+    }
+
+    /// PREEMPT_RT: a soft timer's callback runs in `ktimers/N` and can block on a sleeping lock
+    /// (the timerfd's wait-queue lock, held by its reader). The reader then runs on that CPU and
+    /// wakes `ktimers/N` as it lets go: not a wakeup by the timer, and the timer's later expiry
+    /// that finds its reader frozen is still the reader's wakeup, lost to the suspend (seen on
+    /// arm64 6.12-rt: the expiry went to `ktimers/0`, and the 3 s late wakeup was missing).
+    #[test]
+    fn a_task_that_wakes_a_blocked_timer_callbacks_thread_is_not_woken_by_the_timer() {
+        const KTIMERS: u32 = 18;
+        let in_task = |mut e: Event, tid: u32| {
+            e.pid_tgid = u64::from(tid) << 32 | u64::from(tid);
+            e
+        };
+        let mut s = sleeps_and_timerfds();
+        let armed_by_10 = |soft: u64| in_task(timerfd_armed(10, soft, soft - 10 * MS), 10);
+        let in_ktimers = |e: Event| in_task(e, KTIMERS);
+        for e in [
+            armed_by_10(100 * MS),
+            in_ktimers(timerfd_fired(100 * MS)),
+            // the callback blocks on the lock the reader holds; the reader runs and lets go
+            in_ktimers(switch_out(100 * MS + 10_000, KTIMERS, 0x2, 10)),
+            in_task(waking(0x7, KTIMERS, 100 * MS + 20_000), 10),
+            in_task(switch_out(100 * MS + 30_000, 10, 0x100, KTIMERS), 10),
+            in_ktimers(expiry_exit(0x7, 100 * MS + 40_000)),
+            armed_by_10(200 * MS),
+            sr("suspend_enter", 3, true, 140 * MS, 140 * MS),
+            sr("freeze_processes", 0, true, 150 * MS, 150 * MS),
+            // the reader is frozen: the callback wakes nobody
+            in_ktimers(timerfd_fired(200 * MS)),
+            in_ktimers(expiry_exit(0x7, 200 * MS)),
+            sr("thaw_processes", 0, true, 3 * S, 3 * S),
+            sr("thaw_processes", 0, false, 3 * S + MS / 2, 3 * S + MS / 2),
+            // the reader runs again and arms its next tick
+            armed_by_10(3 * S + 11 * MS),
+        ] {
+            s.event(&e);
+        }
+        let log = s.wake_log.take().unwrap();
+        let woken: Vec<(u32, i64)> = log.iter().map(|w| (w.tid, w.requested_ns)).collect();
+        assert_eq!(woken, [(10, (100 * MS) as i64), (10, (200 * MS) as i64)]);
+        assert_eq!(log[1].wake_late_ns, (3 * S + MS - 200 * MS) as i64);
+        assert_one_lost_to_suspend(&mut s, 10);
     }
 
     /// Both timer events of an expiry lost (the kernel skipped the programs; uncounted before
