@@ -10,8 +10,13 @@
 //! whichever task it interrupted.)
 //!
 //! With `--rate R --seconds S` (the benchmark's loss test) it paces itself to R events a second
-//! (two per round with a plain timerfd: `hrtimer_start`, `hrtimer_cancel`) for S seconds, or
-//! as fast as it can when it cannot keep up; `rounds` then says how many it made.
+//! for S seconds, or as fast as it can when it cannot keep up; `rounds` then says how many it
+//! made. A round there is one `timerfd_settime` that moves the armed timer between an hour
+//! and an hour and a second ahead: the kernel cancels the queued timer and starts it again,
+//! two events (`hrtimer_cancel`, `hrtimer_start`) for one system call, where arming and
+//! disarming takes two. The generator's own work per event is halved, so that on a small
+//! machine the search reaches the tracer's limit before the generator's (plus one arm at the
+//! start and one cancel at the close).
 //!
 //! With `--timers N` it arms N timerfds one hour ahead, all open at once (N distinct kernel
 //! timers: more than a state map of the recorder holds), in child processes of at most 4,000
@@ -90,14 +95,14 @@ fn main() {
             let workers: Vec<_> = (0..threads)
                 .map(|i| {
                     let n = share(i);
-                    s.spawn(move || {
-                        let round = rounder(clock);
-                        match rate {
-                            None => {
-                                (0..n).for_each(|_| round());
-                                n
-                            }
-                            Some(rate) => paced(rate / 2.0 / threads as f64, seconds, start, round),
+                    s.spawn(move || match rate {
+                        None => {
+                            let round = rounder(clock);
+                            (0..n).for_each(|_| round());
+                            n
+                        }
+                        Some(rate) => {
+                            paced(rate / 2.0 / threads as f64, seconds, start, rearmer(clock))
                         }
                     })
                 })
@@ -114,8 +119,8 @@ fn main() {
     );
 }
 
-/// One round on a timerfd of `clock` created for the caller: arm it an hour ahead, disarm it.
-fn rounder(clock: libc::clockid_t) -> impl Fn() {
+/// A timerfd of `clock` for the caller.
+fn timerfd(clock: libc::clockid_t) -> i32 {
     // SAFETY: plain syscall.
     let fd = unsafe { libc::timerfd_create(clock, libc::TFD_CLOEXEC) };
     if fd < 0 {
@@ -125,11 +130,33 @@ fn rounder(clock: libc::clockid_t) -> impl Fn() {
         );
         std::process::exit(1);
     }
+    fd
+}
+
+fn settime_or_exit(fd: i32, secs: i64) {
+    if let Err(e) = settime(fd, secs) {
+        eprintln!("event-generator: timerfd_settime: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// One round on a timerfd of `clock` created for the caller: arm it an hour ahead, disarm it.
+fn rounder(clock: libc::clockid_t) -> impl Fn() {
+    let fd = timerfd(clock);
     move || {
-        if let Err(e) = settime(fd, 3600).and_then(|()| settime(fd, 0)) {
-            eprintln!("event-generator: timerfd_settime: {e}");
-            std::process::exit(1);
-        }
+        settime_or_exit(fd, 3600);
+        settime_or_exit(fd, 0);
+    }
+}
+
+/// One round on a timerfd of `clock` created for the caller and kept armed: move its deadline
+/// between an hour and an hour and a second ahead (a cancel and a start in one call).
+fn rearmer(clock: libc::clockid_t) -> impl FnMut() {
+    let fd = timerfd(clock);
+    let mut later = false;
+    move || {
+        later = !later;
+        settime_or_exit(fd, 3600 + i64::from(later));
     }
 }
 
@@ -278,7 +305,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: event-generator [--count N | --rate EVENTS_PER_S --seconds S | --timers N] [--alarm] [--threads T] [--cpu C]\n\
          arms and disarms a timerfd N times (default 100000), or paced to a rate of events\n\
-         (two per round) for S seconds (default 10), or arms N timerfds at once and closes\n\
+         (two per round: one re-arm of an armed timerfd) for S seconds (default 10), or arms\n\
+         N timerfds at once and closes\n\
          them; --alarm: a CLOCK_BOOTTIME_ALARM timerfd, which makes exactly 3·N + 1\n\
          alarmtimer events; --threads: the rounds or the rate shared among T threads;\n\
          --cpu: run on CPU C only"

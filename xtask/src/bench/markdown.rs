@@ -197,7 +197,9 @@ fn loss_section(w: &mut String, r: &Results) {
     } else {
         let _ = writeln!(
             w,
-            "`event-generator --rate R --seconds {}` paces the same workload to R events a second. \
+            "`event-generator --rate R --seconds {}` paces a timerfd workload to R events a second: \
+             each round moves an armed timerfd's deadline (one `timerfd_settime`, a cancel and a \
+             start), half the system calls per event of the overhead workload's arm and disarm. \
              The generator runs {threads} threads (one per CPU), so that the tracer, not the \
              generator, ends the search. \
              The rate doubles from 250 k/s until a step loses events, then three bisections; \
