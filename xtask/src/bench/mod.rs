@@ -2,6 +2,7 @@
 //! side by side in one run, and the report's throughput. Prints the tables and rewrites
 //! `BENCHMARKS.md`. Measurements only: nothing here passes or fails on a number.
 
+mod drain;
 mod loss_rate;
 mod markdown;
 mod report_speed;
@@ -60,6 +61,8 @@ pub struct Results {
     pub args: BenchArgs,
     pub overhead: Vec<(Tool, Vec<Sample>)>,
     pub loss: Vec<loss_rate::Search>,
+    /// The recorder's drain rate out of a full ring (with the loss search).
+    pub drain: Option<drain::Drain>,
     pub serial: Option<serial_vm::SerialCost>,
     pub report: Vec<report_speed::Measured>,
     /// Wall time of `serial-trace probe`, each run (exec to exit: planning, test loads,
@@ -102,6 +105,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .map(|t| loss_rate::search(t, args.loss_seconds, &bins, &dir))
             .collect::<Result<_>>()?
     };
+    let drain = if args.skip_loss {
+        None
+    } else {
+        Some(drain::measure(&bins, &dir)?)
+    };
     let serial = if args.vm_boots == 0 {
         None
     } else {
@@ -117,6 +125,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         args: args.clone(),
         overhead,
         loss,
+        drain,
         serial,
         report,
         probe_s,
@@ -239,7 +248,7 @@ pub fn under(
     Ok((run, outcome))
 }
 
-fn generator(bins: &Bins, args: &[&str]) -> Result<GeneratorRun> {
+pub(super) fn generator(bins: &Bins, args: &[&str]) -> Result<GeneratorRun> {
     let o = output(Command::new(&bins.generator).args(args))?;
     if !o.status.success() {
         bail!(

@@ -353,7 +353,7 @@ fn bpftrace_map_total(out: &Path) -> Result<(u64, u64)> {
 }
 
 /// `(events, lost)` of a serial-trace file, from its report.
-fn serial_trace_counts(bin: &Path, trace: &Path) -> Result<(u64, u64)> {
+pub(super) fn serial_trace_counts(bin: &Path, trace: &Path) -> Result<(u64, u64)> {
     let o = output(
         Command::new(bin)
             .args(["report", "--format", "json"])
