@@ -4,6 +4,12 @@
 
 use crate::analysis::Report;
 
+/// A question the command answers "no" (exit status 1, as grep and diff do): `record` lost
+/// events, `probe --require` found a capability missing. The message says what and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unmet(pub String);
+
 /// The report passed fewer rules than it was given: how many failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0} check rule(s) failed")]

@@ -38,24 +38,79 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Print every event of a trace as one text line (for grep and for checking the analysis).
     Dump(DumpArgs),
+    /// Print a shell completion script: `source <(serial-trace completions bash)`, or save it
+    /// where the shell looks (e.g. ~/.local/share/bash-completion/completions/serial-trace,
+    /// a directory of $fpath as _serial-trace, ~/.config/fish/completions/serial-trace.fish).
+    Completions(CompletionsArgs),
+    /// Write the manual pages (serial-trace.1 and one per subcommand) into a directory;
+    /// read one with `man -l DIR/serial-trace-record.1`.
+    Man(ManArgs),
+}
+
+#[derive(Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+pub struct ManArgs {
+    /// Directory to write the pages into (created if missing).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+}
+
+/// Writes the completion script for `shell` to `out`.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "serial-trace", out);
+}
+
+/// Writes `serial-trace.1` and `serial-trace-SUBCOMMAND.1` into `dir`; returns their paths.
+pub fn man_pages(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cmd = Cli::command();
+    let mut pages = vec![("serial-trace".to_string(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        let name = format!("serial-trace-{}", sub.get_name());
+        let bin = format!("serial-trace {}", sub.get_name());
+        pages.push((name.clone(), sub.clone().display_name(name).bin_name(bin)));
+    }
+    let mut written = Vec::new();
+    for (name, page) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut out)
+            .with_context(|| format!("rendering {name}.1"))?;
+        std::fs::write(&path, out).with_context(|| format!("writing {}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
 #[derive(Args)]
 pub struct RecordArgs {
-    /// Trace file to write (created with mode 0600; never overwritten without --force).
+    /// Trace file to write (created with mode 0600). An existing file is kept as FILE.old,
+    /// replacing an older FILE.old, as perf keeps perf.data.old.
     #[arg(short, long, default_value = "serial-trace.trace")]
     pub output: PathBuf,
-    /// Overwrite the output file if it exists.
+    /// Overwrite the output file if it exists, keeping no FILE.old.
     #[arg(long)]
     pub force: bool,
-    /// Stop after this many seconds (default: until Ctrl-C or SIGTERM). Counted on
-    /// CLOCK_MONOTONIC, i.e. time awake: time suspended does not count, so `-d 60` across a
-    /// 10 s suspend ends 70 s of wall-clock time after it began.
-    #[arg(short, long, value_name = "SECS")]
-    pub duration: Option<f64>,
-    /// Ring buffer size in bytes, a power of two (suffixes K, M, G). Raise it if events are lost.
-    #[arg(long, value_name = "BYTES", default_value = "4M")]
-    pub buffer_size: String,
+    /// Stop after this long (default: until Ctrl-C or SIGTERM): seconds (`60`, `0.5`) or a
+    /// duration with units (`90s`, `500ms`, `1m30s`, `2h`). Counted on CLOCK_MONOTONIC, i.e.
+    /// time awake: time suspended does not count, so `-d 60` across a 10 s suspend ends 70 s
+    /// of wall-clock time after it began.
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Ring buffer size in bytes, a power of two from the page size to 1G (suffixes K, M, G:
+    /// `256K`, `4M`, `64M`). Raise it if events are lost.
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = buffer_size)]
+    pub buffer_size: u32,
     /// Record timers armed by this process (tgid) only; system-wide power/RTC events are kept.
     #[arg(long)]
     pub pid: Option<u32>,
@@ -79,11 +134,20 @@ pub struct RecordArgs {
     /// force one. The other hooks are always classic tracepoints.
     #[arg(long, value_enum, default_value_t = TracepointMethodArg::Auto)]
     pub tracepoint_method: TracepointMethodArg,
-    /// Hook families to record, comma-separated: timer, alarmtimer, power, rtc, sched, serial
-    /// (default: all). Fewer families cost less; note that `sched` and `timer` are needed for
-    /// task wakeups, and `power` for suspend cycles.
-    #[arg(long, value_delimiter = ',', value_name = "FAMILIES")]
+    /// Hook families to record, comma-separated (default: all). Fewer families cost less;
+    /// note that `sched` and `timer` are needed for task wakeups, and `power` for suspend
+    /// cycles.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "FAMILIES",
+        value_parser = clap::builder::PossibleValuesParser::new(crate::hooks::FAMILIES)
+    )]
     pub hooks: Vec<String>,
+    /// Exit 0 even when events were lost (by default `record` exits 1 then, after writing
+    /// the whole trace: a CI job should not pass on an incomplete recording).
+    #[arg(long)]
+    pub allow_loss: bool,
     /// Samples per second of the kernel's port counters when polling (the fallback where no
     /// function hook works, or --serial-method poll).
     #[arg(long, value_name = "HZ", default_value_t = 100)]
@@ -130,18 +194,11 @@ impl From<SerialMethodArg> for SerialMethod {
 
 impl RecordArgs {
     pub fn into_options(self) -> Result<RecordOptions> {
-        let duration = match self.duration {
-            Some(d) if !(d > 0.0 && d.is_finite()) => {
-                anyhow::bail!("--duration must be a positive number of seconds, got {d}")
-            }
-            Some(d) => Some(Duration::from_secs_f64(d)),
-            None => None,
-        };
         Ok(RecordOptions {
             output: self.output,
             force: self.force,
-            duration,
-            buffer_size: parse_buffer_size(&self.buffer_size)?,
+            duration: self.duration,
+            buffer_size: self.buffer_size,
             pid: self.pid,
             comm: self.comm,
             quiet: self.quiet,
@@ -149,12 +206,35 @@ impl RecordArgs {
             serial_method: self.serial_method.into(),
             tracepoint_method: self.tracepoint_method.into(),
             poll_hz: self.poll_hz,
-            hooks: crate::hooks::parse_families(&self.hooks)?,
+            hooks: self.hooks,
+            allow_loss: self.allow_loss,
         })
     }
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+/// A duration: plain seconds (`60`, `0.5`) or with units (`90s`, `500ms`, `1m30s`); more than
+/// zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = match s.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => {
+            Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?} is too long"))?
+        }
+        Ok(_) => return Err(format!("{s:?}: must be more than zero")),
+        Err(_) => humantime::parse_duration(s.trim())
+            .map_err(|e| format!("{s:?} is not a duration like 60, 90s, 500ms or 1m30s ({e})"))?,
+    };
+    if d.is_zero() {
+        return Err(format!("{s:?}: must be more than zero"));
+    }
+    Ok(d)
+}
+
+/// `--buffer-size` for clap: the message of [`parse_buffer_size`].
+fn buffer_size(s: &str) -> Result<u32, String> {
+    parse_buffer_size(s).map_err(|e| format!("{e:#}"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
 pub enum ReportFormat {
     /// Aligned tables for a terminal.
     Text,
@@ -179,10 +259,13 @@ pub enum Color {
 pub struct ReportArgs {
     /// Trace file written by `serial-trace record`.
     pub file: PathBuf,
-    /// Output format; JSON follows the versioned contract in docs/report-json.md.
-    #[arg(short, long, value_enum, default_value = "text")]
-    pub format: ReportFormat,
-    /// Colour in text output.
+    /// Output format; JSON follows the versioned contract in docs/report-json.md. Default:
+    /// from the extension of --output (`.json`, `.html`, `.svg`, `.trace-event.json` or
+    /// `.perfetto.json` for trace-event, anything else text), else text.
+    #[arg(short, long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Colour in text output (`auto`: on a terminal, unless the NO_COLOR environment variable
+    /// is set and not empty).
     #[arg(long, value_enum, default_value = "auto")]
     pub color: Color,
     /// Also write every task-visible timer wakeup to this file, one JSON object per line
@@ -198,6 +281,43 @@ pub struct ReportArgs {
     /// `resume<DURATION` (every cycle's resume), `probes_alive`, `counters_agree`.
     #[arg(long = "check", value_name = "RULE")]
     pub checks: Vec<String>,
+}
+
+impl ReportArgs {
+    /// The format asked, else the one --output's extension names, else text.
+    pub fn format(&self) -> ReportFormat {
+        if let Some(f) = self.format {
+            return f;
+        }
+        let name = self
+            .output
+            .as_deref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.ends_with(".trace-event.json") || name.ends_with(".perfetto.json") {
+            ReportFormat::TraceEvent
+        } else if name.ends_with(".json") {
+            ReportFormat::Json
+        } else if name.ends_with(".html") || name.ends_with(".htm") {
+            ReportFormat::Html
+        } else if name.ends_with(".svg") {
+            ReportFormat::Svg
+        } else {
+            ReportFormat::Text
+        }
+    }
+
+    /// Whether text output is coloured: `auto` on a terminal unless NO_COLOR is set (see
+    /// no-color.org), never into a file.
+    pub fn colored(&self, terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+        self.output.is_none()
+            && match self.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => terminal && no_color.is_none_or(|v| v.is_empty()),
+            }
+    }
 }
 
 #[derive(Args)]
@@ -219,6 +339,11 @@ pub struct ProbeArgs {
     /// Print the table as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Exit 1, naming what is missing and why, unless this kernel has each of these
+    /// (comma-separated), for scripts: "can this kernel hook the serial path?" is
+    /// `probe --require serial`. Needs root.
+    #[arg(long, value_delimiter = ',', value_enum, value_name = "CAPABILITIES")]
+    pub require: Vec<crate::probe::Capability>,
 }
 
 #[cfg(test)]
@@ -232,11 +357,74 @@ mod tests {
     }
 
     #[test]
-    fn rejects_bad_duration() {
-        let cli = Cli::try_parse_from(["serial-trace", "record", "--duration=-1"]).unwrap();
-        let Command::Record(a) = cli.command else {
-            panic!()
+    fn durations_take_seconds_or_units() {
+        let d = |s: &str| parse_duration(s);
+        assert_eq!(d("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(d("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in ["-1", "0", "0s", "nan", "inf", "ten", "5 parsecs", ""] {
+            assert!(d(bad).is_err(), "{bad:?} accepted");
+        }
+        for bad in ["--duration=-1", "--duration=0", "-dfoo"] {
+            assert!(Cli::try_parse_from(["serial-trace", "record", bad]).is_err());
+        }
+    }
+
+    fn report(args: &[&str]) -> ReportArgs {
+        let mut v = vec!["serial-trace", "report", "x.trace"];
+        v.extend(args);
+        match Cli::try_parse_from(v).unwrap().command {
+            Command::Report(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn the_report_format_follows_the_output_name_unless_asked() {
+        let f = |args: &[&str]| report(args).format();
+        assert_eq!(f(&[]), ReportFormat::Text);
+        assert_eq!(f(&["-o", "r.html"]), ReportFormat::Html);
+        assert_eq!(f(&["-o", "out/R.HTM"]), ReportFormat::Html);
+        assert_eq!(f(&["-o", "r.json"]), ReportFormat::Json);
+        assert_eq!(f(&["-o", "r.svg"]), ReportFormat::Svg);
+        assert_eq!(f(&["-o", "r.trace-event.json"]), ReportFormat::TraceEvent);
+        assert_eq!(f(&["-o", "r.perfetto.json"]), ReportFormat::TraceEvent);
+        assert_eq!(f(&["-o", "r.txt"]), ReportFormat::Text);
+        assert_eq!(f(&["-o", "r.html", "-f", "json"]), ReportFormat::Json);
+    }
+
+    #[test]
+    fn no_color_turns_auto_colour_off() {
+        use std::ffi::OsStr;
+        let auto = report(&[]);
+        assert!(auto.colored(true, None));
+        assert!(auto.colored(true, Some(OsStr::new(""))));
+        assert!(!auto.colored(true, Some(OsStr::new("1"))));
+        assert!(!auto.colored(false, None));
+        assert!(report(&["--color", "always"]).colored(false, Some(OsStr::new("1"))));
+        assert!(!report(&["--color", "always", "-o", "r.txt"]).colored(true, None));
+    }
+
+    #[test]
+    fn sizes_and_families_are_checked_while_parsing() {
+        let record = |args: &[&str]| {
+            let mut v = vec!["serial-trace", "record"];
+            v.extend(args);
+            Cli::try_parse_from(v).map(|c| match c.command {
+                Command::Record(a) => (a.buffer_size, a.hooks),
+                _ => unreachable!(),
+            })
         };
-        assert!(a.into_options().is_err());
+        assert_eq!(record(&[]).unwrap().0, 4 << 20);
+        assert_eq!(record(&["--buffer-size", "64M"]).unwrap().0, 64 << 20);
+        assert!(record(&["--buffer-size", "3M"]).is_err());
+        assert_eq!(
+            record(&["--hooks", "timer,power"]).unwrap().1,
+            ["timer", "power"]
+        );
+        let err = record(&["--hooks", "timer,bogus"]).unwrap_err().to_string();
+        assert!(err.contains("bogus") && err.contains("alarmtimer"), "{err}");
     }
 }

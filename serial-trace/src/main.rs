@@ -13,13 +13,26 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Record(a) => a.into_options().and_then(record::run),
         cli::Command::Report(a) => report_cmd(a),
-        cli::Command::Probe(a) => probe::run(a.json),
+        cli::Command::Probe(a) => probe::run(a.json, &a.require),
         cli::Command::Dump(a) => dump_cmd(a),
+        cli::Command::Completions(a) => {
+            cli::completions(a.shell, &mut std::io::stdout().lock());
+            Ok(())
+        }
+        cli::Command::Man(a) => cli::man_pages(&a.out_dir).map(|pages| {
+            for p in pages {
+                println!("{}", p.display());
+            }
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // like grep and diff: 1 = the answer is "no" (a --check rule failed), 2 = trouble
         Err(e) if e.downcast_ref::<check::Failed>().is_some() => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<check::Unmet>().is_some() => {
+            let _ = writeln!(std::io::stderr(), "serial-trace: {e:#}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             // a closed stderr must not turn the error into a panic
             let _ = writeln!(std::io::stderr(), "serial-trace: error: {e:#}");
@@ -42,7 +55,8 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
         }
         std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))?;
     }
-    let mut out = match a.format {
+    let format = a.format();
+    let mut out = match format {
         cli::ReportFormat::Json => render::render_json(&r) + "\n",
         cli::ReportFormat::Html => render::render_html(&r),
         cli::ReportFormat::Svg => render::render_timeline_svg(&r, 1200, 640),
@@ -66,17 +80,15 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
             String::new()
         }
         cli::ReportFormat::Text => {
-            let color = a.output.is_none()
-                && match a.color {
-                    cli::Color::Always => true,
-                    cli::Color::Never => false,
-                    cli::Color::Auto => std::io::stdout().is_terminal(),
-                };
+            let color = a.colored(
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            );
             render::render_text(&r, color) + "\n"
         }
     };
     let failed = check::run(&r, &a.checks)?;
-    if !a.checks.is_empty() && matches!(a.format, cli::ReportFormat::Text) {
+    if !a.checks.is_empty() && matches!(format, cli::ReportFormat::Text) {
         out.push_str(&check::render(&failed, a.checks.len()));
     }
     match &a.output {

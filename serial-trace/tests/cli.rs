@@ -175,3 +175,74 @@ fn jsonl_dump_names_timer_callbacks_only_when_asked() {
     // --symbols belongs to --jsonl (the text dump always shows them)
     assert_eq!(run(&["dump", "--symbols", t]).status.code(), Some(2));
 }
+
+/// Issue 19: completions load in bash (and are generated for zsh and fish); every manual page
+/// renders with `man -l` and documents its subcommand's flags.
+#[test]
+fn completions_load_and_man_pages_render() {
+    let script = format!("source <({BIN} completions bash) && complete -p serial-trace");
+    let o = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("serial-trace"), "{out}");
+    for (shell, needle) in [
+        ("zsh", "#compdef serial-trace"),
+        ("fish", "complete -c serial-trace"),
+    ] {
+        let o = run(&["completions", shell]);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && text.contains(needle),
+            "{shell}: {text:.200}"
+        );
+        // the hook families and report formats are offered as values
+        assert!(
+            text.contains("alarmtimer") && text.contains("trace-event"),
+            "{shell}"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("serial-trace-man-{}", std::process::id()));
+    let o = run(&["man", "--out-dir", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (page, flag) in [
+        ("serial-trace", "record"),
+        ("serial-trace-record", "--buffer-size"),
+        ("serial-trace-report", "--check"),
+        ("serial-trace-probe", "--json"),
+        ("serial-trace-dump", "--jsonl"),
+    ] {
+        let o = Command::new("man")
+            .arg("-l")
+            .arg(dir.join(format!("{page}.1")))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .expect("man (man-db, installed by `cargo xtask setup`)");
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{page}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(text.contains(flag), "{page} lacks {flag}: {text:.300}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Issue 19: `-d` with units, and values checked while parsing (before anything is attached):
+/// a bad one is a usage error, status 2, naming the choices.
+#[test]
+fn record_values_are_usage_errors_naming_the_choices() {
+    for (args, needle) in [
+        (&["-d", "ten"][..], "90s"),
+        (&["--hooks", "timer,tmier"][..], "alarmtimer"),
+        (&["--buffer-size", "3M"][..], "power of two"),
+    ] {
+        let mut all = vec!["record"];
+        all.extend(args);
+        let o = run(&all);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -1258,10 +1258,15 @@ fn sigkill_at_any_moment_leaves_a_readable_trace() {
 #[ignore = "needs root: loads eBPF programs"]
 fn ring_buffer_loss_is_counted_exactly() {
     let rounds: u64 = 200_000;
-    let run = |buffer: &str, name: &str| {
+    // `record` exits 1 when it lost events (issue 19), 0 with --allow-loss
+    let run = |buffer: &str, name: &str, exit: i32, extra: &[&str]| {
         let out = tmp(name);
         let mut rec = record(
-            &["--quiet", "--hooks", "alarmtimer", "--buffer-size", buffer],
+            &[
+                &["--quiet", "--hooks", "alarmtimer", "--buffer-size", buffer],
+                extra,
+            ]
+            .concat(),
             &out,
         )
         .spawn()
@@ -1280,17 +1285,17 @@ fn ring_buffer_loss_is_counted_exactly() {
         std::thread::sleep(Duration::from_millis(300));
         // SAFETY: signalling our own child.
         unsafe { libc::kill(rec.id() as i32, libc::SIGTERM) };
-        assert!(rec.wait().unwrap().success());
+        assert_eq!(rec.wait().unwrap().code(), Some(exit), "{name}");
         (report_json(&out), dump_events(&out), generated)
     };
     let expected = 3 * rounds + 1;
     // calibration: with room enough, every event arrives, and only the generator's
-    let (r, events, _) = run("64M", "loss-calibration.trace");
+    let (r, events, _) = run("64M", "loss-calibration.trace", 0, &[]);
     assert_eq!(r["events"]["lost"], 0, "{}", r["events"]);
     assert_eq!(events.len() as u64, expected, "{}", r["events"]["by_kind"]);
     assert!(events.iter().all(|e| e["comm"] == "event-generator"));
 
-    let (r, events, generated) = run("4K", "loss.trace");
+    let (r, events, generated) = run("4K", "loss.trace", 1, &[]);
     let recorded = events.len() as u64;
     let lost = r["events"]["lost"].as_u64().unwrap();
     let skipped: u64 = r["events"]["recursion_misses"]
@@ -1327,6 +1332,9 @@ fn ring_buffer_loss_is_counted_exactly() {
             "window {w} outside the generator's {gs}–{ge}"
         );
     }
+    // the same loss with --allow-loss exits 0
+    let (r, _, _) = run("4K", "loss-allowed.trace", 0, &["--allow-loss"]);
+    assert!(r["events"]["lost"].as_u64().unwrap() > 0, "{}", r["events"]);
 }
 
 /// Output on a full file system: `record` stops at once with a clear error and exit 2, keeps
@@ -1497,12 +1505,17 @@ fn bad_outputs_fail_before_attaching() {
     assert!(!err.contains("hooks:"), "attached before failing: {err}");
     assert!(t.elapsed() < Duration::from_secs(1));
 
+    // an existing recording is kept as FILE.old (issue 19, as perf keeps perf.data.old)
     let existing = tmp("exists.trace");
+    let old = tmp("exists.trace.old");
+    let _ = std::fs::remove_file(&old);
     std::fs::write(&existing, b"precious").unwrap();
     let o = record(&["--duration", "1"], &existing).output().unwrap();
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--force"));
-    assert_eq!(std::fs::read(&existing).unwrap(), b"precious");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("exists.trace.old"), "{err}");
+    assert_eq!(std::fs::read(&old).unwrap(), b"precious");
+    assert_ne!(std::fs::read(&existing).unwrap(), b"precious");
 }
 
 #[test]
@@ -1588,6 +1601,51 @@ fn probe_reports_every_hook_with_a_reason() {
             (&Value::Bool(true), &Value::from("raw_tracepoint")),
             "{r}"
         );
+    }
+    // the text table says what the JSON says (issue 19)
+    let o = Command::new(BIN).arg("probe").output().unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    let text_rows: Vec<(&str, &str)> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?, f.nth(1)?))
+        })
+        .collect();
+    let json_rows: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| {
+            let usable = if r["usable"] == true { "yes" } else { "no" };
+            (r["name"].as_str().unwrap(), usable)
+        })
+        .collect();
+    assert_eq!(text_rows, json_rows, "{text}");
+    // --require: exit 0 exactly when the JSON shows what was asked, else 1 naming it
+    let flip_usable = rows
+        .iter()
+        .any(|r| r["name"] == "serial:flip_buffer_insert" && r["usable"] == true);
+    let require = |what: &str| {
+        Command::new(BIN)
+            .args(["probe", "--require", what])
+            .output()
+            .unwrap()
+    };
+    let o = require("suspend,timers,wakeups");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = require("serial,suspend");
+    let err = String::from_utf8_lossy(&o.stderr);
+    if flip_usable {
+        assert_eq!(o.status.code(), Some(0), "{err}");
+    } else {
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("serial: serial:flip_buffer_insert"), "{err}");
+        assert!(!err.contains("suspend:"), "{err}");
     }
 }
 
@@ -1835,7 +1893,8 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
     };
     let mut gens = [flood(), flood()];
     let out = tmp("responsive.trace");
-    let mut rec = record(&["--quiet", "--buffer-size", "64M"], &out).spawn_guarded();
+    let mut rec =
+        record(&["--quiet", "--buffer-size", "64M", "--allow-loss"], &out).spawn_guarded();
     wait_for_header(&out);
     std::thread::sleep(Duration::from_secs(3));
     let asked = serial_trace_workloads::clock_ns(libc::CLOCK_BOOTTIME) as u64;

@@ -165,6 +165,34 @@ pub fn package(arch: Target) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The manual pages (`DIR/man/*.1`) and shell completions (`DIR/completions/`), written by
+/// this machine's own build: they come from the one clap definition and are the same for
+/// every architecture.
+fn pages_and_completions(dir: &Path) -> Result<()> {
+    crate::util::build_release(&["--bin", "serial-trace"])?;
+    let bin = root().join("target/release/serial-trace");
+    sh(Command::new(&bin)
+        .args(["man", "--out-dir"])
+        .arg(dir.join("man")))?;
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&completions)?;
+    for (shell, file) in [
+        ("bash", "serial-trace.bash"),
+        ("zsh", "_serial-trace"),
+        ("fish", "serial-trace.fish"),
+    ] {
+        let script = stdout_of(Command::new(&bin).args(["completions", shell]))
+            .with_context(|| format!("serial-trace completions {shell}"))?;
+        std::fs::write(completions.join(file), script + "\n")?;
+    }
+    eprintln!(
+        "xtask: dist: manual pages in {}, completions in {}",
+        dir.join("man").display(),
+        completions.display()
+    );
+    Ok(())
+}
+
 /// Whether an ELF file of machine EM_BPF (247) is embedded in `bytes` (past the file's own
 /// header).
 fn holds_bpf_object(bytes: &[u8]) -> bool {
@@ -201,6 +229,7 @@ pub fn run(a: DistArgs) -> Result<()> {
     let sums = stdout_of(Command::new("sha256sum").current_dir(&dir).args(&names))
         .context("sha256sum failed")?;
     std::fs::write(dir.join("SHA256SUMS"), sums.clone() + "\n")?;
+    pages_and_completions(&dir)?;
     for f in &files {
         eprintln!(
             "xtask: dist: {} ({:.1} MiB)",

@@ -15,6 +15,8 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Headless Chromium for the HTML report's browser test (`serial-trace/tests/html_browser.rs`):
 /// (binary that must be on PATH, Debian package).
 const BROWSER_PACKAGES: &[(&str, &str)] = &[("chromium", "chromium")];
+/// What the CLI tests render the manual pages with (`man -l`).
+const MAN_PACKAGES: &[(&str, &str)] = &[("man", "man-db")];
 
 pub fn run() -> Result<()> {
     nightly_with_rust_src()?;
@@ -33,6 +35,7 @@ fn test_packages() -> Vec<(&'static str, &'static str)> {
     [
         crate::vm::PACKAGES,
         BROWSER_PACKAGES,
+        MAN_PACKAGES,
         // the cross toolchain of the arm64 guests' static binaries
         crate::vm::Arch::Arm64.target().cross_packages(),
     ]

@@ -61,6 +61,8 @@ pub struct RecordOptions {
     pub poll_hz: u32,
     /// `--hooks` families; empty = all.
     pub hooks: Vec<String>,
+    /// Exit 0 even when events were lost.
+    pub allow_loss: bool,
 }
 
 /// How often the batch is written out and the status refreshed.
@@ -81,7 +83,14 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     let port_names: Vec<String> = chosen.iter().map(|p| p.name.clone()).collect();
     let counted = counted_ports(chosen);
     // Fail on an unwritable output before anything touches the kernel.
-    let file = output::create(&opts.output, opts.force)?;
+    let (file, kept) = output::create(&opts.output, opts.force)?;
+    if let Some(old) = kept {
+        say(format_args!(
+            "kept the previous {} as {}\n",
+            opts.output.display(),
+            old.display()
+        ));
+    }
     if let Some(w) = privileges::raise_memlock() {
         say(format_args!("warning: {w}\n"));
     }
@@ -631,6 +640,14 @@ impl<'o> Session<'o> {
         say(format_args!(
             "recorded {events} events, {lost_total} lost, to {path}; read it with: serial-trace report {path}\n"
         ));
+        if lost_total > 0 && !self.opts.allow_loss {
+            return Err(crate::check::Unmet(format!(
+                "{lost_total} events lost: the kernel's ring was full (the trace is readable and \
+                 `serial-trace report` shows when); raise --buffer-size, or pass --allow-loss \
+                 to exit 0 anyway"
+            ))
+            .into());
+        }
         Ok(())
     }
 

@@ -1,15 +1,38 @@
 //! The trace file on disk: created before anything is attached (so a bad path fails early),
-//! mode 0600, never silently overwritten.
+//! mode 0600. An existing file is kept as `FILE.old`, as perf keeps `perf.data.old` (an older
+//! `FILE.old` is replaced); `--force` overwrites it instead.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-pub fn create(path: &Path, force: bool) -> Result<File> {
+/// The new trace file, and where the previous one at its path was kept, if there was one.
+pub fn create(path: &Path, force: bool) -> Result<(File, Option<PathBuf>)> {
     if path.is_dir() {
         bail!("output {} is a directory; give a file name", path.display());
+    }
+    let mut kept = None;
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        let old = old_path(path);
+        if old.is_dir() {
+            bail!(
+                "{} exists and {} is a directory, so the previous recording cannot be kept; \
+                 choose another -o or pass --force to overwrite it",
+                path.display(),
+                old.display()
+            );
+        }
+        std::fs::rename(path, &old).with_context(|| {
+            format!(
+                "{} exists and cannot be kept as {}; choose another -o or pass --force to \
+                 overwrite it",
+                path.display(),
+                old.display()
+            )
+        })?;
+        kept = Some(old);
     }
     let mut o = OpenOptions::new();
     o.write(true).mode(0o600);
@@ -18,16 +41,17 @@ pub fn create(path: &Path, force: bool) -> Result<File> {
     } else {
         o.create_new(true);
     }
-    o.open(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::AlreadyExists {
-            anyhow::anyhow!(
-                "{} already exists; choose another -o or pass --force to overwrite it",
-                path.display()
-            )
-        } else {
-            anyhow::Error::new(e).context(format!("cannot create output {}", path.display()))
-        }
-    })
+    let file = o
+        .open(path)
+        .with_context(|| format!("cannot create output {}", path.display()))?;
+    Ok((file, kept))
+}
+
+/// `FILE.old` for `FILE`.
+pub fn old_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".old");
+    PathBuf::from(name)
 }
 
 /// Parses `--buffer-size`: bytes with an optional K/M/G suffix; the kernel wants a power of two
@@ -76,20 +100,34 @@ mod tests {
     }
 
     #[test]
-    fn refuses_to_overwrite_without_force() {
+    fn keeps_the_previous_recording_as_old_unless_forced() {
         let dir = std::env::temp_dir().join(format!("st-out-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("t.trace");
+        let old = dir.join("t.trace.old");
         let _ = std::fs::remove_file(&p);
-        create(&p, false).unwrap();
+        let _ = std::fs::remove_file(&old);
+        let (_, kept) = create(&p, false).unwrap();
+        assert_eq!(kept, None);
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let e = create(&p, false).unwrap_err().to_string();
-        assert!(e.contains("--force"), "{e}");
-        create(&p, true).unwrap();
+        std::fs::write(&p, b"first").unwrap();
+        let (_, kept) = create(&p, false).unwrap();
+        assert_eq!(kept.as_deref(), Some(old.as_path()));
+        assert_eq!(std::fs::read(&old).unwrap(), b"first");
+        assert_eq!(std::fs::read(&p).unwrap(), b"");
+        // a third run replaces the older .old, as perf does
+        std::fs::write(&p, b"second").unwrap();
+        create(&p, false).unwrap();
+        assert_eq!(std::fs::read(&old).unwrap(), b"second");
+        // --force overwrites and keeps nothing
+        std::fs::write(&p, b"third").unwrap();
+        let (_, kept) = create(&p, true).unwrap();
+        assert_eq!(kept, None);
+        assert_eq!(std::fs::read(&old).unwrap(), b"second");
         assert!(create(&dir, false).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -48,7 +48,7 @@ pub fn measure(bins: &Bins, dir: &Path) -> Result<Drain> {
             "--hooks",
             "timer,alarmtimer,power",
         ])
-        .args(["--buffer-size", RING, "-o"])
+        .args(["--buffer-size", RING, "--allow-loss", "-o"])
         .arg(&out)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
