@@ -332,6 +332,28 @@ pub struct DumpArgs {
     /// whose addresses the events' `function` fields hold (the text output always shows them).
     #[arg(long, requires = "jsonl")]
     pub symbols: bool,
+    /// Print only events of these kinds (comma-separated or repeated), named as in the
+    /// output: `hrtimer_start`, `suspend_resume`, `flip_buffer_insert`, …
+    #[arg(
+        long = "kind",
+        value_name = "KIND",
+        value_delimiter = ',',
+        value_parser = clap::builder::PossibleValuesParser::new(
+            serial_trace_common::KINDS.iter().map(|k| k.name)
+        )
+    )]
+    pub kinds: Vec<String>,
+}
+
+impl DumpArgs {
+    /// The ids of `--kind`'s kinds (empty: every kind).
+    pub fn kind_ids(&self) -> Vec<u16> {
+        serial_trace_common::KINDS
+            .iter()
+            .filter(|k| self.kinds.iter().any(|n| n == k.name))
+            .map(|k| k.id)
+            .collect()
+    }
 }
 
 #[derive(Args)]

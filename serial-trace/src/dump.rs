@@ -93,16 +93,19 @@ pub enum Style {
     },
 }
 
+/// `kinds`: the event kinds to print (their ids); empty = every kind.
 pub fn run<R: Read>(
     mut reader: TraceReader<R>,
     out: &mut impl Write,
     style: Style,
+    kinds: &[u16],
 ) -> anyhow::Result<()> {
+    let wanted = |ev: &&Event| kinds.is_empty() || kinds.contains(&ev.kind);
     while let Some(frame) = reader.next_frame()? {
         if let Style::Jsonl { symbols } = style {
             match frame {
                 Frame::Events(events) => {
-                    for ev in events {
+                    for ev in events.iter().filter(wanted) {
                         serde_json::to_writer(&mut *out, &json_event(ev))?;
                         out.write_all(b"\n")?;
                     }
@@ -121,7 +124,7 @@ pub fn run<R: Read>(
         }
         match frame {
             Frame::Events(events) => {
-                for ev in events {
+                for ev in events.iter().filter(wanted) {
                     writeln!(out, "{}", format_event(ev))?;
                 }
             }

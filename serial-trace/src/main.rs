@@ -125,7 +125,7 @@ fn dump_cmd(a: cli::DumpArgs) -> anyhow::Result<()> {
     } else {
         dump::Style::Text
     };
-    match dump::run(reader, &mut out, style) {
+    match dump::run(reader, &mut out, style, &a.kind_ids()) {
         // `dump | head` closes the pipe: not an error.
         Err(e) if is_broken_pipe(&e) => Ok(()),
         other => other,

@@ -246,3 +246,52 @@ fn record_values_are_usage_errors_naming_the_choices() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// Issue 19: `dump --kind` prints events of those kinds only (text and JSON lines), and every
+/// one of them; an unknown kind is a usage error listing the kinds.
+#[test]
+fn dump_kind_keeps_only_those_kinds() {
+    let trace = hostile_trace();
+    let trace = trace.to_str().unwrap();
+    let all = run(&["dump", "--jsonl", trace]);
+    let kinds_of = |o: &Output| -> Vec<String> {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["kind"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    let every = kinds_of(&all);
+    let wanted = ["suspend_resume", "flip_drop"];
+    let expected: Vec<&String> = every
+        .iter()
+        .filter(|k| wanted.contains(&k.as_str()))
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < every.len());
+    let some = run(&[
+        "dump",
+        "--jsonl",
+        "--kind",
+        "suspend_resume,flip_drop",
+        trace,
+    ]);
+    assert_eq!(kinds_of(&some).iter().collect::<Vec<_>>(), expected);
+    let text = run(&[
+        "dump",
+        "--kind",
+        "suspend_resume",
+        "--kind",
+        "flip_drop",
+        trace,
+    ]);
+    let lines = String::from_utf8_lossy(&text.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    assert_eq!(lines, expected.len());
+    let bad = run(&["dump", "--kind", "hrtimer_strat", trace]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("hrtimer_start"));
+}
