@@ -38,6 +38,11 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Print every event of a trace as one text line (for grep and for checking the analysis).
     Dump(DumpArgs),
+    /// Compare two recordings: per port bytes and drops by cause, lost wakeups by cause,
+    /// lateness percentiles, suspend cycles, resume times and the slowest device callbacks,
+    /// before and after. With --fail-if, exit 1 when the difference breaks a rule (CI before/
+    /// after comparisons).
+    Diff(DiffArgs),
     /// Print a shell completion script: `source <(serial-trace completions bash)`, or save it
     /// where the shell looks (e.g. ~/.local/share/bash-completion/completions/serial-trace,
     /// a directory of $fpath as _serial-trace, ~/.config/fish/completions/serial-trace.fish).
@@ -45,6 +50,35 @@ pub enum Command {
     /// Write the manual pages (serial-trace.1 and one per subcommand) into a directory;
     /// read one with `man -l DIR/serial-trace-record.1`.
     Man(ManArgs),
+}
+
+#[derive(Args)]
+pub struct DiffArgs {
+    /// The recording before the change.
+    pub before: PathBuf,
+    /// The recording after it.
+    pub after: PathBuf,
+    /// Output format: aligned text, or JSON (schema `serial-trace.diff/1`: every number as
+    /// {before, after}).
+    #[arg(short, long, value_enum, default_value = "text")]
+    pub format: DiffFormat,
+    /// A rule the difference must pass (repeatable, comma-separated): exit 1 naming each one
+    /// broken, with its numbers. Each is broken when AFTER is worse than BEFORE.
+    #[arg(
+        long = "fail-if",
+        value_name = "RULE",
+        value_delimiter = ',',
+        value_parser = clap::builder::PossibleValuesParser::new(
+            crate::diff::RULES.iter().map(|(r, help)| clap::builder::PossibleValue::new(*r).help(*help))
+        )
+    )]
+    pub fail_if: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args)]

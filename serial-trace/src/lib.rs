@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod check;
 pub mod cli;
+pub mod diff;
 pub mod dump;
 pub mod fmt;
 pub mod hooks;

@@ -1,7 +1,7 @@
 //! serial-trace: finds out why serial bytes are lost inside the Linux kernel and why sleeps
 //! wake late around suspend. See README.md.
 
-use serial_trace::{analysis, check, cli, dump, probe, record, render, trace};
+use serial_trace::{analysis, check, cli, diff, dump, probe, record, render, trace};
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         cli::Command::Report(a) => report_cmd(a),
         cli::Command::Probe(a) => probe::run(a.json, &a.require),
         cli::Command::Dump(a) => dump_cmd(a),
+        cli::Command::Diff(a) => diff_cmd(a),
         cli::Command::Completions(a) => {
             cli::completions(a.shell, &mut std::io::stdout().lock());
             Ok(())
@@ -112,6 +113,36 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
         return Err(check::Failed(failed.len()).into());
     }
     Ok(())
+}
+
+fn diff_cmd(a: cli::DiffArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let analyse = |path: &std::path::Path| {
+        let reader = trace::TraceReader::open(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        analysis::analyze_with_wakeups(reader, false)
+            .map(|(r, _)| r)
+            .with_context(|| format!("reading {}", path.display()))
+    };
+    let d = diff::diff(&analyse(&a.before)?, &analyse(&a.after)?);
+    let failed = d.failed(&a.fail_if)?;
+    let out = match a.format {
+        cli::DiffFormat::Text => diff::render_text(&d),
+        cli::DiffFormat::Json => serde_json::to_string_pretty(&d)? + "\n",
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        other => other?,
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        for f in &failed {
+            eprintln!("serial-trace: diff rule broken: {f}");
+        }
+        Err(check::Failed(failed.len()).into())
+    }
 }
 
 fn dump_cmd(a: cli::DumpArgs) -> anyhow::Result<()> {

@@ -295,3 +295,58 @@ fn dump_kind_keeps_only_those_kinds() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("hrtimer_start"));
 }
+
+/// Issue 19: `diff` of a recording with drops against one without: the drops go away in text
+/// and JSON, `--fail-if drops_increased` passes that way round and fails (exit 1, naming the
+/// rule and its numbers) the other way.
+#[test]
+fn diff_shows_the_drops_going_away_and_gates_on_rules() {
+    let with_drops = hostile_trace();
+    let without =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/event-loop-6.12-rt.trace");
+    let (a, b) = (with_drops.to_str().unwrap(), without.to_str().unwrap());
+    let o = run(&["diff", "--format", "json", a, b]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let dropped: u64 = d["ports"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p["bytes_dropped"]["before"].as_u64().unwrap())
+        .sum();
+    assert!(dropped > 0, "{d}");
+    assert!(
+        d["ports"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(|p| p["bytes_dropped"]["after"] == 0),
+        "{d}"
+    );
+    // the report of each side says the same
+    let report = |t: &str| -> serde_json::Value {
+        serde_json::from_slice(&run(&["report", "--format", "json", t]).stdout).unwrap()
+    };
+    let total = |r: &serde_json::Value| -> u64 {
+        r["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["bytes_dropped"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(dropped, total(&report(a)));
+    assert_eq!(d["events"]["after"], report(b)["events"]["total"]);
+    let text = run(&["diff", a, b, "--fail-if", "drops_increased"]);
+    assert_eq!(text.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&text.stdout).contains("bytes dropped"));
+    let worse = run(&["diff", b, a, "--fail-if", "drops_increased"]);
+    let err = String::from_utf8_lossy(&worse.stderr);
+    assert_eq!(worse.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("drops_increased: 0 → {dropped}")),
+        "{err}"
+    );
+    let bad = run(&["diff", a, b, "--fail-if", "drops_went_up"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
