@@ -182,6 +182,12 @@ pub struct RecordArgs {
     /// the whole trace: a CI job should not pass on an incomplete recording).
     #[arg(long)]
     pub allow_loss: bool,
+    /// A command to run once every hook records (`record -- CMD ARGS`, as `perf record --
+    /// CMD`): recording stops when it exits, and `record` exits with its status. It runs as
+    /// `record` does (root under sudo), with the terminal. Every task is recorded as without
+    /// it; add --comm NAME (or --pid) to keep only its timers.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
     /// Samples per second of the kernel's port counters when polling (the fallback where no
     /// function hook works, or --serial-method poll).
     #[arg(long, value_name = "HZ", default_value_t = 100)]
@@ -242,6 +248,7 @@ impl RecordArgs {
             poll_hz: self.poll_hz,
             hooks: self.hooks,
             allow_loss: self.allow_loss,
+            command: self.command,
         })
     }
 }

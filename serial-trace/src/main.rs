@@ -30,6 +30,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // like grep and diff: 1 = the answer is "no" (a --check rule failed), 2 = trouble
         Err(e) if e.downcast_ref::<check::Failed>().is_some() => ExitCode::from(1),
+        Err(e) if e.downcast_ref::<record::CommandFailed>().is_some() => {
+            let code = e
+                .downcast_ref::<record::CommandFailed>()
+                .map_or(1, |c| c.code);
+            let _ = writeln!(std::io::stderr(), "serial-trace: {e:#}");
+            ExitCode::from(code)
+        }
         Err(e) if e.downcast_ref::<check::Unmet>().is_some() => {
             let _ = writeln!(std::io::stderr(), "serial-trace: {e:#}");
             ExitCode::from(1)

@@ -1988,3 +1988,55 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
     assert!(st.success(), "{st:?}");
     assert_eq!(report_json(&out)["trace"]["stopped_by"], "duration");
 }
+
+/// Issue 19: `record -- CMD` starts CMD once every hook records, stops when it exits and exits
+/// with its status. The alarm generator makes exactly 3·N + 1 `alarmtimer` events (nothing else
+/// uses alarm timers): all of them are in the trace, its first arm as much as its last cancel.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn record_runs_a_command_from_its_first_event_to_its_exit() {
+    const ROUNDS: u64 = 2_000;
+    let out = tmp("command.trace");
+    let o = record(&["--quiet", "--hooks", "alarmtimer", "--"], &out)
+        .arg(generator_bin())
+        .args(["--alarm", "--count", &ROUNDS.to_string()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // the command's own output is its own (the recorder prints nothing to stdout)
+    let generated: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(generated["rounds"], ROUNDS);
+    let r = report_json(&out);
+    assert_eq!(r["trace"]["stopped_by"], "command", "{}", r["trace"]);
+    let events = dump_events(&out);
+    let mine = events
+        .iter()
+        .filter(|e| e["comm"] == "event-generator")
+        .count() as u64;
+    assert_eq!(mine, 3 * ROUNDS + 1, "{}", r["events"]);
+    // its failure is record's, status and all; a signal's as 128 + its number
+    for (script, code) in [("exit 7", 7), ("kill -TERM $$", 128 + 15)] {
+        let out = tmp("command-fails.trace");
+        let o = record(
+            &["--quiet", "--hooks", "alarmtimer", "--", "sh", "-c", script],
+            &out,
+        )
+        .output()
+        .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "{script}: {err}");
+        assert!(
+            err.contains(&format!("sh exited with status {code}")),
+            "{err}"
+        );
+        assert_eq!(report_json(&out)["trace"]["end"], "clean");
+    }
+    // a command that cannot run is an error before anything is attached or written
+    let out = tmp("command-missing.trace");
+    let o = record(&["--quiet", "--", "no-such-command-here"], &out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found on PATH"));
+    assert!(!out.exists());
+}

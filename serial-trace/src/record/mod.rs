@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::BufWriter;
 use std::os::fd::AsFd;
 use std::os::fd::AsRawFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -63,6 +63,17 @@ pub struct RecordOptions {
     pub hooks: Vec<String>,
     /// Exit 0 even when events were lost.
     pub allow_loss: bool,
+    /// `record -- CMD ARGS`: run this once recording, stop when it exits.
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// `record -- CMD` ended with CMD's failure: `record` exits with CMD's status (128 + the
+/// signal's number when a signal ended it), as `perf record -- CMD` and `time CMD` do.
+#[derive(Debug, thiserror::Error)]
+#[error("{command} exited with status {code}")]
+pub struct CommandFailed {
+    pub command: String,
+    pub code: u8,
 }
 
 /// How often the batch is written out and the status refreshed.
@@ -82,6 +93,11 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     let chosen = ports::resolve_ports(&opts.ports)?;
     let port_names: Vec<String> = chosen.iter().map(|p| p.name.clone()).collect();
     let counted = counted_ports(chosen);
+    // A command that cannot run fails before anything touches the kernel or the output.
+    let command = match opts.command.first() {
+        Some(program) => Some(executable(program)?),
+        None => None,
+    };
     // Fail on an unwritable output before anything touches the kernel.
     let (file, kept) = output::create(&opts.output, opts.force)?;
     if let Some(old) = kept {
@@ -163,7 +179,47 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     let mut session = Session::new(loaded, writer, &opts, stop, boot_clock)?;
     session.poller = poller;
     session.counted = counted;
+    // every hook records and the header is on disk: the command's first event is recorded
+    if let Some(program) = command {
+        let child = std::process::Command::new(&program)
+            .args(&opts.command[1..])
+            .spawn()
+            .with_context(|| format!("cannot run {}", program.display()));
+        match child {
+            Ok(c) => session.command = Some(c),
+            // the recording is open: end it cleanly (a trailer) rather than drop it
+            Err(e) => {
+                session.stop.store(true, Ordering::Relaxed);
+                let _ = session.run();
+                return Err(e);
+            }
+        }
+    }
     session.run()
+}
+
+/// The file `program` runs: itself when it names a path, else the first executable of that
+/// name on PATH, as a shell finds it.
+fn executable(program: &std::ffi::OsStr) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let named = Path::new(program);
+    if program.as_encoded_bytes().contains(&b'/') {
+        anyhow::ensure!(
+            runnable(named),
+            "cannot run {}: not an executable file",
+            named.display()
+        );
+        return Ok(named.to_path_buf());
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(program))
+        .find(|p| runnable(p))
+        .with_context(|| format!("cannot run {}: not found on PATH", named.display()))
 }
 
 /// Ports whose kernel counters are stored at start and end (and polled if need be): the
@@ -301,6 +357,8 @@ fn print_attach_table(probes: &[ProbeRecord]) {
 }
 
 struct Session<'o> {
+    /// `record -- CMD`: the command, started once recording.
+    command: Option<std::process::Child>,
     loaded: Option<Loaded>,
     ring: RingBuf<MapData>,
     lost_map: PerCpuArray<MapData, u64>,
@@ -488,6 +546,7 @@ impl<'o> Session<'o> {
             drop_runs_written: HashMap::new(),
             window,
             rss_start_kb: sysinfo::rss_kb(),
+            command: None,
             syncer: Some(syncer),
             skips,
             state_maps,
@@ -507,6 +566,7 @@ impl<'o> Session<'o> {
         let mut next_flush = started + FLUSH_EVERY;
         let fd = self.ring.as_raw_fd();
         let mut stopped_by = "signal";
+        let mut command_status: Option<std::process::ExitStatus> = None;
         let mut failure: Option<anyhow::Error> = None;
         let mut backlog = false;
         loop {
@@ -517,6 +577,13 @@ impl<'o> Session<'o> {
             if let Some(d) = self.opts.duration {
                 if started.elapsed() >= d {
                     stopped_by = "duration";
+                    break;
+                }
+            }
+            if let Some(child) = self.command.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    command_status = Some(status);
+                    stopped_by = "command";
                     break;
                 }
             }
@@ -543,7 +610,8 @@ impl<'o> Session<'o> {
                     stopped_by = "error";
                     break;
                 }
-                if !self.opts.quiet {
+                // the command owns the terminal: no status line over its output
+                if !self.opts.quiet && self.command.is_none() {
                     status.tick(self.counters);
                 }
             }
@@ -640,6 +708,35 @@ impl<'o> Session<'o> {
         say(format_args!(
             "recorded {events} events, {lost_total} lost, to {path}; read it with: serial-trace report {path}\n"
         ));
+        if let Some(child) = self.command.as_mut() {
+            let shown = self.opts.command[0].to_string_lossy().into_owned();
+            let status = match command_status {
+                Some(s) => Some(s),
+                // stopped by a signal or --duration first: the command goes on without us
+                None => match child.try_wait() {
+                    Ok(Some(s)) => Some(s),
+                    _ => {
+                        say(format_args!(
+                            "{shown} (pid {}) is still running; it was recorded until now\n",
+                            child.id()
+                        ));
+                        None
+                    }
+                },
+            };
+            if let Some(s) = status.filter(|s| !s.success()) {
+                use std::os::unix::process::ExitStatusExt;
+                let code = s
+                    .code()
+                    .unwrap_or_else(|| 128 + s.signal().unwrap_or(0))
+                    .clamp(1, 255) as u8;
+                return Err(CommandFailed {
+                    command: shown,
+                    code,
+                }
+                .into());
+            }
+        }
         if lost_total > 0 && !self.opts.allow_loss {
             return Err(crate::check::Unmet(format!(
                 "{lost_total} events lost: the kernel's ring was full (the trace is readable and \
