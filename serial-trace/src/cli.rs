@@ -316,6 +316,11 @@ pub struct ReportArgs {
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Report the serial sections of this port only (repeatable): its counters, drops,
+    /// readers and timeline; the timer and suspend sections stay whole. `--check drops=0`
+    /// then gates on this port's drops.
+    #[arg(long = "port", value_name = "NAME")]
+    pub ports: Vec<String>,
     /// A rule the recording must pass, for CI gating (repeatable); exit code 1 names each
     /// rule that failed. Rules: `drops=0`, `drops<=N`, `lost_events=0`, `lost_wakeups=0`,
     /// `timer_p99<DURATION` (e.g. `timer_p99<2ms`), `wakeup_p99<DURATION`,

@@ -53,8 +53,9 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
     use anyhow::Context;
     let reader = trace::TraceReader::open(&a.file)
         .with_context(|| format!("cannot read {}", a.file.display()))?;
-    let (r, wakeups) = analysis::analyze_with_wakeups(reader, a.wakeups.is_some())
+    let (mut r, wakeups) = analysis::analyze_with_wakeups(reader, a.wakeups.is_some())
         .with_context(|| format!("reading {}", a.file.display()))?;
+    r.keep_ports(&a.ports).map_err(anyhow::Error::msg)?;
     if let Some(path) = &a.wakeups {
         let mut out = String::new();
         for w in &wakeups {

@@ -350,3 +350,31 @@ fn diff_shows_the_drops_going_away_and_gates_on_rules() {
     let bad = run(&["diff", a, b, "--fail-if", "drops_went_up"]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// Issue 19: `report --port` keeps that port's serial sections (and `--check drops=0` gates on
+/// them); a port the trace lacks is an error naming the ports it has.
+#[test]
+fn report_port_scopes_the_serial_sections() {
+    let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let two = seeds.join("timers-6.12-head.trace");
+    let two = two.to_str().unwrap();
+    let o = run(&["report", "--format", "json", "--port", "ttyS0", two]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = r["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ttyS0"]);
+    let o = run(&["report", "--port", "ttyUSB7", two]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("ttyS0, ttyS1"), "{err}");
+    // the gate judges the kept port: this trace's ttyS1 dropped bytes
+    let drops = seeds.join("synthetic-v4-delta.trace");
+    let drops = drops.to_str().unwrap();
+    let o = run(&["report", "--port", "ttyS1", "--check", "drops=0", drops]);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -540,3 +540,72 @@ mod tests {
         assert_eq!(r.trace.stopped_by, None);
     }
 }
+
+impl Report {
+    /// Keeps the serial sections of the ports named in `names` (ports, drops, readers, each
+    /// cycle's per-port rows, the per-port timelines); the timer and suspend sections stay
+    /// whole. A name the trace has no port of is an error listing the ports it has.
+    pub fn keep_ports(&mut self, names: &[String]) -> Result<(), String> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.ports.iter().map(|p| p.name.as_str()).collect();
+        for n in names {
+            if !known.contains(&n.as_str()) {
+                return Err(format!(
+                    "no port {n:?} in this trace; it has {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ));
+            }
+        }
+        let kept = |port: &str| names.iter().any(|n| n == port);
+        self.ports.retain(|p| kept(&p.name));
+        self.drops.retain(|d| kept(&d.port));
+        self.readers.retain(|r| kept(&r.port));
+        for c in &mut self.suspend_cycles {
+            c.serial.retain(|s| kept(&s.port));
+        }
+        self.timeline.ports.retain(|p| kept(&p.name));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod keep_ports_tests {
+    use super::*;
+    use crate::analysis::serial::{DropWindow, PortReport};
+
+    #[test]
+    fn only_the_named_ports_serial_sections_stay() {
+        let mut r = Report::default();
+        for name in ["ttyS0", "ttyS1"] {
+            r.ports.push(PortReport {
+                name: name.into(),
+                bytes_dropped: 7,
+                ..Default::default()
+            });
+            r.drops.push(DropWindow {
+                port: name.into(),
+                bytes: 7,
+                ..Default::default()
+            });
+        }
+        r.lost_wakeups.push(Default::default());
+        let mut one = r.clone();
+        one.keep_ports(&["ttyS1".into()]).unwrap();
+        assert_eq!(one.ports.len(), 1);
+        assert_eq!(one.ports[0].name, "ttyS1");
+        assert!(one.drops.iter().all(|d| d.port == "ttyS1") && one.drops.len() == 1);
+        // the timer sections stay whole
+        assert_eq!(one.lost_wakeups.len(), 1);
+        let err = r.clone().keep_ports(&["ttyUSB0".into()]).unwrap_err();
+        assert!(err.contains("ttyS0, ttyS1"), "{err}");
+        let mut all = r.clone();
+        all.keep_ports(&[]).unwrap();
+        assert_eq!(all, r);
+    }
+}
