@@ -78,7 +78,7 @@ fn header(w: &mut String, r: &Results) {
     let _ = writeln!(w, "# Benchmarks\n");
     let _ = writeln!(
         w,
-        "Written by `sudo -E cargo xtask bench` (options: `--reps {} --rounds {} --loss-seconds {}{} --vm-boots {}`) \
+        "Written by `sudo -E cargo xtask bench` (options: `--reps {} --rounds {} --loss-seconds {}{} --long-seconds {} --vm-boots {}`) \
          on {}; run it again to reproduce every table. Every peer is measured in the same run, \
          interleaved with serial-trace. Nothing here is a test: the numbers vary from run to \
          run, most of all on a VM.\n",
@@ -86,6 +86,7 @@ fn header(w: &mut String, r: &Results) {
         a.rounds,
         a.loss_seconds,
         if a.skip_loss { " --skip-loss" } else { "" },
+        a.long_seconds,
         a.vm_boots,
         m.date
     );
@@ -436,13 +437,25 @@ fn targets(w: &mut String, r: &Results) {
         // The kernel maps every page of the ring at once, and its data pages twice (so that a
         // record may wrap): the 4 MiB ring is 8 MiB of the resident set. The target counts it
         // once: what the recorder holds besides the ring ≤ 16 MB.
-        let rss_mb = med(&|s| s.tracer.max_rss_kb as f64) / 1024.0;
+        // judged on the long recording where there is one (the issue's bound is for 60 s)
+        let short_mb = med(&|s| s.tracer.max_rss_kb as f64) / 1024.0;
+        let (rss_mb, over) = match r.long {
+            Some(l) => (
+                (l.max_rss_kb as f64 / 1024.0).max(short_mb),
+                format!(
+                    "a {} s recording of {} events",
+                    l.seconds,
+                    thousands(l.events as f64)
+                ),
+            ),
+            None => (short_mb, "the overhead runs".to_string()),
+        };
         let besides = rss_mb - 8.0;
         target(
             w,
             "recorder peak RSS ≤ 16 MB + the 4 MiB ring (counted once)",
             format!(
-                "{rss_mb:.1} MB, the ring in it twice (mapped whole, its data twice): {besides:.1} MB besides it"
+                "{rss_mb:.1} MB over {over}, the ring in it twice (mapped whole, its data twice): {besides:.1} MB besides it"
             ),
             besides <= 16.0,
         );

@@ -3,6 +3,7 @@
 //! `BENCHMARKS.md`. Measurements only: nothing here passes or fails on a number.
 
 mod drain;
+mod long_run;
 mod loss_rate;
 mod markdown;
 mod report_speed;
@@ -31,6 +32,10 @@ pub struct BenchArgs {
     /// Seconds each step of the zero-loss rate search lasts.
     #[arg(long, default_value_t = 10.0)]
     pub loss_seconds: f64,
+    /// Seconds of the long recording whose peak memory the RSS target is judged on (0 skips
+    /// it).
+    #[arg(long, default_value_t = 60)]
+    pub long_seconds: u64,
     /// Skip the zero-loss rate search (about 3 minutes).
     #[arg(long)]
     pub skip_loss: bool,
@@ -63,6 +68,8 @@ pub struct Results {
     pub loss: Vec<loss_rate::Search>,
     /// The recorder's drain rate out of a full ring (with the loss search).
     pub drain: Option<drain::Drain>,
+    /// The long recording's memory (`--long-seconds`).
+    pub long: Option<long_run::LongRun>,
     pub serial: Option<serial_vm::SerialCost>,
     pub report: Vec<report_speed::Measured>,
     /// Wall time of `serial-trace probe`, each run (exec to exit: planning, test loads,
@@ -110,6 +117,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
     } else {
         Some(drain::measure(&bins, &dir)?)
     };
+    let long = if args.long_seconds == 0 {
+        None
+    } else {
+        Some(long_run::measure(args.long_seconds, &bins, &dir)?)
+    };
     let serial = if args.vm_boots == 0 {
         None
     } else {
@@ -126,6 +138,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         overhead,
         loss,
         drain,
+        long,
         serial,
         report,
         probe_s,
