@@ -321,6 +321,18 @@ pub struct ReportArgs {
     /// then gates on this port's drops.
     #[arg(long = "port", value_name = "NAME")]
     pub ports: Vec<String>,
+    /// Cut the lists (drops, lost wakeups, suspend cycles, timelines) to what came this long
+    /// after the recording began (`30s`, `1m`); totals and percentiles stay the whole
+    /// recording's.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub since: Option<Duration>,
+    /// As --since, up to this long after the recording began.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub until: Option<Duration>,
+    /// Cut the lists to suspend cycle N (as numbered in the report), from its start to 1 s
+    /// after its end; the lost wakeups blamed on it stay.
+    #[arg(long, value_name = "N")]
+    pub cycle: Option<u32>,
     /// A rule the recording must pass, for CI gating (repeatable); exit code 1 names each
     /// rule that failed. Rules: `drops=0`, `drops<=N`, `lost_events=0`, `lost_wakeups=0`,
     /// `timer_p99<DURATION` (e.g. `timer_p99<2ms`), `wakeup_p99<DURATION`,

@@ -56,6 +56,9 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
     let (mut r, wakeups) = analysis::analyze_with_wakeups(reader, a.wakeups.is_some())
         .with_context(|| format!("reading {}", a.file.display()))?;
     r.keep_ports(&a.ports).map_err(anyhow::Error::msg)?;
+    let ns = |d: Option<std::time::Duration>| d.map(|d| d.as_nanos() as u64);
+    r.keep_window(ns(a.since), ns(a.until), a.cycle)
+        .map_err(anyhow::Error::msg)?;
     if let Some(path) = &a.wakeups {
         let mut out = String::new();
         for w in &wakeups {

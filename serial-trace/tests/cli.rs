@@ -378,3 +378,49 @@ fn report_port_scopes_the_serial_sections() {
     let o = run(&["report", "--port", "ttyS1", "--check", "drops=0", drops]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// Issue 19: `report --cycle N` and `--since/--until` cut the lists and say so (text and the
+/// JSON's `scope`); a cycle the trace lacks is an error naming the ones it has.
+#[test]
+fn report_cycle_and_window_cut_the_lists() {
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/event-loop-6.12-rt.trace");
+    let trace = trace.to_str().unwrap();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["report", "--format", "json"];
+        all.extend(args);
+        all.push(trace);
+        let o = run(&all);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let whole = json(&[]);
+    assert!(whole.get("scope").is_none());
+    let cycles = whole["suspend_cycles"].as_array().unwrap();
+    assert!(cycles.len() >= 2);
+    let last = cycles.last().unwrap()["index"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let one = json(&["--cycle", &last]);
+    assert_eq!(one["suspend_cycles"].as_array().unwrap().len(), 1);
+    assert_eq!(one["scope"]["cycle"].as_u64().unwrap().to_string(), last);
+    let blamed = whole["lost_wakeups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["suspend_cycle"].as_u64().map(|c| c.to_string()) == Some(last.clone()))
+        .count();
+    assert!(blamed > 0 && one["lost_wakeups"].as_array().unwrap().len() >= blamed);
+    // totals stay whole
+    assert_eq!(one["events"], whole["events"]);
+    // a window before the first cycle has none of them
+    let first = cycles[0]["start_boot_ns"].as_u64().unwrap()
+        - whole["timeline"]["start_boot_ns"].as_u64().unwrap();
+    let before = json(&["--until", &format!("{}ns", first / 2)]);
+    assert!(before["suspend_cycles"].as_array().unwrap().is_empty());
+    let text = run(&["report", "--cycle", &last, trace]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("scope:"));
+    let bad = run(&["report", "--cycle", "99", trace]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no suspend cycle 99"));
+}

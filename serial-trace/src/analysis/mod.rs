@@ -320,6 +320,7 @@ impl Pass {
                 timer_lateness_max: self.lateness,
                 wakeups: wakeup_series,
             },
+            scope: None,
         };
         (report, wake_log)
     }
@@ -570,6 +571,68 @@ impl Report {
             c.serial.retain(|s| kept(&s.port));
         }
         self.timeline.ports.retain(|p| kept(&p.name));
+        self.scope.get_or_insert_with(Scope::default).ports = names.to_vec();
+        Ok(())
+    }
+
+    /// Cuts the lists to a window: `since`/`until` from the recording's start, and/or suspend
+    /// cycle `cycle` (from its start to 1 s after its end, so the wakeups it made late are in):
+    /// drops, lost wakeups (by when the task ran, or by the cycle they are blamed on), suspend
+    /// cycles and the timelines. Totals and percentiles stay the whole recording's.
+    pub fn keep_window(
+        &mut self,
+        since_ns: Option<u64>,
+        until_ns: Option<u64>,
+        cycle: Option<u32>,
+    ) -> Result<(), String> {
+        if since_ns.is_none() && until_ns.is_none() && cycle.is_none() {
+            return Ok(());
+        }
+        let start = self.timeline.start_boot_ns;
+        let mut from = since_ns.map_or(0, |s| start.saturating_add(s));
+        let mut to = until_ns.map_or(u64::MAX, |u| start.saturating_add(u));
+        if let Some(n) = cycle {
+            let Some(c) = self.suspend_cycles.iter().find(|c| c.index == n) else {
+                let have: Vec<String> = self
+                    .suspend_cycles
+                    .iter()
+                    .map(|c| c.index.to_string())
+                    .collect();
+                return Err(format!(
+                    "no suspend cycle {n} in this trace; it has {}",
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        have.join(", ")
+                    }
+                ));
+            };
+            from = from.max(c.start_boot_ns);
+            to = to.min(c.end_boot_ns.saturating_add(1_000_000_000));
+        }
+        if from > to {
+            return Err("the window is empty: --since is after --until (or the cycle)".into());
+        }
+        let inside = |t: u64| (from..=to).contains(&t);
+        let overlaps = |a: u64, b: u64| a <= to && b >= from;
+        self.drops.retain(|d| overlaps(d.t_boot_ns, d.end_boot_ns));
+        self.lost_wakeups.retain(|l| {
+            inside(l.actual_boot_ns) || cycle.is_some_and(|n| l.suspend_cycle == Some(n))
+        });
+        self.suspend_cycles.retain(|c| {
+            overlaps(c.start_boot_ns, c.end_boot_ns) && cycle.is_none_or(|n| c.index == n)
+        });
+        let t = &mut self.timeline;
+        for p in &mut t.ports {
+            p.received.crop(from, to);
+            p.dropped.crop(from, to);
+        }
+        t.timer_lateness_max.crop(from, to);
+        t.wakeups.crop(from, to);
+        let scope = self.scope.get_or_insert_with(Scope::default);
+        scope.from_boot_ns = Some(from);
+        scope.to_boot_ns = (to != u64::MAX).then_some(to);
+        scope.cycle = cycle;
         Ok(())
     }
 }
@@ -607,5 +670,70 @@ mod keep_ports_tests {
         let mut all = r.clone();
         all.keep_ports(&[]).unwrap();
         assert_eq!(all, r);
+    }
+
+    #[test]
+    fn a_window_keeps_what_falls_in_it_and_a_cycle_its_wakeups() {
+        use crate::analysis::suspend::SuspendCycle;
+        use crate::analysis::timers::LostWakeup;
+        const S: u64 = 1_000_000_000;
+        let mut r = Report::default();
+        r.timeline.start_boot_ns = 100 * S;
+        for (i, at) in [(1, 110), (2, 130)] {
+            r.suspend_cycles.push(SuspendCycle {
+                index: i,
+                start_boot_ns: at * S,
+                end_boot_ns: (at + 5) * S,
+                ..Default::default()
+            });
+        }
+        for (at, cycle) in [(105, None), (116, Some(1)), (140, Some(2)), (150, Some(2))] {
+            r.lost_wakeups.push(LostWakeup {
+                actual_boot_ns: at * S,
+                suspend_cycle: cycle,
+                ..Default::default()
+            });
+        }
+        let mut w = r.clone();
+        w.keep_window(Some(4 * S), Some(20 * S), None).unwrap();
+        let ran: Vec<u64> = w
+            .lost_wakeups
+            .iter()
+            .map(|l| l.actual_boot_ns / S)
+            .collect();
+        assert_eq!(ran, [105, 116]);
+        assert_eq!(w.suspend_cycles.len(), 1);
+        let scope = w.scope.unwrap();
+        assert_eq!(
+            (scope.from_boot_ns, scope.to_boot_ns),
+            (Some(104 * S), Some(120 * S))
+        );
+        // cycle 2: its window (130–136 s) and every wakeup blamed on it, however late
+        let mut c = r.clone();
+        c.keep_window(None, None, Some(2)).unwrap();
+        let ran: Vec<u64> = c
+            .lost_wakeups
+            .iter()
+            .map(|l| l.actual_boot_ns / S)
+            .collect();
+        assert_eq!(ran, [140, 150]);
+        assert_eq!(
+            c.suspend_cycles.iter().map(|c| c.index).collect::<Vec<_>>(),
+            [2]
+        );
+        assert!(
+            r.clone()
+                .keep_window(None, None, Some(3))
+                .unwrap_err()
+                .contains("1, 2")
+        );
+        assert!(
+            r.clone()
+                .keep_window(Some(20 * S), Some(10 * S), None)
+                .is_err()
+        );
+        let mut none = r.clone();
+        none.keep_window(None, None, None).unwrap();
+        assert_eq!(none, r);
     }
 }

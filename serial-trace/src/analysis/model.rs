@@ -58,6 +58,24 @@ pub struct Report {
     pub readers: Vec<ReaderReport>,
     /// Bytes, drops, timer lateness and wakeups over time, for timelines.
     pub timeline: Timeline,
+    /// Set when `report --port/--since/--until/--cycle` cut the lists down (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
+}
+
+/// What `report` kept of the recording: the lists (drops, lost wakeups, suspend cycles,
+/// timelines, and the serial sections of the named ports) are cut to it; totals and
+/// percentiles stay the whole recording's.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scope {
+    /// The window on CLOCK_BOOTTIME (absolute, as every `*_boot_ns`), when one was asked.
+    pub from_boot_ns: Option<u64>,
+    pub to_boot_ns: Option<u64>,
+    /// `--cycle N`.
+    pub cycle: Option<u32>,
+    /// `--port` names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

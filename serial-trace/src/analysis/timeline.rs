@@ -53,6 +53,12 @@ impl Series {
         *e = (*e).max(v);
     }
 
+    /// Keeps the buckets that overlap `[from, to]` (boottime).
+    pub fn crop(&mut self, from: u64, to: u64) {
+        self.points
+            .retain(|&(b, _)| b.saturating_add(BUCKET_NS) > from && b <= to);
+    }
+
     /// `(bucket start boottime ns, value)` in time order.
     pub fn points(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
         self.points.iter().copied()

@@ -269,6 +269,9 @@ fn header(page: &mut Page<'_>) {
         vec![text("lost wakeups"), Cell::Num(r.lost_wakeups.len() as u64)],
     ];
     page.kv(&rows);
+    if let Some(line) = super::summary::scope_line(r) {
+        page.p("warn", &line);
+    }
     match r.trace.end {
         TraceEnd::Clean if r.trace.stopped_by.is_some() => {}
         TraceEnd::Clean => page.p("warn", "note: no trailer; the recorder did not stop cleanly"),

@@ -11,6 +11,36 @@ pub struct Line {
     pub text: String,
 }
 
+/// What `report --port/--since/--until/--cycle` kept, as one line (plain text), or `None` for
+/// a whole report.
+pub fn scope_line(r: &Report) -> Option<String> {
+    let s = r.scope.as_ref()?;
+    let start = r.timeline.start_boot_ns;
+    let at = |t: Option<u64>| {
+        t.map_or("the end".to_string(), |t| {
+            format!("{:.3} s", t.saturating_sub(start) as f64 / 1e9)
+        })
+    };
+    let mut parts = Vec::new();
+    if s.from_boot_ns.is_some() || s.to_boot_ns.is_some() {
+        parts.push(format!(
+            "from {} to {}",
+            at(s.from_boot_ns.or(Some(start))),
+            at(s.to_boot_ns)
+        ));
+    }
+    if let Some(n) = s.cycle {
+        parts.push(format!("suspend cycle {n}"));
+    }
+    if !s.ports.is_empty() {
+        parts.push(format!("port {}", s.ports.join(", ")));
+    }
+    Some(format!(
+        "scope: {}; totals and percentiles are the whole recording's",
+        parts.join("; ")
+    ))
+}
+
 /// Sums `(key, value)` pairs per key, in first-seen order.
 fn tally<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> Vec<(&'a str, u64)> {
     let mut out: Vec<(&str, u64)> = Vec::new();

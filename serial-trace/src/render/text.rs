@@ -56,6 +56,9 @@ fn render_header(o: &mut String, r: &Report, color: bool) {
         r.duration_ns as f64 / 1e9,
         neutralize(&r.trace.tool)
     );
+    if let Some(line) = super::summary::scope_line(r) {
+        let _ = writeln!(o, "{}", warn(&neutralize(&line), color));
+    }
     match r.trace.end {
         TraceEnd::Clean if r.trace.stopped_by.is_some() => {}
         TraceEnd::Clean => {
