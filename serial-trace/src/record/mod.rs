@@ -198,6 +198,18 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     session.run()
 }
 
+/// `child`'s status once it ends within half a second, else `None`.
+fn wait_a_moment(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + Duration::from_millis(500);
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return Some(s),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+            _ => return None,
+        }
+    }
+}
+
 /// The file `program` runs: itself when it names a path, else the first executable of that
 /// name on PATH, as a shell finds it.
 fn executable(program: &std::ffi::OsStr) -> Result<PathBuf> {
@@ -712,10 +724,11 @@ impl<'o> Session<'o> {
             let shown = self.opts.command[0].to_string_lossy().into_owned();
             let status = match command_status {
                 Some(s) => Some(s),
-                // stopped by a signal or --duration first: the command goes on without us
-                None => match child.try_wait() {
-                    Ok(Some(s)) => Some(s),
-                    _ => {
+                // stopped by a signal or --duration first. A Ctrl-C reached the command too
+                // (one process group): give it a moment to end before saying it goes on.
+                None => match wait_a_moment(child) {
+                    Some(s) => Some(s),
+                    None => {
                         say(format_args!(
                             "{shown} (pid {}) is still running; it was recorded until now\n",
                             child.id()
