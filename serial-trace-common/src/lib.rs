@@ -502,25 +502,56 @@ impl HookSpec {
     };
 }
 
-/// The task filter of `record --pid/--comm`, applied in the kernel.
+/// `record --pid` values the kernel filter holds at most.
+pub const MAX_FILTER_TGIDS: usize = 8;
+/// `record --comm` patterns the kernel filter holds at most.
+pub const MAX_FILTER_COMMS: usize = 4;
+
+/// One `--comm` glob as the kernel matches it: `prefix*suffix` (`star` = 1) or exactly
+/// `prefix` (`star` = 0); `?` in either matches any one character.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommPattern {
+    pub prefix: [u8; COMM_LEN],
+    pub suffix: [u8; COMM_LEN],
+    pub prefix_len: u8,
+    pub suffix_len: u8,
+    pub star: u8,
+    pub _pad: u8,
+}
+
+/// The task filter of `record --pid/--comm`, applied in the kernel: a task passes when its
+/// process is one of `tgids` (if any) and its comm matches one of `comms` (if any).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TaskFilter {
     /// 1 when any filter is set; 0 = record every task.
     pub active: u8,
-    /// 1 when `tgid` must match.
-    pub by_tgid: u8,
-    /// 1 when `comm` must match.
-    pub by_comm: u8,
+    /// How many of `tgids` are set (0: no --pid).
+    pub n_tgids: u8,
+    /// How many of `comms` are set (0: no --comm).
+    pub n_comms: u8,
     pub _pad: u8,
-    pub tgid: u32,
-    pub comm: [u8; COMM_LEN],
     /// Timers armed by this tgid (the recorder itself) are never recorded: each of its polls
     /// arms one, and recording those would feed back into more wakeups.
     pub exclude_tgid: u32,
-    pub _pad2: u32,
+    pub tgids: [u32; MAX_FILTER_TGIDS],
+    pub comms: [CommPattern; MAX_FILTER_COMMS],
 }
-const _: () = assert!(size_of::<TaskFilter>() == 32);
+const _: () = assert!(size_of::<CommPattern>() == 36);
+
+impl CommPattern {
+    /// No pattern (a zeroed slot).
+    pub const EMPTY: Self = Self {
+        prefix: [0; COMM_LEN],
+        suffix: [0; COMM_LEN],
+        prefix_len: 0,
+        suffix_len: 0,
+        star: 0,
+        _pad: 0,
+    };
+}
+const _: () = assert!(size_of::<TaskFilter>() == 8 + 4 * MAX_FILTER_TGIDS + 36 * MAX_FILTER_COMMS);
 
 #[cfg(feature = "user")]
 mod pod {

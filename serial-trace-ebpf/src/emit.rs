@@ -18,10 +18,10 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use serial_trace_common::{
-    CLOCKS_ELIDE_BOOT, CLOCKS_SUSPEND_DEPTH, DeviceLayout, Event, FieldSpec, Filter, HookSpec,
-    KERNEL_TIMER_SAMPLE_NS, MAX_KINDS, Role, TASK_NAMES_ENABLED, TASK_NAMES_RENAMES, TEXT_LEN,
-    TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, field_source, kind,
-    state_counts, text_kind, wire,
+    CLOCKS_ELIDE_BOOT, CLOCKS_SUSPEND_DEPTH, COMM_LEN, CommPattern, DeviceLayout, Event, FieldSpec,
+    Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_FILTER_COMMS, MAX_FILTER_TGIDS, MAX_KINDS, Role,
+    TASK_NAMES_ENABLED, TASK_NAMES_RENAMES, TEXT_LEN, TaskFilter, TextSpec, WINDOW_START,
+    WINDOW_STOP, WakeConfig, arg, field_source, kind, state_counts, text_kind, wire,
 };
 
 /// Load-time description of every hook, indexed by kind id, for the classic tracepoint
@@ -38,13 +38,12 @@ static RAW_SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
 #[unsafe(no_mangle)]
 static FILTER: TaskFilter = TaskFilter {
     active: 0,
-    by_tgid: 0,
-    by_comm: 0,
+    n_tgids: 0,
+    n_comms: 0,
     _pad: 0,
-    tgid: 0,
-    comm: [0; 16],
     exclude_tgid: 0,
-    _pad2: 0,
+    tgids: [0; MAX_FILTER_TGIDS],
+    comms: [CommPattern::EMPTY; MAX_FILTER_COMMS],
 };
 
 /// Load-time: wake callbacks and hrtimer struct offsets (kallsyms, BTF).
@@ -710,14 +709,73 @@ fn read_field(ctx: &TracePointContext, f: FieldSpec) -> u64 {
     }
 }
 
+/// Whether the task passes `record --pid/--comm` (read field by field: the filter is larger
+/// than the stack would like).
 #[inline(always)]
 fn task_passes(pid_tgid: u64, comm: &[u8; 16]) -> bool {
-    let f = unsafe { core::ptr::read_volatile(&FILTER) };
-    if f.by_tgid != 0 && (pid_tgid >> 32) as u32 != f.tgid {
+    // SAFETY: reads of a load-time global.
+    let n_tgids = unsafe { core::ptr::read_volatile(&FILTER.n_tgids) } as usize;
+    if n_tgids != 0 {
+        let tgid = (pid_tgid >> 32) as u32;
+        let mut found = false;
+        for i in 0..MAX_FILTER_TGIDS {
+            if i < n_tgids && unsafe { core::ptr::read_volatile(&FILTER.tgids[i]) } == tgid {
+                found = true;
+            }
+        }
+        if !found {
+            return false;
+        }
+    }
+    let n_comms = unsafe { core::ptr::read_volatile(&FILTER.n_comms) } as usize;
+    if n_comms == 0 {
+        return true;
+    }
+    let mut len = COMM_LEN;
+    for i in (0..COMM_LEN).rev() {
+        if comm[i] == 0 {
+            len = i;
+        }
+    }
+    let mut any = false;
+    for k in 0..MAX_FILTER_COMMS {
+        if k < n_comms && comm_matches(&FILTER.comms[k], comm, len) {
+            any = true;
+        }
+    }
+    any
+}
+
+/// `comm` (its first `len` bytes) against one `--comm` glob (see `CommPattern`).
+#[inline(always)]
+fn comm_matches(p: &CommPattern, comm: &[u8; 16], len: usize) -> bool {
+    // SAFETY: reads of a load-time global.
+    let (plen, slen, star) = unsafe {
+        (
+            core::ptr::read_volatile(&p.prefix_len) as usize,
+            core::ptr::read_volatile(&p.suffix_len) as usize,
+            core::ptr::read_volatile(&p.star) != 0,
+        )
+    };
+    if (star && len < plen + slen) || (!star && len != plen) {
         return false;
     }
-    if f.by_comm != 0 && *comm != f.comm {
-        return false;
+    let fits = |want: u8, got: u8| want == got || want == b'?';
+    for (i, &got) in comm.iter().enumerate() {
+        if i < plen && !fits(unsafe { core::ptr::read_volatile(&p.prefix[i]) }, got) {
+            return false;
+        }
+    }
+    for j in 0..COMM_LEN {
+        // `len - slen + j` < 16 whenever `j < slen` (len ≤ 16); masked for the verifier
+        if j < slen
+            && !fits(
+                unsafe { core::ptr::read_volatile(&p.suffix[j]) },
+                comm[(len.wrapping_sub(slen).wrapping_add(j)) & (COMM_LEN - 1)],
+            )
+        {
+            return false;
+        }
     }
     true
 }
@@ -850,7 +908,7 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     let pid_tgid = bpf_get_current_pid_tgid();
     // `comm` once per task and CPU (`COMM_SENT`), unless the --comm filter needs it
     let comm_check = comm_sent(pid_tgid);
-    let by_comm = unsafe { core::ptr::read_volatile(&FILTER.by_comm) } != 0;
+    let by_comm = unsafe { core::ptr::read_volatile(&FILTER.n_comms) } != 0;
     let omit_comm = comm_check.sent && !by_comm;
     let comm = if omit_comm {
         [0; 16]

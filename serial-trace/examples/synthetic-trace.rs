@@ -215,6 +215,8 @@ fn header() -> Header {
         buffer_size: 1 << 22,
         filter_pid: None,
         filter_comm: None,
+        filter_pids: vec![],
+        filter_comms: vec![],
         probes: [
             kind::HRTIMER_START,
             kind::HRTIMER_EXPIRE_ENTRY,

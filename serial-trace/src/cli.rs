@@ -145,12 +145,16 @@ pub struct RecordArgs {
     /// `256K`, `4M`, `64M`). Raise it if events are lost.
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = buffer_size)]
     pub buffer_size: u32,
-    /// Record timers armed by this process (tgid) only; system-wide power/RTC events are kept.
-    #[arg(long)]
-    pub pid: Option<u32>,
-    /// Record timers armed by tasks with this comm only (exact match, at most 15 bytes).
-    #[arg(long)]
-    pub comm: Option<String>,
+    /// Record timers armed by this process (tgid) only; repeatable (up to 8) or
+    /// comma-separated. System-wide power/RTC events are kept. Filtered in the kernel.
+    #[arg(long, value_name = "PID", value_delimiter = ',')]
+    pub pid: Vec<u32>,
+    /// Record timers armed by tasks whose comm matches this glob only (`my-reader`,
+    /// `python*`, `*worker`, `kworker/?:*` is not: one `*` at most; `?` is any one character);
+    /// repeatable, up to 4. At most 15 bytes besides the `*`. With --pid, a task must pass
+    /// both. Filtered in the kernel.
+    #[arg(long, value_name = "GLOB")]
+    pub comm: Vec<String>,
     /// No attach table and no status line on stderr.
     #[arg(short, long)]
     pub quiet: bool,

@@ -98,8 +98,8 @@ pub fn run(json: bool, require: &[Capability]) -> Result<()> {
     let rows = if privileges::can_trace() {
         let loaded = load_and_attach(&LoadOptions {
             buffer_size: 1 << 16,
-            pid: None,
-            comm: None,
+            pid: vec![],
+            comm: vec![],
             ports: vec![],
             serial_method: crate::hooks::SerialMethod::Auto,
             tracepoint_method: crate::hooks::TracepointMethod::Auto,

@@ -9,8 +9,9 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
 };
 use serial_trace_common::{
-    COMM_LEN, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, RAW_SPECS_GLOBAL, SERIAL_GLOBAL,
-    SPECS_GLOBAL, TASK_RENAME_PROGRAM, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    COMM_LEN, CommPattern, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, MAX_FILTER_COMMS,
+    MAX_FILTER_TGIDS, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL, TASK_RENAME_PROGRAM,
+    TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
 use super::serial_attach::{attach_serial, serial_config};
@@ -30,8 +31,10 @@ static EBPF_OBJECT: &[u8] =
 /// What to load and how.
 pub struct LoadOptions {
     pub buffer_size: u32,
-    pub pid: Option<u32>,
-    pub comm: Option<String>,
+    /// `--pid` values; empty = every process.
+    pub pid: Vec<u32>,
+    /// `--comm` globs; empty = every task.
+    pub comm: Vec<String>,
     /// Ports to record (`--port`, names like `ttyS1`); empty = every port.
     pub ports: Vec<String>,
     pub serial_method: SerialMethod,
@@ -106,29 +109,60 @@ impl Loaded {
     }
 }
 
-pub fn task_filter(pid: Option<u32>, comm: Option<&str>) -> Result<TaskFilter> {
+pub fn task_filter(pids: &[u32], comms: &[String]) -> Result<TaskFilter> {
     let mut f = TaskFilter {
         exclude_tgid: std::process::id(),
         ..TaskFilter::default()
     };
-    if let Some(pid) = pid {
-        f.active = 1;
-        f.by_tgid = 1;
-        f.tgid = pid;
+    anyhow::ensure!(
+        pids.len() <= MAX_FILTER_TGIDS,
+        "--pid: at most {MAX_FILTER_TGIDS} processes, got {}",
+        pids.len()
+    );
+    anyhow::ensure!(
+        comms.len() <= MAX_FILTER_COMMS,
+        "--comm: at most {MAX_FILTER_COMMS} patterns, got {}",
+        comms.len()
+    );
+    for (slot, &pid) in f.tgids.iter_mut().zip(pids) {
+        *slot = pid;
     }
-    if let Some(comm) = comm {
-        let bytes = comm.as_bytes();
-        anyhow::ensure!(
-            !bytes.is_empty() && bytes.len() < COMM_LEN,
-            "--comm must be 1 to {} bytes (the kernel's TASK_COMM_LEN - 1), got {:?}",
-            COMM_LEN - 1,
-            comm
-        );
-        f.active = 1;
-        f.by_comm = 1;
-        f.comm[..bytes.len()].copy_from_slice(bytes);
+    for (slot, glob) in f.comms.iter_mut().zip(comms) {
+        *slot = comm_pattern(glob)?;
     }
+    f.n_tgids = pids.len() as u8;
+    f.n_comms = comms.len() as u8;
+    f.active = u8::from(!pids.is_empty() || !comms.is_empty());
     Ok(f)
+}
+
+/// A `--comm` glob as the kernel matches it: `prefix*suffix` or an exact name, `?` any one
+/// character.
+pub fn comm_pattern(glob: &str) -> Result<CommPattern> {
+    let bytes = glob.as_bytes();
+    let stars = bytes.iter().filter(|&&b| b == b'*').count();
+    anyhow::ensure!(
+        stars <= 1,
+        "--comm {glob:?}: one `*` at most (the kernel matches a prefix and a suffix)"
+    );
+    let (prefix, suffix) = match glob.split_once('*') {
+        Some((p, s)) => (p.as_bytes(), s.as_bytes()),
+        None => (bytes, &[][..]),
+    };
+    anyhow::ensure!(
+        !bytes.is_empty() && prefix.len() + suffix.len() < COMM_LEN && bytes != b"*",
+        "--comm {glob:?}: 1 to {} characters besides the `*` (the kernel's TASK_COMM_LEN - 1), and not `*` alone",
+        COMM_LEN - 1
+    );
+    let mut p = CommPattern {
+        prefix_len: prefix.len() as u8,
+        suffix_len: suffix.len() as u8,
+        star: u8::from(stars == 1),
+        ..CommPattern::default()
+    };
+    p.prefix[..prefix.len()].copy_from_slice(prefix);
+    p.suffix[..suffix.len()].copy_from_slice(suffix);
+    Ok(p)
 }
 
 /// An `EbpfLoader` that holds no kernel BTF.
@@ -208,7 +242,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let plan: Plan = hooks::plan_tracepoints(&root, raw_btf);
     let specs = plan.specs();
     let raw_specs = plan.raw_specs();
-    let filter = task_filter(opts.pid, opts.comm.as_deref())?;
+    let filter = task_filter(&opts.pid, &opts.comm)?;
     // Wake the reader at a quarter full; between wakeups it polls every 100 ms anyway.
     let wakeup_bytes = u64::from(opts.buffer_size / 4);
 
@@ -436,5 +470,48 @@ pub(super) fn describe_program_error(e: &aya::programs::ProgramError) -> String 
     match os_error(e) {
         Some(code) => crate::kernel::errno::short_name(code),
         None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::*;
+
+    /// What the kernel's `comm_matches` decides, for tests: `comm` against `p`.
+    fn comm_matches(p: &CommPattern, comm: &str) -> bool {
+        let c = comm.as_bytes();
+        let (plen, slen) = (usize::from(p.prefix_len), usize::from(p.suffix_len));
+        let fits =
+            |want: &[u8], got: &[u8]| want.iter().zip(got).all(|(&w, &g)| w == g || w == b'?');
+        let long_enough = if p.star != 0 {
+            c.len() >= plen + slen
+        } else {
+            c.len() == plen
+        };
+        c.len() < COMM_LEN
+            && long_enough
+            && fits(&p.prefix[..plen], &c[..plen])
+            && fits(&p.suffix[..slen], &c[c.len() - slen..])
+    }
+
+    #[test]
+    fn comm_globs_match_as_the_kernel_does() {
+        let m = |glob: &str, comm: &str| comm_matches(&comm_pattern(glob).unwrap(), comm);
+        assert!(m("my-reader", "my-reader") && !m("my-reader", "my-reader2"));
+        assert!(m("python*", "python3") && m("python*", "python") && !m("python*", "pytho"));
+        assert!(m("*worker", "kworker") && !m("*worker", "workers"));
+        assert!(m("k*/0", "kworker/0") && !m("k*/0", "kworker/1"));
+        assert!(m("tty?", "ttyS") && !m("tty?", "tty"));
+        // the prefix and suffix may not overlap in the name
+        assert!(!m("ab*ba", "aba"));
+        for bad in ["", "*", "a*b*c", "sixteen-chars-xx", "fifteen-chars-x*y"] {
+            assert!(comm_pattern(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(comm_pattern("fifteen-chars-x").is_ok());
+        let f = task_filter(&[1, 2], &["a*".into()]).unwrap();
+        assert_eq!((f.active, f.n_tgids, f.n_comms, f.tgids[1]), (1, 2, 1, 2));
+        assert_eq!(task_filter(&[], &[]).unwrap().active, 0);
+        assert!(task_filter(&[1; 9], &[]).is_err());
+        assert!(task_filter(&[], &vec!["a".to_string(); 5]).is_err());
     }
 }

@@ -50,8 +50,8 @@ pub struct RecordOptions {
     pub force: bool,
     pub duration: Option<Duration>,
     pub buffer_size: u32,
-    pub pid: Option<u32>,
-    pub comm: Option<String>,
+    pub pid: Vec<u32>,
+    pub comm: Vec<String>,
     pub quiet: bool,
     /// `--port` names; empty = every port.
     pub ports: Vec<String>,
@@ -116,7 +116,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     let ports_start = ports::snapshot(&counted);
     let mut loaded = load_and_attach(&LoadOptions {
         buffer_size: opts.buffer_size,
-        pid: opts.pid,
+        pid: opts.pid.clone(),
         comm: opts.comm.clone(),
         ports: port_names.clone(),
         serial_method: if crate::hooks::family_selected(&opts.hooks, "serial") {
@@ -282,8 +282,10 @@ fn header(
         start: sysinfo::clock_anchor(),
         cpus: sysinfo::cpus(),
         buffer_size: u64::from(opts.buffer_size),
-        filter_pid: opts.pid,
-        filter_comm: opts.comm.clone(),
+        filter_pid: opts.pid.first().copied(),
+        filter_comm: opts.comm.first().cloned(),
+        filter_pids: opts.pid.clone(),
+        filter_comms: opts.comm.clone(),
         probes: loaded.probes.clone(),
         ports_start,
         ports_attached,

@@ -131,6 +131,11 @@ pub struct Header {
     pub filter_pid: Option<u32>,
     #[serde(default)]
     pub filter_comm: Option<String>,
+    /// Every `--pid` and `--comm` (the two above are their first, for older readers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filter_pids: Vec<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub filter_comms: Vec<String>,
     pub probes: Vec<ProbeRecord>,
     /// Addresses of the timer callbacks that wake the task that armed the timer.
     #[serde(default)]
@@ -240,6 +245,8 @@ pub(crate) fn sample_header() -> Header {
         buffer_size: 1 << 22,
         filter_pid: None,
         filter_comm: None,
+        filter_pids: vec![],
+        filter_comms: vec![],
         probes: vec![ProbeRecord {
             name: "timer:hrtimer_start".into(),
             kind: Some(1),

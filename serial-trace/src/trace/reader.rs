@@ -513,6 +513,8 @@ fn placeholder_header() -> Header {
         buffer_size: 0,
         filter_pid: None,
         filter_comm: None,
+        filter_pids: vec![],
+        filter_comms: vec![],
         probes: Vec::new(),
         wake_functions: Vec::new(),
         task_callbacks: Vec::new(),
