@@ -596,6 +596,20 @@ impl KindInfo {
 }
 
 /// The description of kind `id`, if the id is known.
+/// Whether kind `id` arms a timer (its filter is `ARM` or `ARM_BY_CALLBACK`): the only kinds
+/// the `--pid/--comm` task filter is applied to. `const`, so that the eBPF programs of every
+/// other kind leave the filter's code out (the verifier checks less of them).
+pub const fn arms_timers(id: u16) -> bool {
+    let mut i = 0;
+    while i < KINDS.len() {
+        if KINDS[i].id == id {
+            return KINDS[i].filter == Filter::ARM || KINDS[i].filter == Filter::ARM_BY_CALLBACK;
+        }
+        i += 1;
+    }
+    false
+}
+
 pub fn kind_info(id: u16) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.id == id)
 }

@@ -11,7 +11,9 @@
 pub mod kinds;
 pub mod wire;
 
-pub use kinds::{ArgField, Filter, KINDS, KindInfo, Role, SERIAL_CATEGORY, arg, kind, kind_info};
+pub use kinds::{
+    ArgField, Filter, KINDS, KindInfo, Role, SERIAL_CATEGORY, arg, arms_timers, kind, kind_info,
+};
 
 /// Number of 64-bit argument slots an event carries.
 pub const MAX_ARGS: usize = 8;

@@ -21,7 +21,7 @@ use serial_trace_common::{
     CLOCKS_ELIDE_BOOT, CLOCKS_SUSPEND_DEPTH, COMM_LEN, CommPattern, DeviceLayout, Event, FieldSpec,
     Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_FILTER_COMMS, MAX_FILTER_TGIDS, MAX_KINDS, Role,
     TASK_NAMES_ENABLED, TASK_NAMES_RENAMES, TEXT_LEN, TaskFilter, TextSpec, WINDOW_START,
-    WINDOW_STOP, WakeConfig, arg, field_source, kind, state_counts, text_kind, wire,
+    WINDOW_STOP, WakeConfig, arg, arms_timers, field_source, kind, state_counts, text_kind, wire,
 };
 
 /// Load-time description of every hook, indexed by kind id, for the classic tracepoint
@@ -975,7 +975,8 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
                 }
             }
             Filter::ARM | Filter::ARM_BY_CALLBACK => {
-                if !task_timer || !task_passes(pid_tgid, &comm) {
+                // only the kinds that arm timers carry the filter's code (see `arms_timers`)
+                if !task_timer || !(const { arms_timers(K) } && task_passes(pid_tgid, &comm)) {
                     return Err(());
                 }
                 lru_set(&TRACKED, state_counts::TRACKED, &timer, 1);
