@@ -542,6 +542,18 @@ mod tests {
     }
 }
 
+/// `a, b, c`, or `none`: what a trace has, in an error about what it lacks.
+fn listed<T: AsRef<str>>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".to_string();
+    }
+    items
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Report {
     /// Keeps the serial sections of the ports named in `names` (ports, drops, readers, each
     /// cycle's per-port rows, the per-port timelines); the timer and suspend sections stay
@@ -555,11 +567,7 @@ impl Report {
             if !known.contains(&n.as_str()) {
                 return Err(format!(
                     "no port {n:?} in this trace; it has {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
+                    listed(&known)
                 ));
             }
         }
@@ -600,11 +608,7 @@ impl Report {
                     .collect();
                 return Err(format!(
                     "no suspend cycle {n} in this trace; it has {}",
-                    if have.is_empty() {
-                        "none".to_string()
-                    } else {
-                        have.join(", ")
-                    }
+                    listed(&have)
                 ));
             };
             from = from.max(c.start_boot_ns);

@@ -40,7 +40,7 @@ impl Drain {
 pub fn measure(bins: &Bins, dir: &Path) -> Result<Drain> {
     let out = dir.join("drain.trace");
     let _ = std::fs::remove_file(&out);
-    let child = Command::new(&bins.serial_trace)
+    let mut child = Command::new(&bins.serial_trace)
         .args([
             "record",
             "--quiet",
@@ -60,15 +60,7 @@ pub fn measure(bins: &Bins, dir: &Path) -> Result<Drain> {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid, sig) }
     };
-    // recording once its header is written (after every attach)
-    let t = Instant::now();
-    while std::fs::metadata(&out).map_or(true, |m| m.len() == 0) {
-        if t.elapsed() > Duration::from_secs(60) {
-            signal(libc::SIGKILL);
-            bail!("serial-trace did not start recording within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    super::wait_for_header(&out, &mut child)?;
     std::thread::sleep(Duration::from_millis(300));
     signal(libc::SIGSTOP);
     let threads = super::loss_rate::generator_threads().to_string();
@@ -79,7 +71,6 @@ pub fn measure(bins: &Bins, dir: &Path) -> Result<Drain> {
     let let_go = Instant::now();
     signal(libc::SIGCONT);
     signal(libc::SIGINT);
-    let mut child = child;
     let status = child.wait()?;
     let seconds = let_go.elapsed().as_secs_f64();
     burst?;

@@ -37,14 +37,7 @@ pub fn measure(seconds: u64, bins: &Bins, dir: &Path) -> Result<LongRun> {
         .stdout(Stdio::null())
         .spawn()
         .context("starting serial-trace record")?;
-    let t = std::time::Instant::now();
-    while std::fs::metadata(&out).map_or(true, |m| m.len() == 0) {
-        if t.elapsed().as_secs() > 60 {
-            let _ = recorder.kill();
-            bail!("serial-trace did not start recording within 60 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    super::wait_for_header(&out, &mut recorder)?;
     let load = (seconds.saturating_sub(2)).max(1).to_string();
     let generator = Command::new(&bins.generator)
         .args(["--rate", "100000", "--seconds", &load])

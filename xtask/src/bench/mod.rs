@@ -272,6 +272,20 @@ pub(super) fn generator(bins: &Bins, args: &[&str]) -> Result<GeneratorRun> {
     serde_json::from_slice(&o.stdout).context("event-generator output")
 }
 
+/// Waits until `serial-trace record` (`child`) has written the header of `out`: it records
+/// from then on (every hook attached). Killed if that takes over a minute.
+pub(super) fn wait_for_header(out: &Path, child: &mut std::process::Child) -> Result<()> {
+    let t = std::time::Instant::now();
+    while std::fs::metadata(out).map_or(true, |m| m.len() == 0) {
+        if t.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            bail!("serial-trace did not start recording within 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(())
+}
+
 /// The median of `v` (NaN for none).
 pub fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
