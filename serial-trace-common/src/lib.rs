@@ -105,8 +105,12 @@ pub struct WakeConfig {
     /// `function` and `base` lie back to back, 8 bytes each (every 64-bit kernel so far): the
     /// raw programs then read the four with one kernel read instead of four. 0 = read each.
     pub hrtimer_window_offset: u32,
+    /// Non-zero when `sched_switch` is hooked: only then is a woken task's switch-in recorded,
+    /// so only then do the programs keep the `PENDING` state that picks it.
+    pub switch_ins: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<WakeConfig>() == 120);
+const _: () = assert!(size_of::<WakeConfig>() == 128);
 
 /// Global [`SerialConfig`].
 pub const SERIAL_GLOBAL: &str = "SERIAL";

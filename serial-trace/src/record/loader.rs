@@ -262,6 +262,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     crate::kernel::sysinfo::release_freed_heap();
     let kallsyms = Kallsyms::load();
     crate::kernel::wakeup::add_callbacks(&mut wake, &kallsyms);
+    wake.switch_ins = u32::from(hooks::family_selected(&opts.hooks, "sched"));
     let mut ebpf = loader
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
         .override_global(SPECS_GLOBAL, &specs, true)
