@@ -289,8 +289,10 @@ pub enum ReportFormat {
     Html,
     /// The timeline alone, as an SVG image.
     Svg,
-    /// Chrome trace-event JSON: open it in Perfetto (ui.perfetto.dev) or chrome://tracing.
+    /// Chrome trace-event JSON: open it in chrome://tracing (or Perfetto).
     TraceEvent,
+    /// Perfetto's native protobuf trace: open it in ui.perfetto.dev or trace_processor.
+    Perfetto,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -306,7 +308,8 @@ pub struct ReportArgs {
     pub file: PathBuf,
     /// Output format; JSON follows the versioned contract in docs/report-json.md. Default:
     /// from the extension of --output (`.json`, `.html`, `.svg`, `.trace-event.json` or
-    /// `.perfetto.json` for trace-event, anything else text), else text.
+    /// `.perfetto.json` for trace-event, `.pftrace` or `.perfetto-trace` for perfetto,
+    /// anything else text), else text.
     #[arg(short, long, value_enum)]
     pub format: Option<ReportFormat>,
     /// Colour in text output (`auto`: on a terminal, unless the NO_COLOR environment variable
@@ -359,6 +362,8 @@ impl ReportArgs {
             .unwrap_or_default();
         if name.ends_with(".trace-event.json") || name.ends_with(".perfetto.json") {
             ReportFormat::TraceEvent
+        } else if name.ends_with(".pftrace") || name.ends_with(".perfetto-trace") {
+            ReportFormat::Perfetto
         } else if name.ends_with(".json") {
             ReportFormat::Json
         } else if name.ends_with(".html") || name.ends_with(".htm") {
@@ -475,6 +480,8 @@ mod tests {
         assert_eq!(f(&["-o", "r.svg"]), ReportFormat::Svg);
         assert_eq!(f(&["-o", "r.trace-event.json"]), ReportFormat::TraceEvent);
         assert_eq!(f(&["-o", "r.perfetto.json"]), ReportFormat::TraceEvent);
+        assert_eq!(f(&["-o", "r.pftrace"]), ReportFormat::Perfetto);
+        assert_eq!(f(&["-o", "R.Perfetto-Trace"]), ReportFormat::Perfetto);
         assert_eq!(f(&["-o", "r.txt"]), ReportFormat::Text);
         assert_eq!(f(&["-o", "r.html", "-f", "json"]), ReportFormat::Json);
     }

@@ -72,18 +72,21 @@ fn report_cmd(a: cli::ReportArgs) -> anyhow::Result<()> {
         cli::ReportFormat::Json => render::render_json(&r) + "\n",
         cli::ReportFormat::Html => render::render_html(&r),
         cli::ReportFormat::Svg => render::render_timeline_svg(&r, 1200, 640),
-        cli::ReportFormat::TraceEvent => {
+        cli::ReportFormat::TraceEvent | cli::ReportFormat::Perfetto => {
             // a second pass over the file, streamed to the output: per-CPU tracks need every
             // event, not the summary
             let again = trace::TraceReader::open(&a.file)
                 .with_context(|| format!("cannot read {}", a.file.display()))?;
-            let result = match &a.output {
-                Some(path) => {
-                    let f = std::fs::File::create(path)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    render::write_trace_events(&r, again, f)
-                }
-                None => render::write_trace_events(&r, again, std::io::stdout().lock()),
+            let out: Box<dyn std::io::Write> = match &a.output {
+                Some(path) => Box::new(
+                    std::fs::File::create(path)
+                        .with_context(|| format!("writing {}", path.display()))?,
+                ),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            let result = match format {
+                cli::ReportFormat::Perfetto => render::write_perfetto(&r, again, out),
+                _ => render::write_trace_events(&r, again, out),
             };
             match result {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}

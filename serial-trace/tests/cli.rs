@@ -424,3 +424,27 @@ fn report_cycle_and_window_cut_the_lists() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("no suspend cycle 99"));
 }
+
+#[test]
+fn report_writes_perfetto_natively_by_flag_or_extension() {
+    let t = hostile_trace();
+    let t = t.to_str().unwrap();
+    let by_flag = run(&["report", "--format", "perfetto", t]);
+    assert!(by_flag.status.success());
+    let out = tmp("native.pftrace", b"");
+    let o = run(&["report", "-o", out.to_str().unwrap(), t]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let file = std::fs::read(&out).unwrap();
+    assert_eq!(
+        file, by_flag.stdout,
+        "-o x.pftrace writes what --format perfetto does"
+    );
+    // a `Trace` message: packets (field 1, length-delimited) one after another
+    assert_eq!(file[0], 0x0a);
+    let has = |s: &[u8]| file.windows(s.len()).any(|w| w == s);
+    assert!(has(b"serial-trace export") && has(b"CLOCK_BOOTTIME"));
+    // the same neutralised names as the other renderers
+    assert!(has(b"alert(1)") && !has(b"\x1b[1m"));
+    let help = run(&["report", "--help"]);
+    assert!(String::from_utf8_lossy(&help.stdout).contains("perfetto"));
+}

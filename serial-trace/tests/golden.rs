@@ -55,6 +55,8 @@ fn outputs(path: &Path) -> Vec<(&'static str, Vec<u8>)> {
     }
     let mut trace_events = Vec::new();
     render::write_trace_events(&r, TraceReader::open(path).unwrap(), &mut trace_events).unwrap();
+    let mut perfetto = Vec::new();
+    render::write_perfetto(&r, TraceReader::open(path).unwrap(), &mut perfetto).unwrap();
     vec![
         ("text", render::render_text(&r, false).into_bytes()),
         ("text-color", render::render_text(&r, true).into_bytes()),
@@ -65,6 +67,7 @@ fn outputs(path: &Path) -> Vec<(&'static str, Vec<u8>)> {
             render::render_timeline_svg(&r, 1200, 640).into_bytes(),
         ),
         ("trace-event", trace_events),
+        ("perfetto", perfetto),
         ("wakeups", jsonl.into_bytes()),
     ]
 }

@@ -24,6 +24,7 @@ pub fn run() -> Result<()> {
     bpf_linker()?;
     cargo_fuzz()?;
     debian_packages(&test_packages())?;
+    perfetto_python()?;
     eprintln!("xtask: setup complete");
     Ok(())
 }
@@ -168,6 +169,60 @@ fn cargo_fuzz() -> Result<()> {
         return Ok(());
     }
     sh(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+}
+
+/// Perfetto's Python package, pinned: its compiled protos are the schema the native Perfetto
+/// export is checked against (`render/perfetto.rs`, `serial-trace/tests/perfetto_check.py`).
+const PERFETTO_PYTHON_PACKAGES: &[&str] = &["perfetto==0.59.1", "protobuf==7.36.2"];
+
+/// The virtual environment holding them (the test looks for its Python in the same place).
+fn perfetto_venv() -> Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set")?;
+    Ok(Path::new(&home).join(".cache/serial-trace/perfetto-venv"))
+}
+
+/// Makes the virtual environment with Perfetto's package, unless it is there and imports.
+fn perfetto_python() -> Result<()> {
+    let venv = perfetto_venv()?;
+    let python = venv.join("bin/python3");
+    let imports = |python: &Path| {
+        Command::new(python)
+            .args([
+                "-c",
+                "import google.protobuf.unknown_fields, perfetto.protos.perfetto.trace.perfetto_trace_pb2",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if imports(&python) {
+        return Ok(());
+    }
+    let venv_made = Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !venv_made {
+        // Debian's python3 keeps `venv`'s pip bootstrap in a package of its own, which has no
+        // binary to look for: named by what it is, found on no PATH, so always installed here
+        debian_packages(&[
+            ("python3", "python3"),
+            ("ensurepip of python3-venv", "python3-venv"),
+        ])?;
+        sh(Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv))?;
+    }
+    sh(Command::new(&python)
+        .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+        .args(PERFETTO_PYTHON_PACKAGES))?;
+    if !imports(&python) {
+        bail!(
+            "{}: Perfetto's package does not import after installing it",
+            python.display()
+        );
+    }
+    Ok(())
 }
 
 /// `name` on PATH, or where it is an absolute path, that file.
