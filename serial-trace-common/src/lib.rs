@@ -78,6 +78,10 @@ pub const WAKE_GLOBAL: &str = "WAKE";
 /// Names of the maps that link a timer to the task it wakes.
 pub const OWNER_MAP: &str = "OWNER";
 pub const PENDING_MAP: &str = "PENDING";
+/// Hash of the tgids of `record -- CMD`'s process tree (`TaskFilter::tree`).
+pub const TREE_MAP: &str = "TREE";
+/// Processes `TREE_MAP` holds at most; a fork past that is counted as refused (`state_counts`).
+pub const MAX_TREE_PROCESSES: u32 = 8192;
 
 /// Load-time facts for wakeup tracking, resolved in userspace (kallsyms, BTF).
 #[repr(C)]
@@ -267,7 +271,7 @@ pub const STATE_COUNTS_MAP: &str = "STATE_COUNTS";
 
 pub mod state_counts {
     /// The LRU state maps, by index, and what losing an entry of each costs.
-    pub const MAPS: [(&str, &str); 5] = [
+    pub const MAPS: [(&str, &str); 6] = [
         (
             "TRACKED",
             "a filtered task's timer no longer recognized at its expiry",
@@ -286,6 +290,10 @@ pub mod state_counts {
             "CALLS",
             "a serial hook call's return without its entry (not recorded)",
         ),
+        (
+            "TREE",
+            "a process of the command's tree not followed: its timers not recorded",
+        ),
     ];
     /// What losing an entry of map `name` costs ("" for a name not listed).
     pub fn cost(name: &str) -> &'static str {
@@ -296,6 +304,7 @@ pub mod state_counts {
     pub const PENDING: u32 = 2;
     pub const LAST_WOKEN: u32 = 3;
     pub const CALLS: u32 = 4;
+    pub const TREE: u32 = 5;
     /// Keys added.
     pub const ADDED: u32 = 0;
     /// Keys removed.
@@ -537,12 +546,18 @@ pub struct TaskFilter {
     pub n_tgids: u8,
     /// How many of `comms` are set (0: no --comm).
     pub n_comms: u8,
-    pub _pad: u8,
+    /// 1: only tasks of the processes in `TREE_MAP` (`record -- CMD`: the recorder and the
+    /// processes it and they fork), followed by the fork program.
+    pub tree: u8,
     /// Timers armed by this tgid (the recorder itself) are never recorded: each of its polls
     /// arms one, and recording those would feed back into more wakeups.
     pub exclude_tgid: u32,
     pub tgids: [u32; MAX_FILTER_TGIDS],
     pub comms: [CommPattern; MAX_FILTER_COMMS],
+    /// `offsetof(struct task_struct, pid)` and `tgid` (BTF): how the fork program tells a new
+    /// process from a new thread. 0 = unknown (then `tree` cannot be set).
+    pub task_pid_offset: u32,
+    pub task_tgid_offset: u32,
 }
 const _: () = assert!(size_of::<CommPattern>() == 36);
 
@@ -557,7 +572,8 @@ impl CommPattern {
         _pad: 0,
     };
 }
-const _: () = assert!(size_of::<TaskFilter>() == 8 + 4 * MAX_FILTER_TGIDS + 36 * MAX_FILTER_COMMS);
+const _: () =
+    assert!(size_of::<TaskFilter>() == 8 + 4 * MAX_FILTER_TGIDS + 36 * MAX_FILTER_COMMS + 8);
 
 #[cfg(feature = "user")]
 mod pod {

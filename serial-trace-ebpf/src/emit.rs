@@ -12,16 +12,17 @@ use aya_ebpf::{
     },
     macros::map,
     maps::{
-        Array, LruHashMap, PerCpuArray, RingBuf,
+        Array, HashMap, LruHashMap, PerCpuArray, RingBuf,
         ring_buf::{RingBufBytes, RingBufEntry},
     },
     programs::{RawTracePointContext, TracePointContext},
 };
 use serial_trace_common::{
     CLOCKS_ELIDE_BOOT, CLOCKS_SUSPEND_DEPTH, COMM_LEN, CommPattern, DeviceLayout, Event, FieldSpec,
-    Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_FILTER_COMMS, MAX_FILTER_TGIDS, MAX_KINDS, Role,
-    TASK_NAMES_ENABLED, TASK_NAMES_RENAMES, TEXT_LEN, TaskFilter, TextSpec, WINDOW_START,
-    WINDOW_STOP, WakeConfig, arg, arms_timers, field_source, kind, state_counts, text_kind, wire,
+    Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_FILTER_COMMS, MAX_FILTER_TGIDS, MAX_KINDS,
+    MAX_TREE_PROCESSES, Role, TASK_NAMES_ENABLED, TASK_NAMES_RENAMES, TEXT_LEN, TaskFilter,
+    TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, arms_timers, field_source, kind,
+    state_counts, text_kind, wire,
 };
 
 /// Load-time description of every hook, indexed by kind id, for the classic tracepoint
@@ -40,11 +41,56 @@ static FILTER: TaskFilter = TaskFilter {
     active: 0,
     n_tgids: 0,
     n_comms: 0,
-    _pad: 0,
+    tree: 0,
     exclude_tgid: 0,
     tgids: [0; MAX_FILTER_TGIDS],
     comms: [CommPattern::EMPTY; MAX_FILTER_COMMS],
+    task_pid_offset: 0,
+    task_tgid_offset: 0,
 };
+
+/// The processes of `record -- CMD`'s tree (`TaskFilter::tree`): the recorder's tgid, put in
+/// by userspace before anything is attached, and every process it and they fork, added by
+/// [`follow_fork`]. Never removed (a reused pid is at worst recorded, never missed).
+#[map]
+static TREE: HashMap<u32, u8> = HashMap::with_max_entries(MAX_TREE_PROCESSES, 0);
+
+/// `sched_process_fork` (raw: `parent, child`, in the parent's context): a new process forked
+/// by one of the tree's joins it. A new thread's process is in already (same tgid).
+#[inline(always)]
+pub fn follow_fork(ctx: &RawTracePointContext) {
+    if unsafe { core::ptr::read_volatile(&FILTER.tree) } == 0 {
+        return;
+    }
+    let parent = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if unsafe { TREE.get(parent) }.is_none() {
+        return;
+    }
+    let (pid_at, tgid_at) = unsafe {
+        (
+            core::ptr::read_volatile(&FILTER.task_pid_offset),
+            core::ptr::read_volatile(&FILTER.task_tgid_offset),
+        )
+    };
+    let child: u64 = ctx.arg(1);
+    if child == 0 || pid_at == 0 || tgid_at == 0 {
+        return;
+    }
+    // SAFETY: kernel reads of the child task the tracepoint passes, checked by the helper.
+    let read = |at: u32| unsafe { bpf_probe_read_kernel((child + u64::from(at)) as *const i32) };
+    let (Ok(pid), Ok(tgid)) = (read(pid_at), read(tgid_at)) else {
+        count_state(state_counts::TREE, state_counts::FAILED);
+        return;
+    };
+    if pid != tgid || pid <= 0 {
+        return;
+    }
+    match TREE.insert(pid as u32, 1, u64::from(BPF_NOEXIST)) {
+        Ok(()) => count_state(state_counts::TREE, state_counts::ADDED),
+        Err(NEG_EEXIST) => {}
+        Err(_) => count_state(state_counts::TREE, state_counts::FAILED),
+    }
+}
 
 /// Load-time: wake callbacks and hrtimer struct offsets (kallsyms, BTF).
 #[unsafe(no_mangle)]
@@ -747,10 +793,15 @@ fn read_field(ctx: &TracePointContext, f: FieldSpec) -> u64 {
     }
 }
 
-/// Whether the task passes `record --pid/--comm` (read field by field: the filter is larger
+/// Whether the task passes `record --pid/--comm` and `-- CMD`'s tree (read field by field: the filter is larger
 /// than the stack would like).
 #[inline(always)]
 fn task_passes(pid_tgid: u64, comm: &[u8; 16]) -> bool {
+    if unsafe { core::ptr::read_volatile(&FILTER.tree) } != 0
+        && unsafe { TREE.get((pid_tgid >> 32) as u32) }.is_none()
+    {
+        return false;
+    }
     // SAFETY: reads of a load-time global.
     let n_tgids = unsafe { core::ptr::read_volatile(&FILTER.n_tgids) } as usize;
     if n_tgids != 0 {

@@ -55,3 +55,11 @@ pub fn task_rename_raw(_ctx: RawTracePointContext) -> i32 {
     crate::emit::count_rename();
     0
 }
+
+/// `sched:sched_process_fork(struct task_struct *parent, struct task_struct *child)`, attached
+/// only for `record -- CMD`: follows CMD's process tree (records nothing itself).
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn process_fork_raw(ctx: RawTracePointContext) -> i32 {
+    crate::emit::follow_fork(&ctx);
+    0
+}

@@ -217,6 +217,7 @@ fn header() -> Header {
         filter_comm: None,
         filter_pids: vec![],
         filter_comms: vec![],
+        filter_command_tree: false,
         probes: [
             kind::HRTIMER_START,
             kind::HRTIMER_EXPIRE_ENTRY,

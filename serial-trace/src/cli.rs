@@ -188,10 +188,14 @@ pub struct RecordArgs {
     pub allow_loss: bool,
     /// A command to run once every hook records (`record -- CMD ARGS`, as `perf record --
     /// CMD`): recording stops when it exits, and `record` exits with its status. It runs as
-    /// `record` does (root under sudo), with the terminal. Every task is recorded as without
-    /// it; add --comm NAME (or --pid) to keep only its timers.
+    /// `record` does (root under sudo), with the terminal. Timers are recorded for CMD and
+    /// every process it forks (its process tree, followed in the kernel) unless --all-tasks;
+    /// serial and suspend events are always system-wide. --pid/--comm narrow it further.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<std::ffi::OsString>,
+    /// With -- CMD: record every task's timers, not only those of CMD's process tree.
+    #[arg(long)]
+    pub all_tasks: bool,
     /// Samples per second of the kernel's port counters when polling (the fallback where no
     /// function hook works, or --serial-method poll).
     #[arg(long, value_name = "HZ", default_value_t = 100)]
@@ -252,6 +256,7 @@ impl RecordArgs {
             poll_hz: self.poll_hz,
             hooks: self.hooks,
             allow_loss: self.allow_loss,
+            command_tree: !self.command.is_empty() && !self.all_tasks,
             command: self.command,
         })
     }

@@ -104,6 +104,7 @@ pub fn run(json: bool, require: &[Capability]) -> Result<()> {
             serial_method: crate::hooks::SerialMethod::Auto,
             tracepoint_method: crate::hooks::TracepointMethod::Auto,
             hooks: vec![],
+            tree: false,
         })?;
         let mut rows = loaded.probes;
         if !loaded.drops_hooked {

@@ -2038,6 +2038,82 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
     assert_eq!(report_json(&out)["trace"]["stopped_by"], "duration");
 }
 
+/// `record -- CMD` keeps the timers of CMD's process tree, followed in the kernel through
+/// forks and threads (a shell that starts two generators, one of them with two threads), and
+/// not those of a busy process outside it; `--all-tasks` keeps both.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn record_command_keeps_its_process_trees_timers() {
+    const ROUNDS: u64 = 3_000;
+    let generator = generator_bin();
+    let generator = generator.to_str().unwrap();
+    // the outsider arms and disarms a timerfd all through both recordings
+    let mut outsider = Command::new(generator)
+        .args(["--rate", "4000", "--seconds", "60"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let script = format!(
+        "{generator} --count {ROUNDS} --threads 2 > /dev/null & {generator} --count {ROUNDS} > /dev/null; wait"
+    );
+    type ByTgid = std::collections::BTreeMap<u64, (u64, std::collections::BTreeSet<u64>)>;
+    let starts_by_tgid = |out: &Path| {
+        let mut by = ByTgid::new();
+        for e in dump_events(out) {
+            if e["kind"] == "hrtimer_start" && e["comm"] == "event-generator" {
+                let entry = by.entry(e["pid"].as_u64().unwrap()).or_default();
+                entry.0 += 1;
+                entry.1.insert(e["tid"].as_u64().unwrap());
+            }
+        }
+        by
+    };
+    let outside = u64::from(outsider.id());
+    for all_tasks in [false, true] {
+        let out = tmp("tree.trace");
+        let mut args = vec!["--quiet", "--force", "--hooks", "timer"];
+        if all_tasks {
+            args.push("--all-tasks");
+        }
+        args.extend(["--", "sh", "-c", &script]);
+        let o = record(&args, &out).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let by = starts_by_tgid(&out);
+        let inside: Vec<_> = by.iter().filter(|(tgid, _)| **tgid != outside).collect();
+        assert_eq!(inside.len(), 2, "the two generators of the tree: {by:?}");
+        for (tgid, (starts, _)) in &inside {
+            assert!(
+                *starts >= ROUNDS,
+                "generator {tgid}: {starts} arms of {ROUNDS}"
+            );
+        }
+        assert!(
+            inside.iter().any(|(_, (_, tids))| tids.len() == 2),
+            "the two threads of one generator: {by:?}"
+        );
+        let outsider_starts = by.get(&outside).map_or(0, |(n, _)| *n);
+        if all_tasks {
+            assert!(
+                outsider_starts > 0,
+                "--all-tasks keeps the outsider: {by:?}"
+            );
+        } else {
+            assert_eq!(
+                outsider_starts, 0,
+                "the outsider is not in the tree: {by:?}"
+            );
+            let r = report_json(&out);
+            assert!(
+                r["events"]["state_losses"].get("TREE").is_none(),
+                "{}",
+                r["events"]
+            );
+        }
+    }
+    let _ = outsider.kill();
+    let _ = outsider.wait();
+}
+
 /// Issue 19: `record -- CMD` starts CMD once every hook records, stops when it exits and exits
 /// with its status. The alarm generator makes exactly 3·N + 1 `alarmtimer` events (nothing else
 /// uses alarm timers): all of them are in the trace, its first arm as much as its last cancel.
@@ -2046,11 +2122,16 @@ fn the_recorder_stays_responsive_and_survives_a_closed_stderr() {
 fn record_runs_a_command_from_its_first_event_to_its_exit() {
     const ROUNDS: u64 = 2_000;
     let out = tmp("command.trace");
-    let o = record(&["--quiet", "--hooks", "alarmtimer", "--"], &out)
-        .arg(generator_bin())
-        .args(["--alarm", "--count", &ROUNDS.to_string()])
-        .output()
-        .unwrap();
+    // every task (--all-tasks): a filter keeps a cancel only of a timer it saw armed, and the
+    // generator's first cancel is of an alarm never armed (the tree has a test of its own)
+    let o = record(
+        &["--quiet", "--all-tasks", "--hooks", "alarmtimer", "--"],
+        &out,
+    )
+    .arg(generator_bin())
+    .args(["--alarm", "--count", &ROUNDS.to_string()])
+    .output()
+    .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // the command's own output is its own (the recorder prints nothing to stdout)
     let generated: Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -10,7 +10,7 @@ use aya::{
 };
 use serial_trace_common::{
     COMM_LEN, CommPattern, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, MAX_FILTER_COMMS,
-    MAX_FILTER_TGIDS, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL, TASK_RENAME_PROGRAM,
+    MAX_FILTER_TGIDS, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL, TASK_RENAME_PROGRAM, TREE_MAP,
     TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
@@ -42,6 +42,9 @@ pub struct LoadOptions {
     pub tracepoint_method: TracepointMethod,
     /// `--hooks` families; empty = all.
     pub hooks: Vec<String>,
+    /// Timers of the recorder's process tree only (`record -- CMD` without `--all-tasks`):
+    /// CMD, forked by the recorder, and everything CMD forks.
+    pub tree: bool,
 }
 
 /// The attachments of the programs, owned apart from the `Ebpf` they came from: holding one
@@ -134,6 +137,32 @@ pub fn task_filter(pids: &[u32], comms: &[String]) -> Result<TaskFilter> {
     f.n_comms = comms.len() as u8;
     f.active = u8::from(!pids.is_empty() || !comms.is_empty());
     Ok(f)
+}
+
+/// The fork program (`sched.rs`) that follows `record -- CMD`'s process tree.
+const FORK_PROGRAM: &str = "process_fork_raw";
+
+/// Limits the timer filter to the recorder's process tree, which the fork program follows by
+/// telling a new process (pid = tgid) from a new thread: the two offsets come from BTF.
+fn follow_the_tree(
+    filter: &mut TaskFilter,
+    btf: &Result<std::sync::Arc<crate::kernel::btf::Btf>, String>,
+) -> Result<()> {
+    let btf = btf.as_deref().map_err(|e| {
+        anyhow::anyhow!(
+            "record -- CMD follows CMD's child processes with the kernel's BTF, which is not              usable here ({e}); --all-tasks records every task's timers instead"
+        )
+    })?;
+    let offset = |member: &str| {
+        crate::kernel::btf::require_offset(btf, "task_struct", member).map_err(|e| {
+            anyhow::anyhow!("record -- CMD cannot follow CMD's child processes: {e}; --all-tasks records every task's timers instead")
+        })
+    };
+    filter.task_pid_offset = offset("pid")?;
+    filter.task_tgid_offset = offset("tgid")?;
+    filter.tree = 1;
+    filter.active = 1;
+    Ok(())
 }
 
 /// A `--comm` glob as the kernel matches it: `prefix*suffix` or an exact name, `?` any one
@@ -242,7 +271,10 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let plan: Plan = hooks::plan_tracepoints(&root, raw_btf);
     let specs = plan.specs();
     let raw_specs = plan.raw_specs();
-    let filter = task_filter(&opts.pid, &opts.comm)?;
+    let mut filter = task_filter(&opts.pid, &opts.comm)?;
+    if opts.tree {
+        follow_the_tree(&mut filter, &btf)?;
+    }
     // Wake the reader at a quarter full; between wakeups it polls every 100 ms anyway.
     let wakeup_bytes = u64::from(opts.buffer_size / 4);
 
@@ -334,6 +366,16 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             format!("{:?}", opts.serial_method).to_lowercase(),
             why.join("\n  ")
         );
+    }
+    if opts.tree {
+        // the recorder is the tree's root: CMD is its child, and the fork program adds it
+        let mut tree: aya::maps::HashMap<&mut aya::maps::MapData, u32, u8> =
+            aya::maps::HashMap::try_from(ebpf.map_mut(TREE_MAP).context("TREE map")?)?;
+        tree.insert(std::process::id(), 1, 0)
+            .context("putting the recorder at the root of the command's tree")?;
+        attach_raw(&mut ebpf, &mut links, FORK_PROGRAM, "sched_process_fork")
+            .context("following the command's child processes (sched_process_fork)")?;
+        programs.push(FORK_PROGRAM.to_string());
     }
     // Renames counted, or every event carries its comm: without the count a record could
     // leave out a name that changed.
@@ -477,6 +519,23 @@ pub(super) fn describe_program_error(e: &aya::programs::ProgramError) -> String 
 #[cfg(test)]
 mod filter_tests {
     use super::*;
+
+    #[test]
+    fn the_command_tree_needs_btf_and_says_what_to_do_without() {
+        let mut f = task_filter(&[], &[]).unwrap();
+        let err = follow_the_tree(&mut f, &Err("no /sys/kernel/btf/vmlinux".into())).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("no /sys/kernel/btf/vmlinux") && msg.contains("--all-tasks"),
+            "{msg}"
+        );
+        assert_eq!((f.tree, f.active), (0, 0), "nothing set on failure");
+        // this machine's BTF has the two offsets (`pid_t pid; pid_t tgid;` in every kernel)
+        let btf = crate::kernel::btf::layouts().expect("this machine's kernel BTF");
+        follow_the_tree(&mut f, &Ok(btf)).unwrap();
+        assert_eq!((f.tree, f.active), (1, 1));
+        assert!(f.task_pid_offset > 0 && f.task_tgid_offset == f.task_pid_offset + 4);
+    }
 
     /// What the kernel's `comm_matches` decides, for tests: `comm` against `p`.
     fn comm_matches(p: &CommPattern, comm: &str) -> bool {

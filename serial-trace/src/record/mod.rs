@@ -65,6 +65,8 @@ pub struct RecordOptions {
     pub allow_loss: bool,
     /// `record -- CMD ARGS`: run this once recording, stop when it exits.
     pub command: Vec<std::ffi::OsString>,
+    /// Timers of CMD's process tree only (not `--all-tasks`).
+    pub command_tree: bool,
 }
 
 /// `record -- CMD` ended with CMD's failure: `record` exits with CMD's status (128 + the
@@ -126,6 +128,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         },
         tracepoint_method: opts.tracepoint_method,
         hooks: opts.hooks.clone(),
+        tree: opts.command_tree,
     })?;
     let poller = start_poller(&mut loaded, &counted, &opts);
     let ports_attached = ports::snapshot(&counted);
@@ -286,6 +289,7 @@ fn header(
         filter_comm: opts.comm.first().cloned(),
         filter_pids: opts.pid.clone(),
         filter_comms: opts.comm.clone(),
+        filter_command_tree: opts.command_tree,
         probes: loaded.probes.clone(),
         ports_start,
         ports_attached,

@@ -78,6 +78,7 @@ fn count_keys(index: usize, map: Map) -> Option<u64> {
         state_counts::OWNER => keys::<u64, u32>(map),
         state_counts::PENDING => keys::<u32, u8>(map),
         state_counts::LAST_WOKEN => keys::<u64, u64>(map),
+        state_counts::TREE => keys::<u32, u8>(map),
         state_counts::CALLS => keys::<u64, CallState>(map),
         _ => None,
     }

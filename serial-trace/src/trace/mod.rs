@@ -136,6 +136,9 @@ pub struct Header {
     pub filter_pids: Vec<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub filter_comms: Vec<String>,
+    /// `record -- CMD`: timers recorded for CMD's process tree only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub filter_command_tree: bool,
     pub probes: Vec<ProbeRecord>,
     /// Addresses of the timer callbacks that wake the task that armed the timer.
     #[serde(default)]
@@ -247,6 +250,7 @@ pub(crate) fn sample_header() -> Header {
         filter_comm: None,
         filter_pids: vec![],
         filter_comms: vec![],
+        filter_command_tree: false,
         probes: vec![ProbeRecord {
             name: "timer:hrtimer_start".into(),
             kind: Some(1),

@@ -515,6 +515,7 @@ fn placeholder_header() -> Header {
         filter_comm: None,
         filter_pids: vec![],
         filter_comms: vec![],
+        filter_command_tree: false,
         probes: Vec::new(),
         wake_functions: Vec::new(),
         task_callbacks: Vec::new(),

@@ -1742,6 +1742,43 @@ pub fn spanning_checks(
     ]
 }
 
+/// `record -- sh -c 'timer-workload …'` (the `timers` scenario's preparation): the trace's
+/// timer arms (`dump` of its `hrtimer_start` events, JSON lines) are all the tree's — the
+/// workload's, from several of its threads, or the shell's — and the workload's are there.
+pub fn command_tree_check(dump: &str) -> Check {
+    const NAME: &str = "timers: record -- CMD keeps the timers of CMD's process tree only";
+    let mut workload_tids = BTreeSet::new();
+    let (mut workload, mut outside) = (0u64, BTreeMap::<String, u64>::new());
+    for e in dump
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        match e["comm"].as_str().unwrap_or("") {
+            "timer-workload" => {
+                workload += 1;
+                workload_tids.insert(e["tid"].as_u64().unwrap_or(0));
+            }
+            "sh" => {}
+            other => *outside.entry(other.to_string()).or_default() += 1,
+        }
+    }
+    check(
+        NAME,
+        workload >= 40 && workload_tids.len() >= 2 && outside.is_empty(),
+        if workload == 0 && outside.is_empty() {
+            format!(
+                "no arm in the trace: {}",
+                dump.trim().chars().take(300).collect::<String>()
+            )
+        } else {
+            format!(
+                "{workload} arms by timer-workload from {} threads (≥ 40 from ≥ 2 expected), outside the tree: {outside:?}",
+                workload_tids.len()
+            )
+        },
+    )
+}
+
 /// A periodic POSIX timer whose signal is ignored (`posix-timer`, its summary line `posix`)
 /// is re-armed by its own callback in interrupt context on kernels before 6.13: every expiry
 /// must still be its thread's in `timers.by_task` (not the interrupted task's), and the
@@ -2698,6 +2735,20 @@ pub(crate) mod tests {
                 {"tid": 6, "expected_boot_ns": 2 * s + 4_000, "cause": "suspend",
                  "suspend_cycle": 1}]
         })
+    }
+
+    #[test]
+    fn the_command_tree_check_wants_the_workloads_threads_and_nobody_else() {
+        let arm = |comm: &str, tid: u64| {
+            json!({"kind": "hrtimer_start", "comm": comm, "tid": tid, "pid": 7}).to_string() + "\n"
+        };
+        let mut dump: String = (0..50).map(|i| arm("timer-workload", 7 + i % 3)).collect();
+        dump += &arm("sh", 6);
+        assert!(command_tree_check(&dump).ok);
+        assert!(!command_tree_check(&(dump.clone() + &arm("rcu_sched", 9))).ok);
+        let one_thread: String = (0..50).map(|_| arm("timer-workload", 7)).collect();
+        assert!(!command_tree_check(&one_thread).ok);
+        assert!(!command_tree_check("serial-trace dump: no such file").ok);
     }
 
     #[test]

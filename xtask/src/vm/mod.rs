@@ -682,6 +682,10 @@ fn timer_scenario_checks(
                 skipped,
                 counted,
             ));
+            let tree = dir.join("timers.tree.trace");
+            let dump = serial_trace(bin, &["dump", "--jsonl", "--kind", "hrtimer_start"], &tree)
+                .unwrap_or_else(|e| format!("{e:#}"));
+            out.push(checks::command_tree_check(&dump));
             out
         }
         "event-loop" => checks::event_loop_checks(&wakeups, &evidence, report),

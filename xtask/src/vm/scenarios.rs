@@ -109,7 +109,13 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
-        prepare: "",
+        // `record -- CMD` before the scenario's own recorder starts: a shell's timer-workload
+        // (a thread per API) is CMD's process tree, and nothing else may be in its trace
+        prepare: r#"
+    serial-trace record --quiet --hooks timer -o /tmp/timers.tree.trace -- sh -c \
+        'timer-workload --clock monotonic --api all --interval-us 20000 --duration-s 1 > /tmp/timers.tree-workload.json' \
+        2> /tmp/timers.tree.log
+    fact tree_rc=$?"#,
         on_kernels: OnKernels::All,
     },
     Scenario {
