@@ -1742,6 +1742,57 @@ pub fn spanning_checks(
     ]
 }
 
+/// `serial-trace diff flood.trace flood-read.trace` (`diff`: its JSON) against the kernel's
+/// counts of the two floods (`before`, `after`: their facts) and the two reports: the flooded
+/// port's bytes dropped on each side are the guest's `/proc` `buf_overrun` deltas and went
+/// down; bytes received are each report's. `gate` and `gate_reversed`: the exit statuses of
+/// `--fail-if drops_increased` both ways (0, then 1).
+pub fn diff_checks(
+    diff: &Value,
+    before: (&BTreeMap<String, String>, &Value),
+    after: (&BTreeMap<String, String>, &Value),
+    gate: Option<i32>,
+    gate_reversed: Option<i32>,
+) -> Vec<Check> {
+    let name = flood_port(before.0);
+    let side = |metric: &str, which: &str| diff["ports"][name][metric][which].as_i64();
+    let received_in = |report: &Value| {
+        report["ports"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+            .and_then(|p| p["bytes_received"].as_i64())
+    };
+    let dropped = (
+        side("bytes_dropped", "before"),
+        side("bytes_dropped", "after"),
+    );
+    let received = (
+        side("bytes_received", "before"),
+        side("bytes_received", "after"),
+    );
+    let kernel_dropped = (num(before.0, "bo"), num(after.0, "bo"));
+    let reported = (received_in(before.1), received_in(after.1));
+    vec![
+        check(
+            "diff: flood → flood-read, bytes dropped = the kernel's on each side, and fewer",
+            dropped == kernel_dropped && matches!(dropped, (Some(b), Some(a)) if b > a),
+            format!(
+                "{name}: diff says {dropped:?}, the guest's /proc buf_overrun {kernel_dropped:?}"
+            ),
+        ),
+        check(
+            "diff: flood → flood-read, bytes received as each report says",
+            received == reported && received.0.is_some(),
+            format!("{name}: diff says {received:?}, the reports {reported:?}"),
+        ),
+        check(
+            "diff: --fail-if drops_increased passes the fix and fails its reversal",
+            gate == Some(0) && gate_reversed == Some(1),
+            format!("exit status {gate:?}, reversed {gate_reversed:?}"),
+        ),
+    ]
+}
+
 /// `record -- sh -c 'timer-workload …'` (the `timers` scenario's preparation): the trace's
 /// timer arms (`dump` of its `hrtimer_start` events, JSON lines) are all the tree's — the
 /// workload's, from several of its threads, or the shell's — and the workload's are there.
@@ -2735,6 +2786,37 @@ pub(crate) mod tests {
                 {"tid": 6, "expected_boot_ns": 2 * s + 4_000, "cause": "suspend",
                  "suspend_cycle": 1}]
         })
+    }
+
+    #[test]
+    fn the_reader_fix_diff_is_held_to_the_kernels_drops() {
+        let facts = |bo: &str| {
+            BTreeMap::from([
+                ("port".to_string(), "ttyS1".to_string()),
+                ("bo".to_string(), bo.to_string()),
+            ])
+        };
+        let report = |rx: u64| json!({"ports": [{"name": "ttyS1", "bytes_received": rx}]});
+        let diff = |d: (u64, u64), r: (u64, u64)| {
+            json!({"ports": {"ttyS1": {
+                "bytes_dropped": {"before": d.0, "after": d.1},
+                "bytes_received": {"before": r.0, "after": r.1},
+            }}})
+        };
+        let (b, a) = (
+            (facts("1340000"), report(660000)),
+            (facts("0"), report(2000000)),
+        );
+        let ok = |d, g, rev| {
+            diff_checks(&d, (&b.0, &b.1), (&a.0, &a.1), g, rev)
+                .iter()
+                .all(|c| c.ok)
+        };
+        assert!(ok(diff((1340000, 0), (660000, 2000000)), Some(0), Some(1)));
+        assert!(!ok(diff((1339999, 0), (660000, 2000000)), Some(0), Some(1)));
+        assert!(!ok(diff((1340000, 0), (660000, 1999999)), Some(0), Some(1)));
+        assert!(!ok(diff((1340000, 0), (660000, 2000000)), Some(1), Some(1)));
+        assert!(!ok(json!({}), Some(0), Some(1)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod qemu;
 mod scenarios;
 mod userland;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -45,7 +46,8 @@ pub struct VmArgs {
     /// Scenarios to run, on every kernel booted (default: the matrix: suspend, timers,
     /// event-loop, cyclictest, asyncio, flood, flood-kprobe (where the serial hooks do not
     /// already default to kprobes), flood-pci, flood-kill, flood-suspend, s2idle, usb-serial
-    /// (x86_64 6.12 and arm64 5.10); `soak` and the benchmark's `serial-cost`,
+    /// (x86_64 6.12 and arm64 5.10), flood-read (x86_64 and arm64 6.12); `soak` and the
+    /// benchmark's `serial-cost`,
     /// `serial-cost-unhooked` only when named).
     #[arg(long = "scenario", value_name = "ID")]
     pub scenarios: Vec<String>,
@@ -460,12 +462,13 @@ fn evaluate(
             continue;
         }
         checks.extend(checks::scenario_checks(sc.id, &report, &f));
-        // The serial ground truth is about drops; the benchmark's floods are drained by a
-        // reader and drop nothing (and one records with the serial path off); USB-serial's is
-        // flow control, not loss.
+        // The serial ground truth is about drops; the benchmark's floods and `flood-read` are
+        // drained by a reader and drop nothing (one records with the serial path off;
+        // `flood-read`'s truth is the diff against `flood`, below); USB-serial's is flow
+        // control, not loss.
         if sc.id == "usb-serial" {
             checks.extend(checks::usb_serial_checks(sc.id, &report, &f, method));
-        } else if !sc.id.starts_with("serial-cost") {
+        } else if !sc.id.starts_with("serial-cost") && sc.id != "flood-read" {
             checks.extend(checks::serial_checks(sc.id, &report, &f, method));
         }
         if sc.id == "suspend" {
@@ -490,6 +493,7 @@ fn evaluate(
             checks.extend(timer_scenario_checks(sc.id, &report, &trace, bin, dir)?);
         }
     }
+    checks.extend(reader_fix_diff(bin, dir, &facts)?);
     checks.push(checks::raw_hooks_check(&probes));
     std::fs::write(
         dir.join("checks.json"),
@@ -504,6 +508,48 @@ fn evaluate(
         serial_rows,
         dir: dir.to_path_buf(),
     })
+}
+
+/// Where the guest ran both `flood` and `flood-read`: `serial-trace diff` of the two traces
+/// (the reader fix) against the kernel's counts ([`checks::diff_checks`]).
+fn reader_fix_diff(
+    bin: &Path,
+    dir: &Path,
+    facts: &BTreeMap<String, BTreeMap<String, String>>,
+) -> Result<Vec<Check>> {
+    let (before, after) = (dir.join("flood.trace"), dir.join("flood-read.trace"));
+    if !before.exists() || !after.exists() {
+        return Ok(Vec::new());
+    }
+    let diff = |args: &[&str], a: &Path, b: &Path| {
+        Command::new(bin)
+            .arg("diff")
+            .args(args)
+            .arg(a)
+            .arg(b)
+            .output()
+    };
+    let json = diff(&["--format", "json"], &before, &after)?;
+    let value: Value = serde_json::from_slice(&json.stdout).unwrap_or_default();
+    std::fs::write(dir.join("flood-diff.json"), &json.stdout)?;
+    let gate = ["--fail-if", "drops_increased"];
+    let fixed = diff(&gate, &before, &after)?.status.code();
+    let reversed = diff(&gate, &after, &before)?.status.code();
+    let of = |sc: &str| facts.get(sc).cloned().unwrap_or_default();
+    let report = |sc: &str| -> Value {
+        std::fs::read_to_string(dir.join(format!("{sc}.report.json")))
+            .ok()
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default()
+    };
+    let (flood, read) = (of("flood"), of("flood-read"));
+    Ok(checks::diff_checks(
+        &value,
+        (&flood, &report("flood")),
+        (&read, &report("flood-read")),
+        fixed,
+        reversed,
+    ))
 }
 
 /// That the guest ran every scenario to its end and reported no error of its own.

@@ -178,6 +178,19 @@ pub const SCENARIOS: &[Scenario] = &[
         on_kernels: OnKernels::All,
     },
     Scenario {
+        id: "flood-read",
+        about: "as flood, with a reader draining ttyS1 (the reader fix): `serial-trace diff flood.trace flood-read.trace` must show the drops going away, by the kernel's counts",
+        body: r#"
+    reader_flood 2000000
+    fact rtc_cycles=0 pm_test_cycles=0
+"#,
+        record_args: "",
+        in_matrix: true,
+        python: false,
+        prepare: "",
+        on_kernels: OnKernels::Only(&["6.12", "arm64-6.12"]),
+    },
+    Scenario {
         id: "flood-kprobe",
         about: "as flood, with the serial hooks forced to kprobes, serial hooks only, ttyS1 only",
         body: r#"
