@@ -628,9 +628,14 @@ mod tests {
         assert!(kp.runs_on(Arch::Arm64, "arm64-6.12", "6.12.118-1"));
         assert!(!kp.runs_on(Arch::Arm64, "arm64-5.10", "5.10.223-1"));
         assert!(!kp.runs_on(Arch::Arm64, "arm64-6.1", "6.1.192-3"));
+        let read = find("flood-read").unwrap();
+        assert!(read.in_matrix);
+        assert!(read.runs_on(Arch::X86_64, "6.12", "6.12.118-1"));
+        assert!(read.runs_on(Arch::Arm64, "arm64-6.12", "6.12.118-1"));
+        assert!(!read.runs_on(Arch::X86_64, "5.10", "5.10.262-1"));
         for sc in SCENARIOS
             .iter()
-            .filter(|s| !["usb-serial", "flood-kprobe"].contains(&s.id))
+            .filter(|s| !["usb-serial", "flood-kprobe", "flood-read"].contains(&s.id))
         {
             assert_eq!(sc.on_kernels, OnKernels::All, "{}", sc.id);
         }
