@@ -142,6 +142,17 @@ impl PowerState {
         self.freezing
     }
 
+    /// A cycle has begun and its freezer has not (`suspend_enter` to `freeze_processes`): a
+    /// task switched in now may be taken by the freezer before it gets back to user space.
+    pub fn before_freeze(&self) -> bool {
+        !self.freezing
+            && !self.thawed
+            && !self.asleep
+            && self
+                .current()
+                .is_some_and(|c| c.freeze.is_none() && c.resumed_mono.is_none())
+    }
+
     /// The last cycle's tasks are thawed (from `thaw_processes` begin to the next cycle).
     pub fn thawed(&self) -> bool {
         self.thawed

@@ -85,7 +85,8 @@ struct PendingWake {
     expire_boot: u64,
     clockid_plus1: u64,
     softexpires: i64,
-    /// The task was switched in inside a freeze window (it ran only to freeze).
+    /// The task was switched in inside a freeze window, or in its cycle before it (it may have
+    /// run only to freeze).
     frozen: bool,
     /// No expiry: the task cancelled its own wake timer while the freezer ran (the freezer's
     /// fake signal ends the sleep; the task freezes and finds its deadline past at thaw).
@@ -374,7 +375,8 @@ pub struct LostWakeup {
     /// The suspend cycle involved, if any.
     pub suspend_cycle: Option<u32>,
     /// Set when the task got the CPU inside the freezer after its timer fired (this long after
-    /// the deadline, on the timer's clock) and then went into the refrigerator. Whether it
+    /// the deadline, on the timer's clock), or after its cycle began and before the freezer
+    /// did, and then went into the refrigerator without showing it ran on. Whether it
     /// returned to user space in between, the trace cannot tell: a sleep the kernel makes
     /// freezable (nanosleep, epoll and poll before 6.1) freezes before the program sees its
     /// wakeup, so it is late as listed; a `read()` of a timerfd returns first unless the
@@ -797,8 +799,13 @@ impl TimerStats {
         self.switched_out(ev.args[a::PREV_PID] as u32, ev.args[a::PREV_STATE], ev);
         let tid = ev.args[a::NEXT_PID] as u32;
         self.remember_switch_in(tid, ev);
-        if self.power.freezing() {
-            // a task switched in now may only enter the freezer: its wakeup is at thaw
+        // A task switched in while the freezer runs may only enter the refrigerator; one
+        // switched in after its cycle began but before the freezer did may still be taken by
+        // it on its way back to user space (seen on arm64 5.10 under TCG: switched in 4 ms
+        // after `suspend_enter`, on the CPU in the kernel for 9 ms, frozen in D; the program
+        // read its clock after thaw, 3 s late). Either way its wakeup is that switch-in only
+        // once it shows it ran on (`switched_out`, `seen_running`), else at thaw.
+        if self.power.freezing() || self.power.before_freeze() {
             if let Some(p) = self.pending.get_mut(&tid) {
                 p.frozen = true;
                 p.ran_at.get_or_insert((ev.mono_ns, ev.boot_ns));
@@ -1065,7 +1072,7 @@ impl TimerStats {
         let Some(p) = self.pending.get(&tid) else {
             return;
         };
-        if self.power.freezing() {
+        if self.power.freezing() || (p.frozen && self.power.before_freeze()) {
             // switched in while the freezer runs, and now doing what no task on its way into
             // the refrigerator does: it woke at that switch-in
             let Some((mono, boot)) = p.ran_at else { return };
@@ -2701,6 +2708,65 @@ mod suspend_tests {
         assert_eq!(l.suspend_cycle, Some(1));
         assert_eq!(l.expected_boot_ns, 1_520 * MS);
         assert_eq!(l.actual_boot_ns, 4_509 * MS + 500_000);
+    }
+
+    /// Seen on arm64 5.10 under TCG: a sleep due 1 ms after `suspend_enter` fires before the
+    /// freezer begins, its task is switched in, stays on the CPU in the kernel until the
+    /// freezer takes it (switched out in D while `freeze_processes` runs) and runs again at
+    /// thaw, where the program read its clock, 3 s late. That switch-in before the freezer was
+    /// not its wakeup. A task that arms its next sleep, or leaves the CPU in an ordinary sleep,
+    /// before the freezer begins did wake at that switch-in.
+    #[test]
+    fn a_task_switched_in_before_the_freezer_and_frozen_wakes_at_thaw() {
+        // s3_cycle(1 s): suspend_enter 1.001 s, freeze_processes 1.004 s, thaw 1.009 s (+3 s)
+        let t0 = 1_000 * MS;
+        let thaw = t0 + 9 * MS;
+        for (then, woke_at_switch_in) in [
+            // frozen in D (before 6.1; 0 from 6.1) while the freezer runs
+            (Some(switch_out(t0 + 4 * MS + 500_000, 42, 2, 0)), false),
+            (Some(switch_out(t0 + 4 * MS + 500_000, 42, 0, 0)), false),
+            // an ordinary sleep before the freezer: it ran on
+            (Some(switch_out(t0 + 3 * MS, 42, 1, 0)), true),
+            // its next sleep armed before the freezer
+            (
+                Some(arm(0x2, 42, 2, t0 + 200 * MS, t0 + 3 * MS, t0 + 3 * MS)),
+                true,
+            ),
+        ] {
+            let mut evs = s3_cycle(t0, 0, 3 * S);
+            evs.push(arm(
+                0x1,
+                42,
+                2,
+                t0 + 1_500_000,
+                t0 - 200 * MS,
+                t0 - 200 * MS,
+            ));
+            evs.push(fire(0x1, t0 + 1_600_000, t0 + 1_600_000, t0 + 1_600_000));
+            evs.push(run_in(t0 + 2_500_000, t0 + 2_500_000, 42));
+            let mut then = then.unwrap();
+            if then.kind == kind::HRTIMER_START {
+                then.pid_tgid = (42 << 32) | 42;
+            }
+            evs.push(then);
+            // after thaw (boottime 3 s ahead)
+            evs.push(run_in(thaw + 100_000, thaw + 3 * S + 100_000, 42));
+            evs.sort_by_key(|e| e.boot_ns);
+            let (_, log) = feed_logged(evs);
+            let w: Vec<_> = log.iter().filter(|w| w.tid == 42).collect();
+            assert_eq!(w.len(), 1, "{log:?}");
+            if woke_at_switch_in {
+                assert_eq!(
+                    (w[0].wake_late_ns, w[0].frozen),
+                    (MS as i64, false),
+                    "{w:?}"
+                );
+            } else {
+                assert!(w[0].frozen, "{w:?}");
+                assert_eq!(w[0].wake_boot_ns, thaw + 3 * S + 100_000, "{w:?}");
+                assert_eq!(w[0].ran_in_freezer_late_ns, Some(MS as i64), "{w:?}");
+            }
+        }
     }
 
     #[test]
