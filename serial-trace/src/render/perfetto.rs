@@ -532,7 +532,7 @@ impl<W: Write> TrackSink for Sink<W> {
                 None => {
                     let t = group_uuid(pid) | COUNTER_BIT | self.counters.len() as u64;
                     self.counters.insert(id, t);
-                    let unit = if name.ends_with(" bytes") {
+                    let unit = if name.ends_with(" bytes") || key.ends_with("_bytes") {
                         proto::UNIT_SIZE_BYTES
                     } else if key == "count" {
                         proto::UNIT_COUNT

@@ -583,6 +583,11 @@ pub(super) mod tests {
 
         // the final counter of every port is the report's total
         assert_eq!(r.ports.len(), 2, "{:?}", r.ports);
+        assert!(
+            r.ports.iter().any(|p| p.flip_buffer_peak > 0),
+            "{:?}",
+            r.ports
+        );
         for p in &r.ports {
             let name = format!("{} bytes", p.name);
             let last = events(&doc, "C")
@@ -598,6 +603,24 @@ pub(super) mod tests {
             assert_eq!(last["args"]["dropped"], p.bytes_dropped, "{name}");
             assert_eq!(m["bytes_dropped"][&p.name], p.bytes_dropped);
             assert_eq!(m["ports"][&p.name]["bytes_received"], p.bytes_received);
+            // the flip buffer's use, sampled: its largest sample within a step of the peak
+            let flip = format!("{} flip buffer", p.name);
+            let used: Vec<u64> = events(&doc, "C")
+                .filter(|e| e["name"] == flip.as_str())
+                .map(|e| e["args"]["used_bytes"].as_u64().unwrap())
+                .collect();
+            if p.flip_buffer_peak > 0 {
+                let max = *used
+                    .iter()
+                    .max()
+                    .unwrap_or_else(|| panic!("no counter {flip}"));
+                let step = p.flip_buffer_limit / 64;
+                assert!(
+                    max <= p.flip_buffer_peak && max + step >= p.flip_buffer_peak,
+                    "{flip}: {used:?}, peak {}",
+                    p.flip_buffer_peak
+                );
+            }
             // cumulative: never decreasing in time
             let mut samples: Vec<(f64, u64, u64)> = events(&doc, "C")
                 .filter(|e| e["name"] == name.as_str())

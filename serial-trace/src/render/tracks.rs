@@ -11,7 +11,8 @@
 //! * **suspend**: each cycle and its phases as nested slices (partially overlapping phases on
 //!   extra lanes), the slowest device PM callbacks.
 //! * **serial ports**: cumulative received/dropped byte counters per port (ending exactly at
-//!   the report's totals) and an instant per drop window.
+//!   the report's totals), the flip buffer's use (from the ldisc receives and drop runs,
+//!   sampled when it moved by 1/64 of its limit), and an instant per drop window.
 //! * **timers**: the largest hrtimer lateness and the task wakeups per timeline bucket as
 //!   counters, each lost wakeup as a slice from its deadline to the moment its task ran (and,
 //!   where the format has task tracks, an instant on the task's own).
@@ -254,7 +255,15 @@ struct CpuTracks {
     pending: Vec<Expiry>,
     /// Argument slot of `prev_pid` in `sched_switch`.
     prev_pid_slot: Option<usize>,
+    /// Per port: the flip buffer's use last written as a counter sample (see
+    /// [`Self::flip_use`]).
+    flip_written: HashMap<String, u64>,
 }
+
+/// A port's flip-buffer use is written as a counter sample when it moved by at least this
+/// part of its limit since the last sample (or reached 0 or the limit): a flood's ldisc
+/// receives, one every few bytes, would otherwise each be a sample.
+const FLIP_STEP_OF_LIMIT: u64 = 64;
 
 impl CpuTracks {
     fn new() -> Self {
@@ -266,6 +275,7 @@ impl CpuTracks {
             symbols: HashMap::new(),
             pending: Vec::new(),
             prev_pid_slot,
+            flip_written: HashMap::new(),
         }
     }
 
@@ -362,13 +372,16 @@ impl CpuTracks {
                     }
                 }
             }
+            kind::SERIAL_RECEIVE => {
+                use arg::serial_receive as a;
+                let port = port_name(ev, ev.args[a::PORT]);
+                self.flip_use(sink, &port, ev, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT])?;
+            }
             kind::SERIAL_FLIP_DROP => {
                 use arg::serial_flip_drop as a;
+                let port = port_name(ev, ev.args[a::PORT]);
+                self.flip_use(sink, &port, ev, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT])?;
                 let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
-                let port = match trim_nul(&ev.text[0]) {
-                    [] => format!("port@{:#x}", ev.args[a::PORT]),
-                    n => String::from_utf8_lossy(n).into_owned(),
-                };
                 let first = match ev.args[a::FIRST_BOOT_NS] {
                     0 => ev.boot_ns,
                     t => t,
@@ -398,6 +411,28 @@ impl CpuTracks {
             Some(_) => self.close(sink, ev.cpu, None),
             None => Ok(()),
         }
+    }
+
+    /// The flip buffer of `port` holds `used` of `limit` bytes (at `ev`): a counter sample of
+    /// the serial group, when it moved enough since the last one.
+    fn flip_use<S: TrackSink>(
+        &mut self,
+        sink: &mut S,
+        port: &str,
+        ev: &Event,
+        used: u64,
+        limit: u64,
+    ) -> io::Result<()> {
+        let step = (limit / FLIP_STEP_OF_LIMIT).max(1);
+        let last = self.flip_written.get(port).copied();
+        let moved = last.is_none_or(|l| l.abs_diff(used) >= step)
+            || (last != Some(used) && (used == 0 || used >= limit));
+        if !moved {
+            return Ok(());
+        }
+        self.flip_written.insert(port.to_string(), used);
+        let name = format!("{port} flip buffer");
+        sink.counter(PID_SERIAL, &name, ev.boot_ns, json!({ "used_bytes": used }))
     }
 
     fn expiry<S: TrackSink>(&self, sink: &mut S, e: &Expiry) -> io::Result<()> {
@@ -445,6 +480,14 @@ impl CpuTracks {
             self.close(sink, cpu, None)?;
         }
         Ok(())
+    }
+}
+
+/// The tty name an event carries (text 0), else its port's address.
+fn port_name(ev: &Event, port: u64) -> String {
+    match trim_nul(&ev.text[0]) {
+        [] => format!("port@{port:#x}"),
+        n => String::from_utf8_lossy(n).into_owned(),
     }
 }
 
