@@ -218,6 +218,7 @@ fn header() -> Header {
         filter_pids: vec![],
         filter_comms: vec![],
         filter_command_tree: false,
+        system: None,
         probes: [
             kind::HRTIMER_START,
             kind::HRTIMER_EXPIRE_ENTRY,

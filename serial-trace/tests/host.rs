@@ -1143,6 +1143,53 @@ fn cyclictest_loops_are_the_reports_wakeups() {
     }
 }
 
+/// The header keeps the system settings the recording ran under, as sysfs and the clocks say
+/// them on this machine, and the text report shows them.
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn the_header_keeps_this_machines_timer_and_power_settings() {
+    let out = tmp("system.trace");
+    let o = record(&["--quiet", "-d", "1", "--hooks", "power"], &out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = report_json(&out);
+    let s = &r["system"];
+    let sysfs = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|v| v.trim().to_string())
+    };
+    assert_eq!(
+        s["clocksource"].as_str().map(str::to_string),
+        sysfs("/sys/devices/system/clocksource/clocksource0/current_clocksource"),
+        "{s}"
+    );
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec for the call to fill.
+    assert_eq!(
+        unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) },
+        0
+    );
+    assert_eq!(s["tick_ns"].as_i64(), Some(ts.tv_nsec), "{s}");
+    // this machine has no suspend built in: no mem_sleep, and the report says so, not a guess
+    let mem_sleep = sysfs("/sys/power/mem_sleep");
+    assert_eq!(s.get("mem_sleep").is_some(), mem_sleep.is_some(), "{s}");
+    let text = Command::new(BIN)
+        .args(["report", "--color", "never"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("\nsystem:\n") && text.contains("  clocksource "),
+        "{text}"
+    );
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn pid_filter_keeps_only_that_process_timers() {

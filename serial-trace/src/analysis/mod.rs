@@ -284,6 +284,7 @@ impl Pass {
                 machine: header.machine,
                 hostname: header.hostname,
             },
+            system: header.system,
             trace: trace_info(
                 header.tool,
                 header.start.realtime_ns,

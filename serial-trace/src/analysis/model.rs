@@ -41,6 +41,10 @@ pub const SCHEMA: &str = "serial-trace.report/1";
 pub struct Report {
     pub schema: String,
     pub kernel: KernelInfo,
+    /// The system's timer and power settings at the start of the recording (absent in traces
+    /// recorded before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<crate::trace::SystemSetup>,
     pub trace: TraceInfo,
     /// From the start of the recording to its end (or last event), on CLOCK_BOOTTIME.
     pub duration_ns: u64,

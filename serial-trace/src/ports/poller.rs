@@ -99,7 +99,10 @@ impl CounterPoller {
         let taken2 = Arc::clone(&taken);
         let thread = thread::Builder::new()
             .name("counter-poll".into())
-            .spawn(move || poll_loop(polled, period, tx, stop_rx, taken2))
+            .spawn(move || {
+                crate::kernel::signals::leave_stop_signals_to_the_main_thread();
+                poll_loop(polled, period, tx, stop_rx, taken2)
+            })
             .context("cannot start the counter polling thread")?;
         Ok(CounterPoller {
             rx,

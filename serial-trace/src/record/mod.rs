@@ -290,6 +290,7 @@ fn header(
         filter_pids: opts.pid.clone(),
         filter_comms: opts.comm.clone(),
         filter_command_tree: opts.command_tree,
+        system: Some(crate::kernel::system_setup::system_setup()),
         probes: loaded.probes.clone(),
         ports_start,
         ports_attached,

@@ -29,6 +29,7 @@ impl Syncer {
         let thread = std::thread::Builder::new()
             .name("trace-sync".into())
             .spawn(move || {
+                crate::kernel::signals::leave_stop_signals_to_the_main_thread();
                 while asked.recv().is_ok() {
                     if report.send(file.sync_data()).is_err() {
                         break;

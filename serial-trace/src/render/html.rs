@@ -215,6 +215,7 @@ pub fn render_html(r: &Report) -> String {
     timers(&mut page);
     lost_wakeups(&mut page);
     probes(&mut page);
+    system(&mut page);
     events(&mut page);
     let _ = writeln!(
         page.o,
@@ -876,6 +877,19 @@ fn lost_wakeups(page: &mut Page<'_>) {
         &rows,
     );
     page.more(r.lost_wakeups.len());
+}
+
+/// The system's timer and power settings when the recording began (traces that keep them).
+fn system(page: &mut Page<'_>) {
+    let Some(s) = &page.r.system else {
+        return;
+    };
+    page.h2("system", "System");
+    let rows: Vec<Vec<Cell>> = super::summary::system_rows(s)
+        .into_iter()
+        .map(|(label, value)| vec![text(label), text(&value)])
+        .collect();
+    page.kv(&rows);
 }
 
 fn probes(page: &mut Page<'_>) {

@@ -262,3 +262,130 @@ mod tests {
         assert!(!crate::render::html::render_html(&r).contains("Flow control"));
     }
 }
+
+/// The system settings of the recording as (label, value) rows, for the text and HTML reports
+/// alike: the timer base, sleep, what may wake the system, idle.
+pub fn system_rows(s: &crate::trace::SystemSetup) -> Vec<(&'static str, String)> {
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    let mut rows = Vec::new();
+    let others: Vec<String> = s
+        .clocksources_available
+        .iter()
+        .filter(|c| Some(*c) != s.clocksource.as_ref())
+        .cloned()
+        .collect();
+    rows.push((
+        "clocksource",
+        format!(
+            "{}{}",
+            or_unknown(&s.clocksource),
+            if others.is_empty() {
+                String::new()
+            } else {
+                format!(" (also available: {})", others.join(", "))
+            }
+        ),
+    ));
+    rows.push((
+        "timer tick",
+        match (s.hz(), s.high_resolution()) {
+            (Some(hz), Some(hr)) => format!(
+                "HZ {hz}; high-resolution timers {}",
+                if hr {
+                    "on"
+                } else {
+                    "OFF (sleeps round up to the tick)"
+                }
+            ),
+            (Some(hz), None) => format!("HZ {hz}"),
+            _ => "unknown".into(),
+        },
+    ));
+    if let Some(cpus) = &s.nohz_full {
+        let cpus = if cpus.is_empty() {
+            "none"
+        } else {
+            cpus.as_str()
+        };
+        rows.push(("nohz_full CPUs", cpus.to_string()));
+    }
+    rows.push((
+        "mem_sleep",
+        match &s.mem_sleep {
+            Some(m) => format!("{m} (of {})", list(&s.mem_sleep_available)),
+            None => "unknown".into(),
+        },
+    ));
+    rows.push(("sleep states", list(&s.power_states)));
+    if let Some(t) = &s.pm_test {
+        rows.push(("pm_test", t.clone()));
+    }
+    rows.push(("wakeup enabled", list(&s.wakeup_devices)));
+    rows.push((
+        "RTC",
+        match (&s.rtc, s.rtc_wakealarm) {
+            (Some(n), Some(true)) => format!("{n}, can wake the system (wakealarm)"),
+            (Some(n), _) => format!("{n}, no wakealarm"),
+            (None, _) => "none".into(),
+        },
+    ));
+    rows.push((
+        "cpuidle",
+        format!(
+            "driver {}, governor {}",
+            or_unknown(&s.cpuidle_driver),
+            or_unknown(&s.cpuidle_governor)
+        ),
+    ));
+    rows
+}
+
+#[cfg(test)]
+mod system_tests {
+    use super::system_rows;
+    use crate::trace::SystemSetup;
+
+    #[test]
+    fn the_system_rows_say_what_the_header_holds_and_unknown_where_it_does_not() {
+        let s = SystemSetup {
+            clocksource: Some("tsc".into()),
+            clocksources_available: vec!["tsc".into(), "hpet".into()],
+            monotonic_resolution_ns: Some(4_000_000),
+            tick_ns: Some(4_000_000),
+            mem_sleep: Some("s2idle".into()),
+            mem_sleep_available: vec!["s2idle".into(), "deep".into()],
+            wakeup_devices: vec!["ttyS1".into()],
+            rtc: Some("rtc_cmos".into()),
+            rtc_wakealarm: Some(true),
+            ..Default::default()
+        };
+        let rows = system_rows(&s);
+        let get = |l: &str| rows.iter().find(|(k, _)| *k == l).unwrap().1.clone();
+        assert_eq!(get("clocksource"), "tsc (also available: hpet)");
+        assert_eq!(
+            get("timer tick"),
+            "HZ 250; high-resolution timers OFF (sleeps round up to the tick)"
+        );
+        assert_eq!(get("mem_sleep"), "s2idle (of s2idle, deep)");
+        assert_eq!(get("wakeup enabled"), "ttyS1");
+        assert_eq!(get("RTC"), "rtc_cmos, can wake the system (wakealarm)");
+        assert_eq!(get("cpuidle"), "driver unknown, governor unknown");
+        assert!(
+            rows.iter()
+                .all(|(k, _)| *k != "pm_test" && *k != "nohz_full CPUs")
+        );
+        let empty = system_rows(&SystemSetup::default());
+        assert!(
+            empty
+                .iter()
+                .any(|(k, v)| *k == "timer tick" && v == "unknown")
+        );
+    }
+}

@@ -37,6 +37,7 @@ pub fn render_text(r: &Report, color: bool) -> String {
     render_summary(&mut o, r, color);
     render_events(&mut o, r, color);
     render_hooks(&mut o, r, color);
+    render_system(&mut o, r, color);
     render_serial(&mut o, r, color);
     render_timers(&mut o, r, color);
     render_lost_wakeups(&mut o, r, color);
@@ -189,6 +190,17 @@ fn render_hooks(o: &mut String, r: &Report, color: bool) {
             p.method.as_deref().unwrap_or("-"),
             neutralize(p.reason.as_deref().unwrap_or(""))
         );
+    }
+}
+
+/// The system's timer and power settings when the recording began (traces that keep them).
+fn render_system(o: &mut String, r: &Report, color: bool) {
+    let Some(s) = &r.system else {
+        return;
+    };
+    let _ = writeln!(o, "\n{}", bold("system:", color));
+    for (label, value) in super::summary::system_rows(s) {
+        let _ = writeln!(o, "  {label:<16} {}", neutralize(&value));
     }
 }
 

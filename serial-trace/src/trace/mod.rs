@@ -11,6 +11,7 @@
 mod counters;
 mod events;
 mod reader;
+mod setup;
 mod varint;
 mod writer;
 
@@ -22,6 +23,7 @@ pub use counters::{Counters, PortSnapshot};
 
 pub use events::trim_nul;
 pub use reader::{Frame, OwnedFrame, ReadEnd, TraceReader};
+pub use setup::{SystemSetup, sysfs_choice};
 pub use writer::TraceWriter;
 
 #[cfg(test)]
@@ -139,6 +141,9 @@ pub struct Header {
     /// `record -- CMD`: timers recorded for CMD's process tree only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub filter_command_tree: bool,
+    /// The system settings the recording ran under (absent in traces before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemSetup>,
     pub probes: Vec<ProbeRecord>,
     /// Addresses of the timer callbacks that wake the task that armed the timer.
     #[serde(default)]
@@ -251,6 +256,7 @@ pub(crate) fn sample_header() -> Header {
         filter_pids: vec![],
         filter_comms: vec![],
         filter_command_tree: false,
+        system: None,
         probes: vec![ProbeRecord {
             name: "timer:hrtimer_start".into(),
             kind: Some(1),

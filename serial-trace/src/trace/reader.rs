@@ -516,6 +516,7 @@ fn placeholder_header() -> Header {
         filter_pids: vec![],
         filter_comms: vec![],
         filter_command_tree: false,
+        system: None,
         probes: Vec::new(),
         wake_functions: Vec::new(),
         task_callbacks: Vec::new(),

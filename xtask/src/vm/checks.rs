@@ -1742,6 +1742,51 @@ pub fn spanning_checks(
     ]
 }
 
+/// The trace header's `system` against the guest (`facts` of the `suspend` scenario: its
+/// sysfs `current_clocksource`, `mem_sleep` and how many devices have wakeup enabled) and the
+/// kernel's own config (`CONFIG_HZ`, `CONFIG_HIGH_RES_TIMERS`) from its Debian package.
+pub fn system_setup_check(
+    report: &Report,
+    facts: &BTreeMap<String, String>,
+    config: &str,
+) -> Check {
+    const NAME: &str = "suspend: the header's system settings are the guest's";
+    let Some(s) = &report.system else {
+        return check(NAME, false, "no `system` in the report");
+    };
+    let config_value = |key: &str| {
+        config
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    let want_hz = config_value("CONFIG_HZ").and_then(|v| v.parse::<u64>().ok());
+    let want_hr = config_value("CONFIG_HIGH_RES_TIMERS").map(|v| v == "y");
+    let want_mem_sleep = facts.get("mem_sleep").filter(|m| *m != "none");
+    let want_wakeup = num(facts, "wakeup_enabled");
+    let got = (
+        s.clocksource.as_ref(),
+        s.mem_sleep.as_ref(),
+        s.hz(),
+        s.high_resolution(),
+        s.wakeup_devices.len() as i64,
+    );
+    let want = (
+        facts.get("clocksource"),
+        want_mem_sleep,
+        want_hz,
+        want_hr,
+        want_wakeup.unwrap_or(-1),
+    );
+    check(
+        NAME,
+        got == want && want_hz.is_some() && want.0.is_some(),
+        format!(
+            "(clocksource, mem_sleep, HZ, high-res, wakeup devices): header {got:?}, guest and config {want:?}"
+        ),
+    )
+}
+
 /// `serial-trace diff flood.trace flood-read.trace` (`diff`: its JSON) against the kernel's
 /// counts of the two floods (`before`, `after`: their facts) and the two reports: the flooded
 /// port's bytes dropped on each side are the guest's `/proc` `buf_overrun` deltas and went
@@ -2376,6 +2421,7 @@ pub fn typed(partial: &Value) -> Report {
             "platform_wakes" => serde_json::to_value(PlatformWake::default()),
             "slowest_devices" => serde_json::to_value(DeviceCallback::default()),
             "wake_source" => serde_json::to_value(WakeSource::default()),
+            "system" => serde_json::to_value(serial_trace::trace::SystemSetup::default()),
             "start" | "end" | "delta" | "during_attach" => {
                 serde_json::to_value(Counters::default())
             }
@@ -2389,7 +2435,8 @@ pub fn typed(partial: &Value) -> Report {
             (Value::Object(b), Value::Object(_)) if b.is_empty() => partial.clone(),
             (Value::Object(mut b), Value::Object(p)) => {
                 // fields the model leaves out of its JSON while empty (`None`, `[]`, `{}`)
-                const OMITTED_WHEN_EMPTY: [&str; 6] = [
+                const OMITTED_WHEN_EMPTY: [&str; 7] = [
+                    "system",
                     "pid",
                     "tid",
                     "ran_in_freezer_late_ns",
@@ -2786,6 +2833,40 @@ pub(crate) mod tests {
                 {"tid": 6, "expected_boot_ns": 2 * s + 4_000, "cause": "suspend",
                  "suspend_cycle": 1}]
         })
+    }
+
+    #[test]
+    fn the_system_settings_are_held_to_the_guest_and_the_config() {
+        let facts = BTreeMap::from(
+            [
+                ("clocksource", "tsc"),
+                ("mem_sleep", "deep"),
+                ("wakeup_enabled", "2"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let config = "CONFIG_HZ_250=y\nCONFIG_HZ=250\nCONFIG_HIGH_RES_TIMERS=y\n";
+        let report = |system: Value| typed(&json!({"system": system}));
+        let good = json!({
+            "clocksource": "tsc", "mem_sleep": "deep", "tick_ns": 4_000_000,
+            "monotonic_resolution_ns": 1, "wakeup_devices": ["00:05", "ttyS1"],
+        });
+        assert!(system_setup_check(&report(good.clone()), &facts, config).ok);
+        for (k, v) in [
+            ("clocksource", json!("hpet")),
+            ("tick_ns", json!(10_000_000)),
+            ("monotonic_resolution_ns", json!(4_000_000)),
+            ("wakeup_devices", json!(["ttyS1"])),
+        ] {
+            let mut bad = good.clone();
+            bad[k] = v;
+            assert!(!system_setup_check(&report(bad), &facts, config).ok, "{k}");
+        }
+        assert!(!system_setup_check(&typed(&json!({})), &facts, config).ok);
+        assert!(
+            !system_setup_check(&report(good), &facts, "").ok,
+            "no config: no HZ to hold it to"
+        );
     }
 
     #[test]

@@ -462,6 +462,11 @@ fn evaluate(
             continue;
         }
         checks.extend(checks::scenario_checks(sc.id, &report, &f));
+        if sc.id == "suspend" {
+            let config = std::fs::read_to_string(kernel.vmlinuz.with_file_name("config"))
+                .unwrap_or_default();
+            checks.push(checks::system_setup_check(&report, &f, &config));
+        }
         // The serial ground truth is about drops; the benchmark's floods and `flood-read` are
         // drained by a reader and drop nothing (one records with the serial path off;
         // `flood-read`'s truth is the diff against `flood`, below); USB-serial's is flow

@@ -57,6 +57,9 @@ pub const SCENARIOS: &[Scenario] = &[
         id: "suspend",
         about: "2 real S3 cycles woken by the RTC alarm, then pm_test cycles at the devices and platform levels; ftrace beside the recorder prints every device PM callback",
         body: r#"
+    # what sysfs says of the settings the trace header keeps (its `system`)
+    fact clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) \
+        wakeup_enabled=$(find /sys/devices -path '*/power/wakeup' -exec cat {} \; 2>/dev/null | grep -c '^enabled$')
     # the kernel's own record of every device PM callback, the witness of the names the
     # recorder's programs read (dev_name, dev_driver_string)
     T=/sys/kernel/tracing
