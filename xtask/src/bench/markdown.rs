@@ -152,7 +152,9 @@ fn overhead_section(w: &mut String, r: &Results) {
          bpftrace (and aya, for serial-trace's classic hooks) opens on CPU 0, makes the kernel \
          do perf's own sample work for every hit on that CPU, so bpftrace's `count()` costs \
          about 370 ns more per event on CPU 0 than elsewhere. serial-trace's hot hooks are raw \
-         tracepoints, which have no perf event.\n",
+         tracepoints, which have no perf event. Each tracer's own processes (serial-trace's \
+         recorder, bpftrace, perf) run on the other CPUs, so what lands in the workload's time \
+         is what the tracer does in its context; what its collector costs is section 3's.\n",
         rounds = thousands(a.rounds as f64),
         events = thousands(2.0 * a.rounds as f64),
     );

@@ -92,7 +92,13 @@ pub struct Session {
 
 /// Starts `tool` writing into `dir` and returns once it records (its output is started).
 /// `serial_trace` is the binary to measure.
-pub fn start(tool: Tool, dir: &Path, serial_trace: &Path) -> Result<Option<Session>> {
+/// `away_from`: a CPU the tracer's processes must not run on (the workload's).
+pub fn start(
+    tool: Tool,
+    dir: &Path,
+    serial_trace: &Path,
+    away_from: Option<usize>,
+) -> Result<Option<Session>> {
     let (out, mut cmd) = match tool {
         Tool::Bare => return Ok(None),
         Tool::SerialTrace => {
@@ -144,6 +150,9 @@ pub fn start(tool: Tool, dir: &Path, serial_trace: &Path) -> Result<Option<Sessi
             (out, c)
         }
     };
+    if let Some(cpu) = away_from {
+        keep_off_cpu(&mut cmd, cpu);
+    }
     let _ = fs::remove_file(&out);
     let log = dir.join(log_name(tool));
     let started = Instant::now();
@@ -167,6 +176,30 @@ pub fn start(tool: Tool, dir: &Path, serial_trace: &Path) -> Result<Option<Sessi
     s.wait_ready()?;
     s.ready_s = started.elapsed().as_secs_f64() - SETTLE.as_secs_f64();
     Ok(Some(s))
+}
+
+/// Lets `cmd` (and every thread and child it makes) run on every online CPU but `cpu`, when
+/// there is another.
+fn keep_off_cpu(cmd: &mut Command, cpu: usize) {
+    use std::os::unix::process::CommandExt;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 || cpu >= cpus {
+        return;
+    }
+    // SAFETY: between fork and exec only async-signal-safe calls: filling a cpu_set_t and
+    // sched_setaffinity on the child itself.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for c in (0..cpus).filter(|&c| c != cpu) {
+                libc::CPU_SET(c, &mut set);
+            }
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 impl Session {
