@@ -793,8 +793,8 @@ fn read_field(ctx: &TracePointContext, f: FieldSpec) -> u64 {
     }
 }
 
-/// Whether the task passes `record --pid/--comm` and `-- CMD`'s tree (read field by field: the filter is larger
-/// than the stack would like).
+/// Whether the task passes `record --pid/--comm` and `-- CMD`'s tree (read field by field:
+/// the filter is larger than the stack would like).
 #[inline(always)]
 fn task_passes(pid_tgid: u64, comm: &[u8; 16]) -> bool {
     if unsafe { core::ptr::read_volatile(&FILTER.tree) } != 0

@@ -148,15 +148,15 @@ fn follow_the_tree(
     filter: &mut TaskFilter,
     btf: &Result<std::sync::Arc<crate::kernel::btf::Btf>, String>,
 ) -> Result<()> {
-    let btf = btf.as_deref().map_err(|e| {
+    let cannot = |why: String| {
         anyhow::anyhow!(
-            "record -- CMD follows CMD's child processes with the kernel's BTF, which is not              usable here ({e}); --all-tasks records every task's timers instead"
+            "record -- CMD cannot follow CMD's child processes without the kernel's BTF ({why}); \
+             --all-tasks records every task's timers instead"
         )
-    })?;
+    };
+    let btf = btf.as_deref().map_err(|e| cannot(e.clone()))?;
     let offset = |member: &str| {
-        crate::kernel::btf::require_offset(btf, "task_struct", member).map_err(|e| {
-            anyhow::anyhow!("record -- CMD cannot follow CMD's child processes: {e}; --all-tasks records every task's timers instead")
-        })
+        crate::kernel::btf::require_offset(btf, "task_struct", member).map_err(cannot)
     };
     filter.task_pid_offset = offset("pid")?;
     filter.task_tgid_offset = offset("tgid")?;

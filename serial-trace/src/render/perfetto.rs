@@ -293,12 +293,11 @@ impl<W: Write> Sink<W> {
             p.sequence_flags =
                 Some(p.sequence_flags.unwrap_or(0) | proto::SEQ_INCREMENTAL_STATE_CLEARED);
         }
+        // `Trace.packet`'s key, then the packet with its length: one buffer, reused
         self.buf.clear();
-        p.encode(&mut self.buf).map_err(io::Error::other)?;
-        let mut head = Vec::with_capacity(11);
-        head.push(PACKET_KEY);
-        prost::encoding::encode_varint(self.buf.len() as u64, &mut head);
-        self.w.write_all(&head)?;
+        self.buf.push(PACKET_KEY);
+        p.encode_length_delimited(&mut self.buf)
+            .map_err(io::Error::other)?;
         self.w.write_all(&self.buf)
     }
 
