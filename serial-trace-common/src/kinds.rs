@@ -138,6 +138,9 @@ pub mod kind {
     pub const SCHED_WAKING: u16 = 27;
     /// The line discipline throttled or unthrottled a port (flow control, not loss).
     pub const SERIAL_THROTTLE: u16 = 28;
+    /// A port's line settings as the kernel holds them after a `tcsetattr` (any `TCSETS*`
+    /// ioctl: the program's own, or `stty`), or as the recorder read them at the stop.
+    pub const SERIAL_TERMIOS: u16 = 29;
 }
 
 /// Category of the serial data path kinds: their programs hook kernel functions (fentry/fexit
@@ -259,6 +262,26 @@ pub mod arg {
         pub const TTY: usize = 0;
         /// 1: the port is now throttled (the driver was asked to stop receiving); 0: resumed.
         pub const THROTTLED: usize = 1;
+    }
+    /// `serial:termios`: a serial port's line settings (`struct ktermios`) once the driver
+    /// applied a change; the event's task is who made it. Text 0 is the tty name.
+    pub mod serial_termios {
+        pub const TTY: usize = 0;
+        /// `c_iflag | c_oflag << 32`.
+        pub const IFLAG_OFLAG: usize = 1;
+        /// `c_cflag | c_lflag << 32`.
+        pub const CFLAG_LFLAG: usize = 2;
+        /// `c_cc[VTIME] | c_cc[VMIN] << 8`.
+        pub const VTIME_VMIN: usize = 3;
+        pub const ISPEED: usize = 4;
+        pub const OSPEED: usize = 5;
+        /// [`SOURCE_SET`] or [`SOURCE_AT_STOP`].
+        pub const SOURCE: usize = 6;
+        /// The kernel hook on `tty_set_termios`: a change made while recording.
+        pub const SOURCE_SET: u64 = 0;
+        /// Written by the recorder at a clean stop: the settings of every traced port somebody
+        /// held open then (so a change is visible even where the hook could not attach).
+        pub const SOURCE_AT_STOP: u64 = 1;
     }
     /// `serial:counters`: deltas of the kernel's counters since the previous sample.
     pub mod serial_counters {
@@ -580,6 +603,23 @@ pub const KINDS: &[KindInfo] = &[
         category: SERIAL_CATEGORY,
         name: "throttle",
         args: &[derived("tty"), derived("throttled")],
+        texts: PORT_TEXT,
+        filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::SERIAL_TERMIOS,
+        category: SERIAL_CATEGORY,
+        name: "termios",
+        args: &[
+            derived("tty"),
+            derived("iflag_oflag"),
+            derived("cflag_lflag"),
+            derived("vtime_vmin"),
+            derived("ispeed"),
+            derived("ospeed"),
+            derived("source"),
+        ],
         texts: PORT_TEXT,
         filter: Filter::ALWAYS,
         role: Role::NONE,

@@ -161,10 +161,28 @@ pub struct SerialConfig {
     /// `offsetof(struct tty_struct, flags)` (an `unsigned long`, read with `ptr_size`): bit
     /// [`TTY_THROTTLED_BIT`] says whether the line discipline has throttled the driver.
     pub tty_struct_flags: u32,
+    /// `offsetof(struct tty_struct, termios)`: the line settings (`struct ktermios`), and
+    /// the offsets of its members the `serial:termios` event carries.
+    pub tty_struct_termios: u32,
+    pub ktermios_iflag: u32,
+    pub ktermios_oflag: u32,
+    pub ktermios_cflag: u32,
+    pub ktermios_lflag: u32,
+    pub ktermios_cc: u32,
+    pub ktermios_ispeed: u32,
+    pub ktermios_ospeed: u32,
+    /// `offsetof(struct tty_struct, driver)` and `offsetof(struct tty_driver, type)` (a
+    /// `short`): a settings change is recorded for serial ttys only
+    /// ([`TTY_DRIVER_TYPE_SERIAL`]), not for the pseudo-terminals every shell prompt resets.
+    pub tty_struct_driver: u32,
+    pub tty_driver_type: u32,
     /// NUL-padded tty names to record (`record --port`).
     pub ports: [[u8; PORT_NAME_LEN]; MAX_PORT_FILTER],
 }
-const _: () = assert!(size_of::<SerialConfig>() == 120);
+const _: () = assert!(size_of::<SerialConfig>() == 160);
+
+/// `TTY_DRIVER_TYPE_SERIAL` (`tty_driver.type` of serial_core and USB-serial ports).
+pub const TTY_DRIVER_TYPE_SERIAL: u64 = 3;
 
 /// `TTY_THROTTLED` in `tty_struct.flags` (a `#define`, so not in BTF; 0 from 2.6 to 6.18).
 pub const TTY_THROTTLED_BIT: u32 = 0;
@@ -229,7 +247,7 @@ pub const HOOK_CALLS_MAP: &str = "HOOK_CALLS";
 
 pub mod hook_calls {
     /// Entry programs of the kprobe variant; a program's index is its calls-seen slot.
-    pub const KPROBE_ENTRIES: [&str; 9] = [
+    pub const KPROBE_ENTRIES: [&str; 10] = [
         "flip_char_kprobe",
         "flip_fixed_flag_kprobe",
         "flip_flags_kprobe",
@@ -239,6 +257,7 @@ pub mod hook_calls {
         "tty_read_kprobe",
         "throttle_kprobe",
         "unthrottle_kprobe",
+        "termios_kprobe",
     ];
     pub const FLIP_CHAR: u32 = 0;
     pub const FLIP_FIXED_FLAG: u32 = 1;
@@ -249,19 +268,21 @@ pub mod hook_calls {
     pub const TTY_READ: u32 = 6;
     pub const THROTTLE: u32 = 7;
     pub const UNTHROTTLE: u32 = 8;
+    pub const TERMIOS: u32 = 9;
     /// Returns skipped, per hook family (entry state found still saved at the next entry);
     /// slot `RETURNS_LOST + family - 1` for the families flip (1), receive (2), read (3),
-    /// throttle (4).
-    pub const RETURNS_LOST: u32 = 9;
+    /// throttle (4), termios (5).
+    pub const RETURNS_LOST: u32 = 10;
     /// The return programs that take a saved entry state, by family: their skips are what
     /// those slots count.
-    pub const RETURN_PROGRAMS: [&[&str]; 4] = [
+    pub const RETURN_PROGRAMS: [&[&str]; 5] = [
         &["flip_kretprobe"],
         &["receive_buf_kretprobe"],
         &["tty_read_kretprobe", "tty_read_fexit"],
         &["throttle_kretprobe", "throttle_fexit"],
+        &["termios_kretprobe", "termios_fexit"],
     ];
-    pub const SLOTS: u32 = 13;
+    pub const SLOTS: u32 = 15;
 }
 
 /// Per-CPU `u64` counters of the LRU state maps (slot `map * state_counts::WHATS + what`). A full LRU

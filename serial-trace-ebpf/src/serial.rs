@@ -11,7 +11,9 @@
 //!   fast path of `tty_insert_flip_char`, which no hook can see);
 //! * `tty_read`: who read which tty, how much, and how long the call took;
 //! * `tty_throttle_safe`/`tty_unthrottle_safe`: the line discipline's flow control, an event
-//!   only when a call changed the port's throttle state.
+//!   only when a call changed the port's throttle state;
+//! * `tty_set_termios`: a serial port's line settings changed (`tcsetattr`, `stty`): who, and
+//!   what the settings became.
 
 use aya_ebpf::{
     helpers::{
@@ -25,7 +27,7 @@ use aya_ebpf::{
 };
 use serial_trace_common::{
     CallState, DROP_RUN_NS, DropRun, MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig, TEXT_LEN,
-    TTY_THROTTLED_BIT, arg, hook_calls, kind, state_counts,
+    TTY_DRIVER_TYPE_SERIAL, TTY_THROTTLED_BIT, arg, hook_calls, kind, state_counts,
 };
 
 use crate::emit::{count, lru_add, lru_remove, read_word, write_event};
@@ -47,6 +49,16 @@ static SERIAL: SerialConfig = SerialConfig {
     ptr_size: 0,
     iov_iter_count_size: 0,
     tty_struct_flags: 0,
+    tty_struct_termios: 0,
+    ktermios_iflag: 0,
+    ktermios_oflag: 0,
+    ktermios_cflag: 0,
+    ktermios_lflag: 0,
+    ktermios_cc: 0,
+    ktermios_ispeed: 0,
+    ktermios_ospeed: 0,
+    tty_struct_driver: 0,
+    tty_driver_type: 0,
     ports: [[0; PORT_NAME_LEN]; MAX_PORT_FILTER],
 };
 
@@ -76,6 +88,7 @@ mod family {
     pub const RECEIVE: u64 = 2;
     pub const READ: u64 = 3;
     pub const THROTTLE: u64 = 4;
+    pub const TERMIOS: u64 = 5;
 }
 
 /// Values of `arg::serial_flip_drop::FUNCTION`.
@@ -635,4 +648,90 @@ pub fn unthrottle_kprobe(ctx: ProbeContext) -> u32 {
 #[kretprobe]
 pub fn throttle_kretprobe(_ctx: RetProbeContext) -> u32 {
     throttle_done()
+}
+
+// ---------------------------------------------------------------------------------------------
+// tty_set_termios(struct tty_struct *tty, struct ktermios *new_termios): every TCSETS* ioctl
+// (`tcsetattr`, `stty`) ends here, in the caller's context: the event's task is who changed the
+// settings. They are read from the tty on return, once the driver applied them (it may round a
+// baud rate it cannot make, or clear a flag it cannot do). Serial ttys only: every shell prompt
+// resets its pseudo-terminal.
+
+/// The tty belongs to a serial driver (serial_core or USB-serial).
+#[inline(always)]
+fn serial_tty(tty: u64) -> bool {
+    let driver = read_word(tty, cfg!(tty_struct_driver), cfg!(ptr_size));
+    read_word(driver, cfg!(tty_driver_type), 2) == TTY_DRIVER_TYPE_SERIAL
+}
+
+#[inline(always)]
+fn termios_enter(tty: u64) -> u32 {
+    if cfg!(tty_struct_termios) == 0 || !serial_tty(tty) {
+        return 0;
+    }
+    let state = CallState {
+        object: tty,
+        requested: 0,
+        start_ns: 0,
+        function: 0,
+    };
+    save_call(family::TERMIOS, state)
+}
+
+#[inline(always)]
+fn termios_done() -> u32 {
+    let Some(state) = take_call(family::TERMIOS) else {
+        return 0;
+    };
+    let mut name = [0u8; TEXT_LEN];
+    if !tty_name(state.object, &mut name) {
+        return 0;
+    }
+    let t = state.object + u64::from(cfg!(tty_struct_termios));
+    let flag = |off: u32| read_word(t, off, 4);
+    let iflag_oflag = flag(cfg!(ktermios_iflag)) | flag(cfg!(ktermios_oflag)) << 32;
+    let cflag_lflag = flag(cfg!(ktermios_cflag)) | flag(cfg!(ktermios_lflag)) << 32;
+    // VTIME and VMIN are adjacent `c_cc` bytes (5 and 6 on every asm-generic architecture)
+    let vtime_vmin = read_word(t, cfg!(ktermios_cc) + 5, 2);
+    let ispeed = flag(cfg!(ktermios_ispeed));
+    let ospeed = flag(cfg!(ktermios_ospeed));
+    use arg::serial_termios as a;
+    let comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    let _ = write_event(
+        kind::SERIAL_TERMIOS,
+        bpf_get_current_pid_tgid(),
+        comm,
+        |ev| {
+            ev.args[a::TTY] = state.object;
+            ev.args[a::IFLAG_OFLAG] = iflag_oflag;
+            ev.args[a::CFLAG_LFLAG] = cflag_lflag;
+            ev.args[a::VTIME_VMIN] = vtime_vmin;
+            ev.args[a::ISPEED] = ispeed;
+            ev.args[a::OSPEED] = ospeed;
+            ev.args[a::SOURCE] = a::SOURCE_SET;
+            ev.text[0] = name;
+        },
+    );
+    0
+}
+
+#[fentry]
+pub fn termios_fentry(ctx: FEntryContext) -> u32 {
+    termios_enter(ctx.arg(0))
+}
+
+#[fexit]
+pub fn termios_fexit(_ctx: FExitContext) -> u32 {
+    termios_done()
+}
+
+#[kprobe]
+pub fn termios_kprobe(ctx: ProbeContext) -> u32 {
+    count_call(hook_calls::TERMIOS);
+    termios_enter(ctx.arg(0).unwrap_or(0))
+}
+
+#[kretprobe]
+pub fn termios_kretprobe(_ctx: RetProbeContext) -> u32 {
+    termios_done()
 }

@@ -219,6 +219,7 @@ fn header() -> Header {
         filter_comms: vec![],
         filter_command_tree: false,
         system: None,
+        port_setups: Vec::new(),
         probes: [
             kind::HRTIMER_START,
             kind::HRTIMER_EXPIRE_ENTRY,

@@ -1,8 +1,10 @@
 //! `report --check RULE`: gates for CI. A rule is `METRIC OP VALUE` (`drops=0`,
-//! `timer_p99<2ms`, `lost_events<=10`) or a named rule (`probes_alive`, `counters_agree`).
+//! `timer_p99<2ms`, `lost_events<=10`) or a named rule (`probes_alive`, `counters_agree`,
+//! `no_risky_settings`). Every risk rule's name is a metric too (`port_cannot_wake=0`).
 //! Every failing rule is printed and the command exits 1.
 
 use crate::analysis::Report;
+use crate::analysis::risks::RiskRule;
 
 /// A question the command answers "no" (exit status 1, as grep and diff do): `record` lost
 /// events, `probe --require` found a capability missing. The message says what and why.
@@ -36,7 +38,19 @@ const METRICS: &[(&str, &str)] = &[
         "disagreements",
         "differences between trace and kernel counters",
     ),
+    (
+        "risks",
+        "risky settings found (each risk rule's name counts its own)",
+    ),
 ];
+
+/// A risk rule named as a metric: its findings are counted.
+fn risk_metric(name: &str) -> Option<&'static str> {
+    RiskRule::ALL
+        .iter()
+        .map(|r| r.as_str())
+        .find(|r| *r == name)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Op {
@@ -74,6 +88,7 @@ fn parse(text: &str) -> anyhow::Result<Rule> {
     let alias = match text.trim() {
         "probes_alive" => Some("silent_probes=0"),
         "counters_agree" => Some("disagreements=0"),
+        "no_risky_settings" => Some("risks=0"),
         _ => None,
     };
     let body = alias.unwrap_or(text).replace(' ', "");
@@ -81,15 +96,22 @@ fn parse(text: &str) -> anyhow::Result<Rule> {
         .iter()
         .find_map(|o| body.find(o).map(|p| (p, *o, o.len())))
         .ok_or_else(|| {
-            anyhow::anyhow!("check rule {text:?}: expected METRIC<VALUE, METRIC<=VALUE or METRIC=VALUE, or probes_alive / counters_agree")
+            anyhow::anyhow!("check rule {text:?}: expected METRIC<VALUE, METRIC<=VALUE or METRIC=VALUE, or probes_alive / counters_agree / no_risky_settings")
         })?;
     let name = &body[..pos];
     let metric = METRICS
         .iter()
         .find(|(m, _)| *m == name)
         .map(|(m, _)| *m)
+        .or_else(|| risk_metric(name))
         .ok_or_else(|| {
-            let known: Vec<String> = METRICS.iter().map(|(m, d)| format!("  {m}: {d}")).collect();
+            let mut known: Vec<String> =
+                METRICS.iter().map(|(m, d)| format!("  {m}: {d}")).collect();
+            known.extend(
+                RiskRule::ALL
+                    .iter()
+                    .map(|r| format!("  {r}: risks of that rule found")),
+            );
             anyhow::anyhow!(
                 "check rule {text:?}: unknown metric {name:?}; known:\n{}",
                 known.join("\n")
@@ -135,7 +157,8 @@ fn measure(r: &Report, metric: &str) -> u64 {
             .map(|c| c.liveness.silent_after_resume.len() as u64)
             .sum(),
         "disagreements" => r.ports.iter().map(|p| p.disagreements.len() as u64).sum(),
-        _ => unreachable!("metric names come from METRICS"),
+        "risks" => r.risks.len() as u64,
+        rule => r.risks.iter().filter(|k| k.rule.as_str() == rule).count() as u64,
     }
 }
 
@@ -189,5 +212,37 @@ mod tests {
         assert!(e.contains("unknown metric") && e.contains("drops"), "{e}");
         assert!(parse("drops").is_err());
         assert!(parse("drops=lots").is_err());
+        assert_eq!(parse("no_risky_settings").unwrap().metric, "risks");
+        assert_eq!(
+            parse("port_cannot_wake=0").unwrap().metric,
+            "port_cannot_wake"
+        );
+    }
+
+    #[test]
+    fn risks_are_counted_all_together_or_per_rule() {
+        use crate::analysis::risks::find;
+        use crate::trace::SystemSetup;
+        let mut r = Report::default();
+        let rules = [
+            "no_risky_settings".to_string(),
+            "no_high_res_timers=0".into(),
+            "jiffies_clocksource=0".into(),
+        ];
+        assert!(run(&r, &rules).unwrap().is_empty());
+        let coarse = SystemSetup {
+            monotonic_resolution_ns: Some(10_000_000),
+            tick_ns: Some(10_000_000),
+            ..Default::default()
+        };
+        r.risks = find(Some(&coarse), &[], &[]);
+        let failed = run(&r, &rules).unwrap();
+        assert_eq!(
+            failed,
+            [
+                "no_risky_settings: risks is 1",
+                "no_high_res_timers=0: no_high_res_timers is 1"
+            ]
+        );
     }
 }

@@ -348,7 +348,10 @@ pub struct ReportArgs {
     /// A rule the recording must pass, for CI gating (repeatable); exit code 1 names each
     /// rule that failed. Rules: `drops=0`, `drops<=N`, `lost_events=0`, `lost_wakeups=0`,
     /// `timer_p99<DURATION` (e.g. `timer_p99<2ms`), `wakeup_p99<DURATION`,
-    /// `resume<DURATION` (every cycle's resume), `probes_alive`, `counters_agree`.
+    /// `resume<DURATION` (every cycle's resume), `probes_alive`, `counters_agree`,
+    /// `no_risky_settings` (no risk in the report's summary), or one risk rule by name:
+    /// `blocking_read_no_timeout=0`, `no_flow_control_fast_line=0`, `jiffies_clocksource=0`,
+    /// `no_high_res_timers=0`, `mem_sleep_not_deep=0`, `port_cannot_wake=0`.
     #[arg(long = "check", value_name = "RULE")]
     pub checks: Vec<String>,
 }

@@ -329,6 +329,16 @@ pub const SERIAL_HOOKS: &[SerialHook] = &[
             },
         ],
     },
+    SerialHook {
+        name: "serial:termios",
+        purpose: "line settings changed (tcsetattr, stty): by whom, and to what",
+        targets: &[SerialTarget {
+            function: "tty_set_termios",
+            btf: &[FEntry("termios_fentry"), FExit("termios_fexit")],
+            kprobe: &[KProbe("termios_kprobe"), KRetProbe("termios_kretprobe")],
+            kprobe_args: 1,
+        }],
+    },
 ];
 
 /// Hook families `record --hooks` can select: tracepoint categories, and `serial`.

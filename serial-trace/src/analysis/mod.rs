@@ -36,6 +36,8 @@ pub(crate) mod causes;
 mod liveness;
 pub mod model;
 mod pm_state;
+pub(crate) mod port_settings;
+pub(crate) mod risks;
 pub(crate) mod serial;
 pub(crate) mod suspend;
 pub(crate) mod timeline;
@@ -254,7 +256,7 @@ impl Pass {
         let trailer = self.trailer.take();
         let no_end = Vec::new();
         let in_cycles = self.serial.take_in_cycles();
-        let (ports, mut drops, readers, port_series) = self.serial.finish(
+        let (mut ports, mut drops, readers, port_series) = self.serial.finish(
             &header.probes,
             &header.ports_start,
             &header.ports_attached,
@@ -262,6 +264,7 @@ impl Pass {
             &self.misses,
             self.misses_counted,
         );
+        port_settings::attach_setups(&mut ports, &header.port_setups);
         let wake_log = self.timers.wake_log.take().unwrap_or_default();
         let wakeup_series = std::mem::take(&mut self.timers.wake_series);
         let lost_wakeups = self.timers.take_lost();
@@ -276,6 +279,7 @@ impl Pass {
             }
         }
         causes::attribute(&mut drops, &ports, &readers, &suspend_cycles);
+        let risks = risks::find(header.system.as_ref(), &ports, &suspend_cycles);
         let report = Report {
             schema: SCHEMA.to_string(),
             kernel: KernelInfo {
@@ -285,6 +289,7 @@ impl Pass {
                 hostname: header.hostname,
             },
             system: header.system,
+            risks,
             trace: trace_info(
                 header.tool,
                 header.start.realtime_ns,

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 
 // Every type the model holds, so that a reader of the JSON (the VM checks) can name it.
 pub use super::liveness::Liveness;
+pub use super::port_settings::{Setting, SettingsChange};
+pub use super::risks::{Risk, RiskRule};
 pub use super::serial::{DropCause, LostIn};
 pub use super::serial::{DropWindow, KernelCounters, PortReport, ReaderReport};
 pub use super::suspend::{
@@ -18,7 +20,7 @@ pub use super::timers::{
     Clock, Drift, GroupRow, LostWakeup, Percentiles, PhaseSplit, PhaseStats, SpanningClock,
     TimerSummary, WakeCause, WakeRecord, WakeupSummary,
 };
-pub use crate::trace::Counters;
+pub use crate::trace::{Counters, Parity, PortHolder, PortSetup, Termios};
 
 names! {
     /// How the trace file ended.
@@ -45,6 +47,10 @@ pub struct Report {
     /// recorded before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<crate::trace::SystemSetup>,
+    /// Risky settings: system and port configurations under which bytes are lost or sleeps
+    /// wake late, each with its evidence (absent when none was found).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risks: Vec<Risk>,
     pub trace: TraceInfo,
     /// From the start of the recording to its end (or last event), on CLOCK_BOOTTIME.
     pub duration_ns: u64,

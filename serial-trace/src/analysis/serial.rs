@@ -49,6 +49,13 @@ pub struct PortReport {
     pub kernel_counters: KernelCounters,
     /// Observed vs kernel disagreements, each with its likely reason.
     pub disagreements: Vec<String>,
+    /// How the port was configured when recording began (absent in older traces).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<crate::trace::PortSetup>,
+    /// Its line settings after each change made while recording, in time order, and as the
+    /// recorder read them at the stop.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings_changes: Vec<super::port_settings::SettingsChange>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -273,6 +280,12 @@ impl SerialStats {
             kind::SERIAL_READ => self.on_read(ev),
             kind::SERIAL_COUNTERS => self.on_counters(ev),
             kind::SERIAL_THROTTLE => self.on_throttle(ev),
+            kind::SERIAL_TERMIOS => {
+                let acc = port_acc(&mut self.ports, &name_of(ev));
+                acc.report
+                    .settings_changes
+                    .push(super::port_settings::change_of(ev));
+            }
             _ => {}
         }
     }

@@ -39,7 +39,8 @@ use crate::kernel::prog_stats::prog_stats;
 use crate::kernel::sysinfo;
 use crate::ports::{self, CounterPoller, PollSample, PortInfo};
 use crate::trace::{
-    Header, LossRecord, PortSnapshot, ProbeRecord, Symbol, TraceWriter, Trailer, trim_nul,
+    Header, LossRecord, PortSetup, PortSnapshot, ProbeRecord, Symbol, TraceWriter, Trailer,
+    trim_nul,
 };
 use status::{Counters, Status, say};
 use syncer::Syncer;
@@ -142,7 +143,16 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         );
     }
 
-    let header = header(&loaded, &opts, ports_start, ports_attached, port_names);
+    // after the hooks: a later change of a port's settings is then a `serial:termios` event
+    let port_setups = ports::port_setups(&counted);
+    let header = header(
+        &loaded,
+        &opts,
+        ports_start,
+        ports_attached,
+        port_names,
+        port_setups,
+    );
     // With the suspend/resume phases seen, the hot programs may leave the boot clock out
     // (`CLOCKS_MAP`): set before the window opens, so no event of the recording misses it.
     if loaded
@@ -274,6 +284,7 @@ fn header(
     ports_start: Vec<PortSnapshot>,
     ports_attached: Vec<PortSnapshot>,
     port_names: Vec<String>,
+    port_setups: Vec<PortSetup>,
 ) -> Header {
     Header {
         tool: format!("serial-trace {}", env!("CARGO_PKG_VERSION")),
@@ -291,6 +302,7 @@ fn header(
         filter_comms: opts.comm.clone(),
         filter_command_tree: opts.command_tree,
         system: Some(crate::kernel::system_setup::system_setup()),
+        port_setups,
         probes: loaded.probes.clone(),
         ports_start,
         ports_attached,
@@ -669,6 +681,7 @@ impl<'o> Session<'o> {
         let tail = self
             .drain(None)
             .and_then(|_| self.flush_drop_runs())
+            .and_then(|_| self.write_termios_at_stop(&end))
             .and_then(|_| self.checkpoint());
         if failure.is_none() {
             if let Err(e) = tail {
@@ -788,6 +801,34 @@ impl<'o> Session<'o> {
             ev.args[a::INTERVAL_NS] = s.interval_ns;
             let n = s.port.len().min(ev.text[0].len() - 1);
             ev.text[0][..n].copy_from_slice(&s.port.as_bytes()[..n]);
+            self.counters.events += 1;
+            self.writer
+                .push(&ev)
+                .with_context(|| format!("writing {}", self.opts.output.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The line settings of every traced port somebody holds open now, as `serial:termios`
+    /// events stamped with the stop: a change made while recording shows even where the
+    /// kernel hook could not attach (then without who made it).
+    fn write_termios_at_stop(&mut self, end: &crate::trace::ClockAnchor) -> Result<()> {
+        use serial_trace_common::arg::serial_termios as a;
+        let names: Vec<String> = self.counted.iter().map(|p| p.name.clone()).collect();
+        for (name, t) in ports::held_termios(&names) {
+            let mut ev = Event::ZERO;
+            ev.kind = kind::SERIAL_TERMIOS;
+            ev.mono_ns = end.mono_ns;
+            ev.boot_ns = end.boot_ns;
+            ev.cpu = u16::MAX;
+            ev.args[a::IFLAG_OFLAG] = u64::from(t.iflag) | u64::from(t.oflag) << 32;
+            ev.args[a::CFLAG_LFLAG] = u64::from(t.cflag) | u64::from(t.lflag) << 32;
+            ev.args[a::VTIME_VMIN] = u64::from(t.vtime) | u64::from(t.vmin) << 8;
+            ev.args[a::ISPEED] = u64::from(t.ispeed);
+            ev.args[a::OSPEED] = u64::from(t.ospeed);
+            ev.args[a::SOURCE] = a::SOURCE_AT_STOP;
+            let n = name.len().min(ev.text[0].len() - 1);
+            ev.text[0][..n].copy_from_slice(&name.as_bytes()[..n]);
             self.counters.events += 1;
             self.writer
                 .push(&ev)

@@ -554,6 +554,35 @@ fn serial_ports(page: &mut Page<'_>) {
         page.h3("Flow control");
         page.table(&["port", "throttling"], &throttled);
     }
+    let setups: Vec<Vec<Cell>> = r
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let s = p.setup.as_ref()?;
+            Some(vec![
+                text(&p.name),
+                text(super::settings::device_words(s)),
+                text(super::settings::start_words(s)),
+            ])
+        })
+        .collect();
+    if !setups.is_empty() {
+        page.h3("Configuration when recording began");
+        page.table(&["port", "device", "line settings"], &setups);
+    }
+    let changes: Vec<Vec<Cell>> = r
+        .ports
+        .iter()
+        .flat_map(|p| {
+            p.settings_changes
+                .iter()
+                .map(|c| vec![text(&p.name), text(super::settings::change_words(c))])
+        })
+        .collect();
+    if !changes.is_empty() {
+        page.h3("Line settings changed while recording");
+        page.table(&["port", "when, who, what"], &changes);
+    }
     let rows: Vec<Vec<Cell>> = r
         .ports
         .iter()

@@ -11,6 +11,7 @@
 
 mod html;
 mod perfetto;
+mod settings;
 mod summary;
 mod svg;
 mod text;

@@ -67,6 +67,10 @@ pub fn lines(r: &Report) -> Vec<Line> {
     }
     lines.extend(r.suspend_cycles.iter().map(cycle_line));
     lines.extend(loss_lines(r));
+    lines.extend(r.risks.iter().map(|risk| Line {
+        warn: true,
+        text: super::settings::risk_line(risk),
+    }));
     lines
 }
 

@@ -529,6 +529,14 @@ fn port_rows(o: &mut String, p: &PortReport, color: bool) {
     if let Some(t) = super::summary::throttle_clause(p) {
         let _ = writeln!(o, "  {:<10} {t}", "");
     }
+    if let Some(s) = &p.setup {
+        use super::settings::{device_words, start_words};
+        let _ = writeln!(o, "  {:<10} device: {}", "", device_words(s));
+        let _ = writeln!(o, "  {:<10} at start: {}", "", start_words(s));
+    }
+    for c in &p.settings_changes {
+        let _ = writeln!(o, "  {:<10} {}", "", super::settings::change_words(c));
+    }
     if let Some(d) = &p.kernel_counters.delta {
         let _ = writeln!(
             o,

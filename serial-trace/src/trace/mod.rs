@@ -10,6 +10,7 @@
 
 mod counters;
 mod events;
+mod port_setup;
 mod reader;
 mod setup;
 mod varint;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use counters::{Counters, PortSnapshot};
 
 pub use events::trim_nul;
+pub use port_setup::{Parity, PortHolder, PortSetup, Termios, flags as termios_flags};
 pub use reader::{Frame, OwnedFrame, ReadEnd, TraceReader};
 pub use setup::{SystemSetup, sysfs_choice};
 pub use writer::TraceWriter;
@@ -144,6 +146,9 @@ pub struct Header {
     /// The system settings the recording ran under (absent in traces before they were kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<SystemSetup>,
+    /// How each traced port was configured when recording began (absent in older traces).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_setups: Vec<PortSetup>,
     pub probes: Vec<ProbeRecord>,
     /// Addresses of the timer callbacks that wake the task that armed the timer.
     #[serde(default)]
@@ -257,6 +262,7 @@ pub(crate) fn sample_header() -> Header {
         filter_comms: vec![],
         filter_command_tree: false,
         system: None,
+        port_setups: Vec::new(),
         probes: vec![ProbeRecord {
             name: "timer:hrtimer_start".into(),
             kind: Some(1),

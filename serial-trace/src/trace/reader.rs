@@ -517,6 +517,7 @@ fn placeholder_header() -> Header {
         filter_comms: vec![],
         filter_command_tree: false,
         system: None,
+        port_setups: Vec::new(),
         probes: Vec::new(),
         wake_functions: Vec::new(),
         task_callbacks: Vec::new(),

@@ -2435,8 +2435,11 @@ pub fn typed(partial: &Value) -> Report {
             (Value::Object(b), Value::Object(_)) if b.is_empty() => partial.clone(),
             (Value::Object(mut b), Value::Object(p)) => {
                 // fields the model leaves out of its JSON while empty (`None`, `[]`, `{}`)
-                const OMITTED_WHEN_EMPTY: [&str; 7] = [
+                const OMITTED_WHEN_EMPTY: [&str; 10] = [
                     "system",
+                    "risks",
+                    "setup",
+                    "settings_changes",
                     "pid",
                     "tid",
                     "ran_in_freezer_late_ns",

@@ -10,6 +10,7 @@ mod cyclictest;
 mod guest;
 mod kernels;
 mod pm_witness;
+mod port_settings;
 mod qemu;
 mod scenarios;
 mod userland;
@@ -462,11 +463,15 @@ fn evaluate(
             continue;
         }
         checks.extend(checks::scenario_checks(sc.id, &report, &f));
+        let config =
+            || std::fs::read_to_string(kernel.vmlinuz.with_file_name("config")).unwrap_or_default();
         if sc.id == "suspend" {
-            let config = std::fs::read_to_string(kernel.vmlinuz.with_file_name("config"))
-                .unwrap_or_default();
-            checks.push(checks::system_setup_check(&report, &f, &config));
+            checks.push(checks::system_setup_check(&report, &f, &config()));
         }
+        if sc.id == "flood-read" {
+            checks.extend(port_settings::checks(&report, &f, &config()));
+        }
+        checks.extend(port_settings::raw_set_check(sc.id, &report, &f));
         // The serial ground truth is about drops; the benchmark's floods and `flood-read` are
         // drained by a reader and drop nothing (one records with the serial path off;
         // `flood-read`'s truth is the diff against `flood`, below); USB-serial's is flow

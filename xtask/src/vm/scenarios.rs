@@ -182,15 +182,27 @@ pub const SCENARIOS: &[Scenario] = &[
     },
     Scenario {
         id: "flood-read",
-        about: "as flood, with a reader draining ttyS1 (the reader fix): `serial-trace diff flood.trace flood-read.trace` must show the drops going away, by the kernel's counts",
+        about: "as flood, with a reader draining ttyS1 (the reader fix): `serial-trace diff flood.trace flood-read.trace` must show the drops going away, by the kernel's counts; the port set to 115200 raw VMIN 1 VTIME 0 without flow control and held open before recording, then changed by stty to VMIN 0 VTIME 5 while recording",
         body: r#"
     reader_flood 2000000
+    # a change while recording, by a program this project did not write (after the flood: a
+    # reader under VMIN 0 takes a quiet moment for the end of the file)
+    stty -F /dev/$PORT min 0 time 5 & CH=$!; wait $CH
+    fact settings_changed_by=$CH settings_end=$(stty -F /dev/$PORT -g)
+    # the holder outlives the recorder, whose stop reads the settings of the ports in use
+    (while kill -0 $REC 2>/dev/null; do sleep 0.5; done; kill $SETTINGS_HOLD) &
     fact rtc_cycles=0 pm_test_cycles=0
 "#,
         record_args: "",
         in_matrix: true,
         python: false,
-        prepare: "",
+        // known settings, and a holder, before the recorder starts: the header's reading
+        prepare: r#"
+    stty -F /dev/$PORT 115200 raw -echo -ixon -ixoff -crtscts min 1 time 0
+    sleep 100000 < /dev/$PORT & SETTINGS_HOLD=$!
+    d=/sys/class/tty/$PORT
+    fact settings_start=$(stty -F /dev/$PORT -g) settings_holder=$SETTINGS_HOLD \
+        port_irq=$(cat $d/irq) port_fifo=$(cat $d/xmit_fifo_size) port_wakeup=$(cat $d/power/wakeup 2>/dev/null || echo none)"#,
         on_kernels: OnKernels::Only(&["6.12", "arm64-6.12"]),
     },
     Scenario {
@@ -429,7 +441,12 @@ counter() {
         echo ${v:-0} ;;
     esac
 }
-serial_raw() { stty -F $1 raw -echo -ixon -ixoff -crtscts; }
+# serial_raw DEVICE: raw, no echo, no flow control, by busybox's stty (its pid a fact: the
+# change is checked in the trace with the task that made it)
+serial_raw() {
+    stty -F $1 raw -echo -ixon -ixoff -crtscts & RAW_BY=$!; wait $RAW_BY
+    fact raw_set_by=$RAW_BY
+}
 # mem_cycle SECONDS: one real `echo mem` cycle woken by the RTC alarm: S3 where mem_sleep is
 # deep (x86), suspend-to-idle where it is s2idle (arm64 virt)
 mem_cycle() {
