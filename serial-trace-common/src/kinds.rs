@@ -84,6 +84,10 @@ impl Filter {
     /// Expiry/cancel of a timer (runs in interrupt context, so the current task says nothing):
     /// recorded when arg 0, the timer address, was armed by a matching task.
     pub const TRACKED: u8 = 2;
+    /// The UART's interrupt and the line discipline's work item: recorded only for a value
+    /// in the `MATCH` map — the IRQ (slot 0) of a traced port, or the work function (slot 1)
+    /// `flush_to_ldisc`.
+    pub const MATCHED: u8 = 5;
 }
 
 /// Static description of one kind.
@@ -141,6 +145,18 @@ pub mod kind {
     /// A port's line settings as the kernel holds them after a `tcsetattr` (any `TCSETS*`
     /// ioctl: the program's own, or `stty`), or as the recorder read them at the stop.
     pub const SERIAL_TERMIOS: u16 = 29;
+    /// `irq:irq_handler_entry` of a traced port's IRQ: no event, the CPU keeps the time.
+    pub const IRQ_HANDLER_ENTRY: u16 = 30;
+    /// `irq:irq_handler_exit` of a traced port's IRQ: how long its handler ran.
+    pub const IRQ_HANDLER_EXIT: u16 = 31;
+    /// `workqueue:workqueue_queue_work` of `flush_to_ldisc` (a flip buffer push): no event,
+    /// the time is kept per work item.
+    pub const WORKQUEUE_QUEUE_WORK: u16 = 32;
+    /// `workqueue:workqueue_execute_start` of `flush_to_ldisc`: no event, the time is kept.
+    pub const WORKQUEUE_EXECUTE_START: u16 = 33;
+    /// `workqueue:workqueue_execute_end` of `flush_to_ldisc`: how long the pushed bytes
+    /// waited for the line discipline, and how long it ran.
+    pub const WORKQUEUE_EXECUTE_END: u16 = 34;
 }
 
 /// Category of the serial data path kinds: their programs hook kernel functions (fentry/fexit
@@ -282,6 +298,29 @@ pub mod arg {
         /// Written by the recorder at a clean stop: the settings of every traced port somebody
         /// held open then (so a change is visible even where the hook could not attach).
         pub const SOURCE_AT_STOP: u64 = 1;
+    }
+    /// `irq_handler_exit` of a traced port's IRQ (the event is stamped at the exit; the task
+    /// is whichever was interrupted, so none is recorded).
+    pub mod irq_handler_exit {
+        pub const IRQ: usize = 0;
+        /// `irqreturn_t`: 1 handled, 0 not this device's.
+        pub const RET: usize = 1;
+        /// Derived: from the handler's entry to its exit (CLOCK_MONOTONIC).
+        pub const HANDLER_NS: usize = 2;
+    }
+    /// `workqueue_execute_end` of `flush_to_ldisc`; the task is the kworker that ran it. Text 0
+    /// is the port's tty name (empty while no tty is open on it).
+    pub mod workqueue_execute_end {
+        /// The work item: `&tty_port->buf.work`.
+        pub const WORK: usize = 0;
+        pub const FUNCTION: usize = 1;
+        /// Derived: from the work's queueing (the flip buffer push) to the start of its run;
+        /// 0 when the queueing was not seen (before recording, or its state evicted).
+        pub const DELAY_NS: usize = 2;
+        /// Derived: how long the run took (CLOCK_MONOTONIC).
+        pub const RUN_NS: usize = 3;
+        /// Derived: 1 when the queueing was seen (`DELAY_NS` is meaningful).
+        pub const QUEUED: usize = 4;
     }
     /// `serial:counters`: deltas of the kernel's counters since the previous sample.
     pub mod serial_counters {
@@ -622,6 +661,57 @@ pub const KINDS: &[KindInfo] = &[
         ],
         texts: PORT_TEXT,
         filter: Filter::ALWAYS,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::IRQ_HANDLER_ENTRY,
+        category: "irq",
+        name: "irq_handler_entry",
+        args: &[req("irq")],
+        texts: &[],
+        filter: Filter::MATCHED,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::IRQ_HANDLER_EXIT,
+        category: "irq",
+        name: "irq_handler_exit",
+        args: &[req("irq"), req("ret"), derived("handler_ns")],
+        texts: &[],
+        filter: Filter::MATCHED,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::WORKQUEUE_QUEUE_WORK,
+        category: "workqueue",
+        name: "workqueue_queue_work",
+        args: &[req("work"), req("function")],
+        texts: &[],
+        filter: Filter::MATCHED,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::WORKQUEUE_EXECUTE_START,
+        category: "workqueue",
+        name: "workqueue_execute_start",
+        args: &[req("work"), req("function")],
+        texts: &[],
+        filter: Filter::MATCHED,
+        role: Role::NONE,
+    },
+    KindInfo {
+        id: kind::WORKQUEUE_EXECUTE_END,
+        category: "workqueue",
+        name: "workqueue_execute_end",
+        args: &[
+            req("work"),
+            req("function"),
+            derived("delay_ns"),
+            derived("run_ns"),
+            derived("queued"),
+        ],
+        texts: PORT_TEXT,
+        filter: Filter::MATCHED,
         role: Role::NONE,
     },
 ];

@@ -24,7 +24,7 @@ pub const TEXT_LEN: usize = 32;
 /// `TASK_COMM_LEN` in the kernel.
 pub const COMM_LEN: usize = 16;
 /// Size of the [`HookSpec`] table; every kind id is an index into it.
-pub const MAX_KINDS: usize = 32;
+pub const MAX_KINDS: usize = 40;
 
 /// Name of the ring buffer map that carries [`Event`]s.
 pub const EVENTS_MAP: &str = "EVENTS";
@@ -80,6 +80,25 @@ pub const OWNER_MAP: &str = "OWNER";
 pub const PENDING_MAP: &str = "PENDING";
 /// Hash of the tgids of `record -- CMD`'s process tree (`TaskFilter::tree`).
 pub const TREE_MAP: &str = "TREE";
+/// Hash of the values the port timing hooks count (`Filter::MATCHED`): the traced ports' IRQ
+/// numbers and the address of `flush_to_ldisc`.
+pub const MATCH_MAP: &str = "MATCH";
+/// Values `MATCH_MAP` holds at most.
+pub const MAX_MATCH: u32 = 64;
+
+/// A `flush_to_ldisc` work item's times (`WORK_TIMES`; 0: not seen). A push while the work
+/// runs queues it again at once (the kernel clears its pending bit before running it), so
+/// the next run's queueing is kept apart from the running one's.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkTimes {
+    /// When it was queued for its next run (a flip buffer push).
+    pub queued_ns: u64,
+    /// When the run under way was queued, and when it started.
+    pub run_queued_ns: u64,
+    pub started_ns: u64,
+}
+
 /// Processes `TREE_MAP` holds at most; a fork past that is counted as refused (`state_counts`).
 pub const MAX_TREE_PROCESSES: u32 = 8192;
 
@@ -176,10 +195,13 @@ pub struct SerialConfig {
     /// ([`TTY_DRIVER_TYPE_SERIAL`]), not for the pseudo-terminals every shell prompt resets.
     pub tty_struct_driver: u32,
     pub tty_driver_type: u32,
+    /// `offsetof(struct tty_port, buf.work)`: a `flush_to_ldisc` work item is that far into
+    /// its port (the port timing hooks name the port of each line discipline run).
+    pub tty_port_buf_work: u32,
     /// NUL-padded tty names to record (`record --port`).
     pub ports: [[u8; PORT_NAME_LEN]; MAX_PORT_FILTER],
 }
-const _: () = assert!(size_of::<SerialConfig>() == 160);
+const _: () = assert!(size_of::<SerialConfig>() == 164);
 
 /// `TTY_DRIVER_TYPE_SERIAL` (`tty_driver.type` of serial_core and USB-serial ports).
 pub const TTY_DRIVER_TYPE_SERIAL: u64 = 3;
@@ -292,7 +314,7 @@ pub const STATE_COUNTS_MAP: &str = "STATE_COUNTS";
 
 pub mod state_counts {
     /// The LRU state maps, by index, and what losing an entry of each costs.
-    pub const MAPS: [(&str, &str); 6] = [
+    pub const MAPS: [(&str, &str); 7] = [
         (
             "TRACKED",
             "a filtered task's timer no longer recognized at its expiry",
@@ -315,6 +337,10 @@ pub mod state_counts {
             "TREE",
             "a process of the command's tree not followed: its timers not recorded",
         ),
+        (
+            "WORK_TIMES",
+            "a line discipline run whose wait is not known (its flip buffer push forgotten)",
+        ),
     ];
     /// What losing an entry of map `name` costs ("" for a name not listed).
     pub fn cost(name: &str) -> &'static str {
@@ -326,6 +352,7 @@ pub mod state_counts {
     pub const LAST_WOKEN: u32 = 3;
     pub const CALLS: u32 = 4;
     pub const TREE: u32 = 5;
+    pub const WORK_TIMES: u32 = 6;
     /// Keys added.
     pub const ADDED: u32 = 0;
     /// Keys removed.
@@ -608,4 +635,5 @@ mod pod {
     unsafe impl aya::Pod for super::SerialConfig {}
     unsafe impl aya::Pod for super::CallState {}
     unsafe impl aya::Pod for super::DropRun {}
+    unsafe impl aya::Pod for super::WorkTimes {}
 }

@@ -28,12 +28,12 @@ use serial_trace_common::{
 /// Load-time description of every hook, indexed by kind id, for the classic tracepoint
 /// programs (userspace: tracefs formats).
 #[unsafe(no_mangle)]
-static SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
+pub(crate) static SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
 
 /// The same for the raw tracepoint programs (userspace: the tracepoints' prototypes and the
 /// layouts of the structs they pass, from BTF).
 #[unsafe(no_mangle)]
-static RAW_SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
+pub(crate) static RAW_SPECS: [HookSpec; MAX_KINDS] = [HookSpec::EMPTY; MAX_KINDS];
 
 /// Load-time task filter of `record --pid/--comm`.
 #[unsafe(no_mangle)]
@@ -324,6 +324,12 @@ impl Stamp {
         }
     }
 
+    /// CLOCK_MONOTONIC of the stamp.
+    #[inline(always)]
+    pub fn mono_ns(&self) -> u64 {
+        self.mono_ns
+    }
+
     /// Now, if now is inside the recording window; `None` before it opens and once it closed.
     /// The boot clock is 0 (left out, see `CLOCKS`) when `elide_boot` and its offset is
     /// constant.
@@ -408,6 +414,28 @@ pub fn lru_add<K, V: Copy>(lru: &LruHashMap<K, V>, map: u32, key: &K, value: V) 
     }
 }
 
+/// The entry of `key` in LRU state map `map`, added (as `V::default()`, counted) when absent:
+/// two CPUs adding it at once both get the one entry, each then writing only its own fields.
+#[inline(always)]
+pub fn lru_entry<K, V: Copy + Default>(
+    lru: &LruHashMap<K, V>,
+    map: u32,
+    key: &K,
+) -> Option<*mut V> {
+    if let Some(p) = lru.get_ptr_mut(key) {
+        return Some(p);
+    }
+    match lru.insert(key, V::default(), u64::from(BPF_NOEXIST)) {
+        Ok(()) => count_state(map, state_counts::ADDED),
+        Err(NEG_EEXIST) => {}
+        Err(_) => {
+            count_state(map, state_counts::FAILED);
+            return None;
+        }
+    }
+    lru.get_ptr_mut(key)
+}
+
 /// Removes `key` from LRU state map `map`, counting the removal.
 #[inline(always)]
 pub fn lru_remove<K, V>(lru: &LruHashMap<K, V>, map: u32, key: &K) {
@@ -431,7 +459,7 @@ pub struct Spec {
 
 impl Spec {
     #[inline(always)]
-    fn of(table: &'static [HookSpec; MAX_KINDS], kind: u16) -> Option<Self> {
+    pub(crate) fn of(table: &'static [HookSpec; MAX_KINDS], kind: u16) -> Option<Self> {
         let hook = table.get(kind as usize)?;
         // SAFETY: plain loads from a static.
         unsafe {
@@ -444,7 +472,7 @@ impl Spec {
     }
 
     #[inline(always)]
-    fn field(&self, i: usize) -> FieldSpec {
+    pub(crate) fn field(&self, i: usize) -> FieldSpec {
         match self.hook.fields.get(i) {
             // SAFETY: a plain load from a static.
             Some(f) => unsafe { core::ptr::read_volatile(f) },
@@ -488,14 +516,14 @@ static HEAD: PerCpuArray<[u8; HEAD_LEN]> = PerCpuArray::with_max_entries(1, 0);
 /// A tracepoint record whose first [`HEAD_LEN`] bytes were copied once: each field is then a
 /// plain load instead of a `bpf_probe_read_kernel` call (8 helper calls → 1 for
 /// `hrtimer_start`). Fields past the copy are read from the record itself.
-struct Record<'a> {
+pub(crate) struct Record<'a> {
     ctx: &'a TracePointContext,
     head: *const u8,
 }
 
 impl<'a> Record<'a> {
     #[inline(always)]
-    fn new(ctx: &'a TracePointContext) -> Option<Self> {
+    pub(crate) fn new(ctx: &'a TracePointContext) -> Option<Self> {
         let head = HEAD.get_ptr_mut(0)?;
         // SAFETY: per-CPU scratch, no concurrent user on this CPU; probe reads fault safely.
         unsafe {
@@ -1127,25 +1155,15 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     // The record is cut to the kind's slots (`wire`): its size is a constant of the program.
     let nargs = const { wire::kind_nargs(K) };
     let ntexts = const { wire::kind_ntexts(K) };
-    let Some(mut entry) = EVENTS.reserve_bytes(const { wire::kind_record_len(K) }, 0) else {
-        count(&LOST, 0);
+    let flags = if omit_comm { wire::COMM_OMITTED } else { 0 };
+    let Some(mut entry) = reserve_cut::<K>(&stamp, pid_tgid, comm, flags) else {
         return Err(());
     };
     let base = entry.as_mut_ptr();
     // SAFETY: every write below lies within the reserved, exclusively owned record of
-    // `kind_record_len(K)` bytes (8-aligned, as ring records are): the head, `nargs` slots,
-    // `ntexts` strings. Every byte of it is written (ring memory is not cleared).
+    // `kind_record_len(K)` bytes (8-aligned, as ring records are): after the head, `nargs`
+    // slots, `ntexts` strings. Every byte of it is written (ring memory is not cleared).
     unsafe {
-        base.cast::<wire::Head>().write(wire::Head {
-            mono_ns: stamp.mono_ns,
-            boot_ns: stamp.boot_ns,
-            pid_tgid,
-            kind: K,
-            cpu: bpf_get_smp_processor_id() as u16,
-            shape: const { wire::shape(wire::kind_nargs(K), wire::kind_ntexts(K)) }
-                | if omit_comm { wire::COMM_OMITTED } else { 0 },
-            comm,
-        });
         let args = base.add(wire::HEAD_LEN).cast::<u64>();
         for i in 0..nargs {
             let v = match i {
@@ -1264,6 +1282,70 @@ fn hrtimer_softexpires(timer: u64) -> u64 {
     }
     // SAFETY: probe reads fault safely.
     unsafe { bpf_probe_read_kernel((timer + u64::from(off)) as *const u64) }.unwrap_or(0)
+}
+
+/// Reserves a ring record of kind `K` cut to its slots and writes its head (`shape` with
+/// `flags`); `None`, counted in `LOST`, when the ring is full.
+#[inline(always)]
+fn reserve_cut<const K: u16>(
+    stamp: &Stamp,
+    pid_tgid: u64,
+    comm: [u8; 16],
+    flags: u32,
+) -> Option<RingBufBytes<'static>> {
+    let Some(mut entry) = EVENTS.reserve_bytes(const { wire::kind_record_len(K) }, 0) else {
+        count(&LOST, 0);
+        return None;
+    };
+    // SAFETY: the head lies at the start of the reserved, exclusively owned record.
+    unsafe {
+        entry.as_mut_ptr().cast::<wire::Head>().write(wire::Head {
+            mono_ns: stamp.mono_ns,
+            boot_ns: stamp.boot_ns,
+            pid_tgid,
+            kind: K,
+            cpu: bpf_get_smp_processor_id() as u16,
+            shape: const { wire::shape(wire::kind_nargs(K), wire::kind_ntexts(K)) } | flags,
+            comm,
+        });
+    }
+    Some(entry)
+}
+
+/// Writes a record of kind `K` cut to its slots, `args` in slot order and `text` as its one
+/// text (a kind with none leaves it out), stamped `stamp` (a durations' end: the event's time
+/// is then exactly where the duration ends, whatever ran in between).
+#[inline(always)]
+pub fn write_slots<const K: u16, const N: usize>(
+    stamp: Stamp,
+    pid_tgid: u64,
+    comm: [u8; 16],
+    args: [u64; N],
+    text: &[u8; TEXT_LEN],
+) -> Result<(), ()> {
+    const { assert!(wire::kind_ntexts(K) <= 1 && N <= wire::kind_nargs(K)) };
+    let ntexts = const { wire::kind_ntexts(K) };
+    let nargs = const { wire::kind_nargs(K) };
+    let mut entry = reserve_cut::<K>(&stamp, pid_tgid, comm, 0).ok_or(())?;
+    let base = entry.as_mut_ptr();
+    // SAFETY: every write lies within the reserved record of `kind_record_len(K)` bytes:
+    // after the head, `nargs` slots and `ntexts` texts, each written.
+    unsafe {
+        let slots = base.add(wire::HEAD_LEN).cast::<u64>();
+        for (i, v) in args.iter().enumerate() {
+            slots.add(i).write(*v);
+        }
+        for i in N..nargs {
+            slots.add(i).write(0);
+        }
+        if ntexts == 1 {
+            base.add(wire::record_len(nargs, 0))
+                .cast::<[u8; TEXT_LEN]>()
+                .write(*text);
+        }
+    }
+    submit(entry);
+    Ok(())
 }
 
 /// [`write_event_at`] now, window or not: the serial data path records from attach to detach,

@@ -6,6 +6,7 @@
 #![no_main]
 
 mod emit;
+mod port_timing;
 mod power;
 mod rtc;
 mod sched;

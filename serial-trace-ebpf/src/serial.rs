@@ -34,7 +34,7 @@ use crate::emit::{count, lru_add, lru_remove, read_word, write_event};
 
 /// Load-time struct offsets and port filter (userspace: BTF, `record --port`).
 #[unsafe(no_mangle)]
-static SERIAL: SerialConfig = SerialConfig {
+pub(crate) static SERIAL: SerialConfig = SerialConfig {
     tty_port_itty: 0,
     tty_port_mem_used: 0,
     tty_port_mem_limit: 0,
@@ -59,6 +59,7 @@ static SERIAL: SerialConfig = SerialConfig {
     ktermios_ospeed: 0,
     tty_struct_driver: 0,
     tty_driver_type: 0,
+    tty_port_buf_work: 0,
     ports: [[0; PORT_NAME_LEN]; MAX_PORT_FILTER],
 };
 
@@ -178,10 +179,23 @@ fn int_count(raw: u64) -> u64 {
 }
 
 /// Reads the name of `tty` into `name`; whether `record --port` lets the tty through.
+/// The tty name of the port whose `flush_to_ldisc` work item is `work` (empty while no tty is
+/// open on it); false when `record --port` leaves the port out.
+#[inline(always)]
+pub(crate) fn work_port_name(work: u64, name: &mut [u8; TEXT_LEN]) -> bool {
+    let off = u64::from(cfg!(tty_port_buf_work));
+    let tty = if off == 0 || work < off {
+        0
+    } else {
+        read_word(work - off, cfg!(tty_port_itty), cfg!(ptr_size))
+    };
+    tty_name(tty, name)
+}
+
 // Explicit index loops: slice comparison would become a `memcmp` call, which BPF lacks.
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-fn tty_name(tty: u64, name: &mut [u8; TEXT_LEN]) -> bool {
+pub(crate) fn tty_name(tty: u64, name: &mut [u8; TEXT_LEN]) -> bool {
     if tty != 0 {
         // SAFETY: probe reads fault safely; a failed read leaves the name empty.
         let _ = unsafe {

@@ -23,8 +23,10 @@ pub fn format_event(ev: &Event) -> String {
         Some(k) => {
             line.push_str(k.name);
             for (i, a) in k.args.iter().enumerate() {
-                // serial kinds hold counts and times: decimal, except kernel addresses
-                if k.is_tracepoint() || matches!(a.name, "port" | "tty") {
+                // serial kinds hold counts and times: decimal, except kernel addresses; so do
+                // the durations the port timing hooks derive, and an IRQ's number
+                let count = a.name.ends_with("_ns") || matches!(a.name, "irq" | "ret" | "queued");
+                if (k.is_tracepoint() && !count) || matches!(a.name, "port" | "tty") {
                     line.push_str(&format!(" {}={:#x}", a.name, ev.args[i]));
                 } else {
                     line.push_str(&format!(" {}={}", a.name, ev.args[i]));

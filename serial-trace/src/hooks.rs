@@ -349,6 +349,15 @@ pub fn family_selected(selected: &[String], family: &str) -> bool {
     selected.is_empty() || selected.iter().any(|s| s == family)
 }
 
+/// The `--hooks` family of a tracepoint category: the UART's interrupt and the line
+/// discipline's work item (`irq`, `workqueue`) time the serial path, so `serial` selects them.
+pub fn family_of(category: &str) -> &str {
+    match category {
+        "irq" | "workqueue" => "serial",
+        c => c,
+    }
+}
+
 impl SerialHook {
     /// The targets the running kernel has, or why none is usable.
     pub fn existing_targets(&self, syms: &Kallsyms) -> Result<Vec<&SerialTarget>, String> {

@@ -114,6 +114,32 @@ pub fn raw_programs(kind: u16) -> &'static [RawProgram] {
             program: "sched_waking_raw",
             reads: &["struct task_struct *"],
         }],
+        kind::IRQ_HANDLER_ENTRY => one!("irq_handler_entry_raw", &["int"]),
+        kind::IRQ_HANDLER_EXIT => one!(
+            "irq_handler_exit_raw",
+            &["int", "struct irqaction *", "int"],
+        ),
+        // `req_cpu` is an `unsigned int` on 5.10, an `int` on 6.18
+        kind::WORKQUEUE_QUEUE_WORK => &[
+            RawProgram {
+                program: "workqueue_queue_work_raw",
+                reads: &["int", "struct pool_workqueue *", "struct work_struct *"],
+            },
+            RawProgram {
+                program: "workqueue_queue_work_raw",
+                reads: &[
+                    "unsigned int",
+                    "struct pool_workqueue *",
+                    "struct work_struct *",
+                ],
+            },
+        ],
+        kind::WORKQUEUE_EXECUTE_START => {
+            one!("workqueue_execute_start_raw", &["struct work_struct *"])
+        }
+        kind::WORKQUEUE_EXECUTE_END => {
+            one!("workqueue_execute_end_raw", &["struct work_struct *"])
+        }
         _ => &[],
     }
 }
@@ -327,6 +353,20 @@ fn fill(btf: &Btf, kind: &KindInfo, nargs: usize, spec: &mut HookSpec) -> Result
         kind::HRTIMER_EXPIRE_EXIT | kind::HRTIMER_CANCEL => {
             f[0] = direct(0, ptr, false);
         }
+        kind::IRQ_HANDLER_ENTRY => f[0] = direct(0, 4, true),
+        kind::IRQ_HANDLER_EXIT => {
+            use arg::irq_handler_exit as a;
+            f[a::IRQ] = direct(0, 4, true);
+            f[a::RET] = direct(2, 4, true);
+        }
+        kind::WORKQUEUE_QUEUE_WORK => {
+            f[slot("work")] = direct(2, ptr, false);
+            f[slot("function")] = member(btf, 2, "work_struct", "func", false)?;
+        }
+        kind::WORKQUEUE_EXECUTE_START | kind::WORKQUEUE_EXECUTE_END => {
+            f[slot("work")] = direct(0, ptr, false);
+            f[slot("function")] = member(btf, 0, "work_struct", "func", false)?;
+        }
         kind::SCHED_SWITCH => {
             use arg::sched_switch as a;
             f[a::NEXT_PID] = member(btf, 2, "task_struct", "pid", true)?;
@@ -400,7 +440,7 @@ mod tests {
                 Err(e) => panic!("{}: {e}", k.name),
             }
         }
-        assert_eq!(planned, 15);
+        assert_eq!(planned, 20);
     }
 
     #[test]

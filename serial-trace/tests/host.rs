@@ -1190,6 +1190,119 @@ fn the_header_keeps_this_machines_timer_and_power_settings() {
     );
 }
 
+/// The interrupts `/proc/interrupts` counted for `irq`, summed over the CPUs.
+fn irq_count(irq: u32) -> u64 {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap();
+    let head = format!("{irq}:");
+    let line = text
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(head.as_str()))
+        .unwrap_or_else(|| panic!("IRQ {irq} not in /proc/interrupts"));
+    line.split_whitespace()
+        .skip(1)
+        .map_while(|w| w.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn every_interrupt_of_the_uart_the_kernel_counts_is_a_handler_run_in_the_trace() {
+    /// `TIOCM_LOOP` (asm-generic termios.h; not in the libc crate): the UART's loopback mode.
+    const TIOCM_LOOP: libc::c_int = 0x8000;
+    // this machine's 16550A (the VM's console UART), put in loopback mode: what it sends it
+    // receives, so its interrupt handler and the line discipline's work item both run (the
+    // serial hooks do not attach here, the irq and workqueue tracepoints do)
+    const PORT: &str = "ttyS0";
+    const BYTES: usize = 5 * 64;
+    let irq: u32 = std::fs::read_to_string(format!("/sys/class/tty/{PORT}/irq"))
+        .expect("a 16550A at ttyS0 on this machine")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(irq > 0, "{PORT} has no IRQ");
+    let out = tmp("uart-irq.trace");
+    let mut rec = record(&["--quiet", "--hooks", "serial", "--port", PORT], &out).spawn_guarded();
+    wait_for_header(&out);
+    let before = irq_count(irq);
+    let got = {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut tty = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(format!("/dev/{PORT}"))
+            .unwrap();
+        let fd = tty.as_raw_fd();
+        // SAFETY: termios calls on an open tty with a valid termios to fill and apply.
+        let saved = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(fd, &mut t), 0);
+            let saved = t;
+            // raw: an echo would send every received byte round the loop again
+            libc::cfmakeraw(&mut t);
+            assert_eq!(libc::tcsetattr(fd, libc::TCSANOW, &t), 0);
+            let loop_bit: libc::c_int = TIOCM_LOOP;
+            assert_eq!(libc::ioctl(fd, libc::TIOCMBIS, &loop_bit), 0);
+            saved
+        };
+        let mut got = 0;
+        let mut buf = [0u8; 512];
+        for _ in 0..5 {
+            tty.write_all(&[b'.'; 64]).unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let t = Instant::now();
+        while got < BYTES && t.elapsed() < Duration::from_secs(3) {
+            match tty.read(&mut buf) {
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => panic!("reading {PORT}: {e}"),
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            let loop_bit: libc::c_int = TIOCM_LOOP;
+            libc::ioctl(fd, libc::TIOCMBIC, &loop_bit);
+            libc::tcsetattr(fd, libc::TCSANOW, &saved);
+        }
+        got
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let counted = irq_count(irq) - before;
+    unsafe { libc::kill(rec.id() as i32, libc::SIGINT) };
+    assert!(rec.wait().unwrap().success());
+    assert_eq!(
+        got, BYTES,
+        "{PORT} in loopback mode did not give back what it sent"
+    );
+    let r = report_json(&out);
+    let port = r["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == PORT)
+        .unwrap_or_else(|| panic!("no {PORT} in {}", r["ports"]));
+    let t = &port["uart_irq"];
+    assert!(counted > 0, "writing to {PORT} raised no interrupt");
+    assert_eq!(t["irq"].as_u64(), Some(u64::from(irq)), "{t}");
+    let runs = t["runs"].as_u64().unwrap();
+    assert!(runs >= counted, "kernel counted {counted}: {t}");
+    assert!(t["handled"].as_u64().unwrap() <= runs, "{t}");
+    // every byte came through the flip buffer: the line discipline's work item ran (queued by
+    // the handler's pushes, and by the reader making room)
+    let w = &port["ldisc_work"];
+    let (work_runs, unknown) = (
+        w["runs"].as_u64().unwrap_or(0),
+        w["delay_unknown"].as_u64().unwrap_or(0),
+    );
+    assert!(work_runs > unknown, "{w}");
+    assert_eq!(r["events"]["lost"], 0);
+}
+
 #[test]
 #[ignore = "needs root: loads eBPF programs"]
 fn pid_filter_keeps_only_that_process_timers() {

@@ -37,6 +37,7 @@ mod liveness;
 pub mod model;
 mod pm_state;
 pub(crate) mod port_settings;
+pub(crate) mod port_timing;
 pub(crate) mod risks;
 pub(crate) mod serial;
 pub(crate) mod suspend;
@@ -196,7 +197,9 @@ impl Pass {
             timers,
             suspend: suspend::SuspendStats::default(),
             liveness: liveness::LivenessStats::default(),
-            serial: serial::SerialStats::default(),
+            serial: serial::SerialStats::default().with_ldisc_runs(header.probes.iter().any(|p| {
+                p.attached && p.kind == Some(serial_trace_common::kind::WORKQUEUE_EXECUTE_END)
+            })),
             misses: BTreeMap::new(),
             misses_counted: false,
             unknown_frames: Vec::new(),
@@ -256,6 +259,7 @@ impl Pass {
         let trailer = self.trailer.take();
         let no_end = Vec::new();
         let in_cycles = self.serial.take_in_cycles();
+        let timing = self.serial.take_timing();
         let (mut ports, mut drops, readers, port_series) = self.serial.finish(
             &header.probes,
             &header.ports_start,
@@ -265,6 +269,7 @@ impl Pass {
             self.misses_counted,
         );
         port_settings::attach_setups(&mut ports, &header.port_setups);
+        timing.attach(&mut ports, &header.port_setups);
         let wake_log = self.timers.wake_log.take().unwrap_or_default();
         let wakeup_series = std::mem::take(&mut self.timers.wake_series);
         let lost_wakeups = self.timers.take_lost();

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 // Every type the model holds, so that a reader of the JSON (the VM checks) can name it.
 pub use super::liveness::Liveness;
 pub use super::port_settings::{Setting, SettingsChange};
+pub use super::port_timing::{IrqTiming, LdiscTiming};
 pub use super::risks::{Risk, RiskRule};
 pub use super::serial::{DropCause, LostIn};
 pub use super::serial::{DropWindow, KernelCounters, PortReport, ReaderReport};

@@ -25,17 +25,21 @@ names! {
         MemSleepNotDeep = "mem_sleep_not_deep",
         /// A port in use across a suspend cycle cannot wake the system.
         PortCannotWake = "port_cannot_wake",
+        /// Received bytes waited longer than a tick for the line discipline (p99 of the
+        /// push-to-run wait), on a port without `low_latency`.
+        SlowLdiscWithoutLowLatency = "slow_ldisc_without_low_latency",
     }
 }
 
 impl RiskRule {
-    pub const ALL: [RiskRule; 6] = [
+    pub const ALL: [RiskRule; 7] = [
         RiskRule::BlockingReadNoTimeout,
         RiskRule::NoFlowControlFastLine,
         RiskRule::JiffiesClocksource,
         RiskRule::NoHighResTimers,
         RiskRule::MemSleepNotDeep,
         RiskRule::PortCannotWake,
+        RiskRule::SlowLdiscWithoutLowLatency,
     ];
 }
 
@@ -63,6 +67,10 @@ pub struct Risk {
     pub fifo_fill_ns: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tick_ns: Option<u64>,
+    /// `slow_ldisc_without_low_latency`: the p99 wait from the flip buffer push to the line
+    /// discipline's run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldisc_delay_ns: Option<u64>,
     /// The system setting in question (clocksource, `mem_sleep`, a port's `power/wakeup`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub setting: Option<String>,
@@ -79,6 +87,7 @@ impl Risk {
             fifo_size: None,
             fifo_fill_ns: None,
             tick_ns: None,
+            ldisc_delay_ns: None,
             setting: None,
         }
     }
@@ -97,6 +106,7 @@ pub fn find(
     let tick_ns = system.and_then(|s| s.tick_ns);
     for p in ports {
         line_risks(p, tick_ns, &mut out);
+        ldisc_risk(p, tick_ns, &mut out);
         wake_risk(p, cycles, &mut out);
     }
     out
@@ -177,6 +187,23 @@ fn line_risks(p: &PortReport, tick_ns: Option<u64>, out: &mut Vec<Risk>) {
                 ..base
             });
         }
+    }
+}
+
+/// The line discipline's work waited longer than a tick at p99, and the port's flags do not
+/// ask for low latency (unknown flags: no claim).
+fn ldisc_risk(p: &PortReport, tick_ns: Option<u64>, out: &mut Vec<Risk>) {
+    let (Some(work), Some(tick)) = (&p.ldisc_work, tick_ns) else {
+        return;
+    };
+    let low_latency = p.setup.as_ref().and_then(|s| s.low_latency());
+    if low_latency == Some(false) && work.runs > work.delay_unknown && work.delay_ns.p99 > tick {
+        out.push(Risk {
+            port: Some(p.name.clone()),
+            tick_ns: Some(tick),
+            ldisc_delay_ns: Some(work.delay_ns.p99),
+            ..Risk::new(RiskRule::SlowLdiscWithoutLowLatency)
+        });
     }
 }
 
@@ -350,6 +377,33 @@ mod tests {
             &mut out,
         );
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn a_slow_line_discipline_on_a_port_without_low_latency() {
+        use crate::analysis::{LdiscTiming, timers::Percentiles};
+        let with = |p99: u64, flags: Option<u32>| {
+            let mut p = port(line(9600, 0, 1, 0), None);
+            p.setup.as_mut().unwrap().port_flags = flags;
+            p.ldisc_work = Some(LdiscTiming {
+                runs: 10,
+                delay_ns: Percentiles {
+                    p99,
+                    ..Default::default()
+                },
+                ..Default::default()
+            });
+            let mut out = Vec::new();
+            ldisc_risk(&p, HZ250, &mut out);
+            out
+        };
+        let out = with(9_000_000, Some(0));
+        assert_eq!(rules(&out), [RiskRule::SlowLdiscWithoutLowLatency]);
+        assert_eq!(out[0].ldisc_delay_ns, Some(9_000_000));
+        // within a tick, low_latency set, or flags unknown: nothing
+        assert!(with(3_000_000, Some(0)).is_empty());
+        assert!(with(9_000_000, Some(1 << 13)).is_empty());
+        assert!(with(9_000_000, None).is_empty());
     }
 
     #[test]

@@ -56,6 +56,13 @@ pub struct PortReport {
     /// recorder read them at the stop.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings_changes: Vec<super::port_settings::SettingsChange>,
+    /// Its interrupt handler's runs (the `irq:` hooks; absent without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uart_irq: Option<super::port_timing::IrqTiming>,
+    /// Its line discipline work item's runs after each flip buffer push (the `workqueue:`
+    /// hooks; absent without them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldisc_work: Option<super::port_timing::LdiscTiming>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -189,6 +196,8 @@ pub struct SerialStats {
     in_cycles: BTreeMap<(u32, String), CycleSerial>,
     /// The latest event's time (mono ns): where a throttle still open at the end stops.
     last_mono_ns: u64,
+    /// The UART's interrupt and the line discipline's work item.
+    timing: super::port_timing::TimingAcc,
 }
 
 /// The cycle under way's phase and `port`'s row of it, if a cycle is under way.
@@ -280,6 +289,7 @@ impl SerialStats {
             kind::SERIAL_READ => self.on_read(ev),
             kind::SERIAL_COUNTERS => self.on_counters(ev),
             kind::SERIAL_THROTTLE => self.on_throttle(ev),
+            kind::IRQ_HANDLER_EXIT | kind::WORKQUEUE_EXECUTE_END => self.timing.event(ev),
             kind::SERIAL_TERMIOS => {
                 let acc = port_acc(&mut self.ports, &name_of(ev));
                 acc.report
@@ -356,6 +366,7 @@ impl SerialStats {
     fn on_receive(&mut self, ev: &Event) {
         use arg::serial_receive as a;
         let name = self.port_name(ev, ev.args[a::PORT]);
+        self.timing.receive(&name, ev.mono_ns);
         let acc = port_acc(&mut self.ports, &name);
         acc.report.bytes_received += ev.args[a::ACCEPTED];
         acc.series.received.add(ev.boot_ns, ev.args[a::ACCEPTED]);
@@ -465,6 +476,17 @@ impl SerialStats {
     }
 
     /// What arrived on each port during each suspend cycle, by cycle index (1-based).
+    /// Whether the trace has the line discipline's work item (see `TimingAcc::with_ldisc_runs`).
+    pub fn with_ldisc_runs(mut self, hooked: bool) -> Self {
+        self.timing = std::mem::take(&mut self.timing).with_ldisc_runs(hooked);
+        self
+    }
+
+    /// The port timing accumulated.
+    pub fn take_timing(&mut self) -> super::port_timing::TimingAcc {
+        std::mem::take(&mut self.timing)
+    }
+
     pub fn take_in_cycles(&mut self) -> Vec<(u32, CycleSerial)> {
         std::mem::take(&mut self.in_cycles)
             .into_iter()

@@ -24,7 +24,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Self::default();
         }
@@ -299,11 +299,11 @@ impl Group {
     }
 }
 
-fn new_hist(sigfig: u8) -> Histogram<u64> {
+pub(crate) fn new_hist(sigfig: u8) -> Histogram<u64> {
     Histogram::new(sigfig).expect("valid sigfig")
 }
 
-fn record(h: &mut Histogram<u64>, v: u64) {
+pub(crate) fn record(h: &mut Histogram<u64>, v: u64) {
     h.record(v).expect("auto-resizing histogram takes any u64");
 }
 

@@ -32,7 +32,7 @@ pub use discovery::{list_ports, resolve_ports, unknown_port_error};
 pub use icount::IcountReader;
 pub use poller::{CounterPoller, PollSample};
 pub use proc_counters::{parse_proc_serial, parse_tty_drivers, read_proc_counters};
-pub use setup::{held_termios, port_setups, read_termios};
+pub use setup::{held_termios, port_irqs, port_setups, read_termios};
 
 pub use crate::trace::{Counters, PortSnapshot};
 

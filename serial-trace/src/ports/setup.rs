@@ -28,6 +28,16 @@ pub fn port_setups(ports: &[PortInfo]) -> Vec<PortSetup> {
         .collect()
 }
 
+/// The IRQ numbers of `ports` (sysfs `irq`; 0 and unknown left out: USB-serial ports have
+/// none), for timing their interrupt handlers.
+pub fn port_irqs(ports: &[PortInfo]) -> Vec<u32> {
+    ports
+        .iter()
+        .filter_map(|p| from_sysfs(Path::new("/sys/class/tty"), &p.name).irq)
+        .filter(|&irq| irq > 0)
+        .collect()
+}
+
 /// The line settings of every port in `names` that somebody holds open (for the recorder's
 /// reading at the end of a recording): (name, settings).
 pub fn held_termios(names: &[String]) -> Vec<(String, Termios)> {

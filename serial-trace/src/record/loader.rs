@@ -9,9 +9,9 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
 };
 use serial_trace_common::{
-    COMM_LEN, CommPattern, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, MAX_FILTER_COMMS,
-    MAX_FILTER_TGIDS, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL, TASK_RENAME_PROGRAM, TREE_MAP,
-    TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    COMM_LEN, CommPattern, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, MATCH_MAP, MAX_FILTER_COMMS,
+    MAX_FILTER_TGIDS, MAX_MATCH, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL,
+    TASK_RENAME_PROGRAM, TREE_MAP, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
 };
 
 use super::serial_attach::{attach_serial, serial_config};
@@ -45,6 +45,9 @@ pub struct LoadOptions {
     /// Timers of the recorder's process tree only (`record -- CMD` without `--all-tasks`):
     /// CMD, forked by the recorder, and everything CMD forks.
     pub tree: bool,
+    /// The traced ports' IRQ numbers (their interrupt handlers are timed; empty: the `irq:`
+    /// hooks stay detached).
+    pub port_irqs: Vec<u32>,
 }
 
 /// The attachments of the programs, owned apart from the `Ebpf` they came from: holding one
@@ -307,6 +310,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .load(EBPF_OBJECT)
         .context("loading the eBPF object into the kernel")?;
 
+    let port_timing = PortTiming::fill(&mut ebpf, &opts.port_irqs, &kallsyms)?;
     let mut probes = plan.probes;
     let mut programs = Vec::new();
     let mut links = Links::default();
@@ -315,8 +319,12 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             .iter_mut()
             .find(|r| r.kind == Some(p.kind.id))
             .expect("every planned kind has a row");
-        if !hooks::family_selected(&opts.hooks, p.kind.category) {
+        if !hooks::family_selected(&opts.hooks, hooks::family_of(p.kind.category)) {
             row.reason = Some("not selected (--hooks)".into());
+            continue;
+        }
+        if let Some(why) = port_timing.unmatched(p.kind.category) {
+            row.reason = Some(why);
             continue;
         }
         match attach_planned(&mut ebpf, &mut links, p, opts.tracepoint_method) {
@@ -396,6 +404,51 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         task_renames_hooked,
         kprobe_entries: serial.kprobe_entries,
     })
+}
+
+/// What the port timing hooks (`irq:`, `workqueue:`) count, put in the `MATCH` map: the
+/// traced ports' IRQs and `flush_to_ldisc`.
+struct PortTiming {
+    irqs: usize,
+    flush_to_ldisc: bool,
+}
+
+impl PortTiming {
+    fn fill(ebpf: &mut Ebpf, irqs: &[u32], kallsyms: &Kallsyms) -> Result<Self> {
+        let mut map: aya::maps::HashMap<&mut aya::maps::MapData, u64, u8> =
+            aya::maps::HashMap::try_from(ebpf.map_mut(MATCH_MAP).context("MATCH map")?)?;
+        let mut out = PortTiming {
+            irqs: 0,
+            flush_to_ldisc: false,
+        };
+        let mut irqs = irqs.to_vec();
+        irqs.sort_unstable();
+        irqs.dedup();
+        // the function's address is the other value; IRQs are small numbers, never one
+        for irq in irqs.iter().take(MAX_MATCH as usize - 1) {
+            map.insert(u64::from(*irq), 1, 0).context("MATCH map")?;
+            out.irqs += 1;
+        }
+        if let Some(addr) = kallsyms.address_of("flush_to_ldisc") {
+            map.insert(addr, 1, 0).context("MATCH map")?;
+            out.flush_to_ldisc = true;
+        }
+        Ok(out)
+    }
+
+    /// Why a hook of `category` has nothing to time (`None`: it has, or is no port timing hook).
+    fn unmatched(&self, category: &str) -> Option<String> {
+        match category {
+            "irq" if self.irqs == 0 => {
+                Some("no traced port has an IRQ (none found, or USB-serial only)".into())
+            }
+            "workqueue" if !self.flush_to_ldisc => Some(
+                "flush_to_ldisc is not in kallsyms: the line discipline's work item is unknown"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Attaches a planned tracepoint hook by the method asked for: its raw twin where it has one

@@ -130,6 +130,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         tracepoint_method: opts.tracepoint_method,
         hooks: opts.hooks.clone(),
         tree: opts.command_tree,
+        port_irqs: ports::port_irqs(&counted),
     })?;
     let poller = start_poller(&mut loaded, &counted, &opts);
     let ports_attached = ports::snapshot(&counted);

@@ -38,6 +38,7 @@ pub fn serial_config(ports: &[String]) -> Result<SerialConfig, String> {
         ktermios_ospeed: o("ktermios", "c_ospeed")?,
         tty_struct_driver: o("tty_struct", "driver")?,
         tty_driver_type: o("tty_driver", "type")?,
+        tty_port_buf_work: o("tty_port", "buf.work")?,
         uart_port_state: o("uart_port", "state")?,
         uart_state_port: o("uart_state", "port")?,
         kiocb_filp: o("kiocb", "ki_filp")?,

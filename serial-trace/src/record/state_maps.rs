@@ -80,6 +80,7 @@ fn count_keys(index: usize, map: Map) -> Option<u64> {
         state_counts::LAST_WOKEN => keys::<u64, u64>(map),
         state_counts::TREE => keys::<u32, u8>(map),
         state_counts::CALLS => keys::<u64, CallState>(map),
+        state_counts::WORK_TIMES => keys::<u64, serial_trace_common::WorkTimes>(map),
         _ => None,
     }
 }

@@ -576,12 +576,29 @@ fn serial_ports(page: &mut Page<'_>) {
         .flat_map(|p| {
             p.settings_changes
                 .iter()
+                .filter(|c| !(c.at_stop && c.changed.is_empty()))
                 .map(|c| vec![text(&p.name), text(super::settings::change_words(c))])
         })
         .collect();
     if !changes.is_empty() {
         page.h3("Line settings changed while recording");
         page.table(&["port", "when, who, what"], &changes);
+    }
+    let timing: Vec<Vec<Cell>> = r
+        .ports
+        .iter()
+        .flat_map(|p| {
+            let irq = p.uart_irq.as_ref().map(super::settings::irq_words);
+            let ldisc = p.ldisc_work.as_ref().map(super::settings::ldisc_words);
+            irq.into_iter()
+                .chain(ldisc)
+                .map(|w| vec![text(&p.name), text(w)])
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !timing.is_empty() {
+        page.h3("From the UART's interrupt to the line discipline");
+        page.table(&["port", "timing"], &timing);
     }
     let rows: Vec<Vec<Cell>> = r
         .ports

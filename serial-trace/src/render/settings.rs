@@ -4,7 +4,7 @@
 
 use crate::analysis::port_settings::SettingsChange;
 use crate::analysis::risks::{Risk, RiskRule};
-use crate::fmt::{fmt_ns, neutralize};
+use crate::fmt::{fmt_ns, neutralize, thousands};
 use crate::trace::{Parity, PortSetup, Termios};
 
 /// `921600 8N1, raw (VMIN 1, VTIME 0: blocks until a byte), no flow control`.
@@ -134,6 +134,64 @@ fn names(c: &SettingsChange) -> String {
         .join(", ")
 }
 
+/// `IRQ 4: 251,204 handler runs (251,100 handled), p50 12.0 µs, p99 40.1 µs, max 1.20 ms`.
+pub fn irq_words(t: &crate::analysis::IrqTiming) -> String {
+    let shared = if t.shared_with.is_empty() {
+        String::new()
+    } else {
+        format!(" (shared with {})", neutralize(&t.shared_with.join(", ")))
+    };
+    let threaded = if t.woke_thread > 0 {
+        format!(
+            ", {} only woke its thread (threaded handler: the driver's work runs in irq/{} and is not timed here)",
+            thousands(t.woke_thread),
+            t.irq
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "interrupt: IRQ {}{shared}: {} handler runs ({} handled{threaded}), p50 {}, p99 {}, max {}, {} in all",
+        t.irq,
+        thousands(t.runs),
+        thousands(t.handled),
+        fmt_ns(t.handler_ns.p50),
+        fmt_ns(t.handler_ns.p99),
+        fmt_ns(t.handler_ns.max),
+        fmt_ns(t.handler_ns_total)
+    )
+}
+
+/// `line discipline: 3,204 runs of flush_to_ldisc; waited after the push p50 …, p99 …, max …; ran …`.
+pub fn ldisc_words(t: &crate::analysis::LdiscTiming) -> String {
+    let unknown = if t.delay_unknown > 0 {
+        format!(
+            " ({} runs whose queueing was not seen)",
+            thousands(t.delay_unknown)
+        )
+    } else {
+        String::new()
+    };
+    let outside = if t.receives_outside_runs > 0 {
+        format!(
+            "; {} hand-overs to the line discipline outside its runs",
+            thousands(t.receives_outside_runs)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "line discipline: {} runs of flush_to_ldisc; bytes waited after the push p50 {}, p99 {}, max {}{unknown}; a run took p50 {}, p99 {}, max {}{outside}",
+        thousands(t.runs),
+        fmt_ns(t.delay_ns.p50),
+        fmt_ns(t.delay_ns.p99),
+        fmt_ns(t.delay_ns.max),
+        fmt_ns(t.run_ns.p50),
+        fmt_ns(t.run_ns.p99),
+        fmt_ns(t.run_ns.max)
+    )
+}
+
 /// Why a rule matters and what to check, one line each.
 pub fn risk_why_and_check(rule: RiskRule) -> (&'static str, &'static str) {
     match rule {
@@ -156,6 +214,10 @@ pub fn risk_why_and_check(rule: RiskRule) -> (&'static str, &'static str) {
         RiskRule::MemSleepNotDeep => (
             "`echo mem` suspends to idle though S3 (deep) is offered: more power, and devices take other suspend paths",
             "/sys/power/mem_sleep (write deep, or mem_sleep_default=deep on the command line), if S3 is what the product expects",
+        ),
+        RiskRule::SlowLdiscWithoutLowLatency => (
+            "received bytes waited longer than a tick for the line discipline's work item, and the port does not ask for low latency",
+            "the load on the workqueue's CPUs (kworker threads), the port's low_latency flag (setserial low_latency), or a reader that wakes on poll() rather than VMIN",
         ),
         RiskRule::PortCannotWake => (
             "the port was in use across a suspend cycle but cannot wake the system: bytes sent while it sleeps wait for another wake source, or are lost",

@@ -534,8 +534,18 @@ fn port_rows(o: &mut String, p: &PortReport, color: bool) {
         let _ = writeln!(o, "  {:<10} device: {}", "", device_words(s));
         let _ = writeln!(o, "  {:<10} at start: {}", "", start_words(s));
     }
-    for c in &p.settings_changes {
+    for c in p
+        .settings_changes
+        .iter()
+        .filter(|c| !(c.at_stop && c.changed.is_empty()))
+    {
         let _ = writeln!(o, "  {:<10} {}", "", super::settings::change_words(c));
+    }
+    if let Some(t) = &p.uart_irq {
+        let _ = writeln!(o, "  {:<10} {}", "", super::settings::irq_words(t));
+    }
+    if let Some(t) = &p.ldisc_work {
+        let _ = writeln!(o, "  {:<10} {}", "", super::settings::ldisc_words(t));
     }
     if let Some(d) = &p.kernel_counters.delta {
         let _ = writeln!(

@@ -21,7 +21,7 @@
 
 use std::collections::HashMap;
 
-use serial_trace_common::{COMM_LEN, Event, MAX_ARGS, MAX_KINDS, MAX_TEXTS, TEXT_LEN};
+use serial_trace_common::{COMM_LEN, Event, MAX_ARGS, MAX_TEXTS, TEXT_LEN};
 
 use super::varint::{Cursor, Malformed, put_i64, put_u64};
 
@@ -39,11 +39,16 @@ pub enum ArgCoding {
 
 /// The previous value of every slot per kind, for [`ArgCoding::DeltaPerKind`] (reset per
 /// frame, so that each frame decodes on its own). Kinds past the table are coded against 0.
-struct PrevArgs([[u64; MAX_ARGS]; MAX_KINDS]);
+struct PrevArgs([[u64; MAX_ARGS]; DELTA_KINDS]);
+
+/// Kinds whose slots are coded as differences: 0 to 31, as the format has always had it
+/// (kinds added later, from 32, are coded against 0: a change of the table would change the
+/// format).
+const DELTA_KINDS: usize = 32;
 
 impl Default for PrevArgs {
     fn default() -> Self {
-        Self([[0; MAX_ARGS]; MAX_KINDS])
+        Self([[0; MAX_ARGS]; DELTA_KINDS])
     }
 }
 
@@ -120,11 +125,10 @@ impl BatchEncoder {
         self.prev_offset = offset;
 
         let mut coded = ev.args;
-        if let Some(prev) = self
-            .prev_args
-            .slots(ev.kind)
-            .filter(|_| self.coding == ArgCoding::DeltaPerKind)
-        {
+        if self.coding == ArgCoding::DeltaPerKind {
+            // a kind past the table is coded as its difference to 0 (as the reader decodes it)
+            let mut zero = [0; MAX_ARGS];
+            let prev = self.prev_args.slots(ev.kind).unwrap_or(&mut zero);
             for (c, p) in coded.iter_mut().zip(prev.iter_mut()) {
                 let value = *c;
                 *c = zigzag(value.wrapping_sub(*p) as i64);
@@ -290,7 +294,16 @@ pub(crate) mod tests {
 
     #[test]
     fn batch_round_trip() {
-        let events: Vec<Event> = (0..50).map(sample_event).collect();
+        let mut events: Vec<Event> = (0..50).map(sample_event).collect();
+        // kinds past the delta table (32 on), kernel addresses among their slots
+        for (i, kind) in [32u16, 34, 34, 31, 33].into_iter().enumerate() {
+            let mut ev = sample_event(50 + i as u64);
+            ev.kind = kind;
+            ev.args[0] = 0xffff_8e11_81c0_81a8 + i as u64;
+            ev.args[1] = 0xffff_ffff_8175_b510;
+            ev.args[3] = 7_000 * i as u64;
+            events.push(ev);
+        }
         let mut enc = BatchEncoder::default();
         for e in &events {
             enc.push(e);

@@ -2435,8 +2435,10 @@ pub fn typed(partial: &Value) -> Report {
             (Value::Object(b), Value::Object(_)) if b.is_empty() => partial.clone(),
             (Value::Object(mut b), Value::Object(p)) => {
                 // fields the model leaves out of its JSON while empty (`None`, `[]`, `{}`)
-                const OMITTED_WHEN_EMPTY: [&str; 10] = [
+                const OMITTED_WHEN_EMPTY: [&str; 12] = [
                     "system",
+                    "uart_irq",
+                    "ldisc_work",
                     "risks",
                     "setup",
                     "settings_changes",

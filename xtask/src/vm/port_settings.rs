@@ -127,6 +127,20 @@ pub fn checks(report: &Report, facts: &BTreeMap<String, String>, config: &str) -
     if fast == Some(true) {
         want.push(RiskRule::NoFlowControlFastLine);
     }
+    // the line discipline's wait is the trace's own measure; the tick and the port's
+    // low_latency flag are the kernel config's and the guest's sysfs
+    let low_latency = facts
+        .get("port_flags")
+        .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
+        .map(|f| f & (1 << 13) != 0);
+    let slow_ldisc = p.ldisc_work.as_ref().is_some_and(|w| {
+        w.runs > w.delay_unknown
+            && hz.is_some_and(|hz| w.delay_ns.p99 > 1_000_000_000 / hz)
+            && low_latency == Some(false)
+    });
+    if slow_ldisc {
+        want.push(RiskRule::SlowLdiscWithoutLowLatency);
+    }
     let got: Vec<(RiskRule, Option<u64>)> = report
         .risks
         .iter()
@@ -144,7 +158,73 @@ pub fn checks(report: &Report, facts: &BTreeMap<String, String>, config: &str) -
             want_device.1
         ),
     ));
+    out.extend(timing_checks(report, facts));
     out
+}
+
+/// The port's interrupt and line discipline timing against the guest's `/proc/interrupts` and
+/// the serial hooks: every interrupt the kernel counted while the scenario ran (the recorder
+/// running) has its handler's run in the trace; every hand-over to the line discipline the
+/// serial hooks saw (`ldisc_receive`) lies inside a run of the port's work item, which is the
+/// only place the kernel makes one.
+fn timing_checks(report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check> {
+    const SC: &str = "flood-read";
+    let port = facts.get("port").map_or("ttyS1", String::as_str);
+    let p = report.ports.iter().find(|p| p.name == port);
+    let irq_fact: Option<u32> = facts.get("port_irq").and_then(|v| v.parse().ok());
+    let counted: Option<u64> = facts
+        .get("irq_while_recording")
+        .and_then(|v| v.parse().ok());
+    let around: Option<u64> = facts
+        .get("irq_around_recording")
+        .and_then(|v| v.parse().ok());
+    let irq = p.and_then(|p| p.uart_irq.as_ref());
+    let lost = report.events.lost;
+    let irq_ok = irq.is_some_and(|t| {
+        Some(t.irq) == irq_fact
+            && counted.is_some_and(|c| c > 0 && t.runs >= c)
+            && t.handled <= t.runs
+            && t.handler_ns.p50 <= t.handler_ns.max
+    }) && lost == 0;
+    let work = p.and_then(|p| p.ldisc_work.as_ref());
+    let work_ok = match (work, irq) {
+        (Some(w), Some(_)) => {
+            w.runs > w.delay_unknown
+                && w.receives_in_runs > 0
+                && w.receives_outside_runs == 0
+                && w.delay_ns.p50 <= w.delay_ns.max
+                && w.run_ns.p50 <= w.run_ns.max
+        }
+        _ => false,
+    };
+    vec![
+        check(
+            format!("{SC}: the UART's handler ran for every interrupt the kernel counted"),
+            irq_ok,
+            format!(
+                "IRQ {irq_fact:?}: /proc/interrupts {counted:?} while the scenario ran, {around:?} from before the recorder started to after it stopped; trace {:?} (lost events {lost})",
+                irq.map(|t| (t.irq, t.runs, t.handled, t.handler_ns.p50, t.handler_ns.max))
+            ),
+        ),
+        check(
+            format!("{SC}: every hand-over to the line discipline lies in a run of its work item"),
+            work_ok,
+            format!(
+                "flush_to_ldisc (runs, waits unknown, ldisc_receive in/outside runs, wait p50/max, run p50/max): {:?}; handler runs {:?}",
+                work.map(|w| (
+                    w.runs,
+                    w.delay_unknown,
+                    w.receives_in_runs,
+                    w.receives_outside_runs,
+                    w.delay_ns.p50,
+                    w.delay_ns.max,
+                    w.run_ns.p50,
+                    w.run_ns.max
+                )),
+                irq.map(|i| i.runs)
+            ),
+        ),
+    ]
 }
 
 /// Every scenario that set its port raw (`serial_raw`: busybox `stty` while the recorder
@@ -216,7 +296,13 @@ mod tests {
                     { "t_boot_ns": 5, "pid": 600, "tid": 600, "comm": "stty", "termios": t(0, 1), "changed": [] },
                     { "t_boot_ns": 9, "pid": 639, "tid": 639, "comm": "stty", "termios": t(5, 0),
                       "changed": ["vmin", "vtime"] },
-                    { "t_boot_ns": 12, "at_stop": true, "termios": t(5, 0), "changed": [] } ] } ]
+                    { "t_boot_ns": 12, "at_stop": true, "termios": t(5, 0), "changed": [] } ],
+                "uart_irq": { "irq": 3, "runs": 1200, "handled": 1190,
+                              "handler_ns": { "p50": 9000, "p90": 12000, "p99": 20000, "max": 90000 },
+                              "handler_ns_total": 12000000 },
+                "ldisc_work": { "runs": 800, "delay_unknown": 0, "receives_in_runs": 900, "receives_outside_runs": 0,
+                                "delay_ns": { "p50": 200000, "p90": 900000, "p99": 2000000, "max": 3000000 },
+                                "run_ns": { "p50": 30000, "p90": 50000, "p99": 90000, "max": 100000 } } } ]
         });
         let g = |vtime: u8, vmin: u8| {
             format!("0:4:1cb2:8a30:3:1c:7f:15:4:{vtime:x}:{vmin:x}:0:11:13:1a:0:12:f:17:16:0")
@@ -232,6 +318,9 @@ mod tests {
                 ("port_irq", "3".into()),
                 ("port_fifo", "16".into()),
                 ("port_wakeup", "disabled".into()),
+                ("port_flags", "0x10000000".into()),
+                ("irq_while_recording", "1150".into()),
+                ("irq_around_recording", "1201".into()),
             ]
             .map(|(k, v)| (k.to_string(), v)),
         );
@@ -268,8 +357,20 @@ mod tests {
         f.insert("port_fifo".into(), "64".into());
         bad.push((r, f, config));
         let mut f = facts.clone();
-        f.insert("port_irq".into(), "4".into());
+        f.insert("port_fifo".into(), "17".into());
         bad.push((report.clone(), f, config));
+        // an interrupt the kernel counted whose handler run is not in the trace
+        let mut f = facts.clone();
+        f.insert("irq_while_recording".into(), "1201".into());
+        bad.push((report.clone(), f, config));
+        // a hand-over to the line discipline outside every run of its work item
+        let mut r = report.clone();
+        r["ports"][0]["ldisc_work"]["receives_outside_runs"] = 1.into();
+        bad.push((r, facts.clone(), config));
+        // a slow line discipline (p99 5 ms > a 4 ms tick, low_latency off) not named
+        let mut r = report.clone();
+        r["ports"][0]["ldisc_work"]["delay_ns"]["p99"] = 5_000_000.into();
+        bad.push((r, facts.clone(), config));
         for (i, (r, f, c)) in bad.iter().enumerate() {
             let failed = checks(&typed(r), f, c).iter().filter(|c| !c.ok).count();
             assert_eq!(failed, 1, "case {i}");

@@ -184,13 +184,14 @@ pub const SCENARIOS: &[Scenario] = &[
         id: "flood-read",
         about: "as flood, with a reader draining ttyS1 (the reader fix): `serial-trace diff flood.trace flood-read.trace` must show the drops going away, by the kernel's counts; the port set to 115200 raw VMIN 1 VTIME 0 without flow control and held open before recording, then changed by stty to VMIN 0 VTIME 5 while recording",
         body: r#"
+    irq0=$(irq_count $PORT_IRQ)
     reader_flood 2000000
     # a change while recording, by a program this project did not write (after the flood: a
     # reader under VMIN 0 takes a quiet moment for the end of the file)
     stty -F /dev/$PORT min 0 time 5 & CH=$!; wait $CH
-    fact settings_changed_by=$CH settings_end=$(stty -F /dev/$PORT -g)
+    fact settings_changed_by=$CH settings_end=$(stty -F /dev/$PORT -g) irq_while_recording=$(( $(irq_count $PORT_IRQ) - irq0 ))
     # the holder outlives the recorder, whose stop reads the settings of the ports in use
-    (while kill -0 $REC 2>/dev/null; do sleep 0.5; done; kill $SETTINGS_HOLD) &
+    AFTER_REC='fact irq_around_recording=$(( $(irq_count $PORT_IRQ) - IRQ_BEFORE )); kill $SETTINGS_HOLD'
     fact rtc_cycles=0 pm_test_cycles=0
 "#,
         record_args: "",
@@ -201,8 +202,9 @@ pub const SCENARIOS: &[Scenario] = &[
     stty -F /dev/$PORT 115200 raw -echo -ixon -ixoff -crtscts min 1 time 0
     sleep 100000 < /dev/$PORT & SETTINGS_HOLD=$!
     d=/sys/class/tty/$PORT
+    PORT_IRQ=$(cat $d/irq); IRQ_BEFORE=$(irq_count $PORT_IRQ)
     fact settings_start=$(stty -F /dev/$PORT -g) settings_holder=$SETTINGS_HOLD \
-        port_irq=$(cat $d/irq) port_fifo=$(cat $d/xmit_fifo_size) port_wakeup=$(cat $d/power/wakeup 2>/dev/null || echo none)"#,
+        port_irq=$PORT_IRQ port_flags=$(cat $d/flags) port_fifo=$(cat $d/xmit_fifo_size) port_wakeup=$(cat $d/power/wakeup 2>/dev/null || echo none)"#,
         on_kernels: OnKernels::Only(&["6.12", "arm64-6.12"]),
     },
     Scenario {
@@ -521,6 +523,10 @@ usb_serial_up() {
     dmesg | tail -n 20
     return 1
 }
+# irq_count IRQ: the interrupts /proc/interrupts counted for IRQ, summed over the CPUs
+irq_count() {
+    awk -v irq="$1:" '$1 == irq { n = 0; for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i; print n }' /proc/interrupts
+}
 # busy_cs: centiseconds all CPUs spent not idle (user, nice, system, irq, softirq)
 busy_cs() {
     read -r _ u n s _ _ irq sirq _ < /proc/stat
@@ -575,6 +581,8 @@ run() {
     sleep 2
     kill -TERM $REC; wait $REC
     fact recorder_rc=$?
+    # what a scenario asked to do once its recorder is gone
+    [ -n "$AFTER_REC" ] && eval "$AFTER_REC"; AFTER_REC=
     ST END $SCEN
 }
 ST BOOT "$(uname -r)"
