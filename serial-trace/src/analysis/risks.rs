@@ -219,16 +219,23 @@ fn wake_risk(p: &PortReport, cycles: &[SuspendCycle], out: &mut Vec<Risk>) {
     }
     let in_use = !setup.holders.is_empty() || p.bytes_received > 0 || p.bytes_dropped > 0;
     let irq_word = setup.irq.map(|irq| format!("irq {irq}"));
-    let woke_a_cycle = cycles
-        .iter()
-        .filter_map(|c| c.wake_source.as_ref())
-        .any(|w| match w.kind {
+    // the wake source's words (`wakeup source ttyS1 (tty)`) name the port
+    let names_port = |text: &str| {
+        text.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w == p.name)
+    };
+    let woke_a_cycle = cycles.iter().any(|c| {
+        c.wake_source.as_ref().is_some_and(|w| match w.kind {
             WakeSourceKind::Irq => irq_word
                 .as_ref()
                 .is_some_and(|i| w.detail == *i || w.detail.starts_with(&format!("{i} "))),
-            WakeSourceKind::WakeupSource => w.detail == p.name,
+            WakeSourceKind::WakeupSource => names_port(&w.detail),
             _ => false,
-        });
+        }) || c
+            .platform_wakes
+            .iter()
+            .any(|w| w.evidence.as_deref().is_some_and(names_port))
+    });
     if in_use && !woke_a_cycle {
         out.push(Risk {
             port: Some(p.name.clone()),
@@ -422,6 +429,17 @@ mod tests {
         for (cycles, wakeup) in [
             (vec![], Some("disabled")),
             (vec![cycle.clone()], Some("enabled")),
+            (
+                vec![SuspendCycle {
+                    wake_source: Some(WakeSource {
+                        kind: WakeSourceKind::WakeupSource,
+                        detail: "wakeup source ttyS1 (tty)".into(),
+                        at_boot_ns: 0,
+                    }),
+                    ..Default::default()
+                }],
+                None,
+            ),
             (
                 vec![SuspendCycle {
                     wake_source: Some(WakeSource {

@@ -48,6 +48,8 @@ pub struct LoadOptions {
     /// The traced ports' IRQ numbers (their interrupt handlers are timed; empty: the `irq:`
     /// hooks stay detached).
     pub port_irqs: Vec<u32>,
+    /// `record --port-timing`: attach the irq: and workqueue: hooks (off by default).
+    pub port_timing: bool,
 }
 
 /// The attachments of the programs, owned apart from the `Ebpf` they came from: holding one
@@ -321,6 +323,10 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             .expect("every planned kind has a row");
         if !hooks::family_selected(&opts.hooks, hooks::family_of(p.kind.category)) {
             row.reason = Some("not selected (--hooks)".into());
+            continue;
+        }
+        if matches!(p.kind.category, "irq" | "workqueue") && !opts.port_timing {
+            row.reason = Some("not selected (record --port-timing times each port's interrupt and line discipline)".into());
             continue;
         }
         if let Some(why) = port_timing.unmatched(p.kind.category) {

@@ -68,6 +68,8 @@ pub struct RecordOptions {
     pub command: Vec<std::ffi::OsString>,
     /// Timers of CMD's process tree only (not `--all-tasks`).
     pub command_tree: bool,
+    /// `--port-timing`: the irq: and workqueue: hooks.
+    pub port_timing: bool,
 }
 
 /// `record -- CMD` ended with CMD's failure: `record` exits with CMD's status (128 + the
@@ -131,6 +133,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         hooks: opts.hooks.clone(),
         tree: opts.command_tree,
         port_irqs: ports::port_irqs(&counted),
+        port_timing: opts.port_timing,
     })?;
     let poller = start_poller(&mut loaded, &counted, &opts);
     let ports_attached = ports::snapshot(&counted);

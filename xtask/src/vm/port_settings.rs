@@ -227,6 +227,41 @@ fn timing_checks(report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check
     ]
 }
 
+/// A scenario whose port is read across suspend cycles (`port_wakeup`: its `power/wakeup` when
+/// the recorder started): the report names `port_cannot_wake` for it exactly when the guest
+/// suspended, the port could not wake the system, and no cycle was woken by the port's own
+/// interrupt (the guest's `pm_wakeup_irq` against the port's IRQ, as `s2idle` reports them).
+pub fn wake_risk_check(
+    sc: &str,
+    report: &Report,
+    facts: &BTreeMap<String, String>,
+) -> Option<Check> {
+    let wakeup = facts.get("port_wakeup")?;
+    let port = facts.get("port").map_or("ttyS1", String::as_str);
+    let n = |k: &str| {
+        facts
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let cycles = n("rtc_cycles") + n("pm_test_cycles") + n("s2idle_cycles");
+    let woke_by_port = n("s2idle_cycles") > 0
+        && facts.get("wake_irq").is_some()
+        && facts.get("wake_irq") == facts.get("uart_irq");
+    let want = cycles > 0 && wakeup != "enabled" && !woke_by_port;
+    let got = report
+        .risks
+        .iter()
+        .any(|r| r.rule == RiskRule::PortCannotWake && r.port.as_deref() == Some(port));
+    Some(check(
+        format!("{sc}: port_cannot_wake named exactly when the port could not wake a cycle"),
+        got == want,
+        format!(
+            "{port}: power/wakeup {wakeup} at the start, {cycles} cycles, woken by its own IRQ: {woke_by_port}; expected {want}, report {got}"
+        ),
+    ))
+}
+
 /// Every scenario that set its port raw (`serial_raw`: busybox `stty` while the recorder
 /// runs, pid in the fact `raw_set_by`): the trace has that change, made by that `stty`, with
 /// the settings raw asks for. Every kernel of the matrix, by fentry or kprobes.
@@ -378,5 +413,39 @@ mod tests {
         let mut r = report.clone();
         r["ports"][0]["settings_changes"][0]["termios"]["lflag"] = 0x8a32.into();
         assert!(!raw_set_check("flood-read", &typed(&r), &facts).unwrap().ok);
+    }
+
+    #[test]
+    fn the_wake_risk_is_expected_only_when_nothing_of_the_port_could_wake_the_cycle() {
+        use super::super::checks::typed;
+        use serde_json::json;
+        let with_risk =
+            typed(&json!({ "risks": [ { "rule": "port_cannot_wake", "port": "ttyS1" } ] }));
+        let without = typed(&json!({}));
+        let facts = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        // read across S3 and a freezer cycle, wakeup disabled: named
+        let flood_suspend = facts(&[
+            ("port_wakeup", "disabled"),
+            ("rtc_cycles", "1"),
+            ("pm_test_cycles", "1"),
+        ]);
+        assert!(wake_risk_check("f", &with_risk, &flood_suspend).unwrap().ok);
+        assert!(!wake_risk_check("f", &without, &flood_suspend).unwrap().ok);
+        // the port's own interrupt woke the s2idle cycle: not named
+        let s2idle = facts(&[
+            ("port_wakeup", "disabled"),
+            ("s2idle_cycles", "1"),
+            ("wake_irq", "3"),
+            ("uart_irq", "3"),
+        ]);
+        assert!(wake_risk_check("s", &without, &s2idle).unwrap().ok);
+        assert!(!wake_risk_check("s", &with_risk, &s2idle).unwrap().ok);
+        // no port wakeup fact: no check
+        assert!(wake_risk_check("x", &without, &facts(&[])).is_none());
     }
 }

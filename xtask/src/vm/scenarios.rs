@@ -194,7 +194,7 @@ pub const SCENARIOS: &[Scenario] = &[
     AFTER_REC='fact irq_around_recording=$(( $(irq_count $PORT_IRQ) - IRQ_BEFORE )); kill $SETTINGS_HOLD'
     fact rtc_cycles=0 pm_test_cycles=0
 "#,
-        record_args: "",
+        record_args: "--port-timing",
         in_matrix: true,
         python: false,
         // known settings, and a holder, before the recorder starts: the header's reading
@@ -255,6 +255,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "a reader drains ttyS1 while the host writes 3,000,000 bytes; a 40 s freezer cycle (reader frozen, UART awake) interrupts it, repeated (at most 3) until the kernel counted drops; once all bytes arrived, a real S3 cycle",
         body: r#"
     serial_raw /dev/$PORT
+    fact port_wakeup=$(cat /sys/class/tty/$PORT/power/wakeup 2>/dev/null || echo none)
     cat /dev/$PORT > /tmp/flood-suspend.rx & READER=$!
     sleep 0.5
     rx0=$(counter rx); bo0=$(counter bo); oe0=$(counter oe)
@@ -288,6 +289,7 @@ pub const SCENARIOS: &[Scenario] = &[
         about: "suspend-to-idle (echo freeze) woken by a byte on ttyS1 (its power/wakeup enabled, a reader holding it open); retried up to 3 times if a byte aborts the suspend",
         body: r#"
     serial_raw /dev/$PORT
+    fact port_wakeup=$(cat /sys/class/tty/$PORT/power/wakeup 2>/dev/null || echo none)
     cat /dev/$PORT > /dev/null & READER=$!
     sleep 0.5
     full=0; tries=0
