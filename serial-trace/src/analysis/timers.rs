@@ -122,6 +122,9 @@ struct ExpiringWake {
     moved: bool,
     /// Another task than the armer was woken (counted once per expiry).
     woke_other: bool,
+    /// A sleep's callback (`hrtimer_wakeup`): it wakes its sleeper, the armer, and nobody
+    /// else.
+    sleep: bool,
 }
 
 /// One task-visible wakeup (`report --wakeups`).
@@ -786,6 +789,7 @@ impl TimerStats {
                     wake,
                     moved: false,
                     woke_other: false,
+                    sleep: self.is_sleep(function),
                 },
             );
         }
@@ -843,6 +847,13 @@ impl TimerStats {
             return;
         };
         if woken == 0 {
+            return;
+        }
+        // On PREEMPT_RT a soft timer's callback runs in `ktimers/N` with interrupts on: an
+        // interrupt inside it wakes its own tasks (the tick waking `rcuc/N`, seen on 6.12-rt)
+        // in the same window. A sleep's callback wakes its sleeper only: any other is not the
+        // timer's.
+        if e.sleep && woken != e.armer {
             return;
         }
         let mut comm = [0; 16];
@@ -2392,6 +2403,31 @@ mod suspend_tests {
             s.event(e);
         }
         assert_eq!(s.wake_log.unwrap()[0].wake_late_ns, (7 * MS) as i64);
+    }
+
+    /// Seen on 6.12-rt under TCG: a nanosleep's callback in `ktimers/0` was interrupted by the
+    /// tick, which woke `rcuc/0` inside the callback's window before the callback woke the
+    /// sleeper: the wakeup is the sleeper's, not `rcuc`'s.
+    #[test]
+    fn a_sleeps_callback_wakes_its_sleeper_whoever_else_wakes_in_its_window() {
+        let mut s = TimerStats::new(vec![0xf1, 0xf2]);
+        s.wake_log = Some(Vec::new());
+        for e in &[
+            arm(1, 350, CLOCK_MONOTONIC_PLUS1, 10 * MS, MS, MS),
+            fire(1, 10 * MS, 10 * MS, 10 * MS),
+            waking(1, 22, 10 * MS + 100_000),
+            waking(1, 350, 10 * MS + 200_000),
+            expiry_exit(1, 10 * MS + 250_000),
+            run_in(10 * MS + 300_000, 10 * MS + 300_000, 22),
+            run_in(10 * MS + 500_000, 10 * MS + 500_000, 350),
+        ] {
+            s.event(e);
+        }
+        s.end_of_trace();
+        let log = s.wake_log.take().unwrap();
+        let tids: Vec<u32> = log.iter().map(|w| w.tid).collect();
+        assert_eq!(tids, [350]);
+        assert_eq!(log[0].wake_late_ns, 500_000);
     }
 
     /// Seen on 5.10.223 under TCG: a sleep due 6.9 ms before `suspend_enter` whose expiry,
