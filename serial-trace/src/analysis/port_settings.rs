@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, arg};
 
-use super::serial::PortReport;
+use super::serial::{PortReport, port_row};
 use crate::trace::{PortSetup, Termios, trim_nul};
 
 names! {
@@ -46,23 +46,6 @@ pub struct SettingsChange {
     pub changed: Vec<Setting>,
 }
 
-/// The settings an event carries.
-pub fn termios_of(ev: &Event) -> Termios {
-    use arg::serial_termios as a;
-    let lo = |v: u64| v as u32;
-    let hi = |v: u64| (v >> 32) as u32;
-    Termios {
-        iflag: lo(ev.args[a::IFLAG_OFLAG]),
-        oflag: hi(ev.args[a::IFLAG_OFLAG]),
-        cflag: lo(ev.args[a::CFLAG_LFLAG]),
-        lflag: hi(ev.args[a::CFLAG_LFLAG]),
-        vtime: ev.args[a::VTIME_VMIN] as u8,
-        vmin: (ev.args[a::VTIME_VMIN] >> 8) as u8,
-        ispeed: ev.args[a::ISPEED] as u32,
-        ospeed: ev.args[a::OSPEED] as u32,
-    }
-}
-
 /// A `serial:termios` event as a row (`changed` is filled by [`attach_setups`]).
 pub fn change_of(ev: &Event) -> SettingsChange {
     use arg::serial_termios as a;
@@ -74,7 +57,7 @@ pub fn change_of(ev: &Event) -> SettingsChange {
         tid: who(ev.pid_tgid as u32),
         comm: (!at_stop).then(|| String::from_utf8_lossy(trim_nul(&ev.comm)).into_owned()),
         at_stop,
-        termios: termios_of(ev),
+        termios: Termios::from_slots(&ev.args),
         changed: Vec::new(),
     }
 }
@@ -115,14 +98,7 @@ pub fn differences(before: &Termios, after: &Termios) -> Vec<Setting> {
 /// row) and fills every change's `changed` against the settings before it.
 pub fn attach_setups(ports: &mut Vec<PortReport>, setups: &[PortSetup]) {
     for setup in setups {
-        match ports.iter_mut().find(|p| p.name == setup.name) {
-            Some(p) => p.setup = Some(setup.clone()),
-            None => ports.push(PortReport {
-                name: setup.name.clone(),
-                setup: Some(setup.clone()),
-                ..Default::default()
-            }),
-        }
+        port_row(ports, &setup.name).setup = Some(setup.clone());
     }
     ports.sort_by(|a, b| a.name.cmp(&b.name));
     for p in ports.iter_mut() {

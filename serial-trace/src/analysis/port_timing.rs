@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serial_trace_common::{Event, arg, kind};
 
-use super::serial::PortReport;
+use super::serial::{PortReport, port_row};
 use super::timers::{Percentiles, new_hist, record};
 use crate::trace::{PortSetup, trim_nul};
 
@@ -110,26 +110,37 @@ impl TimingAcc {
             }
             kind::WORKQUEUE_EXECUTE_END => {
                 use arg::workqueue_execute_end as a;
-                let name = String::from_utf8_lossy(trim_nul(&ev.text[0])).into_owned();
-                let name = if name.is_empty() {
-                    format!("port@{:#x}", ev.args[a::WORK])
+                // a name is allocated once per port, not per run
+                let text = String::from_utf8_lossy(trim_nul(&ev.text[0]));
+                let unnamed;
+                let name: &str = if text.is_empty() {
+                    unnamed = format!("port@{:#x}", ev.args[a::WORK]);
+                    &unnamed
                 } else {
-                    name
+                    &text
                 };
-                let start = ev.mono_ns.saturating_sub(ev.args[a::RUN_NS]);
-                let pending = self.receives.remove(&name).unwrap_or_default();
-                let acc = self.works.entry(name).or_insert_with(|| WorkAcc {
-                    runs: 0,
-                    unknown: 0,
-                    receives_in: 0,
-                    receives_out: 0,
-                    delay: new_hist(3),
-                    run: new_hist(3),
-                });
+                if !self.works.contains_key(name) {
+                    self.works.insert(
+                        name.to_string(),
+                        WorkAcc {
+                            runs: 0,
+                            unknown: 0,
+                            receives_in: 0,
+                            receives_out: 0,
+                            delay: new_hist(3),
+                            run: new_hist(3),
+                        },
+                    );
+                }
+                let acc = self.works.get_mut(name).expect("inserted above");
                 acc.runs += 1;
-                let inside = pending.iter().filter(|&&t| t >= start).count() as u64;
-                acc.receives_in += inside;
-                acc.receives_out += pending.len() as u64 - inside;
+                let start = ev.mono_ns.saturating_sub(ev.args[a::RUN_NS]);
+                if let Some(pending) = self.receives.get_mut(name) {
+                    let inside = pending.iter().filter(|&&t| t >= start).count() as u64;
+                    acc.receives_in += inside;
+                    acc.receives_out += pending.len() as u64 - inside;
+                    pending.clear();
+                }
                 if ev.args[a::QUEUED] != 0 {
                     record(&mut acc.delay, ev.args[a::DELAY_NS]);
                 } else {
@@ -203,14 +214,7 @@ impl TimingAcc {
                 receives_in_runs: acc.receives_in,
                 receives_outside_runs: acc.receives_out,
             };
-            match ports.iter_mut().find(|p| p.name == name) {
-                Some(p) => p.ldisc_work = Some(timing),
-                None => ports.push(PortReport {
-                    name,
-                    ldisc_work: Some(timing),
-                    ..Default::default()
-                }),
-            }
+            port_row(ports, &name).ldisc_work = Some(timing);
         }
         ports.sort_by(|a, b| a.name.cmp(&b.name));
     }

@@ -216,6 +216,22 @@ fn in_cycle<'a>(
     Some((phase, row))
 }
 
+/// The row of port `name` in a finished list, added (empty) if it has none yet: the header's
+/// ports and the port timing name ports no serial event did.
+pub(super) fn port_row<'a>(ports: &'a mut Vec<PortReport>, name: &str) -> &'a mut PortReport {
+    let i = match ports.iter().position(|p| p.name == name) {
+        Some(i) => i,
+        None => {
+            ports.push(PortReport {
+                name: name.to_string(),
+                ..Default::default()
+            });
+            ports.len() - 1
+        }
+    };
+    &mut ports[i]
+}
+
 /// The accumulator of port `name`, allocating its key only the first time.
 fn port_acc<'a>(ports: &'a mut BTreeMap<String, PortAcc>, name: &str) -> &'a mut PortAcc {
     if !ports.contains_key(name) {

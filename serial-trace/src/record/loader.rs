@@ -312,7 +312,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .load(EBPF_OBJECT)
         .context("loading the eBPF object into the kernel")?;
 
-    let port_timing = PortTiming::fill(&mut ebpf, &opts.port_irqs, &kallsyms)?;
+    let port_timing = PortTiming::fill(&mut ebpf, opts, &kallsyms)?;
     let mut probes = plan.probes;
     let mut programs = Vec::new();
     let mut links = Links::default();
@@ -325,11 +325,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             row.reason = Some("not selected (--hooks)".into());
             continue;
         }
-        if matches!(p.kind.category, "irq" | "workqueue") && !opts.port_timing {
-            row.reason = Some("not selected (record --port-timing times each port's interrupt and line discipline)".into());
-            continue;
-        }
-        if let Some(why) = port_timing.unmatched(p.kind.category) {
+        if let Some(why) = port_timing.detached(p.kind.category) {
             row.reason = Some(why);
             continue;
         }
@@ -415,19 +411,25 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
 /// What the port timing hooks (`irq:`, `workqueue:`) count, put in the `MATCH` map: the
 /// traced ports' IRQs and `flush_to_ldisc`.
 struct PortTiming {
+    /// `record --port-timing` (else nothing is put in the map).
+    asked: bool,
     irqs: usize,
     flush_to_ldisc: bool,
 }
 
 impl PortTiming {
-    fn fill(ebpf: &mut Ebpf, irqs: &[u32], kallsyms: &Kallsyms) -> Result<Self> {
-        let mut map: aya::maps::HashMap<&mut aya::maps::MapData, u64, u8> =
-            aya::maps::HashMap::try_from(ebpf.map_mut(MATCH_MAP).context("MATCH map")?)?;
+    fn fill(ebpf: &mut Ebpf, opts: &LoadOptions, kallsyms: &Kallsyms) -> Result<Self> {
         let mut out = PortTiming {
+            asked: opts.port_timing,
             irqs: 0,
             flush_to_ldisc: false,
         };
-        let mut irqs = irqs.to_vec();
+        if !out.asked {
+            return Ok(out);
+        }
+        let mut map: aya::maps::HashMap<&mut aya::maps::MapData, u64, u8> =
+            aya::maps::HashMap::try_from(ebpf.map_mut(MATCH_MAP).context("MATCH map")?)?;
+        let mut irqs = opts.port_irqs.clone();
         irqs.sort_unstable();
         irqs.dedup();
         // the function's address is the other value; IRQs are small numbers, never one
@@ -442,9 +444,14 @@ impl PortTiming {
         Ok(out)
     }
 
-    /// Why a hook of `category` has nothing to time (`None`: it has, or is no port timing hook).
-    fn unmatched(&self, category: &str) -> Option<String> {
+    /// Why a hook of `category` stays detached: not asked for, or nothing to time (`None`: it
+    /// attaches, or is no port timing hook).
+    fn detached(&self, category: &str) -> Option<String> {
         match category {
+            "irq" | "workqueue" if !self.asked => Some(
+                "not selected (record --port-timing times each port's interrupt and line discipline)"
+                    .into(),
+            ),
             "irq" if self.irqs == 0 => {
                 Some("no traced port has an IRQ (none found, or USB-serial only)".into())
             }

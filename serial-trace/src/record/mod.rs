@@ -72,6 +72,12 @@ pub struct RecordOptions {
     pub port_timing: bool,
 }
 
+/// Text 0 of an event the recorder writes itself: the port's name (cut to fit, NUL-ended).
+fn set_port_name(ev: &mut Event, name: &str) {
+    let n = name.len().min(ev.text[0].len() - 1);
+    ev.text[0][..n].copy_from_slice(&name.as_bytes()[..n]);
+}
+
 /// `record -- CMD` ended with CMD's failure: `record` exits with CMD's status (128 + the
 /// signal's number when a signal ended it), as `perf record -- CMD` and `time CMD` do.
 #[derive(Debug, thiserror::Error)]
@@ -803,8 +809,7 @@ impl<'o> Session<'o> {
             ev.args[a::OVERRUN] = s.delta.overrun;
             ev.args[a::BUF_OVERRUN] = s.delta.buf_overrun;
             ev.args[a::INTERVAL_NS] = s.interval_ns;
-            let n = s.port.len().min(ev.text[0].len() - 1);
-            ev.text[0][..n].copy_from_slice(&s.port.as_bytes()[..n]);
+            set_port_name(&mut ev, &s.port);
             self.counters.events += 1;
             self.writer
                 .push(&ev)
@@ -825,14 +830,9 @@ impl<'o> Session<'o> {
             ev.mono_ns = end.mono_ns;
             ev.boot_ns = end.boot_ns;
             ev.cpu = u16::MAX;
-            ev.args[a::IFLAG_OFLAG] = u64::from(t.iflag) | u64::from(t.oflag) << 32;
-            ev.args[a::CFLAG_LFLAG] = u64::from(t.cflag) | u64::from(t.lflag) << 32;
-            ev.args[a::VTIME_VMIN] = u64::from(t.vtime) | u64::from(t.vmin) << 8;
-            ev.args[a::ISPEED] = u64::from(t.ispeed);
-            ev.args[a::OSPEED] = u64::from(t.ospeed);
+            t.to_slots(&mut ev.args);
             ev.args[a::SOURCE] = a::SOURCE_AT_STOP;
-            let n = name.len().min(ev.text[0].len() - 1);
-            ev.text[0][..n].copy_from_slice(&name.as_bytes()[..n]);
+            set_port_name(&mut ev, &name);
             self.counters.events += 1;
             self.writer
                 .push(&ev)

@@ -94,6 +94,34 @@ pub enum Parity {
 }
 
 impl Termios {
+    /// The settings a `serial:termios` event's slots carry (the eBPF program packs them so).
+    pub fn from_slots(args: &[u64]) -> Self {
+        use serial_trace_common::arg::serial_termios as a;
+        let lo = |v: u64| v as u32;
+        let hi = |v: u64| (v >> 32) as u32;
+        Termios {
+            iflag: lo(args[a::IFLAG_OFLAG]),
+            oflag: hi(args[a::IFLAG_OFLAG]),
+            cflag: lo(args[a::CFLAG_LFLAG]),
+            lflag: hi(args[a::CFLAG_LFLAG]),
+            vtime: args[a::VTIME_VMIN] as u8,
+            vmin: (args[a::VTIME_VMIN] >> 8) as u8,
+            ispeed: args[a::ISPEED] as u32,
+            ospeed: args[a::OSPEED] as u32,
+        }
+    }
+
+    /// Packs the settings into a `serial:termios` event's slots, as [`Termios::from_slots`]
+    /// reads them.
+    pub fn to_slots(&self, args: &mut [u64]) {
+        use serial_trace_common::arg::serial_termios as a;
+        args[a::IFLAG_OFLAG] = u64::from(self.iflag) | u64::from(self.oflag) << 32;
+        args[a::CFLAG_LFLAG] = u64::from(self.cflag) | u64::from(self.lflag) << 32;
+        args[a::VTIME_VMIN] = u64::from(self.vtime) | u64::from(self.vmin) << 8;
+        args[a::ISPEED] = u64::from(self.ispeed);
+        args[a::OSPEED] = u64::from(self.ospeed);
+    }
+
     /// The receive rate in bits per second (0 = hang up / unknown).
     pub fn baud(&self) -> u32 {
         let speed = if self.ispeed != 0 {
@@ -271,6 +299,23 @@ mod tests {
             ..t
         };
         assert_eq!(mark.parity(), Parity::Mark);
+    }
+
+    #[test]
+    fn settings_survive_the_event_slots() {
+        let t = Termios {
+            iflag: 0o2000,
+            oflag: 4,
+            cflag: 0x1cb2,
+            lflag: 0x8a30,
+            vmin: 3,
+            vtime: 7,
+            ispeed: 921_600,
+            ospeed: 115_200,
+        };
+        let mut args = [0u64; serial_trace_common::MAX_ARGS];
+        t.to_slots(&mut args);
+        assert_eq!(Termios::from_slots(&args), t);
     }
 
     #[test]
