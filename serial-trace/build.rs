@@ -21,6 +21,13 @@ fn main() -> anyhow::Result<()> {
         std::env::var("CARGO_CFG_TARGET_ARCH")?
     );
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../serial-trace-ebpf");
+    // aya-build asks to be rerun when the eBPF crate changes, not when the crate it shares
+    // its structs with does: a change to serial-trace-common alone (a struct's layout, the
+    // histogram's buckets) would otherwise embed a stale object
+    println!(
+        "cargo:rerun-if-changed={}",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../serial-trace-common")
+    );
     aya_build::build_ebpf(
         [aya_build::Package {
             name: "serial-trace-ebpf",

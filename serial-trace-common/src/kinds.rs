@@ -88,6 +88,9 @@ impl Filter {
     /// in the `MATCH` map — the IRQ (slot 0) of a traced port, or the work function (slot 1)
     /// `flush_to_ldisc`.
     pub const MATCHED: u8 = 5;
+    /// `MATCHED`, and the exit/end also writes one event per run (`record
+    /// --port-timing-events`); otherwise the runs are only aggregated in the kernel.
+    pub const MATCHED_EVENTS: u8 = 6;
 }
 
 /// Static description of one kind.

@@ -9,6 +9,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod kinds;
+pub mod port_aggregates;
 pub mod wire;
 
 pub use kinds::{
@@ -314,7 +315,7 @@ pub const STATE_COUNTS_MAP: &str = "STATE_COUNTS";
 
 pub mod state_counts {
     /// The LRU state maps, by index, and what losing an entry of each costs.
-    pub const MAPS: [(&str, &str); 7] = [
+    pub const MAPS: [(&str, &str); 8] = [
         (
             "TRACKED",
             "a filtered task's timer no longer recognized at its expiry",
@@ -341,6 +342,10 @@ pub mod state_counts {
             "WORK_TIMES",
             "a line discipline run whose wait is not known (its flip buffer push forgotten)",
         ),
+        (
+            "LDISC_AGGREGATES",
+            "a port's line discipline runs not timed (more ports than the map holds)",
+        ),
     ];
     /// What losing an entry of map `name` costs ("" for a name not listed).
     pub fn cost(name: &str) -> &'static str {
@@ -353,6 +358,8 @@ pub mod state_counts {
     pub const CALLS: u32 = 4;
     pub const TREE: u32 = 5;
     pub const WORK_TIMES: u32 = 6;
+    /// Not an LRU map (nothing is evicted): only its refused inserts count.
+    pub const LDISC_AGGREGATES: u32 = 7;
     /// Keys added.
     pub const ADDED: u32 = 0;
     /// Keys removed.
@@ -636,4 +643,6 @@ mod pod {
     unsafe impl aya::Pod for super::CallState {}
     unsafe impl aya::Pod for super::DropRun {}
     unsafe impl aya::Pod for super::WorkTimes {}
+    unsafe impl aya::Pod for super::port_aggregates::IrqAggregate {}
+    unsafe impl aya::Pod for super::port_aggregates::LdiscAggregate {}
 }

@@ -360,7 +360,7 @@ static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 static STATE_COUNTS: PerCpuArray<u64> = PerCpuArray::with_max_entries(state_counts::SLOTS, 0);
 
 #[inline(always)]
-fn count_state(map: u32, what: u32) {
+pub(crate) fn count_state(map: u32, what: u32) {
     count(&STATE_COUNTS, map * state_counts::WHATS + what);
 }
 
@@ -396,7 +396,7 @@ pub fn lru_set<K, V: Copy>(lru: &LruHashMap<K, V>, map: u32, key: &K, value: V) 
 }
 
 /// `-EEXIST`, what an insert with `BPF_NOEXIST` returns for a key already there.
-const NEG_EEXIST: i32 = -17;
+pub(crate) const NEG_EEXIST: i32 = -17;
 
 /// Adds `key` (a lookup just found it absent) to LRU state map `map`, counted.
 #[inline(always)]

@@ -5,19 +5,29 @@
 //!
 //! Only values in `MATCH` count: the traced ports' IRQ numbers and `flush_to_ldisc`'s
 //! address, put there by the loader. Entries and queueings are not events: their times are
-//! kept (per CPU for an interrupt, which cannot nest or migrate; per work item for the work)
-//! and the exit or end writes one event with the durations. Each hook has a raw twin.
+//! kept (per CPU for an interrupt, which cannot nest or migrate; per work item for the work),
+//! and the exit or end adds the durations to the port's aggregates (per-CPU maps the recorder
+//! sums at each checkpoint: counts, totals, maxima, histograms) — and, with `record
+//! --port-timing-events` (`Filter::MATCHED_EVENTS`), also writes one event per run. Each
+//! hook has a raw twin.
 
 use aya_ebpf::{
     helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, generated::bpf_ktime_get_ns},
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{HashMap, LruHashMap, PerCpuArray},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
     programs::{RawTracePointContext, TracePointContext},
+};
+use serial_trace_common::port_aggregates::{
+    IrqAggregate, LDISC_TIMED_KEY, LdiscAggregate, MAX_LDISC_AGGREGATES,
 };
 use serial_trace_common::{Filter, MAX_MATCH, TEXT_LEN, WorkTimes, arg, kind, state_counts};
 
-use crate::emit::{Fields, RAW_SPECS, RawArgs, Record, SPECS, Spec, Stamp, lru_entry, write_slots};
+use crate::emit::{
+    Fields, NEG_EEXIST, RAW_SPECS, RawArgs, Record, SPECS, Spec, Stamp, count_state, lru_entry,
+    write_slots,
+};
 use crate::serial::work_port_name;
+use aya_ebpf::bindings::BPF_NOEXIST;
 
 /// The values that count (see the module comment); any value, 1.
 #[map]
@@ -33,6 +43,63 @@ static IRQ_ENTERED: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static WORK_TIMES: LruHashMap<u64, WorkTimes> = LruHashMap::with_max_entries(256, 0);
 
+/// Per traced port's IRQ (keys put there by the loader), per CPU: its handler's runs.
+#[map]
+static IRQ_AGGREGATES: PerCpuHashMap<u64, IrqAggregate> =
+    PerCpuHashMap::with_max_entries(MAX_MATCH, 0);
+
+/// Per `flush_to_ldisc` work item (a port), per CPU: its line discipline runs and hand-overs.
+#[map]
+static LDISC_AGGREGATES: PerCpuHashMap<u64, LdiscAggregate> =
+    PerCpuHashMap::with_max_entries(MAX_LDISC_AGGREGATES, 0);
+
+/// One zeroed [`LdiscAggregate`], never written: what a new port's entry starts from (too big
+/// for the stack).
+#[map]
+static LDISC_ZERO: Array<LdiscAggregate> = Array::with_max_entries(1, 0);
+
+/// This CPU's aggregate of work item `work`, added (zeroed, on every CPU) when absent: two
+/// CPUs adding it at once both get the one entry.
+#[inline(always)]
+fn ldisc_aggregate(work: u64) -> Option<&'static mut LdiscAggregate> {
+    if let Some(p) = LDISC_AGGREGATES.get_ptr_mut(work) {
+        // SAFETY: this CPU's value of a map entry, which is never removed.
+        return Some(unsafe { &mut *p });
+    }
+    let zero = LDISC_ZERO.get(0)?;
+    match LDISC_AGGREGATES.insert(work, zero, u64::from(BPF_NOEXIST)) {
+        Ok(()) => count_state(state_counts::LDISC_AGGREGATES, state_counts::ADDED),
+        Err(NEG_EEXIST) => {}
+        Err(_) => {
+            count_state(state_counts::LDISC_AGGREGATES, state_counts::FAILED);
+            return None;
+        }
+    }
+    // SAFETY: as above.
+    LDISC_AGGREGATES
+        .get_ptr_mut(work)
+        .map(|p| unsafe { &mut *p })
+}
+
+/// Bytes handed to the line discipline of the port whose work item is `work` (from the serial
+/// receive hook, for a port that passed `record --port`): counted inside or outside a run of
+/// that work item, a cross-check of the two hook families kept in the kernel.
+#[inline(always)]
+pub(crate) fn ldisc_receive(work: u64) {
+    if !matched(LDISC_TIMED_KEY) {
+        return;
+    }
+    // SAFETY: a plain read of a map value.
+    let inside = unsafe { WORK_TIMES.get(work) }.is_some_and(|t| t.started_ns != 0);
+    if let Some(a) = ldisc_aggregate(work) {
+        if inside {
+            a.counts.receives_in_runs += 1;
+        } else {
+            a.counts.receives_outside_runs += 1;
+        }
+    }
+}
+
 #[inline(always)]
 fn matched(v: u64) -> bool {
     unsafe { MATCH.get(v) }.is_some()
@@ -43,6 +110,19 @@ fn now() -> u64 {
     unsafe { bpf_ktime_get_ns() }
 }
 
+/// Where a run ends: now, and the stamp of its event when one is written (`events`, and the
+/// recording window open), taken at that same moment so that the event is stamped where the
+/// duration ends.
+#[inline(always)]
+fn run_end(events: bool) -> (Option<Stamp>, u64) {
+    let stamp = if events {
+        Stamp::if_recording(false)
+    } else {
+        None
+    };
+    (stamp, stamp.map_or_else(now, |s| s.mono_ns()))
+}
+
 /// Slots 0 and 1 of the hook's event, read as its spec says.
 #[inline(always)]
 fn slots<F: Fields>(rec: &F, spec: &Spec) -> (u64, u64) {
@@ -51,9 +131,10 @@ fn slots<F: Fields>(rec: &F, spec: &Spec) -> (u64, u64) {
 
 #[inline(always)]
 fn on_event<F: Fields, const K: u16>(rec: &F, spec: &Spec) {
-    if spec.filter != Filter::MATCHED {
+    if spec.filter != Filter::MATCHED && spec.filter != Filter::MATCHED_EVENTS {
         return;
     }
+    let events = spec.filter == Filter::MATCHED_EVENTS;
     let (s0, s1) = slots(rec, spec);
     match K {
         kind::IRQ_HANDLER_ENTRY => {
@@ -70,10 +151,17 @@ fn on_event<F: Fields, const K: u16>(rec: &F, spec: &Spec) {
             };
             // SAFETY: this CPU's slot.
             let entered = unsafe { core::mem::replace(&mut *p, 0) };
-            if entered == 0 || !matched(s0) {
+            if entered == 0 {
                 return;
             }
-            let Some(stamp) = Stamp::if_recording(false) else {
+            let Some(agg) = IRQ_AGGREGATES.get_ptr_mut(s0) else {
+                return;
+            };
+            let (stamp, end) = run_end(events);
+            let ran = end.saturating_sub(entered);
+            // SAFETY: this CPU's value of an entry the loader added, never removed.
+            unsafe { &mut *agg }.add_run(s1, ran);
+            let Some(stamp) = stamp else {
                 return;
             };
             use arg::irq_handler_exit as a;
@@ -83,7 +171,7 @@ fn on_event<F: Fields, const K: u16>(rec: &F, spec: &Spec) {
                 stamp,
                 0,
                 [0; 16],
-                [s0, s1, stamp.mono_ns().saturating_sub(entered)],
+                [s0, s1, ran],
                 &[0; TEXT_LEN],
             );
         }
@@ -119,15 +207,26 @@ fn on_event<F: Fields, const K: u16>(rec: &F, spec: &Spec) {
             if t.started_ns == 0 {
                 return;
             }
-            let Some(stamp) = Stamp::if_recording(false) else {
-                return;
-            };
-            let end = stamp.mono_ns();
+            let (stamp, end) = run_end(events);
             let queued = t.run_queued_ns != 0 && t.run_queued_ns <= t.started_ns;
             let delay = if queued {
                 t.started_ns - t.run_queued_ns
             } else {
                 0
+            };
+            let ran = end.saturating_sub(t.started_ns);
+            let mut name = [0u8; TEXT_LEN];
+            if !work_port_name(s0, &mut name) {
+                return;
+            }
+            if let Some(agg) = ldisc_aggregate(s0) {
+                if name[0] != 0 {
+                    agg.name = name;
+                }
+                agg.add_run(queued.then_some(delay), ran);
+            }
+            let Some(stamp) = stamp else {
+                return;
             };
             use arg::workqueue_execute_end as a;
             const {
@@ -139,22 +238,12 @@ fn on_event<F: Fields, const K: u16>(rec: &F, spec: &Spec) {
                         && a::QUEUED == 4
                 )
             };
-            let mut name = [0u8; TEXT_LEN];
-            if !work_port_name(s0, &mut name) {
-                return;
-            }
             let comm = bpf_get_current_comm().unwrap_or([0; 16]);
             let _ = write_slots::<{ kind::WORKQUEUE_EXECUTE_END }, 5>(
                 stamp,
                 bpf_get_current_pid_tgid(),
                 comm,
-                [
-                    s0,
-                    s1,
-                    delay,
-                    end.saturating_sub(t.started_ns),
-                    u64::from(queued),
-                ],
+                [s0, s1, delay, ran, u64::from(queued)],
                 &name,
             );
         }

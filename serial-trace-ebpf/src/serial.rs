@@ -236,10 +236,11 @@ fn port_tty(port: u64) -> u64 {
 // An explicit loop: `copy_from_slice` may become a `memcpy` call, which BPF lacks.
 #[allow(clippy::manual_memcpy)]
 #[inline(always)]
-fn emit_port_event(kind: u16, port: u64, args: [u64; 6]) {
+/// Writes `kind` for `port`; false when `record --port` leaves the port out.
+fn emit_port_event(kind: u16, port: u64, args: [u64; 6]) -> bool {
     let mut name = [0u8; TEXT_LEN];
     if !tty_name(port_tty(port), &mut name) {
-        return;
+        return false;
     }
     let comm = bpf_get_current_comm().unwrap_or([0; 16]);
     let _ = write_event(kind, bpf_get_current_pid_tgid(), comm, |ev| {
@@ -248,6 +249,7 @@ fn emit_port_event(kind: u16, port: u64, args: [u64; 6]) {
         }
         ev.text[0] = name;
     });
+    true
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -445,7 +447,7 @@ fn uart_char(uart_port: u64, status: u64, overrun: u64, flag: u64) -> u32 {
     args[a::STATUS] = status;
     args[a::OVERRUN_MASK] = overrun;
     args[a::FLAG] = flag;
-    emit_port_event(kind::SERIAL_RX_ERROR, port, args);
+    let _ = emit_port_event(kind::SERIAL_RX_ERROR, port, args);
     0
 }
 
@@ -484,7 +486,10 @@ fn receive_done(port: u64, offered: u64, accepted: u64) -> u32 {
     args[a::ACCEPTED] = accepted;
     args[a::MEM_USED] = read_u32(port, cfg!(tty_port_mem_used));
     args[a::MEM_LIMIT] = read_u32(port, cfg!(tty_port_mem_limit));
-    emit_port_event(kind::SERIAL_RECEIVE, port, args);
+    let work_off = u64::from(cfg!(tty_port_buf_work));
+    if emit_port_event(kind::SERIAL_RECEIVE, port, args) && work_off != 0 {
+        crate::port_timing::ldisc_receive(port + work_off);
+    }
     0
 }
 

@@ -196,12 +196,13 @@ pub struct RecordArgs {
     /// With -- CMD: record every task's timers, not only those of CMD's process tree.
     #[arg(long)]
     pub all_tasks: bool,
-    /// Also time each traced port's interrupt handler and line discipline (the irq: and
-    /// workqueue: hooks): how long its handler ran, and how long received bytes waited for
-    /// the line discipline. One event per interrupt and per line discipline run: under a flood
-    /// that fills the ring while a suspend cycle freezes the recorder, so it is off by default.
-    #[arg(long)]
-    pub port_timing: bool,
+    /// Also write one event per run of each traced port's interrupt handler and line
+    /// discipline (the timeline of the irq: and workqueue: hooks). Their timing is always
+    /// kept, aggregated in the kernel (counts, totals, histograms) and read every second;
+    /// one event per interrupt can fill the ring under a flood while a suspend freezes the
+    /// recorder, so the events are off by default.
+    #[arg(long, alias = "port-timing")]
+    pub port_timing_events: bool,
     /// Samples per second of the kernel's port counters when polling (the fallback where no
     /// function hook works, or --serial-method poll).
     #[arg(long, value_name = "HZ", default_value_t = 100)]
@@ -263,7 +264,7 @@ impl RecordArgs {
             hooks: self.hooks,
             allow_loss: self.allow_loss,
             command_tree: !self.command.is_empty() && !self.all_tasks,
-            port_timing: self.port_timing,
+            port_timing_events: self.port_timing_events,
             command: self.command,
         })
     }

@@ -105,14 +105,14 @@ pub fn run(json: bool, require: &[Capability]) -> Result<()> {
             tracepoint_method: crate::hooks::TracepointMethod::Auto,
             hooks: vec![],
             tree: false,
-            // what `record --port-timing` would time: every port with a UART
+            // what `record` times: every port with a UART
             port_irqs: crate::ports::port_irqs(
                 &crate::ports::list_ports()
                     .into_iter()
                     .filter(|p| p.uart.is_some())
                     .collect::<Vec<_>>(),
             ),
-            port_timing: true,
+            port_timing_events: false,
         })?;
         let mut rows = loaded.probes;
         if !loaded.drops_hooked {

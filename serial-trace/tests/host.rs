@@ -1221,18 +1221,7 @@ fn every_interrupt_of_the_uart_the_kernel_counts_is_a_handler_run_in_the_trace()
         .unwrap();
     assert!(irq > 0, "{PORT} has no IRQ");
     let out = tmp("uart-irq.trace");
-    let mut rec = record(
-        &[
-            "--quiet",
-            "--hooks",
-            "serial",
-            "--port-timing",
-            "--port",
-            PORT,
-        ],
-        &out,
-    )
-    .spawn_guarded();
+    let mut rec = record(&["--quiet", "--hooks", "serial", "--port", PORT], &out).spawn_guarded();
     wait_for_header(&out);
     let before = irq_count(irq);
     let got = {

@@ -229,6 +229,9 @@ impl Pass {
             }
             Frame::Symbols(s) => self.symbols.extend(s.into_iter().map(|s| (s.addr, s.name))),
             Frame::Loss(l) => {
+                if let Some(t) = l.port_timing {
+                    self.serial.kernel_timing(t);
+                }
                 self.lost = self.lost.max(l.lost_total);
                 self.checkpoints.push((l.at.boot_ns, l.lost_total));
                 self.misses = l.recursion_misses;

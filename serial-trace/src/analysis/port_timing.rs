@@ -1,17 +1,18 @@
 //! The level between the UART's FIFO and the reader (issue 18, "IRQ latency jitter"): per
-//! port, how long its interrupt handler ran (`irq_handler_exit` events of its IRQ) and how long
-//! received bytes waited between the flip buffer push and the line discipline
-//! (`workqueue_execute_end` of `flush_to_ldisc`: the wait from queueing to run, and the run).
+//! port, how long its interrupt handler ran and how long received bytes waited between the
+//! flip buffer push and the line discipline (`flush_to_ldisc`: the wait from queueing to run,
+//! and the run) — from the kernel's aggregates in the checkpoints, or from per-run events
+//! (`irq_handler_exit`, `workqueue_execute_end`) where a trace has no aggregates.
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use serial_trace_common::port_aggregates::{IrqAggregate, LdiscAggregate, hist};
 use serial_trace_common::{Event, arg, kind};
 
 use super::serial::{PortReport, port_row};
-use super::timers::{Percentiles, new_hist, record};
-use crate::trace::{PortSetup, trim_nul};
+use super::timers::Percentiles;
+use crate::trace::{PortSetup, PortTimingTotals, trim_nul};
 
 /// A port's interrupt: its handler's runs (CLOCK_MONOTONIC, entry to exit).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -52,37 +53,34 @@ pub struct LdiscTiming {
     pub receives_outside_runs: u64,
 }
 
-/// Accumulates the timing events of the whole trace, per IRQ and per work item.
+/// Accumulates the port timing of the whole trace: the kernel's aggregates where the trace
+/// has them (each checkpoint carries the totals so far), else its per-run events (traces of
+/// `record --port-timing` before the kernel aggregated). Both fill the same accumulators.
 #[derive(Default)]
 pub struct TimingAcc {
-    irqs: BTreeMap<u32, IrqAcc>,
-    /// By port name (the event's text: the tty open on the port when the work ran), or
-    /// `port@<work item>` while none was.
-    works: BTreeMap<String, WorkAcc>,
+    irqs: BTreeMap<u32, Box<IrqAggregate>>,
+    /// By port name (the tty open on the port when the work ran), or `port@<work item>` while
+    /// none was.
+    works: BTreeMap<String, Box<LdiscAggregate>>,
     /// Per port, the `ldisc_receive` times (mono ns) since its last run ended: the next run's
-    /// end decides whether they were inside it.
+    /// end decides whether they were inside it (events only; the kernel counts this itself).
     receives: BTreeMap<String, Vec<u64>>,
     ldisc_hooked: bool,
+    /// The kernel's totals at the last checkpoint that had any.
+    kernel: Option<PortTimingTotals>,
 }
 
 /// Receives held per port until its next run ends (see [`TimingAcc::receive`]).
 const MAX_PENDING_RECEIVES: usize = 4096;
 
-struct IrqAcc {
-    runs: u64,
-    handled: u64,
-    woke_thread: u64,
-    total: u64,
-    hist: Histogram<u64>,
-}
-
-struct WorkAcc {
-    runs: u64,
-    unknown: u64,
-    receives_in: u64,
-    receives_out: u64,
-    delay: Histogram<u64>,
-    run: Histogram<u64>,
+/// The row name of a work item: the port's tty, or `port@<work item>` while none was open.
+fn work_name(name: &[u8], work: u64) -> String {
+    let text = String::from_utf8_lossy(trim_nul(name));
+    if text.is_empty() {
+        format!("port@{work:#x}")
+    } else {
+        text.into_owned()
+    }
 }
 
 impl TimingAcc {
@@ -90,66 +88,46 @@ impl TimingAcc {
         match ev.kind {
             kind::IRQ_HANDLER_EXIT => {
                 use arg::irq_handler_exit as a;
-                let acc = self
-                    .irqs
+                self.irqs
                     .entry(ev.args[a::IRQ] as u32)
-                    .or_insert_with(|| IrqAcc {
-                        runs: 0,
-                        handled: 0,
-                        woke_thread: 0,
-                        total: 0,
-                        hist: new_hist(3),
-                    });
-                acc.runs += 1;
-                // irqreturn_t: IRQ_HANDLED 1, IRQ_WAKE_THREAD 2
-                let ret = ev.args[a::RET];
-                acc.handled += u64::from(ret & 1 != 0);
-                acc.woke_thread += u64::from(ret & 2 != 0);
-                acc.total = acc.total.saturating_add(ev.args[a::HANDLER_NS]);
-                record(&mut acc.hist, ev.args[a::HANDLER_NS]);
+                    .or_insert_with(|| Box::new(IrqAggregate::ZERO))
+                    .add_run(ev.args[a::RET], ev.args[a::HANDLER_NS]);
             }
             kind::WORKQUEUE_EXECUTE_END => {
                 use arg::workqueue_execute_end as a;
+                let text = trim_nul(&ev.text[0]);
                 // a name is allocated once per port, not per run
-                let text = String::from_utf8_lossy(trim_nul(&ev.text[0]));
-                let unnamed;
-                let name: &str = if text.is_empty() {
-                    unnamed = format!("port@{:#x}", ev.args[a::WORK]);
-                    &unnamed
-                } else {
-                    &text
+                let known = std::str::from_utf8(text)
+                    .ok()
+                    .filter(|t| !t.is_empty() && self.works.contains_key(*t));
+                let name = match known {
+                    Some(t) => t.to_string(),
+                    None => work_name(text, ev.args[a::WORK]),
                 };
-                if !self.works.contains_key(name) {
-                    self.works.insert(
-                        name.to_string(),
-                        WorkAcc {
-                            runs: 0,
-                            unknown: 0,
-                            receives_in: 0,
-                            receives_out: 0,
-                            delay: new_hist(3),
-                            run: new_hist(3),
-                        },
-                    );
-                }
-                let acc = self.works.get_mut(name).expect("inserted above");
-                acc.runs += 1;
                 let start = ev.mono_ns.saturating_sub(ev.args[a::RUN_NS]);
-                if let Some(pending) = self.receives.get_mut(name) {
+                if let Some(pending) = self.receives.get_mut(&name) {
                     let inside = pending.iter().filter(|&&t| t >= start).count() as u64;
-                    acc.receives_in += inside;
-                    acc.receives_out += pending.len() as u64 - inside;
+                    let acc = self
+                        .works
+                        .entry(name.clone())
+                        .or_insert_with(|| Box::new(LdiscAggregate::ZERO));
+                    acc.counts.receives_in_runs += inside;
+                    acc.counts.receives_outside_runs += pending.len() as u64 - inside;
                     pending.clear();
                 }
-                if ev.args[a::QUEUED] != 0 {
-                    record(&mut acc.delay, ev.args[a::DELAY_NS]);
-                } else {
-                    acc.unknown += 1;
-                }
-                record(&mut acc.run, ev.args[a::RUN_NS]);
+                let queued = ev.args[a::QUEUED] != 0;
+                self.works
+                    .entry(name)
+                    .or_insert_with(|| Box::new(LdiscAggregate::ZERO))
+                    .add_run(queued.then_some(ev.args[a::DELAY_NS]), ev.args[a::RUN_NS]);
             }
             _ => {}
         }
+    }
+
+    /// A checkpoint's totals from the kernel's aggregates (the last one is the recording's).
+    pub fn kernel_totals(&mut self, totals: PortTimingTotals) {
+        self.kernel = Some(totals);
     }
 
     /// The trace has the line discipline's work item (`workqueue_execute_end` attached): only
@@ -179,8 +157,25 @@ impl TimingAcc {
     /// Gives each port its interrupt's timing (by the IRQ its setup names) and its line
     /// discipline's (by the name its events carry; a work item that ran while no tty was open
     /// on its port becomes a row `port@<work item>`).
-    pub fn attach(self, ports: &mut Vec<PortReport>, setups: &[PortSetup]) {
+    pub fn attach(mut self, ports: &mut Vec<PortReport>, setups: &[PortSetup]) {
+        if let Some(k) = self.kernel.take() {
+            // the same runs the events (if any) describe, counted by the kernel: those alone
+            self.irqs = k.irqs.iter().map(|t| (t.irq, t.aggregate())).collect();
+            self.works.clear();
+            for t in &k.ldisc {
+                let acc = self
+                    .works
+                    .entry(work_name(t.port.as_bytes(), t.work))
+                    .or_insert_with(|| Box::new(LdiscAggregate::ZERO));
+                acc.merge(&t.aggregate());
+            }
+        }
         for (irq, acc) in &self.irqs {
+            // the loader adds every traced port's IRQ: one that never fired (or whose hooks
+            // did not attach) has nothing to say
+            if acc.counts.runs == 0 {
+                continue;
+            }
             let on_it: Vec<&str> = setups
                 .iter()
                 .filter(|s| s.irq == Some(*irq))
@@ -192,11 +187,11 @@ impl TimingAcc {
                 };
                 p.uart_irq = Some(IrqTiming {
                     irq: *irq,
-                    runs: acc.runs,
-                    handled: acc.handled,
-                    woke_thread: acc.woke_thread,
-                    handler_ns: Percentiles::of(&acc.hist),
-                    handler_ns_total: acc.total,
+                    runs: acc.counts.runs,
+                    handled: acc.counts.handled,
+                    woke_thread: acc.counts.woke_thread,
+                    handler_ns: percentiles(&acc.handler_hist, acc.counts.max_ns),
+                    handler_ns_total: acc.counts.total_ns,
                     shared_with: on_it
                         .iter()
                         .filter(|n| *n != name)
@@ -206,17 +201,34 @@ impl TimingAcc {
             }
         }
         for (name, acc) in self.works {
+            if acc.counts.runs == 0
+                && acc.counts.receives_in_runs == 0
+                && acc.counts.receives_outside_runs == 0
+            {
+                continue;
+            }
             let timing = LdiscTiming {
-                runs: acc.runs,
-                delay_ns: Percentiles::of(&acc.delay),
-                delay_unknown: acc.unknown,
-                run_ns: Percentiles::of(&acc.run),
-                receives_in_runs: acc.receives_in,
-                receives_outside_runs: acc.receives_out,
+                runs: acc.counts.runs,
+                delay_ns: percentiles(&acc.delay_hist, acc.counts.delay_max_ns),
+                delay_unknown: acc.counts.delay_unknown,
+                run_ns: percentiles(&acc.run_hist, acc.counts.run_max_ns),
+                receives_in_runs: acc.counts.receives_in_runs,
+                receives_outside_runs: acc.counts.receives_outside_runs,
             };
             port_row(ports, &name).ldisc_work = Some(timing);
         }
         ports.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}
+
+/// p50/p90/p99 (each a bucket's upper bound, so within an eighth above the sample) and the
+/// exact maximum.
+fn percentiles(h: &[u64; hist::BUCKETS], max: u64) -> Percentiles {
+    Percentiles {
+        p50: hist::quantile(h, max, 500),
+        p90: hist::quantile(h, max, 900),
+        p99: hist::quantile(h, max, 990),
+        max: if h.iter().any(|c| *c != 0) { max } else { 0 },
     }
 }
 
@@ -324,5 +336,63 @@ mod tests {
         assert!((150_000..=150_150).contains(&w.delay_ns.max), "{w:?}");
         assert!((9_000..=9_009).contains(&w.run_ns.max), "{w:?}");
         assert!(ports[2].ldisc_work.is_none());
+    }
+
+    #[test]
+    fn the_kernels_totals_replace_the_events_of_the_same_runs() {
+        use crate::trace::{IrqTotals, LdiscTotals};
+        let mut acc = TimingAcc::default().with_ldisc_runs(true);
+        // events of two runs (a trace with --port-timing-events) ...
+        acc.event(&irq_exit(4, 1, 10_000));
+        acc.event(&work_end("ttyS1", 0x1080, 1_000, 2_000, true));
+        // ... and the kernel's totals at the last checkpoint, which count more
+        let mut irq = IrqAggregate::ZERO;
+        for ns in [10_000, 11_000, 900_000] {
+            irq.add_run(1, ns);
+        }
+        let mut ld = LdiscAggregate::ZERO;
+        ld.name[..5].copy_from_slice(b"ttyS1");
+        ld.add_run(Some(1_000), 2_000);
+        ld.add_run(None, 3_000);
+        ld.counts.receives_in_runs = 5;
+        // the same port seen on another work item before its tty was open: a row of its own
+        let mut unnamed = LdiscAggregate::ZERO;
+        unnamed.counts.receives_outside_runs = 1;
+        acc.kernel_totals(PortTimingTotals {
+            irqs: vec![IrqTotals::of(4, &irq)],
+            ldisc: vec![
+                LdiscTotals::of(0x1080, &ld),
+                LdiscTotals::of(0x2080, &unnamed),
+                // nothing counted on it: no row
+                LdiscTotals::of(0x3080, &LdiscAggregate::ZERO),
+            ],
+        });
+        let mut ports = vec![PortReport {
+            name: "ttyS1".into(),
+            ..Default::default()
+        }];
+        let setup = PortSetup {
+            name: "ttyS1".into(),
+            irq: Some(4),
+            ..Default::default()
+        };
+        acc.attach(&mut ports, &[setup]);
+        let names: Vec<&str> = ports.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["port@0x2080", "ttyS1"]);
+        let i = ports[1].uart_irq.as_ref().unwrap();
+        assert_eq!((i.runs, i.handled, i.handler_ns_total), (3, 3, 921_000));
+        assert_eq!(i.handler_ns.max, 900_000);
+        // p50 is the 2nd sample's bucket (11 µs), at most an eighth above it
+        assert!(
+            (11_000..11_000 + 11_000 / 8).contains(&i.handler_ns.p50),
+            "{i:?}"
+        );
+        let w = ports[1].ldisc_work.as_ref().unwrap();
+        assert_eq!(
+            (w.runs, w.delay_unknown, w.receives_in_runs, w.run_ns.max),
+            (2, 1, 5, 3_000)
+        );
+        let w = ports[0].ldisc_work.as_ref().unwrap();
+        assert_eq!((w.runs, w.receives_outside_runs), (0, 1));
     }
 }

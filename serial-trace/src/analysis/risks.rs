@@ -19,6 +19,8 @@ names! {
         NoFlowControlFastLine = "no_flow_control_fast_line",
         /// Timekeeping on the jiffies clocksource: time advances in ticks.
         JiffiesClocksource = "jiffies_clocksource",
+        /// The kernel marked a clocksource unstable since boot and switched away from it.
+        UnstableClocksource = "unstable_clocksource",
         /// No high-resolution timers: every sleep rounds up to the next tick.
         NoHighResTimers = "no_high_res_timers",
         /// `echo mem` gives suspend-to-idle although this machine offers S3 (`deep`).
@@ -32,10 +34,11 @@ names! {
 }
 
 impl RiskRule {
-    pub const ALL: [RiskRule; 7] = [
+    pub const ALL: [RiskRule; 8] = [
         RiskRule::BlockingReadNoTimeout,
         RiskRule::NoFlowControlFastLine,
         RiskRule::JiffiesClocksource,
+        RiskRule::UnstableClocksource,
         RiskRule::NoHighResTimers,
         RiskRule::MemSleepNotDeep,
         RiskRule::PortCannotWake,
@@ -121,6 +124,21 @@ fn system_risks(s: &SystemSetup, out: &mut Vec<Risk>) {
         out.push(Risk {
             setting: Some(cs.to_string()),
             ..Risk::new(RiskRule::JiffiesClocksource)
+        });
+    }
+    for u in s.clocksources_unstable.iter().flatten() {
+        let now = s.clocksource.as_deref().unwrap_or("unknown");
+        out.push(Risk {
+            setting: Some(format!(
+                "{} marked unstable ({}), timekeeping now on {now}",
+                u.name,
+                if u.reason.is_empty() {
+                    "no reason given"
+                } else {
+                    &u.reason
+                }
+            )),
+            ..Risk::new(RiskRule::UnstableClocksource)
         });
     }
     if s.high_resolution() == Some(false) {
@@ -354,6 +372,10 @@ mod tests {
         system_risks(
             &SystemSetup {
                 clocksource: Some("jiffies".into()),
+                clocksources_unstable: Some(vec![crate::trace::UnstableClocksource {
+                    name: "tsc".into(),
+                    reason: "the skew is too large".into(),
+                }]),
                 monotonic_resolution_ns: Some(4_000_000),
                 tick_ns: Some(4_000_000),
                 mem_sleep: Some("s2idle".into()),
@@ -366,14 +388,21 @@ mod tests {
             rules(&out),
             [
                 RiskRule::JiffiesClocksource,
+                RiskRule::UnstableClocksource,
                 RiskRule::NoHighResTimers,
                 RiskRule::MemSleepNotDeep
             ]
+        );
+        assert_eq!(
+            out[1].setting.as_deref(),
+            Some("tsc marked unstable (the skew is too large), timekeeping now on jiffies")
         );
         let mut out = Vec::new();
         system_risks(
             &SystemSetup {
                 clocksource: Some("tsc".into()),
+                // the log was read and named none
+                clocksources_unstable: Some(vec![]),
                 monotonic_resolution_ns: Some(1),
                 tick_ns: Some(4_000_000),
                 // arm64 virt offers no S3: s2idle is all there is

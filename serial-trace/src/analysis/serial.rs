@@ -498,6 +498,11 @@ impl SerialStats {
         self
     }
 
+    /// A checkpoint's port timing totals from the kernel (see `TimingAcc::kernel_totals`).
+    pub fn kernel_timing(&mut self, totals: crate::trace::PortTimingTotals) {
+        self.timing.kernel_totals(totals);
+    }
+
     /// The port timing accumulated.
     pub fn take_timing(&mut self) -> super::port_timing::TimingAcc {
         std::mem::take(&mut self.timing)

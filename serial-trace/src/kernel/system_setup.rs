@@ -11,6 +11,8 @@ pub fn system_setup() -> SystemSetup {
     let mut s = from_sysfs(Path::new("/"));
     s.monotonic_resolution_ns = resolution_ns(libc::CLOCK_MONOTONIC);
     s.tick_ns = resolution_ns(libc::CLOCK_MONOTONIC_COARSE);
+    s.clocksources_unstable =
+        super::kernel_log::messages().map(|m| super::kernel_log::unstable_clocksources(&m));
     s
 }
 

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use aya::{
     Ebpf, EbpfLoader,
+    maps::{MapData, PerCpuHashMap, PerCpuValues},
     programs::{RawTracePoint, TracePoint},
 };
+use serial_trace_common::port_aggregates::{IRQ_AGGREGATES_MAP, IrqAggregate, LDISC_TIMED_KEY};
 use serial_trace_common::{
-    COMM_LEN, CommPattern, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, MATCH_MAP, MAX_FILTER_COMMS,
-    MAX_FILTER_TGIDS, MAX_MATCH, RAW_SPECS_GLOBAL, SERIAL_GLOBAL, SPECS_GLOBAL,
-    TASK_RENAME_PROGRAM, TREE_MAP, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL, WakeConfig,
+    COMM_LEN, CommPattern, DEVICE_GLOBAL, EVENTS_MAP, FILTER_GLOBAL, Filter, HookSpec, MATCH_MAP,
+    MAX_FILTER_COMMS, MAX_FILTER_TGIDS, MAX_KINDS, MAX_MATCH, RAW_SPECS_GLOBAL, SERIAL_GLOBAL,
+    SPECS_GLOBAL, TASK_RENAME_PROGRAM, TREE_MAP, TaskFilter, WAKE_GLOBAL, WAKEUP_GLOBAL,
+    WakeConfig, kind,
 };
 
 use super::serial_attach::{attach_serial, serial_config};
@@ -48,8 +51,9 @@ pub struct LoadOptions {
     /// The traced ports' IRQ numbers (their interrupt handlers are timed; empty: the `irq:`
     /// hooks stay detached).
     pub port_irqs: Vec<u32>,
-    /// `record --port-timing`: attach the irq: and workqueue: hooks (off by default).
-    pub port_timing: bool,
+    /// `record --port-timing-events`: the irq: and workqueue: hooks also write one event per
+    /// run (they always aggregate in the kernel).
+    pub port_timing_events: bool,
 }
 
 /// The attachments of the programs, owned apart from the `Ebpf` they came from: holding one
@@ -274,8 +278,12 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
             .map_err(|e| format!("the raw programs need the layouts BTF gives: {e}")),
     };
     let plan: Plan = hooks::plan_tracepoints(&root, raw_btf);
-    let specs = plan.specs();
-    let raw_specs = plan.raw_specs();
+    let mut specs = plan.specs();
+    let mut raw_specs = plan.raw_specs();
+    if opts.port_timing_events {
+        port_timing_events(&mut specs);
+        port_timing_events(&mut raw_specs);
+    }
     let mut filter = task_filter(&opts.pid, &opts.comm)?;
     if opts.tree {
         follow_the_tree(&mut filter, &btf)?;
@@ -408,11 +416,20 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     })
 }
 
+/// The port timing hooks' exit and end also write one event per run (`record
+/// --port-timing-events`), not only add to the kernel's aggregates.
+fn port_timing_events(specs: &mut [HookSpec; MAX_KINDS]) {
+    for k in [kind::IRQ_HANDLER_EXIT, kind::WORKQUEUE_EXECUTE_END] {
+        let spec = &mut specs[usize::from(k)];
+        if spec.filter == Filter::MATCHED {
+            spec.filter = Filter::MATCHED_EVENTS;
+        }
+    }
+}
+
 /// What the port timing hooks (`irq:`, `workqueue:`) count, put in the `MATCH` map: the
-/// traced ports' IRQs and `flush_to_ldisc`.
+/// traced ports' IRQs (each with its zeroed aggregate) and `flush_to_ldisc`.
 struct PortTiming {
-    /// `record --port-timing` (else nothing is put in the map).
-    asked: bool,
     irqs: usize,
     flush_to_ldisc: bool,
 }
@@ -420,38 +437,47 @@ struct PortTiming {
 impl PortTiming {
     fn fill(ebpf: &mut Ebpf, opts: &LoadOptions, kallsyms: &Kallsyms) -> Result<Self> {
         let mut out = PortTiming {
-            asked: opts.port_timing,
             irqs: 0,
             flush_to_ldisc: false,
         };
-        if !out.asked {
-            return Ok(out);
-        }
-        let mut map: aya::maps::HashMap<&mut aya::maps::MapData, u64, u8> =
-            aya::maps::HashMap::try_from(ebpf.map_mut(MATCH_MAP).context("MATCH map")?)?;
         let mut irqs = opts.port_irqs.clone();
         irqs.sort_unstable();
         irqs.dedup();
-        // the function's address is the other value; IRQs are small numbers, never one
-        for irq in irqs.iter().take(MAX_MATCH as usize - 1) {
+        irqs.truncate(MAX_MATCH as usize - 2);
+        {
+            let mut aggregates: PerCpuHashMap<&mut MapData, u64, IrqAggregate> =
+                PerCpuHashMap::try_from(
+                    ebpf.map_mut(IRQ_AGGREGATES_MAP)
+                        .context("IRQ_AGGREGATES map")?,
+                )?;
+            let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+            for irq in &irqs {
+                let zero = PerCpuValues::try_from(vec![IrqAggregate::ZERO; cpus])?;
+                aggregates
+                    .insert(u64::from(*irq), zero, 0)
+                    .context("IRQ_AGGREGATES map")?;
+            }
+        }
+        let mut map: aya::maps::HashMap<&mut MapData, u64, u8> =
+            aya::maps::HashMap::try_from(ebpf.map_mut(MATCH_MAP).context("MATCH map")?)?;
+        // the function's address and LDISC_TIMED_KEY are the other values; IRQs are small
+        // numbers, never one of them
+        for irq in &irqs {
             map.insert(u64::from(*irq), 1, 0).context("MATCH map")?;
             out.irqs += 1;
         }
         if let Some(addr) = kallsyms.address_of("flush_to_ldisc") {
             map.insert(addr, 1, 0).context("MATCH map")?;
+            map.insert(LDISC_TIMED_KEY, 1, 0).context("MATCH map")?;
             out.flush_to_ldisc = true;
         }
         Ok(out)
     }
 
-    /// Why a hook of `category` stays detached: not asked for, or nothing to time (`None`: it
-    /// attaches, or is no port timing hook).
+    /// Why a hook of `category` stays detached: nothing to time (`None`: it attaches, or is no
+    /// port timing hook).
     fn detached(&self, category: &str) -> Option<String> {
         match category {
-            "irq" | "workqueue" if !self.asked => Some(
-                "not selected (record --port-timing times each port's interrupt and line discipline)"
-                    .into(),
-            ),
             "irq" if self.irqs == 0 => {
                 Some("no traced port has an IRQ (none found, or USB-serial only)".into())
             }

@@ -5,6 +5,7 @@ mod boot_clock;
 mod kprobe_witness;
 mod loader;
 mod output;
+mod port_timing;
 mod serial_attach;
 mod state_maps;
 mod status;
@@ -68,8 +69,8 @@ pub struct RecordOptions {
     pub command: Vec<std::ffi::OsString>,
     /// Timers of CMD's process tree only (not `--all-tasks`).
     pub command_tree: bool,
-    /// `--port-timing`: the irq: and workqueue: hooks.
-    pub port_timing: bool,
+    /// `--port-timing-events`: one event per port interrupt and line discipline run.
+    pub port_timing_events: bool,
 }
 
 /// Text 0 of an event the recorder writes itself: the port's name (cut to fit, NUL-ended).
@@ -139,7 +140,7 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         hooks: opts.hooks.clone(),
         tree: opts.command_tree,
         port_irqs: ports::port_irqs(&counted),
-        port_timing: opts.port_timing,
+        port_timing_events: opts.port_timing_events,
     })?;
     let poller = start_poller(&mut loaded, &counted, &opts);
     let ports_attached = ports::snapshot(&counted);
@@ -436,6 +437,8 @@ struct Session<'o> {
     skips: HookSkips,
     /// The programs' LRU state maps, counted once they are detached.
     state_maps: Option<state_maps::StateMaps>,
+    /// The port timing the kernel aggregates, read at each checkpoint.
+    port_timing: port_timing::PortTimingMaps,
 }
 
 /// The parts that count the serial hooks' lost calls (`kprobe_witness`), with the values read
@@ -559,6 +562,8 @@ impl<'o> Session<'o> {
         let syncer = Syncer::new(writer.get_ref().get_ref())
             .with_context(|| format!("starting the sync thread for {}", opts.output.display()))?;
         let skips = HookSkips::new(&mut loaded, opts.quiet);
+        // before the state maps: LDISC_AGGREGATES is read here, its refusals counted there
+        let port_timing = port_timing::PortTimingMaps::take(loaded.object());
         let state_maps = Some(state_maps::StateMaps::take(loaded.object()));
         // every map is out of the object: the rest of it (the programs' instructions) goes
         loaded.release_object();
@@ -591,6 +596,7 @@ impl<'o> Session<'o> {
             syncer: Some(syncer),
             skips,
             state_maps,
+            port_timing,
         })
     }
 
@@ -1010,6 +1016,7 @@ impl<'o> Session<'o> {
                     lost_per_cpu,
                     recursion_misses: self.misses.clone(),
                     misses_counted: self.misses_counted,
+                    port_timing: self.port_timing.read_if_changed(),
                 })
                 .with_context(|| format!("writing {out}"))?;
         }

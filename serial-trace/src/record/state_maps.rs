@@ -43,12 +43,19 @@ impl StateMaps {
         };
         let mut out = BTreeMap::new();
         for (i, map) in self.maps {
-            let Some(map) = map else { continue };
-            let Some(left) = count_keys(i, map) else {
-                continue;
-            };
             let added = slot(i, state_counts::ADDED);
             let removed = slot(i, state_counts::REMOVED);
+            let left = match map {
+                Some(map) => count_keys(i, map),
+                // a plain hash (read by the checkpoints, so not here) evicts nothing
+                None if i as u32 == state_counts::LDISC_AGGREGATES => {
+                    Some(added.saturating_sub(removed))
+                }
+                None => None,
+            };
+            let Some(left) = left else {
+                continue;
+            };
             let loss = StateLoss {
                 evicted: evicted(added, removed, left),
                 refused: slot(i, state_counts::FAILED),

@@ -207,6 +207,10 @@ pub fn risk_why_and_check(rule: RiskRule) -> (&'static str, &'static str) {
             "time advances in ticks: timestamps and timeouts are only as fine as the tick",
             "the clocksource's driver (available_clocksource), and why the kernel fell back to jiffies (dmesg: clocksource)",
         ),
+        RiskRule::UnstableClocksource => (
+            "the kernel stopped trusting a clocksource (it drifted against the watchdog's): timestamps around the switch may jump, and the fallback may be slower to read or coarser",
+            "dmesg (clocksource, tsc), the firmware's and the virtualization's clock settings (e.g. constant TSC, tsc=reliable only if it is), and current_clocksource",
+        ),
         RiskRule::NoHighResTimers => (
             "without high-resolution timers every sleep and timeout rounds up to the next tick",
             "CONFIG_HIGH_RES_TIMERS, a clock event device with one-shot mode, and `highres=` on the kernel command line",

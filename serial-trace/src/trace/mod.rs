@@ -11,6 +11,7 @@
 mod counters;
 mod events;
 mod port_setup;
+mod port_timing;
 mod reader;
 mod setup;
 mod varint;
@@ -24,8 +25,9 @@ pub use counters::{Counters, PortSnapshot};
 
 pub use events::trim_nul;
 pub use port_setup::{Parity, PortHolder, PortSetup, Termios, flags as termios_flags};
+pub use port_timing::{Buckets, IrqTotals, LdiscTotals, PortTimingTotals};
 pub use reader::{Frame, OwnedFrame, ReadEnd, TraceReader};
-pub use setup::{SystemSetup, sysfs_choice};
+pub use setup::{SystemSetup, UnstableClocksource, sysfs_choice};
 pub use writer::TraceWriter;
 
 #[cfg(test)]
@@ -191,6 +193,9 @@ pub struct LossRecord {
     /// False when this kernel does not count recursion misses (before 5.12).
     #[serde(default)]
     pub misses_counted: bool,
+    /// The port timing the kernel aggregated since the start (written when it changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_timing: Option<PortTimingTotals>,
 }
 
 /// What one of the programs' LRU state maps lost (see `record/state_maps.rs`).

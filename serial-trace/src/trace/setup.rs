@@ -12,6 +12,10 @@ pub struct SystemSetup {
     pub clocksource: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clocksources_available: Vec<String>,
+    /// Clocksources the kernel marked unstable since boot (its log), each with its reason;
+    /// absent when the log could not be read (no `CAP_SYSLOG`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clocksources_unstable: Option<Vec<UnstableClocksource>>,
     /// `clock_getres(CLOCK_MONOTONIC)`: 1 ns with high-resolution timers, else the tick.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monotonic_resolution_ns: Option<u64>,
@@ -48,6 +52,15 @@ pub struct SystemSetup {
     pub cpuidle_driver: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpuidle_governor: Option<String>,
+}
+
+/// A clocksource the kernel stopped trusting: the watchdog found it drifting against another
+/// (or the TSC failed a check), so timekeeping switched to a slower or coarser one.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnstableClocksource {
+    pub name: String,
+    /// The kernel's words after "because" / "due to" ("the skew is too large").
+    pub reason: String,
 }
 
 impl SystemSetup {

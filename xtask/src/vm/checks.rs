@@ -1778,11 +1778,35 @@ pub fn system_setup_check(
         want_hr,
         want_wakeup.unwrap_or(-1),
     );
+    // marked unstable: the header's (read at the start) lie between the kernel log's before
+    // the recorder started and its during the scenario
+    let names = |v: Option<&String>| -> Option<Vec<String>> {
+        let v = v?;
+        Some(if v == "none" {
+            Vec::new()
+        } else {
+            v.split(',').map(str::to_string).collect()
+        })
+    };
+    let (before, after) = (
+        names(facts.get("unstable_cs_before")),
+        names(facts.get("unstable_cs_after")),
+    );
+    let header: Option<Vec<String>> = s
+        .clocksources_unstable
+        .as_ref()
+        .map(|u| u.iter().map(|c| c.name.clone()).collect());
+    let unstable_ok = match (&before, &header, &after) {
+        (Some(b), Some(h), Some(a)) => {
+            b.iter().all(|n| h.contains(n)) && h.iter().all(|n| a.contains(n))
+        }
+        _ => false,
+    };
     check(
         NAME,
-        got == want && want_hz.is_some() && want.0.is_some(),
+        got == want && want_hz.is_some() && want.0.is_some() && unstable_ok,
         format!(
-            "(clocksource, mem_sleep, HZ, high-res, wakeup devices): header {got:?}, guest and config {want:?}"
+            "(clocksource, mem_sleep, HZ, high-res, wakeup devices): header {got:?}, guest and config {want:?}; marked unstable: guest before {before:?}, header {header:?}, guest after {after:?}"
         ),
     )
 }
@@ -2847,6 +2871,8 @@ pub(crate) mod tests {
                 ("clocksource", "tsc"),
                 ("mem_sleep", "deep"),
                 ("wakeup_enabled", "2"),
+                ("unstable_cs_before", "none"),
+                ("unstable_cs_after", "tsc"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string())),
         );
@@ -2855,6 +2881,7 @@ pub(crate) mod tests {
         let good = json!({
             "clocksource": "tsc", "mem_sleep": "deep", "tick_ns": 4_000_000,
             "monotonic_resolution_ns": 1, "wakeup_devices": ["00:05", "ttyS1"],
+            "clocksources_unstable": [],
         });
         assert!(system_setup_check(&report(good.clone()), &facts, config).ok);
         for (k, v) in [
@@ -2862,6 +2889,12 @@ pub(crate) mod tests {
             ("tick_ns", json!(10_000_000)),
             ("monotonic_resolution_ns", json!(4_000_000)),
             ("wakeup_devices", json!(["ttyS1"])),
+            // one the guest's log never named, or no reading of the log at all
+            (
+                "clocksources_unstable",
+                json!([{"name": "hpet", "reason": "x"}]),
+            ),
+            ("clocksources_unstable", json!(null)),
         ] {
             let mut bad = good.clone();
             bad[k] = v;

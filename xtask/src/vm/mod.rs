@@ -473,6 +473,7 @@ fn evaluate(
         }
         checks.extend(port_settings::raw_set_check(sc.id, &report, &f));
         checks.extend(port_settings::wake_risk_check(sc.id, &report, &f));
+        checks.extend(port_settings::timing_checks(sc.id, &report, &f));
         // The serial ground truth is about drops; the benchmark's floods and `flood-read` are
         // drained by a reader and drop nothing (one records with the serial path off;
         // `flood-read`'s truth is the diff against `flood`, below); USB-serial's is flow

@@ -158,17 +158,19 @@ pub fn checks(report: &Report, facts: &BTreeMap<String, String>, config: &str) -
             want_device.1
         ),
     ));
-    out.extend(timing_checks(report, facts));
     out
 }
 
-/// The port's interrupt and line discipline timing against the guest's `/proc/interrupts` and
-/// the serial hooks: every interrupt the kernel counted while the scenario ran (the recorder
-/// running) has its handler's run in the trace; every hand-over to the line discipline the
-/// serial hooks saw (`ldisc_receive`) lies inside a run of the port's work item, which is the
-/// only place the kernel makes one.
-fn timing_checks(report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check> {
-    const SC: &str = "flood-read";
+/// A scenario that counted its port's interrupts (facts `port_irq`, `irq_while_recording`):
+/// the port's interrupt and line discipline timing against the guest's `/proc/interrupts` and
+/// the serial hooks. Every interrupt the kernel counted while the scenario ran (the recorder
+/// running, frozen or not) has its handler's run in the trace; every hand-over to the line
+/// discipline the serial hooks saw (`ldisc_receive`) lies inside a run of the port's work item,
+/// which is the only place the kernel makes one.
+pub fn timing_checks(sc: &str, report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check> {
+    if !facts.contains_key("irq_while_recording") {
+        return Vec::new();
+    }
     let port = facts.get("port").map_or("ttyS1", String::as_str);
     let p = report.ports.iter().find(|p| p.name == port);
     let irq_fact: Option<u32> = facts.get("port_irq").and_then(|v| v.parse().ok());
@@ -199,7 +201,7 @@ fn timing_checks(report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check
     };
     vec![
         check(
-            format!("{SC}: the UART's handler ran for every interrupt the kernel counted"),
+            format!("{sc}: the UART's handler ran for every interrupt the kernel counted"),
             irq_ok,
             format!(
                 "IRQ {irq_fact:?}: /proc/interrupts {counted:?} while the scenario ran, {around:?} from before the recorder started to after it stopped; trace {:?} (lost events {lost})",
@@ -207,7 +209,7 @@ fn timing_checks(report: &Report, facts: &BTreeMap<String, String>) -> Vec<Check
             ),
         ),
         check(
-            format!("{SC}: every hand-over to the line discipline lies in a run of its work item"),
+            format!("{sc}: every hand-over to the line discipline lies in a run of its work item"),
             work_ok,
             format!(
                 "flush_to_ldisc (runs, waits unknown, ldisc_receive in/outside runs, wait p50/max, run p50/max): {:?}; handler runs {:?}",
@@ -367,7 +369,9 @@ mod tests {
         use super::super::checks::typed;
         let config = "CONFIG_HZ=250\n";
         let (report, facts) = good();
-        let all = checks(&typed(&report), &facts, config);
+        let mut all = checks(&typed(&report), &facts, config);
+        all.extend(timing_checks("flood-read", &typed(&report), &facts));
+        assert_eq!(all.len(), 7);
         assert!(all.iter().all(|c| c.ok), "{all:#?}");
         assert!(
             raw_set_check("flood-read", &typed(&report), &facts)
@@ -407,7 +411,9 @@ mod tests {
         r["ports"][0]["ldisc_work"]["delay_ns"]["p99"] = 5_000_000.into();
         bad.push((r, facts.clone(), config));
         for (i, (r, f, c)) in bad.iter().enumerate() {
-            let failed = checks(&typed(r), f, c).iter().filter(|c| !c.ok).count();
+            let mut all = checks(&typed(r), f, c);
+            all.extend(timing_checks("flood-read", &typed(r), f));
+            let failed = all.iter().filter(|c| !c.ok).count();
             assert_eq!(failed, 1, "case {i}");
         }
         let mut r = report.clone();

@@ -59,6 +59,7 @@ pub const SCENARIOS: &[Scenario] = &[
         body: r#"
     # what sysfs says of the settings the trace header keeps (its `system`)
     fact clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource) \
+        unstable_cs_after=$(unstable_clocksources) \
         wakeup_enabled=$(find /sys/devices -path '*/power/wakeup' -exec cat {} \; 2>/dev/null | grep -c '^enabled$')
     # the kernel's own record of every device PM callback, the witness of the names the
     # recorder's programs read (dev_name, dev_driver_string)
@@ -76,7 +77,9 @@ pub const SCENARIOS: &[Scenario] = &[
         record_args: "",
         in_matrix: true,
         python: false,
-        prepare: "",
+        // the clocksources marked unstable before the recorder read them (the header's)
+        prepare: r#"
+    fact unstable_cs_before=$(unstable_clocksources)"#,
         on_kernels: OnKernels::All,
     },
     Scenario {
@@ -194,7 +197,8 @@ pub const SCENARIOS: &[Scenario] = &[
     AFTER_REC='fact irq_around_recording=$(( $(irq_count $PORT_IRQ) - IRQ_BEFORE )); kill $SETTINGS_HOLD'
     fact rtc_cycles=0 pm_test_cycles=0
 "#,
-        record_args: "--port-timing",
+        // the per-run events too: the timeline, and the aggregates' other path
+        record_args: "--port-timing-events",
         in_matrix: true,
         python: false,
         // known settings, and a holder, before the recorder starts: the header's reading
@@ -258,6 +262,9 @@ pub const SCENARIOS: &[Scenario] = &[
     fact port_wakeup=$(cat /sys/class/tty/$PORT/power/wakeup 2>/dev/null || echo none)
     cat /dev/$PORT > /tmp/flood-suspend.rx & READER=$!
     sleep 0.5
+    # the port's interrupts while it is open and the recorder runs, frozen or not: its
+    # handler's runs in the trace (aggregated in the kernel) must cover them
+    PORT_IRQ=$(cat /sys/class/tty/$PORT/irq); irq0=$(irq_count $PORT_IRQ)
     rx0=$(counter rx); bo0=$(counter bo); oe0=$(counter oe)
     ST FLOOD 3000000 $FLOOD_TO
     sleep 1; full=0; partial=0
@@ -273,7 +280,10 @@ pub const SCENARIOS: &[Scenario] = &[
     wait_rx $((rx0 + 3000000))
     sleep 1
     mem_cycle 3 && full=1
-    sleep 1; kill $READER
+    sleep 1
+    irq1=$(irq_count $PORT_IRQ)
+    kill $READER
+    fact port_irq=$PORT_IRQ irq_while_recording=$((irq1 - irq0)) irq_counts=$irq0,$irq1
     fact sent=3000000 read=$(wc -c < /tmp/flood-suspend.rx) rx=$(( $(counter rx) - rx0 )) bo=$(( $(counter bo) - bo0 )) oe=$(( $(counter oe) - oe0 )) reader_pid=$READER
     rm -f /tmp/flood-suspend.rx
     fact rtc_cycles=$full pm_test_cycles=$partial
@@ -524,6 +534,12 @@ usb_serial_up() {
     fi
     dmesg | tail -n 20
     return 1
+}
+# unstable_clocksources: the clocksources the kernel's log says were marked unstable, sorted,
+# comma-separated ("none": none)
+unstable_clocksources() {
+    l=$(dmesg | sed -n "s/.*Marking clocksource '\([^']*\)' as unstable.*/\1/p; s/.*Marking TSC unstable due to.*/tsc/p" | sort -u | tr '\n' ',')
+    l=${l%,}; echo ${l:-none}
 }
 # irq_count IRQ: the interrupts /proc/interrupts counted for IRQ, summed over the CPUs
 irq_count() {
