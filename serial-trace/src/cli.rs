@@ -407,7 +407,9 @@ impl ReportArgs {
 pub struct DumpArgs {
     /// Trace file written by `serial-trace record`.
     pub file: PathBuf,
-    /// One JSON object per event (named fields) instead of text lines.
+    /// One JSON object per event (named fields) instead of text lines. What the trace says
+    /// of its completeness is a line too: `{"kind":"loss",…}` when the lost count grew,
+    /// `{"kind":"end",…}` (a clean stop's totals), `damage`, `cut` and `corrupt` lines.
     #[arg(long)]
     pub jsonl: bool,
     /// With --jsonl, also print the trace's symbol records as

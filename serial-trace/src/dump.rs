@@ -103,23 +103,49 @@ pub fn run<R: Read>(
     kinds: &[u16],
 ) -> anyhow::Result<()> {
     let wanted = |ev: &&Event| kinds.is_empty() || kinds.contains(&ev.kind);
+    // --jsonl: what the trace says of its own completeness is a line too (loss when it grew,
+    // the end, damage, a cut), so that a script reading only the lines loses nothing silently
+    let mut lost_seen = 0;
+    let line = |out: &mut dyn Write, v: serde_json::Value| -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, &v)?;
+        out.write_all(b"\n")
+    };
     while let Some(frame) = reader.next_frame()? {
         if let Style::Jsonl { symbols } = style {
             match frame {
                 Frame::Events(events) => {
                     for ev in events.iter().filter(wanted) {
-                        serde_json::to_writer(&mut *out, &json_event(ev))?;
-                        out.write_all(b"\n")?;
+                        line(out, json_event(ev))?;
                     }
                 }
                 Frame::Symbols(syms) if symbols => {
                     for s in syms {
-                        let line =
-                            serde_json::json!({"kind": "symbol", "addr": s.addr, "name": s.name});
-                        serde_json::to_writer(&mut *out, &line)?;
-                        out.write_all(b"\n")?;
+                        line(
+                            out,
+                            serde_json::json!({"kind": "symbol", "addr": s.addr, "name": s.name}),
+                        )?;
                     }
                 }
+                Frame::Loss(l) if l.lost_total > lost_seen => {
+                    lost_seen = l.lost_total;
+                    line(
+                        out,
+                        serde_json::json!({"kind": "loss", "mono_ns": l.at.mono_ns,
+                            "boot_ns": l.at.boot_ns, "lost_total": l.lost_total,
+                            "lost_per_cpu": l.lost_per_cpu}),
+                    )?;
+                }
+                Frame::Trailer(t) => line(
+                    out,
+                    serde_json::json!({"kind": "end", "mono_ns": t.end.mono_ns,
+                        "boot_ns": t.end.boot_ns, "events_written": t.events_written,
+                        "lost_total": t.lost_total, "stopped_by": t.stopped_by,
+                        "error": t.error}),
+                )?,
+                Frame::Unknown(ty) => line(
+                    out,
+                    serde_json::json!({"kind": "skipped_frame", "frame_type": ty}),
+                )?,
                 _ => {}
             }
             continue;
@@ -146,10 +172,29 @@ pub fn run<R: Read>(
             Frame::Unknown(ty) => writeln!(out, "# skipped frame of unknown type {ty}")?,
         }
     }
+    let damage = reader.damage();
     if matches!(style, Style::Jsonl { .. }) {
+        if damage.regions > 0 {
+            let (at, why) = damage.first.clone().unwrap_or_default();
+            line(
+                out,
+                serde_json::json!({"kind": "damage", "regions": damage.regions,
+                    "bytes": damage.bytes, "first_at": at, "first_why": why}),
+            )?;
+        }
+        match reader.end() {
+            Some(ReadEnd::Truncated { cut_bytes, .. }) => line(
+                out,
+                serde_json::json!({"kind": "cut", "incomplete_bytes": cut_bytes}),
+            )?,
+            Some(ReadEnd::Corrupt { at, why, .. }) => line(
+                out,
+                serde_json::json!({"kind": "corrupt", "at": at, "why": why}),
+            )?,
+            _ => {}
+        }
         return Ok(());
     }
-    let damage = reader.damage();
     if damage.regions > 0 {
         let (at, why) = damage.first.clone().unwrap_or_default();
         writeln!(
@@ -203,5 +248,63 @@ mod tests {
         assert_eq!(j["kind"], "hrtimer_start");
         assert_eq!(j["hrtimer"], 0xffff_8880_0000_1000u64);
         assert_eq!(j["softexpires"], -5);
+    }
+
+    /// `--jsonl` says what the trace says of its completeness: the loss as it grew (not every
+    /// checkpoint), the end, and a cut where a crash left one.
+    #[test]
+    fn jsonl_carries_loss_end_and_cut() {
+        use crate::trace::{LossRecord, TraceWriter, Trailer, sample_header};
+        let trace = |clean: bool| {
+            let mut w = TraceWriter::new(Vec::new(), &sample_header()).unwrap();
+            let mut ev = Event::ZERO;
+            ev.kind = kind::HRTIMER_CANCEL;
+            w.push(&ev).unwrap();
+            for lost in [0, 4, 4, 9] {
+                w.write_loss(&LossRecord {
+                    lost_total: lost,
+                    ..Default::default()
+                })
+                .unwrap();
+            }
+            w.push(&ev).unwrap();
+            if clean {
+                return w
+                    .finish(&Trailer {
+                        events_written: 2,
+                        lost_total: 9,
+                        stopped_by: "signal".into(),
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }
+            w.flush().unwrap();
+            let mut bytes = w.get_ref().clone();
+            // the last frame half written
+            bytes.truncate(bytes.len() - 10);
+            bytes
+        };
+        let lines = |bytes: Vec<u8>| -> Vec<serde_json::Value> {
+            let mut out = Vec::new();
+            let reader = TraceReader::new(std::io::Cursor::new(bytes)).unwrap();
+            run(reader, &mut out, Style::Jsonl { symbols: false }, &[]).unwrap();
+            String::from_utf8(out)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        let clean = lines(trace(true));
+        let kinds: Vec<&str> = clean.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+        assert_eq!(
+            kinds,
+            ["hrtimer_cancel", "loss", "loss", "hrtimer_cancel", "end"]
+        );
+        assert_eq!(clean[1]["lost_total"], 4);
+        assert_eq!(clean[2]["lost_total"], 9);
+        assert_eq!(clean[4]["stopped_by"], "signal");
+        let cut = lines(trace(false));
+        assert_eq!(cut.last().unwrap()["kind"], "cut", "{cut:?}");
+        assert!(cut.iter().all(|v| v["kind"] != "end"));
     }
 }

@@ -263,7 +263,14 @@ fn dump_kind_keeps_only_those_kinds() {
             })
             .collect()
     };
+    // what the trace says of its completeness comes whatever the kinds asked for
+    const COMPLETENESS: [&str; 6] = ["loss", "end", "damage", "cut", "corrupt", "skipped_frame"];
     let every = kinds_of(&all);
+    let about_the_trace: Vec<&String> = every
+        .iter()
+        .filter(|k| COMPLETENESS.contains(&k.as_str()))
+        .collect();
+    assert_eq!(about_the_trace, ["end"], "the synthetic trace ends cleanly");
     let wanted = ["suspend_resume", "flip_drop"];
     let expected: Vec<&String> = every
         .iter()
@@ -277,7 +284,12 @@ fn dump_kind_keeps_only_those_kinds() {
         "suspend_resume,flip_drop",
         trace,
     ]);
-    assert_eq!(kinds_of(&some).iter().collect::<Vec<_>>(), expected);
+    let some = kinds_of(&some);
+    let (some_about, some_events): (Vec<&String>, Vec<&String>) = some
+        .iter()
+        .partition(|k| COMPLETENESS.contains(&k.as_str()));
+    assert_eq!(some_events, expected);
+    assert_eq!(some_about, about_the_trace);
     let text = run(&[
         "dump",
         "--kind",
@@ -291,6 +303,12 @@ fn dump_kind_keeps_only_those_kinds() {
         .filter(|l| !l.starts_with('#'))
         .count();
     assert_eq!(lines, expected.len());
+    // a trace cut short (a crash) says so as its last line, and has no end
+    let bytes = std::fs::read(trace).unwrap();
+    let cut = tmp("cut.trace", &bytes[..bytes.len() - 100]);
+    let cut = kinds_of(&run(&["dump", "--jsonl", cut.to_str().unwrap()]));
+    assert_eq!(cut.last().map(String::as_str), Some("cut"));
+    assert!(!cut.iter().any(|k| k == "end"));
     let bad = run(&["dump", "--kind", "hrtimer_strat", trace]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("hrtimer_start"));
