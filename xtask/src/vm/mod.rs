@@ -480,6 +480,7 @@ fn evaluate(
         // control, not loss.
         if sc.id == "usb-serial" {
             checks.extend(checks::usb_serial_checks(sc.id, &report, &f, method));
+            checks.push(port_settings::ldisc_check(sc.id, &report, "ttyUSB0"));
         } else if !sc.id.starts_with("serial-cost") && sc.id != "flood-read" {
             checks.extend(checks::serial_checks(sc.id, &report, &f, method));
         }

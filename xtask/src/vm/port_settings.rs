@@ -188,17 +188,6 @@ pub fn timing_checks(sc: &str, report: &Report, facts: &BTreeMap<String, String>
             && t.handled <= t.runs
             && t.handler_ns.p50 <= t.handler_ns.max
     }) && lost == 0;
-    let work = p.and_then(|p| p.ldisc_work.as_ref());
-    let work_ok = match (work, irq) {
-        (Some(w), Some(_)) => {
-            w.runs > w.delay_unknown
-                && w.receives_in_runs > 0
-                && w.receives_outside_runs == 0
-                && w.delay_ns.p50 <= w.delay_ns.max
-                && w.run_ns.p50 <= w.run_ns.max
-        }
-        _ => false,
-    };
     vec![
         check(
             format!("{sc}: the UART's handler ran for every interrupt the kernel counted"),
@@ -208,25 +197,44 @@ pub fn timing_checks(sc: &str, report: &Report, facts: &BTreeMap<String, String>
                 irq.map(|t| (t.irq, t.runs, t.handled, t.handler_ns.p50, t.handler_ns.max))
             ),
         ),
-        check(
-            format!("{sc}: every hand-over to the line discipline lies in a run of its work item"),
-            work_ok,
-            format!(
-                "flush_to_ldisc (runs, waits unknown, ldisc_receive in/outside runs, wait p50/max, run p50/max): {:?}; handler runs {:?}",
-                work.map(|w| (
-                    w.runs,
-                    w.delay_unknown,
-                    w.receives_in_runs,
-                    w.receives_outside_runs,
-                    w.delay_ns.p50,
-                    w.delay_ns.max,
-                    w.run_ns.p50,
-                    w.run_ns.max
-                )),
-                irq.map(|i| i.runs)
-            ),
-        ),
+        ldisc_check(sc, report, port),
     ]
+}
+
+/// Every hand-over to the line discipline the serial hooks saw on `port` (`ldisc_receive`)
+/// lies inside a run of the port's `flush_to_ldisc` work item, which is the only place the
+/// kernel makes one, whatever the driver (a UART's interrupt, or USB-serial's URB completion,
+/// pushes the flip buffer; the work item hands it over).
+pub fn ldisc_check(sc: &str, report: &Report, port: &str) -> Check {
+    let work = report
+        .ports
+        .iter()
+        .find(|p| p.name == port)
+        .and_then(|p| p.ldisc_work.as_ref());
+    let work_ok = work.is_some_and(|w| {
+        w.runs > w.delay_unknown
+            && w.receives_in_runs > 0
+            && w.receives_outside_runs == 0
+            && w.delay_ns.p50 <= w.delay_ns.max
+            && w.run_ns.p50 <= w.run_ns.max
+    });
+    check(
+        format!("{sc}: every hand-over to the line discipline lies in a run of its work item"),
+        work_ok,
+        format!(
+            "{port} flush_to_ldisc (runs, waits unknown, ldisc_receive in/outside runs, wait p50/max, run p50/max): {:?}",
+            work.map(|w| (
+                w.runs,
+                w.delay_unknown,
+                w.receives_in_runs,
+                w.receives_outside_runs,
+                w.delay_ns.p50,
+                w.delay_ns.max,
+                w.run_ns.p50,
+                w.run_ns.max
+            )),
+        ),
+    )
 }
 
 /// A scenario whose port is read across suspend cycles (`port_wakeup`: its `power/wakeup` when
