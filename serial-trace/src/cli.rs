@@ -407,11 +407,16 @@ impl ReportArgs {
 pub struct DumpArgs {
     /// Trace file written by `serial-trace record`.
     pub file: PathBuf,
-    /// One JSON object per event (named fields) instead of text lines. What the trace says
-    /// of its completeness is a line too: `{"kind":"loss",…}` when the lost count grew,
-    /// `{"kind":"end",…}` (a clean stop's totals), `damage`, `cut` and `corrupt` lines.
+    /// One JSON object per event (named fields) instead of text lines. Every line is an
+    /// event (see --meta); a trace that lost events, is damaged or was cut short says so on
+    /// stderr.
     #[arg(long)]
     pub jsonl: bool,
+    /// With --jsonl, also print what the trace says of itself as lines: `{"kind":"loss",…}`
+    /// when the lost count grew (where in time), `{"kind":"end",…}` (a clean stop's totals),
+    /// and `damage`, `cut`, `corrupt`, `skipped_frame` lines.
+    #[arg(long, requires = "jsonl")]
+    pub meta: bool,
     /// With --jsonl, also print the trace's symbol records as
     /// `{"kind":"symbol","addr":…,"name":…}` lines: the kernel names of the timer callbacks
     /// whose addresses the events' `function` fields hold (the text output always shows them).

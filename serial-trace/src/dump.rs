@@ -89,10 +89,24 @@ pub fn json_event(ev: &Event) -> serde_json::Value {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     Text,
-    /// `symbols`: also the symbol records, as `{"kind":"symbol",…}` lines.
+    /// `symbols`: also the symbol records, as `{"kind":"symbol",…}` lines; `meta`: also what
+    /// the trace says of itself (`loss` when the count grew, `end`, `damage`, `cut`,
+    /// `corrupt`, `skipped_frame` lines). Without `meta` every line is an event.
     Jsonl {
         symbols: bool,
+        meta: bool,
     },
+}
+
+/// What the trace said of its own completeness, for a caller that printed events only.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Completeness {
+    /// Events the kernel could not hand over, as last counted.
+    pub lost: u64,
+    /// Damaged stretches skipped.
+    pub damaged: u64,
+    /// How reading ended when not at a clean end (`cut`, `corrupt`).
+    pub ended_early: Option<&'static str>,
 }
 
 /// `kinds`: the event kinds to print (their ids); empty = every kind.
@@ -101,17 +115,15 @@ pub fn run<R: Read>(
     out: &mut impl Write,
     style: Style,
     kinds: &[u16],
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Completeness> {
     let wanted = |ev: &&Event| kinds.is_empty() || kinds.contains(&ev.kind);
-    // --jsonl: what the trace says of its own completeness is a line too (loss when it grew,
-    // the end, damage, a cut), so that a script reading only the lines loses nothing silently
     let mut lost_seen = 0;
     let line = |out: &mut dyn Write, v: serde_json::Value| -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, &v)?;
         out.write_all(b"\n")
     };
     while let Some(frame) = reader.next_frame()? {
-        if let Style::Jsonl { symbols } = style {
+        if let Style::Jsonl { symbols, meta } = style {
             match frame {
                 Frame::Events(events) => {
                     for ev in events.iter().filter(wanted) {
@@ -128,6 +140,9 @@ pub fn run<R: Read>(
                 }
                 Frame::Loss(l) if l.lost_total > lost_seen => {
                     lost_seen = l.lost_total;
+                    if !meta {
+                        continue;
+                    }
                     line(
                         out,
                         serde_json::json!({"kind": "loss", "mono_ns": l.at.mono_ns,
@@ -135,14 +150,19 @@ pub fn run<R: Read>(
                             "lost_per_cpu": l.lost_per_cpu}),
                     )?;
                 }
-                Frame::Trailer(t) => line(
-                    out,
-                    serde_json::json!({"kind": "end", "mono_ns": t.end.mono_ns,
+                Frame::Trailer(t) => {
+                    lost_seen = lost_seen.max(t.lost_total);
+                    if meta {
+                        line(
+                            out,
+                            serde_json::json!({"kind": "end", "mono_ns": t.end.mono_ns,
                         "boot_ns": t.end.boot_ns, "events_written": t.events_written,
                         "lost_total": t.lost_total, "stopped_by": t.stopped_by,
                         "error": t.error}),
-                )?,
-                Frame::Unknown(ty) => line(
+                        )?
+                    }
+                }
+                Frame::Unknown(ty) if meta => line(
                     out,
                     serde_json::json!({"kind": "skipped_frame", "frame_type": ty}),
                 )?,
@@ -161,19 +181,37 @@ pub fn run<R: Read>(
                     writeln!(out, "# symbol {:#x} {}", s.addr, neutralize(&s.name))?;
                 }
             }
-            Frame::Loss(l) => writeln!(out, "# lost so far: {}", l.lost_total)?,
-            Frame::Trailer(t) => writeln!(
-                out,
-                "# end: {} events, {} lost, stopped by {}",
-                t.events_written,
-                t.lost_total,
-                neutralize(&t.stopped_by)
-            )?,
+            Frame::Loss(l) => {
+                lost_seen = lost_seen.max(l.lost_total);
+                writeln!(out, "# lost so far: {}", l.lost_total)?
+            }
+            Frame::Trailer(t) => {
+                lost_seen = lost_seen.max(t.lost_total);
+                writeln!(
+                    out,
+                    "# end: {} events, {} lost, stopped by {}",
+                    t.events_written,
+                    t.lost_total,
+                    neutralize(&t.stopped_by)
+                )?
+            }
             Frame::Unknown(ty) => writeln!(out, "# skipped frame of unknown type {ty}")?,
         }
     }
     let damage = reader.damage();
-    if matches!(style, Style::Jsonl { .. }) {
+    let completeness = Completeness {
+        lost: lost_seen,
+        damaged: damage.regions,
+        ended_early: match reader.end() {
+            Some(ReadEnd::Truncated { .. }) => Some("cut"),
+            Some(ReadEnd::Corrupt { .. }) => Some("corrupt"),
+            _ => None,
+        },
+    };
+    if let Style::Jsonl { meta, .. } = style {
+        if !meta {
+            return Ok(completeness);
+        }
         if damage.regions > 0 {
             let (at, why) = damage.first.clone().unwrap_or_default();
             line(
@@ -193,7 +231,7 @@ pub fn run<R: Read>(
             )?,
             _ => {}
         }
-        return Ok(());
+        return Ok(completeness);
     }
     if damage.regions > 0 {
         let (at, why) = damage.first.clone().unwrap_or_default();
@@ -212,7 +250,7 @@ pub fn run<R: Read>(
         }
         _ => {}
     }
-    Ok(())
+    Ok(completeness)
 }
 
 #[cfg(test)]
@@ -287,7 +325,16 @@ mod tests {
         let lines = |bytes: Vec<u8>| -> Vec<serde_json::Value> {
             let mut out = Vec::new();
             let reader = TraceReader::new(std::io::Cursor::new(bytes)).unwrap();
-            run(reader, &mut out, Style::Jsonl { symbols: false }, &[]).unwrap();
+            run(
+                reader,
+                &mut out,
+                Style::Jsonl {
+                    symbols: false,
+                    meta: true,
+                },
+                &[],
+            )
+            .unwrap();
             String::from_utf8(out)
                 .unwrap()
                 .lines()
@@ -303,6 +350,23 @@ mod tests {
         assert_eq!(clean[1]["lost_total"], 4);
         assert_eq!(clean[2]["lost_total"], 9);
         assert_eq!(clean[4]["stopped_by"], "signal");
+        // without `meta` only the events, and what is missing comes back to the caller
+        let mut out = Vec::new();
+        let reader = TraceReader::new(std::io::Cursor::new(trace(true))).unwrap();
+        let style = Style::Jsonl {
+            symbols: false,
+            meta: false,
+        };
+        let c = run(reader, &mut out, style, &[]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
+        assert_eq!(
+            c,
+            Completeness {
+                lost: 9,
+                damaged: 0,
+                ended_early: None
+            }
+        );
         let cut = lines(trace(false));
         assert_eq!(cut.last().unwrap()["kind"], "cut", "{cut:?}");
         assert!(cut.iter().all(|v| v["kind"] != "end"));

@@ -166,14 +166,38 @@ fn dump_cmd(a: cli::DumpArgs) -> anyhow::Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let style = if a.jsonl {
-        dump::Style::Jsonl { symbols: a.symbols }
+        dump::Style::Jsonl {
+            symbols: a.symbols,
+            meta: a.meta,
+        }
     } else {
         dump::Style::Text
     };
     match dump::run(reader, &mut out, style, &a.kind_ids()) {
         // `dump | head` closes the pipe: not an error.
         Err(e) if is_broken_pipe(&e) => Ok(()),
-        other => other,
+        Err(e) => Err(e),
+        Ok(c) => {
+            // events only on stdout: what is missing from them goes to stderr, never unsaid
+            let said_inline = !a.jsonl || a.meta;
+            if !said_inline && (c.lost > 0 || c.damaged > 0 || c.ended_early.is_some()) {
+                let mut what = Vec::new();
+                if c.lost > 0 {
+                    what.push(format!("{} events lost by the kernel", c.lost));
+                }
+                if c.damaged > 0 {
+                    what.push(format!("{} damaged stretches skipped", c.damaged));
+                }
+                if let Some(e) = c.ended_early {
+                    what.push(format!("the trace ends {e} (its last frame incomplete)"));
+                }
+                eprintln!(
+                    "serial-trace dump: {}; --meta prints where",
+                    what.join(", ")
+                );
+            }
+            Ok(())
+        }
     }
 }
 

@@ -253,7 +253,7 @@ fn record_values_are_usage_errors_naming_the_choices() {
 fn dump_kind_keeps_only_those_kinds() {
     let trace = hostile_trace();
     let trace = trace.to_str().unwrap();
-    let all = run(&["dump", "--jsonl", trace]);
+    let all = run(&["dump", "--jsonl", "--meta", trace]);
     let kinds_of = |o: &Output| -> Vec<String> {
         String::from_utf8_lossy(&o.stdout)
             .lines()
@@ -280,6 +280,7 @@ fn dump_kind_keeps_only_those_kinds() {
     let some = run(&[
         "dump",
         "--jsonl",
+        "--meta",
         "--kind",
         "suspend_resume,flip_drop",
         trace,
@@ -306,9 +307,22 @@ fn dump_kind_keeps_only_those_kinds() {
     // a trace cut short (a crash) says so as its last line, and has no end
     let bytes = std::fs::read(trace).unwrap();
     let cut = tmp("cut.trace", &bytes[..bytes.len() - 100]);
-    let cut = kinds_of(&run(&["dump", "--jsonl", cut.to_str().unwrap()]));
-    assert_eq!(cut.last().map(String::as_str), Some("cut"));
-    assert!(!cut.iter().any(|k| k == "end"));
+    let cut = cut.to_str().unwrap();
+    let with_meta = kinds_of(&run(&["dump", "--jsonl", "--meta", cut]));
+    assert_eq!(with_meta.last().map(String::as_str), Some("cut"));
+    assert!(!with_meta.iter().any(|k| k == "end"));
+    // without --meta every line is an event, and the cut is said on stderr
+    let plain = run(&["dump", "--jsonl", cut]);
+    assert!(
+        kinds_of(&plain)
+            .iter()
+            .all(|k| !COMPLETENESS.contains(&k.as_str()))
+    );
+    assert!(
+        String::from_utf8_lossy(&plain.stderr).contains("the trace ends cut"),
+        "{}",
+        String::from_utf8_lossy(&plain.stderr)
+    );
     let bad = run(&["dump", "--kind", "hrtimer_strat", trace]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("hrtimer_start"));
