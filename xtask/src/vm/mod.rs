@@ -460,6 +460,7 @@ fn evaluate(
         if sc.id == "flood-kill" {
             // no trailer, no end counters, no clean stop: checked against the guest alone
             checks.extend(checks::killed_checks(sc.id, &report, &f, method));
+            checks.extend(port_settings::timing_checks(sc.id, &report, &f));
             continue;
         }
         checks.extend(checks::scenario_checks(sc.id, &report, &f));
