@@ -97,29 +97,28 @@ impl TimingAcc {
                 use arg::workqueue_execute_end as a;
                 let text = trim_nul(&ev.text[0]);
                 // a name is allocated once per port, not per run
-                let known = std::str::from_utf8(text)
-                    .ok()
-                    .filter(|t| !t.is_empty() && self.works.contains_key(*t));
-                let name = match known {
-                    Some(t) => t.to_string(),
-                    None => work_name(text, ev.args[a::WORK]),
+                let unnamed;
+                let name: &str = match std::str::from_utf8(text) {
+                    Ok(t) if !t.is_empty() => t,
+                    _ => {
+                        unnamed = work_name(text, ev.args[a::WORK]);
+                        &unnamed
+                    }
                 };
+                if !self.works.contains_key(name) {
+                    self.works
+                        .insert(name.to_string(), Box::new(LdiscAggregate::ZERO));
+                }
+                let acc = self.works.get_mut(name).expect("inserted above");
                 let start = ev.mono_ns.saturating_sub(ev.args[a::RUN_NS]);
-                if let Some(pending) = self.receives.get_mut(&name) {
+                if let Some(pending) = self.receives.get_mut(name) {
                     let inside = pending.iter().filter(|&&t| t >= start).count() as u64;
-                    let acc = self
-                        .works
-                        .entry(name.clone())
-                        .or_insert_with(|| Box::new(LdiscAggregate::ZERO));
                     acc.counts.receives_in_runs += inside;
                     acc.counts.receives_outside_runs += pending.len() as u64 - inside;
                     pending.clear();
                 }
                 let queued = ev.args[a::QUEUED] != 0;
-                self.works
-                    .entry(name)
-                    .or_insert_with(|| Box::new(LdiscAggregate::ZERO))
-                    .add_run(queued.then_some(ev.args[a::DELAY_NS]), ev.args[a::RUN_NS]);
+                acc.add_run(queued.then_some(ev.args[a::DELAY_NS]), ev.args[a::RUN_NS]);
             }
             _ => {}
         }
