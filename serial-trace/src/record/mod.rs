@@ -6,6 +6,7 @@ mod kprobe_witness;
 mod loader;
 mod output;
 mod port_timing;
+mod ring_reader;
 mod serial_attach;
 mod state_maps;
 mod status;
@@ -23,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
 use serial_trace_common::{
     CLOCKS_ELIDE_BOOT, CLOCKS_MAP, DROP_RUNS_MAP, DropRun, EVENTS_MAP, Event, HOOK_CALLS_MAP,
     LOST_MAP, TASK_NAMES_ENABLED, TASK_NAMES_MAP, WINDOW_MAP, WINDOW_START, WINDOW_STOP, arg, kind,
@@ -43,6 +44,7 @@ use crate::trace::{
     Header, LossRecord, PortSetup, PortSnapshot, ProbeRecord, Symbol, TraceWriter, Trailer,
     trim_nul,
 };
+use ring_reader::RingReader;
 use status::{Counters, Status, say};
 use syncer::Syncer;
 
@@ -402,7 +404,7 @@ struct Session<'o> {
     /// `record -- CMD`: the command, started once recording.
     command: Option<std::process::Child>,
     loaded: Option<Loaded>,
-    ring: RingBuf<MapData>,
+    ring: RingReader,
     lost_map: PerCpuArray<MapData, u64>,
     writer: TraceWriter<BufWriter<File>>,
     opts: &'o RecordOptions,
@@ -567,7 +569,10 @@ impl<'o> Session<'o> {
         let state_maps = Some(state_maps::StateMaps::take(loaded.object()));
         // every map is out of the object: the rest of it (the programs' instructions) goes
         loaded.release_object();
-        let ring = RingBuf::try_from(events)?;
+        let aya::maps::Map::RingBuf(events) = events else {
+            bail!("the EVENTS map is not a ring buffer");
+        };
+        let ring = RingReader::new(events)?;
         Ok(Self {
             loaded: Some(loaded),
             ring,
@@ -931,13 +936,14 @@ impl<'o> Session<'o> {
         let mut taken = 0usize;
         loop {
             if budget.is_some_and(|b| taken >= b) {
+                self.ring.release();
                 return Ok(true);
             }
             taken += 1;
             let (mut ev, comm_omitted): (Event, bool) = {
                 let Some(item) = self.ring.next() else { break };
-                match wire::decode(&item) {
-                    Ok(ev) => (ev, wire::omits_comm(&item)),
+                match wire::decode(item) {
+                    Ok(ev) => (ev, wire::omits_comm(item)),
                     Err(_) => {
                         // Never expected (the programs write whole records); counted as
                         // lost with the programs' misses, never skipped silently.

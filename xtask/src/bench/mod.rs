@@ -6,6 +6,7 @@ mod drain;
 mod long_run;
 mod loss_rate;
 mod markdown;
+mod program_cost;
 mod report_speed;
 mod serial_vm;
 mod tracer;
@@ -49,6 +50,13 @@ pub struct BenchArgs {
     /// Print the tables only; leave BENCHMARKS.md as it is.
     #[arg(long)]
     pub no_write: bool,
+    /// Measure only serial-trace, `--reps` times on the last CPU: its overhead per event on
+    /// the overhead workload (against the workload alone, run just before) and what each of
+    /// its eBPF programs costs a run (the kernel's own accounting,
+    /// `kernel.bpf_stats_enabled=1`, in a second run). For A/B comparisons of changes to the
+    /// programs or the recorder: alternate two builds. Writes nothing.
+    #[arg(long)]
+    pub program_costs: bool,
 }
 
 /// One repetition of the overhead workload under one tracer.
@@ -97,6 +105,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let bins = Bins::new(&root.join("target/release"));
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir)?;
+    if args.program_costs {
+        return program_cost::measure(args.reps, args.rounds, &bins, &dir);
+    }
 
     let machine = markdown::Machine::here();
     eprintln!(
