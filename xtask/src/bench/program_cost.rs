@@ -140,7 +140,9 @@ pub fn measure(reps: usize, rounds: u64, bins: &Bins, dir: &Path) -> Result<()> 
         let bare = generator(bins, &workload)?.seconds();
         let (traced, outcome) =
             super::under_away_from(Tool::SerialTrace, bins, dir, &workload, Some(cpu))?;
-        let ns = (traced.seconds() - bare) * 1e9 / outcome.events.max(1) as f64;
+        // the workload's own count (two timer events a round), not what was recorded: a
+        // build that records nothing (an ablation) still has its cost per event
+        let ns = (traced.seconds() - bare) * 1e9 / (2 * traced.rounds).max(1) as f64;
         overhead.push(ns);
         let stats = StatsEnabled::on()?;
         let session = tracer::start(Tool::SerialTrace, dir, &bins.serial_trace, Some(cpu))?
