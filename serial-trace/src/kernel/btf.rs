@@ -4,9 +4,10 @@
 //! aya-ebpf has no CO-RE relocations, so every offset an eBPF program needs is resolved here
 //! and passed to it as a load-time global. The file is read by `btf_format` (bytes and an
 //! index, nothing per type), once while the recorder sets up, and freed when set-up lets go
-//! of it. aya reads the file its own way only to load fentry/fexit programs ([`for_aya`]).
+//! of it. aya gets a BTF of its own only to load fentry/fexit programs, holding just their
+//! functions ([`for_aya_functions`]).
 
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 pub use crate::kernel::btf_format::Btf;
 use crate::kernel::btf_format::{Type, kind};
@@ -32,14 +33,57 @@ pub fn layouts() -> Result<Arc<Btf>, String> {
     Ok(btf)
 }
 
-/// The kernel's BTF as aya reads it, for loading fentry/fexit programs, parsed on first use
-/// (only when one is loaded: it takes 16 MB).
-pub fn for_aya() -> Result<&'static aya::Btf, String> {
-    static PARSED: OnceLock<Result<aya::Btf, String>> = OnceLock::new();
-    PARSED
-        .get_or_init(|| aya::Btf::from_sys_fs().map_err(|e| format!("no kernel BTF ({e})")))
-        .as_ref()
-        .map_err(Clone::clone)
+/// A BTF for aya holding only the kernel functions named `functions`, each at the type id the
+/// running kernel gives it, every other id up to the highest of them an empty placeholder.
+///
+/// aya needs a parsed BTF to load an fentry/fexit program only to find the function's type id
+/// by name (`FEntry::load`). Its own parse of the whole kernel BTF was kept for the whole
+/// recording: the recorders of the VM matrix's fentry kernels held 12–16 MB more than those of
+/// kprobe kernels. This one costs aya one value per type id up to the highest (72 bytes each:
+/// ~8 MB for the tty functions' ids, ~118,000 of 6.18's 126,000) and goes once the programs
+/// are loaded. A function the kernel lacks is
+/// left out (aya then says it has no such type, as it would with the whole BTF).
+///
+/// In two steps, so that the kernel's BTF and aya's are never held at once: the ids are
+/// looked up while set-up holds the one ([`function_ids`]), the other is built from them when
+/// the first fentry program loads.
+pub fn for_aya_functions(ids: &FunctionIds) -> Result<aya::Btf, String> {
+    aya::Btf::parse(&placeholder_blob(ids), aya::Endianness::default())
+        .map_err(|e| format!("building the BTF aya loads fentry programs with: {e}"))
+}
+
+/// Kernel functions by name → their BTF type ids.
+pub type FunctionIds = std::collections::HashMap<String, u32>;
+
+/// The type ids of the kernel functions named `functions` (those it has).
+pub fn function_ids(btf: &Btf, functions: &[&str]) -> FunctionIds {
+    btf.ids_by_name(kind::FUNC, functions)
+}
+
+/// A BTF blob with a `FUNC` named `name` at each `id` of `ids` and an empty type (kind 0) at
+/// every other id from 1 to the highest.
+fn placeholder_blob(ids: &FunctionIds) -> Vec<u8> {
+    const LINKAGE_GLOBAL: u32 = 1;
+    let by_id: std::collections::HashMap<u32, &str> =
+        ids.iter().map(|(name, &id)| (id, name.as_str())).collect();
+    let max = ids.values().copied().max().unwrap_or(0);
+    let mut strings = vec![0u8];
+    let mut types = Vec::with_capacity(max as usize * 12);
+    for id in 1..=max {
+        let (name_off, info) = match by_id.get(&id) {
+            Some(name) => {
+                let off = strings.len() as u32;
+                strings.extend_from_slice(name.as_bytes());
+                strings.push(0);
+                (off, u32::from(kind::FUNC) << 24 | LINKAGE_GLOBAL)
+            }
+            None => (0, 0),
+        };
+        for word in [name_off, info, 0] {
+            types.extend_from_slice(&word.to_ne_bytes());
+        }
+    }
+    crate::kernel::btf_format::write_blob(&types, &strings)
 }
 
 /// Byte offset of `path` (members separated by `.`, e.g. `buf.mem_used`) in `struct name`.
@@ -201,7 +245,7 @@ fn strip(btf: &Btf, mut id: u32) -> Option<Type<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernel::btf_format::tests::{Strings, blob_with};
+    use crate::kernel::btf_format::tests::{Strings, TypeSpec, blob_with};
 
     /// A kernel's BTF in miniature: typedefs, pointers, a bitfield, a member inside an
     /// anonymous union, and a tracepoint prototype.
@@ -262,6 +306,60 @@ mod tests {
             ["outer_t *", "int"]
         );
         assert!(tracepoint_prototype(&btf, "other").is_err());
+    }
+
+    #[test]
+    fn the_btf_for_aya_holds_the_functions_at_their_kernel_ids() {
+        use aya_obj::btf::BtfKind;
+        let s = Strings::new();
+        let types: &[TypeSpec<'_>] = &[
+            ("int", kind::INT, 0, false, 4, &[32]),             // 1
+            ("", kind::FUNC_PROTO, 0, false, 1, &[]),           // 2
+            ("tty_read", kind::FUNC, 1, false, 2, &[]),         // 3
+            ("tty_read", kind::TYPEDEF, 0, false, 1, &[]),      // 4: same name, other kind
+            ("uart_insert_char", kind::FUNC, 1, false, 2, &[]), // 5
+            ("after", kind::FUNC, 1, false, 2, &[]),            // 6
+        ];
+        let kernel = Btf::parse(blob_with(types, s)).unwrap();
+        let ids = function_ids(&kernel, &["uart_insert_char", "tty_read", "absent"]);
+        let aya = for_aya_functions(&ids).unwrap();
+        assert_eq!(
+            aya.id_by_type_name_kind("tty_read", BtfKind::Func).unwrap(),
+            3
+        );
+        assert_eq!(
+            aya.id_by_type_name_kind("uart_insert_char", BtfKind::Func)
+                .unwrap(),
+            5
+        );
+        assert!(aya.id_by_type_name_kind("absent", BtfKind::Func).is_err());
+        assert!(
+            aya.id_by_type_name_kind("after", BtfKind::Func).is_err(),
+            "not asked for"
+        );
+    }
+
+    #[test]
+    fn the_btf_for_aya_agrees_with_this_kernel() {
+        use aya_obj::btf::BtfKind;
+        let kernel = &*layouts().expect("this machine has kernel BTF");
+        let names = [
+            "tty_read",
+            "uart_insert_char",
+            "tty_port_default_receive_buf",
+        ];
+        let aya = for_aya_functions(&function_ids(kernel, &names)).unwrap();
+        for name in names {
+            let want = kernel
+                .by_name(name)
+                .find(|t| t.kind == kind::FUNC)
+                .map(|t| t.id);
+            assert_eq!(
+                aya.id_by_type_name_kind(name, BtfKind::Func).ok(),
+                want,
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -75,6 +75,27 @@ pub struct Member<'a> {
     pub bit_offset: u32,
 }
 
+/// A BTF blob in this machine's byte order: the header, then `types` (the records, type id 1
+/// first), then `strings` (starting with the empty name's NUL).
+pub fn write_blob(types: &[u8], strings: &[u8]) -> Vec<u8> {
+    const HEADER_LEN: u32 = 24;
+    let mut out = Vec::with_capacity(HEADER_LEN as usize + types.len() + strings.len());
+    out.extend_from_slice(&MAGIC.to_ne_bytes());
+    out.extend_from_slice(&[1, 0]); // version, flags
+    for w in [
+        HEADER_LEN,
+        0,
+        types.len() as u32,
+        types.len() as u32,
+        strings.len() as u32,
+    ] {
+        out.extend_from_slice(&w.to_ne_bytes());
+    }
+    out.extend_from_slice(types);
+    out.extend_from_slice(strings);
+    out
+}
+
 impl Btf {
     /// Indexes `data`, a whole BTF blob; a message says what is wrong with a malformed one.
     pub fn parse(data: Vec<u8>) -> Result<Self, String> {
@@ -138,6 +159,22 @@ impl Btf {
         (1..=self.offsets.len() as u32)
             .filter_map(|id| self.ty(id))
             .filter(move |t| t.name == name)
+    }
+
+    /// The id of the first type of kind `kind` named each of `names`, in one pass over the
+    /// types (names the BTF lacks are absent).
+    pub fn ids_by_name(&self, kind: u8, names: &[&str]) -> std::collections::HashMap<String, u32> {
+        let mut found = std::collections::HashMap::new();
+        for id in 1..=self.offsets.len() as u32 {
+            if found.len() == names.len() {
+                break;
+            }
+            let Some(t) = self.ty(id) else { continue };
+            if t.kind == kind && names.contains(&t.name) && !found.contains_key(t.name) {
+                found.insert(t.name.to_string(), id);
+            }
+        }
+        found
     }
 
     /// The string at `off` of the string section ("" when out of range or not UTF-8).
@@ -270,22 +307,7 @@ pub(crate) mod tests {
                 type_bytes.extend_from_slice(&w.to_ne_bytes());
             }
         }
-        let strings = strings.0;
-        let mut out = Vec::new();
-        out.extend_from_slice(&MAGIC.to_ne_bytes());
-        out.extend_from_slice(&[1, 0]);
-        for w in [
-            24u32,
-            0,
-            type_bytes.len() as u32,
-            type_bytes.len() as u32,
-            strings.len() as u32,
-        ] {
-            out.extend_from_slice(&w.to_ne_bytes());
-        }
-        out.extend_from_slice(&type_bytes);
-        out.extend_from_slice(&strings);
-        out
+        write_blob(&type_bytes, &strings.0)
     }
 
     fn blob(types: &[TypeSpec<'_>]) -> Vec<u8> {

@@ -17,14 +17,14 @@ use serial_trace_common::{
     WakeConfig, kind,
 };
 
-use super::serial_attach::{attach_serial, serial_config};
+use super::serial_attach::{self, attach_serial, serial_config};
 use crate::hooks::{
     self, FunctionHookSupport, Plan, RAW_TRACEPOINT_METHOD, SerialMethod, TracepointMethod,
     TracepointPlan,
 };
-use crate::kernel::btf::Btf;
+use crate::kernel::btf::{Btf, FunctionIds};
 use crate::kernel::kallsyms::Kallsyms;
-use crate::kernel::{bpf_syscall, btf_format, tracefs};
+use crate::kernel::{bpf_syscall, tracefs};
 use crate::trace::ProbeRecord;
 
 /// The eBPF object built by `build.rs` (aya-build) from `serial-trace-ebpf`.
@@ -207,8 +207,8 @@ pub fn comm_pattern(glob: &str) -> Result<CommPattern> {
 ///
 /// aya 0.14's `EbpfLoader::new` parses the whole kernel BTF (19 MB of objects at its peak,
 /// most of the recorder's peak memory), needed or not; aya 0.16 defers it, but needs rustc
-/// 1.98. aya-ebpf programs carry no CO-RE relocations, so it is not needed (fentry loads read
-/// their own, `btf::for_aya`). The loader is therefore made on a thread of its own that first
+/// 1.98. aya-ebpf programs carry no CO-RE relocations, so it is not needed (fentry loads get
+/// one holding only their functions, `btf::for_aya_functions`). The loader is therefore made on a thread of its own that first
 /// moves into a private mount namespace (`unshare(CLONE_NEWNS)` affects that thread alone)
 /// and binds `/dev/null` over `/sys/kernel/btf/vmlinux`: aya reads an empty file, finds no
 /// BTF and parses nothing, and the namespace goes with the thread. Where that is not allowed
@@ -357,7 +357,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         }
     }
     let support = FunctionHookSupport {
-        fentry,
+        fentry: fentry.as_ref().map(|_| ()).map_err(Clone::clone),
         kprobe: FunctionHookSupport::kprobe_from_sysfs(),
     };
     let serial = attach_serial(
@@ -365,6 +365,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         &mut links,
         &kallsyms,
         &support,
+        fentry.unwrap_or_default(),
         opts.serial_method,
         &serial,
     );
@@ -554,23 +555,25 @@ fn attach_tracepoint(
 
 /// Asks the kernel whether fentry programs load and attach, against the first serial target
 /// that exists (a program that returns 0, attached and detached at once).
-fn fentry_allowed(btf: &Result<Arc<Btf>, String>) -> Result<(), String> {
+fn fentry_allowed(btf: &Result<Arc<Btf>, String>) -> Result<FunctionIds, String> {
     let btf = btf
         .as_ref()
         .map_err(|e| format!("fentry impossible: {e}"))?;
-    // the first serial-path function the kernel has (BTF describes every function it has a
-    // symbol for)
-    let id = hooks::SERIAL_HOOKS
+    // BTF describes every function the kernel has a symbol for
+    let targets = serial_attach::target_functions();
+    let ids = crate::kernel::btf::function_ids(btf, &targets);
+    // the first serial-path function the kernel has
+    let id = targets
         .iter()
-        .flat_map(|h| h.targets.iter().map(|t| t.function))
-        .find_map(|t| btf.by_name(t).find(|t| t.kind == btf_format::kind::FUNC))
-        .ok_or("fentry impossible: kernel BTF has none of the serial-path functions")?
-        .id;
+        .find_map(|t| ids.get(*t))
+        .copied()
+        .ok_or("fentry impossible: kernel BTF has none of the serial-path functions")?;
     bpf_syscall::fentry_attaches(id).map_err(|e| {
         let code = e.raw_os_error();
         let named = code.map_or_else(|| e.to_string(), crate::kernel::errno::short_name);
         format!("fentry refused: {}", explain_fentry_errno(named, code))
-    })
+    })?;
+    Ok(ids)
 }
 
 /// `named` (an error's errno name), with the reason where the errno alone says little.

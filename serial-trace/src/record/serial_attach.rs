@@ -12,7 +12,7 @@ use serial_trace_common::{MAX_PORT_FILTER, PORT_NAME_LEN, SerialConfig};
 
 use super::loader::Links;
 use crate::hooks::{FnProgram, FunctionHookSupport, SERIAL_HOOKS, SerialMethod};
-use crate::kernel::btf::{pointer_size, require_member_size, require_offset};
+use crate::kernel::btf::{FunctionIds, pointer_size, require_member_size, require_offset};
 use crate::kernel::kallsyms::Kallsyms;
 use crate::trace::ProbeRecord;
 
@@ -96,6 +96,7 @@ pub fn attach_serial(
     links: &mut Links,
     syms: &Kallsyms,
     support: &FunctionHookSupport,
+    fentry_ids: FunctionIds,
     method: SerialMethod,
     config: &Result<SerialConfig, String>,
 ) -> SerialAttach {
@@ -106,6 +107,10 @@ pub fn attach_serial(
         kprobe_entries: Vec::new(),
     };
     let mut loaded: HashSet<&'static str> = HashSet::new();
+    let mut aya_btf = AyaBtf {
+        ids: fentry_ids,
+        built: None,
+    };
     for hook in SERIAL_HOOKS {
         if matches!(method, SerialMethod::Off | SerialMethod::Poll) {
             out.rows.push(
@@ -139,7 +144,14 @@ pub fn attach_serial(
                 } else {
                     target.kprobe
                 };
-                match attach_target(ebpf, links, target.function, programs, &mut loaded) {
+                match attach_target(
+                    ebpf,
+                    links,
+                    target.function,
+                    programs,
+                    &mut loaded,
+                    &mut aya_btf,
+                ) {
                     Ok(()) => {
                         // why a preferred method was passed over (arm64 before 6.4: fentry
                         // cannot attach) stays visible beside the one that worked
@@ -182,7 +194,36 @@ pub fn attach_serial(
             }
         }
     }
+    // aya's BTF (~8 MB) goes now, not with the recording
+    drop(aya_btf);
+    crate::kernel::sysinfo::release_freed_heap();
     out
+}
+
+/// The BTF aya loads the fentry/fexit programs with, holding only the serial hooks' target
+/// functions (`btf::for_aya_functions`): built at the first such load from the ids set-up
+/// looked up, dropped when attaching is done.
+struct AyaBtf {
+    ids: FunctionIds,
+    built: Option<Result<aya::Btf, String>>,
+}
+
+impl AyaBtf {
+    fn get(&mut self) -> Result<&aya::Btf, String> {
+        let ids = &self.ids;
+        self.built
+            .get_or_insert_with(|| crate::kernel::btf::for_aya_functions(ids))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+/// Every function a serial hook may attach to.
+pub fn target_functions() -> Vec<&'static str> {
+    SERIAL_HOOKS
+        .iter()
+        .flat_map(|h| h.targets.iter().map(|t| t.function))
+        .collect()
 }
 
 fn program_name(p: &FnProgram) -> &'static str {
@@ -216,6 +257,7 @@ fn attach_target(
     function: &str,
     programs: &[FnProgram],
     loaded: &mut HashSet<&'static str>,
+    aya_btf: &mut AyaBtf,
 ) -> Result<(), String> {
     for p in programs {
         let name = program_name(p);
@@ -230,15 +272,14 @@ fn attach_target(
         };
         match p {
             FnProgram::FEntry(_) => {
-                // parsed on the first fentry/fexit load only (aya's parse is 16 MB)
-                let btf = crate::kernel::btf::for_aya()?;
+                let btf = aya_btf.get()?;
                 let prog: &mut FEntry = prog.try_into().map_err(|e| format!("{e}"))?;
                 prog.load(function, btf).map_err(|e| err("loading", e))?;
                 let id = prog.attach().map_err(|e| err("attaching", e))?;
                 links.keep(prog.take_link(id).map_err(|e| err("keeping", e))?);
             }
             FnProgram::FExit(_) => {
-                let btf = crate::kernel::btf::for_aya()?;
+                let btf = aya_btf.get()?;
                 let prog: &mut FExit = prog.try_into().map_err(|e| format!("{e}"))?;
                 prog.load(function, btf).map_err(|e| err("loading", e))?;
                 let id = prog.attach().map_err(|e| err("attaching", e))?;
