@@ -131,6 +131,19 @@ fn worst_against(r: &Results, peer: Tool) -> Option<(usize, f64, f64)> {
         .max_by(|a, b| (a.1 / a.2).total_cmp(&(b.1 / b.2)))
 }
 
+/// What bpftrace's `count()` costs per event on CPU 0 beyond the mean of the other CPUs (its
+/// perf events live on CPU 0); `None` with one CPU.
+fn count_cpu0_surcharge(r: &Results) -> Option<f64> {
+    let others: Vec<f64> = overhead_cpus(r)
+        .into_iter()
+        .filter(|&c| c != 0)
+        .map(|c| per_event_ns(r, Tool::BpftraceCount, c))
+        .collect();
+    (!others.is_empty()).then(|| {
+        per_event_ns(r, Tool::BpftraceCount, 0) - others.iter().sum::<f64>() / others.len() as f64
+    })
+}
+
 /// Section 1: overhead per event, every tracer on the same tracepoints.
 fn overhead_section(w: &mut String, r: &Results) {
     let a = &r.args;
@@ -151,12 +164,13 @@ fn overhead_section(w: &mut String, r: &Results) {
          ratio compares tracers on the same CPU: a classic tracepoint's perf event, which \
          bpftrace (and aya, for serial-trace's classic hooks) opens on CPU 0, makes the kernel \
          do perf's own sample work for every hit on that CPU, so bpftrace's `count()` costs \
-         about 370 ns more per event on CPU 0 than elsewhere. serial-trace's hot hooks are raw \
+         {surcharge} ns more per event on CPU 0 than elsewhere in this run. serial-trace's hot hooks are raw \
          tracepoints, which have no perf event. Each tracer's own processes (serial-trace's \
          recorder, bpftrace, perf) run on the other CPUs, so what lands in the workload's time \
          is what the tracer does in its context; what its collector costs is section 3's.\n",
         rounds = thousands(a.rounds as f64),
         events = thousands(2.0 * a.rounds as f64),
+        surcharge = count_cpu0_surcharge(r).map_or("—".into(), |ns| format!("{ns:.0}")),
     );
     let _ = writeln!(
         w,
