@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serial_trace::analysis::{
     CLOCK_STOPPED_MIN_NS, Clock, Drift, DropCause, DropWindow, LostIn, LostWakeup, PortReport,
-    Report, SleepState, SuspendCycle, TraceEnd, TraceInfo, WakeCause, WakeSourceKind,
+    Report, RiskRule, SleepState, SuspendCycle, TraceEnd, TraceInfo, WakeCause, WakeSourceKind,
 };
 
 /// One check result.
@@ -1806,11 +1806,18 @@ pub fn system_setup_check(
         }
         _ => false,
     };
+    // and the report names the risk exactly when the header lists one (seen: 5.10 guests on
+    // an Intel host mark the TSC unstable at boot and run on hpet)
+    let risk_named = report
+        .risks
+        .iter()
+        .any(|r| r.rule == RiskRule::UnstableClocksource);
+    let risk_ok = risk_named == header.as_ref().is_some_and(|h| !h.is_empty());
     check(
         NAME,
-        got == want && want_hz.is_some() && want.0.is_some() && unstable_ok,
+        got == want && want_hz.is_some() && want.0.is_some() && unstable_ok && risk_ok,
         format!(
-            "(clocksource, mem_sleep, HZ, high-res, wakeup devices): header {got:?}, guest and config {want:?}; marked unstable: guest before {before:?}, header {header:?}, guest after {after:?}"
+            "(clocksource, mem_sleep, HZ, high-res, wakeup devices): header {got:?}, guest and config {want:?}; marked unstable: guest before {before:?}, header {header:?}, guest after {after:?}; risk unstable_clocksource named: {risk_named}"
         ),
     )
 }
@@ -2906,6 +2913,17 @@ pub(crate) mod tests {
             assert!(!system_setup_check(&report(bad), &facts, config).ok, "{k}");
         }
         assert!(!system_setup_check(&typed(&json!({})), &facts, config).ok);
+        // a clocksource marked unstable: the report names the risk, and only then
+        let marked = json!([{"name": "tsc", "reason": "clocksource watchdog"}]);
+        let with = |unstable: &Value, risks: Value| {
+            let mut system = good.clone();
+            system["clocksources_unstable"] = unstable.clone();
+            typed(&json!({"system": system, "risks": risks}))
+        };
+        let named = json!([{"rule": "unstable_clocksource", "setting": "tsc"}]);
+        assert!(system_setup_check(&with(&marked, named.clone()), &facts, config).ok);
+        assert!(!system_setup_check(&with(&marked, json!([])), &facts, config).ok);
+        assert!(!system_setup_check(&with(&json!([]), named), &facts, config).ok);
         assert!(
             !system_setup_check(&report(good), &facts, "").ok,
             "no config: no HZ to hold it to"
