@@ -71,7 +71,7 @@ impl Drop for Mapping {
 pub struct RingReader {
     /// The map (which keeps the ring alive) and the two mappings the pointers below lie in;
     /// `None` in unit tests, which lay a ring out in their own memory.
-    _owner: Option<(MapData, Mapping, Mapping)>,
+    owner: Option<(MapData, Mapping, Mapping)>,
     consumer: *const AtomicU64,
     producer: *const AtomicU64,
     /// The data pages, mapped twice in a row: `2 * (mask + 1)` bytes.
@@ -134,7 +134,7 @@ impl RingReader {
         // SAFETY: the consumer word is valid for the reader's life (see the callers).
         let pos = unsafe { &*consumer }.load(Ordering::Acquire);
         Self {
-            _owner: owner,
+            owner,
             consumer,
             producer,
             data,
@@ -237,7 +237,7 @@ impl RingReader {
 impl AsRawFd for RingReader {
     /// The map's descriptor (to `poll`: readable while records wait); -1 in unit tests.
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
-        self._owner
+        self.owner
             .as_ref()
             .map_or(-1, |(map, _, _)| map.fd().as_fd().as_raw_fd())
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 
 use super::tracer::{self, Tool};
 use super::{Bins, generator, median};
@@ -45,79 +45,19 @@ struct Runs {
     time_ns: u64,
 }
 
-/// The loaded programs' run statistics by id, with their names.
-fn snapshot() -> Result<BTreeMap<u32, (String, Runs)>> {
+/// The loaded programs' run statistics by id, with their names (aya's `loaded_programs`: the
+/// kernel's `bpf_prog_info` of each). A program unloaded meanwhile is simply not there.
+fn snapshot() -> BTreeMap<u32, (String, Runs)> {
     let mut all = BTreeMap::new();
-    let mut id = 0u32;
-    while let Some(next) = next_prog_id(id)? {
-        id = next;
-        // a program unloaded between the two calls is simply not there
-        if let Some(info) = prog_info(id)? {
-            all.insert(id, info);
-        }
+    for info in aya::programs::loaded_programs().flatten() {
+        let runs = Runs {
+            count: info.run_count(),
+            time_ns: info.run_time().as_nanos() as u64,
+        };
+        let name = info.name_as_str().unwrap_or_default().to_string();
+        all.insert(info.id(), (name, runs));
     }
-    Ok(all)
-}
-
-const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
-const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
-
-fn sys_bpf(cmd: libc::c_long, attr: &mut [u8]) -> libc::c_long {
-    // SAFETY: `attr` is a buffer of its length that the kernel reads and writes within.
-    unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), attr.len()) }
-}
-
-fn next_prog_id(start: u32) -> Result<Option<u32>> {
-    // union bpf_attr { struct { __u32 start_id; __u32 next_id; ... } }
-    let mut attr = [0u8; 16];
-    attr[0..4].copy_from_slice(&start.to_ne_bytes());
-    if sys_bpf(BPF_PROG_GET_NEXT_ID, &mut attr) < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ENOENT) {
-            return Ok(None);
-        }
-        bail!("BPF_PROG_GET_NEXT_ID: {e}");
-    }
-    Ok(Some(u32::from_ne_bytes(attr[4..8].try_into()?)))
-}
-
-/// `struct bpf_prog_info` offsets (include/uapi/linux/bpf.h, stable UAPI).
-const INFO_NAME: usize = 64;
-const INFO_RUN_TIME_NS: usize = 192;
-const INFO_RUN_CNT: usize = 200;
-const INFO_LEN: usize = 216;
-
-fn prog_info(id: u32) -> Result<Option<(String, Runs)>> {
-    let mut attr = [0u8; 16];
-    attr[0..4].copy_from_slice(&id.to_ne_bytes());
-    let fd = sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut attr);
-    if fd < 0 {
-        return Ok(None);
-    }
-    let mut info = [0u8; INFO_LEN];
-    // struct { __u32 bpf_fd; __u32 info_len; __aligned_u64 info; }
-    let mut attr = [0u8; 16];
-    attr[0..4].copy_from_slice(&(fd as u32).to_ne_bytes());
-    attr[4..8].copy_from_slice(&(INFO_LEN as u32).to_ne_bytes());
-    attr[8..16].copy_from_slice(&(info.as_mut_ptr() as u64).to_ne_bytes());
-    let rc = sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr);
-    // SAFETY: our own fd from the call above.
-    unsafe { libc::close(fd as i32) };
-    if rc < 0 {
-        return Ok(None);
-    }
-    let name = &info[INFO_NAME..INFO_NAME + 16];
-    let name = String::from_utf8_lossy(&name[..name.iter().position(|&b| b == 0).unwrap_or(16)])
-        .into_owned();
-    let u64_at = |at: usize| u64::from_ne_bytes(info[at..at + 8].try_into().unwrap_or([0; 8]));
-    Ok(Some((
-        name,
-        Runs {
-            count: u64_at(INFO_RUN_CNT),
-            time_ns: u64_at(INFO_RUN_TIME_NS),
-        },
-    )))
+    all
 }
 
 /// Runs the overhead workload `reps` times on the last CPU: alone, under `serial-trace record`
@@ -147,9 +87,9 @@ pub fn measure(reps: usize, rounds: u64, bins: &Bins, dir: &Path) -> Result<()> 
         let stats = StatsEnabled::on()?;
         let session = tracer::start(Tool::SerialTrace, dir, &bins.serial_trace, Some(cpu))?
             .context("serial-trace did not start")?;
-        let before = snapshot()?;
+        let before = snapshot();
         generator(bins, &workload)?;
-        let after = snapshot()?;
+        let after = snapshot();
         drop(stats);
         let counted = session.stop(&bins.serial_trace)?;
         let mut line = format!(
