@@ -395,16 +395,17 @@ pub const WAKEUP_GLOBAL: &str = "WAKEUP_BYTES";
 pub struct Event {
     /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC, stops during suspend.
     pub mono_ns: u64,
-    /// `bpf_ktime_get_boot_ns()`: CLOCK_BOOTTIME, counts suspend.
-    pub boot_ns: u64,
     /// `bpf_get_current_pid_tgid()`: tgid in the high half, tid in the low half.
     pub pid_tgid: u64,
     /// A [`kind`] id.
     pub kind: u16,
     /// CPU the event fired on.
     pub cpu: u16,
-    /// In the ring buffer, the record's slots (see [`wire`]); 0 in userspace.
+    /// In the ring buffer, the record's slots and what it leaves out (see [`wire`]); 0 in
+    /// userspace.
     pub shape: u32,
+    /// `bpf_ktime_get_boot_ns()`: CLOCK_BOOTTIME, counts suspend.
+    pub boot_ns: u64,
     /// `comm` of the current task (NUL padded).
     pub comm: [u8; COMM_LEN],
     /// Tracepoint fields in the order of [`KindInfo::args`], sign-extended to 64 bits.
@@ -417,11 +418,11 @@ const _: () = assert!(size_of::<Event>() == 176);
 impl Event {
     pub const ZERO: Event = Event {
         mono_ns: 0,
-        boot_ns: 0,
         pid_tgid: 0,
         kind: 0,
         cpu: 0,
         shape: 0,
+        boot_ns: 0,
         comm: [0; COMM_LEN],
         args: [0; MAX_ARGS],
         text: [[0; TEXT_LEN]; MAX_TEXTS],

@@ -1230,15 +1230,16 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
     let nargs = const { wire::kind_nargs(K) };
     let ntexts = const { wire::kind_ntexts(K) };
     let flags = if omit_comm { wire::COMM_OMITTED } else { 0 };
-    let Some(mut entry) = reserve_cut::<K>(&stamp, pid_tgid, comm, flags) else {
+    let Some((mut entry, slots_at)) = reserve_cut::<K>(&stamp, pid_tgid, comm, flags) else {
         return Err(());
     };
     let base = entry.as_mut_ptr();
     // SAFETY: every write below lies within the reserved, exclusively owned record of
-    // `kind_record_len(K)` bytes (8-aligned, as ring records are): after the head, `nargs`
-    // slots, `ntexts` strings. Every byte of it is written (ring memory is not cleared).
+    // `kind_record_len(K)` or `kind_short_record_len(K)` bytes (8-aligned, as ring records
+    // are): after the head (`slots_at` bytes), `nargs` slots, `ntexts` strings. Every byte of
+    // it is written (ring memory is not cleared).
     unsafe {
-        let args = base.add(wire::HEAD_LEN).cast::<u64>();
+        let args = base.add(slots_at).cast::<u64>();
         for i in 0..nargs {
             let v = match i {
                 0 => slot0,
@@ -1285,9 +1286,7 @@ fn try_emit<F: Fields, const K: u16>(rec: &F, spec: &Spec, expiring: u64) -> Res
                 args.add(a::HRTIMER).write(expiring);
             }
         }
-        let texts = base
-            .add(wire::record_len(nargs, 0))
-            .cast::<[u8; TEXT_LEN]>();
+        let texts = base.add(slots_at + 8 * nargs).cast::<[u8; TEXT_LEN]>();
         for i in 0..ntexts {
             let t = &mut *texts.add(i);
             *t = [0; TEXT_LEN];
@@ -1359,31 +1358,55 @@ fn hrtimer_softexpires(timer: u64) -> u64 {
 }
 
 /// Reserves a ring record of kind `K` cut to its slots and writes its head (`shape` with
-/// `flags`); `None`, counted in `LOST`, when the ring is full.
+/// `flags`): the short one when the record leaves `comm` out (`flags`) and the stamp left the
+/// boot clock out, else the long one. Returns it with the offset of its slots; `None`, counted
+/// in `LOST`, when the ring is full. Each branch reserves a constant size, as the verifier
+/// wants.
 #[inline(always)]
 fn reserve_cut<const K: u16>(
     stamp: &Stamp,
     pid_tgid: u64,
     comm: [u8; 16],
     flags: u32,
-) -> Option<RingBufBytes<'static>> {
+) -> Option<(RingBufBytes<'static>, usize)> {
+    let head = wire::Head {
+        mono_ns: stamp.mono_ns,
+        pid_tgid,
+        kind: K,
+        cpu: unsafe { bpf_get_smp_processor_id() } as u16,
+        shape: const { wire::shape(wire::kind_nargs(K), wire::kind_ntexts(K)) } | flags,
+    };
+    if flags & wire::COMM_OMITTED != 0 && stamp.boot_ns == 0 {
+        let Some(mut entry) = EVENTS.reserve_bytes(const { wire::kind_short_record_len(K) }, 0)
+        else {
+            count(&LOST, 0);
+            return None;
+        };
+        // SAFETY: the head lies at the start of the reserved, exclusively owned record.
+        unsafe {
+            entry.as_mut_ptr().cast::<wire::Head>().write(wire::Head {
+                shape: head.shape | wire::SHORT_HEAD,
+                ..head
+            });
+        }
+        return Some((entry, wire::HEAD_LEN));
+    }
     let Some(mut entry) = EVENTS.reserve_bytes(const { wire::kind_record_len(K) }, 0) else {
         count(&LOST, 0);
         return None;
     };
-    // SAFETY: the head lies at the start of the reserved, exclusively owned record.
+    // SAFETY: as above, the long head.
     unsafe {
-        entry.as_mut_ptr().cast::<wire::Head>().write(wire::Head {
-            mono_ns: stamp.mono_ns,
-            boot_ns: stamp.boot_ns,
-            pid_tgid,
-            kind: K,
-            cpu: bpf_get_smp_processor_id() as u16,
-            shape: const { wire::shape(wire::kind_nargs(K), wire::kind_ntexts(K)) } | flags,
-            comm,
-        });
+        entry
+            .as_mut_ptr()
+            .cast::<wire::LongHead>()
+            .write(wire::LongHead {
+                head,
+                boot_ns: stamp.boot_ns,
+                comm,
+            });
     }
-    Some(entry)
+    Some((entry, wire::LONG_HEAD_LEN))
 }
 
 /// Writes a record of kind `K` cut to its slots, `args` in slot order and `text` as its one
@@ -1400,12 +1423,13 @@ pub fn write_slots<const K: u16, const N: usize>(
     const { assert!(wire::kind_ntexts(K) <= 1 && N <= wire::kind_nargs(K)) };
     let ntexts = const { wire::kind_ntexts(K) };
     let nargs = const { wire::kind_nargs(K) };
-    let mut entry = reserve_cut::<K>(&stamp, pid_tgid, comm, 0).ok_or(())?;
+    let (mut entry, slots_at) = reserve_cut::<K>(&stamp, pid_tgid, comm, 0).ok_or(())?;
     let base = entry.as_mut_ptr();
-    // SAFETY: every write lies within the reserved record of `kind_record_len(K)` bytes:
-    // after the head, `nargs` slots and `ntexts` texts, each written.
+    // SAFETY: every write lies within the reserved record of `kind_record_len(K)` bytes
+    // (`comm` is in it: the long head): after the head, `nargs` slots and `ntexts` texts, each
+    // written.
     unsafe {
-        let slots = base.add(wire::HEAD_LEN).cast::<u64>();
+        let slots = base.add(slots_at).cast::<u64>();
         for (i, v) in args.iter().enumerate() {
             slots.add(i).write(*v);
         }
@@ -1413,7 +1437,7 @@ pub fn write_slots<const K: u16, const N: usize>(
             slots.add(i).write(0);
         }
         if ntexts == 1 {
-            base.add(wire::record_len(nargs, 0))
+            base.add(slots_at + 8 * nargs)
                 .cast::<[u8; TEXT_LEN]>()
                 .write(*text);
         }
