@@ -360,12 +360,13 @@ pub fn family_of(category: &str) -> &str {
 
 impl SerialHook {
     /// The targets the running kernel has, or why none is usable.
-    pub fn existing_targets(&self, syms: &Kallsyms) -> Result<Vec<&SerialTarget>, String> {
-        let existing: Vec<&SerialTarget> = self
-            .targets
-            .iter()
-            .filter(|t| syms.has_function(t.function))
-            .collect();
+    /// The targets whose function the kernel has (`exists`: kallsyms says so).
+    pub fn existing_targets(
+        &self,
+        exists: impl Fn(&str) -> bool,
+    ) -> Result<Vec<&SerialTarget>, String> {
+        let existing: Vec<&SerialTarget> =
+            self.targets.iter().filter(|t| exists(t.function)).collect();
         if existing.is_empty() {
             let names: Vec<&str> = self.targets.iter().map(|t| t.function).collect();
             return Err(format!(
@@ -501,7 +502,7 @@ impl FunctionHookSupport {
 pub fn plan_serial(syms: &Kallsyms, support: &FunctionHookSupport) -> Vec<ProbeRecord> {
     let mut rows = Vec::new();
     for h in SERIAL_HOOKS {
-        let existing = match h.existing_targets(syms) {
+        let existing = match h.existing_targets(|f| syms.has_function(f)) {
             Ok(e) => e,
             Err(why) => {
                 rows.push(h.row(None, false, None, format!("{why} ({})", h.purpose)));

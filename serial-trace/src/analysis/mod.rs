@@ -359,6 +359,7 @@ fn trace_info(
         recorder_max_rss_kb: trailer.and_then(|t| t.recorder_max_rss_kb),
         recorder_rss_end_kb: trailer.and_then(|t| t.recorder_rss_end_kb),
         recorder_rss_start_kb: trailer.and_then(|t| t.recorder_rss_start_kb),
+        recorder_memory: trailer.and_then(|t| t.recorder_memory),
         unknown_frame_types,
     }
 }

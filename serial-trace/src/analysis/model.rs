@@ -117,6 +117,9 @@ pub struct TraceInfo {
     pub recorder_rss_end_kb: Option<u64>,
     /// Its resident memory once attached, in KiB (from the trailer).
     pub recorder_rss_start_kb: Option<u64>,
+    /// Its own memory apart from the ring buffer's (from the trailer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorder_memory: Option<crate::trace::RecorderMemory>,
     /// Frame types written by a newer serial-trace and skipped by this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_frame_types: Vec<u8>,

@@ -77,9 +77,93 @@ pub fn release_freed_heap() {
     }
 }
 
+/// This process's resident memory, the BPF maps it has mapped (the event ring buffer: its
+/// consumer and producer pages and its data, which the kernel maps twice so that a record may
+/// wrap) apart from the rest: the recorder's own memory is what a tracer costs besides the
+/// ring whose size the user chose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Resident {
+    pub total_kb: u64,
+    pub bpf_maps_kb: u64,
+}
+
+impl Resident {
+    /// Resident besides the mapped BPF maps.
+    pub fn own_kb(&self) -> u64 {
+        self.total_kb.saturating_sub(self.bpf_maps_kb)
+    }
+
+    /// From `/proc/self/smaps` (`None` where it cannot be read).
+    pub fn now() -> Option<Self> {
+        std::fs::read_to_string("/proc/self/smaps")
+            .ok()
+            .map(|t| Self::parse_smaps(&t))
+    }
+
+    /// Sums the `Rss:` of every mapping, and apart those of BPF maps (`anon_inode:bpf-map`).
+    pub fn parse_smaps(text: &str) -> Self {
+        let mut r = Self::default();
+        let mut in_map = false;
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("Rss:") {
+                let kb: u64 = v
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                r.total_kb += kb;
+                if in_map {
+                    r.bpf_maps_kb += kb;
+                }
+            } else if line
+                .split_whitespace()
+                .next()
+                .is_some_and(|range| range.contains('-') && !range.ends_with(':'))
+            {
+                // a mapping's first line: `start-end perms offset dev inode [path]`
+                in_map = line.trim_end().ends_with("anon_inode:bpf-map");
+            }
+        }
+        r
+    }
+}
+
 /// This process's resident set size now, in KiB (`VmRSS` of `/proc/self/status`).
 pub fn rss_kb() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Resident;
+
+    #[test]
+    fn smaps_splits_the_bpf_maps_from_the_rest() {
+        let smaps = "\
+55d0c0a00000-55d0c1000000 r-xp 00000000 fd:01 1234                       /usr/bin/serial-trace
+Size:               6144 kB
+Rss:                5000 kB
+Pss:                5000 kB
+7f8a50a00000-7f8a51201000 r--s 00001000 00:10 26                         anon_inode:bpf-map
+Size:               8196 kB
+Rss:                8196 kB
+7f8a51300000-7f8a51400000 rw-p 00000000 00:00 0 
+Rss:                 700 kB
+7f8a518eb000-7f8a518ec000 rw-s 00000000 00:10 26                         anon_inode:bpf-map
+Rss:                   4 kB
+VmFlags: rd wr sh mr mw me ms sd
+";
+        let r = Resident::parse_smaps(smaps);
+        assert_eq!(
+            r,
+            Resident {
+                total_kb: 5000 + 8196 + 700 + 4,
+                bpf_maps_kb: 8196 + 4,
+            }
+        );
+        assert_eq!(r.own_kb(), 5700);
+        assert_eq!(Resident::parse_smaps(""), Resident::default());
+    }
 }

@@ -23,7 +23,7 @@ use crate::hooks::{
     TracepointPlan,
 };
 use crate::kernel::btf::{Btf, FunctionIds};
-use crate::kernel::kallsyms::Kallsyms;
+use crate::kernel::kallsyms::{Kallsyms, SymbolNames};
 use crate::kernel::{bpf_syscall, tracefs};
 use crate::trace::ProbeRecord;
 
@@ -82,7 +82,8 @@ pub struct Loaded {
     pub wake: WakeConfig,
     /// Every hook the tool knows, with what happened to it.
     pub probes: Vec<ProbeRecord>,
-    pub kallsyms: Kallsyms,
+    /// Kernel symbols, in the form that names addresses.
+    pub kallsyms: SymbolNames,
     /// Names of the attached programs (tracepoints and serial hooks), for their kernel-side
     /// miss counters.
     pub programs: Vec<String>,
@@ -301,8 +302,8 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .ok()
         .and_then(|b| crate::raw_tracepoints::device_layout(b).ok())
         .unwrap_or_default();
-    // kallsyms (5 MB, kept for naming callbacks) only once the BTF (6 MB) is given back: the
-    // two never add up
+    // kallsyms (5 MB while set-up looks names up, then a third of that for naming callbacks)
+    // only once the BTF (6 MB) is given back: the two never add up
     drop(btf);
     crate::kernel::sysinfo::release_freed_heap();
     let kallsyms = Kallsyms::load();
@@ -321,6 +322,12 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .context("loading the eBPF object into the kernel")?;
 
     let port_timing = PortTiming::fill(&mut ebpf, opts, &kallsyms)?;
+    // Nothing below looks a name up but the serial hooks, which need only which of their
+    // functions exist: the table shrinks to what the recording keeps for naming callbacks
+    // (a third of it) before aya's BTF for the fentry loads adds its ~8 MB.
+    let serial_functions = serial_attach::existing_functions(&kallsyms);
+    let kallsyms = kallsyms.into_names();
+    crate::kernel::sysinfo::release_freed_heap();
     let mut probes = plan.probes;
     let mut programs = Vec::new();
     let mut links = Links::default();
@@ -363,7 +370,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     let serial = attach_serial(
         &mut ebpf,
         &mut links,
-        &kallsyms,
+        &serial_functions,
         &support,
         fentry.unwrap_or_default(),
         opts.serial_method,

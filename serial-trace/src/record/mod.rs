@@ -41,8 +41,8 @@ use crate::kernel::prog_stats::prog_stats;
 use crate::kernel::sysinfo;
 use crate::ports::{self, CounterPoller, PollSample, PortInfo};
 use crate::trace::{
-    Header, LossRecord, PortSetup, PortSnapshot, ProbeRecord, Symbol, TraceWriter, Trailer,
-    trim_nul,
+    Header, LossRecord, PortSetup, PortSnapshot, ProbeRecord, RecorderMemory, Symbol, TraceWriter,
+    Trailer, trim_nul,
 };
 use ring_reader::RingReader;
 use status::{Counters, Status, say};
@@ -433,6 +433,8 @@ struct Session<'o> {
     window: Array<MapData, u64>,
     /// Resident memory once attached, before the loop (for the trailer).
     rss_start_kb: Option<u64>,
+    /// Own memory apart from the ring's, sampled at start, every checkpoint and the end.
+    memory: Option<RecorderMemory>,
     /// Checkpoint syncs, off this thread so a slow disk does not stop the draining.
     syncer: Option<Syncer>,
     /// What the serial hooks lost: their own call counters, the kernel's (witnesses).
@@ -556,7 +558,7 @@ impl<'o> Session<'o> {
         let lost_map =
             PerCpuArray::try_from(loaded.object().take_map(LOST_MAP).context("LOST map")?)?;
         let window = Array::try_from(loaded.object().take_map(WINDOW_MAP).context("WINDOW map")?)?;
-        let kallsyms = std::mem::take(&mut loaded.kallsyms).into_names();
+        let kallsyms = std::mem::take(&mut loaded.kallsyms);
         let drop_runs = loaded
             .object()
             .take_map(DROP_RUNS_MAP)
@@ -572,7 +574,18 @@ impl<'o> Session<'o> {
         let aya::maps::Map::RingBuf(events) = events else {
             bail!("the EVENTS map is not a ring buffer");
         };
+        // set-up's peak (BTF, kallsyms, the programs), before the ring adds its pages
+        let setup_peak_kb = sysinfo::max_rss_kb();
         let ring = RingReader::new(events)?;
+        let memory = setup_peak_kb
+            .zip(sysinfo::Resident::now())
+            .map(|(peak, r)| RecorderMemory {
+                setup_peak_kb: peak,
+                own_start_kb: r.own_kb(),
+                own_max_kb: r.own_kb(),
+                own_end_kb: r.own_kb(),
+                ring_kb: r.bpf_maps_kb,
+            });
         Ok(Self {
             loaded: Some(loaded),
             ring,
@@ -597,6 +610,7 @@ impl<'o> Session<'o> {
             drop_runs_written: HashMap::new(),
             window,
             rss_start_kb: sysinfo::rss_kb(),
+            memory,
             command: None,
             syncer: Some(syncer),
             skips,
@@ -742,6 +756,7 @@ impl<'o> Session<'o> {
             recorder_max_rss_kb: sysinfo::max_rss_kb(),
             recorder_rss_end_kb: sysinfo::rss_kb(),
             recorder_rss_start_kb: self.rss_start_kb,
+            recorder_memory: self.sample_memory(true),
             state_losses,
         };
         let events = self.writer.events_written();
@@ -1001,7 +1016,22 @@ impl<'o> Session<'o> {
     }
 
     /// Writes symbols, loss and the pending batch, and pushes them to the disk.
+    /// Takes the recorder's own memory now into account (its most, and at the `end` its
+    /// last and the ring's); returns the figures so far.
+    fn sample_memory(&mut self, end: bool) -> Option<RecorderMemory> {
+        let m = self.memory.as_mut()?;
+        if let Some(r) = sysinfo::Resident::now() {
+            m.own_max_kb = m.own_max_kb.max(r.own_kb());
+            if end {
+                m.own_end_kb = r.own_kb();
+                m.ring_kb = r.bpf_maps_kb;
+            }
+        }
+        Some(*m)
+    }
+
     fn checkpoint(&mut self) -> Result<()> {
+        self.sample_memory(false);
         let out = self.opts.output.display().to_string();
         self.checkpoint_drop_runs()?;
         let symbols = std::mem::take(&mut self.new_symbols);

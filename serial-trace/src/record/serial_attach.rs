@@ -94,7 +94,7 @@ pub struct SerialAttach {
 pub fn attach_serial(
     ebpf: &mut Ebpf,
     links: &mut Links,
-    syms: &Kallsyms,
+    existing: &HashSet<&'static str>,
     support: &FunctionHookSupport,
     fentry_ids: FunctionIds,
     method: SerialMethod,
@@ -128,14 +128,14 @@ pub fn attach_serial(
             out.rows.push(hook.row(None, false, None, e.clone()));
             continue;
         }
-        let existing = match hook.existing_targets(syms) {
+        let targets = match hook.existing_targets(|f| existing.contains(f)) {
             Ok(e) => e,
             Err(why) => {
                 out.rows.push(hook.row(None, false, None, why));
                 continue;
             }
         };
-        for target in existing {
+        for target in targets {
             let (methods, mut failures) = support.target_methods(target, method);
             let mut done = false;
             for m in &methods {
@@ -216,6 +216,15 @@ impl AyaBtf {
             .as_ref()
             .map_err(Clone::clone)
     }
+}
+
+/// The functions of [`target_functions`] the kernel has: all `attach_serial` needs of kallsyms,
+/// so that the table can shrink to its compact form before the hooks load.
+pub fn existing_functions(syms: &Kallsyms) -> HashSet<&'static str> {
+    target_functions()
+        .into_iter()
+        .filter(|f| syms.has_function(f))
+        .collect()
 }
 
 /// Every function a serial hook may attach to.

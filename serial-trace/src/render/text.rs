@@ -176,6 +176,17 @@ fn render_events(o: &mut String, r: &Report, color: bool) {
     for (k, n) in &r.events.by_kind {
         let _ = writeln!(o, "  {k:<28} {n:>12}");
     }
+    if let Some(m) = &r.trace.recorder_memory {
+        let mb = |kb: u64| kb as f64 / 1024.0;
+        let _ = writeln!(
+            o,
+            "  recorder: {:.1} MB resident besides the ring buffer at the end (at most {:.1} while recording, {:.1} in all while loading); the ring {:.1} MB (the kernel maps its data twice)",
+            mb(m.own_end_kb),
+            mb(m.own_max_kb),
+            mb(m.setup_peak_kb),
+            mb(m.ring_kb)
+        );
+    }
 }
 
 /// The attach table.

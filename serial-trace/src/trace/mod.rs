@@ -207,6 +207,22 @@ pub struct StateLoss {
     pub refused: u64,
 }
 
+/// What the recorder held resident, in KiB: its own memory (every mapping but the BPF maps')
+/// apart from the ring buffer's, which the kernel maps whole and its data twice, so that a
+/// 4 MiB ring is 8 MiB of the resident set (`kernel::sysinfo::Resident`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecorderMemory {
+    /// The peak while loading and attaching, before the ring was mapped (`ru_maxrss` then).
+    pub setup_peak_kb: u64,
+    /// Own memory once attached.
+    pub own_start_kb: u64,
+    /// The most own memory seen at a checkpoint (every second) or at the end.
+    pub own_max_kb: u64,
+    pub own_end_kb: u64,
+    /// The ring buffer's mapping at the end.
+    pub ring_kb: u64,
+}
+
 /// Written at a clean stop.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trailer {
@@ -240,6 +256,10 @@ pub struct Trailer {
     /// Its resident memory once attached, before recording began, in KiB.
     #[serde(default)]
     pub recorder_rss_start_kb: Option<u64>,
+    /// The same split into the recorder's own memory and the ring's (`None` where
+    /// `/proc/self/smaps` was unreadable, and in traces of earlier versions).
+    #[serde(default)]
+    pub recorder_memory: Option<RecorderMemory>,
     /// Per LRU state map of the programs, entries lost (only maps that lost any).
     #[serde(default)]
     pub state_losses: BTreeMap<String, StateLoss>,

@@ -1,7 +1,9 @@
 //! The recorder's memory over a long recording: the bound (16 MB besides the ring) is
 //! for a 60 s recording, and what grows with time (names of tasks and timer callbacks seen, the
 //! write-behind batch) shows only over one. `serial-trace record -d 60s` with every hook while
-//! the generator makes 100 k events/s; the peak is the trailer's `recorder_max_rss_kb`.
+//! the generator makes 100 k events/s; the peak is the trailer's `recorder_max_rss_kb`, and what
+//! the recorder held besides the ring its `recorder_memory` (set-up's peak, before the ring
+//! was mapped, and the most at any checkpoint after).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,6 +18,9 @@ pub struct LongRun {
     pub events: u64,
     pub lost: u64,
     pub max_rss_kb: u64,
+    /// The most the recorder held besides the ring (set-up's peak or the most while
+    /// recording), where the trailer says.
+    pub own_max_kb: Option<u64>,
 }
 
 pub fn measure(seconds: u64, bins: &Bins, dir: &Path) -> Result<LongRun> {
@@ -62,6 +67,13 @@ pub fn measure(seconds: u64, bins: &Bins, dir: &Path) -> Result<LongRun> {
         max_rss_kb: r["trace"]["recorder_max_rss_kb"]
             .as_u64()
             .context("no recorder_max_rss_kb in the long run's trailer")?,
+        own_max_kb: {
+            let m = &r["trace"]["recorder_memory"];
+            m["setup_peak_kb"]
+                .as_u64()
+                .zip(m["own_max_kb"].as_u64())
+                .map(|(a, b)| a.max(b))
+        },
     };
     eprintln!(
         "xtask bench: {seconds} s recording: {} events, {} lost, peak RSS {:.1} MB",

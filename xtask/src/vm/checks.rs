@@ -858,8 +858,12 @@ fn memory_bounded(sc: &str, t: &TraceInfo) -> Check {
         format!("{sc}: recorder memory bounded (end ≤ start + 2 × ring buffer + 16 MiB)"),
         matches!((start, end), (Some(s), Some(e)) if e <= s + (2 * 32 + 16) * 1024),
         format!(
-            "resident once attached {start:?} KiB, at the end {end:?} KiB, peak {} KiB",
-            shown(&t.recorder_max_rss_kb)
+            "resident once attached {start:?} KiB, at the end {end:?} KiB, peak {} KiB{}",
+            shown(&t.recorder_max_rss_kb),
+            t.recorder_memory.map_or(String::new(), |m| format!(
+                "; besides the ring: {} KiB once attached, at most {}, at the end {} (set-up's peak {}; the ring {})",
+                m.own_start_kb, m.own_max_kb, m.own_end_kb, m.setup_peak_kb, m.ring_kb
+            ))
         ),
     )
 }
