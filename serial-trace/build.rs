@@ -39,11 +39,19 @@ fn main() -> anyhow::Result<()> {
     strip_debug_info(&std::path::Path::new(&std::env::var("OUT_DIR")?).join("serial-trace-ebpf"))
 }
 
+/// Set to keep the eBPF programs' line info (`.BTF.ext`): the verifier's log then shows the
+/// source line of each instruction, which helps when a kernel refuses a program.
+const KEEP_LINE_INFO: &str = "SERIAL_TRACE_EBPF_LINE_INFO";
+
 /// Removes the DWARF sections from the eBPF object. bpf-linker derives the object's BTF from
 /// DWARF (`debug = 2`), but once linked only `.BTF` and `.BTF.ext` are read, by aya and the
-/// kernel: stripped, the object is 1.2 MB instead of 5.2, and so is every binary that embeds
-/// it. The nightly toolchain's own `rust-objcopy` does it (LLVM's objcopy, which knows BPF
-/// objects; GNU objcopy does not), with the nightly's libLLVM.
+/// kernel: stripped, the object is a fifth of its size, and so is every binary that embeds
+/// it. `.BTF.ext` goes too (unless `SERIAL_TRACE_EBPF_LINE_INFO` is set): it holds only the
+/// programs' line info (38,000 records, each with a relocation: half the object) and their
+/// function info, which the kernel needs for global subprograms and this object has none
+/// (its `.text` is `memcmp`). aya parses every record of it when it loads the object, ~6 MB
+/// of the recorder's set-up peak. The nightly toolchain's own `rust-objcopy` does it (LLVM's
+/// objcopy, which knows BPF objects; GNU objcopy does not), with the nightly's libLLVM.
 fn strip_debug_info(object: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::process::Command;
@@ -58,9 +66,14 @@ fn strip_debug_info(object: &std::path::Path) -> anyhow::Result<()> {
     let sysroot = std::path::PathBuf::from(String::from_utf8(sysroot.stdout)?.trim());
     let host = std::env::var("HOST")?;
     let objcopy = sysroot.join(format!("lib/rustlib/{host}/bin/rust-objcopy"));
+    println!("cargo:rerun-if-env-changed={KEEP_LINE_INFO}");
+    let mut strip = vec!["--strip-debug"];
+    if std::env::var_os(KEEP_LINE_INFO).is_none() {
+        strip.extend(["--remove-section=.BTF.ext", "--remove-section=.rel.BTF.ext"]);
+    }
     let status = Command::new(&objcopy)
         .env("LD_LIBRARY_PATH", sysroot.join("lib"))
-        .arg("--strip-debug")
+        .args(&strip)
         .arg(object)
         .status()
         .with_context(|| format!("running {}", objcopy.display()))?;

@@ -302,12 +302,20 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .ok()
         .and_then(|b| crate::raw_tracepoints::device_layout(b).ok())
         .unwrap_or_default();
-    // kallsyms (5 MB while set-up looks names up, then a third of that for naming callbacks)
-    // only once the BTF (6 MB) is given back: the two never add up
+    // kallsyms (9 MB while set-up looks names up) only once the BTF (6 MB) is given back: the
+    // two never add up
     drop(btf);
     crate::kernel::sysinfo::release_freed_heap();
     let kallsyms = Kallsyms::load();
     crate::kernel::wakeup::add_callbacks(&mut wake, &kallsyms);
+    // Every lookup by name is made here (the wake callbacks above, the serial hooks' functions,
+    // `flush_to_ldisc`): then the table shrinks to what the recording keeps for naming timer
+    // callbacks (9 MB → ~1.5 on this project's host) before aya parses the object (+6 MB) and,
+    // on fentry kernels, its BTF for the serial hooks (+8 MB): the three never add up.
+    let serial_functions = serial_attach::existing_functions(&kallsyms);
+    let flush_to_ldisc = kallsyms.address_of("flush_to_ldisc");
+    let kallsyms = kallsyms.into_names();
+    crate::kernel::sysinfo::release_freed_heap();
     wake.switch_ins = u32::from(hooks::family_selected(&opts.hooks, "sched"));
     let mut ebpf = loader
         .override_global(SERIAL_GLOBAL, &serial.clone().unwrap_or_default(), true)
@@ -321,13 +329,7 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
         .load(EBPF_OBJECT)
         .context("loading the eBPF object into the kernel")?;
 
-    let port_timing = PortTiming::fill(&mut ebpf, opts, &kallsyms)?;
-    // Nothing below looks a name up but the serial hooks, which need only which of their
-    // functions exist: the table shrinks to what the recording keeps for naming callbacks
-    // (a third of it) before aya's BTF for the fentry loads adds its ~8 MB.
-    let serial_functions = serial_attach::existing_functions(&kallsyms);
-    let kallsyms = kallsyms.into_names();
-    crate::kernel::sysinfo::release_freed_heap();
+    let port_timing = PortTiming::fill(&mut ebpf, opts, flush_to_ldisc)?;
     let mut probes = plan.probes;
     let mut programs = Vec::new();
     let mut links = Links::default();
@@ -443,7 +445,8 @@ struct PortTiming {
 }
 
 impl PortTiming {
-    fn fill(ebpf: &mut Ebpf, opts: &LoadOptions, kallsyms: &Kallsyms) -> Result<Self> {
+    /// `flush_to_ldisc`: the function's address (kallsyms), `None` where it has none.
+    fn fill(ebpf: &mut Ebpf, opts: &LoadOptions, flush_to_ldisc: Option<u64>) -> Result<Self> {
         let mut out = PortTiming {
             irqs: 0,
             flush_to_ldisc: false,
@@ -474,7 +477,7 @@ impl PortTiming {
             map.insert(u64::from(*irq), 1, 0).context("MATCH map")?;
             out.irqs += 1;
         }
-        if let Some(addr) = kallsyms.address_of("flush_to_ldisc") {
+        if let Some(addr) = flush_to_ldisc {
             map.insert(addr, 1, 0).context("MATCH map")?;
             map.insert(LDISC_TIMED_KEY, 1, 0).context("MATCH map")?;
             out.flush_to_ldisc = true;
