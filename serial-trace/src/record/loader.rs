@@ -311,7 +311,8 @@ pub fn load_and_attach(opts: &LoadOptions) -> Result<Loaded> {
     // Every lookup by name is made here (the wake callbacks above, the serial hooks' functions,
     // `flush_to_ldisc`): then the table shrinks to what the recording keeps for naming timer
     // callbacks (9 MB → ~1.5 on this project's host) before aya parses the object (+6 MB) and,
-    // on fentry kernels, its BTF for the serial hooks (+8 MB): the three never add up.
+    // on fentry kernels, its BTF for the serial hooks (+8 MB): the whole table never adds up
+    // with either.
     let serial_functions = serial_attach::existing_functions(&kallsyms);
     let flush_to_ldisc = kallsyms.address_of("flush_to_ldisc");
     let kallsyms = kallsyms.into_names();
