@@ -590,6 +590,7 @@ pub fn serial_checks(
         format!("drop windows hold {windows} bytes, port total {dropped}"),
     ));
     out.push(drops_attributed(sc, report, dropped, facts));
+    out.push(own_memory_bounded(sc, &report.trace));
     if num(facts, "soak").is_some() {
         out.push(memory_bounded(sc, &report.trace));
     }
@@ -846,6 +847,29 @@ fn drops_attributed(
         format!("{sc}: {name} drops attributed ({want})"),
         dropped > 0 && attributed == dropped,
         format!("{attributed} of {dropped} dropped bytes attributed; first: {first_chain}"),
+    )
+}
+
+/// Through a flood (and its suspend cycles) the recorder's own memory, the ring's mapping
+/// apart (`recorder_memory`, from `/proc/self/smaps`), grows by at most 8 MiB from what it
+/// held once attached: it grew 0.2–4.2 MiB in the default matrix of 2026-12-05 (what it keeps
+/// while recording is names of the callbacks and tasks seen, drop runs and one write-behind
+/// batch), so twice the most seen is a leak or a table that stays behind, not noise.
+fn own_memory_bounded(sc: &str, t: &TraceInfo) -> Check {
+    const SLACK_KB: u64 = 8 * 1024;
+    check(
+        format!("{sc}: recorder's own memory bounded (most while recording ≤ once attached + 8 MiB)"),
+        t.recorder_memory
+            .is_some_and(|m| m.own_max_kb <= m.own_start_kb + SLACK_KB),
+        t.recorder_memory.map_or_else(
+            || "the trailer has no recorder_memory (/proc/self/smaps unreadable?)".to_string(),
+            |m| {
+                format!(
+                    "besides the ring: {} KiB once attached, at most {} while recording, {} at the end; set-up's peak {} KiB; the ring {} KiB",
+                    m.own_start_kb, m.own_max_kb, m.own_end_kb, m.setup_peak_kb, m.ring_kb
+                )
+            },
+        ),
     )
 }
 
