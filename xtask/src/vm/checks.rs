@@ -2499,8 +2499,9 @@ pub fn typed(partial: &Value) -> Report {
             (Value::Object(b), Value::Object(_)) if b.is_empty() => partial.clone(),
             (Value::Object(mut b), Value::Object(p)) => {
                 // fields the model leaves out of its JSON while empty (`None`, `[]`, `{}`)
-                const OMITTED_WHEN_EMPTY: [&str; 12] = [
+                const OMITTED_WHEN_EMPTY: [&str; 13] = [
                     "system",
+                    "recorder_memory",
                     "uart_irq",
                     "ldisc_work",
                     "risks",
@@ -2559,7 +2560,14 @@ pub(crate) mod tests {
                        "chain": "ttyS1: … ← reader pid 812 (cat) frozen … ← pm_test cycle 1"}],
             "readers": [{"port": "ttyS1", "pid": 812, "comm": "cat", "reads": 900,
                          "bytes": received, "blocked_ns_max": 1, "lag_ns_max": 5}],
+            "trace": {"recorder_memory": memory(7000, 10000)},
         })
+    }
+
+    /// The trailer's memory figures with own memory `start` once attached, `max` at most.
+    fn memory(start: u64, max: u64) -> Value {
+        json!({"setup_peak_kb": 16000, "own_start_kb": start, "own_max_kb": max,
+               "own_end_kb": max, "ring_kb": 65544})
     }
 
     fn flood_facts(read: bool) -> BTreeMap<String, String> {
@@ -2648,8 +2656,23 @@ pub(crate) mod tests {
             &flood_facts(true),
             "fexit",
         );
-        assert_eq!(ok.len(), 7);
+        assert_eq!(ok.len(), 8);
         assert!(ok.iter().all(|c| c.ok), "{ok:#?}");
+        // the recorder's own memory grew more than 8 MiB, or the trailer does not say
+        for m in [memory(7000, 7000 + 8 * 1024 + 1), Value::Null] {
+            let mut r = flood_report(400, 2600, 400, "fexit");
+            r["trace"]["recorder_memory"] = m;
+            let c = serial_checks("f", &typed(&r), &flood_facts(true), "fexit");
+            let failed: Vec<&str> = c
+                .iter()
+                .filter(|c| !c.ok)
+                .map(|c| c.name.as_str())
+                .collect();
+            assert!(
+                failed.len() == 1 && failed[0].contains("own memory"),
+                "{failed:?}"
+            );
+        }
         // one drop missed by the tool
         let c = serial_checks(
             "f",
@@ -2680,7 +2703,7 @@ pub(crate) mod tests {
             "kprobe",
         );
         assert!(!c[0].ok);
-        assert_eq!(c.len(), 5, "no reader checks without a reader");
+        assert_eq!(c.len(), 6, "no reader checks without a reader");
         assert!(
             !c.iter().find(|c| c.name.contains("attributed")).unwrap().ok,
             "without a reader the drops must be attributed to no_reader"
