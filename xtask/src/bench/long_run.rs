@@ -20,7 +20,7 @@ pub struct LongRun {
     pub max_rss_kb: u64,
     /// The most the recorder held besides the ring (set-up's peak or the most while
     /// recording), where the trailer says.
-    pub own_max_kb: Option<u64>,
+    pub own_peak_kb: Option<u64>,
 }
 
 pub fn measure(seconds: u64, bins: &Bins, dir: &Path) -> Result<LongRun> {
@@ -67,7 +67,7 @@ pub fn measure(seconds: u64, bins: &Bins, dir: &Path) -> Result<LongRun> {
         max_rss_kb: r["trace"]["recorder_max_rss_kb"]
             .as_u64()
             .context("no recorder_max_rss_kb in the long run's trailer")?,
-        own_max_kb: {
+        own_peak_kb: {
             let m = &r["trace"]["recorder_memory"];
             m["setup_peak_kb"]
                 .as_u64()

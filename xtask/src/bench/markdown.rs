@@ -457,7 +457,7 @@ fn targets(w: &mut String, r: &Results) {
         let short_mb = med(&|s| s.tracer.max_rss_kb as f64) / 1024.0;
         let own_mb = r
             .long
-            .and_then(|l| l.own_max_kb)
+            .and_then(|l| l.own_peak_kb)
             .map(|kb| kb as f64 / 1024.0);
         let (rss_mb, over) = match r.long {
             Some(l) => (

@@ -858,18 +858,23 @@ fn drops_attributed(
 fn own_memory_bounded(sc: &str, t: &TraceInfo) -> Check {
     const SLACK_KB: u64 = 8 * 1024;
     check(
-        format!("{sc}: recorder's own memory bounded (most while recording ≤ once attached + 8 MiB)"),
+        format!(
+            "{sc}: recorder's own memory bounded (most while recording ≤ once attached + 8 MiB)"
+        ),
         t.recorder_memory
             .is_some_and(|m| m.own_max_kb <= m.own_start_kb + SLACK_KB),
         t.recorder_memory.map_or_else(
             || "the trailer has no recorder_memory (/proc/self/smaps unreadable?)".to_string(),
-            |m| {
-                format!(
-                    "besides the ring: {} KiB once attached, at most {} while recording, {} at the end; set-up's peak {} KiB; the ring {} KiB",
-                    m.own_start_kb, m.own_max_kb, m.own_end_kb, m.setup_peak_kb, m.ring_kb
-                )
-            },
+            own_memory,
         ),
+    )
+}
+
+/// The trailer's memory figures, as both memory checks show them.
+fn own_memory(m: serial_trace::trace::RecorderMemory) -> String {
+    format!(
+        "besides the ring: {} KiB once attached, at most {} while recording, {} at the end; set-up's peak {} KiB; the ring {} KiB",
+        m.own_start_kb, m.own_max_kb, m.own_end_kb, m.setup_peak_kb, m.ring_kb
     )
 }
 
@@ -884,10 +889,8 @@ fn memory_bounded(sc: &str, t: &TraceInfo) -> Check {
         format!(
             "resident once attached {start:?} KiB, at the end {end:?} KiB, peak {} KiB{}",
             shown(&t.recorder_max_rss_kb),
-            t.recorder_memory.map_or(String::new(), |m| format!(
-                "; besides the ring: {} KiB once attached, at most {}, at the end {} (set-up's peak {}; the ring {})",
-                m.own_start_kb, m.own_max_kb, m.own_end_kb, m.setup_peak_kb, m.ring_kb
-            ))
+            t.recorder_memory
+                .map_or(String::new(), |m| format!("; {}", own_memory(m)))
         ),
     )
 }
