@@ -32,6 +32,19 @@ pub enum Command {
     /// buffer drained, a trailer written). A second Ctrl-C or SIGTERM exits at once with status
     /// 130; the file then reads up to its last checkpoint (at most the last second missing).
     Record(RecordArgs),
+    /// Record without end into a bounded window in memory, and save the window as a trace
+    /// when a trigger fires (a flight recorder for devices left running).
+    ///
+    /// Keeps the last --keep of events (at most --memory of compressed frames) and nothing
+    /// else: memory does not grow with time. When a --trigger rule holds on the window
+    /// (evaluated every --check-every, as `report --check` evaluates a rule), it keeps
+    /// recording for --post, then writes the window as an ordinary trace,
+    /// DIR/serial-trace-<UTC time>-<rule>.trace (mode 0600), removes the oldest such files
+    /// past --max-files or --max-disk, and runs --on-trigger. SIGUSR1 saves the window at
+    /// once. A trigger is re-armed once its window is saved, on what came after it. Stops
+    /// as `record` does (Ctrl-C, SIGTERM, --duration); a trigger still waiting out its
+    /// --post is saved then.
+    Monitor(MonitorArgs),
     /// Analyse a trace file: events, loss, timer lateness, suspend cycles.
     Report(ReportArgs),
     /// Show every hook the tool knows and how (or why not) it attaches on this kernel.
@@ -141,6 +154,113 @@ pub struct RecordArgs {
     /// of wall-clock time after it began.
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub tracing: HookArgs,
+    /// Exit 0 even when events were lost (by default `record` exits 1 then, after writing
+    /// the whole trace: a CI job should not pass on an incomplete recording).
+    #[arg(long)]
+    pub allow_loss: bool,
+    /// A command to run once every hook records (`record -- CMD ARGS`, as `perf record --
+    /// CMD`): recording stops when it exits, and `record` exits with its status. It runs as
+    /// `record` does (root under sudo), with the terminal. Timers are recorded for CMD and
+    /// every process it forks (its process tree, followed in the kernel) unless --all-tasks;
+    /// serial and suspend events are always system-wide. --pid/--comm narrow it further.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<std::ffi::OsString>,
+    /// With -- CMD: record every task's timers, not only those of CMD's process tree.
+    #[arg(long)]
+    pub all_tasks: bool,
+}
+
+#[derive(Args)]
+pub struct MonitorArgs {
+    /// Directory the saved windows go to (created if missing).
+    #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
+    pub output_dir: PathBuf,
+    /// How much of the recent past the window holds (`60s`, `5m`); older events are dropped
+    /// a second's frame at a time.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub keep: Duration,
+    /// The most the window may hold, compressed (suffixes K, M, G): under a heavier load it
+    /// holds less than --keep. The recorder's own memory (~10-25 MB while loading, less once
+    /// running) and the ring buffer come on top.
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = size)]
+    pub memory: u64,
+    /// A rule that saves the window when it holds (repeatable): the grammar of `report
+    /// --check`, e.g. `drops>0`, `drops[ttyS1]>0`, `hw_overruns>0`, `lost_wakeups>0`,
+    /// `wakeup_late>50ms`, `timer_max>10ms`, `resume>2s`, `lost_events>0`,
+    /// `silent_probes>0`. Evaluated on the window, re-armed on what comes after its save.
+    #[arg(long = "trigger", value_name = "RULE", value_parser = trigger_rule)]
+    pub triggers: Vec<crate::check::Rule>,
+    /// How long to keep recording after a trigger fires before saving, so the window shows
+    /// what followed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub post: Duration,
+    /// How often the triggers are evaluated on the window.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub check_every: Duration,
+    /// Keep at most this many saved windows in DIR (the oldest go first).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_files: u32,
+    /// Keep the saved windows in DIR under this size together (suffixes K, M, G; at least
+    /// --memory, the largest one window can be, and a little more).
+    #[arg(long, value_name = "SIZE", default_value = "256M", value_parser = size)]
+    pub max_disk: u64,
+    /// A command run by `sh -c` after each save, with the file's path as $1 (also in
+    /// SERIAL_TRACE_FILE) and the rule in SERIAL_TRACE_RULE: upload it, page someone. It runs
+    /// in the background; its exit status is logged.
+    #[arg(long, value_name = "CMD")]
+    pub on_trigger: Option<String>,
+    /// Stop after this long awake (default: until Ctrl-C or SIGTERM), as `record --duration`.
+    #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub tracing: HookArgs,
+}
+
+/// `--trigger`: a rule that can fire (a named rule says what must hold: it would fire on
+/// every healthy window).
+fn trigger_rule(s: &str) -> Result<crate::check::Rule, String> {
+    let rule = crate::check::Rule::parse(s).map_err(|e| format!("{e:#}"))?;
+    if rule.is_named() {
+        return Err(format!(
+            "{s:?} names what must hold; a trigger fires when its rule holds: use its metric, \
+             e.g. silent_probes>0, disagreements>0 or risks>0"
+        ));
+    }
+    Ok(rule)
+}
+
+/// `--memory`, `--max-disk`: bytes, with an optional K, M or G suffix.
+fn size(s: &str) -> Result<u64, String> {
+    crate::record::parse_size(s).map_err(|e| format!("{e:#}"))
+}
+
+impl MonitorArgs {
+    pub fn into_options(self) -> (RecordOptions, crate::monitor::MonitorOptions) {
+        let monitor = crate::monitor::MonitorOptions {
+            output_dir: self.output_dir.clone(),
+            keep: self.keep,
+            memory: self.memory,
+            triggers: self.triggers,
+            post: self.post,
+            check_every: self.check_every,
+            max_files: self.max_files,
+            max_disk: self.max_disk,
+            on_trigger: self.on_trigger,
+        };
+        let record = RecordOptions {
+            // a monitor that lost events says so in its saved windows and metrics; it keeps going
+            allow_loss: true,
+            ..self.tracing.into_options(self.output_dir, self.duration)
+        };
+        (record, monitor)
+    }
+}
+
+/// What to hook and how: the same for `record` and `monitor`.
+#[derive(Args)]
+pub struct HookArgs {
     /// Ring buffer size in bytes, a power of two from the page size to 1G (suffixes K, M, G:
     /// `256K`, `4M`, `64M`). Raise it if events are lost.
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = buffer_size)]
@@ -182,20 +302,6 @@ pub struct RecordArgs {
         value_parser = clap::builder::PossibleValuesParser::new(crate::hooks::FAMILIES)
     )]
     pub hooks: Vec<String>,
-    /// Exit 0 even when events were lost (by default `record` exits 1 then, after writing
-    /// the whole trace: a CI job should not pass on an incomplete recording).
-    #[arg(long)]
-    pub allow_loss: bool,
-    /// A command to run once every hook records (`record -- CMD ARGS`, as `perf record --
-    /// CMD`): recording stops when it exits, and `record` exits with its status. It runs as
-    /// `record` does (root under sudo), with the terminal. Timers are recorded for CMD and
-    /// every process it forks (its process tree, followed in the kernel) unless --all-tasks;
-    /// serial and suspend events are always system-wide. --pid/--comm narrow it further.
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<std::ffi::OsString>,
-    /// With -- CMD: record every task's timers, not only those of CMD's process tree.
-    #[arg(long)]
-    pub all_tasks: bool,
     /// Also write one event per run of each traced port's interrupt handler and line
     /// discipline (the timeline of the irq: and workqueue: hooks). Their timing is always
     /// kept, aggregated in the kernel (counts, totals, histograms) and read every second;
@@ -247,12 +353,13 @@ impl From<SerialMethodArg> for SerialMethod {
     }
 }
 
-impl RecordArgs {
-    pub fn into_options(self) -> Result<RecordOptions> {
-        Ok(RecordOptions {
-            output: self.output,
-            force: self.force,
-            duration: self.duration,
+impl HookArgs {
+    /// `record`'s options with these hooks: the rest as a plain `record` to FILE sets them.
+    fn into_options(self, output: PathBuf, duration: Option<Duration>) -> RecordOptions {
+        RecordOptions {
+            output,
+            force: false,
+            duration,
             buffer_size: self.buffer_size,
             pid: self.pid,
             comm: self.comm,
@@ -262,10 +369,22 @@ impl RecordArgs {
             tracepoint_method: self.tracepoint_method.into(),
             poll_hz: self.poll_hz,
             hooks: self.hooks,
+            allow_loss: false,
+            command_tree: false,
+            port_timing_events: self.port_timing_events,
+            command: Vec::new(),
+        }
+    }
+}
+
+impl RecordArgs {
+    pub fn into_options(self) -> Result<RecordOptions> {
+        Ok(RecordOptions {
+            force: self.force,
             allow_loss: self.allow_loss,
             command_tree: !self.command.is_empty() && !self.all_tasks,
-            port_timing_events: self.port_timing_events,
             command: self.command,
+            ..self.tracing.into_options(self.output, self.duration)
         })
     }
 }
@@ -354,9 +473,13 @@ pub struct ReportArgs {
     #[arg(long, value_name = "N")]
     pub cycle: Option<u32>,
     /// A rule the recording must pass, for CI gating (repeatable); exit code 1 names each
-    /// rule that failed. Rules: `drops=0`, `drops<=N`, `lost_events=0`, `lost_wakeups=0`,
-    /// `timer_p99<DURATION` (e.g. `timer_p99<2ms`), `wakeup_p99<DURATION`,
-    /// `resume<DURATION` (every cycle's resume), `probes_alive`, `counters_agree`,
+    /// rule that failed. Rules: `METRIC OP VALUE`, OP one of `<`, `<=`, `=`, `>`, `>=`:
+    /// `drops=0`, `drops<=N`, `drops[ttyS1]=0` (one port's; also `hw_overruns[PORT]`,
+    /// `disagreements[PORT]`), `hw_overruns=0`, `lost_events=0`, `lost_wakeups=0`,
+    /// `timer_p99<DURATION` (e.g. `timer_p99<2ms`), `timer_max<DURATION`,
+    /// `wakeup_p99<DURATION`, `wakeup_late<DURATION` (the latest task wakeup),
+    /// `resume<DURATION` (every cycle's resume), `silent_probes=0`, `probes_alive`,
+    /// `counters_agree`,
     /// `no_risky_settings` (no risk in the report's summary), or one risk rule by name:
     /// `blocking_read_no_timeout=0`, `no_flow_control_fast_line=0`, `jiffies_clocksource=0`,
     /// `no_high_res_timers=0`, `mem_sleep_not_deep=0`, `port_cannot_wake=0`.
@@ -527,7 +650,7 @@ mod tests {
             let mut v = vec!["serial-trace", "record"];
             v.extend(args);
             Cli::try_parse_from(v).map(|c| match c.command {
-                Command::Record(a) => (a.buffer_size, a.hooks),
+                Command::Record(a) => (a.tracing.buffer_size, a.tracing.hooks),
                 _ => unreachable!(),
             })
         };

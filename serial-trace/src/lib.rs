@@ -10,6 +10,7 @@ pub mod dump;
 pub mod fmt;
 pub mod hooks;
 pub mod kernel;
+pub mod monitor;
 pub mod ports;
 pub mod probe;
 pub mod raw_tracepoints;

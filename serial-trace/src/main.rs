@@ -12,6 +12,10 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Record(a) => a.into_options().and_then(record::run),
+        cli::Command::Monitor(a) => {
+            let (record, monitor) = a.into_options();
+            serial_trace::monitor::run(record, monitor)
+        }
         cli::Command::Report(a) => report_cmd(a),
         cli::Command::Probe(a) => probe::run(a.json, &a.require),
         cli::Command::Dump(a) => dump_cmd(a),

@@ -2330,3 +2330,171 @@ fn record_runs_a_command_from_its_first_event_to_its_exit() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("not found on PATH"));
     assert!(!out.exists());
 }
+
+/// `serial-trace monitor` with `args`, its stderr piped; returns once it says it is watching.
+fn monitor(
+    args: &[&str],
+    dir: &Path,
+) -> (Recording, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::BufRead;
+    let mut c = Command::new(BIN);
+    c.arg("monitor")
+        .arg("-o")
+        .arg(dir)
+        .args(args)
+        .stderr(Stdio::piped());
+    let mut rec = c.spawn_guarded();
+    let mut err = std::io::BufReader::new(rec.stderr.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "monitor ended before watching"
+        );
+        if line.starts_with("monitor: watching") {
+            return (rec, err);
+        }
+    }
+}
+
+/// The monitor's saved windows in `dir`, oldest first.
+fn saved_windows(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy().into_owned();
+            n.starts_with("serial-trace-") && n.ends_with(".trace")
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Waits until `dir` holds a saved window whose name contains `needle`.
+fn wait_for_window(dir: &Path, needle: &str, limit: Duration) -> PathBuf {
+    let t = Instant::now();
+    loop {
+        if let Some(p) = saved_windows(dir)
+            .into_iter()
+            .find(|p| p.to_string_lossy().contains(needle))
+        {
+            return p;
+        }
+        assert!(t.elapsed() < limit, "no window {needle} saved in {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs"]
+fn a_sleep_stopped_past_its_deadline_fires_the_monitor_and_its_window_shows_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tmp("monitor-late");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // windows an earlier run saved, and a file that is not one: --max-files 2 keeps the
+    // newest earlier window beside the new one, and never touches anything else
+    for old in ["20000101T000000Z-old", "20000101T000001Z-old"] {
+        std::fs::write(dir.join(format!("serial-trace-{old}.trace")), b"x").unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
+    let rule = "wakeup_late>300ms";
+    let (mut mon, _err) = monitor(
+        &[
+            "--trigger",
+            rule,
+            "--post",
+            "2s",
+            "--keep",
+            "30s",
+            "--check-every",
+            "500ms",
+            "--max-files",
+            "2",
+            "--quiet",
+        ],
+        &dir,
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    // coreutils' sleep, stopped before its 1.5 s are up and continued 2.2 s later: its
+    // nanosleep is restarted with a deadline already past, ~1 s late
+    let started = Instant::now();
+    let mut sleeper = Command::new("sleep").arg("1.5").spawn().unwrap();
+    let pid = sleeper.id();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(2200));
+    let continued = started.elapsed();
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+    assert!(sleeper.wait().unwrap().success());
+    let late_by_our_clock = continued.as_nanos() as i64 - 1_500_000_000;
+
+    let saved = wait_for_window(&dir, "wakeup_late-gt-300ms", Duration::from_secs(15));
+    let mode = std::fs::metadata(&saved).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // the trigger is re-armed on what came after its save: the same late wakeup does not
+    // fire it again
+    std::thread::sleep(Duration::from_secs(3));
+    let ours = saved_windows(&dir);
+    assert_eq!(ours.len(), 2, "{ours:?}");
+    assert_eq!(ours[0], dir.join("serial-trace-20000101T000001Z-old.trace"));
+    assert_eq!(ours[1], saved);
+    assert!(dir.join("notes.txt").exists());
+
+    // SIGUSR1 saves the window at once; --max-files 2 then lets the oldest go
+    unsafe { libc::kill(mon.id() as i32, libc::SIGUSR1) };
+    let on_demand = wait_for_window(&dir, "SIGUSR1", Duration::from_secs(5));
+    assert_eq!(saved_windows(&dir), [saved.clone(), on_demand.clone()]);
+    unsafe { libc::kill(mon.id() as i32, libc::SIGTERM) };
+    assert!(mon.wait().unwrap().success());
+
+    // the saved window is an ordinary trace: the rule holds on it as `report --check`
+    let check = Command::new(BIN)
+        .args(["report", "--check", rule])
+        .arg(&saved)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let wakeups = tmp("monitor-late.wakeups");
+    let r = report_json_with(
+        &saved,
+        &[std::ffi::OsStr::new("--wakeups"), wakeups.as_os_str()],
+    );
+    let by = &r["trace"]["saved_by"];
+    assert_eq!(by["rule"], rule);
+    assert!(by["value"].as_u64().unwrap() > 300_000_000, "{by}");
+    // it kept recording --post after firing, and the window began before the sleep did
+    assert!(by["post_ns"].as_u64().unwrap() >= 2_000_000_000, "{by}");
+    let window_start = r["timeline"]["start_boot_ns"].as_u64().unwrap();
+    let fired = by["fired"]["boot_ns"].as_u64().unwrap();
+    assert!(
+        fired - window_start > 3_000_000_000,
+        "the window starts {} ns before the trigger fired",
+        fired - window_start
+    );
+    // the sleep's wakeup is in it, as late as the test's own clock says (the sleep woke when
+    // continued, give or take scheduling)
+    let late: Vec<i64> = std::fs::read_to_string(&wakeups)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|w| w["tid"] == pid)
+        .map(|w| w["wake_late_ns"].as_i64().unwrap())
+        .collect();
+    assert_eq!(late.len(), 1, "the sleep's wakeups: {late:?}");
+    assert!(
+        (late[0] - late_by_our_clock).abs() < 100_000_000,
+        "the window says the sleep woke {} ns late, the test's clock {late_by_our_clock}",
+        late[0]
+    );
+    let on_demand = report_json(&on_demand);
+    assert_eq!(on_demand["trace"]["saved_by"]["rule"], "SIGUSR1");
+}

@@ -360,6 +360,7 @@ fn trace_info(
         recorder_rss_end_kb: trailer.and_then(|t| t.recorder_rss_end_kb),
         recorder_rss_start_kb: trailer.and_then(|t| t.recorder_rss_start_kb),
         recorder_memory: trailer.and_then(|t| t.recorder_memory),
+        saved_by: trailer.and_then(|t| t.saved_by.as_deref().cloned()),
         unknown_frame_types,
     }
 }

@@ -120,6 +120,10 @@ pub struct TraceInfo {
     /// Its own memory apart from the ring buffer's (from the trailer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorder_memory: Option<crate::trace::RecorderMemory>,
+    /// `serial-trace monitor` saved this window: the trigger rule (or `SIGUSR1`), when it
+    /// fired and its value (from the trailer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<crate::trace::SavedBy>,
     /// Frame types written by a newer serial-trace and skipped by this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unknown_frame_types: Vec<u8>,

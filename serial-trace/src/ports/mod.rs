@@ -55,11 +55,23 @@ pub struct PortInfo {
 /// else by `TIOCGICOUNT` (opens the port, see [`IcountReader::open`]). Ports whose counters
 /// cannot be read are left out.
 pub fn snapshot(ports: &[PortInfo]) -> Vec<PortSnapshot> {
+    snapshot_of(ports, true)
+}
+
+/// [`snapshot`] of the ports /proc has counters for, opening nothing: `monitor` reads it
+/// every second, and opening a tty that often would toggle its modem lines (DTR resets many
+/// boards).
+pub fn snapshot_without_opening(ports: &[PortInfo]) -> Vec<PortSnapshot> {
+    snapshot_of(ports, false)
+}
+
+fn snapshot_of(ports: &[PortInfo], may_open: bool) -> Vec<PortSnapshot> {
     let proc = read_proc_counters();
     let mut out = Vec::new();
     for p in ports {
         let (source, counters) = match proc.get(&p.name) {
             Some((_, c)) => ("proc", *c),
+            None if !may_open => continue,
             None => match IcountReader::open(&p.name).and_then(|r| r.read()) {
                 Ok(c) => ("ioctl", c),
                 Err(_) => continue,

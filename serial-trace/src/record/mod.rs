@@ -32,7 +32,7 @@ use serial_trace_common::{
 };
 
 pub use loader::{LoadOptions, Loaded, load_and_attach};
-pub use output::parse_buffer_size;
+pub use output::{parse_buffer_size, parse_size};
 
 use crate::hooks::{POLL_HOOK, SerialMethod};
 use crate::kernel::kallsyms::SymbolNames;
@@ -45,7 +45,8 @@ use crate::trace::{
     Trailer, trim_nul,
 };
 use ring_reader::RingReader;
-use status::{Counters, Status, say};
+pub(crate) use status::say;
+use status::{Counters, Status};
 use syncer::Syncer;
 
 /// Everything `record` was asked to do.
@@ -102,7 +103,43 @@ const MALFORMED_RECORDS: &str = "(malformed ring records)";
 const DRAIN_BUDGET: usize = 32_768;
 
 pub fn run(opts: RecordOptions) -> Result<()> {
-    privileges::require_tracing("serial-trace record")?;
+    run_with(opts, None)
+}
+
+/// Where the drained events go: `record`'s file, or `monitor`'s window.
+enum Output {
+    File(Box<TraceWriter<BufWriter<File>>>),
+    Window(Box<crate::monitor::Monitor>),
+}
+
+impl Output {
+    fn push(&mut self, ev: &Event) -> std::io::Result<()> {
+        match self {
+            Output::File(w) => w.push(ev),
+            Output::Window(m) => m.push(ev),
+        }
+    }
+
+    fn events_written(&self) -> u64 {
+        match self {
+            Output::File(w) => w.events_written(),
+            Output::Window(m) => m.events_written(),
+        }
+    }
+}
+
+/// `record`, or with `monitor` set, `serial-trace monitor`: the same start-up, hooks and
+/// draining, into a window instead of a file.
+pub(crate) fn run_with(
+    opts: RecordOptions,
+    monitor: Option<crate::monitor::MonitorOptions>,
+) -> Result<()> {
+    let what = if monitor.is_some() {
+        "serial-trace monitor"
+    } else {
+        "serial-trace record"
+    };
+    privileges::require_tracing(what)?;
     // Unknown port names are an error before any file is created.
     let chosen = ports::resolve_ports(&opts.ports)?;
     let port_names: Vec<String> = chosen.iter().map(|p| p.name.clone()).collect();
@@ -113,14 +150,23 @@ pub fn run(opts: RecordOptions) -> Result<()> {
         None => None,
     };
     // Fail on an unwritable output before anything touches the kernel.
-    let (file, kept) = output::create(&opts.output, opts.force)?;
-    if let Some(old) = kept {
-        say(format_args!(
-            "kept the previous {} as {}\n",
-            opts.output.display(),
-            old.display()
-        ));
-    }
+    let file = match &monitor {
+        Some(_) => {
+            crate::monitor::prepare_dir(&opts.output)?;
+            None
+        }
+        None => {
+            let (file, kept) = output::create(&opts.output, opts.force)?;
+            if let Some(old) = kept {
+                say(format_args!(
+                    "kept the previous {} as {}\n",
+                    opts.output.display(),
+                    old.display()
+                ));
+            }
+            Some(file)
+        }
+    };
     if let Some(w) = privileges::raise_memlock() {
         say(format_args!("warning: {w}\n"));
     }
@@ -199,10 +245,25 @@ pub fn run(opts: RecordOptions) -> Result<()> {
     window
         .set(WINDOW_START, header.start.mono_ns, 0)
         .context("opening the recording window")?;
-    let writer = TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
-        .with_context(|| format!("writing the header to {}", opts.output.display()))?;
+    let out = match (file, monitor) {
+        (Some(file), _) => Output::File(Box::new(
+            TraceWriter::new(BufWriter::with_capacity(1 << 20, file), &header)
+                .with_context(|| format!("writing the header to {}", opts.output.display()))?,
+        )),
+        (None, Some(m)) => {
+            // the window's port counters are those /proc has: it reads them every second
+            let ports = header
+                .ports_attached
+                .iter()
+                .filter(|p| p.source == "proc")
+                .cloned()
+                .collect();
+            Output::Window(Box::new(crate::monitor::Monitor::new(m, &header, ports)?))
+        }
+        (None, None) => unreachable!("record always has a file"),
+    };
     let boot_clock = boot_clock::BootClock::new(header.start.mono_ns, header.start.boot_ns);
-    let mut session = Session::new(loaded, writer, &opts, stop, boot_clock)?;
+    let mut session = Session::new(loaded, out, &opts, stop, boot_clock)?;
     session.poller = poller;
     session.counted = counted;
     // every hook records and the header is on disk: the command's first event is recorded
@@ -406,7 +467,7 @@ struct Session<'o> {
     loaded: Option<Loaded>,
     ring: RingReader,
     lost_map: PerCpuArray<MapData, u64>,
-    writer: TraceWriter<BufWriter<File>>,
+    out: Output,
     opts: &'o RecordOptions,
     stop: Arc<AtomicBool>,
     kallsyms: SymbolNames,
@@ -547,7 +608,7 @@ impl HookSkips {
 impl<'o> Session<'o> {
     fn new(
         mut loaded: Loaded,
-        writer: TraceWriter<BufWriter<File>>,
+        out: Output,
         opts: &'o RecordOptions,
         stop: Arc<AtomicBool>,
         boot_clock: boot_clock::BootClock,
@@ -563,8 +624,14 @@ impl<'o> Session<'o> {
             .object()
             .take_map(DROP_RUNS_MAP)
             .and_then(|m| BpfHashMap::try_from(m).ok());
-        let syncer = Syncer::new(writer.get_ref().get_ref())
-            .with_context(|| format!("starting the sync thread for {}", opts.output.display()))?;
+        let syncer = match &out {
+            Output::File(writer) => {
+                Some(Syncer::new(writer.get_ref().get_ref()).with_context(|| {
+                    format!("starting the sync thread for {}", opts.output.display())
+                })?)
+            }
+            Output::Window(_) => None,
+        };
         let skips = HookSkips::new(&mut loaded, opts.quiet);
         // before the state maps: LDISC_AGGREGATES is read here, its refusals counted there
         let port_timing = port_timing::PortTimingMaps::take(loaded.object());
@@ -590,7 +657,7 @@ impl<'o> Session<'o> {
             loaded: Some(loaded),
             ring,
             lost_map,
-            writer,
+            out,
             opts,
             stop,
             kallsyms,
@@ -612,7 +679,7 @@ impl<'o> Session<'o> {
             rss_start_kb: sysinfo::rss_kb(),
             memory,
             command: None,
-            syncer: Some(syncer),
+            syncer,
             skips,
             state_maps,
             port_timing,
@@ -744,25 +811,29 @@ impl<'o> Session<'o> {
             .unwrap_or_default();
         let trailer = Trailer {
             end,
-            events_written: self.writer.events_written(),
             lost_total,
             lost_per_cpu,
             stopped_by: stopped_by.into(),
             error: failure.as_ref().map(|e| format!("{e:#}")),
-            ports_end: ports::snapshot(&self.counted),
-            recursion_misses: self.misses.clone(),
-            misses_counted: self.misses_counted,
-            pm_wakeup_irq: sysinfo::pm_wakeup_irq(),
-            recorder_max_rss_kb: sysinfo::max_rss_kb(),
-            recorder_rss_end_kb: sysinfo::rss_kb(),
-            recorder_rss_start_kb: self.rss_start_kb,
-            recorder_memory: self.sample_memory(true),
             state_losses,
+            ..self.end_state(true)
         };
-        let events = self.writer.events_written();
-        let flushed = self.writer.events_flushed();
-        let finished = self
-            .writer
+        let writer = match self.out {
+            Output::File(w) => w,
+            Output::Window(m) => {
+                let failed_saves = m.finish(trailer);
+                if let Some(e) = failure {
+                    return Err(e.context("monitoring stopped early"));
+                }
+                if failed_saves > 0 {
+                    anyhow::bail!("{failed_saves} window(s) could not be saved (see above)");
+                }
+                return Ok(());
+            }
+        };
+        let events = writer.events_written();
+        let flushed = writer.events_flushed();
+        let finished = writer
             .finish(&trailer)
             .and_then(|w| w.into_inner().map_err(|e| e.into_error()))
             .and_then(|f| f.sync_all());
@@ -837,7 +908,7 @@ impl<'o> Session<'o> {
             ev.args[a::INTERVAL_NS] = s.interval_ns;
             set_port_name(&mut ev, &s.port);
             self.counters.events += 1;
-            self.writer
+            self.out
                 .push(&ev)
                 .with_context(|| format!("writing {}", self.opts.output.display()))?;
         }
@@ -860,7 +931,7 @@ impl<'o> Session<'o> {
             ev.args[a::SOURCE] = a::SOURCE_AT_STOP;
             set_port_name(&mut ev, &name);
             self.counters.events += 1;
-            self.writer
+            self.out
                 .push(&ev)
                 .with_context(|| format!("writing {}", self.opts.output.display()))?;
         }
@@ -881,7 +952,7 @@ impl<'o> Session<'o> {
             let mut ev = Event::ZERO;
             run.fill_event(port, &mut ev);
             self.counters.events += 1;
-            self.writer
+            self.out
                 .push(&ev)
                 .with_context(|| format!("writing {}", self.opts.output.display()))?;
         }
@@ -914,7 +985,7 @@ impl<'o> Session<'o> {
             run.fill_event(port, &mut ev);
             ev.kind = kind::SERIAL_DROP_OPEN;
             self.counters.events += 1;
-            self.writer
+            self.out
                 .push(&ev)
                 .with_context(|| format!("writing {}", self.opts.output.display()))?;
         }
@@ -970,7 +1041,7 @@ impl<'o> Session<'o> {
             self.boot_clock.complete(&mut ev);
             self.task_names.complete(&mut ev, comm_omitted);
             self.note(&ev);
-            self.writer
+            self.out
                 .push(&ev)
                 .with_context(|| format!("writing {}", self.opts.output.display()))?;
         }
@@ -1030,39 +1101,80 @@ impl<'o> Session<'o> {
         Some(*m)
     }
 
+    /// The trailer as it would be if recording stopped now (the clock, loss, the ports'
+    /// counters, memory): `record`'s at its stop (`end`), `monitor`'s at every checkpoint,
+    /// where it ends each segment and a saved window. A monitor opens no port for it.
+    fn end_state(&mut self, end: bool) -> Trailer {
+        let (lost_total, lost_per_cpu) = self.read_lost();
+        let ports_end = match self.out {
+            Output::File(_) => ports::snapshot(&self.counted),
+            Output::Window(_) => ports::snapshot_without_opening(&self.counted),
+        };
+        Trailer {
+            end: sysinfo::clock_anchor(),
+            events_written: self.out.events_written(),
+            lost_total,
+            lost_per_cpu,
+            stopped_by: String::new(),
+            error: None,
+            ports_end,
+            recursion_misses: self.misses.clone(),
+            misses_counted: self.misses_counted,
+            pm_wakeup_irq: sysinfo::pm_wakeup_irq(),
+            recorder_max_rss_kb: sysinfo::max_rss_kb(),
+            recorder_rss_end_kb: sysinfo::rss_kb(),
+            recorder_rss_start_kb: self.rss_start_kb,
+            recorder_memory: self.sample_memory(end),
+            state_losses: BTreeMap::new(),
+            saved_by: None,
+        }
+    }
+
     fn checkpoint(&mut self) -> Result<()> {
         self.sample_memory(false);
         let out = self.opts.output.display().to_string();
         self.checkpoint_drop_runs()?;
         let symbols = std::mem::take(&mut self.new_symbols);
-        self.writer
-            .write_symbols(&symbols)
-            .with_context(|| format!("writing {out}"))?;
         let (lost_total, lost_per_cpu) = self.read_lost();
         self.read_misses();
         let missed: u64 = self.misses.values().sum();
         self.counters.lost = lost_total + missed;
         // Written at every checkpoint (a few dozen bytes a second), so a loss is placed between
         // two checkpoints a second apart, not since the last time the count changed.
-        {
-            self.writer
-                .write_loss(&LossRecord {
-                    at: sysinfo::clock_anchor(),
-                    lost_total,
-                    lost_per_cpu,
-                    recursion_misses: self.misses.clone(),
-                    misses_counted: self.misses_counted,
-                    port_timing: self.port_timing.read_if_changed(),
-                })
-                .with_context(|| format!("writing {out}"))?;
+        let loss = LossRecord {
+            at: sysinfo::clock_anchor(),
+            lost_total,
+            lost_per_cpu,
+            recursion_misses: self.misses.clone(),
+            misses_counted: self.misses_counted,
+            port_timing: self.port_timing.read_if_changed(),
+        };
+        if matches!(self.out, Output::Window(_)) {
+            let now = Trailer {
+                end: loss.at,
+                ..self.end_state(false)
+            };
+            if let Output::Window(m) = &mut self.out {
+                m.add_symbols(&symbols);
+                m.seal(loss, now)
+                    .context("sealing the monitor's window segment")?;
+                m.tick();
+                self.counters.bytes = m.window_bytes();
+            }
+            return Ok(());
         }
-        self.writer
-            .flush()
+        let Output::File(writer) = &mut self.out else {
+            unreachable!("a window returned above");
+        };
+        writer
+            .write_symbols(&symbols)
+            .and_then(|_| writer.write_loss(&loss))
+            .and_then(|_| writer.flush())
             .with_context(|| format!("writing {out}"))?;
         if let Some(syncer) = &mut self.syncer {
             syncer.request().with_context(|| format!("syncing {out}"))?;
         }
-        self.counters.bytes = self.writer.bytes_written();
+        self.counters.bytes = writer.bytes_written();
         Ok(())
     }
 }

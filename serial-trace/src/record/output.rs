@@ -54,9 +54,8 @@ pub fn old_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Parses `--buffer-size`: bytes with an optional K/M/G suffix; the kernel wants a power of two
-/// multiple of the page size.
-pub fn parse_buffer_size(s: &str) -> Result<u32> {
+/// Bytes with an optional K/M/G suffix (powers of 1024), more than zero.
+pub fn parse_size(s: &str) -> Result<u64> {
     let s = s.trim();
     let (num, mul) = match s.char_indices().last() {
         Some((i, 'k' | 'K')) => (&s[..i], 1u64 << 10),
@@ -65,9 +64,20 @@ pub fn parse_buffer_size(s: &str) -> Result<u32> {
         _ => (s, 1),
     };
     let n: u64 = num
+        .trim()
         .parse()
-        .with_context(|| format!("--buffer-size: {s:?} is not a size like 4194304, 256K or 4M"))?;
-    let bytes = n.checked_mul(mul).context("--buffer-size is too large")?;
+        .with_context(|| format!("{s:?} is not a size like 4194304, 256K or 4M"))?;
+    let bytes = n
+        .checked_mul(mul)
+        .with_context(|| format!("{s:?} is too large"))?;
+    anyhow::ensure!(bytes > 0, "{s:?}: must be more than zero");
+    Ok(bytes)
+}
+
+/// Parses `--buffer-size`: bytes with an optional K/M/G suffix; the kernel wants a power of two
+/// multiple of the page size.
+pub fn parse_buffer_size(s: &str) -> Result<u32> {
+    let bytes = parse_size(s).context("--buffer-size")?;
     let page = page_size();
     if bytes < page || !bytes.is_power_of_two() || bytes > 1 << 30 {
         bail!(

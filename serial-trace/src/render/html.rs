@@ -152,28 +152,6 @@ fn pct(p: &Percentiles) -> [Cell; 4] {
     ]
 }
 
-/// `2025-03-01 12:34:56 UTC` from Unix-epoch nanoseconds.
-fn fmt_utc(ns: u64) -> String {
-    let secs = ns / 1_000_000_000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // days since 1970-01-01 → civil date (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// The timeline's height for `r`: a band per lane.
 fn svg_height(r: &Report) -> u32 {
     let lanes = 3 + r.timeline.ports.len().max(1) as u32;
@@ -243,7 +221,10 @@ fn header(page: &mut Page<'_>) {
         ],
         vec![text("host"), text(&k.hostname)],
         vec![text("recorded by"), text(&r.trace.tool)],
-        vec![text("started"), text(fmt_utc(r.trace.start_realtime_ns))],
+        vec![
+            text("started"),
+            text(crate::fmt::fmt_utc(r.trace.start_realtime_ns)),
+        ],
         vec![text("duration"), Cell::Ns(r.duration_ns)],
         vec![text("events"), Cell::Num(r.events.total)],
         vec![
@@ -1080,6 +1061,9 @@ fn trace_file(page: &mut Page<'_>) {
                 .map_or(Cell::None, |e| Cell::Warn(e.into())),
         ],
     ];
+    if let Some(line) = super::summary::saved_by_line(r) {
+        rows.push(vec![text("saved by serial-trace monitor"), text(line)]);
+    }
     if !t.unknown_frame_types.is_empty() {
         rows.push(vec![
             text("frame types skipped (written by a newer serial-trace)"),
@@ -1539,8 +1523,14 @@ pub(crate) mod tests {
             escape("<a href='x'>&\"\x1b"),
             "&lt;a href=&#39;x&#39;&gt;&amp;&quot;\u{241b}"
         );
-        assert_eq!(fmt_utc(0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(fmt_utc(951_782_400 * S), "2000-02-29 00:00:00 UTC");
-        assert_eq!(fmt_utc(1_750_000_000 * S), "2025-06-15 15:06:40 UTC");
+        assert_eq!(crate::fmt::fmt_utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            crate::fmt::fmt_utc(951_782_400 * S),
+            "2000-02-29 00:00:00 UTC"
+        );
+        assert_eq!(
+            crate::fmt::fmt_utc(1_750_000_000 * S),
+            "2025-06-15 15:06:40 UTC"
+        );
     }
 }

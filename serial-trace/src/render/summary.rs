@@ -11,6 +11,25 @@ pub struct Line {
     pub text: String,
 }
 
+/// Why `serial-trace monitor` saved this window, as one line (plain text), or `None` for a
+/// `record` trace.
+pub fn saved_by_line(r: &Report) -> Option<String> {
+    let by = r.trace.saved_by.as_ref()?;
+    let start = r.timeline.start_boot_ns;
+    let fired_at = by.fired.boot_ns.saturating_sub(start);
+    let what = match by.value {
+        Some(_) => format!("trigger {} fired", by.rule),
+        None => format!("saved on demand ({})", by.rule),
+    };
+    let value = by.value.map_or(String::new(), |v| format!(" (value {v})"));
+    Some(format!(
+        "monitor window: {what}{value} at {} ({:.3} s into this window), saved {} later",
+        crate::fmt::fmt_utc(by.fired.realtime_ns),
+        fired_at as f64 / 1e9,
+        fmt_ns(by.post_ns)
+    ))
+}
+
 /// What `report --port/--since/--until/--cycle` kept, as one line (plain text), or `None` for
 /// a whole report.
 pub fn scope_line(r: &Report) -> Option<String> {

@@ -60,6 +60,9 @@ fn render_header(o: &mut String, r: &Report, color: bool) {
     if let Some(line) = super::summary::scope_line(r) {
         let _ = writeln!(o, "{}", warn(&neutralize(&line), color));
     }
+    if let Some(line) = super::summary::saved_by_line(r) {
+        let _ = writeln!(o, "{}", bold(&neutralize(&line), color));
+    }
     match r.trace.end {
         TraceEnd::Clean if r.trace.stopped_by.is_some() => {}
         TraceEnd::Clean => {

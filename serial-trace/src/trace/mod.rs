@@ -28,7 +28,7 @@ pub use port_setup::{Parity, PortHolder, PortSetup, Termios, flags as termios_fl
 pub use port_timing::{Buckets, IrqTotals, LdiscTotals, PortTimingTotals};
 pub use reader::{Frame, OwnedFrame, ReadEnd, TraceReader};
 pub use setup::{SystemSetup, UnstableClocksource, sysfs_choice};
-pub use writer::TraceWriter;
+pub use writer::{TraceWriter, encode_frame, file_start, loss_frame, trailer_frame};
 
 #[cfg(test)]
 pub(crate) use events::tests::sample_event;
@@ -263,6 +263,26 @@ pub struct Trailer {
     /// Per LRU state map of the programs, entries lost (only maps that lost any).
     #[serde(default)]
     pub state_losses: BTreeMap<String, StateLoss>,
+    /// `serial-trace monitor` saved this trace: the window it kept when a trigger fired (or
+    /// on demand). Absent in `record`'s traces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_by: Option<Box<SavedBy>>,
+}
+
+/// Why `serial-trace monitor` saved a window: the rule that fired and when.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedBy {
+    /// The `--trigger` rule as given, or `SIGUSR1` for a save on demand, or `stop` for a
+    /// trigger whose post window was cut short by the monitor stopping.
+    pub rule: String,
+    /// When it fired (a save on demand: when the signal was seen).
+    pub fired: ClockAnchor,
+    /// The rule's metric in the window when it fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<u64>,
+    /// How long it kept recording after the rule fired (`--post`; less when it stopped).
+    #[serde(default)]
+    pub post_ns: u64,
 }
 
 #[cfg(test)]

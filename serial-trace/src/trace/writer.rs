@@ -25,24 +25,76 @@ pub struct TraceWriter<W: Write> {
     events_flushed: u64,
 }
 
+/// A trace's first bytes: the magic, the version and the header frame.
+pub fn file_start(header: &Header) -> io::Result<Vec<u8>> {
+    let mut start = Vec::with_capacity(4096);
+    start.extend_from_slice(&MAGIC);
+    start.extend_from_slice(&VERSION.to_le_bytes());
+    start.extend_from_slice(&0u16.to_le_bytes());
+    start.extend_from_slice(&json_frame(frame_type::HEADER, header)?);
+    Ok(start)
+}
+
+/// One LOSS frame, whole.
+pub fn loss_frame(loss: &LossRecord) -> io::Result<Vec<u8>> {
+    json_frame(frame_type::LOSS, loss)
+}
+
+/// The TRAILER frame, whole.
+pub fn trailer_frame(trailer: &Trailer) -> io::Result<Vec<u8>> {
+    json_frame(frame_type::TRAILER, trailer)
+}
+
+fn json_frame<T: Serialize + ?Sized>(ty: u8, value: &T) -> io::Result<Vec<u8>> {
+    let payload = serde_json::to_vec(value).map_err(io::Error::other)?;
+    encode_frame(ty, &payload)
+}
+
+/// One frame, head and payload: `sync len type crc32 payload`.
+pub fn encode_frame(ty: u8, payload: &[u8]) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(super::FRAME_HEAD_LEN + payload.len());
+    out.extend_from_slice(&frame_head(ty, payload)?);
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+fn frame_head(ty: u8, payload: &[u8]) -> io::Result<[u8; super::FRAME_HEAD_LEN]> {
+    let len = u32::try_from(payload.len())
+        .ok()
+        .filter(|&l| l <= super::MAX_FRAME_LEN)
+        .ok_or_else(|| io::Error::other("frame too large"))?;
+    let mut head = [0u8; super::FRAME_HEAD_LEN];
+    head[..4].copy_from_slice(&super::SYNC);
+    head[4..8].copy_from_slice(&len.to_le_bytes());
+    head[8] = ty;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[4..9]);
+    crc.update(payload);
+    head[9..].copy_from_slice(&crc.finalize().to_le_bytes());
+    Ok(head)
+}
+
 impl<W: Write> TraceWriter<W> {
     /// Writes the magic, version and header frame.
     pub fn new(mut out: W, header: &Header) -> io::Result<Self> {
-        let mut start = Vec::with_capacity(12);
-        start.extend_from_slice(&MAGIC);
-        start.extend_from_slice(&VERSION.to_le_bytes());
-        start.extend_from_slice(&0u16.to_le_bytes());
+        let start = file_start(header)?;
         out.write_all(&start)?;
-        let mut w = Self {
+        out.flush()?;
+        let mut w = Self::frames_only(out);
+        w.bytes_written = start.len() as u64;
+        Ok(w)
+    }
+
+    /// A writer of frames alone, no file start: `serial-trace monitor` keeps them in memory
+    /// and puts a header in front when it saves them.
+    pub fn frames_only(out: W) -> Self {
+        Self {
             out,
             batch: BatchEncoder::default(),
             events_written: 0,
-            bytes_written: start.len() as u64,
+            bytes_written: 0,
             events_flushed: 0,
-        };
-        w.write_json(frame_type::HEADER, header)?;
-        w.out.flush()?;
-        Ok(w)
+        }
     }
 
     /// Queues one event; writes a frame when the batch is large.
@@ -101,6 +153,10 @@ impl<W: Write> TraceWriter<W> {
         &self.out
     }
 
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
+    }
+
     fn write_batch(&mut self) -> io::Result<()> {
         if self.batch.is_empty() {
             return Ok(());
@@ -126,18 +182,7 @@ impl<W: Write> TraceWriter<W> {
     }
 
     fn write_frame(&mut self, ty: u8, payload: &[u8]) -> io::Result<()> {
-        let len = u32::try_from(payload.len())
-            .ok()
-            .filter(|&l| l <= super::MAX_FRAME_LEN)
-            .ok_or_else(|| io::Error::other("frame too large"))?;
-        let mut head = [0u8; super::FRAME_HEAD_LEN];
-        head[..4].copy_from_slice(&super::SYNC);
-        head[4..8].copy_from_slice(&len.to_le_bytes());
-        head[8] = ty;
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&head[4..9]);
-        crc.update(payload);
-        head[9..].copy_from_slice(&crc.finalize().to_le_bytes());
+        let head = frame_head(ty, payload)?;
         // Head and payload back to back: the file is append-only, so a frame is contiguous.
         self.out.write_all(&head)?;
         self.out.write_all(payload)?;
