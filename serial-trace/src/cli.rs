@@ -211,6 +211,12 @@ pub struct MonitorArgs {
     /// in the background; its exit status is logged.
     #[arg(long, value_name = "CMD")]
     pub on_trigger: Option<String>,
+    /// Serve metrics for Prometheus at http://ADDR:PORT/metrics (OpenMetrics text): bytes
+    /// received and dropped per port, hardware overruns, drop windows by cause, lost wakeups
+    /// by cause, suspend cycles and resume times, wakeup lateness, events and loss, triggers
+    /// fired. E.g. `127.0.0.1:9465`, or `0.0.0.0:9465` for a fleet's Prometheus.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Stop after this long awake (default: until Ctrl-C or SIGTERM), as `record --duration`.
     #[arg(short, long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
@@ -248,6 +254,7 @@ impl MonitorArgs {
             max_files: self.max_files,
             max_disk: self.max_disk,
             on_trigger: self.on_trigger,
+            metrics: self.metrics,
         };
         let record = RecordOptions {
             // a monitor that lost events says so in its saved windows and metrics; it keeps going

@@ -29,14 +29,20 @@ pub fn run() -> Result<()> {
     Ok(())
 }
 
+/// A real Prometheus server scrapes `monitor --metrics` in a host test, and its `promtool`
+/// checks the endpoint's text.
+const PROMETHEUS_PACKAGES: &[(&str, &str)] =
+    &[("prometheus", "prometheus"), ("promtool", "prometheus")];
+
 /// The Debian packages the tests and the demo need, as (binary that must be on PATH, package):
 /// QEMU and a static busybox for the VM matrix and the demo, Chromium for the HTML report's
-/// browser test. Installed with one `apt-get update` for all.
+/// browser test, Prometheus for the metrics test. Installed with one `apt-get update` for all.
 fn test_packages() -> Vec<(&'static str, &'static str)> {
     [
         crate::vm::PACKAGES,
         BROWSER_PACKAGES,
         MAN_PACKAGES,
+        PROMETHEUS_PACKAGES,
         // the cross toolchain of the arm64 guests' static binaries
         crate::vm::Arch::Arm64.target().cross_packages(),
     ]
@@ -242,11 +248,14 @@ const FROM_BACKPORTS: &[&str] = &["qemu-system-x86", "qemu-system-arm"];
 /// Installs the Debian packages whose binaries are missing (one `apt-get update` first).
 /// Never removes a package (`--no-remove`): the machine's own tools stay as they are.
 pub fn debian_packages(wanted: &[(&str, &str)]) -> Result<()> {
-    let missing: Vec<&str> = wanted
+    let mut missing: Vec<&str> = wanted
         .iter()
         .filter(|(bin, _)| !have_binary(bin))
         .map(|(_, pkg)| *pkg)
         .collect();
+    // one package may bring several of the binaries
+    missing.sort_unstable();
+    missing.dedup();
     if missing.is_empty() {
         return Ok(());
     }

@@ -16,11 +16,15 @@ use crate::trace::TraceReader;
 pub struct Stretch {
     pub view: View,
     pub triggers: Vec<usize>,
+    /// The whole window, whose report (and every wakeup in it) the metrics read.
+    pub for_metrics: bool,
 }
 
 /// What an evaluation found: per trigger that holds, its metric's value.
 pub struct Outcome {
     pub holding: Vec<(usize, u64)>,
+    /// The whole window's report and wakeups, when a stretch was `for_metrics`.
+    pub whole: Option<(analysis::Report, Vec<analysis::WakeRecord>)>,
     pub took: Duration,
     pub error: Option<String>,
 }
@@ -43,17 +47,21 @@ impl Evaluator {
                     let started = Instant::now();
                     let mut outcome = Outcome {
                         holding: Vec::new(),
+                        whole: None,
                         took: Duration::ZERO,
                         error: None,
                     };
                     for stretch in job {
-                        match evaluate(&stretch.view) {
-                            Ok(report) => {
+                        match evaluate(&stretch.view, stretch.for_metrics) {
+                            Ok((report, wakeups)) => {
                                 for &t in &stretch.triggers {
                                     let (holds, value) = rules[t].holds(&report);
                                     if holds {
                                         outcome.holding.push((t, value));
                                     }
+                                }
+                                if stretch.for_metrics {
+                                    outcome.whole = Some((report, wakeups));
                                 }
                             }
                             Err(e) => outcome.error = Some(e.to_string()),
@@ -108,7 +116,10 @@ impl Evaluator {
     }
 }
 
-fn evaluate(view: &View) -> std::io::Result<analysis::Report> {
+fn evaluate(
+    view: &View,
+    wakeups: bool,
+) -> std::io::Result<(analysis::Report, Vec<analysis::WakeRecord>)> {
     let reader = TraceReader::new(ViewReader::new(view)).map_err(std::io::Error::other)?;
-    analysis::analyze_with_wakeups(reader, false).map(|(r, _)| r)
+    analysis::analyze_with_wakeups(reader, wakeups)
 }

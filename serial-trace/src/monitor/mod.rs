@@ -4,6 +4,8 @@
 //! directory kept within its limits and `--on-trigger` run (`saved.rs`).
 
 mod evaluate;
+mod http;
+mod metrics;
 mod saved;
 mod window;
 
@@ -35,6 +37,15 @@ pub struct MonitorOptions {
     pub max_files: u32,
     pub max_disk: u64,
     pub on_trigger: Option<String>,
+    /// `--metrics ADDR:PORT`.
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+/// The options, and the metrics endpoint already listening (bound before anything is
+/// attached, so a taken port fails early).
+pub struct Prepared {
+    opts: MonitorOptions,
+    metrics: Option<metrics::Metrics>,
 }
 
 /// Room a saved window takes besides its segments: the header (probes, fields, ports),
@@ -49,11 +60,27 @@ pub fn run(record: RecordOptions, monitor: MonitorOptions) -> Result<()> {
         monitor.max_disk,
         monitor.memory
     );
-    crate::record::run_with(record, Some(monitor))
+    let metrics = match monitor.metrics {
+        Some(addr) => Some(metrics::Metrics::serve(addr)?),
+        None => None,
+    };
+    crate::record::run_with(
+        record,
+        Some(Prepared {
+            opts: monitor,
+            metrics,
+        }),
+    )
 }
 
-/// Makes the output directory and proves it writable, before anything touches the kernel.
-pub fn prepare_dir(dir: &std::path::Path) -> Result<()> {
+impl Prepared {
+    /// Makes the output directory and proves it writable, before anything touches the kernel.
+    pub fn prepare_dir(&self) -> Result<()> {
+        prepare_dir(&self.opts.output_dir)
+    }
+}
+
+fn prepare_dir(dir: &std::path::Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the output directory {}", dir.display()))?;
     let probe = dir.join(format!(".serial-trace-monitor-{}", std::process::id()));
@@ -91,17 +118,26 @@ pub struct Monitor {
     /// Set by SIGUSR1.
     save_asked: Arc<AtomicBool>,
     hooks: Vec<(Child, PathBuf)>,
-    pub saved: u64,
+    saved: u64,
     save_failures: u64,
+    metrics: Option<metrics::Metrics>,
 }
 
 impl Monitor {
     /// `ports` are the counters once attached (those `/proc` has: the window reads no others).
-    pub fn new(opts: MonitorOptions, header: &Header, ports: Vec<PortSnapshot>) -> Result<Self> {
+    pub fn new(prepared: Prepared, header: &Header, ports: Vec<PortSnapshot>) -> Result<Self> {
+        let Prepared { opts, mut metrics } = prepared;
+        if let Some(m) = metrics.as_mut() {
+            let mut ports: Vec<String> = header.port_filter.clone();
+            ports.extend(header.ports_attached.iter().map(|p| p.name.clone()));
+            ports.sort();
+            ports.dedup();
+            m.start_at(header.start.boot_ns, &ports);
+        }
         let save_asked = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&save_asked))
             .context("installing the SIGUSR1 handler")?;
-        let evaluator = if opts.triggers.is_empty() {
+        let evaluator = if opts.triggers.is_empty() && metrics.is_none() {
             None
         } else {
             Some(Evaluator::start(opts.triggers.clone()).context("starting the trigger thread")?)
@@ -119,8 +155,11 @@ impl Monitor {
             .collect();
         let next_check = Instant::now() + opts.check_every;
         let rules: Vec<&str> = opts.triggers.iter().map(Rule::text).collect();
+        let served = opts.metrics.map_or(String::new(), |a| {
+            format!("; metrics at http://{a}/metrics")
+        });
         say(format_args!(
-            "monitor: watching (pid {}): the last {} awake in memory (at most {} bytes compressed); triggers: {}; windows saved to {} (SIGUSR1 saves one now)\n",
+            "monitor: watching (pid {}): the last {} awake in memory (at most {} bytes compressed); triggers: {}; windows saved to {} (SIGUSR1 saves one now){served}\n",
             std::process::id(),
             humantime::format_duration(opts.keep),
             opts.memory,
@@ -144,11 +183,15 @@ impl Monitor {
             hooks: Vec::new(),
             saved: 0,
             save_failures: 0,
+            metrics,
             opts,
         })
     }
 
     pub fn push(&mut self, ev: &Event) -> std::io::Result<()> {
+        if let Some(m) = self.metrics.as_mut() {
+            m.event(ev);
+        }
         self.writer.push(ev)
     }
 
@@ -180,6 +223,11 @@ impl Monitor {
             ports: now.ports_end.clone(),
         };
         self.window.seal(frames, events, loss, end);
+        if let Some(m) = self.metrics.as_mut() {
+            let lost = now.lost_total + now.recursion_misses.values().sum::<u64>();
+            let own = now.recorder_memory.map(|m| m.own_end_kb);
+            m.publish(lost, self.window.bytes(), own);
+        }
         self.now = now;
         Ok(())
     }
@@ -212,6 +260,9 @@ impl Monitor {
         let Some(outcome) = self.evaluator.as_mut().and_then(Evaluator::poll) else {
             return;
         };
+        if let (Some(m), Some((report, wakeups))) = (self.metrics.as_mut(), &outcome.whole) {
+            m.absorb(report, wakeups);
+        }
         if let Some(e) = outcome.error {
             say(format_args!(
                 "monitor: warning: the window could not be analysed for the triggers: {e}\n"
@@ -222,6 +273,9 @@ impl Monitor {
                 continue;
             }
             let rule = &self.opts.triggers[i];
+            if let Some(m) = &self.metrics {
+                m.trigger_fired(rule.text());
+            }
             say(format_args!(
                 "monitor: trigger {} fired ({} is {value}); saving the window in {}\n",
                 rule.text(),
@@ -246,8 +300,13 @@ impl Monitor {
             return;
         }
         self.next_check = Instant::now() + self.opts.check_every;
-        // one stretch per distinct start: triggers never fired share the whole window
+        // one stretch per distinct start: triggers never fired share the whole window, which
+        // the metrics read too
+        let whole = self.window.first_seq().unwrap_or(0);
         let mut starts: Vec<(u64, Vec<usize>)> = Vec::new();
+        if self.metrics.is_some() {
+            starts.push((whole, Vec::new()));
+        }
         for (i, arm) in self.arms.iter().enumerate() {
             if let Arm::Armed { from_seq } = *arm {
                 let from = from_seq.max(self.window.first_seq().unwrap_or(0));
@@ -263,7 +322,11 @@ impl Monitor {
                 continue; // nothing recorded since it was re-armed
             }
             match self.window.view(from, &self.header, &self.now) {
-                Ok(view) => job.push(Stretch { view, triggers }),
+                Ok(view) => job.push(Stretch {
+                    view,
+                    triggers,
+                    for_metrics: self.metrics.is_some() && from == whole,
+                }),
                 Err(e) => say(format_args!(
                     "monitor: warning: cannot build the window for the triggers: {e}\n"
                 )),
@@ -324,6 +387,9 @@ impl Monitor {
         match saved::write(dir, &name, &view) {
             Ok(path) => {
                 self.saved += 1;
+                if let Some(m) = &self.metrics {
+                    m.window_saved();
+                }
                 let span = self.now.end.mono_ns.saturating_sub(view.start.mono_ns);
                 say(format_args!(
                     "monitor: saved {} events ({} awake, {} bytes) to {}; read it with: serial-trace report {}\n",

@@ -132,7 +132,7 @@ impl Output {
 /// draining, into a window instead of a file.
 pub(crate) fn run_with(
     opts: RecordOptions,
-    monitor: Option<crate::monitor::MonitorOptions>,
+    monitor: Option<crate::monitor::Prepared>,
 ) -> Result<()> {
     let what = if monitor.is_some() {
         "serial-trace monitor"
@@ -151,8 +151,8 @@ pub(crate) fn run_with(
     };
     // Fail on an unwritable output before anything touches the kernel.
     let file = match &monitor {
-        Some(_) => {
-            crate::monitor::prepare_dir(&opts.output)?;
+        Some(m) => {
+            m.prepare_dir()?;
             None
         }
         None => {
@@ -1093,8 +1093,9 @@ impl<'o> Session<'o> {
         let m = self.memory.as_mut()?;
         if let Some(r) = sysinfo::Resident::now() {
             m.own_max_kb = m.own_max_kb.max(r.own_kb());
+            // the latest: a monitor's metrics show it every second; the trailer's at the end
+            m.own_end_kb = r.own_kb();
             if end {
-                m.own_end_kb = r.own_kb();
                 m.ring_kb = r.bpf_maps_kb;
             }
         }
