@@ -2498,3 +2498,290 @@ fn a_sleep_stopped_past_its_deadline_fires_the_monitor_and_its_window_shows_it()
     let on_demand = report_json(&on_demand);
     assert_eq!(on_demand["trace"]["saved_by"]["rule"], "SIGUSR1");
 }
+
+/// A free TCP port on the loopback interface (bound and released: the caller binds it next).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` from 127.0.0.1:`port`: the status code and body, or `None` while nothing
+/// answers.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    // Prometheus answers chunked; its query answers are one chunk
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let (_, rest) = body.split_once("\r\n")?;
+        rest.rsplit_once("\r\n0\r\n")
+            .map_or(rest, |(b, _)| b)
+            .to_string()
+    } else {
+        body.to_string()
+    };
+    Some((status, body))
+}
+
+/// A Prometheus server of Debian's package, scraping `target` every second, on a port of its
+/// own with its data in `dir`; stopped when dropped.
+struct Prometheus {
+    child: Child,
+    port: u16,
+}
+
+impl Prometheus {
+    fn start(dir: &Path, target: u16) -> Self {
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: serial-trace\n    static_configs:\n      - targets: ['127.0.0.1:{target}']\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus (Debian's package; `cargo xtask setup` installs it)");
+        let p = Prometheus { child, port };
+        let t = Instant::now();
+        while http_get(port, "/-/ready").is_none_or(|(s, _)| s != 200) {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "prometheus never ready"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        p
+    }
+
+    /// The query API's answer to an instant query (HTTP status, JSON).
+    fn query(&self, query: &str) -> Option<(u16, Value)> {
+        let q: String = query
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let (status, body) = http_get(self.port, &format!("/api/v1/query?query={q}"))?;
+        let v: Value = serde_json::from_str(&body).expect("the query API answers JSON");
+        Some((status, v))
+    }
+
+    /// The value of an instant query that selects one series, if it has one yet.
+    fn value(&self, query: &str) -> Option<u64> {
+        let (status, v) = self.query(query)?;
+        assert_eq!(status, 200, "{v}");
+        let result = v["data"]["result"].as_array()?;
+        assert!(result.len() <= 1, "{query} selects one series: {v}");
+        result.first()?["value"][1].as_str()?.parse().ok()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs, floods ttyS0 in loopback, runs prometheus"]
+fn prometheus_scraping_the_monitor_sees_the_kernels_dropped_bytes() {
+    let Some(rx0) = proc_counter(0, "rx") else {
+        panic!("premise: a UART at ttyS0 (/proc/tty/driver/serial line 0 is missing or unknown)");
+    };
+    let bo0 = proc_counter(0, "bo").unwrap();
+    let dir = tmp("prometheus");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = Loopback::open();
+    let metrics = free_port();
+    let (mut mon, _err) = monitor(
+        &[
+            "--metrics",
+            &format!("127.0.0.1:{metrics}"),
+            "--hooks",
+            "serial",
+            "--port",
+            "ttyS0",
+            "--quiet",
+        ],
+        &dir,
+    );
+    let prometheus = Prometheus::start(&dir, metrics);
+    let sent = port.flood_until_drops(10_000, 4_000_000);
+    // the kernel's counters are final once the flood has drained through the UART; the
+    // monitor samples them, publishes every second, and Prometheus scrapes every second
+    let settle = Instant::now();
+    let last = loop {
+        let (rx, bo) = (
+            proc_counter(0, "rx").unwrap() - rx0,
+            proc_counter(0, "bo").unwrap() - bo0,
+        );
+        let dropped = prometheus.value("serial_trace_serial_dropped_bytes_total{port=\"ttyS0\"}");
+        let received = prometheus.value("serial_trace_serial_received_bytes_total{port=\"ttyS0\"}");
+        let last = (dropped, received, bo, rx);
+        if dropped == Some(bo) && received.map(|r| r + bo) == Some(rx) {
+            break last;
+        }
+        assert!(
+            settle.elapsed() < Duration::from_secs(30),
+            "Prometheus's dropped and received bytes for ttyS0 against the kernel's bo and rx - bo \
+             (sent {sent}): {last:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(last.2 >= 10_000, "the flood dropped bytes: {last:?}");
+    assert_eq!(prometheus.value("serial_trace_build_info"), Some(1));
+    assert_eq!(prometheus.value("serial_trace_events_lost_total"), Some(0));
+
+    // promtool accepts what the endpoint serves
+    let (status, text) = http_get(metrics, "/metrics").expect("the metrics endpoint answers");
+    assert_eq!(status, 200);
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package)");
+    std::io::Write::write_all(&mut check.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let o = check.wait_with_output().unwrap();
+    assert!(
+        o.status.success(),
+        "promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(http_get(metrics, "/nothing").map(|(s, _)| s), Some(404));
+    // every panel of the shipped Grafana dashboard is a query this Prometheus accepts, on a
+    // metric of serial-trace's
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/grafana-dashboard.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            assert!(expr.contains("serial_trace_"), "{expr}");
+            let q = expr
+                .replace("$__rate_interval", "1m")
+                .replace("$instance", ".*");
+            let (status, v) = prometheus.query(&q).unwrap();
+            assert_eq!(
+                (status, v["status"].as_str()),
+                (200, Some("success")),
+                "{q}: {v}"
+            );
+        }
+    }
+    // the panels on bytes show this port
+    let (_, v) = prometheus
+        .query("sum by (port) (serial_trace_serial_dropped_bytes_total)")
+        .unwrap();
+    assert_eq!(v["data"]["result"][0]["metric"]["port"], "ttyS0", "{v}");
+    drop(prometheus);
+    unsafe { libc::kill(mon.id() as i32, libc::SIGTERM) };
+    assert!(mon.wait().unwrap().success());
+    drop(port);
+}
+
+/// `KEY=value` of the shipped systemd unit (the first such line).
+fn unit_setting(unit: &str, key: &str) -> String {
+    unit.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("dist/serial-trace-monitor.service has no {key}="))
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs root: loads eBPF programs with a reduced capability set (setpriv)"]
+fn the_shipped_unit_runs_with_only_its_capabilities() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/serial-trace-monitor.service"),
+    )
+    .unwrap();
+    // its command line as the unit gives it, the directory and the metrics address this
+    // test's own, for three seconds
+    let exec = unit_setting(&unit, "ExecStart");
+    let mut args: Vec<String> = exec.split_whitespace().skip(2).map(String::from).collect();
+    assert_eq!(exec.split_whitespace().nth(1), Some("monitor"), "{exec}");
+    let dir = tmp("unit-windows");
+    let _ = std::fs::remove_dir_all(&dir);
+    let metrics = free_port();
+    for (flag, value) in [
+        ("--output-dir", dir.display().to_string()),
+        ("--metrics", format!("127.0.0.1:{metrics}")),
+    ] {
+        let i = args
+            .iter()
+            .position(|a| a == flag)
+            .unwrap_or_else(|| panic!("{flag} in {exec}"));
+        args[i + 1] = value;
+    }
+    // a trigger that fires here, so that a window is saved with these capabilities too
+    args.extend(["--trigger", "timer_max>0", "--post", "1s", "-d", "4"].map(String::from));
+    let caps: Vec<String> = unit_setting(&unit, "CapabilityBoundingSet")
+        .split_whitespace()
+        .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_ascii_lowercase()))
+        .collect();
+    let o = Command::new("setpriv")
+        .arg(format!("--bounding-set=-all,{}", caps.join(",")))
+        .arg("--inh-caps=-all")
+        .arg("--no-new-privs")
+        .arg(BIN)
+        .arg("monitor")
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "with {caps:?}: {err}");
+    assert!(err.contains("monitor: watching"), "{err}");
+    let saved = saved_windows(&dir);
+    assert_eq!(saved.len(), 1, "{err}");
+    let r = report_json(&saved[0]);
+    assert_eq!(r["trace"]["saved_by"]["rule"], "timer_max>0");
+    assert!(r["events"]["total"].as_u64().unwrap() > 0);
+    // and without CAP_BPF it says so in one line, before attaching anything
+    let o = Command::new("setpriv")
+        .arg("--bounding-set=-all,+perfmon,+syslog")
+        .arg("--inh-caps=-all")
+        .arg(BIN)
+        .arg("monitor")
+        .args(&args)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("CAP_BPF"), "{err}");
+}

@@ -99,8 +99,17 @@ pub fn analyze_with_wakeups<R: Read + Send>(
     reader: TraceReader<R>,
     want_wakeups: bool,
 ) -> std::io::Result<(Report, Vec<WakeRecord>)> {
+    analyze_with_wakeups_since(reader, want_wakeups.then_some(0))
+}
+
+/// [`analyze_with_wakeups`], keeping only the wakeups at or after boot time `since` (`None`:
+/// none).
+pub fn analyze_with_wakeups_since<R: Read + Send>(
+    reader: TraceReader<R>,
+    since: Option<u64>,
+) -> std::io::Result<(Report, Vec<WakeRecord>)> {
     let header = reader.header().clone();
-    let mut pass = Pass::new(&header, want_wakeups);
+    let mut pass = Pass::new(&header, since);
     let reader = std::thread::scope(|s| {
         let (frames, decoded) = std::sync::mpsc::sync_channel::<OwnedFrame>(FRAMES_AHEAD);
         let (recycle, spares) = std::sync::mpsc::channel::<Vec<Event>>();
@@ -180,11 +189,12 @@ struct Pass {
 }
 
 impl Pass {
-    fn new(header: &Header, want_wakeups: bool) -> Self {
+    fn new(header: &Header, wakeups_since: Option<u64>) -> Self {
         let mut timers = timers::TimerStats::new(header.wake_functions.clone())
             .with_task_callbacks(header.task_callbacks.clone());
-        if want_wakeups {
+        if let Some(since) = wakeups_since {
             timers.wake_log = Some(Vec::new());
+            timers.wake_log_since = since;
         }
         Pass {
             start_boot: header.start.boot_ns,

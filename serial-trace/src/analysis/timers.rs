@@ -416,6 +416,9 @@ pub struct TimerStats {
     power: PowerState,
     /// Every wakeup, when asked for (`report --wakeups`).
     pub wake_log: Option<Vec<WakeRecord>>,
+    /// The wake log keeps only wakeups at or after this boot time (`monitor`'s metrics take
+    /// a second's worth from each analysis of its window).
+    pub wake_log_since: u64,
     overall: Histogram<u64>,
     phases: [Histogram<u64>; 3],
     /// Spanning expiries per clock: (own lateness, wall lateness, most suspended).
@@ -513,6 +516,7 @@ impl TimerStats {
             wakeups: new_hist(3),
             power: PowerState::default(),
             wake_log: None,
+            wake_log_since: 0,
             overall: new_hist(3),
             phases: [new_hist(3), new_hist(3), new_hist(3)],
             spanning: BTreeMap::new(),
@@ -1322,7 +1326,9 @@ impl TimerStats {
         let ran_in_freezer = ran_in_freezer_late(p);
         self.caught_in_freezer += u64::from(ran_in_freezer.is_some());
         self.check_lost(p, delay, ran_in_freezer, ev);
-        if let Some(log) = &mut self.wake_log {
+        if let Some(log) = &mut self.wake_log
+            && ev.boot_ns >= self.wake_log_since
+        {
             log.push(WakeRecord {
                 tid,
                 clock: clock_name(p.clockid_plus1),

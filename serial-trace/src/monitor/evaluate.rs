@@ -16,8 +16,9 @@ use crate::trace::TraceReader;
 pub struct Stretch {
     pub view: View,
     pub triggers: Vec<usize>,
-    /// The whole window, whose report (and every wakeup in it) the metrics read.
-    pub for_metrics: bool,
+    /// The whole window, whose report (and its wakeups from this boot time on) the metrics
+    /// read.
+    pub for_metrics: Option<u64>,
 }
 
 /// What an evaluation found: per trigger that holds, its metric's value.
@@ -60,7 +61,7 @@ impl Evaluator {
                                         outcome.holding.push((t, value));
                                     }
                                 }
-                                if stretch.for_metrics {
+                                if stretch.for_metrics.is_some() {
                                     outcome.whole = Some((report, wakeups));
                                 }
                             }
@@ -118,8 +119,8 @@ impl Evaluator {
 
 fn evaluate(
     view: &View,
-    wakeups: bool,
+    wakeups_since: Option<u64>,
 ) -> std::io::Result<(analysis::Report, Vec<analysis::WakeRecord>)> {
     let reader = TraceReader::new(ViewReader::new(view)).map_err(std::io::Error::other)?;
-    analysis::analyze_with_wakeups(reader, wakeups)
+    analysis::analyze_with_wakeups_since(reader, wakeups_since)
 }

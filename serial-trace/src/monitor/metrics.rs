@@ -342,6 +342,12 @@ impl Metrics {
         }
     }
 
+    /// The boot time up to which the window's findings are counted: an analysis needs only
+    /// the wakeups after it.
+    pub fn counted_until(&self) -> u64 {
+        self.settled.counted_until
+    }
+
     pub fn trigger_fired(&self, rule: &str) {
         self.published
             .triggers

@@ -325,7 +325,11 @@ impl Monitor {
                 Ok(view) => job.push(Stretch {
                     view,
                     triggers,
-                    for_metrics: self.metrics.is_some() && from == whole,
+                    for_metrics: self
+                        .metrics
+                        .as_ref()
+                        .filter(|_| from == whole)
+                        .map(metrics::Metrics::counted_until),
                 }),
                 Err(e) => say(format_args!(
                     "monitor: warning: cannot build the window for the triggers: {e}\n"

@@ -6,6 +6,7 @@ mod drain;
 mod long_run;
 mod loss_rate;
 mod markdown;
+mod monitor_soak;
 mod program_cost;
 mod report_speed;
 mod serial_vm;
@@ -57,6 +58,12 @@ pub struct BenchArgs {
     /// programs or the recorder: alternate two builds. Writes nothing.
     #[arg(long)]
     pub program_costs: bool,
+    /// Only soak `serial-trace monitor` for this many minutes at 100 k events/s (a window
+    /// saved every minute into a directory that holds fewer, metrics on): its own memory and
+    /// the directory sampled every 10 s, judged against its flags and for growth. Writes
+    /// nothing.
+    #[arg(long, value_name = "MINUTES")]
+    pub monitor_soak: Option<u64>,
 }
 
 /// One repetition of the overhead workload under one tracer.
@@ -107,6 +114,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     if args.program_costs {
         return program_cost::measure(args.reps, args.rounds, &bins, &dir);
+    }
+    if let Some(minutes) = args.monitor_soak {
+        return monitor_soak::measure(minutes, &bins, &dir);
     }
 
     let machine = markdown::Machine::here();
