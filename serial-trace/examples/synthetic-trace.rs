@@ -235,6 +235,7 @@ fn header() -> Header {
         .collect(),
         wake_functions: vec![HRTIMER_WAKEUP],
         task_callbacks: vec![HRTIMER_WAKEUP],
+        drop_runs_before: vec![],
         ports_start: vec![],
         ports_attached: vec![],
         port_filter: vec![],

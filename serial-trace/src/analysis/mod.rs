@@ -207,9 +207,11 @@ impl Pass {
             timers,
             suspend: suspend::SuspendStats::default(),
             liveness: liveness::LivenessStats::default(),
-            serial: serial::SerialStats::default().with_ldisc_runs(header.probes.iter().any(|p| {
-                p.attached && p.kind == Some(serial_trace_common::kind::WORKQUEUE_EXECUTE_END)
-            })),
+            serial: serial::SerialStats::default()
+                .with_ldisc_runs(header.probes.iter().any(|p| {
+                    p.attached && p.kind == Some(serial_trace_common::kind::WORKQUEUE_EXECUTE_END)
+                }))
+                .with_runs_before(&header.drop_runs_before),
             misses: BTreeMap::new(),
             misses_counted: false,
             unknown_frames: Vec::new(),

@@ -190,6 +190,9 @@ pub struct SerialStats {
     /// Per port, the first drop of the latest run whose `flip_drop` came: a checkpoint of it
     /// written after (read from the kernel just before the run closed) is stale.
     closed_runs: BTreeMap<u64, u64>,
+    /// Per (port, first drop), the bytes a run had dropped before the trace began (a saved
+    /// monitor window): its events count them too.
+    before: BTreeMap<(u64, u64), u64>,
     /// For each reader's first read after a thaw, and the cycle phase of each receive.
     power: PowerState,
     /// Per (cycle, port): what arrived during suspend cycles.
@@ -264,7 +267,14 @@ impl SerialStats {
     fn drop_run(&mut self, ev: &Event) {
         use arg::serial_flip_drop as a;
         let name = self.port_name(ev, ev.args[a::PORT]);
-        let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
+        let before = self
+            .before
+            .get(&(ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]))
+            .copied()
+            .unwrap_or(0);
+        let bytes = ev.args[a::REQUESTED]
+            .saturating_sub(ev.args[a::INSERTED])
+            .saturating_sub(before);
         let acc = port_acc(&mut self.ports, &name);
         acc.report.bytes_dropped += bytes;
         acc.series.dropped.add(ev.boot_ns, bytes);
@@ -492,6 +502,15 @@ impl SerialStats {
     }
 
     /// What arrived on each port during each suspend cycle, by cycle index (1-based).
+    /// The drop runs under way when the trace began, and what each had dropped by then.
+    pub fn with_runs_before(mut self, runs: &[crate::trace::RunBefore]) -> Self {
+        self.before = runs
+            .iter()
+            .map(|r| ((r.port, r.first_mono_ns), r.bytes))
+            .collect();
+        self
+    }
+
     /// Whether the trace has the line discipline's work item (see `TimingAcc::with_ldisc_runs`).
     pub fn with_ldisc_runs(mut self, hooked: bool) -> Self {
         self.timing = std::mem::take(&mut self.timing).with_ldisc_runs(hooked);
@@ -961,6 +980,38 @@ pub(crate) mod tests {
         s.event(&run(kind::SERIAL_DROP_OPEN, 9_000, 5_000_000_000, 500));
         s.event(&run(kind::SERIAL_DROP_OPEN, 9_900, 5_000_000_000, 800));
         assert_eq!(finish(s), (200 + 700, 2));
+    }
+
+    /// A monitor window begins while a run is under way: its events still carry the run's
+    /// whole count, and the bytes before the window are not the window's.
+    #[test]
+    fn a_run_under_way_when_the_trace_began_counts_from_there() {
+        let run = |kind_id: u16, at: u64, requested: u64| {
+            ev(
+                kind_id,
+                at,
+                "ttyS1",
+                &[0xa0, requested, 100, 0, 0, 4, 1_000, 2_000],
+            )
+        };
+        let before = [crate::trace::RunBefore {
+            port: 0xa0,
+            first_mono_ns: 1_000,
+            bytes: 400,
+        }];
+        let mut s = SerialStats::default().with_runs_before(&before);
+        s.event(&run(kind::SERIAL_DROP_OPEN, 5_000, 700));
+        s.event(&run(kind::SERIAL_FLIP_DROP, 6_000, 1_000));
+        let (ports, drops, _, _) = s.finish(
+            &[probe("serial:flip_buffer_insert", "fexit")],
+            &[],
+            &[],
+            &[],
+            &BTreeMap::new(),
+            true,
+        );
+        // 900 dropped in all, 400 of them before
+        assert_eq!((ports[0].bytes_dropped, drops[0].bytes), (500, 500));
     }
 
     /// One port that dropped 5 bytes in the trace, set beside the kernel's counters read at

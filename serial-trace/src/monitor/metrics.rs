@@ -96,7 +96,7 @@ pub struct Metrics {
     pending: Pending,
     /// Per port address, its name (events after the first may leave it out).
     names: BTreeMap<u64, String>,
-    drop_runs: DropRuns,
+    drop_runs: super::drop_runs::DropRuns,
     settled: Settled,
     /// The recorder's loss as last published (the counter takes differences).
     lost_published: u64,
@@ -226,7 +226,7 @@ impl Metrics {
             published: p,
             pending: Pending::default(),
             names: BTreeMap::new(),
-            drop_runs: DropRuns::default(),
+            drop_runs: super::drop_runs::DropRuns::default(),
             settled: Settled::new(0),
             lost_published: 0,
             ports: BTreeSet::new(),
@@ -449,71 +449,35 @@ impl Settled {
     }
 }
 
-/// The serial hooks' drop runs as the analysis reads them (`analysis/serial.rs`): a run is
-/// reported open at checkpoints while it grows (`flip_drop_open`) and closed once
-/// (`flip_drop`); a checkpoint of a run already closed is stale. Returns the bytes a run
-/// grew by since last seen, so the counter rises as the run does and never counts it twice.
-#[derive(Default)]
-struct DropRuns {
-    /// Per (port, first drop), bytes counted so far.
-    open: BTreeMap<(u64, u64), u64>,
-    /// Per port, the first drop of the latest closed run.
-    closed: BTreeMap<u64, u64>,
-}
-
-impl DropRuns {
-    fn event(&mut self, ev: &Event) -> u64 {
-        use arg::serial_flip_drop as a;
-        let (port, first) = (ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]);
-        let bytes = ev.args[a::REQUESTED].saturating_sub(ev.args[a::INSERTED]);
-        let stale = self.closed.get(&port).is_some_and(|&c| c >= first);
-        if ev.kind == kind::SERIAL_DROP_OPEN {
-            if stale {
-                return 0;
-            }
-            let counted = self.open.entry((port, first)).or_default();
-            let grew = bytes.saturating_sub(*counted);
-            *counted = (*counted).max(bytes);
-            return grew;
-        }
-        let counted = self.open.remove(&(port, first)).unwrap_or(0);
-        let c = self.closed.entry(port).or_insert(first);
-        *c = (*c).max(first);
-        bytes.saturating_sub(counted)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn run(k: u16, port: u64, first: u64, dropped: u64) -> Event {
-        use arg::serial_flip_drop as a;
-        let mut ev = Event::ZERO;
-        ev.kind = k;
-        ev.args[a::PORT] = port;
-        ev.args[a::FIRST_MONO_NS] = first;
-        // as the analysis's fixture: 100 of the bytes asked for went in
-        ev.args[a::REQUESTED] = dropped + 100;
-        ev.args[a::INSERTED] = 100;
-        ev
+    const S: u64 = 1_000_000_000;
+
+    fn window(start: u64, end: u64) -> Report {
+        let mut r = Report::default();
+        r.timeline.start_boot_ns = start;
+        r.timeline.end_boot_ns = end;
+        r
     }
 
+    /// The analyses overlap (each is the whole window, a second later): every moment is
+    /// counted by one of them, once it is SETTLE_NS old, and a drop window once.
     #[test]
-    fn a_drop_run_counts_once_as_it_grows_and_closes() {
-        let mut d = DropRuns::default();
-        let open = kind::SERIAL_DROP_OPEN;
-        let close = kind::SERIAL_FLIP_DROP;
-        // the analysis's own fixture (analysis/serial.rs): 1,000 and 300 bytes in all
-        assert_eq!(d.event(&run(open, 7, 1_000, 500)), 500);
-        assert_eq!(d.event(&run(open, 7, 1_000, 900)), 400);
-        assert_eq!(d.event(&run(close, 7, 1_000, 1_000)), 100);
-        // a checkpoint of the run written before its close arrived after it: stale
-        assert_eq!(d.event(&run(open, 7, 1_000, 950)), 0);
-        // an earlier run closed late (rings are read per CPU)
-        assert_eq!(d.event(&run(close, 7, 500, 300)), 300);
-        // another port's run, open at the end: what it reached counts
-        assert_eq!(d.event(&run(open, 8, 9_000, 500)), 500);
-        assert_eq!(d.event(&run(open, 8, 9_000, 800)), 300);
+    fn overlapping_analyses_count_each_finding_once() {
+        let mut s = Settled::new(2 * S);
+        assert_eq!(s.next(&window(2 * S, 6 * S)), None);
+        assert_eq!(s.next(&window(2 * S, 10 * S)), Some(2 * S..5 * S));
+        assert_eq!(s.next(&window(2 * S, 10 * S)), None);
+        assert_eq!(s.next(&window(3 * S, 11 * S)), Some(5 * S..6 * S));
+        assert!(s.drop_window_new("ttyS1", 4 * S, 5 * S, 6 * S));
+        assert!(!s.drop_window_new("ttyS1", 4 * S, 5 * S, 6 * S));
+        // one still growing (ending after the settled time) waits
+        assert!(!s.drop_window_new("ttyS1", 5 * S, 7 * S, 6 * S));
+        assert!(s.drop_window_new("ttyS1", 5 * S, 7 * S, 8 * S));
+        // windows that began before every window still held are forgotten
+        assert_eq!(s.next(&window(5 * S, 20 * S)), Some(6 * S..15 * S));
+        assert_eq!(s.drops.len(), 1);
     }
 }

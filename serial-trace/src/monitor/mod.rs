@@ -3,6 +3,7 @@
 //! (`evaluate.rs`); a fired trigger's window saved as an ordinary trace after `--post`, the
 //! directory kept within its limits and `--on-trigger` run (`saved.rs`).
 
+mod drop_runs;
 mod evaluate;
 mod http;
 mod metrics;
@@ -121,6 +122,8 @@ pub struct Monitor {
     saved: u64,
     save_failures: u64,
     metrics: Option<metrics::Metrics>,
+    /// The drop runs open, for the start of each segment.
+    runs: drop_runs::DropRuns,
 }
 
 impl Monitor {
@@ -184,6 +187,7 @@ impl Monitor {
             saved: 0,
             save_failures: 0,
             metrics,
+            runs: drop_runs::DropRuns::default(),
             opts,
         })
     }
@@ -191,6 +195,13 @@ impl Monitor {
     pub fn push(&mut self, ev: &Event) -> std::io::Result<()> {
         if let Some(m) = self.metrics.as_mut() {
             m.event(ev);
+        }
+        if matches!(
+            ev.kind,
+            serial_trace_common::kind::SERIAL_DROP_OPEN
+                | serial_trace_common::kind::SERIAL_FLIP_DROP
+        ) {
+            self.runs.event(ev);
         }
         self.writer.push(ev)
     }
@@ -221,6 +232,7 @@ impl Monitor {
             lost_per_cpu: now.lost_per_cpu.clone(),
             recursion_misses: now.recursion_misses.clone(),
             ports: now.ports_end.clone(),
+            open_runs: self.runs.open(),
         };
         self.window.seal(frames, events, loss, end);
         if let Some(m) = self.metrics.as_mut() {

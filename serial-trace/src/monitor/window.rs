@@ -7,8 +7,8 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use crate::trace::{
-    ClockAnchor, Header, LossRecord, PortSnapshot, Symbol, Trailer, encode_frame, file_start,
-    frame_type, loss_frame, trailer_frame,
+    ClockAnchor, Header, LossRecord, PortSnapshot, RunBefore, Symbol, Trailer, encode_frame,
+    file_start, frame_type, loss_frame, trailer_frame,
 };
 
 /// The recorder's cumulative counters at one moment: what a stretch of the window starting
@@ -20,6 +20,9 @@ pub struct Counts {
     pub lost_per_cpu: Vec<u64>,
     pub recursion_misses: BTreeMap<String, u64>,
     pub ports: Vec<PortSnapshot>,
+    /// Drop runs under way, and the bytes each had dropped: a stretch starting here must not
+    /// count those again.
+    pub open_runs: Vec<RunBefore>,
 }
 
 /// About a second of recording: its event (and symbol) frames as written, and the counters
@@ -136,6 +139,7 @@ impl Window {
         header.start = base.at;
         header.ports_start = base.ports.clone();
         header.ports_attached = base.ports.clone();
+        header.drop_runs_before = base.open_runs.clone();
         let mut parts: Vec<Arc<[u8]>> = vec![file_start(&header)?.into()];
         if !self.symbols.is_empty() {
             let payload = serde_json::to_vec(&self.symbols).map_err(io::Error::other)?;

@@ -396,6 +396,7 @@ fn header(
             .copied()
             .filter(|&a| a != 0)
             .collect(),
+        drop_runs_before: Vec::new(),
     }
 }
 

@@ -171,6 +171,21 @@ pub struct Header {
     /// `record --port` names (empty: every port).
     #[serde(default)]
     pub port_filter: Vec<String>,
+    /// Drop runs already under way when this trace begins (a window `serial-trace monitor`
+    /// saved): the bytes each had dropped before, which its events in the trace still count
+    /// (a run's events carry its whole count). Empty for `record`'s traces.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_runs_before: Vec<RunBefore>,
+}
+
+/// A drop run under way when a trace begins, and the bytes it had dropped by then.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunBefore {
+    /// The `tty_port` address, as the run's events carry it.
+    pub port: u64,
+    /// The run's first drop (CLOCK_MONOTONIC), its identity with `port`.
+    pub first_mono_ns: u64,
+    pub bytes: u64,
 }
 
 /// One resolved kernel text symbol (timer callbacks).
@@ -324,6 +339,7 @@ pub(crate) fn sample_header() -> Header {
         }],
         wake_functions: vec![0xf1],
         task_callbacks: vec![0xf1],
+        drop_runs_before: vec![],
         ports_start: vec![],
         ports_attached: vec![],
         port_filter: vec![],

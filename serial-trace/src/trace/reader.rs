@@ -521,6 +521,7 @@ fn placeholder_header() -> Header {
         probes: Vec::new(),
         wake_functions: Vec::new(),
         task_callbacks: Vec::new(),
+        drop_runs_before: Vec::new(),
         ports_start: Vec::new(),
         ports_attached: Vec::new(),
         port_filter: Vec::new(),
