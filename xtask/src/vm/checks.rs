@@ -2502,9 +2502,10 @@ pub fn typed(partial: &Value) -> Report {
             (Value::Object(b), Value::Object(_)) if b.is_empty() => partial.clone(),
             (Value::Object(mut b), Value::Object(p)) => {
                 // fields the model leaves out of its JSON while empty (`None`, `[]`, `{}`)
-                const OMITTED_WHEN_EMPTY: [&str; 13] = [
+                const OMITTED_WHEN_EMPTY: [&str; 14] = [
                     "system",
                     "recorder_memory",
+                    "saved_by",
                     "uart_irq",
                     "ldisc_work",
                     "risks",

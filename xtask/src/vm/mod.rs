@@ -9,6 +9,7 @@ mod cpio;
 mod cyclictest;
 mod guest;
 mod kernels;
+mod monitor;
 mod pm_witness;
 mod port_settings;
 mod qemu;
@@ -502,6 +503,17 @@ fn evaluate(
                 f.get("pm_ftrace_overrun").and_then(|v| v.parse().ok()),
                 misses,
             ));
+        }
+        if sc.id == "monitor" {
+            let window = dir.join("monitor.window-1.trace");
+            let report = if window.exists() {
+                let json = serial_trace(bin, &["report", "--format", "json"], &window)?;
+                std::fs::write(dir.join("monitor.window-1.report.json"), &json)?;
+                serde_json::from_str::<serial_trace::analysis::Report>(&json).ok()
+            } else {
+                None
+            };
+            checks.extend(monitor::checks(sc.id, report.as_ref(), &f));
         }
         if ["timers", "event-loop", "cyclictest", "asyncio"].contains(&sc.id) {
             checks.extend(timer_scenario_checks(sc.id, &report, &trace, bin, dir)?);

@@ -304,6 +304,53 @@ pub const SCENARIOS: &[Scenario] = &[
         on_kernels: OnKernels::All,
     },
     Scenario {
+        id: "monitor",
+        about: "`serial-trace monitor` (a drop trigger on ttyS1, metrics on) while ttyS1, held open and never read, takes a 1,500,000-byte flood across 3 suspend cycles (S3 on x86_64); the trigger's --post outlasts the scenario, so the window is saved at the stop: one window from the monitor's start to its stop, the metrics fetched in the guest before it",
+        body: r#"
+    ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+    serial_raw /dev/$PORT
+    sleep 100000 </dev/$PORT & HOLD=$!
+    sleep 0.5
+    mkdir -p /tmp/monitor-windows
+    serial-trace monitor --quiet -o /tmp/monitor-windows --keep 600s --memory 4M --buffer-size 32M \
+        --trigger "drops[$PORT]>0" --post 600s --metrics 127.0.0.1:9465 2>/tmp/monitor.log & MON=$!
+    i=0
+    while ! grep -q 'monitor: watching' /tmp/monitor.log && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+    rx0=$(counter rx); bo0=$(counter bo); oe0=$(counter oe)
+    ST FLOOD 1500000 $FLOOD_TO
+    full=0
+    for i in 1 2 3; do sleep 2; mem_cycle 3 && full=$((full + 1)); done
+    wait_rx $((rx0 + 1500000))
+    # the last drop run checkpointed (every second) and the metrics' analyses settled (5 s)
+    sleep 8
+    wget -q -O /tmp/monitor.metrics http://127.0.0.1:9465/metrics
+    m() { sed -n "s/^$1 //p" /tmp/monitor.metrics; }
+    fact sent=1500000 rx=$(( $(counter rx) - rx0 )) bo=$(( $(counter bo) - bo0 )) oe=$(( $(counter oe) - oe0 )) \
+        metrics_dropped=$(m "serial_trace_serial_dropped_bytes_total{port=\"$PORT\"}") \
+        metrics_lost=$(m serial_trace_events_lost_total) \
+        metrics_cycles=$(sed -n 's/^serial_trace_suspend_cycles_total{[^}]*} //p' /tmp/monitor.metrics | awk '{s+=$1} END {print s+0}') \
+        metrics_fired=$(sed -n 's/^serial_trace_triggers_fired_total{[^}]*} //p' /tmp/monitor.metrics | awk '{s+=$1} END {print s+0}') \
+        fired_before_stop=$(grep -c 'monitor: trigger .* fired' /tmp/monitor.log)
+    kill -TERM $MON; wait $MON; mon_rc=$?
+    kill $HOLD
+    n=0
+    for w in /tmp/monitor-windows/*.trace; do
+        [ -e "$w" ] || continue
+        n=$((n + 1)); cp "$w" /tmp/monitor.window-$n.trace
+    done
+    cp /tmp/monitor.log /tmp/monitor.monitor.log
+    fact monitor_rc=$mon_rc windows=$n
+    fact rtc_cycles=$full pm_test_cycles=0
+"#,
+        // the scenario's own recorder beside the monitor: the serial path and the cycles only
+        record_args: "--hooks power,serial",
+        in_matrix: true,
+        python: false,
+        prepare: "",
+        // x86_64 6.12 (fentry, S3) and arm64 5.10 (kprobes, s2idle)
+        on_kernels: OnKernels::Only(&["6.12", "arm64-5.10"]),
+    },
+    Scenario {
         id: "s2idle",
         about: "suspend-to-idle (echo freeze) woken by a byte on ttyS1 (its power/wakeup enabled, a reader holding it open); retried up to 3 times if a byte aborts the suspend",
         body: r#"
@@ -690,7 +737,7 @@ mod tests {
         assert!(!read.runs_on(Arch::X86_64, "5.10", "5.10.262-1"));
         for sc in SCENARIOS
             .iter()
-            .filter(|s| !["usb-serial", "flood-kprobe", "flood-read"].contains(&s.id))
+            .filter(|s| !["usb-serial", "flood-kprobe", "flood-read", "monitor"].contains(&s.id))
         {
             assert_eq!(sc.on_kernels, OnKernels::All, "{}", sc.id);
         }
