@@ -47,6 +47,9 @@ pub struct MonitorOptions {
 pub struct Prepared {
     opts: MonitorOptions,
     metrics: Option<metrics::Metrics>,
+    /// Set by SIGUSR1, whose handler is installed first thing: its default action would end
+    /// a monitor still loading.
+    save_asked: Arc<AtomicBool>,
 }
 
 /// Room a saved window takes besides its segments: the header (probes, fields, ports),
@@ -61,6 +64,9 @@ pub fn run(record: RecordOptions, monitor: MonitorOptions) -> Result<()> {
         monitor.max_disk,
         monitor.memory
     );
+    let save_asked = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&save_asked))
+        .context("installing the SIGUSR1 handler")?;
     let metrics = match monitor.metrics {
         Some(addr) => Some(metrics::Metrics::serve(addr)?),
         None => None,
@@ -70,6 +76,7 @@ pub fn run(record: RecordOptions, monitor: MonitorOptions) -> Result<()> {
         Some(Prepared {
             opts: monitor,
             metrics,
+            save_asked,
         }),
     )
 }
@@ -129,7 +136,11 @@ pub struct Monitor {
 impl Monitor {
     /// `ports` are the counters once attached (those `/proc` has: the window reads no others).
     pub fn new(prepared: Prepared, header: &Header, ports: Vec<PortSnapshot>) -> Result<Self> {
-        let Prepared { opts, mut metrics } = prepared;
+        let Prepared {
+            opts,
+            mut metrics,
+            save_asked,
+        } = prepared;
         if let Some(m) = metrics.as_mut() {
             let mut ports: Vec<String> = header.port_filter.clone();
             ports.extend(header.ports_attached.iter().map(|p| p.name.clone()));
@@ -137,9 +148,6 @@ impl Monitor {
             ports.dedup();
             m.start_at(header.start.boot_ns, &ports);
         }
-        let save_asked = Arc::new(AtomicBool::new(false));
-        signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&save_asked))
-            .context("installing the SIGUSR1 handler")?;
         let evaluator = if opts.triggers.is_empty() && metrics.is_none() {
             None
         } else {
