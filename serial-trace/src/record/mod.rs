@@ -584,12 +584,10 @@ impl HookSkips {
         if self.counters.is_none() {
             return BTreeMap::new();
         }
-        let counted: Vec<u64> = self
-            .counted()
-            .iter()
-            .enumerate()
-            .map(|(i, n)| n.saturating_sub(self.base_counted.get(i).copied().unwrap_or(0)))
-            .collect();
+        // The kernel's calls first, the programs' after: a call made in between is then
+        // counted by the programs and not yet by the kernel, so while calls go on the loss is
+        // at most under-counted (caught up at the next reading), never over: a monitor's
+        // `events_lost_total` is a counter, and the trailer's count at the stop is exact.
         let kernel = self
             .kernel()
             .into_iter()
@@ -601,6 +599,12 @@ impl HookSkips {
                 };
                 (f, c)
             })
+            .collect();
+        let counted: Vec<u64> = self
+            .counted()
+            .iter()
+            .enumerate()
+            .map(|(i, n)| n.saturating_sub(self.base_counted.get(i).copied().unwrap_or(0)))
             .collect();
         kprobe_witness::lost_calls(&self.entries, &kernel, &counted, loaded)
     }

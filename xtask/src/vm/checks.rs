@@ -762,7 +762,7 @@ fn flood_drops<'r>(report: &'r Report, port: &'r str) -> impl Iterator<Item = &'
 /// per program, so there the check is that every byte missing from the trace is covered by a
 /// counted skip (each call inserts ≤ 1 byte on the 8250's per-character path); fentry has no
 /// such gap and must be exact.
-fn drops_equal_kernel(
+pub(super) fn drops_equal_kernel(
     sc: &str,
     report: &Report,
     port: &PortReport,
@@ -801,7 +801,7 @@ fn drops_equal_kernel(
 
 /// Calls of the drop hook's kprobes the kernel skipped (it counts them per program): each
 /// could have inserted a byte the trace does not show (see [`drops_equal_kernel`]).
-fn drop_hook_skips(report: &Report) -> i64 {
+pub(super) fn drop_hook_skips(report: &Report) -> i64 {
     report
         .events
         .recursion_misses

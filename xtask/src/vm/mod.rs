@@ -513,7 +513,7 @@ fn evaluate(
             } else {
                 None
             };
-            checks.extend(monitor::checks(sc.id, report.as_ref(), &f));
+            checks.extend(monitor::checks(sc.id, report.as_ref(), &f, method));
         }
         if ["timers", "event-loop", "cyclictest", "asyncio"].contains(&sc.id) {
             checks.extend(timer_scenario_checks(sc.id, &report, &trace, bin, dir)?);

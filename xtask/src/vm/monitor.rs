@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serial_trace::analysis::Report;
 
-use super::checks::{Check, check};
+use super::checks::{self, Check, check};
 
 /// What the window may hold besides the monitor's own memory once attached: the window
 /// itself (the scenario's `--memory 4M`) and the analysis of it that the trigger and the
@@ -19,8 +19,15 @@ fn num(facts: &BTreeMap<String, String>, key: &str) -> Option<i64> {
     facts.get(key).and_then(|v| v.parse().ok())
 }
 
-/// `window`: the report of the one window the guest saved, if it saved one.
-pub fn checks(sc: &str, window: Option<&Report>, facts: &BTreeMap<String, String>) -> Vec<Check> {
+/// `window`: the report of the one window the guest saved, if it saved one; `method`: how the
+/// serial hooks attached (kprobes may skip calls, each counted: then every byte missing from
+/// the window and the metrics must be one of those counted skips, as for a recording).
+pub fn checks(
+    sc: &str,
+    window: Option<&Report>,
+    facts: &BTreeMap<String, String>,
+    method: &str,
+) -> Vec<Check> {
     let port = facts.get("port").map_or("ttyS1", String::as_str);
     let rule = format!("drops[{port}]>0");
     let bo = num(facts, "bo");
@@ -40,23 +47,6 @@ pub fn checks(sc: &str, window: Option<&Report>, facts: &BTreeMap<String, String
                 facts.get("metrics_fired")
             ),
         ),
-        check(
-            format!("{sc}: the metrics' dropped bytes = the kernel's buf_overrun"),
-            num(facts, "metrics_dropped").is_some() && num(facts, "metrics_dropped") == bo,
-            format!(
-                "serial_trace_serial_dropped_bytes_total{{port=\"{port}\"}} {:?}, guest's bo delta {bo:?}",
-                facts.get("metrics_dropped")
-            ),
-        ),
-        check(
-            format!("{sc}: the metrics count every suspend cycle, and no lost event"),
-            num(facts, "metrics_cycles") == cycles && num(facts, "metrics_lost") == Some(0),
-            format!(
-                "serial_trace_suspend_cycles_total {:?} of {cycles:?} performed; serial_trace_events_lost_total {:?}",
-                facts.get("metrics_cycles"),
-                facts.get("metrics_lost")
-            ),
-        ),
     ];
     let windows = num(facts, "windows");
     let Some(w) = window.filter(|_| windows == Some(1)) else {
@@ -73,27 +63,59 @@ pub fn checks(sc: &str, window: Option<&Report>, facts: &BTreeMap<String, String
         by.is_some_and(|b| b.rule == rule && b.value.is_some_and(|v| v > 0)),
         format!("saved by {by:?}"),
     ));
-    let row = w.ports.iter().find(|p| p.name == port);
+    let Some(row) = w.ports.iter().find(|p| p.name == port) else {
+        out.push(check(
+            format!("{sc}: {port} in the window"),
+            false,
+            format!(
+                "ports: {:?}",
+                w.ports.iter().map(|p| &p.name).collect::<Vec<_>>()
+            ),
+        ));
+        return out;
+    };
+    // the window spans the monitor's start to its stop: the recording's rule holds for it
+    let held = checks::drops_equal_kernel(sc, w, row, facts, method);
     out.push(check(
-        format!("{sc}: the window's {port} drops = the kernel's buf_overrun, no disagreement"),
-        row.is_some_and(|p| Some(p.bytes_dropped as i64) == bo && p.disagreements.is_empty()),
-        row.map_or_else(
-            || format!("no {port} in the window"),
-            |p| {
-                format!(
-                    "window {} bytes, guest's bo delta {bo:?}; disagreements {:?}",
-                    p.bytes_dropped, p.disagreements
-                )
-            },
+        format!(
+            "{sc}: the window's {port} drops = the kernel's buf_overrun{}",
+            kprobes(method)
+        ),
+        held.ok,
+        held.detail,
+    ));
+    let skipped = checks::drop_hook_skips(w);
+    let metric = num(facts, "metrics_dropped");
+    out.push(check(
+        format!("{sc}: the metrics' dropped bytes = the kernel's buf_overrun{}", kprobes(method)),
+        match (metric, bo) {
+            (Some(m), Some(bo)) if method == "kprobe" => m <= bo && bo - m <= skipped,
+            (Some(m), Some(bo)) => m == bo,
+            _ => false,
+        },
+        format!(
+            "serial_trace_serial_dropped_bytes_total{{port=\"{port}\"}} {metric:?}, guest's bo delta {bo:?}; drop-hook calls the kernel skipped: {skipped}"
         ),
     ));
     let complete = w.suspend_cycles.iter().filter(|c| c.complete).count() as i64;
     out.push(check(
-        format!("{sc}: the window holds every suspend cycle, and no lost event"),
+        format!("{sc}: the window holds every suspend cycle, and no event the ring lost"),
         Some(complete) == cycles && w.events.lost == 0 && w.events.lost_complete,
         format!(
             "{complete} complete cycles of {cycles:?} performed; {} events lost",
             w.events.lost
+        ),
+    ));
+    // the metrics' loss is the window's (ring loss and the calls the kernel skipped)
+    let window_lost = w.events.lost + w.events.recursion_misses.values().sum::<u64>();
+    out.push(check(
+        format!("{sc}: the metrics count every suspend cycle, and the window's loss"),
+        num(facts, "metrics_cycles") == cycles
+            && num(facts, "metrics_lost") == Some(window_lost as i64),
+        format!(
+            "serial_trace_suspend_cycles_total {:?} of {cycles:?} performed; serial_trace_events_lost_total {:?}, the window's lost and skipped {window_lost}",
+            facts.get("metrics_cycles"),
+            facts.get("metrics_lost")
         ),
     ));
     let memory = w.trace.recorder_memory;
@@ -108,6 +130,14 @@ pub fn checks(sc: &str, window: Option<&Report>, facts: &BTreeMap<String, String
         }),
     ));
     out
+}
+
+fn kprobes(method: &str) -> &'static str {
+    if method == "kprobe" {
+        " (kprobes: every missing byte a counted skipped call)"
+    } else {
+        ""
+    }
 }
 
 #[cfg(test)]
@@ -145,41 +175,74 @@ mod tests {
                 "recorder_memory": {"setup_peak_kb": 20000, "own_start_kb": 8000, "own_max_kb": own_max, "own_end_kb": 9000, "ring_kb": 65536},
             },
             "events": {"lost": 0, "lost_complete": true},
-            "ports": [{"name": "ttyS1", "bytes_dropped": dropped}],
+            "ports": [{"name": "ttyS1", "bytes_dropped": dropped, "kernel_counters": {"delta": {"buf_overrun": 5000}}}],
             "suspend_cycles": [{"complete": true}, {"complete": true}, {"complete": true}],
         })
     }
 
+    fn failed(w: &serde_json::Value, f: &BTreeMap<String, String>, method: &str) -> Vec<String> {
+        checks("m", Some(&typed(w)), f, method)
+            .into_iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name)
+            .collect()
+    }
+
     #[test]
     fn every_figure_must_match_the_guests() {
-        let ok = checks("m", Some(&typed(&window(5000, 12000))), &good_facts());
+        let ok = checks(
+            "m",
+            Some(&typed(&window(5000, 12000))),
+            &good_facts(),
+            "fexit",
+        );
         assert_eq!(ok.len(), 8);
         assert!(ok.iter().all(|c| c.ok), "{ok:#?}");
-        let failed = |w: &serde_json::Value, f: &BTreeMap<String, String>| -> Vec<String> {
-            checks("m", Some(&typed(w)), f)
-                .into_iter()
-                .filter(|c| !c.ok)
-                .map(|c| c.name)
-                .collect()
-        };
         // one byte off in the window, or in the metrics; memory grown past the bound
-        assert_eq!(failed(&window(4999, 12000), &good_facts()).len(), 1);
-        let mut f = good_facts();
-        f.insert("metrics_dropped".into(), "5001".into());
-        assert_eq!(failed(&window(5000, 12000), &f).len(), 1);
         assert_eq!(
-            failed(&window(5000, 8000 + GROWTH_KB + 1), &good_facts()).len(),
+            failed(&window(4999, 12000), &good_facts(), "fexit").len(),
             1
         );
+        let mut f = good_facts();
+        f.insert("metrics_dropped".into(), "5001".into());
+        assert_eq!(failed(&window(5000, 12000), &f, "fexit").len(), 1);
+        let big = window(5000, 8000 + GROWTH_KB + 1);
+        assert_eq!(failed(&big, &good_facts(), "fexit").len(), 1);
         // a trigger that fired twice, or a window saved by another rule
         let mut f = good_facts();
         f.insert("fired_before_stop".into(), "2".into());
-        assert_eq!(failed(&window(5000, 12000), &f).len(), 1);
+        assert_eq!(failed(&window(5000, 12000), &f, "fexit").len(), 1);
         let mut w = window(5000, 12000);
         w["trace"]["saved_by"]["rule"] = json!("SIGUSR1");
-        assert_eq!(failed(&w, &good_facts()).len(), 1);
+        assert_eq!(failed(&w, &good_facts(), "fexit").len(), 1);
         // no window
-        let c = checks("m", None, &good_facts());
+        let c = checks("m", None, &good_facts(), "fexit");
         assert!(c.iter().any(|c| !c.ok && c.name.contains("one window")));
+    }
+
+    /// A kprobe skipped 10 calls of the drop hook: 10 bytes are missing from the window and
+    /// the metrics, each a counted skip the window names; the metrics' loss is the window's.
+    #[test]
+    fn with_kprobes_every_missing_byte_is_a_counted_skip() {
+        let mut w = window(4990, 12000);
+        w["events"]["recursion_misses"] = json!({"flip_buffer_insert_kprobe": 10});
+        w["ports"][0]["disagreements"] = json!(["the kernel skipped 10 calls of the drop hook"]);
+        let mut f = good_facts();
+        f.insert("metrics_dropped".into(), "4990".into());
+        f.insert("metrics_lost".into(), "10".into());
+        assert!(
+            failed(&w, &f, "kprobe").is_empty(),
+            "{:?}",
+            failed(&w, &f, "kprobe")
+        );
+        // fentry does not skip: the same figures fail there
+        assert_eq!(failed(&w, &f, "fexit").len(), 2);
+        // more missing than skipped
+        f.insert("metrics_dropped".into(), "4980".into());
+        assert_eq!(failed(&w, &f, "kprobe").len(), 1);
+        // the metrics' loss is not the window's
+        f.insert("metrics_dropped".into(), "4990".into());
+        f.insert("metrics_lost".into(), "0".into());
+        assert_eq!(failed(&w, &f, "kprobe").len(), 1);
     }
 }

@@ -342,8 +342,9 @@ pub const SCENARIOS: &[Scenario] = &[
     fact monitor_rc=$mon_rc windows=$n
     fact rtc_cycles=$full pm_test_cycles=0
 "#,
-        // the scenario's own recorder beside the monitor: the serial path and the cycles only
-        record_args: "--hooks power,serial",
+        // the scenario's own recorder beside the monitor: the serial path and the cycles (with
+        // the RTC alarm that wakes them) only
+        record_args: "--hooks power,rtc,serial",
         in_matrix: true,
         python: false,
         prepare: "",
