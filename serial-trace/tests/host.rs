@@ -2402,8 +2402,15 @@ fn a_sleep_stopped_past_its_deadline_fires_the_monitor_and_its_window_shows_it()
     }
     std::fs::write(dir.join("notes.txt"), b"mine").unwrap();
     let rule = "wakeup_late>300ms";
+    // --on-trigger gets the file as $1 and the rule in the environment
+    let hook = format!(
+        "cp \"$1\" '{d}/hook-copy' && printf %s \"$SERIAL_TRACE_RULE\" > '{d}/hook-rule'",
+        d = dir.display()
+    );
     let (mut mon, _err) = monitor(
         &[
+            "--on-trigger",
+            &hook,
             "--trigger",
             rule,
             "--post",
@@ -2436,6 +2443,22 @@ fn a_sleep_stopped_past_its_deadline_fires_the_monitor_and_its_window_shows_it()
     let saved = wait_for_window(&dir, "wakeup_late-gt-300ms", Duration::from_secs(15));
     let mode = std::fs::metadata(&saved).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    let t = Instant::now();
+    while !dir.join("hook-rule").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "--on-trigger never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read(dir.join("hook-copy")).unwrap(),
+        std::fs::read(&saved).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("hook-rule")).unwrap(),
+        rule
+    );
     // the trigger is re-armed on what came after its save: the same late wakeup does not
     // fire it again
     std::thread::sleep(Duration::from_secs(3));
@@ -2444,6 +2467,10 @@ fn a_sleep_stopped_past_its_deadline_fires_the_monitor_and_its_window_shows_it()
     assert_eq!(ours[0], dir.join("serial-trace-20000101T000001Z-old.trace"));
     assert_eq!(ours[1], saved);
     assert!(dir.join("notes.txt").exists());
+    assert!(
+        dir.join("hook-copy").exists(),
+        "a file not a saved window stays"
+    );
 
     // SIGUSR1 saves the window at once; --max-files 2 then lets the oldest go
     unsafe { libc::kill(mon.id() as i32, libc::SIGUSR1) };

@@ -70,6 +70,7 @@ struct Published {
     dropped: Family<PortLabel, Counter>,
     hw_overruns: Family<PortLabel, Counter>,
     drop_windows: Family<PortCause, Counter>,
+    dropped_by_cause: Family<PortCause, Counter>,
     events: Family<KindLabel, Counter>,
     lost_events: Counter,
     lost_wakeups: Family<CauseLabel, Counter>,
@@ -114,6 +115,7 @@ impl Metrics {
             dropped: Family::default(),
             hw_overruns: Family::default(),
             drop_windows: Family::default(),
+            dropped_by_cause: Family::default(),
             events: Family::default(),
             lost_events: Counter::default(),
             lost_wakeups: Family::default(),
@@ -148,6 +150,13 @@ impl Metrics {
             "Drop windows per port by the cause the analysis found (suspend_ordering, \
              frozen_reader, ...; unknown where none)",
             p.drop_windows.clone(),
+        );
+        r.register_with_unit(
+            "serial_dropped_by_cause",
+            "Bytes lost per port by the cause the analysis found for their drop window \
+             (counted once the window has ended)",
+            Unit::Bytes,
+            p.dropped_by_cause.clone(),
         );
         r.register("events", "Events recorded, by kind", p.events.clone());
         r.register(
@@ -397,12 +406,12 @@ impl Metrics {
                 .settled
                 .drop_window_new(&d.port, d.t_boot_ns, d.end_boot_ns, range.end)
             {
-                p.drop_windows
-                    .get_or_create(&PortCause {
-                        port: d.port.clone(),
-                        cause: d.cause.map_or("unknown", |c| c.as_str()).into(),
-                    })
-                    .inc();
+                let labels = PortCause {
+                    port: d.port.clone(),
+                    cause: d.cause.map_or("unknown", |c| c.as_str()).into(),
+                };
+                p.drop_windows.get_or_create(&labels).inc();
+                p.dropped_by_cause.get_or_create(&labels).inc_by(d.bytes);
             }
         }
     }

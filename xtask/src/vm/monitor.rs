@@ -97,6 +97,20 @@ pub fn checks(
             "serial_trace_serial_dropped_bytes_total{{port=\"{port}\"}} {metric:?}, guest's bo delta {bo:?}; drop-hook calls the kernel skipped: {skipped}"
         ),
     ));
+    let windows_bytes: u64 = w
+        .drops
+        .iter()
+        .filter(|d| d.port == port)
+        .map(|d| d.bytes)
+        .sum();
+    out.push(check(
+        format!("{sc}: the metrics' dropped bytes by cause = the window's drop windows"),
+        num(facts, "metrics_by_cause") == Some(windows_bytes as i64),
+        format!(
+            "serial_trace_serial_dropped_by_cause_bytes_total{{port=\"{port}\"}} summed over causes {:?}, the window's drop windows {windows_bytes}",
+            facts.get("metrics_by_cause")
+        ),
+    ));
     let complete = w.suspend_cycles.iter().filter(|c| c.complete).count() as i64;
     out.push(check(
         format!("{sc}: the window holds every suspend cycle, and no event the ring lost"),
@@ -164,6 +178,7 @@ mod tests {
             ("metrics_dropped", "5000"),
             ("metrics_cycles", "3"),
             ("metrics_lost", "0"),
+            ("metrics_by_cause", "5000"),
             ("windows", "1"),
         ])
     }
@@ -176,6 +191,7 @@ mod tests {
             },
             "events": {"lost": 0, "lost_complete": true},
             "ports": [{"name": "ttyS1", "bytes_dropped": dropped, "kernel_counters": {"delta": {"buf_overrun": 5000}}}],
+            "drops": [{"port": "ttyS1", "bytes": dropped}],
             "suspend_cycles": [{"complete": true}, {"complete": true}, {"complete": true}],
         })
     }
@@ -196,12 +212,13 @@ mod tests {
             &good_facts(),
             "fexit",
         );
-        assert_eq!(ok.len(), 8);
+        assert_eq!(ok.len(), 9);
         assert!(ok.iter().all(|c| c.ok), "{ok:#?}");
-        // one byte off in the window, or in the metrics; memory grown past the bound
+        // one byte off in the window (its port total and its drop windows), or in the metrics;
+        // memory grown past the bound
         assert_eq!(
             failed(&window(4999, 12000), &good_facts(), "fexit").len(),
-            1
+            2
         );
         let mut f = good_facts();
         f.insert("metrics_dropped".into(), "5001".into());
@@ -229,6 +246,7 @@ mod tests {
         w["ports"][0]["disagreements"] = json!(["the kernel skipped 10 calls of the drop hook"]);
         let mut f = good_facts();
         f.insert("metrics_dropped".into(), "4990".into());
+        f.insert("metrics_by_cause".into(), "4990".into());
         f.insert("metrics_lost".into(), "10".into());
         assert!(
             failed(&w, &f, "kprobe").is_empty(),

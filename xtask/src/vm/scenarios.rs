@@ -328,6 +328,7 @@ pub const SCENARIOS: &[Scenario] = &[
     fact sent=1500000 rx=$(( $(counter rx) - rx0 )) bo=$(( $(counter bo) - bo0 )) oe=$(( $(counter oe) - oe0 )) \
         metrics_dropped=$(m "serial_trace_serial_dropped_bytes_total{port=\"$PORT\"}") \
         metrics_lost=$(m serial_trace_events_lost_total) \
+        metrics_by_cause=$(sed -n "s/^serial_trace_serial_dropped_by_cause_bytes_total{port=\"$PORT\",[^}]*} //p" /tmp/monitor.metrics | awk '{s+=$1} END {print s+0}') \
         metrics_cycles=$(sed -n 's/^serial_trace_suspend_cycles_total{[^}]*} //p' /tmp/monitor.metrics | awk '{s+=$1} END {print s+0}') \
         metrics_fired=$(sed -n 's/^serial_trace_triggers_fired_total{[^}]*} //p' /tmp/monitor.metrics | awk '{s+=$1} END {print s+0}') \
         fired_before_stop=$(grep -c 'monitor: trigger .* fired' /tmp/monitor.log)
