@@ -53,6 +53,15 @@ fn tmp(name: &str) -> PathBuf {
     p
 }
 
+/// An empty folder `name` under this run's temporary folder (emptied if an earlier test left
+/// it).
+fn empty_dir(name: &str) -> PathBuf {
+    let dir = tmp(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A running recorder, killed if the test ends (a failed assertion) while it still runs: a
 /// recorder left behind would record for as long as the machine runs and disturb later tests.
 struct Recording(std::process::Child);
@@ -1608,9 +1617,7 @@ fn a_full_state_map_reports_its_evictions() {
 #[test]
 #[ignore = "needs root: mounts a tmpfs, loads eBPF programs"]
 fn full_disk_stops_cleanly_and_keeps_the_trace() {
-    let dir = tmp("full");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = empty_dir("full");
     let mount = Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
         .arg(&dir)
@@ -2404,9 +2411,7 @@ fn wait_for_window(dir: &Path, needle: &str, limit: Duration) -> PathBuf {
 #[ignore = "needs root: loads eBPF programs"]
 fn a_sleep_stopped_past_its_deadline_fires_the_monitor_and_its_window_shows_it() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tmp("monitor-late");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = empty_dir("monitor-late");
     // windows an earlier run saved, and a file that is not one: --max-files 2 keeps the
     // newest earlier window beside the new one, and never touches anything else
     for old in ["20000101T000000Z-old", "20000101T000001Z-old"] {
@@ -2657,9 +2662,7 @@ fn prometheus_scraping_the_monitor_sees_the_kernels_dropped_bytes() {
         panic!("premise: a UART at ttyS0 (/proc/tty/driver/serial line 0 is missing or unknown)");
     };
     let bo0 = proc_counter(0, "bo").unwrap();
-    let dir = tmp("prometheus");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = empty_dir("prometheus");
     let port = Loopback::open();
     let metrics = free_port();
     let (mut mon, _err) = monitor(

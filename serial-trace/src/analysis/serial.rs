@@ -182,8 +182,7 @@ pub struct SerialStats {
     ports: BTreeMap<String, PortAcc>,
     drops: Vec<DropWindow>,
     readers: BTreeMap<(String, u32), ReaderReport>,
-    /// Names seen for a `tty_port` address (an event whose port had no open tty has no name).
-    names: BTreeMap<u64, String>,
+    names: PortNames,
     /// Drop runs the recorder saw open at a checkpoint (`flip_drop_open`), by (port, first
     /// drop): counted only if the run's own `flip_drop` never came (the recorder was killed).
     open_runs: BTreeMap<(u64, u64), Event>,
@@ -247,26 +246,34 @@ fn name_of(ev: &Event) -> String {
     String::from_utf8_lossy(trim_nul(&ev.text[0])).into_owned()
 }
 
-impl SerialStats {
-    fn port_name(&mut self, ev: &Event, port: u64) -> String {
+/// The names seen for each `tty_port` address: an event whose port had no open tty carries
+/// no name, so it takes the last one seen (`port@ADDR` before any).
+#[derive(Default)]
+pub struct PortNames(BTreeMap<u64, String>);
+
+impl PortNames {
+    /// `ev`'s port name, learning it when the event carries one.
+    pub fn of(&mut self, ev: &Event, port: u64) -> String {
         let n = name_of(ev);
         if !n.is_empty() {
             // per event: store the name only the first time (or when the port's tty changed)
-            if self.names.get(&port) != Some(&n) {
-                self.names.insert(port, n.clone());
+            if self.0.get(&port) != Some(&n) {
+                self.0.insert(port, n.clone());
             }
             return n;
         }
-        self.names
+        self.0
             .get(&port)
             .cloned()
             .unwrap_or_else(|| format!("port@{port:#x}"))
     }
+}
 
+impl SerialStats {
     /// A drop run: its `flip_drop`, or a checkpoint of it that no `flip_drop` superseded.
     fn drop_run(&mut self, ev: &Event) {
         use arg::serial_flip_drop as a;
-        let name = self.port_name(ev, ev.args[a::PORT]);
+        let name = self.names.of(ev, ev.args[a::PORT]);
         let before = self
             .before
             .get(&(ev.args[a::PORT], ev.args[a::FIRST_MONO_NS]))
@@ -362,7 +369,7 @@ impl SerialStats {
     /// A line error flagged by the driver: a FIFO overrun opens or extends an overrun window.
     fn on_rx_error(&mut self, ev: &Event) {
         use arg::serial_rx_error as a;
-        let name = self.port_name(ev, ev.args[a::PORT]);
+        let name = self.names.of(ev, ev.args[a::PORT]);
         let acc = port_acc(&mut self.ports, &name);
         if ev.args[a::STATUS] & ev.args[a::OVERRUN_MASK] != 0 {
             acc.report.hw_overruns += 1;
@@ -391,7 +398,7 @@ impl SerialStats {
     /// Bytes the tty layer accepted into the flip buffer.
     fn on_receive(&mut self, ev: &Event) {
         use arg::serial_receive as a;
-        let name = self.port_name(ev, ev.args[a::PORT]);
+        let name = self.names.of(ev, ev.args[a::PORT]);
         self.timing.receive(&name, ev.mono_ns);
         let acc = port_acc(&mut self.ports, &name);
         acc.report.bytes_received += ev.args[a::ACCEPTED];
@@ -944,64 +951,19 @@ pub(crate) mod tests {
         assert!(drops.is_empty() && p.disagreements.is_empty(), "{drops:?}");
     }
 
-    /// A drop run's checkpoints (`flip_drop_open`) count only when its `flip_drop` never came:
-    /// after `kill -9` the trace still holds the flood's last run.
-    #[test]
-    fn open_drop_runs_count_once_and_survive_a_kill() {
-        let run = |kind_id: u16, at: u64, first: u64, requested: u64| {
-            ev(
-                kind_id,
-                at,
-                "ttyS1",
-                &[0xa0, requested, 100, 0, 0, 4, first, first + 1000],
-            )
-        };
-        let finish = |s: SerialStats| {
-            let (ports, drops, _, _) = s.finish(
-                &[probe("serial:flip_buffer_insert", "fexit")],
-                &[],
-                &[],
-                &[],
-                &BTreeMap::new(),
-                true,
-            );
-            (ports[0].bytes_dropped, drops.len())
-        };
-        // checkpointed twice, then closed, then a stale checkpoint read just before the close
-        let mut s = SerialStats::default();
-        s.event(&run(kind::SERIAL_DROP_OPEN, 2_000, 1_000, 500));
-        s.event(&run(kind::SERIAL_DROP_OPEN, 3_000, 1_000, 900));
-        s.event(&run(kind::SERIAL_FLIP_DROP, 3_500, 1_000, 1_000));
-        s.event(&run(kind::SERIAL_DROP_OPEN, 3_400, 1_000, 950));
-        assert_eq!(finish(s), (900, 1));
-        // killed: the last checkpoint of the open run is what the trace has
-        let mut s = SerialStats::default();
-        s.event(&run(kind::SERIAL_FLIP_DROP, 1_500, 1_000, 300));
-        s.event(&run(kind::SERIAL_DROP_OPEN, 9_000, 5_000_000_000, 500));
-        s.event(&run(kind::SERIAL_DROP_OPEN, 9_900, 5_000_000_000, 800));
-        assert_eq!(finish(s), (200 + 700, 2));
+    /// A drop run's event on ttyS1 (port 0xa0): `requested` bytes asked in all since its
+    /// `first` drop, 100 of them inserted.
+    fn drop_run(kind_id: u16, at: u64, first: u64, requested: u64) -> Event {
+        ev(
+            kind_id,
+            at,
+            "ttyS1",
+            &[0xa0, requested, 100, 0, 0, 4, first, first + 1000],
+        )
     }
 
-    /// A monitor window begins while a run is under way: its events still carry the run's
-    /// whole count, and the bytes before the window are not the window's.
-    #[test]
-    fn a_run_under_way_when_the_trace_began_counts_from_there() {
-        let run = |kind_id: u16, at: u64, requested: u64| {
-            ev(
-                kind_id,
-                at,
-                "ttyS1",
-                &[0xa0, requested, 100, 0, 0, 4, 1_000, 2_000],
-            )
-        };
-        let before = [crate::trace::RunBefore {
-            port: 0xa0,
-            first_mono_ns: 1_000,
-            bytes: 400,
-        }];
-        let mut s = SerialStats::default().with_runs_before(&before);
-        s.event(&run(kind::SERIAL_DROP_OPEN, 5_000, 700));
-        s.event(&run(kind::SERIAL_FLIP_DROP, 6_000, 1_000));
+    /// The ports and drop windows of `s`, its flip-buffer hook attached by fexit.
+    fn finish_fexit(s: SerialStats) -> (Vec<PortReport>, Vec<DropWindow>) {
         let (ports, drops, _, _) = s.finish(
             &[probe("serial:flip_buffer_insert", "fexit")],
             &[],
@@ -1010,6 +972,45 @@ pub(crate) mod tests {
             &BTreeMap::new(),
             true,
         );
+        (ports, drops)
+    }
+
+    /// A drop run's checkpoints (`flip_drop_open`) count only when its `flip_drop` never came:
+    /// after `kill -9` the trace still holds the flood's last run.
+    #[test]
+    fn open_drop_runs_count_once_and_survive_a_kill() {
+        let finish = |s: SerialStats| {
+            let (ports, drops) = finish_fexit(s);
+            (ports[0].bytes_dropped, drops.len())
+        };
+        // checkpointed twice, then closed, then a stale checkpoint read just before the close
+        let mut s = SerialStats::default();
+        s.event(&drop_run(kind::SERIAL_DROP_OPEN, 2_000, 1_000, 500));
+        s.event(&drop_run(kind::SERIAL_DROP_OPEN, 3_000, 1_000, 900));
+        s.event(&drop_run(kind::SERIAL_FLIP_DROP, 3_500, 1_000, 1_000));
+        s.event(&drop_run(kind::SERIAL_DROP_OPEN, 3_400, 1_000, 950));
+        assert_eq!(finish(s), (900, 1));
+        // killed: the last checkpoint of the open run is what the trace has
+        let mut s = SerialStats::default();
+        s.event(&drop_run(kind::SERIAL_FLIP_DROP, 1_500, 1_000, 300));
+        s.event(&drop_run(kind::SERIAL_DROP_OPEN, 9_000, 5_000_000_000, 500));
+        s.event(&drop_run(kind::SERIAL_DROP_OPEN, 9_900, 5_000_000_000, 800));
+        assert_eq!(finish(s), (200 + 700, 2));
+    }
+
+    /// A monitor window begins while a run is under way: its events still carry the run's
+    /// whole count, and the bytes before the window are not the window's.
+    #[test]
+    fn a_run_under_way_when_the_trace_began_counts_from_there() {
+        let before = [crate::trace::RunBefore {
+            port: 0xa0,
+            first_mono_ns: 1_000,
+            bytes: 400,
+        }];
+        let mut s = SerialStats::default().with_runs_before(&before);
+        s.event(&drop_run(kind::SERIAL_DROP_OPEN, 5_000, 1_000, 700));
+        s.event(&drop_run(kind::SERIAL_FLIP_DROP, 6_000, 1_000, 1_000));
+        let (ports, drops) = finish_fexit(s);
         // 900 dropped in all, 400 of them before
         assert_eq!((ports[0].bytes_dropped, drops[0].bytes), (500, 500));
     }

@@ -18,6 +18,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 use serial_trace_common::{Event, arg, kind, kind_info};
 
+use crate::analysis::serial::PortNames;
 use crate::analysis::{Report, WakeRecord};
 use crate::trace::trim_nul;
 
@@ -96,7 +97,7 @@ pub struct Metrics {
     published: Published,
     pending: Pending,
     /// Per port address, its name (events after the first may leave it out).
-    names: BTreeMap<u64, String>,
+    names: PortNames,
     drop_runs: super::drop_runs::DropRuns,
     settled: Settled,
     /// The recorder's loss as last published (the counter takes differences).
@@ -227,7 +228,7 @@ impl Metrics {
         Ok(Self {
             published: p,
             pending: Pending::default(),
-            names: BTreeMap::new(),
+            names: PortNames::default(),
             drop_runs: super::drop_runs::DropRuns::default(),
             settled: Settled::new(0),
             lost_published: 0,
@@ -276,12 +277,12 @@ impl Metrics {
         match ev.kind {
             kind::SERIAL_RECEIVE => {
                 use arg::serial_receive as a;
-                let name = self.port_name(ev, ev.args[a::PORT]);
+                let name = self.names.of(ev, ev.args[a::PORT]);
                 *self.pending.received.entry(name).or_default() += ev.args[a::ACCEPTED];
             }
             kind::SERIAL_DROP_OPEN | kind::SERIAL_FLIP_DROP => {
                 use arg::serial_flip_drop as a;
-                let name = self.port_name(ev, ev.args[a::PORT]);
+                let name = self.names.of(ev, ev.args[a::PORT]);
                 let grew = self.drop_runs.event(ev);
                 if grew > 0 {
                     *self.pending.dropped.entry(name).or_default() += grew;
@@ -289,7 +290,7 @@ impl Metrics {
             }
             kind::SERIAL_RX_ERROR => {
                 use arg::serial_rx_error as a;
-                let name = self.port_name(ev, ev.args[a::PORT]);
+                let name = self.names.of(ev, ev.args[a::PORT]);
                 if ev.args[a::STATUS] & ev.args[a::OVERRUN_MASK] != 0 {
                     *self.pending.hw_overruns.entry(name).or_default() += 1;
                 }
@@ -310,21 +311,6 @@ impl Metrics {
             }
             _ => {}
         }
-    }
-
-    fn port_name(&mut self, ev: &Event, port: u64) -> String {
-        let n = trim_nul(&ev.text[0]);
-        if !n.is_empty() {
-            let n = String::from_utf8_lossy(n).into_owned();
-            if self.names.get(&port) != Some(&n) {
-                self.names.insert(port, n.clone());
-            }
-            return n;
-        }
-        self.names
-            .get(&port)
-            .cloned()
-            .unwrap_or_else(|| format!("port@{port:#x}"))
     }
 
     /// At each checkpoint: what the draining thread counted, the loss so far (ring and
@@ -533,7 +519,7 @@ mod tests {
         let mut m = Metrics {
             published: Metrics::families(),
             pending: Pending::default(),
-            names: BTreeMap::new(),
+            names: PortNames::default(),
             drop_runs: super::super::drop_runs::DropRuns::default(),
             settled: Settled::new(0),
             lost_published: 0,
