@@ -19,7 +19,7 @@ use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
         bpf_probe_read_kernel_str_bytes,
-        generated::{bpf_get_smp_processor_id, bpf_ktime_get_boot_ns, bpf_ktime_get_ns},
+        generated::{bpf_get_smp_processor_id, bpf_ktime_get_ns},
     },
     macros::{fentry, fexit, kprobe, kretprobe, map},
     maps::{HashMap, LruHashMap, PerCpuArray},
@@ -30,7 +30,7 @@ use serial_trace_common::{
     TTY_DRIVER_TYPE_SERIAL, TTY_THROTTLED_BIT, arg, hook_calls, kind, state_counts,
 };
 
-use crate::emit::{count, lru_add, lru_remove, read_word, write_event};
+use crate::emit::{boot_ns_at, count, lru_add, lru_remove, read_word, write_event};
 
 /// Load-time struct offsets and port filter (userspace: BTF, `record --port`).
 #[unsafe(no_mangle)]
@@ -263,7 +263,7 @@ fn flip_done(port: u64, requested: u64, inserted: u64, function: u64) -> u32 {
         return 0;
     }
     let now = unsafe { bpf_ktime_get_ns() };
-    let boot = unsafe { bpf_ktime_get_boot_ns() };
+    let boot = boot_ns_at(now);
     let mem_used = read_u32(port, cfg!(tty_port_mem_used));
     if let Some(run) = DROP_RUNS.get_ptr_mut(port) {
         // SAFETY: map value pointer from a successful lookup.

@@ -1476,10 +1476,18 @@ impl TimerStats {
         record(&mut self.overall, v);
         record(&mut self.phases[phase], v);
         if phase == Phase::Spanning as usize {
-            let suspended = ev
+            // boot − monotonic grown by less than CLOCK_STOPPED_MIN_NS is no time suspended but
+            // the two events' clock reads (each pair µs apart, tens under emulation): counted,
+            // a timer spanning a cycle that stopped no clock would seem late in elapsed time
+            let grown = ev
                 .boot_ns
                 .saturating_sub(armed.arm_boot)
                 .saturating_sub(ev.mono_ns.saturating_sub(armed.arm_mono));
+            let suspended = if grown < CLOCK_STOPPED_MIN_NS {
+                0
+            } else {
+                grown
+            };
             // a clock that stops in suspend fires `suspended` later in elapsed time
             let wall = if is_monotonic(armed.clockid_plus1) {
                 v.saturating_add(suspended)
@@ -2511,9 +2519,12 @@ mod suspend_tests {
             // the two clocks are read one after the other: µs of skew, no stop
             e.boot_ns += 3 * S + 1_440;
         }
-        for (timer, tid, clock_plus1) in [(1, 5, 2), (2, 6, 8)] {
+        // the monotonic timer's expiry read its boot clock 327 µs after its monotonic one (seen
+        // on arm64 6.12 under TCG, s2idle): not a suspend; it fired 14 ms late
+        for (timer, tid, clock_plus1, skew) in [(1, 5, 2, 327_000), (2, 6, 8, 0)] {
             evs.push(arm(timer, tid, clock_plus1, 2 * S, S, S));
-            evs.push(fire(timer, 2 * S + 10_000, 2 * S + 10_000, 2 * S + 10_000));
+            let fired = 2 * S + 14 * MS;
+            evs.push(fire(timer, fired, fired, fired + skew));
             evs.push(run_in(4_511 * MS, 4_511 * MS, tid));
         }
         evs.sort_by_key(|e| e.mono_ns);
@@ -2528,9 +2539,9 @@ mod suspend_tests {
         );
         for c in &sum.spanning_by_clock {
             assert_eq!(c.drift.as_str(), "no_clock_stopped", "{c:?}");
-            assert!(c.lateness_ns.max < 20_000, "{c:?}");
+            assert!(c.lateness_ns.max < 15 * MS, "{c:?}");
             assert_eq!(c.lateness_ns.max, c.wall_lateness_ns.max, "{c:?}");
-            assert!(c.suspended_ns_max < CLOCK_STOPPED_MIN_NS, "{c:?}");
+            assert_eq!(c.suspended_ns_max, 0, "{c:?}");
         }
         // both tasks were woken on time and ran only at the thaw: lost to the cycle
         assert_eq!(lost.len(), 2, "{lost:?}");

@@ -253,6 +253,36 @@ mod tests {
             detail(&c).contains("1 frozen by a cycle before they armed"),
             "{c:#?}"
         );
+        // … as much when, after its on-time timer, a preemption the trace holds kept it from
+        // its clock read 24 ms (seen on 5.10 under TCG); without that preemption it is late
+        // after its sleep with nothing to show why, and must be listed
+        let mut held_late = log.clone();
+        held_late.last_mut().unwrap().late_ns += 24_000_000;
+        held_late.last_mut().unwrap().woke_mono_ns += 24_000_000;
+        let preempted = json!({"kind": "sched_switch", "tid": tid, "prev_state": 0,
+                               "next_pid": 0, "mono_ns": requested + 2_000_000,
+                               "boot_ns": requested + 3_002_000_000i64});
+        let dump_preempted = dump.clone() + &lines(std::slice::from_ref(&preempted));
+        let c = check_with(
+            &held_late,
+            &summary(),
+            &tool,
+            &report,
+            &HeldOff::from_dump(&dump_preempted),
+        );
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        assert!(
+            detail(&c).contains("1 frozen by a cycle before they armed"),
+            "{c:#?}"
+        );
+        let c = check_with(
+            &held_late,
+            &summary(),
+            &tool,
+            &report,
+            &HeldOff::from_dump(&dump),
+        );
+        assert!(unlisted(&c), "{c:#?}");
         // without the freeze between the read and the arm the runtime armed it late itself
         // (seen on 5.10: asyncio entered epoll_wait 21 ms after computing its timeout)
         let busy = HeldOff::from_dump(&lines(std::slice::from_ref(&arm)));

@@ -728,7 +728,8 @@ fn timer_scenario_checks(
             .and_then(|s| serde_json::from_str(&s).ok())
             .unwrap_or_default()
     };
-    Ok(match sc {
+    let pairs = checks::clock_pair_check(sc, &held_off);
+    let mut out = match sc {
         "timers" => {
             // Timer events the trace shows were skipped (a task's timer re-armed while
             // still armed in the trace): on kernels that do not count skips, the only count.
@@ -771,7 +772,9 @@ fn timer_scenario_checks(
                 report,
             )
         }
-    })
+    };
+    out.push(pairs);
+    Ok(out)
 }
 
 /// `target/vm/matrix-<arch>.md`: the kernel support matrix of this run, for the README.
