@@ -21,8 +21,9 @@ pub struct TestArgs {
     #[arg(long)]
     no_vm: bool,
     /// Boot every kernel of both architectures' matrices and run every matrix scenario on each
-    /// (default: what CI's budget holds: each architecture's fentry and kprobe kernels, arm64
-    /// 6.1 and 6.12-rt only with this; usb-serial on x86_64 6.12 and arm64 5.10 only); then
+    /// (default: what CI's budget holds: each architecture's fentry and kprobe kernels, x86_64
+    /// 6.1 and 5.10-old and arm64 6.1 and 6.12-rt only with this; usb-serial on x86_64 6.12
+    /// and arm64 5.10 only); then
     /// the armv7 build's reports against x86_64's (`cargo xtask dist --arch armv7 --verify`).
     #[arg(long)]
     full_matrix: bool,

@@ -68,12 +68,15 @@ pub const KERNELS: &[KernelSpec] = &[
         series: "5.10.223-",
         in_test: false,
     },
+    // Not in `cargo xtask test`'s budget since the `monitor` scenario and its Prometheus test
+    // came (2026-12-06: CI took 64 min with it): bookworm's series sits between 5.10 and 6.12,
+    // which CI boots on both architectures; `--full-matrix` boots it.
     KernelSpec {
         arch: Arch::X86_64,
         id: "6.1",
         meta: "linux-image-amd64",
         series: "6.1.",
-        in_test: true,
+        in_test: false,
     },
     KernelSpec {
         arch: Arch::X86_64,
