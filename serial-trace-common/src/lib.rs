@@ -210,6 +210,15 @@ pub const TTY_DRIVER_TYPE_SERIAL: u64 = 3;
 /// `TTY_THROTTLED` in `tty_struct.flags` (a `#define`, so not in BTF; 0 from 2.6 to 6.18).
 pub const TTY_THROTTLED_BIT: u32 = 0;
 
+/// The longest the monotonic clock may run around a boot clock read for the pair to count as
+/// read at one moment, in the programs (`emit::boot_ns_at`) and in userspace (the trace's
+/// clock anchors, whose offset fills in the events that leave their boot clock out): a pair
+/// further apart is read again. Back to back they are 1–4 µs apart under TCG (up to 20 µs
+/// seen); a reader held between them gave offsets 53–411 µs off (arm64 6.12 under s2idle, the
+/// first event after a long idle; x86_64 6.1, a header's anchor 87 µs off), so that a timer
+/// spanning a cycle that stopped no clock seemed to have slept 327 µs.
+pub const CLOCK_PAIR_GAP_NS: u64 = 10_000;
+
 /// Hash map of open drop runs, per `tty_port` address.
 pub const DROP_RUNS_MAP: &str = "DROP_RUNS";
 /// A drop run is closed (emitted as one event) at the first drop this long after its start.

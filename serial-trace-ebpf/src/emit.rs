@@ -18,11 +18,11 @@ use aya_ebpf::{
     programs::{RawTracePointContext, TracePointContext},
 };
 use serial_trace_common::{
-    CLOCKS_ELIDE_BOOT, CLOCKS_SUSPEND_DEPTH, COMM_LEN, CommPattern, DeviceLayout, Event, FieldSpec,
-    Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_FILTER_COMMS, MAX_FILTER_TGIDS, MAX_KINDS,
-    MAX_TREE_PROCESSES, Role, TASK_NAMES_ENABLED, TASK_NAMES_RENAMES, TEXT_LEN, TaskFilter,
-    TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, arms_timers, field_source, kind,
-    state_counts, text_kind, wire,
+    CLOCK_PAIR_GAP_NS, CLOCKS_ELIDE_BOOT, CLOCKS_SUSPEND_DEPTH, COMM_LEN, CommPattern,
+    DeviceLayout, Event, FieldSpec, Filter, HookSpec, KERNEL_TIMER_SAMPLE_NS, MAX_FILTER_COMMS,
+    MAX_FILTER_TGIDS, MAX_KINDS, MAX_TREE_PROCESSES, Role, TASK_NAMES_ENABLED, TASK_NAMES_RENAMES,
+    TEXT_LEN, TaskFilter, TextSpec, WINDOW_START, WINDOW_STOP, WakeConfig, arg, arms_timers,
+    field_source, kind, state_counts, text_kind, wire,
 };
 
 /// Load-time description of every hook, indexed by kind id, for the classic tracepoint
@@ -382,15 +382,8 @@ struct CommCheck {
     now: CommSent,
 }
 
-/// The longest the monotonic clock may run around a boot clock read for the two to count as
-/// read at one moment. Back to back they are 1–4 µs apart under TCG (up to 20 µs seen); a
-/// program held between them (an interrupt, the emulator's thread preempted) gave events whose
-/// boot − monotonic offset was 53–411 µs off (arm64 6.12, s2idle: the first event after a long
-/// idle), so that timers spanning a cycle that stopped no clock seemed to have slept 327 µs.
-const CLOCK_PAIR_GAP_NS: u64 = 10_000;
-
 /// The boot clock at `mono_ns`, the monotonic clock the caller has just read: the boot clock
-/// read now, unless the monotonic one moved more than [`CLOCK_PAIR_GAP_NS`] around that read;
+/// read now, unless the monotonic one moved more than `CLOCK_PAIR_GAP_NS` around that read;
 /// then `mono_ns` plus the offset of a pair read again (twice at most, the tightest kept).
 #[inline(always)]
 pub fn boot_ns_at(mono_ns: u64) -> u64 {

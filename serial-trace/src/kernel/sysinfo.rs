@@ -40,13 +40,29 @@ pub fn cpus() -> u32 {
         .unwrap_or(1)
 }
 
-/// The three clocks read back to back.
+/// The three clocks read at one moment: back to back between two reads of the monotonic
+/// clock, again (five times at most, the tightest kept) while those are more than
+/// `CLOCK_PAIR_GAP_NS` apart. The start's boot − monotonic offset fills in the boot clock of
+/// the events before the first suspend/resume phase (seen on x86_64 6.1 under TCG: an anchor
+/// read 87 µs apart put 2,913 events 87 µs off).
 pub fn clock_anchor() -> ClockAnchor {
-    ClockAnchor {
-        mono_ns: super::clock::clock_ns(libc::CLOCK_MONOTONIC),
-        boot_ns: super::clock::clock_ns(libc::CLOCK_BOOTTIME),
-        realtime_ns: super::clock::clock_ns(libc::CLOCK_REALTIME),
+    use super::clock::clock_ns;
+    let mut best: Option<(u64, ClockAnchor)> = None;
+    for _ in 0..5 {
+        let anchor = ClockAnchor {
+            mono_ns: clock_ns(libc::CLOCK_MONOTONIC),
+            boot_ns: clock_ns(libc::CLOCK_BOOTTIME),
+            realtime_ns: clock_ns(libc::CLOCK_REALTIME),
+        };
+        let gap = clock_ns(libc::CLOCK_MONOTONIC).saturating_sub(anchor.mono_ns);
+        if best.as_ref().is_none_or(|(g, _)| gap < *g) {
+            best = Some((gap, anchor));
+        }
+        if gap <= serial_trace_common::CLOCK_PAIR_GAP_NS {
+            break;
+        }
     }
+    best.expect("read at least once").1
 }
 
 /// The IRQ that woke the system from its last suspend (`/sys/power/pm_wakeup_irq`); `None`
@@ -138,6 +154,21 @@ pub fn rss_kb() -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::Resident;
+
+    /// Anchors read at one moment agree on boot − monotonic within the pair's allowed gap
+    /// (no suspend here: the kernel's offset is constant).
+    #[test]
+    fn clock_anchors_agree_on_the_boot_offset() {
+        let offsets: Vec<i64> = (0..200)
+            .map(|_| super::clock_anchor())
+            .map(|a| a.boot_ns as i64 - a.mono_ns as i64)
+            .collect();
+        let spread = offsets.iter().max().unwrap() - offsets.iter().min().unwrap();
+        assert!(
+            spread <= serial_trace_common::CLOCK_PAIR_GAP_NS as i64,
+            "{spread} ns: {offsets:?}"
+        );
+    }
 
     #[test]
     fn smaps_splits_the_bpf_maps_from_the_rest() {

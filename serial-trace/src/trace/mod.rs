@@ -82,7 +82,8 @@ pub mod frame_type {
     pub const EVENTS_DELTA_LZ4: u8 = 7;
 }
 
-/// CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME read back to back; maps event stamps to
+/// CLOCK_MONOTONIC, CLOCK_BOOTTIME and CLOCK_REALTIME read at one moment (see
+/// `kernel::sysinfo::clock_anchor`); maps event stamps to
 /// wall time and measures time spent suspended between two anchors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClockAnchor {
