@@ -440,6 +440,29 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_late_by_less_than_itself_is_no_lost_wakeup() {
+        // wait_for's 200 ms timeout: its thread on a CPU 71 ms after the kernel's deadline
+        // (0.6 ms after the program's), 74 ms after the program's, no cycle near (seen on
+        // arm64 6.12 in CI): the report lists a wakeup only when later than its sleep
+        let (mut log, mut tool, report) = run(0);
+        let (tid, d, asked) = (101, 5_000_000_000, 200_000_000);
+        let late_by = |late: i64| {
+            let mut waited = w(tid, "asyncio-wait-for", d, late);
+            waited.asked_ns = Some(asked);
+            waited
+        };
+        log.push(late_by(74_000_000));
+        tool.insert((tid, d + 574_000), 71_000_000.into());
+        let c = check_all(&log, &summary(), &tool, &report);
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        // later than the sleep itself, it must be listed
+        *log.last_mut().unwrap() = late_by(260_000_000);
+        tool.insert((tid, d + 574_000), 257_000_000.into());
+        let c = check_all(&log, &summary(), &tool, &report);
+        assert!(unlisted(&c), "{c:#?}");
+    }
+
+    #[test]
     fn every_api_must_be_late_in_a_cycle_and_logged() {
         let (mut log, tool, report) = run(0);
         // the heartbeat thread's sleep across the cycle is missing from the log
