@@ -2280,8 +2280,9 @@ impl Agreement {
 }
 
 /// A logged sleep later than this must be in `lost_wakeups`: the tool lists a wakeup later
-/// than 20 ms and than the sleep asked for (10 ms here), and agrees with the workload within
-/// 1 ms/5 % (5 ms across a suspend): 25 ms keeps a listed wakeup clear of the threshold.
+/// than 20 ms and than the sleep asked for (a longer sleep: [`listed_late`]), and agrees with
+/// the workload within 1 ms/5 % (5 ms across a suspend): 25 ms keeps a listed wakeup clear of
+/// the threshold.
 const LISTED_LATE_NS: i64 = 25_000_000;
 /// The tool lists a wakeup later than this (`LOST_WAKEUP_MIN_NS` in the report).
 const LOST_WAKEUP_NS: i64 = 20_000_000;
