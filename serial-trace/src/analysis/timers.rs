@@ -585,7 +585,8 @@ pub struct TimerSummary {
     /// Wakeups the trace shows only by their effect, placed at the task's first own event
     /// after the wake (the latest moment it can have woken): a task seen running (any event in
     /// its context) after its wake timer expired, with no switch-in recorded (the timer fired
-    /// before it left the CPU, or the switch-in was not recorded), and a task re-arming its
+    /// before it left the CPU, or the switch-in was not recorded; inside the freezer, only by
+    /// arming a sleep of its own or being the suspending task), and a task re-arming its
     /// own wake timer after a resume, past the deadline, with no expiry recorded. Kernels
     /// before 5.12 do not count the events their BPF recursion guard skips.
     pub inferred_wakeups: u64,
@@ -775,12 +776,22 @@ impl TimerStats {
             // waiting, because the freezer took the waiter out of its wait, is found
             // by that task when it waits again.
             let timer = ev.args[a::HRTIMER];
-            let (owner, wake) = match self.last_woken.get(&timer) {
+            let (owner, mut wake) = match self.last_woken.get(&timer) {
                 Some(&(armer, woken, comm)) if armer == armed.tid => {
                     (woken, PendingWake { comm, ..wake })
                 }
                 _ => (armed.tid, wake),
             };
+            // The expiry interrupted its own task, between its arm and its `schedule()`: the
+            // task never leaves the CPU, so no switch-in will come. Inside the freezer (or
+            // its cycle before it) that is as a switch-in there: its wakeup if it runs on,
+            // else at thaw (seen on arm64 6.12 under TCG: cyclictest's sleep expired 2 ms
+            // late in its own context 1.7 ms into `freeze_processes`, and it armed its next
+            // sleep; without this that wakeup was never reported).
+            if ev.tid() == owner && (self.power.freezing() || self.power.before_freeze()) {
+                wake.frozen = true;
+                wake.ran_at = Some((ev.mono_ns, ev.boot_ns));
+            }
             self.pending.insert(owner, wake);
             self.release_behind_callback(ev.cpu, None);
             self.expiring.insert(
@@ -1090,7 +1101,6 @@ impl TimerStats {
         if self.power.freezing() || (p.frozen && self.power.before_freeze()) {
             // switched in while the freezer runs, and now doing what no task on its way into
             // the refrigerator does: it woke at that switch-in
-            let Some((mono, boot)) = p.ran_at else { return };
             let running_on = match ev.kind {
                 kind::SUSPEND_RESUME => true,
                 kind::HRTIMER_START => {
@@ -1099,8 +1109,16 @@ impl TimerStats {
                 }
                 _ => false,
             };
-            if running_on {
+            // a sleep the freezer cut short (no expiry) without a switch-in since: `on_start`
+            // decides whether this arm continues it
+            if running_on && (p.ran_at.is_some() || !p.cancelled_by_freezer) {
                 let mut p = self.pending.remove(&tid).expect("looked up above");
+                // an expiry's wakeup without a switch-in in the trace (its events lost): it
+                // woke by now at the latest
+                let (mono, boot) = p.ran_at.unwrap_or_else(|| {
+                    self.inferred_wakeups += 1;
+                    (ev.mono_ns, ev.boot_ns)
+                });
                 p.frozen = false;
                 let mut at = *ev;
                 (at.mono_ns, at.boot_ns) = (mono, boot);
@@ -2045,6 +2063,54 @@ mod suspend_tests {
                 "refrigerator state {frozen_state}"
             );
         }
+    }
+
+    /// Seen on arm64 6.12 under TCG: inside the freezer a sleep expired in its own task's
+    /// context (the task armed it and was interrupted before it slept), so no switch-in ever
+    /// came. Task 42 then armed its next sleep (it ran on: woke at the expiry); task 43 went
+    /// into the refrigerator (woke at thaw, having had the CPU at its expiry). Task 44's
+    /// switch-in is not in the trace: its next arm is the latest it can have woken.
+    #[test]
+    fn a_sleep_expiring_in_its_own_task_inside_the_freezer_is_its_wakeup() {
+        let own = |mut e: Event, tid: u32| {
+            e.pid_tgid = (u64::from(tid) << 32) | u64::from(tid);
+            e
+        };
+        let (_, log) = feed_logged(vec![
+            arm(0x1, 42, 2, 100 * MS, 95 * MS, 95 * MS),
+            arm(0x2, 43, 2, 100 * MS, 95 * MS, 95 * MS),
+            sr("freeze_processes", 0, true, 99 * MS, 99 * MS),
+            own(fire(0x1, 102 * MS, 102 * MS, 102 * MS), 42),
+            own(waking(0x1, 42, 102 * MS + 1), 42),
+            own(expiry_exit(0x1, 102 * MS + 2), 42),
+            own(arm(0x3, 42, 2, 110 * MS, 103 * MS, 103 * MS), 42),
+            switch_out(104 * MS, 42, 1, 0),
+            own(fire(0x2, 105 * MS, 105 * MS, 105 * MS), 43),
+            switch_out(106 * MS, 43, 0, 0),
+            // task 44's switch-in lost: its next arm shows it running by then
+            arm(0x4, 44, 2, 100 * MS, 95 * MS, 95 * MS),
+            fire(0x4, 100 * MS, 100 * MS, 100 * MS),
+            own(arm(0x5, 44, 2, 120 * MS, 107 * MS, 107 * MS), 44),
+            sr("thaw_processes", 0, true, 2 * S, 2 * S),
+            run_in(2 * S + MS, 2 * S + MS, 43),
+        ]);
+        let late: Vec<(u32, i64, bool, Option<i64>)> = log
+            .iter()
+            .map(|w| (w.tid, w.wake_late_ns, w.frozen, w.ran_in_freezer_late_ns))
+            .collect();
+        assert_eq!(
+            late,
+            [
+                (42, 2 * MS as i64, false, None),
+                (44, 7 * MS as i64, false, None),
+                (
+                    43,
+                    (2 * S + MS - 100 * MS) as i64,
+                    true,
+                    Some(5 * MS as i64)
+                )
+            ]
+        );
     }
 
     /// Seen on 5.10 (a timerfd read, 1 run in 40): the expiry woke the task inside the freezer,
