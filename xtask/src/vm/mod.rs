@@ -81,6 +81,16 @@ pub struct VmArgs {
     /// (exactly one --kernel).
     #[arg(long, value_name = "DIR", requires = "recheck")]
     pub recheck_dir: Option<PathBuf>,
+    /// Keep N host CPUs busy while the guests run, as a loaded CI machine does: the guest's
+    /// vCPUs then stall at any moment (inside the freezer, between an arm and a sleep), which
+    /// is how rare orderings are found before CI finds them. Checks must pass as they are.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        conflicts_with = "recheck"
+    )]
+    pub host_load: u16,
 }
 
 /// One guest's wall-clock budget for all its scenarios, in seconds. The slowest kernel,
@@ -114,6 +124,7 @@ impl Default for VmArgs {
             cpus: 2,
             recheck: false,
             recheck_dir: None,
+            host_load: 0,
         }
     }
 }
@@ -253,6 +264,7 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
     for sc in &scenarios {
         eprintln!("xtask: scenario {}: {}", sc.id, sc.about);
     }
+    let _load = HostLoad::start(a.host_load);
     let mut results = Vec::new();
     for k in kernels {
         eprintln!("xtask: vm {}: booting {} {}", k.id, k.package, k.version);
@@ -319,6 +331,42 @@ pub fn run_matrix(a: &VmArgs) -> Result<Vec<KernelResult>> {
         &out_root.join(format!("matrix-{}.md", a.arch.debian())),
     )?;
     Ok(results)
+}
+
+/// `--host-load`: threads spinning on the host until dropped.
+struct HostLoad {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl HostLoad {
+    fn start(n: u16) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        if n > 0 {
+            eprintln!("xtask: {n} host CPU(s) kept busy beside the guests (--host-load)");
+        }
+        let threads = (0..n)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::hint::spin_loop();
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+}
+
+impl Drop for HostLoad {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 fn print_result(r: &KernelResult, run: &qemu::VmRun, dir: &Path) {
