@@ -446,6 +446,8 @@ pub struct TimerStats {
     caught_in_freezer: u64,
     /// See `TimerSummary::restarts`.
     restarts: u64,
+    /// See `TimerSummary::unplaced_wakeups`.
+    unplaced_wakeups: u64,
     /// Per CPU, the wake timer whose callback is running: `sched_waking` events until its
     /// `hrtimer_expire_exit` are the tasks it woke.
     expiring: HashMap<u16, ExpiringWake>,
@@ -531,6 +533,7 @@ impl TimerStats {
             rearmed_unseen: 0,
             continued_sleeps: 0,
             caught_in_freezer: 0,
+            unplaced_wakeups: 0,
             restarts: 0,
             expiring: HashMap::default(),
             behind_callback: Vec::new(),
@@ -615,6 +618,11 @@ pub struct TimerSummary {
     /// (`restart`): kernel timers such as the tick, and task timers such as a POSIX or alarm
     /// timer whose signal is ignored, kept as their owner's, not the interrupted task's.
     pub restarts: u64,
+    /// Wakeups an expiry gave a task that the trace never shows running before the next
+    /// wakeup for it: no switch-in, no event in its context (their events lost, or the
+    /// expiry woke nobody). Counted, not placed in `wakeups` or `lost_wakeups`.
+    #[serde(default)]
+    pub unplaced_wakeups: u64,
     pub by_callback: Vec<GroupRow>,
     pub by_task: Vec<GroupRow>,
     pub wakeups: WakeupSummary,
@@ -792,7 +800,7 @@ impl TimerStats {
                 wake.frozen = true;
                 wake.ran_at = Some((ev.mono_ns, ev.boot_ns));
             }
-            self.pending.insert(owner, wake);
+            self.expect_wakeup(owner, wake);
             self.release_behind_callback(ev.cpu, None);
             self.expiring.insert(
                 ev.cpu,
@@ -895,7 +903,18 @@ impl TimerStats {
                 self.pending.remove(&e.owner);
             }
         }
-        self.pending.insert(woken, PendingWake { comm, ..e.wake });
+        let wake = PendingWake { comm, ..e.wake };
+        self.expect_wakeup(woken, wake);
+    }
+
+    /// `wake` is now pending for `tid`; one still pending for it (of another expiry) was
+    /// never placed: counted (`unplaced_wakeups`).
+    fn expect_wakeup(&mut self, tid: u32, wake: PendingWake) {
+        if let Some(old) = self.pending.insert(tid, wake)
+            && (old.expire_mono, old.expire_boot) != (wake.expire_mono, wake.expire_boot)
+        {
+            self.unplaced_wakeups += 1;
+        }
     }
 
     /// The CPU where the callback that gave `p` still runs, when it is not `cpu`, where its
@@ -1067,7 +1086,7 @@ impl TimerStats {
         } else {
             (deadline.saturating_sub(offset), deadline)
         };
-        self.pending.insert(
+        self.expect_wakeup(
             armed.tid,
             PendingWake {
                 timer_late: 0,
@@ -1604,6 +1623,7 @@ impl TimerStats {
             continued_sleeps: self.continued_sleeps,
             caught_in_freezer: self.caught_in_freezer,
             restarts: self.restarts,
+            unplaced_wakeups: self.unplaced_wakeups,
             by_callback,
             by_task,
             by_phase: PhaseSplit::of([
@@ -2111,6 +2131,21 @@ mod suspend_tests {
                 )
             ]
         );
+    }
+
+    /// Two expiries for one task with nothing of it between (its events lost): the first
+    /// wakeup cannot be placed and is counted, not dropped silently.
+    #[test]
+    fn a_wakeup_the_trace_never_shows_is_counted_unplaced() {
+        let (s, log) = feed_logged(vec![
+            arm(0x1, 42, 2, 100 * MS, 90 * MS, 90 * MS),
+            arm(0x2, 42, 2, 110 * MS, 91 * MS, 91 * MS),
+            fire(0x1, 100 * MS, 100 * MS, 100 * MS),
+            fire(0x2, 110 * MS, 110 * MS, 110 * MS),
+            run_in(111 * MS, 111 * MS, 42),
+        ]);
+        assert_eq!(log.len(), 1);
+        assert_eq!(s.summary(&BTreeMap::new(), 10).unplaced_wakeups, 1);
     }
 
     /// Seen on 5.10 (a timerfd read, 1 run in 40): the expiry woke the task inside the freezer,

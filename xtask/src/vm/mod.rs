@@ -777,6 +777,7 @@ fn timer_scenario_checks(
             .unwrap_or_default()
     };
     let pairs = checks::clock_pair_check(sc, &held_off);
+    let placed = checks::placed_check(sc, report.timers.unplaced_wakeups, misses, counted);
     let mut out = match sc {
         "timers" => {
             // Timer events the trace shows were skipped (a task's timer re-armed while
@@ -821,7 +822,7 @@ fn timer_scenario_checks(
             )
         }
     };
-    out.push(pairs);
+    out.extend([pairs, placed]);
     Ok(out)
 }
 
