@@ -2043,6 +2043,14 @@ mod suspend_tests {
         e
     }
 
+    /// Per logged wakeup: tid, lateness, whether taken at thaw, and when it had the CPU in the
+    /// freezer.
+    fn freezer_rows(log: &[WakeRecord]) -> Vec<(u32, i64, bool, Option<i64>)> {
+        log.iter()
+            .map(|w| (w.tid, w.wake_late_ns, w.frozen, w.ran_in_freezer_late_ns))
+            .collect()
+    }
+
     /// Issue 13 item 1: a task woken just after `freeze_processes` began is switched in; how
     /// it leaves the CPU says whether it ran on (an ordinary sleep: it woke at that switch-in)
     /// or froze (the refrigerator: it wakes at thaw). Timer 0x1's task 42 sleeps again (S);
@@ -2063,12 +2071,8 @@ mod suspend_tests {
                 sr("thaw_processes", 0, true, 2 * S, 2 * S),
                 run_in(2 * S + MS, 2 * S + MS, 43),
             ]);
-            let late: Vec<(u32, i64, bool, Option<i64>)> = log
-                .iter()
-                .map(|w| (w.tid, w.wake_late_ns, w.frozen, w.ran_in_freezer_late_ns))
-                .collect();
             assert_eq!(
-                late,
+                freezer_rows(&log),
                 [
                     (42, MS as i64, false, None),
                     // it had the CPU at 104 ms before it froze: the program may have seen its
@@ -2103,23 +2107,19 @@ mod suspend_tests {
             own(fire(0x1, 102 * MS, 102 * MS, 102 * MS), 42),
             own(waking(0x1, 42, 102 * MS + 1), 42),
             own(expiry_exit(0x1, 102 * MS + 2), 42),
-            own(arm(0x3, 42, 2, 110 * MS, 103 * MS, 103 * MS), 42),
+            arm(0x3, 42, 2, 110 * MS, 103 * MS, 103 * MS),
             switch_out(104 * MS, 42, 1, 0),
             own(fire(0x2, 105 * MS, 105 * MS, 105 * MS), 43),
             switch_out(106 * MS, 43, 0, 0),
             // task 44's switch-in lost: its next arm shows it running by then
             arm(0x4, 44, 2, 100 * MS, 95 * MS, 95 * MS),
             fire(0x4, 100 * MS, 100 * MS, 100 * MS),
-            own(arm(0x5, 44, 2, 120 * MS, 107 * MS, 107 * MS), 44),
+            arm(0x5, 44, 2, 120 * MS, 107 * MS, 107 * MS),
             sr("thaw_processes", 0, true, 2 * S, 2 * S),
             run_in(2 * S + MS, 2 * S + MS, 43),
         ]);
-        let late: Vec<(u32, i64, bool, Option<i64>)> = log
-            .iter()
-            .map(|w| (w.tid, w.wake_late_ns, w.frozen, w.ran_in_freezer_late_ns))
-            .collect();
         assert_eq!(
-            late,
+            freezer_rows(&log),
             [
                 (42, 2 * MS as i64, false, None),
                 (44, 7 * MS as i64, false, None),
