@@ -398,6 +398,52 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_busy_past_its_deadline_with_the_tick_rearmed_in_it_slept_on_none() {
+        // asyncio's main thread ran Python 26 ms; its 10 ms deadline passed, it polled with
+        // timeout 0 and logged 7 ms late; the nohz tick was re-armed in its context meanwhile,
+        // which is no sleep of its own (seen on arm64 6.12)
+        let (mut log, tool, report) = run(0);
+        let (tid, d) = (100, 5_000_000_000);
+        let woke = d + 7_000_000;
+        log.push(w(tid, "asyncio-call-at", d, woke - d));
+        let dump = |function: u64| {
+            [
+                json!({"kind": "symbol", "name": "hrtimer_wakeup", "addr": 0xf1}),
+                json!({"kind": "hrtimer_start", "tid": tid, "function": function,
+                       "hrtimer": 0xe0, "mono_ns": d - 3_000_000, "boot_ns": d - 3_000_000}),
+                json!({"kind": "hrtimer_expire_entry", "tid": tid, "function": 0xe1,
+                       "hrtimer": 0xe0, "mono_ns": d + 500_000, "boot_ns": d + 500_000}),
+            ]
+            .iter()
+            .map(|e| e.to_string() + "\n")
+            .collect::<String>()
+        };
+        let in_trace = |c: &[Check]| {
+            c.iter()
+                .find(|c| c.name.contains("every logged wakeup is in the trace"))
+                .unwrap()
+                .clone()
+        };
+        let c = check_with(
+            &log,
+            &summary(),
+            &tool,
+            &report,
+            &HeldOff::from_dump(&dump(0xe1)),
+        );
+        assert!(in_trace(&c).ok, "{c:#?}");
+        // a sleep of its own armed after its clock read: a timer the trace must have
+        let c = check_with(
+            &log,
+            &summary(),
+            &tool,
+            &report,
+            &HeldOff::from_dump(&dump(0xf1)),
+        );
+        assert!(!in_trace(&c).ok, "{c:#?}");
+    }
+
+    #[test]
     fn a_task_frozen_after_its_wakeup_before_its_clock_read_was_late_by_no_timer() {
         // the main loop's timer fired 2 ms late, 0.6 ms after suspend_enter; the freezer
         // stopped the thread before its callback read the clock, after the thaw: 100 ms late
