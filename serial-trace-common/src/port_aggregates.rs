@@ -64,14 +64,14 @@ pub mod hist {
     /// Adds histogram `from` into `to`.
     pub fn merge(to: &mut [u64; BUCKETS], from: &[u64; BUCKETS]) {
         for (t, f) in to.iter_mut().zip(from) {
-            *t += f;
+            *t = t.saturating_add(*f);
         }
     }
 
     /// The value under which `permille`/1000 of the samples in `hist` lie: the upper bound of
     /// the bucket reached (at most `max`, the largest sample); 0 for an empty histogram.
     pub fn quantile(hist: &[u64; BUCKETS], max: u64, permille: u64) -> u64 {
-        let n: u64 = hist.iter().sum();
+        let n = hist.iter().fold(0u64, |n, c| n.saturating_add(*c));
         if n == 0 {
             return 0;
         }
@@ -80,7 +80,7 @@ pub mod hist {
         let rank = rank.clamp(1, n);
         let mut seen = 0;
         for (i, c) in hist.iter().enumerate() {
-            seen += c;
+            seen = c.saturating_add(seen);
             if seen >= rank {
                 return (bounds(i).1 - 1).min(max);
             }
@@ -159,9 +159,9 @@ pub struct LdiscAggregate {
 
 impl IrqCounts {
     pub fn merge(&mut self, o: &Self) {
-        self.runs += o.runs;
-        self.handled += o.handled;
-        self.woke_thread += o.woke_thread;
+        self.runs = self.runs.saturating_add(o.runs);
+        self.handled = self.handled.saturating_add(o.handled);
+        self.woke_thread = self.woke_thread.saturating_add(o.woke_thread);
         self.total_ns = self.total_ns.saturating_add(o.total_ns);
         self.max_ns = self.max_ns.max(o.max_ns);
     }
@@ -169,10 +169,12 @@ impl IrqCounts {
 
 impl LdiscCounts {
     pub fn merge(&mut self, o: &Self) {
-        self.runs += o.runs;
-        self.delay_unknown += o.delay_unknown;
-        self.receives_in_runs += o.receives_in_runs;
-        self.receives_outside_runs += o.receives_outside_runs;
+        self.runs = self.runs.saturating_add(o.runs);
+        self.delay_unknown = self.delay_unknown.saturating_add(o.delay_unknown);
+        self.receives_in_runs = self.receives_in_runs.saturating_add(o.receives_in_runs);
+        self.receives_outside_runs = self
+            .receives_outside_runs
+            .saturating_add(o.receives_outside_runs);
         self.delay_total_ns = self.delay_total_ns.saturating_add(o.delay_total_ns);
         self.delay_max_ns = self.delay_max_ns.max(o.delay_max_ns);
         self.run_total_ns = self.run_total_ns.saturating_add(o.run_total_ns);

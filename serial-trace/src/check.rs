@@ -6,8 +6,8 @@
 //! A check fails when its rule does not hold (every failing rule is printed and the command
 //! exits 1); a trigger fires when its rule holds.
 
-use crate::analysis::Report;
 use crate::analysis::risks::RiskRule;
+use crate::analysis::{Report, total};
 
 /// A question the command answers "no" (exit status 1, as grep and diff do): `record` lost
 /// events, `probe --require` found a capability missing. The message says what and why.
@@ -220,10 +220,10 @@ impl Rule {
 fn measure(r: &Report, metric: &str, port: Option<&str>) -> u64 {
     let ports = || r.ports.iter().filter(|p| port.is_none_or(|n| n == p.name));
     match metric {
-        "drops" => ports().map(|p| p.bytes_dropped).sum(),
-        "hw_overruns" => ports().map(|p| p.hw_overruns).sum(),
+        "drops" => total(ports().map(|p| p.bytes_dropped)),
+        "hw_overruns" => total(ports().map(|p| p.hw_overruns)),
         "disagreements" => ports().map(|p| p.disagreements.len() as u64).sum(),
-        "lost_events" => r.events.lost + r.events.recursion_misses.values().sum::<u64>(),
+        "lost_events" => r.events.all_lost(),
         "lost_wakeups" => r.lost_wakeups.len() as u64,
         "timer_p99" => r.timers.lateness_ns.p99,
         "timer_max" => r.timers.lateness_ns.max,

@@ -461,6 +461,85 @@ mod tests {
         .unwrap()
     }
 
+    /// A damaged or hand-made trace may hold any count: sums stop at `u64::MAX` instead of
+    /// ending the report (found by fuzzing; debug builds panic on overflow).
+    #[test]
+    fn counts_near_the_limit_do_not_end_the_report() {
+        use crate::trace::{Buckets, LdiscTotals, PortTimingTotals};
+        use serial_trace_common::port_aggregates::LdiscCounts;
+        use serial_trace_common::{arg, kind};
+        let port = |kind: u16, mono: u64, args: &[u64]| {
+            let mut e = Event::ZERO;
+            (e.kind, e.mono_ns, e.boot_ns) = (kind, mono, mono);
+            e.args[..args.len()].copy_from_slice(args);
+            e.text[0][..5].copy_from_slice(b"ttyS1");
+            e
+        };
+        let mut w = TraceWriter::new(Vec::new(), &sample_header()).unwrap();
+        let huge = u64::MAX / 2 + 1;
+        for t in 1..=2 {
+            w.push(&port(
+                kind::SERIAL_RECEIVE,
+                t * 1_000,
+                &[0xa0, huge, huge, 4096, 655360],
+            ))
+            .unwrap();
+            w.push(&port(
+                kind::SERIAL_FLIP_DROP,
+                t * 1_000 + 500,
+                &[0xa0, huge, 0, 655360, 655360, 1],
+            ))
+            .unwrap();
+            let mut c = port(kind::SERIAL_COUNTERS, t * 2_000_000_000, &[]);
+            c.args[arg::serial_counters::RX] = huge;
+            c.args[arg::serial_counters::BUF_OVERRUN] = huge;
+            c.args[arg::serial_counters::OVERRUN] = huge;
+            c.args[arg::serial_counters::INTERVAL_NS] = 10_000_000;
+            w.push(&c).unwrap();
+        }
+        // the same work item twice, a bucket twice: the kernel's totals, merged
+        let ldisc = LdiscTotals {
+            work: 0xc0,
+            port: "ttyS1".into(),
+            counts: LdiscCounts {
+                runs: huge,
+                receives_in_runs: huge,
+                ..Default::default()
+            },
+            delay_ns: Buckets(vec![(3, huge), (3, huge)]),
+            run_ns: Buckets(vec![(3, huge), (4, huge)]),
+        };
+        w.write_loss(&LossRecord {
+            port_timing: Some(PortTimingTotals {
+                irqs: vec![],
+                ldisc: vec![ldisc.clone(), ldisc],
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+        let trace = w
+            .finish(&Trailer {
+                lost_total: u64::MAX,
+                recursion_misses: [("a".into(), u64::MAX), ("b".into(), 1)].into(),
+                stopped_by: "signal".into(),
+                ..Default::default()
+            })
+            .unwrap();
+        let (r, _) = analyze_with_wakeups(TraceReader::new(&trace[..]).unwrap(), true).unwrap();
+        assert_eq!(r.events.all_lost(), u64::MAX);
+        assert_eq!(
+            (r.ports[0].bytes_dropped, r.ports[0].hw_overruns),
+            (u64::MAX, u64::MAX)
+        );
+        render_text(&r, true);
+        render_json(&r);
+        crate::render::render_html(&r);
+        crate::render::render_timeline_svg(&r, 640, 480);
+        crate::check::run(&r, &["drops=0".into(), "lost_events=0".into()]).unwrap();
+        let again = TraceReader::new(&trace[..]).unwrap();
+        crate::render::write_trace_events(&r, again, std::io::sink()).unwrap();
+    }
+
     #[test]
     fn loss_windows_point_at_the_freeze() {
         let mut s = suspend::SuspendStats::default();

@@ -129,6 +129,12 @@ pub struct TraceInfo {
     pub unknown_frame_types: Vec<u8>,
 }
 
+/// The sum of `counts`, stopping at `u64::MAX`: counts come from a trace file, and a damaged
+/// one may hold any value (an overflow must not end the report).
+pub fn total(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct EventCounts {
     pub total: u64,
@@ -151,6 +157,19 @@ pub struct EventCounts {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub state_losses: BTreeMap<String, crate::trace::StateLoss>,
     pub by_kind: BTreeMap<String, u64>,
+}
+
+impl EventCounts {
+    /// Events lost in all: those the kernel could not hand over and those it skipped.
+    pub fn all_lost(&self) -> u64 {
+        self.lost
+            .saturating_add(total(self.recursion_misses.values().copied()))
+    }
+
+    /// Events the kernel skipped (`recursion_misses`), all programs.
+    pub fn skipped(&self) -> u64 {
+        total(self.recursion_misses.values().copied())
+    }
 }
 
 /// Events lost between two loss checkpoints.

@@ -283,10 +283,10 @@ impl SerialStats {
             .saturating_sub(ev.args[a::INSERTED])
             .saturating_sub(before);
         let acc = port_acc(&mut self.ports, &name);
-        acc.report.bytes_dropped += bytes;
+        acc.report.bytes_dropped = acc.report.bytes_dropped.saturating_add(bytes);
         acc.series.dropped.add(ev.boot_ns, bytes);
         if let Some(c) = in_cycle(&self.power, &mut self.in_cycles, &name) {
-            c.1.dropped += bytes;
+            c.1.dropped = c.1.dropped.saturating_add(bytes);
         }
         let acc = port_acc(&mut self.ports, &name);
         note_flip(&mut acc.report, ev.args[a::MEM_USED], ev.args[a::MEM_LIMIT]);
@@ -401,14 +401,19 @@ impl SerialStats {
         let name = self.names.of(ev, ev.args[a::PORT]);
         self.timing.receive(&name, ev.mono_ns);
         let acc = port_acc(&mut self.ports, &name);
-        acc.report.bytes_received += ev.args[a::ACCEPTED];
+        acc.report.bytes_received = acc
+            .report
+            .bytes_received
+            .saturating_add(ev.args[a::ACCEPTED]);
         acc.series.received.add(ev.boot_ns, ev.args[a::ACCEPTED]);
         if let Some((phase, c)) = in_cycle(&self.power, &mut self.in_cycles, &name) {
             let n = ev.args[a::ACCEPTED];
             match phase {
-                CyclePhase::Suspending => c.received_suspending += n,
-                CyclePhase::Asleep => c.received_asleep += n,
-                CyclePhase::Resuming => c.received_resuming += n,
+                CyclePhase::Suspending => {
+                    c.received_suspending = c.received_suspending.saturating_add(n)
+                }
+                CyclePhase::Asleep => c.received_asleep = c.received_asleep.saturating_add(n),
+                CyclePhase::Resuming => c.received_resuming = c.received_resuming.saturating_add(n),
             }
         }
         let acc = port_acc(&mut self.ports, &name);
@@ -444,7 +449,7 @@ impl SerialStats {
             });
         r.reads += 1;
         match returned {
-            n if n > 0 => r.bytes += n as u64,
+            n if n > 0 => r.bytes = r.bytes.saturating_add(n as u64),
             0 => r.empty_reads += 1,
             _ => r.failed_reads += 1,
         }
@@ -456,7 +461,7 @@ impl SerialStats {
         {
             r.back_after_thaw.push((thaw, ev.boot_ns));
         }
-        r.blocked_ns_total += blocked;
+        r.blocked_ns_total = r.blocked_ns_total.saturating_add(blocked);
         r.blocked_ns_max = r.blocked_ns_max.max(blocked);
         if let Some((awake, elapsed)) = lag {
             r.lag_ns_max = r.lag_ns_max.max(awake);
@@ -471,17 +476,17 @@ impl SerialStats {
         let acc = port_acc(&mut self.ports, &name);
         acc.report.coarse = true;
         let bo = ev.args[a::BUF_OVERRUN];
-        acc.polled_rx += ev.args[a::RX];
-        acc.report.bytes_dropped += bo;
+        acc.polled_rx = acc.polled_rx.saturating_add(ev.args[a::RX]);
+        acc.report.bytes_dropped = acc.report.bytes_dropped.saturating_add(bo);
         acc.series.dropped.add(ev.boot_ns, bo);
         acc.series
             .received
             .add(ev.boot_ns, ev.args[a::RX].saturating_sub(bo));
         let r = &mut acc.report;
-        r.hw_overruns += ev.args[a::OVERRUN];
-        r.frame_errors += ev.args[a::FRAME];
-        r.parity_errors += ev.args[a::PARITY];
-        r.breaks += ev.args[a::BRK];
+        r.hw_overruns = r.hw_overruns.saturating_add(ev.args[a::OVERRUN]);
+        r.frame_errors = r.frame_errors.saturating_add(ev.args[a::FRAME]);
+        r.parity_errors = r.parity_errors.saturating_add(ev.args[a::PARITY]);
+        r.breaks = r.breaks.saturating_add(ev.args[a::BRK]);
         let interval_ns = Some(ev.args[a::INTERVAL_NS]);
         let first = (ev.mono_ns, ev.boot_ns);
         if bo > 0 {
@@ -627,7 +632,7 @@ impl SerialStats {
 }
 
 fn end_throttle(r: &mut PortReport, ns: u64) {
-    r.throttled_ns_total += ns;
+    r.throttled_ns_total = r.throttled_ns_total.saturating_add(ns);
     r.throttled_ns_max = r.throttled_ns_max.max(ns);
 }
 
@@ -659,7 +664,7 @@ fn add_window(open: &mut Option<DropWindow>, drops: &mut Vec<DropWindow>, w: Win
     let coarse = w.interval_ns.is_some();
     if let Some(o) = open {
         if !coarse && w.first.0.saturating_sub(o.end_mono_ns) <= DROP_GAP_NS {
-            o.bytes += w.bytes;
+            o.bytes = o.bytes.saturating_add(w.bytes);
             o.end_mono_ns = w.ev.mono_ns;
             o.end_boot_ns = w.ev.boot_ns;
             return;

@@ -44,7 +44,8 @@ impl Series {
 
     /// Adds `v` to the bucket holding `boot_ns`.
     pub fn add(&mut self, boot_ns: u64, v: u64) {
-        *self.slot(boot_ns) += v;
+        let slot = self.slot(boot_ns);
+        *slot = slot.saturating_add(v);
     }
 
     /// Keeps the largest value seen in the bucket holding `boot_ns`.

@@ -10,7 +10,7 @@
 use std::fmt::Write;
 
 use super::svg::render_timeline_svg;
-use crate::analysis::{Drift, DropCause, Percentiles, Report, SuspendCycle, TraceEnd};
+use crate::analysis::{Drift, DropCause, Percentiles, Report, SuspendCycle, TraceEnd, total};
 use crate::fmt::{escape, fmt_ns};
 
 /// Width of the inline timeline, in CSS pixels (it scales down with the window).
@@ -212,8 +212,8 @@ fn header(page: &mut Page<'_>) {
     } else {
         " (as of the last checkpoint)"
     };
-    let misses: u64 = r.events.recursion_misses.values().sum();
-    let dropped: u64 = r.ports.iter().map(|p| p.bytes_dropped).sum();
+    let misses = r.events.skipped();
+    let dropped = total(r.ports.iter().map(|p| p.bytes_dropped));
     let rows = vec![
         vec![
             text("kernel"),
@@ -625,7 +625,7 @@ fn serial_ports(page: &mut Page<'_>) {
 fn serial_drops(page: &mut Page<'_>) {
     let r = page.r;
     if !r.drops.is_empty() {
-        let total: u64 = r.drops.iter().map(|d| d.bytes).sum();
+        let total = total(r.drops.iter().map(|d| d.bytes));
         page.h3(&format!("Drop windows: {}, {total} bytes", r.drops.len()));
         let rows: Vec<Vec<Cell>> = r
             .drops

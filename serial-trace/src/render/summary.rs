@@ -2,7 +2,7 @@
 //! lost and why, the lost wakeups by cause, what each suspend cycle cost, and tracer loss.
 //! Lines are plain text; each renderer escapes and styles them.
 
-use crate::analysis::{DropCause, LostIn, PortReport, Report, SuspendCycle};
+use crate::analysis::{DropCause, LostIn, PortReport, Report, SuspendCycle, total};
 use crate::fmt::{fmt_ns, thousands};
 
 /// One line of the verdict; `warn` marks a loss.
@@ -65,7 +65,7 @@ fn tally<'a>(items: impl Iterator<Item = (&'a str, u64)>) -> Vec<(&'a str, u64)>
     let mut out: Vec<(&str, u64)> = Vec::new();
     for (k, v) in items {
         match out.iter_mut().find(|(o, _)| *o == k) {
-            Some((_, n)) => *n += v,
+            Some((_, n)) => *n = n.saturating_add(v),
             None => out.push((k, v)),
         }
     }
@@ -130,7 +130,7 @@ fn port_line(r: &Report, p: &PortReport) -> Option<Line> {
             .map(|d| (d.cause.map_or("unknown", DropCause::as_str), d.bytes)),
     );
     causes.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let seen = p.bytes_received + p.bytes_dropped;
+    let seen = p.bytes_received.saturating_add(p.bytes_dropped);
     let mut text = format!(
         "{}: {} of {} bytes lost ({:.1} %)",
         p.name,
@@ -192,19 +192,19 @@ fn cycle_line(c: &SuspendCycle) -> Line {
 /// Events the kernel could not hand over, and state maps that overflowed.
 fn loss_lines(r: &Report) -> Vec<Line> {
     let mut lines = Vec::new();
-    let lost = r.events.lost + r.events.recursion_misses.values().sum::<u64>();
+    let lost = r.events.all_lost();
     if lost > 0 {
         lines.push(Line {
             warn: true,
             text: format!("{lost} events the kernel could not hand to the tracer (see events)"),
         });
     }
-    let evicted: u64 = r
-        .events
-        .state_losses
-        .values()
-        .map(|l| l.evicted + l.refused)
-        .sum();
+    let evicted = total(
+        r.events
+            .state_losses
+            .values()
+            .map(|l| l.evicted.saturating_add(l.refused)),
+    );
     if evicted > 0 {
         let maps: Vec<&str> = r.events.state_losses.keys().map(String::as_str).collect();
         lines.push(Line {

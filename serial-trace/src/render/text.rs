@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::analysis::{Drift, Percentiles, PortReport, Report, TraceEnd, WakeCause};
+use crate::analysis::{Drift, Percentiles, PortReport, Report, TraceEnd, WakeCause, total};
 use crate::fmt::{fmt_ns, neutralize};
 
 fn bold(s: &str, color: bool) -> String {
@@ -148,7 +148,7 @@ fn render_events(o: &mut String, r: &Report, color: bool) {
             let _ = writeln!(o, "{}", warn(&line, color));
         }
     }
-    let missed: u64 = r.events.recursion_misses.values().sum();
+    let missed = r.events.skipped();
     if missed > 0 {
         let per: Vec<String> = r
             .events
@@ -587,7 +587,7 @@ fn port_rows(o: &mut String, p: &PortReport, color: bool) {
 /// The first ten drop windows, each with its causal chain.
 fn drop_lines(o: &mut String, r: &Report, color: bool) {
     if !r.drops.is_empty() {
-        let total: u64 = r.drops.iter().map(|d| d.bytes).sum();
+        let total = total(r.drops.iter().map(|d| d.bytes));
         let _ = writeln!(o, "  {} drop windows, {total} bytes:", r.drops.len());
         for d in r.drops.iter().take(10) {
             let line = match (&d.chain, d.coarse) {

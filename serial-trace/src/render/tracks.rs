@@ -572,10 +572,12 @@ fn serial<S: TrackSink>(sink: &mut S, r: &Report) -> io::Result<()> {
         let mut buckets: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         if let Some(s) = tl.ports.iter().find(|s| s.name == p.name) {
             for (t, v) in s.received.points() {
-                buckets.entry(t).or_default().0 += v;
+                let b = buckets.entry(t).or_default();
+                b.0 = b.0.saturating_add(v);
             }
             for (t, v) in s.dropped.points() {
-                buckets.entry(t).or_default().1 += v;
+                let b = buckets.entry(t).or_default();
+                b.1 = b.1.saturating_add(v);
             }
         }
         sink.counter(

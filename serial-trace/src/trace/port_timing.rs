@@ -63,7 +63,7 @@ impl Buckets {
         let mut out = Box::new([0; hist::BUCKETS]);
         for &(i, c) in &self.0 {
             if let Some(b) = out.get_mut(usize::from(i)) {
-                *b += c;
+                *b = c.saturating_add(*b);
             }
         }
         out
