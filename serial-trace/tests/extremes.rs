@@ -106,20 +106,54 @@ fn report(case: &str, s: &Seed) {
     }
 }
 
+/// An event's field other than its arguments: both clocks, the task, the CPU.
+const FIELDS: [&str; 4] = ["mono_ns", "boot_ns", "pid_tgid", "cpu"];
+
+fn set_field(e: &mut Event, field: &str, v: u64) {
+    match field {
+        "mono_ns" => e.mono_ns = v,
+        "boot_ns" => e.boot_ns = v,
+        "pid_tgid" => e.pid_tgid = v,
+        _ => e.cpu = v as u16,
+    }
+}
+
 #[test]
 fn every_event_argument_at_the_limit() {
+    for_each_kind(|name, seed, kind| {
+        for slot in 0..MAX_ARGS {
+            for v in EXTREMES {
+                let mut s = seed.clone();
+                for e in s.events.iter_mut().filter(|e| e.kind == kind) {
+                    e.args[slot] = v;
+                }
+                report(&format!("{name}: kind {kind} argument {slot} = {v:#x}"), &s);
+            }
+        }
+    });
+}
+
+/// A time far ahead or at the start of the clock, a task or CPU number no kernel gives.
+#[test]
+fn every_events_clock_task_and_cpu_at_the_limit() {
+    for_each_kind(|name, seed, kind| {
+        for field in FIELDS {
+            for v in [0, u64::MAX] {
+                let mut s = seed.clone();
+                for e in s.events.iter_mut().filter(|e| e.kind == kind) {
+                    set_field(e, field, v);
+                }
+                report(&format!("{name}: kind {kind} {field} = {v:#x}"), &s);
+            }
+        }
+    });
+}
+
+fn for_each_kind(mut f: impl FnMut(&str, &Seed, u16)) {
     for (name, seed) in seeds() {
         let kinds: BTreeSet<u16> = seed.events.iter().map(|e| e.kind).collect();
         for kind in kinds {
-            for slot in 0..MAX_ARGS {
-                for v in EXTREMES {
-                    let mut s = seed.clone();
-                    for e in s.events.iter_mut().filter(|e| e.kind == kind) {
-                        e.args[slot] = v;
-                    }
-                    report(&format!("{name}: kind {kind} argument {slot} = {v:#x}"), &s);
-                }
-            }
+            f(&name, &seed, kind);
         }
     }
 }
