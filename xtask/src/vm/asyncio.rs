@@ -389,6 +389,31 @@ mod tests {
         // without the freeze in the trace nothing explains it: it must be listed
         let c = check_with(&log, &summary(), &tool, &report, &HeldOff::from_dump(""));
         assert!(unlisted(&c), "{c:#?}");
+        // after the thaw it waited for the GIL (a 5 ms timed wait cut short before its log):
+        // no sleep for its deadline either (seen on x86_64 6.12: 200 ms asked, 2.8 s late);
+        // a sleep due before the log may have been its own, and then it must be listed
+        let gil_wait = |due: i64| {
+            let arm = json!({"kind": "hrtimer_start", "tid": tid, "clockid": 1,
+                             "mono_ns": CYCLE.1 + 5_000_000, "softexpires": due,
+                             "boot_ns": CYCLE.1 + 3_005_000_000i64});
+            HeldOff::from_dump(&(dump.clone() + &arm.to_string() + "\n"))
+        };
+        let c = check_with(
+            &log,
+            &summary(),
+            &tool,
+            &report,
+            &gil_wait(CYCLE.1 + 10_000_000),
+        );
+        assert!(failed(&c).is_empty(), "{c:#?}");
+        let c = check_with(
+            &log,
+            &summary(),
+            &tool,
+            &report,
+            &gil_wait(woke - 1_000_000),
+        );
+        assert!(unlisted(&c), "{c:#?}");
         // back a whole timeout after the thaw, it slept on a timer the trace lacks: listed
         let back = CYCLE.1 + ASKED + 1_000_000;
         log.last_mut().unwrap().woke_mono_ns = back;

@@ -1010,12 +1010,12 @@ pub struct HeldOff {
     /// woken by that callback and switched in on another CPU meanwhile can go on (the tool's
     /// wakeup then; see `callback_still_running` in the report's timer analysis).
     callback_ends: Vec<(i64, i64)>,
-    /// Monotonic times of each task's arms of a sleep of its own (callback `hrtimer_wakeup`;
-    /// every arm where the trace names no such symbol), and of every event in its context (it
+    /// Each task's arms of a sleep of its own (callback `hrtimer_wakeup`; every arm where the
+    /// trace names no such symbol), and the monotonic times of every event in its context (it
     /// was on a CPU then), in trace order. Kernel timers re-armed in its context (the nohz
     /// tick, `tick_sched_timer`) are no sleep of the task's: seen on arm64 6.12, asyncio's main
     /// thread busy 26 ms with the tick re-armed in its context, its deadline passed, no sleep.
-    arms: HashMap<u32, Vec<i64>>,
+    arms: HashMap<u32, Vec<Arm>>,
     on_cpu: HashMap<u32, Vec<i64>>,
     /// When user tasks could not run, as the kernel's events bound it: `freeze_processes`
     /// begin to `thaw_processes` end, (mono, boot) of each (a freeze without an end runs to
@@ -1024,6 +1024,22 @@ pub struct HeldOff {
     /// The most any event's boot − monotonic offset exceeds a later event's, and the
     /// monotonic time of the event that read it (see [`clock_pair_check`]).
     pub offset_fall: (i64, i64),
+}
+
+/// A task's arm of a sleep of its own.
+#[derive(Clone, Copy, Debug)]
+struct Arm {
+    /// Monotonic time of the arm.
+    at: i64,
+    /// The timer's deadline, where its clock is CLOCK_MONOTONIC (`softexpires`; else unknown).
+    due_mono: Option<i64>,
+}
+
+impl Arm {
+    #[cfg(test)]
+    fn at(at: i64) -> Self {
+        Self { at, due_mono: None }
+    }
 }
 
 /// How far boot − monotonic may seem to fall between two events: the kernel's offset only
@@ -1147,7 +1163,13 @@ impl HeldOff {
                         .as_u64()
                         .is_some_and(|f| sleepers.contains(&f));
                     if sleeper || sleepers.is_empty() {
-                        held.arms.entry(tid).or_default().push(mono);
+                        let due_mono = (v["clockid"].as_i64() == Some(1))
+                            .then(|| v["softexpires"].as_i64())
+                            .flatten();
+                        held.arms
+                            .entry(tid)
+                            .or_default()
+                            .push(Arm { at: mono, due_mono });
                     }
                     if let Some(timer) = v["hrtimer"].as_u64() {
                         if tid != 0 && sleeper {
@@ -1317,10 +1339,15 @@ impl HeldOff {
             return false;
         };
         let (read_at, woke) = (w.deadline_ns - asked, w.woke_mono_ns);
-        let none_armed = self
-            .arms
-            .get(&w.tid)
-            .is_none_or(|a| !a.iter().any(|t| (read_at..=woke).contains(t)));
+        // a sleep due after the log did not end by its timeout before it (CPython's GIL: a
+        // condition variable's 5 ms timed wait, cut short when the GIL came free; seen on
+        // x86_64 6.12: asyncio read its clock in the freezer, was frozen before it armed its
+        // 200 ms wait, and after the thaw waited for the GIL, then ran the timeout 2.8 s late)
+        let none_armed = self.arms.get(&w.tid).is_none_or(|a| {
+            !a.iter().any(|a| {
+                (read_at..=woke).contains(&a.at) && a.due_mono.is_none_or(|due| due <= woke)
+            })
+        });
         let ran_after_deadline = self
             .on_cpu
             .get(&w.tid)
@@ -1501,7 +1528,7 @@ fn armed_late_any(tool: &ToolWakeups, w: &Wakeup, held_off: &HeldOff) -> Option<
     // no arm a whole `asked` before its expiry: seen on 6.1, a 5 ms wait 3 s after the read)
     let arm_in_trace = held_off.arms.get(&w.tid).is_some_and(|a| {
         a.iter()
-            .any(|t| (armed_at - 100_000..=armed_at + ARM_SLACK_NS).contains(t))
+            .any(|a| (armed_at - 100_000..=armed_at + ARM_SLACK_NS).contains(&a.at))
     });
     arm_in_trace.then_some(ArmedLate {
         requested,
@@ -3916,7 +3943,7 @@ pub(crate) mod tests {
         let kernel = read_at + 12_000_000 + 10_000_000;
         let tool: ToolWakeups = [((7, kernel), 22_000_000.into())].into();
         let mut held = HeldOff::default();
-        held.arms.insert(7, vec![read_at + 12_000_000]);
+        held.arms.insert(7, vec![Arm::at(read_at + 12_000_000)]);
         let listed = json!({"lost_wakeups": [{"tid": 7, "expected_mono_ns": kernel, "cause": "timer_late"}]});
         assert!(listing(&[w.clone()], &tool, &held, &listed).ok);
         // not listed at all: fails
