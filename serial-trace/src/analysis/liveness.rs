@@ -77,7 +77,12 @@ impl LivenessStats {
                         .rev()
                         .nth(1)
                         .is_none_or(|c| c.end.is_some());
-                    self.close_after_window(previous_thawed);
+                    // the window ends where this cycle begins: an event written out of order
+                    // (a drop run's checkpoint the recorder wrote after a freezer cycle, before
+                    // draining the events of the cycle before it) must not stretch it (seen on
+                    // x86_64 6.12-rt: two freezer cycles 76 ms apart, the window taken as 49 s
+                    // and the timer probes named silent in it)
+                    self.close_after_window(previous_thawed, ev.boot_ns);
                     let length = self
                         .window
                         .start_boot
@@ -102,9 +107,9 @@ impl LivenessStats {
         }
     }
 
-    /// Closes the after-resume window of the previous cycle, if one is open; `thawed`: that
-    /// cycle ended.
-    fn close_after_window(&mut self, thawed: bool) {
+    /// Closes the after-resume window of the previous cycle at `end_boot`, if one is open;
+    /// `thawed`: that cycle ended.
+    fn close_after_window(&mut self, thawed: bool, end_boot: u64) {
         let Some(&(before, before_ns)) = self.before.get(self.results.len()) else {
             return;
         };
@@ -113,7 +118,7 @@ impl LivenessStats {
             self.results.push(Liveness::default());
             return;
         }
-        let after_ns = self.last_boot.saturating_sub(self.resumed_at_boot);
+        let after_ns = end_boot.saturating_sub(self.resumed_at_boot);
         // at its rate before the cycle (a window of one instant: any rate)
         let expected = |n: u32| {
             if before_ns == 0 {
@@ -140,7 +145,7 @@ impl LivenessStats {
 
     /// One entry per cycle, in order.
     pub fn finish(mut self) -> Vec<Liveness> {
-        self.close_after_window(!self.power.in_cycle());
+        self.close_after_window(!self.power.in_cycle(), self.last_boot);
         self.results
     }
 }
@@ -155,6 +160,29 @@ mod tests {
         e.kind = kind;
         e.boot_ns = boot;
         e
+    }
+
+    #[test]
+    fn an_event_written_out_of_order_does_not_stretch_the_window_after_a_resume() {
+        // a freezer cycle, 76 ms of timer events after its thaw, the next cycle; an event
+        // stamped in that next cycle's end was written before the first cycle's thaw
+        let mut s = LivenessStats::default();
+        // 10 a second before the first cycle: none expected in 76 ms, 600 in 60 s
+        for t in 0..20 {
+            s.event(&ev(kind::HRTIMER_START, 1_000_000 + t * 100_000_000));
+        }
+        let mut evs = s3_cycle(2_000_000_000, 0, 0);
+        evs.insert(3, ev(kind::SERIAL_DROP_OPEN, 60_000_000_000));
+        for e in &evs {
+            s.event(e);
+        }
+        let thawed = evs.last().unwrap().boot_ns;
+        for e in s3_cycle(thawed + 76_000_000, 0, 0) {
+            s.event(&e);
+        }
+        let r = s.finish();
+        assert!(r[0].silent_after_resume.is_empty(), "{r:?}");
+        assert!(r[0].after_resume_window_ns < 100_000_000, "{r:?}");
     }
 
     #[test]
