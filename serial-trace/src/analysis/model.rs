@@ -162,8 +162,7 @@ pub struct EventCounts {
 impl EventCounts {
     /// Events lost in all: those the kernel could not hand over and those it skipped.
     pub fn all_lost(&self) -> u64 {
-        self.lost
-            .saturating_add(total(self.recursion_misses.values().copied()))
+        self.lost.saturating_add(self.skipped())
     }
 
     /// Events the kernel skipped (`recursion_misses`), all programs.
